@@ -1,0 +1,43 @@
+# The two commands of the README, and the steps behind them.
+#   make up    — install what is missing, then run the embedded floor (smart up)
+#   make test  — install what is missing, then ruff, mypy and the whole test suite
+# Both are safe to run again: each step does nothing when its work is already done.
+
+VENV      := .venv
+PYTHON    := python3
+BIN       := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: up test lint typecheck pytest install system-packages crds clean
+
+up: install
+	$(BIN)/smart up $(UP_ARGS)
+
+test: install lint typecheck pytest
+
+install: system-packages $(INSTALLED)
+
+system-packages:
+	@scripts/install-system-packages system-packages.txt
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+lint: install
+	$(BIN)/ruff check smart tests
+	$(BIN)/ruff format --check smart tests
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+crds: install
+	$(BIN)/smart crds
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

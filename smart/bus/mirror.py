@@ -1,0 +1,48 @@
+"""Mirroring a hub KV bucket into a station's own JetStream domain.
+
+nats-py's ``KeyValueConfig`` has no mirror field, so the mirror is created as
+the bucket's backing stream (``KV_<bucket>``) sourcing the hub's stream
+through the hub domain's API prefix; ``key_value(bucket)`` then binds to it
+like any local bucket. Writes from a station go to the hub's subjects through
+:func:`hub_put`, because a ``put`` on the mirror would be refused.
+"""
+
+from __future__ import annotations
+
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import ExternalStream, StreamConfig, StreamSource
+from nats.js.kv import KeyValue
+
+from smart.runtime.nats import HUB_DOMAIN
+
+
+def stream_name(bucket: str) -> str:
+    return f"KV_{bucket}"
+
+
+async def mirror_bucket(
+    station: JetStreamContext, bucket: str, *, history: int = 1, hub_domain: str = HUB_DOMAIN
+) -> KeyValue:
+    """Create (or keep) the station's mirror of the hub's ``bucket`` and return it as a KV bucket."""
+    config = StreamConfig(
+        name=stream_name(bucket),
+        mirror=StreamSource(name=stream_name(bucket), external=ExternalStream(api=f"$JS.{hub_domain}.API")),
+        mirror_direct=True,
+        allow_direct=True,
+        max_msgs_per_subject=history,
+    )
+    try:
+        await station.stream_info(stream_name(bucket))
+    except nats.js.errors.NotFoundError:
+        await station.add_stream(config)
+    return await station.key_value(bucket)
+
+
+async def hub_put(
+    connection: NatsClient, bucket: str, key: str, value: bytes, *, hub_domain: str = HUB_DOMAIN
+) -> int:
+    """Put ``key`` into the hub's ``bucket`` from a station connection; returns the revision."""
+    ack = await connection.jetstream(domain=hub_domain).publish(f"$KV.{bucket}.{key}", value)
+    return int(ack.seq)

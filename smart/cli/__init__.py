@@ -1,0 +1,24 @@
+"""The ``smart`` command: one entry point, one sub-command group per job.
+
+Each group lives in its own file beside this one and is added here, so
+``smart --help`` lists everything a person can do.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from smart.cli import config, floor
+
+app = typer.Typer(
+    name="smart",
+    help="SMART: contracts, ledger, credentials and stations of a special-processing shop.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(config.app, name="config")
+app.command("up")(floor.up)
+
+
+def main() -> None:
+    app()

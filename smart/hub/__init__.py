@@ -1,0 +1,1 @@
+"""Hub services: the web app, and (in later work) the Vault, Business and Floor hub modules."""

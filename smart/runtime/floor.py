@@ -1,0 +1,341 @@
+"""The embedded floor: every server of one SMART installation on one machine, from settings.
+
+``Floor`` turns settings into the children the supervisor runs (PostgreSQL,
+the hub nats-server, one leaf nats-server per station), checks before
+starting anything that the state directory is writable and every port is
+free, and answers "is each part healthy, and if not, why?" for the status
+page and ``/api/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from pydantic import BaseModel, Field
+
+from smart.runtime import nats as natsconf
+from smart.runtime import ports
+from smart.runtime.postgres import PostgresInstance
+from smart.runtime.supervisor import ChildSpec, Health, State, Supervisor
+from smart.settings import Settings
+
+log = structlog.get_logger("smart.floor")
+
+
+class FloorError(RuntimeError):
+    """Something stops the floor from starting; the message is one line naming it."""
+
+
+class ServiceHealth(BaseModel):
+    """One part of the floor as the status page and ``/api/status`` show it."""
+
+    name: str
+    kind: Literal["database", "hub-nats", "station-leaf"]
+    healthy: bool
+    detail: str = Field(default="", description="Why not healthy, in plain words; empty when healthy.")
+    state: str
+    pid: int | None = None
+    restarts: int = 0
+    station: str | None = None
+    jetstream_domain: str | None = None
+    storage_bytes: int | None = None
+    url: str | None = None
+
+
+class FloorStatus(BaseModel):
+    healthy: bool
+    services: list[ServiceHealth]
+    checked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each part of the floor keeps its files under the state directory."""
+
+    state_dir: Path
+
+    @property
+    def postgres_data(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.state_dir / "nats"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def secrets(self) -> Path:
+        return self.state_dir / "secrets"
+
+    def nats_config(self, name: str) -> Path:
+        return self.nats_dir / f"{name}.conf"
+
+    def jetstream_store(self, name: str) -> Path:
+        return self.nats_dir / name / "jetstream"
+
+
+async def _http_health(url: str, what: str) -> Health:
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as err:
+        return Health(False, f"{what} does not answer at {url}: {type(err).__name__}")
+    if response.status_code != 200:
+        return Health(False, f"{what} reports {response.status_code}: {response.text.strip()[:200]}")
+    return Health(True)
+
+
+class Floor:
+    """The servers of one embedded installation, built from settings."""
+
+    def __init__(self, settings: Settings, *, postgres: bool = True, nats_servers: bool = True) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.state_dir)
+        host = settings.host
+        self.postgres: PostgresInstance | None = None
+        if postgres:
+            self.postgres = PostgresInstance(
+                data_dir=self.layout.postgres_data,
+                host=host,
+                port=settings.postgres_port,
+                secrets_dir=self.layout.secrets,
+                log_path=self.layout.logs / "postgres.log",
+            )
+        self.hub: natsconf.HubServer | None = None
+        self.leaves: dict[str, natsconf.LeafServer] = {}
+        if nats_servers:
+            self.hub = natsconf.HubServer(
+                host=host,
+                port=settings.nats_port,
+                leaf_port=settings.nats_leaf_port,
+                monitor_port=settings.nats_monitor_port,
+                store_dir=self.layout.jetstream_store("hub"),
+            )
+            for station in settings.station_ids:
+                self.leaves[station] = natsconf.LeafServer(
+                    station=station,
+                    host=host,
+                    port=settings.station_nats_port(station),
+                    monitor_port=settings.station_monitor_port(station),
+                    hub_leaf_port=settings.nats_leaf_port,
+                    store_dir=self.layout.jetstream_store(station),
+                )
+        self.supervisor = Supervisor(self._children())
+        self._hub_connection: NatsClient | None = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _nats_child(self, server: natsconf.HubServer | natsconf.LeafServer, monitor_port: int) -> ChildSpec:
+        config_path = self.layout.nats_config(server.name)
+        what = f"nats-server {server.name}"
+
+        def prepare() -> None:
+            natsconf.write_config(config_path, server.config())
+
+        async def health() -> Health:
+            return await _http_health(
+                f"http://{self.settings.host}:{monitor_port}/healthz?js-enabled-only=true", what
+            )
+
+        return ChildSpec(
+            name=server.name,
+            argv=[str(natsconf.server_binary()), "-c", str(config_path)],
+            health=health,
+            log_path=self.layout.logs / f"{server.name}.log",
+            prepare=prepare,
+            stop_timeout=5.0,
+        )
+
+    def _children(self) -> list[ChildSpec]:
+        children: list[ChildSpec] = []
+        if self.postgres is not None:
+            children.append(self.postgres.child())
+        if self.hub is not None:
+            children.append(self._nats_child(self.hub, self.hub.monitor_port))
+        for leaf in self.leaves.values():
+            children.append(self._nats_child(leaf, leaf.monitor_port))
+        return children
+
+    def ports(self) -> dict[int, str]:
+        """Every loopback port the floor will listen on, with what listens there."""
+        wanted: dict[int, str] = {}
+        if self.postgres is not None:
+            wanted[self.postgres.port] = "PostgreSQL"
+        if self.hub is not None:
+            wanted[self.hub.port] = "hub NATS client port"
+            wanted[self.hub.leaf_port] = "hub NATS leafnode port"
+            wanted[self.hub.monitor_port] = "hub NATS monitoring port"
+        for leaf in self.leaves.values():
+            wanted[leaf.port] = f"station {leaf.station} NATS client port"
+            wanted[leaf.monitor_port] = f"station {leaf.station} NATS monitoring port"
+        return wanted
+
+    # -- running ----------------------------------------------------------------------------
+
+    def preflight(self, extra_ports: dict[int, str] | None = None) -> None:
+        """Refuse to start, changing nothing, when the state directory or a port is unusable."""
+        wanted = dict(self.ports())
+        for port, what in (extra_ports or {}).items():
+            if port in wanted:
+                raise FloorError(f"port {port} is configured twice: for {wanted[port]} and for {what}")
+            wanted[port] = what
+        for port, what in sorted(wanted.items()):
+            if not ports.is_free(port, self.settings.host):
+                raise FloorError(
+                    f"port {port} on {self.settings.host} ({what}) is already in use; "
+                    "stop what holds it or choose another port"
+                )
+        check_state_dir(self.settings.state_dir)
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+        if self.hub is not None:
+            self._hub_connection = await nats.connect(
+                self.hub.url,
+                name="smart-floor-status",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                allow_reconnect=True,
+            )
+
+    async def stop(self) -> None:
+        if self._hub_connection is not None:
+            with contextlib.suppress(Exception):
+                await self._hub_connection.close()
+            self._hub_connection = None
+        await self.supervisor.stop()
+
+    def database_url(self, database: str = "smart") -> str:
+        if self.postgres is None:
+            raise FloorError("this floor runs no PostgreSQL")
+        return self.postgres.url(database)
+
+    # -- status -----------------------------------------------------------------------------
+
+    async def status(self) -> FloorStatus:
+        """Live health of every part, probed now (each probe bounded to about a second)."""
+        probes = []
+        if self.postgres is not None:
+            probes.append(self._database_status())
+        if self.hub is not None:
+            probes.append(self._hub_status())
+        probes.extend(self._station_status(leaf) for leaf in self.leaves.values())
+        services = list(await asyncio.gather(*probes))
+        return FloorStatus(
+            healthy=all(s.healthy for s in services), services=services, checked_at=time.time()
+        )
+
+    def _base(self, name: str) -> tuple[str, int | None, int, str]:
+        status = self.supervisor.status[name]
+        return status.state.value, status.pid, status.restarts, status.detail
+
+    def _process_problem(self, name: str) -> str | None:
+        status = self.supervisor.status[name]
+        if status.state is State.RUNNING:
+            return None
+        detail = f": {status.detail}" if status.detail else ""
+        return f"process is {status.state.value}{detail}"
+
+    async def _database_status(self) -> ServiceHealth:
+        assert self.postgres is not None
+        state, pid, restarts, _ = self._base("postgres")
+        problem = self._process_problem("postgres")
+        health = Health(False, problem) if problem else await self.postgres.health()
+        return ServiceHealth(
+            name="postgres",
+            kind="database",
+            healthy=health.healthy,
+            detail=health.detail,
+            state=state,
+            pid=pid,
+            restarts=restarts,
+            url=f"postgresql://{self.postgres.host}:{self.postgres.port}/smart",
+        )
+
+    async def _hub_status(self) -> ServiceHealth:
+        assert self.hub is not None
+        state, pid, restarts, _ = self._base(self.hub.name)
+        problem = self._process_problem(self.hub.name)
+        if problem:
+            health = Health(False, problem)
+        else:
+            health = await self.supervisor.spec(self.hub.name).health()
+        storage = None
+        if health.healthy and self._hub_connection is not None:
+            try:
+                info = await asyncio.wait_for(self._hub_connection.jetstream().account_info(), 1.0)
+                storage = info.storage
+            except Exception as err:
+                health = Health(False, f"JetStream domain hub does not answer: {type(err).__name__}")
+        return ServiceHealth(
+            name=self.hub.name,
+            kind="hub-nats",
+            healthy=health.healthy,
+            detail=health.detail,
+            state=state,
+            pid=pid,
+            restarts=restarts,
+            jetstream_domain=natsconf.HUB_DOMAIN,
+            storage_bytes=storage,
+            url=self.hub.url,
+        )
+
+    async def _station_status(self, leaf: natsconf.LeafServer) -> ServiceHealth:
+        state, pid, restarts, _ = self._base(leaf.name)
+        problem = self._process_problem(leaf.name)
+        storage = None
+        if problem:
+            health = Health(False, problem)
+        elif self._hub_connection is None or not self._hub_connection.is_connected:
+            health = Health(False, "the status page has no connection to the hub NATS")
+        else:
+            try:
+                info = await asyncio.wait_for(
+                    self._hub_connection.jetstream(domain=leaf.domain).account_info(), 1.0
+                )
+                storage = info.storage
+                health = Health(True)
+            except Exception as err:
+                health = Health(
+                    False,
+                    f"JetStream domain {leaf.domain} is not reachable from the hub "
+                    f"({type(err).__name__}): is the leaf connected?",
+                )
+        return ServiceHealth(
+            name=leaf.name,
+            kind="station-leaf",
+            healthy=health.healthy,
+            detail=health.detail,
+            state=state,
+            pid=pid,
+            restarts=restarts,
+            station=leaf.station,
+            jetstream_domain=leaf.domain,
+            storage_bytes=storage,
+            url=leaf.url,
+        )
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Refuse an unusable state directory before anything is started or written elsewhere."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise FloorError(f"state directory {state_dir} is not writable: {reason}") from err

@@ -1,0 +1,71 @@
+"""``smart up``: run the whole embedded floor in the foreground until Ctrl-C or SIGTERM.
+
+Order of start: PostgreSQL, hub NATS, station leaves, then the hub web app;
+on a stop signal the web app stops first, then the supervisor stops its
+children in reverse order, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Generator
+
+import uvicorn
+
+from smart.hub.web.app import create_app
+from smart.runtime.floor import Floor
+from smart.settings import Settings
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the floor owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
+    urls = {"hub status page": f"http://{settings.host}:{settings.web_port}/"}
+    urls["hub status API"] = f"http://{settings.host}:{settings.web_port}/api/status"
+    if floor.hub is not None:
+        urls["hub NATS"] = floor.hub.url
+    for station, leaf in floor.leaves.items():
+        urls[f"station {station} NATS"] = leaf.url
+    if floor.postgres is not None:
+        urls["PostgreSQL"] = f"postgresql://{settings.host}:{settings.postgres_port}/smart"
+    return urls
+
+
+async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None]) -> None:
+    """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot."""
+    floor = Floor(settings)
+    floor.preflight(extra_ports={settings.web_port: "hub web app"})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await floor.start()
+        app = create_app(floor.status)
+        server = _QuietServer(
+            uvicorn.Config(
+                app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="off"
+            )
+        )
+        web = asyncio.create_task(server.serve(), name="hub-web")
+        while not server.started:
+            if web.done():
+                await web
+                raise RuntimeError("the hub web app stopped while starting")
+            await asyncio.sleep(0.02)
+        on_ready(floor_urls(settings, floor))
+        await stop.wait()
+        server.should_exit = True
+        await web
+    finally:
+        await floor.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

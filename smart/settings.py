@@ -1,0 +1,142 @@
+"""The effective settings of a SMART installation, in one place.
+
+Every process (``smart up``, the operator, a node agent, the tests) reads
+the same model: defaults, then a settings file, then ``SMART_*`` environment
+variables, then command-line flags. Keeping it in one model means ``smart
+config show`` can print exactly what a process would run with, and nothing
+reads ``os.environ`` behind its back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: The six stations of the reference shop, in the order ``--stations N`` takes them.
+SHOP_STATIONS: tuple[str, ...] = ("pt-1", "mt-1", "ut-1", "ht-1", "cp-1", "sr-1")
+
+_STATION_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+
+def settings_file() -> Path:
+    """Where the settings file lives: ``SMART_SETTINGS_FILE`` or ``./smart.toml``."""
+    return Path(os.environ.get("SMART_SETTINGS_FILE", "smart.toml"))
+
+
+def station_ids(count: int) -> list[str]:
+    """Station ids for an embedded floor of ``count`` stations.
+
+    The first six are the reference shop's; beyond that the floor grows with
+    generic ``st-7``, ``st-8`` … so that larger simulated floors stay valid.
+    """
+    if count < 1:
+        raise ValueError("a floor needs at least one station")
+    named = list(SHOP_STATIONS[:count])
+    return named + [f"st-{n}" for n in range(len(named) + 1, count + 1)]
+
+
+def default_state_dir() -> Path:
+    """``/var/lib/smart`` for root (a system service's place), ``~/.local/state/smart`` otherwise."""
+    return Path("/var/lib/smart") if os.geteuid() == 0 else Path("~/.local/state/smart")
+
+
+class Settings(BaseSettings):
+    """Settings shared by every SMART process."""
+
+    model_config = SettingsConfigDict(env_prefix="SMART_", extra="forbid", validate_default=True)
+
+    state_dir: Path = Field(
+        default_factory=lambda: default_state_dir(),
+        description="Where the embedded floor keeps its database, JetStream stores and keys.",
+    )
+    stations: int = Field(default=6, ge=1, le=64, description="Number of simulated stations.")
+    host: str = Field(default="127.0.0.1", description="Loopback address every embedded service binds.")
+    web_port: int = Field(default=8480, ge=1, le=65535, description="Hub web app (status, dashboards).")
+    postgres_port: int = Field(default=54480, ge=1, le=65535, description="Embedded PostgreSQL.")
+    nats_port: int = Field(default=4480, ge=1, le=65535, description="Hub NATS client port.")
+    nats_leaf_port: int = Field(default=7480, ge=1, le=65535, description="Hub leafnode port.")
+    nats_monitor_port: int = Field(default=8490, ge=1, le=65535, description="Hub NATS monitoring port.")
+    station_nats_port_base: int = Field(
+        default=4500, ge=1, le=65000, description="Station i's leaf client port is base + i."
+    )
+    station_monitor_port_base: int = Field(
+        default=8500, ge=1, le=65000, description="Station i's leaf monitoring port is base + i."
+    )
+    keys_dir: Path | None = Field(
+        default=None, description="Signing keys (0600); defaults to <state_dir>/keys."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="An external PostgreSQL instead of the embedded one (postgresql://…).",
+    )
+    nats_url: str | None = Field(
+        default=None, description="An external hub NATS instead of the embedded one."
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+
+    @field_validator("state_dir", "keys_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
+        )
+
+    @property
+    def station_ids(self) -> list[str]:
+        return station_ids(self.stations)
+
+    @property
+    def key_directory(self) -> Path:
+        return self.keys_dir or self.state_dir / "keys"
+
+    def station_nats_port(self, station: str) -> int:
+        return self.station_nats_port_base + self.station_ids.index(station) + 1
+
+    def station_monitor_port(self, station: str) -> int:
+        return self.station_monitor_port_base + self.station_ids.index(station) + 1
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as plain values, secrets shown as ``**********``."""
+        shown: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                shown[name] = "**********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["key_directory"] = str(self.key_directory)
+        shown["station_ids"] = self.station_ids
+        return shown
+
+
+def load(**overrides: Any) -> Settings:
+    """Settings with command-line ``overrides`` (``None`` values are ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def valid_station_id(station: str) -> bool:
+    return bool(_STATION_ID.match(station))

@@ -1,0 +1,98 @@
+"""The ``smart`` pytest plugin: real servers for tests, on free loopback ports.
+
+- ``postgres_floor`` (session): one embedded PostgreSQL for the whole run.
+- ``database`` (function): a fresh, empty database on it, dropped afterwards.
+- ``nats_floor`` (function): a hub nats-server and three station leaves.
+- ``floor_factory``: any floor (stations, with or without PostgreSQL) for a test.
+- ``floor_settings``: settings with free ports and a temporary state directory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from smart.runtime import ports
+from smart.runtime.background import BackgroundFloor
+from smart.settings import Settings
+
+
+def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Settings:
+    """Settings whose every port was free a moment ago."""
+    values: dict[str, Any] = {
+        "state_dir": state_dir,
+        "stations": stations,
+        "web_port": ports.free_port(),
+        "postgres_port": ports.free_port(),
+        "nats_port": ports.free_port(),
+        "nats_leaf_port": ports.free_port(),
+        "nats_monitor_port": ports.free_port(),
+        "station_nats_port_base": ports.free_block(stations),
+        "station_monitor_port_base": ports.free_block(stations),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class TestDatabase:
+    """A database of its own for one test, reached as the owner role."""
+
+    name: str
+    url: str
+    server: BackgroundFloor
+
+    def url_for(self, database: str) -> str:
+        return self.server.floor.database_url(database)
+
+
+@pytest.fixture
+def floor_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "state")
+
+
+@pytest.fixture(scope="session")
+def postgres_floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundFloor]:
+    settings = make_settings(tmp_path_factory.mktemp("postgres") / "state", stations=1)
+    with BackgroundFloor(settings, nats_servers=False) as floor:
+        yield floor
+
+
+@pytest.fixture
+def database(postgres_floor: BackgroundFloor) -> Iterator[TestDatabase]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin_url = postgres_floor.floor.database_url("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield TestDatabase(name=name, url=postgres_floor.floor.database_url(name), server=postgres_floor)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+FloorFactory = Callable[..., BackgroundFloor]
+
+
+@pytest.fixture
+def floor_factory(tmp_path: Path) -> Iterator[FloorFactory]:
+    started: list[BackgroundFloor] = []
+
+    def start(*, stations: int = 3, postgres: bool = False, nats_servers: bool = True) -> BackgroundFloor:
+        settings = make_settings(tmp_path / f"floor-{len(started)}", stations=stations)
+        floor = BackgroundFloor(settings, postgres=postgres, nats_servers=nats_servers).start()
+        started.append(floor)
+        return floor
+
+    yield start
+    for floor in reversed(started):
+        floor.stop()
+
+
+@pytest.fixture
+def nats_floor(floor_factory: FloorFactory) -> BackgroundFloor:
+    return floor_factory(stations=3)
