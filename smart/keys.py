@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
-class KeyError_(ValueError):
+class KeyFileError(ValueError):
     """A key file is missing, unreadable or not an Ed25519 key; the message names the file."""
 
 
@@ -64,7 +64,9 @@ class VerifyingKey:
         public = Ed25519PublicKey.from_public_bytes(base64.b64decode(value["ed25519"]))
         key = cls(name=value["name"], public=public)
         if "key_id" in value and value["key_id"] != key.key_id:
-            raise KeyError_(f"public key {value['name']}: key_id {value['key_id']} does not match its bytes")
+            raise KeyFileError(
+                f"public key {value['name']}: key_id {value['key_id']} does not match its bytes"
+            )
         return key
 
 
@@ -102,7 +104,7 @@ class KeyStore:
 
     def _path(self, name: str, suffix: str) -> Path:
         if not _NAME.match(name):
-            raise KeyError_(f"invalid key name {name!r}: use lower-case letters, digits, '.', '_' or '-'")
+            raise KeyFileError(f"invalid key name {name!r}: use lower-case letters, digits, '.', '_' or '-'")
         return self.directory / f"{name}{suffix}"
 
     def signing_key(self, name: str) -> SigningKey:
@@ -131,9 +133,9 @@ class KeyStore:
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as err:
-            raise KeyError_(f"cannot read signing key {path}: {err}") from err
+            raise KeyFileError(f"cannot read signing key {path}: {err}") from err
         if not isinstance(private, Ed25519PrivateKey):
-            raise KeyError_(f"{path} is not an Ed25519 private key")
+            raise KeyFileError(f"{path} is not an Ed25519 private key")
         return SigningKey(name, private)
 
     def verifying_key(self, name: str) -> VerifyingKey:
@@ -141,7 +143,7 @@ class KeyStore:
         try:
             public = serialization.load_pem_public_key(path.read_bytes())
         except (OSError, ValueError) as err:
-            raise KeyError_(f"cannot read public key {path}: {err}") from err
+            raise KeyFileError(f"cannot read public key {path}: {err}") from err
         if not isinstance(public, Ed25519PublicKey):
-            raise KeyError_(f"{path} is not an Ed25519 public key")
+            raise KeyFileError(f"{path} is not an Ed25519 public key")
         return VerifyingKey(name, public)
