@@ -1,0 +1,1 @@
+"""Shared test configuration; the real-server fixtures come from the ``smart`` pytest plugin."""
