@@ -43,6 +43,10 @@ async def mirror_bucket(
 async def hub_put(
     connection: NatsClient, bucket: str, key: str, value: bytes, *, hub_domain: str = HUB_DOMAIN
 ) -> int:
-    """Put ``key`` into the hub's ``bucket`` from a station connection; returns the revision."""
-    ack = await connection.jetstream(domain=hub_domain).publish(f"$KV.{bucket}.{key}", value)
+    """Put ``key`` into the hub's ``bucket`` from a station connection; returns the revision.
+
+    A plain ``$KV.<bucket>.<key>`` publish finds no responder across the leaf
+    connection; the hub domain's API prefix routes it to the hub's stream.
+    """
+    ack = await connection.jetstream().publish(f"$JS.{hub_domain}.API.$KV.{bucket}.{key}", value)
     return int(ack.seq)

@@ -118,6 +118,8 @@ class PostgresInstance:
                 check=True,
                 capture_output=True,
                 user=user,
+                group=user,
+                extra_groups=[] if user is not None else None,
             )
         except subprocess.CalledProcessError as err:
             raise RuntimeError(

@@ -131,7 +131,11 @@ class Supervisor:
         try:
             for child in self.children:
                 if child.prepare is not None:
-                    child.prepare()
+                    try:
+                        child.prepare()
+                    except (OSError, RuntimeError, ValueError) as err:
+                        self.status[child.name].state = State.FAILED
+                        raise StartError(f"{child.name} could not be prepared: {err}") from err
                 await self._spawn(child)
                 await self._wait_healthy(child)
                 if child.after_ready is not None:
@@ -157,7 +161,10 @@ class Supervisor:
                 stderr=asyncio.subprocess.STDOUT,
                 env=child.env,
                 cwd=child.cwd,
+                # With a user, drop root's groups too: a group match would hide the others bits.
                 user=child.user,
+                group=child.user,
+                extra_groups=[] if child.user is not None else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )

@@ -41,7 +41,7 @@ def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Se
 
 
 @dataclass(frozen=True, slots=True)
-class TestDatabase:
+class FreshDatabase:
     """A database of its own for one test, reached as the owner role."""
 
     name: str
@@ -65,12 +65,12 @@ def postgres_floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backgro
 
 
 @pytest.fixture
-def database(postgres_floor: BackgroundFloor) -> Iterator[TestDatabase]:
+def database(postgres_floor: BackgroundFloor) -> Iterator[FreshDatabase]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin_url = postgres_floor.floor.database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield TestDatabase(name=name, url=postgres_floor.floor.database_url(name), server=postgres_floor)
+    yield FreshDatabase(name=name, url=postgres_floor.floor.database_url(name), server=postgres_floor)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

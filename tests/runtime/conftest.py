@@ -1,0 +1,113 @@
+"""Running ``smart up`` as a user would: a real process, real ports, a real state directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from smart.settings import Settings
+from smart.testing.plugin import make_settings
+
+SMART = str(Path(sys.executable).parent / "smart")
+
+
+def floor_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``smart up`` use these settings' ports."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "SMART_STATIONS": str(settings.stations),
+            "SMART_WEB_PORT": str(settings.web_port),
+            "SMART_POSTGRES_PORT": str(settings.postgres_port),
+            "SMART_NATS_PORT": str(settings.nats_port),
+            "SMART_NATS_LEAF_PORT": str(settings.nats_leaf_port),
+            "SMART_NATS_MONITOR_PORT": str(settings.nats_monitor_port),
+            "SMART_STATION_NATS_PORT_BASE": str(settings.station_nats_port_base),
+            "SMART_STATION_MONITOR_PORT_BASE": str(settings.station_monitor_port_base),
+            "SMART_SETTINGS_FILE": "/nonexistent/smart.toml",
+        }
+    )
+    return env
+
+
+@dataclass
+class RunningFloor:
+    """A ``smart up`` process and what it printed."""
+
+    process: subprocess.Popen[str]
+    settings: Settings
+    urls: dict[str, str] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def status_url(self) -> str:
+        return self.urls["hub status page"]
+
+    def api_status(self) -> dict[str, object]:
+        response = httpx.get(self.urls["hub status API"], timeout=5)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def interrupt(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
+
+def start_up(settings: Settings, *args: str, deadline_s: float = 30.0) -> RunningFloor:
+    """Start ``smart up`` and wait until it prints its URLs (or fail with what it printed)."""
+    process = subprocess.Popen(
+        [SMART, "up", "--state-dir", str(settings.state_dir), *args],
+        env=floor_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    floor = RunningFloor(process, settings)
+    started = time.monotonic()
+    assert process.stdout is not None
+    for line in process.stdout:
+        floor.output.append(line.rstrip("\n"))
+        match = re.match(r"^\s{2}(.+?)\s{2,}(\S+://\S+)$", line.rstrip("\n"))
+        if match:
+            floor.urls[match.group(1).strip()] = match.group(2)
+        if "Press Ctrl-C to stop." in line:
+            break
+        if time.monotonic() - started > deadline_s:
+            break
+    if "hub status page" not in floor.urls:
+        process.kill()
+        pytest.fail("smart up did not print its URLs:\n" + "\n".join(floor.output))
+    return floor
+
+
+@pytest.fixture
+def up_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "state", stations=6)
+
+
+@pytest.fixture
+def running_floors() -> Iterator[list[RunningFloor]]:
+    """Floors a test started; any still running at the end are interrupted (then killed)."""
+    floors: list[RunningFloor] = []
+    yield floors
+    for floor in floors:
+        if floor.process.poll() is None:
+            try:
+                floor.interrupt(timeout=30)
+            except subprocess.TimeoutExpired:
+                floor.process.kill()

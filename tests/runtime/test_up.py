@@ -1,0 +1,237 @@
+"""``smart up`` as the shop's admin meets it: one command, the whole floor, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import nats
+import psutil
+import psycopg
+
+from smart.bus.mirror import mirror_bucket
+from smart.runtime.floor import Floor
+from smart.settings import Settings
+from tests.runtime.conftest import SMART, RunningFloor, floor_env, start_up
+
+
+def _service(status: dict[str, object], name: str) -> dict[str, object]:
+    services = status["services"]
+    assert isinstance(services, list)
+    for service in services:
+        if service["name"] == name:
+            return dict(service)
+    raise AssertionError(f"{name} missing from /api/status: {status}")
+
+
+def _poll_status(floor: RunningFloor, until: object, deadline_s: float) -> dict[str, object]:
+    """Poll /api/status until ``until(status)`` holds; fail with the last status after the deadline."""
+    assert callable(until)
+    deadline = time.monotonic() + deadline_s
+    status: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        try:
+            status = floor.api_status()
+        except httpx.HTTPError:
+            status = {}
+        if status and until(status):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"condition not reached in {deadline_s} s; last /api/status: {status}")
+
+
+def _page_row(html: str, service: str) -> str:
+    start = html.index(f'data-service="{service}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def _page_row_eventually(floor: RunningFloor, service: str, health: str, deadline_s: float = 10) -> bool:
+    """Whether the server-rendered status page shows ``service`` as ``health`` before the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        row = _page_row(httpx.get(floor.status_url, timeout=5).text, service)
+        if f">{health}<" in row:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    started = time.monotonic()
+    floor = start_up(up_settings)
+    running_floors.append(floor)
+    status = _poll_status(floor, lambda s: s["healthy"] is True, deadline_s=30 - (time.monotonic() - started))
+    services = status["services"]
+    assert isinstance(services, list)
+    assert [s["name"] for s in services] == [
+        "postgres",
+        "hub",
+        "leaf-pt-1",
+        "leaf-mt-1",
+        "leaf-ut-1",
+        "leaf-ht-1",
+        "leaf-cp-1",
+        "leaf-sr-1",
+    ]
+    assert all(s["healthy"] for s in services)
+    assert {s["jetstream_domain"] for s in services if s["kind"] == "station-leaf"} == set(
+        up_settings.station_ids
+    )
+    page = httpx.get(floor.status_url, timeout=5)
+    assert page.status_code == 200
+    assert page.text.count(">healthy<") == 8
+    assert "/api/status" in page.text  # the page refreshes itself from the API
+    assert httpx.get(floor.status_url + "healthz", timeout=5).json() == {"ok": True}
+
+
+async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
+    hub = await nats.connect(f"nats://{settings.host}:{settings.nats_port}")
+    leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
+    try:
+        bucket = await hub.jetstream().create_key_value(bucket="topology", history=1)
+        await bucket.put("greeting", value)
+        mirror = await mirror_bucket(leaf.jetstream(), "topology")
+        for _ in range(200):
+            try:
+                entry = await mirror.get("greeting")
+            except Exception:
+                await asyncio.sleep(0.02)
+                continue
+            if entry.value == value:
+                return entry.value
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{value!r} never reached station {station}'s mirror")
+    finally:
+        await leaf.close()
+        await hub.close()
+
+
+async def _read_local_mirror(settings: Settings, station: str) -> bytes:
+    leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
+    try:
+        mirror = await leaf.jetstream().key_value("topology")
+        entry = await mirror.get("greeting")
+        assert entry.value is not None
+        return entry.value
+    finally:
+        await leaf.close()
+
+
+def test_value_put_on_hub_is_read_from_station_3_own_domain_and_killed_leaf_comes_back(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    floor = start_up(up_settings)
+    running_floors.append(floor)
+    _poll_status(floor, lambda s: s["healthy"] is True, deadline_s=30)
+    station = up_settings.station_ids[2]
+    assert station == "ut-1"
+    read = asyncio.run(_put_on_hub_and_read_from_station(up_settings, station, b"penetrant line ready"))
+    assert read == b"penetrant line ready"
+
+    leaf = _service(floor.api_status(), f"leaf-{station}")
+    pid = leaf["pid"]
+    assert isinstance(pid, int)
+    psutil.Process(pid).send_signal(signal.SIGKILL)
+
+    down = _poll_status(floor, lambda s: not _service(s, f"leaf-{station}")["healthy"], deadline_s=10)
+    assert _service(down, f"leaf-{station}")["detail"]
+    assert not down["healthy"]
+    assert _page_row_eventually(floor, f"leaf-{station}", "unhealthy")
+
+    back = _poll_status(
+        floor,
+        lambda s: (
+            _service(s, f"leaf-{station}")["healthy"] and _service(s, f"leaf-{station}")["restarts"] == 1
+        ),
+        deadline_s=20,
+    )
+    assert back["healthy"] is True
+    assert _service(back, f"leaf-{station}")["pid"] != pid
+    assert _page_row_eventually(floor, f"leaf-{station}", "healthy")
+    # The mirror lives in the station's own store: it is still there after the restart.
+    assert asyncio.run(_read_local_mirror(up_settings, station)) == b"penetrant line ready"
+
+
+def test_ctrl_c_stops_every_process_the_floor_started_and_exits_zero(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    floor = start_up(up_settings)
+    running_floors.append(floor)
+    _poll_status(floor, lambda s: s["healthy"] is True, deadline_s=30)
+    started = floor.descendants()
+    names = sorted({p.name() for p in started})
+    assert "nats-server" in names and "postgres" in names
+    assert len([p for p in started if p.name() == "nats-server"]) == 7
+
+    assert floor.interrupt() == 0
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"processes left behind: {[(p.pid, p.name()) for p in left]}"
+    assert "SMART floor stopped." in floor.process.stdout.read() if floor.process.stdout else True
+
+
+def test_second_up_on_same_state_directory_keeps_the_database(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    first = start_up(up_settings)
+    running_floors.append(first)
+    _poll_status(first, lambda s: s["healthy"] is True, deadline_s=30)
+    url = Floor(up_settings, nats_servers=False).database_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE calibration (asset text PRIMARY KEY, due date NOT NULL)")
+        conn.execute("INSERT INTO calibration VALUES ('UV-METER-7', '2027-05-01')")
+    assert first.interrupt() == 0
+
+    second = start_up(up_settings)
+    running_floors.append(second)
+    _poll_status(second, lambda s: s["healthy"] is True, deadline_s=30)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT asset, due::text FROM calibration").fetchall()
+    assert rows == [("UV-METER-7", "2027-05-01")]
+    assert second.interrupt() == 0
+
+
+def _run_up_expecting_refusal(settings: Settings, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    before = {p.pid for p in psutil.process_iter() if p.name() in ("postgres", "nats-server")}
+    result = subprocess.run(
+        [SMART, "up", "--state-dir", str(state_dir)],
+        env=floor_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    after = {p.pid for p in psutil.process_iter() if p.name() in ("postgres", "nats-server")}
+    assert after <= before, "a refused start must start nothing"
+    return result
+
+
+def test_taken_port_is_named_in_one_line_and_nothing_starts(up_settings: Settings) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((up_settings.host, up_settings.nats_leaf_port))
+        squatter.listen()
+        result = _run_up_expecting_refusal(up_settings, up_settings.state_dir)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert str(up_settings.nats_leaf_port) in lines[0]
+    assert "hub NATS leafnode port" in lines[0] and "already in use" in lines[0]
+    assert not (up_settings.state_dir / "postgres").exists()
+
+
+def test_unwritable_state_directory_is_named_in_one_line_and_nothing_starts(
+    up_settings: Settings, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory's parent should be")
+    state_dir = blocker / "state"
+    result = _run_up_expecting_refusal(up_settings, state_dir)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert str(state_dir) in lines[0] and "not writable" in lines[0]
