@@ -1,0 +1,194 @@
+"""A ledger entry: one thing that happened at one node, as canonical JSON bytes kept verbatim.
+
+The bytes are RFC 8785 (JCS) canonical JSON, so the same facts always give
+the same bytes and the same SHA-256 on every machine. The bytes, not the
+parsed fields, are what is stored, hashed, shipped and proven: parsing is
+only ever a view of them. Each entry names the hash of its node's previous
+entry (``prev``), so a node's entries form a chain that a single signature
+over its head covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+#: ``prev`` of a node's first entry: no entry came before it.
+GENESIS = bytes(32)
+
+#: The top-level fields of an entry; JCS orders them by code point, as here.
+FIELDS = ("actor", "contract", "data", "kind", "node", "node_seq", "prev", "subject", "ts")
+
+_NODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
+_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+# The tail of an entry from its top-level ``node`` key on. After ``node`` come only
+# ``node_seq`` (a number) and strings, and a ``"`` inside a JSON string is always
+# escaped, so the last ``"node":`` in canonical bytes is the top-level one.
+_CHAIN_TAIL = re.compile(
+    rb'"node":"([a-z0-9][a-z0-9._-]{0,62})","node_seq":(0|[1-9][0-9]{0,17}),"prev":"([0-9a-f]{64})","subject":"'
+)
+
+
+class EntryError(ValueError):
+    """Entry bytes or fields that are not a valid ledger entry; the message says which field and why."""
+
+
+def utc_now() -> str:
+    """The current time as entries carry it: UTC, microseconds, ``Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def valid_node(node: str) -> bool:
+    return bool(_NODE.match(node))
+
+
+def entry_hash(raw: bytes) -> bytes:
+    """SHA-256 of the entry bytes: what ``prev`` and a chain head name."""
+    return hashlib.sha256(raw).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry: its canonical bytes (``raw``) and the fields read from them."""
+
+    node: str
+    node_seq: int
+    prev: bytes
+    ts: str
+    actor: str
+    kind: str
+    subject: str
+    data: Mapping[str, Any]
+    contract: str | None
+    raw: bytes = field(repr=False)
+    hash: bytes = field(repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        node: str,
+        node_seq: int,
+        prev: bytes,
+        kind: str,
+        subject: str,
+        data: Mapping[str, Any],
+        actor: str,
+        contract: str | None = None,
+        ts: str | None = None,
+    ) -> Entry:
+        """Build an entry from its fields, checking each, and encode it canonically."""
+        body = {
+            "actor": actor,
+            "contract": contract,
+            "data": dict(data),
+            "kind": kind,
+            "node": node,
+            "node_seq": node_seq,
+            "prev": prev.hex() if isinstance(prev, bytes) else prev,
+            "subject": subject,
+            "ts": ts if ts is not None else utc_now(),
+        }
+        _check_fields(body, where=f"entry {node}#{node_seq}")
+        try:
+            raw = rfc8785.dumps(body)
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:
+            raise EntryError(f"entry {node}#{node_seq} ({kind}): not canonical JSON: {err}") from err
+        return cls._from_body(body, raw)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, *, canonical: bool = True) -> Entry:
+        """Read entry bytes, refusing anything that is not a well-formed entry.
+
+        With ``canonical`` the bytes must also be exactly the RFC 8785 encoding
+        of what they say (costly: a full re-encode), so no two byte strings
+        can claim the same entry.
+        """
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise EntryError(f"entry bytes are not JSON: {err}") from err
+        if not isinstance(body, dict):
+            raise EntryError("entry bytes are not a JSON object")
+        where = f"entry {body.get('node')!r}#{body.get('node_seq')!r}"
+        _check_fields(body, where=where)
+        if canonical:
+            try:
+                again = rfc8785.dumps(body)
+            except (rfc8785.CanonicalizationError, ValueError) as err:
+                raise EntryError(f"{where}: cannot be canonical JSON: {err}") from err
+            if again != raw:
+                raise EntryError(f"{where}: bytes are not RFC 8785 canonical JSON")
+        return cls._from_body(body, bytes(raw))
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any], raw: bytes) -> Entry:
+        return cls(
+            node=body["node"],
+            node_seq=body["node_seq"],
+            prev=bytes.fromhex(body["prev"]),
+            ts=body["ts"],
+            actor=body["actor"],
+            kind=body["kind"],
+            subject=body["subject"],
+            data=body["data"],
+            contract=body["contract"],
+            raw=raw,
+            hash=entry_hash(raw),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields as plain JSON values (``prev`` as hex), for people and web pages."""
+        return json.loads(self.raw)  # type: ignore[no-any-return]
+
+
+def chain_fields(raw: bytes) -> tuple[str, int, bytes]:
+    """``(node, node_seq, prev)`` of entry bytes without parsing the whole entry.
+
+    A verifier re-deriving a million links cannot afford a full JSON parse
+    of each; this reads the three fields from the canonical tail. It relies
+    on the bytes having been checked as a canonical entry when they were
+    ingested, and raises :class:`EntryError` if the tail is not as a
+    canonical entry has it.
+    """
+    at = raw.rfind(b'"node":')
+    match = _CHAIN_TAIL.match(raw, at) if at > 0 else None
+    if match is None or not raw.startswith(b'{"actor":"') or not raw.endswith(b'"}'):
+        raise EntryError("entry bytes do not have the canonical shape of an entry")
+    return match.group(1).decode(), int(match.group(2)), bytes.fromhex(match.group(3).decode())
+
+
+def _check_fields(body: Mapping[str, Any], *, where: str) -> None:
+    keys = set(body)
+    if keys != set(FIELDS):
+        missing = sorted(set(FIELDS) - keys)
+        extra = sorted(keys - set(FIELDS))
+        raise EntryError(f"{where}: fields missing {missing} / unexpected {extra}")
+    node, seq = body["node"], body["node_seq"]
+    if not isinstance(node, str) or not _NODE.match(node):
+        raise EntryError(f"{where}: node must be lower-case letters, digits, '.', '_' or '-' (got {node!r})")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
+        raise EntryError(f"{where}: node_seq must be an integer from 0 to 2^53-1 (got {seq!r})")
+    if not isinstance(body["prev"], str) or not _HEX64.match(body["prev"]):
+        raise EntryError(f"{where}: prev must be 64 lower-case hex digits")
+    if not isinstance(body["ts"], str) or not _TS.match(body["ts"]):
+        raise EntryError(f"{where}: ts must be UTC with microseconds, e.g. 2026-01-31T12:00:00.000000Z")
+    if not isinstance(body["kind"], str) or not _KIND.match(body["kind"]):
+        raise EntryError(f"{where}: kind must be dotted words, e.g. gate.decision (got {body['kind']!r})")
+    for name in ("actor", "subject"):
+        if not isinstance(body[name], str) or not body[name]:
+            raise EntryError(f"{where}: {name} must be a non-empty string")
+    if body["contract"] is not None and (not isinstance(body["contract"], str) or not body["contract"]):
+        raise EntryError(f"{where}: contract must be the revision in force (a string) or null")
+    if not isinstance(body["data"], dict):
+        raise EntryError(f"{where}: data must be a JSON object")

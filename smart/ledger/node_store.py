@@ -1,0 +1,291 @@
+"""A node's own ledger: its chain of entries in SQLite, durable before ``append`` returns.
+
+Every station, and every hub service that records facts (operator, SMART-ID,
+…), keeps one ``NodeLog``. It writes with WAL and ``synchronous=FULL``, so an
+entry whose ``append`` returned survives a power cut or a SIGKILL. One
+process writes a node's log at a time (an exclusive lock on a file beside
+the database); inside that process, appends are serialised. The log signs
+its chain head every few seconds while appending and whenever it hands out
+a batch to ship, so every entry is covered by the next signed head.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smart.keys import KeyStore, SigningKey
+from smart.ledger.batch import Batch
+from smart.ledger.entry import GENESIS, Entry, EntryError, entry_hash, valid_node
+from smart.ledger.head import SignedHead
+
+log = structlog.get_logger("smart.ledger")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    node_seq INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    entry BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_heads (
+    node_seq INTEGER PRIMARY KEY,
+    entry_hash BLOB NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+"""
+
+
+class NodeLogError(RuntimeError):
+    """The node's log cannot be opened or written; the message names the file and why."""
+
+
+class NodeLogBusy(NodeLogError):
+    """Another process already writes this node's log (one writer per node)."""
+
+
+class NodeLog:
+    """One node's chain of entries: ``append`` to it, read it by sequence range, ship it in batches."""
+
+    def __init__(self, path: Path, *, node: str, key: SigningKey, head_interval: float = 2.0) -> None:
+        if not valid_node(node):
+            raise NodeLogError(f"invalid node id {node!r}: use lower-case letters, digits, '.', '_' or '-'")
+        self.path = path
+        self.node = node
+        self.key = key
+        self.head_interval = head_interval
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _take_writer_lock(path)
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._claim(node)
+            row = self._db.execute(
+                "SELECT node_seq, hash, entry FROM ledger_entries ORDER BY node_seq DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.Error as err:
+            self._lock_file.close()
+            raise NodeLogError(f"cannot open node log {path}: {err}") from err
+        if row is None:
+            self._next_seq, self._last_hash = 0, GENESIS
+        else:
+            if entry_hash(row[2]) != row[1]:
+                raise NodeLogError(f"node log {path}: last entry #{row[0]} does not match its stored hash")
+            self._next_seq, self._last_hash = row[0] + 1, bytes(row[1])
+        signed = self._db.execute("SELECT max(node_seq) FROM ledger_heads").fetchone()[0]
+        self._signed_seq: int = -1 if signed is None else signed
+        self._last_head_at = time.monotonic()
+        self._signer = threading.Thread(target=self._sign_while_open, name=f"ledger-head-{node}", daemon=True)
+        self._signer.start()
+
+    @classmethod
+    def open(cls, directory: Path, *, node: str, keys: KeyStore, key_name: str | None = None) -> NodeLog:
+        """The log of ``node`` in ``directory`` (``<node>.sqlite3``), signed with its key from ``keys``.
+
+        The key defaults to one named after the node, generated on first use.
+        """
+        return cls(directory / f"{node}.sqlite3", node=node, key=keys.signing_key(key_name or node))
+
+    def _claim(self, node: str) -> None:
+        row = self._db.execute("SELECT value FROM ledger_meta WHERE name = 'node'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO ledger_meta VALUES ('node', ?)", (node,))
+        elif row[0] != node:
+            raise NodeLogError(f"node log {self.path} belongs to node {row[0]!r}, not {node!r}")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        data: Mapping[str, Any],
+        actor: str,
+        contract: str | None = None,
+    ) -> Entry:
+        """Record one entry; when this returns, it is on disk and linked to the one before."""
+        with self._lock:
+            if self._closed.is_set():
+                raise NodeLogError(f"node log {self.path} is closed")
+            entry = Entry.create(
+                node=self.node,
+                node_seq=self._next_seq,
+                prev=self._last_hash,
+                kind=kind,
+                subject=subject,
+                data=data,
+                actor=actor,
+                contract=contract,
+            )
+            due = time.monotonic() - self._last_head_at >= self.head_interval
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO ledger_entries (node_seq, hash, entry) VALUES (?, ?, ?)",
+                    (entry.node_seq, entry.hash, entry.raw),
+                )
+                if due:
+                    self._insert_head(entry.node_seq, entry.hash)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise NodeLogError(f"node log {self.path}: cannot append #{entry.node_seq}: {err}") from err
+            self._next_seq, self._last_hash = entry.node_seq + 1, entry.hash
+            if due:
+                self._signed(entry.node_seq)
+            return entry
+
+    def sign_head(self) -> SignedHead | None:
+        """Sign the current head now (if there is an entry not yet covered) and return the latest head."""
+        with self._lock:
+            if self._closed.is_set():
+                return None
+            last = self._next_seq - 1
+            if last >= 0 and self._signed_seq < last:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._insert_head(last, self._last_hash)
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as err:
+                    self._rollback()
+                    raise NodeLogError(f"node log {self.path}: cannot sign head #{last}: {err}") from err
+                self._signed(last)
+            return self.head()
+
+    def _insert_head(self, node_seq: int, hash_: bytes) -> None:
+        head = SignedHead.sign(self.key, node=self.node, node_seq=node_seq, entry_hash=hash_)
+        self._db.execute(
+            "INSERT OR IGNORE INTO ledger_heads (node_seq, entry_hash, key_id, signature)"
+            " VALUES (?, ?, ?, ?)",
+            (head.node_seq, head.entry_hash, head.key_id, head.signature),
+        )
+
+    def _signed(self, node_seq: int) -> None:
+        self._signed_seq = node_seq
+        self._last_head_at = time.monotonic()
+        log.debug("chain head signed", node=self.node, node_seq=node_seq)
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _sign_while_open(self) -> None:
+        while not self._closed.wait(self.head_interval):
+            try:
+                self.sign_head()
+            except NodeLogError as err:
+                log.error("cannot sign chain head", node=self.node, error=str(err))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """How many entries the log holds (the next ``node_seq``)."""
+        with self._lock:
+            return self._next_seq
+
+    def entries(self, start: int, stop: int | None = None) -> list[Entry]:
+        """Entries with ``start <= node_seq < stop``, in order (all from ``start`` when ``stop`` is None)."""
+        end = self.size() if stop is None else stop
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT entry FROM ledger_entries WHERE node_seq >= ? AND node_seq < ? ORDER BY node_seq",
+                (start, end),
+            ).fetchall()
+        try:
+            return [Entry.from_bytes(row[0], canonical=False) for row in rows]
+        except EntryError as err:
+            raise NodeLogError(f"node log {self.path}: {err}") from err
+
+    def head(self) -> SignedHead | None:
+        """The latest signed head, or None before the first."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
+                " ORDER BY node_seq DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return SignedHead(self.node, row[0], bytes(row[1]), row[2], bytes(row[3]))
+
+    def batch(self, start: int, limit: int = 1000) -> Batch | None:
+        """Entries from ``start`` (``limit`` at most) and a signed head naming the last one."""
+        with self._lock:
+            entries = self.entries(start, min(start + limit, self._next_seq))
+            if not entries:
+                return None
+            last = entries[-1]
+            row = self._db.execute(
+                "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last.node_seq,)
+            ).fetchone()
+            if row is None:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._insert_head(last.node_seq, last.hash)
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as err:
+                    self._rollback()
+                    raise NodeLogError(f"node log {self.path}: cannot sign head: {err}") from err
+                if last.node_seq > self._signed_seq:
+                    self._signed(last.node_seq)
+                row = self._db.execute(
+                    "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last.node_seq,)
+                ).fetchone()
+            head = SignedHead(self.node, last.node_seq, last.hash, row[0], bytes(row[1]))
+        return Batch(node=self.node, entries=tuple(entries), head=head)
+
+    def heads(self) -> list[SignedHead]:
+        """Every head this node has signed, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads ORDER BY node_seq"
+            ).fetchall()
+        return [SignedHead(self.node, r[0], bytes(r[1]), r[2], bytes(r[3])) for r in rows]
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Sign the final head, stop the head signer and release the writer lock."""
+        if self._closed.is_set():
+            return
+        try:
+            self.sign_head()
+        finally:
+            with self._lock:
+                self._closed.set()
+                self._db.close()
+            self._signer.join(5)
+            self._lock_file.close()
+
+    def __enter__(self) -> NodeLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _take_writer_lock(path: Path) -> Any:
+    lock_path = path.with_name(path.name + ".lock")
+    handle = open(lock_path, "a+b")  # held for the log's lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as err:
+        handle.close()
+        raise NodeLogBusy(f"node log {path} is already open for writing by another process") from err
+    os.set_inheritable(handle.fileno(), False)
+    return handle
