@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         default=None, description="An external hub NATS instead of the embedded one."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
+    restart_backoff_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="First wait before restarting a crashed server; doubles each time.",
+    )
 
     @field_validator("state_dir", "keys_dir")
     @classmethod

@@ -40,10 +40,20 @@ class BackgroundFloor:
             return
         try:
             self.run(self.floor.stop(), timeout=60.0)
+            self.run(self._cancel_the_rest(), timeout=10.0)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+    @staticmethod
+    async def _cancel_the_rest() -> None:
+        """Cancel what tests started on this loop (web servers, watchers) so nothing leaks."""
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def __enter__(self) -> BackgroundFloor:
         return self.start()

@@ -133,7 +133,7 @@ class Floor:
                     hub_leaf_port=settings.nats_leaf_port,
                     store_dir=self.layout.jetstream_store(station),
                 )
-        self.supervisor = Supervisor(self._children())
+        self.supervisor = Supervisor(self._children(), backoff_initial=settings.restart_backoff_s)
         self._hub_connection: NatsClient | None = None
 
     # -- building ---------------------------------------------------------------------------

@@ -90,6 +90,15 @@ def _log_tail(path: Path, lines: int = 8) -> str:
     return "\n".join(text[-lines:])
 
 
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 def _die_with_parent() -> None:
     """Runs in the child between fork and exec: SIGKILL it if the supervisor dies."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -217,7 +226,7 @@ class Supervisor:
             delay = min(self._backoff_max, self._backoff_initial * 2**failures)
             failures += 1
             status.state = State.RESTARTING
-            status.detail = f"exited with code {code}; restarting in {delay:.1f} s"
+            status.detail = f"{_describe_exit(code)}; restarting in {delay:.1f} s"
             status.since = time.time()
             log.warning("child.exited", child=child.name, code=code, restart_in_s=delay)
             await asyncio.sleep(delay)

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable, Generator
 
 import uvicorn
+from fastapi import FastAPI
 
 from smart.hub.web.app import create_app
 from smart.runtime.floor import Floor
@@ -25,6 +26,18 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+async def serve_web(app: FastAPI, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Start serving ``app`` on the running loop; returns once it accepts connections."""
+    server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(), name=f"web-{port}")
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError(f"the web app on {host}:{port} stopped while starting")
+        await asyncio.sleep(0.02)
+    return server, task
 
 
 def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
@@ -49,18 +62,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None])
         loop.add_signal_handler(signum, stop.set)
     try:
         await floor.start()
-        app = create_app(floor.status)
-        server = _QuietServer(
-            uvicorn.Config(
-                app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="off"
-            )
-        )
-        web = asyncio.create_task(server.serve(), name="hub-web")
-        while not server.started:
-            if web.done():
-                await web
-                raise RuntimeError("the hub web app stopped while starting")
-            await asyncio.sleep(0.02)
+        server, web = await serve_web(create_app(floor.status), settings.host, settings.web_port)
         on_ready(floor_urls(settings, floor))
         await stop.wait()
         server.should_exit = True

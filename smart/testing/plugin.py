@@ -5,6 +5,7 @@
 - ``nats_floor`` (function): a hub nats-server and three station leaves.
 - ``floor_factory``: any floor (stations, with or without PostgreSQL) for a test.
 - ``floor_settings``: settings with free ports and a temporary state directory.
+- ``page``: a Playwright page in Debian's headless Chromium.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
 from smart.settings import Settings
+from smart.testing.browser import page  # noqa: F401  (re-exported as a fixture)
 
 
 def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Settings:
@@ -82,8 +84,10 @@ FloorFactory = Callable[..., BackgroundFloor]
 def floor_factory(tmp_path: Path) -> Iterator[FloorFactory]:
     started: list[BackgroundFloor] = []
 
-    def start(*, stations: int = 3, postgres: bool = False, nats_servers: bool = True) -> BackgroundFloor:
-        settings = make_settings(tmp_path / f"floor-{len(started)}", stations=stations)
+    def start(
+        *, stations: int = 3, postgres: bool = False, nats_servers: bool = True, **overrides: Any
+    ) -> BackgroundFloor:
+        settings = make_settings(tmp_path / f"floor-{len(started)}", stations=stations, **overrides)
         floor = BackgroundFloor(settings, postgres=postgres, nats_servers=nats_servers).start()
         started.append(floor)
         return floor

@@ -1,0 +1,64 @@
+"""The hub status page as a person sees it in a browser: live health without reloading."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import psutil
+
+from smart.hub.web.app import create_app
+from smart.runtime import ports
+from smart.runtime.background import BackgroundFloor
+from smart.runtime.up import serve_web
+from smart.testing.browser import screenshot_path
+from smart.testing.plugin import FloorFactory
+
+
+def _row_health(page: Any, service: str) -> str:
+    return str(page.locator(f'tr[data-service="{service}"] .health').inner_text()).strip()
+
+
+def _wait_row(page: Any, service: str, health: str, deadline_s: float = 15) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if _row_health(page, service) == health:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{service} never shown {health}; page says {_row_health(page, service)}")
+
+
+def _serve(floor: BackgroundFloor) -> str:
+    port = ports.free_port()
+
+    async def start() -> None:
+        await serve_web(create_app(floor.floor.status), "127.0.0.1", port)
+
+    floor.run(start())
+    return f"http://127.0.0.1:{port}/"
+
+
+def test_status_page_shows_a_killed_station_leaf_go_down_and_come_back_without_reload(
+    floor_factory: FloorFactory, page: Any
+) -> None:
+    # A restart slower than the page's 2 s refresh, so the outage is on screen for a refresh.
+    floor = floor_factory(stations=2, restart_backoff_s=3.0)
+    url = _serve(floor)
+    page.goto(url)
+    page.evaluate("window.loadedOnce = true")  # lost if the page reloads
+    _wait_row(page, "leaf-mt-1", "healthy")
+    assert page.locator("#overall").inner_text() == "All services healthy"
+    page.screenshot(path=str(screenshot_path("status-page-healthy")))
+
+    pid = floor.floor.supervisor.pid("leaf-mt-1")
+    assert pid is not None
+    psutil.Process(pid).send_signal(signal.SIGKILL)
+    _wait_row(page, "leaf-mt-1", "unhealthy")
+    assert page.locator("#overall").inner_text() == "Some services are not healthy"
+    assert page.locator('tr[data-service="leaf-mt-1"] .detail').inner_text()
+    page.screenshot(path=str(screenshot_path("status-page-leaf-down")))
+
+    _wait_row(page, "leaf-mt-1", "healthy")
+    assert page.locator('tr[data-service="leaf-mt-1"] .restarts').inner_text() == "1"
+    assert page.evaluate("window.loadedOnce") is True
