@@ -63,8 +63,8 @@ class RunningFloor:
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def interrupt(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, stop_signal: int = signal.SIGINT, timeout: float = 60) -> int:
+        self.process.send_signal(stop_signal)
         return self.process.wait(timeout)
 
 

@@ -13,6 +13,7 @@ import httpx
 import nats
 import psutil
 import psycopg
+import pytest
 
 from smart.bus.mirror import mirror_bucket
 from smart.runtime.floor import Floor
@@ -89,6 +90,8 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     assert page.text.count(">healthy<") == 8
     assert "/api/status" in page.text  # the page refreshes itself from the API
     assert httpx.get(floor.status_url + "healthz", timeout=5).json() == {"ok": True}
+    metrics = httpx.get(floor.status_url + "metrics", timeout=5).text
+    assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
 
 
 async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
@@ -159,8 +162,9 @@ def test_value_put_on_hub_is_read_from_station_3_own_domain_and_killed_leaf_come
     assert asyncio.run(_read_local_mirror(up_settings, station)) == b"penetrant line ready"
 
 
-def test_ctrl_c_stops_every_process_the_floor_started_and_exits_zero(
-    up_settings: Settings, running_floors: list[RunningFloor]
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stop_signal_stops_every_process_the_floor_started_and_exits_zero(
+    up_settings: Settings, running_floors: list[RunningFloor], stop_signal: signal.Signals
 ) -> None:
     floor = start_up(up_settings)
     running_floors.append(floor)
@@ -170,7 +174,7 @@ def test_ctrl_c_stops_every_process_the_floor_started_and_exits_zero(
     assert "nats-server" in names and "postgres" in names
     assert len([p for p in started if p.name() == "nats-server"]) == 7
 
-    assert floor.interrupt() == 0
+    assert floor.interrupt(stop_signal) == 0
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes left behind: {[(p.pid, p.name()) for p in left]}"
     assert "SMART floor stopped." in floor.process.stdout.read() if floor.process.stdout else True

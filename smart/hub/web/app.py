@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from smart.runtime.floor import FloorStatus
 
@@ -33,6 +34,31 @@ def create_app(status: StatusSource, *, title: str = "SMART hub") -> FastAPI:
     async def api_status() -> FloorStatus:
         """Every service and station with ``healthy`` and, when not, why not."""
         return await status()
+
+    registry = CollectorRegistry()
+    healthy_gauge = Gauge(
+        "smart_service_healthy",
+        "1 when the floor's service is healthy",
+        ["service", "kind"],
+        registry=registry,
+    )
+    restarts_gauge = Gauge(
+        "smart_service_restarts", "Restarts of the service by the supervisor", ["service"], registry=registry
+    )
+    storage_gauge = Gauge(
+        "smart_jetstream_storage_bytes", "JetStream storage used per domain", ["domain"], registry=registry
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics: each service's health, restarts and JetStream storage, probed now."""
+        current = await status()
+        for service in current.services:
+            healthy_gauge.labels(service.name, service.kind).set(1 if service.healthy else 0)
+            restarts_gauge.labels(service.name).set(service.restarts)
+            if service.jetstream_domain is not None and service.storage_bytes is not None:
+                storage_gauge.labels(service.jetstream_domain).set(service.storage_bytes)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
     async def status_page(request: Request) -> HTMLResponse:
