@@ -1,0 +1,201 @@
+"""A station's own NATS credentials, against a real nats-server with authorization configured.
+
+The hub server runs with the ``authorization`` block SMART generates: the hub
+services' user is unrestricted, each station's nkey may publish only its own
+subjects and read only its own access buckets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import nats
+import nats.errors
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from smart.access import distribution, stationauth
+from smart.keys import KeyStore
+from smart.runtime import nats as natsconf
+from smart.runtime.ports import free_port
+
+STATIONS = ("pt-1", "mt-1")
+
+
+@dataclass
+class AuthorizedHub:
+    url: str
+    seeds: dict[str, str]
+
+
+@pytest.fixture
+def authorized_hub(tmp_path: Path) -> Iterator[AuthorizedHub]:
+    keys = KeyStore(tmp_path / "keys")
+    seeds = {"hub": stationauth.user_seed(keys.signing_key("nats-hub-services"))}
+    users = [stationauth.NatsUser("hub services", stationauth.user_public(seeds["hub"]), None)]
+    for station in STATIONS:
+        seeds[station] = stationauth.user_seed(keys.signing_key(stationauth.key_name(station)))
+        users.append(
+            stationauth.NatsUser(
+                f"station {station}",
+                stationauth.user_public(seeds[station]),
+                stationauth.station_permissions(station),
+            )
+        )
+    server = natsconf.HubServer(
+        host="127.0.0.1",
+        port=free_port(),
+        leaf_port=free_port(),
+        monitor_port=free_port(),
+        store_dir=tmp_path / "jetstream",
+    )
+    text = server.config() + stationauth.authorization_block(users)
+    config = natsconf.write_config(tmp_path / "hub.conf", text)
+    log = (tmp_path / "hub.log").open("wb")
+    process = subprocess.Popen([str(natsconf.server_binary()), "-c", str(config)], stdout=log, stderr=log)
+    try:
+        health = f"http://127.0.0.1:{server.monitor_port}/healthz?js-enabled-only=true"
+        for _ in range(200):
+            try:
+                if httpx.get(health, timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"nats-server exited: {(tmp_path / 'hub.log').read_text()}")
+            time.sleep(0.05)
+        yield AuthorizedHub(url=server.url, seeds=seeds)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+@dataclass
+class Connection:
+    client: NatsClient
+    violations: list[str] = field(default_factory=list)
+    seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def violation(self, about: str) -> str:
+        """The server's permissions violation naming ``about`` (it always sends one; 10 s bound a hang)."""
+
+        async def wait() -> str:
+            while True:
+                for text in self.violations:
+                    if about.lower() in text:
+                        return text
+                self.seen.clear()
+                await self.seen.wait()
+
+        return await asyncio.wait_for(wait(), 10)
+
+
+async def connect(hub: AuthorizedHub, who: str) -> Connection:
+    conn = Connection(client=NatsClient())
+
+    async def on_error(err: Exception) -> None:
+        conn.violations.append(str(err).lower())
+        conn.seen.set()
+
+    await conn.client.connect(
+        hub.url,
+        nkeys_seed_str=hub.seeds[who],
+        error_cb=on_error,
+        inbox_prefix=stationauth.inbox_prefix(who) if who in STATIONS else "_INBOX",
+        allow_reconnect=False,
+    )
+    return conn
+
+
+@pytest.fixture
+async def hub_services(authorized_hub: AuthorizedHub) -> AsyncIterator[Connection]:
+    conn = await connect(authorized_hub, "hub")
+    js = conn.client.jetstream()
+    for station in STATIONS:
+        kv = await distribution.bucket(js, distribution.station_bucket(station))
+        badge = "B-0042" if station == "pt-1" else "B-0099"
+        await distribution.publish_badges(kv, [distribution.BadgeCredentials(badge, ("token-of-" + badge,))])
+    await distribution.bucket(js, distribution.KEYS_BUCKET)
+    await distribution.bucket(js, distribution.REVOCATIONS_BUCKET)
+    yield conn
+    await conn.client.close()
+
+
+async def test_station_publishes_on_its_own_subjects_but_not_on_another_stations(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    received: list[str] = []
+    got_own = asyncio.Event()
+
+    async def on_message(msg: nats.aio.msg.Msg) -> None:
+        received.append(msg.subject)
+        if msg.subject.startswith("station.pt-1."):
+            got_own.set()
+
+    await hub_services.client.subscribe("station.>", cb=on_message)
+    await hub_services.client.flush()
+    pt1 = await connect(authorized_hub, "pt-1")
+    await pt1.client.publish("station.mt-1.gatekeeper.decision", b"forged")
+    await pt1.client.publish("station.pt-1.gatekeeper.decision", b"real")
+    await pt1.client.flush()
+    await got_own.wait()
+    assert received == ["station.pt-1.gatekeeper.decision"]
+    assert "permissions violation for publish" in await pt1.violation("station.mt-1.gatekeeper.decision")
+    await pt1.client.close()
+
+
+async def test_station_cannot_listen_to_another_stations_subjects_or_other_clients_replies(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    pt1 = await connect(authorized_hub, "pt-1")
+    await pt1.client.subscribe("station.mt-1.>")
+    await pt1.client.subscribe("_INBOX.>")
+    await pt1.client.subscribe("vault.>")
+    for subject in ("station.mt-1.>", "_INBOX.>", "vault.>"):
+        assert "permissions violation for subscription" in await pt1.violation(f'"{subject}"')
+    await pt1.client.close()
+
+
+async def test_station_reads_its_own_badges_and_the_shared_lists_but_not_another_stations_badges(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    pt1 = await connect(authorized_hub, "pt-1")
+    js = pt1.client.jetstream(timeout=1)
+    own = await js.key_value(distribution.station_bucket("pt-1"))
+    assert (await distribution.read_badges(own))["B-0042"].credentials == ("token-of-B-0042",)
+    assert await distribution.read_revocations(await js.key_value(distribution.REVOCATIONS_BUCKET)) == {}
+    with pytest.raises(nats.errors.TimeoutError):
+        await js.key_value(distribution.station_bucket("mt-1"))
+    assert "permissions violation for publish" in await pt1.violation("KV_access-station-mt-1")
+    with pytest.raises(nats.errors.TimeoutError):
+        other = "KV_access-station-mt-1.$KV.access-station-mt-1.B-0099"
+        await pt1.client.request(f"$JS.API.DIRECT.GET.{other}", b"")
+    await pt1.client.close()
+
+
+async def test_station_cannot_ask_hub_services_for_personal_data_nor_write_the_access_buckets(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    asked = asyncio.Event()
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        asked.set()
+        await msg.respond(b'{"name": "J. Smith", "address": "..."}')
+
+    await hub_services.client.subscribe("vault.people.get", cb=answer)
+    await hub_services.client.flush()
+    pt1 = await connect(authorized_hub, "pt-1")
+    with pytest.raises(nats.errors.TimeoutError):
+        await pt1.client.request("vault.people.get", b"B-0099", timeout=0.5)
+    assert "vault.people.get" in await pt1.violation("vault.people.get")
+    await pt1.client.publish(f"$KV.{distribution.REVOCATIONS_BUCKET}.some-credential", b"{}")
+    assert "permissions violation" in await pt1.violation(f"$KV.{distribution.REVOCATIONS_BUCKET}")
+    assert not asked.is_set()
+    await pt1.client.close()
