@@ -1,0 +1,83 @@
+"""How often: the one place that says what "daily", "weekly" and "monthly" mean.
+
+Shops argue over what "monthly" means (DOMAIN rule 23, S20), so SMART
+encodes it once and every rule uses it:
+
+- ``minutes`` and ``hours`` are elapsed time: a check every ``8 hours`` done
+  at 06:10 is good until 14:10.
+- ``days`` and ``weeks`` are calendar days in the contract's time zone,
+  counting the day of the check as the first: a ``1 day`` check is good for
+  the rest of that calendar day ("done today"); a ``7 days`` (weekly) check
+  done on a Monday is good through Sunday.
+- ``months`` and ``years`` run to the same day of the month that many
+  months later, inclusive ("monthly" done on 15 March is good through 15
+  April); when that month is shorter, the due day is its last day (31
+  January → 28 or 29 February).
+
+A check is current at a moment when the moment is before the end of its
+interval; :func:`expires` gives that end.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Literal
+
+IntervalUnit = Literal["minute", "hour", "day", "week", "month", "year"]
+
+#: What a contract may write: a positive count and a unit, singular or plural.
+PATTERN = r"^[1-9][0-9]{0,3} (minute|hour|day|week|month|year)s?$"
+_PATTERN = re.compile(PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    count: int
+    unit: IntervalUnit
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit}{'s' if self.count != 1 else ''}"
+
+
+def parse(text: str) -> Interval:
+    """``"12 months"`` → ``Interval(12, "month")``; raises ``ValueError`` naming the text otherwise."""
+    match = _PATTERN.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an interval; expected e.g. '1 day', '8 hours', '12 months'")
+    count = int(text.split()[0])
+    return Interval(count, match.group(1))  # type: ignore[arg-type]
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    total = moment.month - 1 + months
+    year, month = moment.year + total // 12, total % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def expires(done: datetime, interval: Interval, zone: tzinfo) -> datetime:
+    """The first moment at which something done at ``done`` is no longer current (aware datetime)."""
+    if interval.unit == "minute":
+        return done + timedelta(minutes=interval.count)
+    if interval.unit == "hour":
+        return done + timedelta(hours=interval.count)
+    local = done.astimezone(zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval.unit in ("day", "week"):
+        days = interval.count * (7 if interval.unit == "week" else 1)
+        end = (midnight + timedelta(days=days)).replace(tzinfo=None)
+    else:
+        months = interval.count * (12 if interval.unit == "year" else 1)
+        end = (_add_months(midnight, months) + timedelta(days=1)).replace(tzinfo=None)
+    return _localize(end, zone)
+
+
+def _localize(naive: datetime, zone: tzinfo) -> datetime:
+    return naive.replace(tzinfo=zone)
+
+
+def current(done: datetime, interval: Interval, at: datetime, zone: tzinfo) -> bool:
+    return at < expires(done, interval, zone)

@@ -1,0 +1,205 @@
+"""The two custom resources, SmartContract and Station, as pydantic models (the edge: YAML and the API).
+
+A ``SmartContract`` says which stations it governs (a label selector over
+Station labels), which modules those stations must run, the typed rules, the
+enforcement mode (``enforce`` or ``audit``), the window in which it is in
+force and the standards (with revisions) it implements. A ``Station`` says
+which node it binds to, its process and equipment; its status is written by
+the operator. The CRDs in ``crds/`` are generated from these classes
+(:mod:`smart.contracts.crds`), so the API server and ``smart contract
+validate`` check the same shape.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from smart.contracts.rules import Model, Name, Rule
+
+GROUP = "smart.aero"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+#: Node labels the shop puts on station nodes (DESIGN "Deployment picture").
+STATION_LABEL = f"{GROUP}/station"
+PROCESS_LABEL = f"{GROUP}/process"
+ROLE_LABEL = f"{GROUP}/role"
+
+_K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class LabelRequirement(Model):
+    key: str = Field(min_length=1, max_length=253)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector over Station labels; an empty selector selects no station."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelRequirement] = Field(default_factory=list)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if not self.match_labels and not self.match_expressions:
+            return False
+        if any(labels.get(key) != value for key, value in self.match_labels.items()):
+            return False
+        for req in self.match_expressions:
+            present = req.key in labels
+            if req.operator == "In" and not (present and labels[req.key] in req.values):
+                return False
+            if req.operator == "NotIn" and present and labels[req.key] in req.values:
+                return False
+            if req.operator == "Exists" and not present:
+                return False
+            if req.operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
+class Standard(Model):
+    """A standard (or customer flowdown) at a revision, in force from a date (DOMAIN: version every rule)."""
+
+    id: Name = Field(description="Short id rules cite, e.g. e1417.")
+    title: str = Field(min_length=1, max_length=200, description="e.g. 'ASTM E1417/E1417M'.")
+    revision: str = Field(min_length=1, max_length=40, description="e.g. '21' or 'Rev 6'.")
+    effective: date | None = Field(default=None, description="Date from which this revision applies.")
+    flowdown: str | None = Field(default=None, max_length=200, description="Customer flowdown, if any.")
+
+
+class Window(Model):
+    """When the contract is in force; outside it a station fails closed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.notBefore) || !has(self.notAfter) || "
+                    "timestamp(self.notBefore) < timestamp(self.notAfter)",
+                    "message": "notBefore must be earlier than notAfter",
+                }
+            ]
+        }
+    )
+
+    not_before: datetime | None = Field(default=None, description="In force from (RFC 3339).")
+    not_after: datetime | None = Field(default=None, description="Expires at (RFC 3339).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.not_before and self.not_after and self.not_before >= self.not_after:
+            raise ValueError(f"notBefore {self.not_before} is not earlier than notAfter {self.not_after}")
+        return self
+
+    @field_validator("not_before", "not_after")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a time needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
+        return value
+
+
+class SmartContractSpec(Model):
+    """What a contract governs and how."""
+
+    description: str | None = Field(default=None, max_length=2000)
+    station_selector: LabelSelector = Field(description="Stations (by their labels) this contract governs.")
+    modules: list[Name] = Field(min_length=1, description="Station modules the governed stations run.")
+    enforcement: Literal["enforce", "audit"] = Field(
+        default="enforce", description="audit: record what would have been denied, but allow."
+    )
+    window: Window = Field(default_factory=Window, description="When the contract is in force.")
+    timezone: str = Field(
+        default="UTC", description="IANA zone for calendar intervals, e.g. America/Chicago."
+    )
+    standards: list[Standard] = Field(default_factory=list, description="Standards the rules cite.")
+    rules: list[Rule] = Field(min_length=1, description="Typed rules; see docs/contracts.md.")
+
+
+class Condition(Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = None
+    message: str | None = None
+    observed_generation: int | None = None
+    last_transition_time: str | None = None
+
+
+class SmartContractStatus(Model):
+    """Written by the operator or the embedded driver; never by people."""
+
+    model_config = ConfigDict(extra="allow")
+
+    observed_generation: int | None = None
+    revisions: dict[str, str] = Field(default_factory=dict, description="Station → active bundle revision.")
+    revision: str | None = Field(default=None, description="Short form of the revisions, for kubectl.")
+    stations: str | None = Field(default=None, description="'synced/desired', e.g. 3/3.")
+    ready: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class ObjectMeta(Model):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=63, pattern=_K8S_NAME)
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = None
+    uid: str | None = None
+
+
+class SmartContract(Model):
+    """A rule set for some stations, as a Kubernetes object."""
+
+    api_version: Literal["smart.aero/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["SmartContract"]
+    metadata: ObjectMeta
+    spec: SmartContractSpec
+    status: dict[str, Any] | None = None
+
+
+class Equipment(Model):
+    id: Name = Field(description="Asset id, e.g. UVA-LAMP-1.")
+    kind: Name = Field(description="Equipment kind, e.g. uv-a-lamp, furnace, ammeter.")
+    description: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="e.g. class: '2', instrumentation: B, finish: polished."
+    )
+
+
+class StationSpec(Model):
+    """A station of the shop: the node it binds to, its process and equipment."""
+
+    station_id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", description="e.g. pt-1.")
+    process: Name = Field(description="e.g. penetrant, magnetic-particle, heat-treat, shipping.")
+    node_selector: dict[str, str] = Field(
+        min_length=1, description="Node labels this station binds to, e.g. smart.aero/station: pt-1."
+    )
+    equipment: list[Equipment] = Field(default_factory=list)
+
+
+class StationStatus(Model):
+    model_config = ConfigDict(extra="allow")
+
+    active_revision: str | None = None
+    last_heartbeat: str | None = None
+    mirror_lag: int | None = Field(default=None, description="Messages the mirror is behind the hub.")
+    online: bool | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Station(Model):
+    api_version: Literal["smart.aero/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Station"]
+    metadata: ObjectMeta
+    spec: StationSpec
+    status: dict[str, Any] | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.metadata.labels)
