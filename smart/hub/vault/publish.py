@@ -1,0 +1,44 @@
+"""Putting SMART-ID's public keys, revocation list and per-station badges into the buckets stations mirror.
+
+Publishing is a full sync: after it, each bucket holds exactly what the Vault
+says now (a lifted suspension disappears from the revocation list, a badge
+that lost access to a station disappears from that station's bucket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+
+from smart.access import distribution
+from smart.hub.vault.smartid import SmartId
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    keys: int
+    revocations: int
+    badges: dict[str, int]
+
+
+async def publish(smartid: SmartId, js: JetStreamContext, stations: Sequence[str]) -> Published:
+    keys_kv = await distribution.bucket(js, distribution.KEYS_BUCKET)
+    keys = smartid.issuer_keys()
+    await distribution.publish_keys(keys_kv, keys)
+    revocations_kv = await distribution.bucket(js, distribution.REVOCATIONS_BUCKET)
+    revocations = smartid.revocations()
+    listed = set(await distribution.read_revocations(revocations_kv))
+    for revocation in revocations:
+        await distribution.publish_revocation(revocations_kv, revocation)
+    for lifted in listed - {r.credential_id for r in revocations}:
+        await distribution.lift_revocation(revocations_kv, lifted)
+    counts = {}
+    for station in stations:
+        badges = smartid.station_badges(station)
+        await distribution.publish_badges(
+            await distribution.bucket(js, distribution.station_bucket(station)), badges
+        )
+        counts[station] = len(badges)
+    return Published(keys=len(keys), revocations=len(revocations), badges=counts)
