@@ -243,6 +243,46 @@ class Supervisor:
             status.restarts += 1
             log.info("child.restarted", child=child.name, pid=self._procs[child.name].pid)
 
+    async def stop_child(self, name: str) -> None:
+        """Stop one child and keep it stopped (an outage on purpose) until :meth:`start_child`."""
+        child = self.spec(name)
+        watcher = self._watchers.pop(name, None)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await self._terminate(child)
+        self.status[name].detail = "stopped on request"
+
+    async def start_child(self, name: str) -> None:
+        """Start a child stopped by :meth:`stop_child` again and resume watching it."""
+        child = self.spec(name)
+        if self.pid(name) is not None:
+            return
+        await self._spawn(child)
+        await self._wait_healthy(child)
+        self._watchers[name] = asyncio.create_task(self._watch(child), name=f"watch-{name}")
+
+    async def _terminate(self, child: ChildSpec) -> None:
+        proc = self._procs.get(child.name)
+        if proc is None:
+            return
+        status = self.status[child.name]
+        if proc.returncode is None:
+            status.state = State.STOPPING
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(child.stop_signal)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=child.stop_timeout)
+            except TimeoutError:
+                log.warning("child.kill", child=child.name, pid=proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        status.state = State.STOPPED
+        status.pid = None
+        log.info("child.stopped", child=child.name, code=proc.returncode)
+
     async def stop(self) -> None:
         """Stop every child in reverse start order: polite signal first, SIGKILL after the timeout."""
         self._stopping = True
@@ -253,22 +293,5 @@ class Supervisor:
                 await task
         self._watchers.clear()
         for child in reversed(self.children):
-            proc = self._procs.get(child.name)
-            if proc is None:
-                continue
-            status = self.status[child.name]
-            if proc.returncode is None:
-                status.state = State.STOPPING
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(child.stop_signal)
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=child.stop_timeout)
-                except TimeoutError:
-                    log.warning("child.kill", child=child.name, pid=proc.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    await proc.wait()
-            status.state = State.STOPPED
-            status.pid = None
-            log.info("child.stopped", child=child.name, code=proc.returncode)
+            await self._terminate(child)
         self._procs.clear()

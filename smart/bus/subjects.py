@@ -1,0 +1,47 @@
+"""Names on the bus: buckets, keys and subjects the hub and the stations agree on.
+
+Kept in one file so a station's NATS permissions (least privilege) and the
+code that publishes can be read side by side.
+
+- ``contracts`` (hub KV, mirrored by every station): key ``<station>.<contract>``,
+  value = the hub-signed bundle envelope of that contract for that station;
+  a delete retires the contract there.
+- ``station-status`` (hub KV): key ``<station>``, the station's heartbeat.
+- ``ledger.<station>`` (hub stream ``LEDGER``): batches of the station's
+  ledger, ``Nats-Msg-Id`` = ``<station>:<first>-<last>``.
+- ``station.<station>.…``: the station's own subjects (modules, alerts).
+"""
+
+from __future__ import annotations
+
+CONTRACTS_BUCKET = "contracts"
+CONTRACTS_HISTORY = 5
+STATION_STATUS_BUCKET = "station-status"
+LEDGER_STREAM = "LEDGER"
+LEDGER_SUBJECTS = "ledger.>"
+
+
+def contract_key(station: str, contract: str) -> str:
+    return f"{station}.{contract}"
+
+
+def contract_key_filter(station: str) -> str:
+    return f"{station}.>"
+
+
+def contract_from_key(station: str, key: str) -> str | None:
+    """The contract named by ``key`` if the key is this station's, else ``None``."""
+    prefix = f"{station}."
+    return key[len(prefix) :] if key.startswith(prefix) and len(key) > len(prefix) else None
+
+
+def ledger_subject(station: str) -> str:
+    return f"ledger.{station}"
+
+
+def station_subject(station: str, *parts: str) -> str:
+    return ".".join(("station", station, *parts))
+
+
+def alert(station: str) -> str:
+    return station_subject(station, "alert")

@@ -1,0 +1,333 @@
+"""The node agent of one station: mirror, verify, activate, decide, record, ship, report.
+
+It starts enforcing from its local store before it has any connection, so a
+station that reboots with every hub down is back deciding in about a second.
+The connection to the station's own leaf nats-server is then made (and
+remade) in the background: the leaf mirrors the hub's buckets into the
+station's JetStream domain, the agent watches those mirrors and activates
+each new contract revision whose hub signature checks out; a revision that
+does not check out is refused, recorded on the ledger and alerted, and the
+previous one stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js.kv import KeyValue
+
+from smart import ledger
+from smart.bus import mirror, subjects
+from smart.contracts import bundle as contract_bundle
+from smart.contracts import engine
+from smart.contracts import facts as f
+from smart.keys import KeyFileError, KeyStore, VerifyingKey
+from smart.node.enforcement import StationDecision, StationEnforcer
+from smart.node.store import StationStore
+
+log = structlog.get_logger("smart.node")
+
+HUB_KEY_NAME = "hub"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Where a station's agent keeps its data and whom it talks to."""
+
+    station: str
+    leaf_url: str
+    data_dir: Path
+    keys: KeyStore
+    heartbeat_s: float = 2.0
+    ship_batch: int = 500
+
+
+class NodeAgent:
+    """One station's agent; ``await start()``, then ``decide(...)`` any time, ``await stop()`` at the end."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.station = config.station
+        self.enforcer = StationEnforcer(config.station)
+        self.store: StationStore | None = None
+        self.ledger: ledger.NodeLog | None = None
+        self.connection: NatsClient | None = None
+        self.connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._hub_key: VerifyingKey | None = None
+        self._shipped_seq = -1
+        self._last_heartbeat_ok: float | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        data = self.config.data_dir
+        self.store = StationStore(data / "store.sqlite3")
+        self.ledger = ledger.NodeLog.open(data / "ledger", node=self.station, keys=self.config.keys)
+        self._shipped_seq = self.store.shipped_seq(self.station)
+        self._hub_key = self._load_hub_key()
+        self._restore_from_store()
+        self._tasks.append(asyncio.create_task(self._stay_connected(), name=f"leaf-{self.station}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+            self.connection = None
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _load_hub_key(self) -> VerifyingKey | None:
+        """The hub's public key is the station's trust anchor: provisioned with it, never taken from KV."""
+        try:
+            return self.config.keys.verifying_key(HUB_KEY_NAME)
+        except KeyFileError as err:
+            log.error("node.no_hub_key", station=self.station, error=str(err))
+            return None
+
+    def _restore_from_store(self) -> None:
+        """Put in force each revision the store says is active, re-verified (the disk is not trusted)."""
+        assert self.store is not None
+        for active in self.store.active():
+            try:
+                self.enforcer.activate(self._verified_evaluator(active.envelope))
+            except contract_bundle.BundleError as err:
+                log.error(
+                    "node.stored_revision_refused",
+                    station=self.station,
+                    contract=active.contract,
+                    revision=active.revision,
+                    error=str(err),
+                )
+        log.info("node.restored", station=self.station, revisions=self.enforcer.revisions)
+
+    def _verified_evaluator(self, envelope: bytes) -> engine.Evaluator:
+        if self._hub_key is None:
+            raise contract_bundle.BundleError("the hub's public key is not provisioned on this station")
+        signed = contract_bundle.verify(envelope, self._hub_key)
+        if signed.station != self.station:
+            raise contract_bundle.BundleError(
+                f"bundle {signed.short_revision} is for station {signed.station}, not {self.station}"
+            )
+        return engine.evaluator(signed.bundle, signed.revision)
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    def decide(self, event: f.Event, facts: f.Facts, *, actor: str | None = None) -> StationDecision:
+        """Judge ``event`` against every active revision and record the decision durably."""
+        assert self.ledger is not None
+        decision = self.enforcer.decide(event, facts)
+        self.record(
+            kind="gate.decision",
+            subject=event.job or event.person or event.action,
+            data={"action": event.action, **decision.to_json()},
+            actor=actor or event.person or self.station,
+            revisions=decision.revisions,
+        )
+        return decision
+
+    def record(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        data: Mapping[str, Any],
+        actor: str,
+        revisions: Mapping[str, str] | None = None,
+    ) -> ledger.Entry:
+        assert self.ledger is not None
+        in_force = revisions if revisions is not None else self.enforcer.revisions
+        contract = ",".join(f"{name}@{rev}" for name, rev in sorted(in_force.items())) or None
+        return self.ledger.append(kind=kind, subject=subject, data=data, actor=actor, contract=contract)
+
+    # -- contracts from the mirror ----------------------------------------------------------
+
+    def apply_contract_value(self, key: str, revision: int, value: bytes | None) -> None:
+        """Handle one change of this station's contract key in the mirrored bucket."""
+        assert self.store is not None
+        if not self.store.put_mirrored(subjects.CONTRACTS_BUCKET, key, revision, value):
+            return
+        contract = subjects.contract_from_key(self.station, key)
+        if contract is None:
+            return
+        if value is None:
+            previous = self.store.deactivate(contract)
+            self.enforcer.retire(contract)
+            if previous is not None:
+                self.record(
+                    kind="contract.retired",
+                    subject=contract,
+                    data={"contract": contract, "previous": previous},
+                    actor=self.station,
+                )
+            return
+        try:
+            evaluator = self._verified_evaluator(value)
+        except (contract_bundle.BundleError, ValueError, KeyError) as err:
+            self._refuse(contract, value, str(err))
+            return
+        if self.enforcer.revisions.get(contract) == evaluator.revision:
+            return
+        self.store.record_revision(contract, evaluator.revision, value, refused=None)
+        previous = self.store.activate(contract, evaluator.revision)
+        self.enforcer.activate(evaluator)
+        self.record(
+            kind="contract.activated",
+            subject=contract,
+            data={"contract": contract, "revision": evaluator.revision, "previous": previous},
+            actor=self.station,
+        )
+        log.info(
+            "node.contract_activated",
+            station=self.station,
+            contract=contract,
+            revision=evaluator.revision[:12],
+            previous=previous[:12] if previous else None,
+        )
+
+    def _refuse(self, contract: str, envelope: bytes, reason: str) -> None:
+        assert self.store is not None
+        try:
+            revision = str(json.loads(envelope).get("revision", "unknown"))
+        except ValueError:
+            revision = "unreadable"
+        self.store.record_revision(contract, revision, envelope, refused=reason)
+        self.record(
+            kind="contract.refused",
+            subject=contract,
+            data={"contract": contract, "revision": revision, "reason": reason},
+            actor=self.station,
+        )
+        log.error(
+            "node.contract_refused",
+            station=self.station,
+            contract=contract,
+            revision=revision[:12],
+            reason=reason,
+            kept=self.enforcer.revisions.get(contract, "")[:12] or None,
+        )
+        self._alert("contract.refused", f"contract {contract} revision {revision[:12]} refused: {reason}")
+
+    def _alert(self, kind: str, message: str) -> None:
+        """Tell the station's alert listeners (stack light, buzzer, hub); best effort, never blocking."""
+        if self.connection is None or not self.connection.is_connected:
+            return
+        payload = json.dumps({"station": self.station, "kind": kind, "message": message, "severity": "high"})
+        task = asyncio.get_running_loop().create_task(
+            self.connection.publish(subjects.alert(self.station), payload.encode())
+        )
+        self._tasks.append(task)
+
+    # -- the connection to the station's leaf ------------------------------------------------
+
+    async def _stay_connected(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.connection = await nats.connect(
+                    self.config.leaf_url,
+                    name=f"smart-node-{self.station}",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                )
+                break
+            except Exception as err:
+                log.warning("node.leaf_unreachable", station=self.station, error=type(err).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        js = self.connection.jetstream()
+        contracts = await mirror.mirror_bucket(
+            js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
+        )
+        self.connected.set()
+        self._tasks.append(asyncio.create_task(self._watch_contracts(contracts), name="watch-contracts"))
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._ship_ledger(), name="ship-ledger"))
+
+    async def _watch_contracts(self, bucket: KeyValue) -> None:
+        watcher = await bucket.watch(subjects.contract_key_filter(self.station), include_history=False)
+        async for update in watcher:
+            if update is None:  # end of the initial values
+                continue
+            deleted = update.operation in ("DEL", "PURGE")
+            self.apply_contract_value(
+                update.key, int(update.revision or 0), None if deleted else update.value
+            )
+
+    # -- heartbeats and ledger shipping ------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        assert self.ledger is not None
+        size = self.ledger.size()
+        return {
+            "station": self.station,
+            "revisions": self.enforcer.revisions,
+            "ledger_size": size,
+            "shipped_seq": self._shipped_seq,
+            "ledger_lag": size - 1 - self._shipped_seq,
+            "ts": time.time(),
+        }
+
+    async def _heartbeat(self) -> None:
+        assert self.connection is not None
+        while True:
+            try:
+                await mirror.hub_put(
+                    self.connection,
+                    subjects.STATION_STATUS_BUCKET,
+                    self.station,
+                    json.dumps(self.status()).encode(),
+                )
+                self._last_heartbeat_ok = time.time()
+            except Exception as err:
+                log.debug("node.heartbeat_failed", station=self.station, error=type(err).__name__)
+            await asyncio.sleep(self.config.heartbeat_s)
+
+    async def _ship_ledger(self) -> None:
+        """Send the node's entries to the hub's ledger stream in order, each batch until acknowledged."""
+        assert self.connection is not None and self.ledger is not None and self.store is not None
+        js = self.connection.jetstream()
+        delay = 0.2
+        while True:
+            batch = self.ledger.batch(self._shipped_seq + 1, self.config.ship_batch)
+            if batch is None:
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await js.publish(
+                    subjects.ledger_subject(self.station),
+                    batch.to_bytes(),
+                    timeout=5,
+                    headers={"Nats-Msg-Id": f"{self.station}:{batch.first_seq}-{batch.last_seq}"},
+                )
+            except Exception as err:
+                log.debug(
+                    "node.ship_failed", station=self.station, error=type(err).__name__, at=batch.first_seq
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.2
+            self._shipped_seq = batch.last_seq
+            self.store.set_shipped_seq(self.station, batch.last_seq)

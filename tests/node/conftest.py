@@ -1,0 +1,117 @@
+"""A station's agent against a real hub and leaf: reference contracts, the hub key, the hub's streams."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from smart.bus import subjects
+from smart.contracts import bundle as contract_bundle
+from smart.contracts import manifests
+from smart.contracts.models import SmartContract, Station
+from smart.hub.streams import ensure_hub_streams
+from smart.keys import KeyStore
+from smart.node.agent import AgentConfig, NodeAgent
+from smart.runtime.background import BackgroundFloor
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def reference(kind: type[SmartContract] | type[Station], name: str) -> SmartContract | Station:
+    for loaded in manifests.load([REPO / "contracts"]):
+        if isinstance(loaded.manifest, kind) and loaded.manifest.metadata.name == name:
+            return loaded.manifest
+    raise LookupError(name)
+
+
+def signed_envelope(
+    contract_name: str, station_id: str, keys: KeyStore, *, limit: float | None = None
+) -> bytes:
+    contract = reference(SmartContract, contract_name)
+    station = reference(Station, station_id)
+    assert isinstance(contract, SmartContract) and isinstance(station, Station)
+    bundle = contract_bundle.compile_bundle(contract, station)
+    if limit is not None:  # a new revision: the same contract with one limit changed
+        for rule in bundle["rules"]:
+            if rule.get("limits", {}).get("min") is not None:
+                rule["limits"]["min"] = limit
+                break
+    return contract_bundle.sign(bundle, keys.signing_key("hub")).envelope
+
+
+def tampered(envelope: bytes) -> bytes:
+    """The same envelope with one limit changed after signing: the signature no longer matches."""
+    value = json.loads(envelope)
+    for rule in value["bundle"]["rules"]:
+        if rule.get("limits", {}).get("min") is not None:
+            rule["limits"]["min"] = 1
+            break
+    value["revision"] = contract_bundle.revision_of(value["bundle"])
+    value["signature"]["value"] = base64.b64encode(b"\0" * 64).decode()
+    return contract_bundle.canonical(value)
+
+
+@dataclass
+class Hub:
+    connection: NatsClient
+    keys: KeyStore
+
+    async def put_contract(self, station: str, contract: str, envelope: bytes) -> int:
+        bucket = await self.connection.jetstream().key_value(subjects.CONTRACTS_BUCKET)
+        return int(await bucket.put(subjects.contract_key(station, contract), envelope))
+
+    async def retire_contract(self, station: str, contract: str) -> None:
+        bucket = await self.connection.jetstream().key_value(subjects.CONTRACTS_BUCKET)
+        await bucket.delete(subjects.contract_key(station, contract))
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyStore:
+    store = KeyStore(tmp_path / "keys")
+    store.signing_key("hub")
+    return store
+
+
+@pytest.fixture
+async def hub(nats_floor: BackgroundFloor, keys: KeyStore) -> AsyncIterator[Hub]:
+    assert nats_floor.floor.hub is not None
+    connection = await nats.connect(nats_floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    yield Hub(connection, keys)
+    await connection.close()
+
+
+def agent_for(floor: BackgroundFloor, station: str, keys: KeyStore, data_root: Path) -> NodeAgent:
+    return NodeAgent(
+        AgentConfig(
+            station=station,
+            leaf_url=floor.floor.leaves[station].url,
+            data_dir=data_root / station,
+            keys=keys,
+            heartbeat_s=0.2,
+        )
+    )
+
+
+async def eventually(predicate: object, deadline_s: float = 10.0, what: str = "condition") -> None:
+    assert callable(predicate)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {deadline_s} s")
+
+
+def now() -> datetime:
+    return datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
