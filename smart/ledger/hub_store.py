@@ -1,0 +1,485 @@
+"""The hub's global log in PostgreSQL: node batches in, one gapless Merkle-tree log out.
+
+``HubLog.ingest`` takes a node's batch, checks its chain and signed head,
+and, under one sequencer (a transaction-scoped advisory lock), gives its new
+entries the next global indexes, integrates them into the RFC 9162 tree,
+signs a checkpoint consistent with the last one, and writes it all with COPY
+in one transaction. A replayed batch changes nothing; an entry that conflicts
+with one already stored for the same (node, node_seq) is refused and raised
+as a fork alarm.
+
+Like a node's ``NodeLog``, it answers ``size()``, ``entries(start, stop)``
+and its latest signed state (``checkpoint()``), so readers and the verifier
+treat both stores alike.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from psycopg import sql
+
+from smart.keys import SigningKey, VerifyingKey
+from smart.ledger import merkle
+from smart.ledger.batch import Batch, BatchError
+from smart.ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointSigner,
+    InconsistentCheckpoint,
+    NoteSignature,
+    SignedCheckpoint,
+    signature_verifies,
+)
+from smart.ledger.entry import GENESIS, Entry, EntryError, chain_fields
+from smart.ledger.witness import Witness
+
+log = structlog.get_logger("smart.ledger")
+
+#: The role hub services connect as: INSERT and SELECT on the ledger, nothing else.
+APP_ROLE = "smart_app"
+#: The origin line of our checkpoints (C2SP: a schema-less URL naming the log).
+ORIGIN = "smart.local/ledger"
+#: Perfect subtrees from this level up are stored; below it they are recomputed from 256 entries at most.
+STORED_LEVEL = 8
+
+TABLES = (
+    "ledger_nodes",
+    "ledger_witnesses",
+    "ledger_entries",
+    "ledger_heads",
+    "ledger_subtrees",
+    "ledger_checkpoints",
+    "ledger_cosignatures",
+    "ledger_alarms",
+)
+
+_SEQUENCER = "smart.ledger.sequencer"
+
+
+class IngestError(ValueError):
+    """A batch the hub will not take; the message names the node, the sequence number and why."""
+
+
+class ChainGap(IngestError):
+    """The batch starts after a node_seq the hub has not seen: ship the missing entries first."""
+
+
+class ForkAlarm(IngestError):
+    """A node offered an entry that conflicts with the one stored for the same (node, node_seq)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What one ingest did: how many new entries, at which global indexes, and the checkpoint signed."""
+
+    node: str
+    first_index: int
+    count: int
+    checkpoint: SignedCheckpoint | None
+
+
+def schema() -> str:
+    return importlib.resources.files("smart.ledger").joinpath("schema.sql").read_text()
+
+
+def migrate(owner_url: str, *, app_role: str = APP_ROLE, app_password: str | None = None) -> None:
+    """Create or update the ledger tables as the owner role, and give ``app_role`` INSERT/SELECT only.
+
+    Roles belong to the whole cluster, not to one database, so the role is
+    created only if missing (and a concurrent creator is not an error).
+    """
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        ensure_role(conn, app_role, app_password)
+        conn.execute(schema())
+        role = sql.Identifier(app_role)
+        for table in TABLES:
+            name = sql.Identifier(table)
+            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, role))
+            conn.execute(sql.SQL("GRANT SELECT, INSERT ON TABLE {} TO {}").format(name, role))
+        conn.execute(sql.SQL("GRANT SELECT ON ledger_log TO {}").format(role))
+        conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE ledger_alarms_id_seq TO {}").format(role))
+    log.info("ledger schema migrated", app_role=app_role)
+
+
+def ensure_role(conn: psycopg.Connection[Any], role: str, password: str | None) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if exists is None:
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass  # created by another migration in the same cluster meanwhile
+    if password is not None:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+
+
+class HubLog:
+    """The global log on one connection; one per thread (the sequencer lock serialises ingests)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], *, key: SigningKey | None = None, origin: str = ORIGIN
+    ) -> None:
+        # Reads are single statements; writes are explicit transactions (``conn.transaction()``).
+        conn.autocommit = True
+        self.conn = conn
+        self.key = key
+        self.origin = origin
+
+    @classmethod
+    def connect(cls, url: str, *, key: SigningKey | None = None, origin: str = ORIGIN) -> HubLog:
+        return cls(psycopg.connect(url, autocommit=True), key=key, origin=origin)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> HubLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- who may write --------------------------------------------------------------------
+
+    def register_node(self, node: str, key: VerifyingKey) -> None:
+        """Trust ``key`` for ``node``'s signed heads (again with the same key is a no-op)."""
+        with self.conn.transaction():
+            row = self.conn.execute("SELECT key_id FROM ledger_nodes WHERE node = %s", (node,)).fetchone()
+            if row is None:
+                self.conn.execute(
+                    "INSERT INTO ledger_nodes (node, key_name, key_id, public_key) VALUES (%s, %s, %s, %s)",
+                    (node, key.name, key.key_id, key.raw),
+                )
+            elif row[0] != key.key_id:
+                raise IngestError(f"node {node} is registered with key {row[0]}, not {key.key_id}")
+
+    def register_witness(self, key: VerifyingKey) -> None:
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "SELECT key_id FROM ledger_witnesses WHERE name = %s", (key.name,)
+            ).fetchone()
+            if row is None:
+                self.conn.execute(
+                    "INSERT INTO ledger_witnesses (name, key_id, public_key) VALUES (%s, %s, %s)",
+                    (key.name, key.key_id, key.raw),
+                )
+            elif row[0] != key.key_id:
+                raise IngestError(f"witness {key.name} is registered with key {row[0]}, not {key.key_id}")
+
+    def node_keys(self) -> dict[str, VerifyingKey]:
+        rows = self.conn.execute("SELECT node, key_name, public_key FROM ledger_nodes").fetchall()
+        return {node: _verifying(name, raw) for node, name, raw in rows}
+
+    def witness_keys(self) -> dict[str, VerifyingKey]:
+        rows = self.conn.execute("SELECT name, public_key FROM ledger_witnesses").fetchall()
+        return {name: _verifying(name, raw) for name, raw in rows}
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def ingest(self, batch: Batch) -> Ingested:
+        """Take a node's batch into the global log exactly once; see the module docstring."""
+        key = self.key
+        if key is None:
+            raise IngestError("this HubLog has no signing key: it can read but not ingest")
+        try:
+            batch.check()
+            for entry in batch.entries:
+                if chain_fields(entry.raw) != (entry.node, entry.node_seq, entry.prev):
+                    raise IngestError(f"entry {entry.node}#{entry.node_seq}: bytes disagree with its fields")
+        except (BatchError, EntryError) as err:
+            raise IngestError(str(err)) from err
+        node_key = self._node_key(batch.node)
+        if not batch.head.verify(node_key):
+            raise IngestError(f"batch from {batch.node}: signed head #{batch.head.node_seq} does not verify")
+        try:
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SEQUENCER,))
+                return self._sequence(batch, key)
+        except _Fork as fork:
+            self._raise_alarm(fork)
+            raise AssertionError("unreachable") from fork
+
+    def _node_key(self, node: str) -> VerifyingKey:
+        row = self.conn.execute(
+            "SELECT key_name, public_key FROM ledger_nodes WHERE node = %s", (node,)
+        ).fetchone()
+        if row is None:
+            raise IngestError(f"node {node} is not registered with the hub: no key to check its head")
+        return _verifying(row[0], row[1])
+
+    def _sequence(self, batch: Batch, key: SigningKey) -> Ingested:
+        node = batch.node
+        tail = self.conn.execute(
+            "SELECT node_seq, entry_hash FROM ledger_heads WHERE node = %s ORDER BY node_seq DESC LIMIT 1",
+            (node,),
+        ).fetchone()
+        last_seq, last_hash = (-1, GENESIS) if tail is None else (tail[0], bytes(tail[1]))
+        entries = list(batch.entries)
+        if batch.first_seq <= last_seq:
+            self._check_replay(node, [e for e in entries if e.node_seq <= last_seq])
+            entries = [e for e in entries if e.node_seq > last_seq]
+            if not entries:
+                log.debug("replayed batch ignored", node=node, node_seq=batch.last_seq)
+                return Ingested(node, -1, 0, None)
+        first = entries[0]
+        if first.node_seq > last_seq + 1:
+            raise ChainGap(
+                f"batch from {node} starts at #{first.node_seq}; the hub holds up to #{last_seq}: "
+                f"ship from #{last_seq + 1}"
+            )
+        if first.prev != last_hash:
+            raise _Fork(
+                node,
+                first.node_seq,
+                f"#{first.node_seq} does not link to stored #{last_seq}",
+                None,
+                first.raw,
+            )
+
+        previous = self.conn.execute(
+            "SELECT size, root, note, frontier FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if previous is None:
+            old, old_note = merkle.Frontier.empty(), None
+        else:
+            old = merkle.Frontier.from_bytes(previous[0], bytes(previous[3]))
+            old_note = SignedCheckpoint.parse(previous[2])
+            try:
+                old_note.verify(key.verifying)
+            except CheckpointError as err:
+                raise InconsistentCheckpoint(
+                    f"refusing to extend checkpoint of size {previous[0]}: not signed by this hub: {err}"
+                ) from err
+        leaves = [merkle.leaf_hash(e.raw) for e in entries]
+        new, done = old.extend(leaves, keep_level=0)
+        completed = {(level, index): h for level, index, h in done}
+        checkpoint = Checkpoint(self.origin, new.size, new.root())
+        proof = merkle.prove(
+            merkle.consistency_ranges(old.size, new.size), _FrontierSource(old, completed).subtree
+        )
+        signer = CheckpointSigner(key, origin=self.origin, last=old_note.checkpoint if old_note else None)
+        signed = signer.sign(checkpoint, proof)
+
+        start = old.size
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                "COPY ledger_entries (idx, node, node_seq, entry) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int8", "text", "int8", "bytea"])
+                for offset, entry in enumerate(entries):
+                    copy.write_row((start + offset, node, entry.node_seq, entry.raw))
+            stored = [(lv, i, h) for (lv, i), h in completed.items() if lv >= STORED_LEVEL]
+            if stored:
+                with cur.copy("COPY ledger_subtrees (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["int2", "int8", "bytea"])
+                    for row in stored:
+                        copy.write_row(row)
+            head = batch.head
+            cur.execute(
+                "INSERT INTO ledger_heads (node, node_seq, idx, entry_hash, key_id, signature)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (node, head.node_seq, new.size - 1, head.entry_hash, head.key_id, head.signature),
+            )
+            cur.execute(
+                "INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, %s, %s)",
+                (new.size, checkpoint.root, signed.text(), new.to_bytes()),
+            )
+        log.info(
+            "batch integrated",
+            node=node,
+            node_seq=entries[-1].node_seq,
+            index=new.size - 1,
+            count=len(entries),
+            size=new.size,
+        )
+        return Ingested(node, start, len(entries), signed)
+
+    def _check_replay(self, node: str, offered: list[Entry]) -> None:
+        rows = self.conn.execute(
+            "SELECT node_seq, entry FROM ledger_entries WHERE node = %s AND node_seq BETWEEN %s AND %s",
+            (node, offered[0].node_seq, offered[-1].node_seq),
+        ).fetchall()
+        stored = {seq: bytes(raw) for seq, raw in rows}
+        for entry in offered:
+            if stored.get(entry.node_seq) != entry.raw:
+                raise _Fork(
+                    node,
+                    entry.node_seq,
+                    f"#{entry.node_seq} differs from the entry already in the log",
+                    stored.get(entry.node_seq),
+                    entry.raw,
+                )
+
+    def _raise_alarm(self, fork: _Fork) -> None:
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (fork.node, fork.node_seq, fork.detail, fork.stored, fork.offered),
+            )
+        log.error(
+            "fork alarm: conflicting ledger entry refused",
+            node=fork.node,
+            node_seq=fork.node_seq,
+            detail=fork.detail,
+        )
+        raise ForkAlarm(f"fork alarm: node {fork.node} {fork.detail}")
+
+    def alarms(self) -> list[tuple[str, int, str]]:
+        rows = self.conn.execute("SELECT node, node_seq, detail FROM ledger_alarms ORDER BY id").fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def size(self) -> int:
+        row = self.conn.execute("SELECT coalesce(max(size), 0) FROM ledger_checkpoints").fetchone()
+        return int(row[0]) if row else 0
+
+    def node_size(self, node: str) -> int:
+        """How many of ``node``'s entries the hub holds: the node_seq to ship from next."""
+        row = self.conn.execute("SELECT max(node_seq) FROM ledger_heads WHERE node = %s", (node,)).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def entries(self, start: int, stop: int | None = None) -> list[Entry]:
+        """Entries with global index ``start <= idx < stop``, in order."""
+        end = self.size() if stop is None else stop
+        rows = self.conn.execute(
+            "SELECT entry FROM ledger_entries WHERE idx >= %s AND idx < %s ORDER BY idx", (start, end)
+        ).fetchall()
+        return [Entry.from_bytes(bytes(r[0]), canonical=False) for r in rows]
+
+    def checkpoint(self, size: int | None = None) -> SignedCheckpoint:
+        """The signed checkpoint of ``size`` (the latest by default), with every cosignature stored for it."""
+        if size is None:
+            row = self.conn.execute(
+                "SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT size, note FROM ledger_checkpoints WHERE size = %s", (size,)
+            ).fetchone()
+        if row is None:
+            raise CheckpointError(
+                "the log has no checkpoint" if size is None else f"no checkpoint of size {size}"
+            )
+        cosigned = self.conn.execute(
+            "SELECT line FROM ledger_cosignatures WHERE size = %s ORDER BY witness", (row[0],)
+        ).fetchall()
+        return SignedCheckpoint.parse(row[1] + "".join(line for (line,) in cosigned))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._prove(merkle.inclusion_ranges(index, size))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return self._prove(merkle.consistency_ranges(old_size, new_size))
+
+    def _prove(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        wanted = merkle.needed_subtrees(ranges)
+        known: dict[tuple[int, int], bytes] = {}
+        high = [(lv, i) for lv, i in wanted if lv >= STORED_LEVEL]
+        if high:
+            rows = self.conn.execute(
+                "SELECT level, idx, hash FROM ledger_subtrees"
+                " WHERE (level, idx) IN (SELECT * FROM unnest(%s::int2[], %s::int8[]))",
+                ([lv for lv, _ in high], [i for _, i in high]),
+            ).fetchall()
+            known.update({(lv, i): bytes(h) for lv, i, h in rows})
+        for lv, i in wanted:
+            if lv < STORED_LEVEL:
+                rows = self.conn.execute(
+                    "SELECT entry FROM ledger_entries WHERE idx >= %s AND idx < %s ORDER BY idx",
+                    (i << lv, (i + 1) << lv),
+                ).fetchall()
+                if len(rows) != 1 << lv:
+                    raise merkle.ProofError(
+                        f"entries {i << lv}..{((i + 1) << lv) - 1} are not all in the log"
+                    )
+                known[(lv, i)] = merkle.root([merkle.leaf_hash(bytes(r[0])) for r in rows])
+        missing = wanted - known.keys()
+        if missing:
+            raise merkle.ProofError(f"stored subtrees missing: {sorted(missing)[:3]}")
+        return merkle.prove(ranges, lambda lv, i: known[(lv, i)])
+
+    # -- witnesses ------------------------------------------------------------------------
+
+    def add_cosignature(self, size: int, signature: NoteSignature) -> None:
+        """Keep a witness's cosignature of the checkpoint of ``size`` (checked against its registered key)."""
+        witness = self.witness_keys().get(signature.name)
+        if witness is None:
+            raise CheckpointError(f"cosignature by {signature.name}, which is not a registered witness")
+        checkpoint = self.checkpoint(size).checkpoint
+        if not signature.is_cosignature or not signature_verifies(checkpoint, signature, witness):
+            raise CheckpointError(f"cosignature by {signature.name} of size {size} does not verify")
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO ledger_cosignatures (size, witness, line) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (size, signature.name, signature.line()),
+            )
+
+    def witness(self, witness: Witness) -> SignedCheckpoint:
+        """Offer ``witness`` the latest checkpoint and a proof from what it saw last; keep its cosignature."""
+        signed = self.checkpoint()
+        seen = witness.latest.size if witness.latest is not None else 0
+        proof = self.consistency_proof(seen, signed.checkpoint.size) if seen <= signed.checkpoint.size else []
+        signature = witness.cosign(signed, proof)
+        self.add_cosignature(signed.checkpoint.size, signature)
+        return self.checkpoint(signed.checkpoint.size)
+
+    def rows(self, start: int = 0) -> Iterator[tuple[int, str, int, bytes]]:
+        """Every row of the entries table from ``start``, in index order, streamed (for the verifier)."""
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                sql.SQL(
+                    "COPY (SELECT idx, node, node_seq, entry FROM ledger_entries"
+                    " WHERE idx >= {} ORDER BY idx)"
+                    " TO STDOUT (FORMAT BINARY)"
+                ).format(sql.Literal(start))
+            ) as copy:
+                copy.set_types(["int8", "text", "int8", "bytea"])
+                for row in copy.rows():
+                    yield row[0], row[1], row[2], bytes(row[3])
+
+
+class _Fork(Exception):
+    def __init__(self, node: str, node_seq: int, detail: str, stored: bytes | None, offered: bytes) -> None:
+        super().__init__(detail)
+        self.node, self.node_seq, self.detail, self.stored, self.offered = (
+            node,
+            node_seq,
+            detail,
+            stored,
+            offered,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _FrontierSource:
+    """Perfect subtrees for a consistency proof: old ones from the frontier, new ones from this batch."""
+
+    old: merkle.Frontier
+    completed: dict[tuple[int, int], bytes]
+
+    def subtree(self, level: int, index: int) -> bytes:
+        offset = 0
+        for lv, h in zip(self.old.levels(), self.old.hashes, strict=True):
+            if lv == level and offset == index << level:
+                return h
+            offset += 1 << lv
+        try:
+            return self.completed[(level, index)]
+        except KeyError:
+            raise merkle.ProofError(
+                f"subtree ({level}, {index}) is neither in the frontier nor new"
+            ) from None
+
+
+def _verifying(name: str, raw: bytes) -> VerifyingKey:
+    return VerifyingKey(name, Ed25519PublicKey.from_public_bytes(bytes(raw)))

@@ -1,0 +1,110 @@
+"""A witness: cosigns the hub's checkpoints only while they tell one consistent history.
+
+A log could show one history to an auditor and another to everyone else.
+A witness (each station, in the distribution issue) remembers the last
+checkpoint it cosigned and signs a new one only with a consistency proof
+from that one; so a rewritten log gets no cosignatures, and a checkpoint
+with enough cosignatures is one the whole floor has seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from smart.keys import SigningKey, VerifyingKey
+from smart.ledger import merkle
+from smart.ledger.checkpoint import Checkpoint, CheckpointError, NoteSignature, SignedCheckpoint, cosign
+
+log = structlog.get_logger("smart.ledger")
+
+
+class WitnessRefusal(CheckpointError):
+    """The witness will not cosign this checkpoint; the message says why."""
+
+
+class Witness:
+    """One witness of one log: its key, the log's key, and the last checkpoint it cosigned."""
+
+    def __init__(
+        self,
+        key: SigningKey,
+        *,
+        log_key: VerifyingKey,
+        origin: str,
+        state_path: Path | None = None,
+    ) -> None:
+        self.key = key
+        self.log_key = log_key
+        self.origin = origin
+        self.state_path = state_path
+        self.latest: Checkpoint | None = self._load()
+
+    def cosign(self, signed: SignedCheckpoint, consistency_proof: Sequence[bytes]) -> NoteSignature:
+        """Cosign ``signed`` if the log signed it and it extends what this witness saw last."""
+        checkpoint = signed.checkpoint
+        if checkpoint.origin != self.origin:
+            raise WitnessRefusal(
+                f"checkpoint is for log {checkpoint.origin!r}; this witness serves {self.origin!r}"
+            )
+        try:
+            # Other witnesses' lines are not ours to judge: the log's own signature comes first.
+            SignedCheckpoint(checkpoint, signed.signatures[:1]).verify(self.log_key, ())
+        except CheckpointError as err:
+            raise WitnessRefusal(
+                f"checkpoint of size {checkpoint.size} is not signed by the log: {err}"
+            ) from err
+        if self.latest is not None:
+            try:
+                merkle.verify_consistency(
+                    self.latest.size, checkpoint.size, self.latest.root, checkpoint.root, consistency_proof
+                )
+            except merkle.ProofError as err:
+                log.error(
+                    "witness refused an inconsistent checkpoint",
+                    witness=self.key.name,
+                    seen_size=self.latest.size,
+                    offered_size=checkpoint.size,
+                    reason=str(err),
+                )
+                raise WitnessRefusal(
+                    f"checkpoint of size {checkpoint.size} is not consistent with size {self.latest.size} "
+                    f"seen before: {err}"
+                ) from err
+        signature = cosign(checkpoint, self.key)
+        if self.latest is None or checkpoint.size > self.latest.size:
+            self._save(checkpoint)
+        return signature
+
+    def _load(self) -> Checkpoint | None:
+        if self.state_path is None or not self.state_path.exists():
+            return None
+        try:
+            value = json.loads(self.state_path.read_text())
+            return Checkpoint(
+                value["origin"], int(value["size"]), base64.b64decode(value["root"], validate=True)
+            )
+        except (OSError, ValueError, KeyError) as err:
+            raise WitnessRefusal(f"witness state {self.state_path} is unreadable: {err}") from err
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        self.latest = checkpoint
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        body = {
+            "origin": checkpoint.origin,
+            "size": checkpoint.size,
+            "root": base64.b64encode(checkpoint.root).decode(),
+        }
+        with open(tmp, "w") as out:
+            json.dump(body, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.state_path)

@@ -1,0 +1,119 @@
+"""The hub's global log: node batches, once each, in one gapless Merkle-tree log with signed checkpoints."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from smart.keys import KeyStore
+from smart.ledger import checkpoint, hub_store, merkle, synthetic
+
+from .conftest import HubDatabase
+
+
+def _enrol(hub: hub_store.HubLog, keys: KeyStore, *nodes: str) -> None:
+    for node in nodes:
+        hub.register_node(node, keys.signing_key(node).verifying)
+
+
+def test_batches_get_gapless_global_indexes_and_a_signed_checkpoint(
+    hub: hub_store.HubLog, keys: KeyStore
+) -> None:
+    _enrol(hub, keys, "pt-1", "mt-1")
+    pt = synthetic.chain("pt-1", keys.signing_key("pt-1"), 10, batch_size=4)
+    mt = synthetic.chain("mt-1", keys.signing_key("mt-1"), 5, batch_size=5)
+    results = [hub.ingest(b) for b in (pt[0], mt[0], pt[1], pt[2])]
+    assert [(r.first_index, r.count) for r in results] == [(0, 4), (4, 5), (9, 4), (13, 2)]
+    assert hub.size() == 15
+    stored = hub.entries(0)
+    assert [e.raw for e in stored] == [e.raw for b in (pt[0], mt[0], pt[1], pt[2]) for e in b.entries]
+    signed = hub.checkpoint()
+    assert signed.checkpoint == checkpoint.Checkpoint(
+        hub_store.ORIGIN, 15, merkle.root([merkle.leaf_hash(e.raw) for e in stored])
+    )
+    assert signed.verify(keys.signing_key("hub").verifying) == []
+    assert hub.node_size("pt-1") == 10 and hub.node_size("mt-1") == 5
+
+
+def test_proofs_from_the_store_verify_for_every_index_and_size(hub: hub_store.HubLog, keys: KeyStore) -> None:
+    _enrol(hub, keys, "pt-1")
+    for batch in synthetic.chain("pt-1", keys.signing_key("pt-1"), 700, batch_size=233):
+        hub.ingest(batch)
+    leaves = [merkle.leaf_hash(e.raw) for e in hub.entries(0)]
+    for size in (1, 233, 256, 466, 513, 700):
+        root = merkle.root(leaves[:size])
+        for index in {0, size // 2, size - 1}:
+            merkle.verify_inclusion(index, size, leaves[index], hub.inclusion_proof(index, size), root)
+        for old in (1, 255, 256, 300):
+            if old <= size:
+                proof = hub.consistency_proof(old, size)
+                merkle.verify_consistency(old, size, merkle.root(leaves[:old]), root, proof)
+
+
+def test_a_replayed_batch_is_a_no_op(hub: hub_store.HubLog, keys: KeyStore) -> None:
+    _enrol(hub, keys, "pt-1")
+    batches = synthetic.chain("pt-1", keys.signing_key("pt-1"), 6, batch_size=3)
+    hub.ingest(batches[0])
+    hub.ingest(batches[1])
+    again = hub.ingest(batches[0])
+    assert again.count == 0 and hub.size() == 6
+
+
+def test_a_conflicting_entry_is_refused_and_raises_a_fork_alarm(
+    hub: hub_store.HubLog, keys: KeyStore
+) -> None:
+    _enrol(hub, keys, "pt-1")
+    key = keys.signing_key("pt-1")
+    hub.ingest(synthetic.chain("pt-1", key, 3, batch_size=3)[0])
+    rewritten = synthetic.chain("pt-1", key, 3, batch_size=3)[0]  # same seqs, other timestamps
+    with pytest.raises(hub_store.ForkAlarm, match="pt-1 #0 differs"):
+        hub.ingest(rewritten)
+    assert hub.alarms() == [("pt-1", 0, "#0 differs from the entry already in the log")]
+    assert hub.size() == 3
+
+
+def test_a_batch_after_a_gap_is_refused(hub: hub_store.HubLog, keys: KeyStore) -> None:
+    _enrol(hub, keys, "pt-1")
+    batches = synthetic.chain("pt-1", keys.signing_key("pt-1"), 6, batch_size=2)
+    hub.ingest(batches[0])
+    with pytest.raises(hub_store.ChainGap, match="ship from #2"):
+        hub.ingest(batches[2])
+
+
+def test_a_head_signed_by_another_key_is_refused(hub: hub_store.HubLog, keys: KeyStore) -> None:
+    _enrol(hub, keys, "pt-1")
+    forged = synthetic.chain("pt-1", keys.signing_key("mallory"), 2, batch_size=2)[0]
+    with pytest.raises(hub_store.IngestError, match="does not verify"):
+        hub.ingest(forged)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET node = node", "DELETE FROM {t}", "TRUNCATE {t}"])
+@pytest.mark.parametrize("table", hub_store.TABLES)
+def test_the_app_role_cannot_change_the_ledger(hub_db: HubDatabase, table: str, statement: str) -> None:
+    with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement.format(t=table).replace("SET node = node", "SET " + _a_column(table)))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE ledger_entries SET idx = idx", "DELETE FROM ledger_entries", "TRUNCATE ledger_entries"],
+)
+def test_even_the_owner_is_stopped_by_the_append_only_trigger(
+    hub: hub_store.HubLog, hub_db: HubDatabase, keys: KeyStore, statement: str
+) -> None:
+    _enrol(hub, keys, "pt-1")
+    hub.ingest(synthetic.chain("pt-1", keys.signing_key("pt-1"), 2, batch_size=2)[0])
+    with psycopg.connect(hub_db.owner_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(statement)
+        assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone() == (2,)
+
+
+def _a_column(table: str) -> str:
+    column = {"ledger_witnesses": "name", "ledger_subtrees": "level", "ledger_checkpoints": "size"}.get(
+        table, "node"
+    )
+    if table == "ledger_cosignatures":
+        column = "size"
+    return f"{column} = {column}"
