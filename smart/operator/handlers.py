@@ -1,0 +1,325 @@
+"""kopf handlers: SmartContract and Station in, bundles in KV, DaemonSets, status and Events out.
+
+Run with ``smart operator run`` or ``kopf run -m smart.operator.handlers``.
+Settings come from :mod:`smart.settings` (NATS URL, keys and state
+directories); ``SMART_KUBE_SERVER`` points the operator at an API server
+without credentials (tests, a local proxy), otherwise it logs in with its
+service account or kubeconfig like any kopf operator.
+
+Every handler is idempotent: the reconcile core puts a bundle only when its
+revision changed, and a DaemonSet is patched only when its desired spec
+changed, so kopf's replays (resume, re-listing) do no harm. A contract whose
+semantics are wrong gets ``Degraded`` with the error and a Warning event;
+nothing is distributed and the revisions stations hold stay active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+import nats
+import pydantic
+import structlog
+from nats.aio.client import Client as NatsClient
+
+from smart import ledger
+from smart import settings as smart_settings
+from smart.contracts import distribution, reconcile, semantics
+from smart.contracts.models import GROUP, VERSION, SmartContract, Station
+from smart.keys import KeyStore, SigningKey
+from smart.operator import kube, workloads
+
+log = structlog.get_logger("smart.operator")
+
+CONTRACTS = "smartcontracts"
+STATIONS = "stations"
+FINALIZER = f"{GROUP}/retire"
+LEDGER_NODE = "smart-operator"
+
+
+@dataclass
+class Runtime:
+    """What the handlers share: the hub NATS connection, the bundle store, the hub key, the ledger."""
+
+    nats: NatsClient
+    store: distribution.KvBundleStore
+    key: SigningKey
+    log: ledger.NodeLog
+    lock: asyncio.Lock
+
+
+_connection: dict[str, Any] = {}
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    server = os.environ.get("SMART_KUBE_SERVER")
+    info: kopf.ConnectionInfo | None
+    if server:
+        info = kopf.ConnectionInfo(server=server)
+    else:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is not None:
+        _connection["info"] = info
+    return info
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    config = smart_settings.load()
+    keys = KeyStore(config.key_directory)
+    url = config.nats_url or f"nats://{config.host}:{config.nats_port}"
+    connection = await nats.connect(url, name="smart-operator")
+    kv = await distribution.bucket(connection.jetstream())
+    memo.smart = Runtime(
+        nats=connection,
+        store=distribution.KvBundleStore(kv),
+        key=keys.signing_key("hub"),
+        log=ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys),
+        lock=asyncio.Lock(),
+    )
+    log.info("operator started", nats=url, hub_key=memo.smart.key.key_id)
+
+
+def _kube() -> kube.Kube:
+    """The API client over the connection the login handler found (login runs after startup)."""
+    info = _connection.get("info")
+    if info is None:
+        raise kopf.PermanentError("no Kubernetes connection: the login handler found no credentials")
+    token = info.token if isinstance(info.token, str) else None
+    return kube.Kube(str(info.server), token=token, ca_path=info.ca_path, insecure=bool(info.insecure))
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "smart", None)
+    if runtime is not None:
+        await runtime.nats.close()
+        runtime.log.close()
+
+
+@kopf.index(GROUP, VERSION, STATIONS)
+def station_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, Station]:
+    try:
+        return {namespace: Station.model_validate(_plain(body))}
+    except pydantic.ValidationError:
+        return {}
+
+
+@kopf.index(GROUP, VERSION, CONTRACTS)
+def contract_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, SmartContract]:
+    try:
+        return {namespace: SmartContract.model_validate(_plain(body))}
+    except pydantic.ValidationError:
+        return {}
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            k: v
+            for k, v in dict(body.metadata).items()
+            if k in ("name", "namespace", "labels", "uid", "generation")
+        },
+        "spec": dict(body.spec),
+    }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _conditions(
+    generation: int | None, *, ready: bool, distributed: bool, degraded: str | None, message: str
+) -> list[dict[str, Any]]:
+    now = _now()
+
+    def condition(kind: str, status: bool, reason: str, text: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": "True" if status else "False",
+            "reason": reason,
+            "message": text,
+            "observedGeneration": generation,
+            "lastTransitionTime": now,
+        }
+
+    return [
+        condition("Ready", ready, "Deployed" if ready else "NotReady", message),
+        condition("Distributed", distributed, "BundlesInKV" if distributed else "NotDistributed", message),
+        condition(
+            "Degraded",
+            degraded is not None,
+            "InvalidContract" if degraded else "AsExpected",
+            degraded or "no problems",
+        ),
+    ]
+
+
+def _in_namespace(index: kopf.Index[str | None, Any], namespace: str | None) -> list[Any]:
+    return list(index.get(namespace, []))
+
+
+async def _apply_workloads(
+    runtime: Runtime, namespace: str | None, contracts: Iterable[SmartContract], stations: list[Station]
+) -> None:
+    contracts = list(contracts)
+    ns = namespace or "default"
+    owners = {c.metadata.name: c.metadata.uid or "" for c in contracts}
+    desired = [
+        workloads.daemonset(w, namespace=ns, owners=owners) for w in reconcile.workloads(contracts, stations)
+    ]
+    path = f"/apis/apps/v1/namespaces/{ns}/daemonsets"
+    existing = await _kube().list(path, label_selector=workloads.SELECTOR)
+    create, patch, delete = workloads.changes(desired, existing)
+    for body in create:
+        await _kube().create(path, body)
+        log.info("workload created", daemonset=body["metadata"]["name"], namespace=ns)
+    for body in patch:
+        await _kube().merge_patch(f"{path}/{body['metadata']['name']}", body)
+        log.info("workload patched", daemonset=body["metadata"]["name"], namespace=ns)
+    for name in delete:
+        await _kube().delete(f"{path}/{name}")
+        log.info("workload deleted", daemonset=name, namespace=ns)
+
+
+def _with(contracts: list[SmartContract], current: SmartContract | None, name: str) -> list[SmartContract]:
+    others = [c for c in contracts if c.metadata.name != name]
+    return sorted(others + ([current] if current is not None else []), key=lambda c: c.metadata.name)
+
+
+@kopf.on.resume(GROUP, VERSION, CONTRACTS)
+@kopf.on.create(GROUP, VERSION, CONTRACTS)
+@kopf.on.update(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]  # indexes come as kwargs
+async def contract_changed(
+    *,
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+    **_: Any,
+) -> None:
+    """Deploy a new or edited contract; an invalid one degrades and leaves stations as they were."""
+    runtime: Runtime = memo.smart
+    generation = body.metadata.get("generation")
+    stations = _in_namespace(station_index, namespace)
+    previous = dict(status.get("revisions", {}) or {})
+    try:
+        contract = SmartContract.model_validate(_plain(body))
+        async with runtime.lock:
+            deployment = await reconcile.deploy(
+                contract, stations, key=runtime.key, store=runtime.store, log_=runtime.log
+            )
+            await _apply_workloads(
+                runtime, namespace, _with(_in_namespace(contract_index, namespace), contract, name), stations
+            )
+    except (semantics.ContractInvalid, pydantic.ValidationError) as err:
+        message = str(err) if isinstance(err, semantics.ContractInvalid) else f"contract {name}: {err}"
+        patch.status["observedGeneration"] = generation
+        patch.status["ready"] = "False"
+        patch.status["conditions"] = _conditions(
+            generation,
+            ready=False,
+            distributed=bool(previous),
+            degraded=message,
+            message="invalid contract; stations keep their previous revision",
+        )
+        kopf.warn(body, reason="InvalidContract", message=message[:1000])
+        log.warning("contract invalid", contract=name, error=message)
+        return
+    synced = f"{deployment.synced}/{deployment.desired}"
+    short = sorted({r[:12] for r in deployment.revisions.values()})
+    patch.status["observedGeneration"] = generation
+    patch.status["revisions"] = dict(deployment.revisions)
+    patch.status["revision"] = short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-")
+    patch.status["stations"] = synced
+    patch.status["ready"] = "True"
+    patch.status["conditions"] = _conditions(
+        generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
+    )
+    if deployment.changed or deployment.retired:
+        kopf.info(
+            body,
+            reason="Deployed",
+            message=f"revision to {', '.join(deployment.changed) or 'no station'}; "
+            f"retired from {', '.join(deployment.retired) or 'no station'}",
+        )
+
+
+@kopf.on.delete(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]
+async def contract_deleted(
+    *,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+    **_: Any,
+) -> None:
+    """The finalizer's work: retire the contract from KV and the ledger, drop workloads no one needs."""
+    runtime: Runtime = memo.smart
+    async with runtime.lock:
+        await reconcile.retire(name, store=runtime.store, log_=runtime.log)
+        await _apply_workloads(
+            runtime,
+            namespace,
+            _with(_in_namespace(contract_index, namespace), None, name),
+            _in_namespace(station_index, namespace),
+        )
+
+
+@kopf.on.resume(GROUP, VERSION, STATIONS)
+@kopf.on.create(GROUP, VERSION, STATIONS)
+@kopf.on.update(GROUP, VERSION, STATIONS)
+@kopf.on.delete(GROUP, VERSION, STATIONS, optional=True)  # type: ignore[arg-type]
+async def station_changed(
+    *,
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    reason: str,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+    **_: Any,
+) -> None:
+    """A station came, went or changed labels: redeploy every contract so selections stay right."""
+    runtime: Runtime = memo.smart
+    stations = [s for s in _in_namespace(station_index, namespace) if s.metadata.name != name]
+    if reason != "delete":
+        try:
+            stations.append(Station.model_validate(_plain(body)))
+        except pydantic.ValidationError as err:
+            kopf.warn(body, reason="InvalidStation", message=str(err)[:1000])
+            return
+    contracts = _in_namespace(contract_index, namespace)
+    active: dict[str, str] = {}
+    async with runtime.lock:
+        for contract in contracts:
+            try:
+                deployment = await reconcile.deploy(
+                    contract, stations, key=runtime.key, store=runtime.store, log_=runtime.log
+                )
+            except semantics.ContractInvalid:
+                continue
+            for station in stations:
+                if station.metadata.name == name and station.spec.station_id in deployment.revisions:
+                    active[contract.metadata.name] = deployment.revisions[station.spec.station_id]
+        await _apply_workloads(runtime, namespace, contracts, stations)
+    if reason != "delete":
+        patch.status["activeRevision"] = ", ".join(f"{c}@{r[:12]}" for c, r in sorted(active.items())) or None

@@ -1,0 +1,328 @@
+"""The kopf operator against kmock's Kubernetes emulator, a real NATS floor and the real ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kmock
+import kopf
+import nats
+import pytest
+
+from smart import ledger
+from smart.bus.mirror import mirror_bucket
+from smart.contracts import bundle, distribution
+from smart.contracts.models import SmartContract, Station
+from smart.embedded import driver
+from smart.keys import KeyStore
+from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import FloorFactory, make_settings
+
+NS = "smart"
+CONTRACTS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/smartcontracts"
+STATIONS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/stations"
+DAEMONSETS = f"/apis/apps/v1/namespaces/{NS}/daemonsets"
+
+
+def station(sid: str, role: str, process: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "smart.aero/v1alpha1",
+        "kind": "Station",
+        "metadata": {
+            "name": sid,
+            "namespace": NS,
+            "resourceVersion": "1",
+            "generation": 1,
+            "labels": {"smart.aero/station": sid, "smart.aero/role": role, "smart.aero/process": process},
+        },
+        "spec": {"stationId": sid, "process": process, "nodeSelector": {"smart.aero/station": sid}},
+    }
+
+
+CONTRACT: dict[str, Any] = {
+    "apiVersion": "smart.aero/v1alpha1",
+    "kind": "SmartContract",
+    "metadata": {
+        "name": "floor-basics",
+        "namespace": NS,
+        "resourceVersion": "1",
+        "generation": 1,
+        "uid": "u-1",
+    },
+    "spec": {
+        "stationSelector": {
+            "matchExpressions": [
+                {"key": "smart.aero/role", "operator": "In", "values": ["inspection", "shipping"]}
+            ]
+        },
+        "modules": ["gatekeeper", "qa", "logistics"],
+        "standards": [{"id": "e1417", "title": "ASTM E1417", "revision": "21"}],
+        "rules": [
+            {"kind": "credential", "id": "operator-certified", "method": "PT", "minLevel": "level-2"},
+            {
+                "kind": "measurement",
+                "id": "uva",
+                "quantity": "uv-a-intensity",
+                "unit": "µW/cm²",
+                "limits": {"min": 1000},
+                "cites": [{"standard": "e1417"}],
+            },
+        ],
+    },
+}
+
+
+class Api:
+    """Plain HTTP to the emulator, as kubectl would talk to an API server; ``stop`` ends the operator."""
+
+    def __init__(self, url: str, stop: Callable[[], Awaitable[None]]) -> None:
+        self.url = url.rstrip("/")
+        self.stop = stop
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.url + path, json=body, headers=headers) as response,
+        ):
+            return await response.json(content_type=None) if response.status < 400 else None
+
+    async def get(self, path: str) -> Any:
+        return await self.call("GET", path)
+
+    async def items(self, path: str) -> list[dict[str, Any]]:
+        found = await self.get(path)
+        return list(found["items"]) if found else []
+
+
+async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = 30.0) -> Any:
+    """Wait until ``what`` returns something truthy (a wait, not a timed assertion)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        value = await what()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the expected state never came")
+        await asyncio.sleep(0.1)
+
+
+def declare(emulator: kmock.KubernetesEmulator) -> None:
+    verbs = {"list", "watch", "get", "patch", "create", "delete", "update"}
+    info = kmock.ResourceInfo
+    emulator.resources["smart.aero/v1alpha1/smartcontracts"] = info(
+        kind="SmartContract", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"sc"}
+    )
+    emulator.resources["smart.aero/v1alpha1/stations"] = info(
+        kind="Station", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"st"}
+    )
+    emulator.resources["apps/v1/daemonsets"] = info(kind="DaemonSet", namespaced=True, verbs=verbs)
+    emulator.resources["v1/events"] = info(kind="Event", namespaced=True, verbs=verbs)
+    emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)
+    emulator.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = info(
+        kind="CustomResourceDefinition", namespaced=False, verbs=verbs
+    )
+
+
+@pytest.fixture
+async def operator(
+    kmock: kmock.KubernetesEmulator,
+    nats_floor: BackgroundFloor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Api]:
+    declare(kmock)
+    monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))
+    monkeypatch.setenv("SMART_NATS_URL", nats_floor.floor.hub.url)
+    monkeypatch.setenv("SMART_STATE_DIR", str(tmp_path / "operator"))
+    monkeypatch.setenv("SMART_KEYS_DIR", str(tmp_path / "keys"))
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    settings = kopf.OperatorSettings()
+    settings.watching.server_timeout = 1  # kmock's watch streams never end by themselves
+    settings.watching.client_timeout = 2
+    task = asyncio.create_task(
+        kopf.operator(
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop,
+            ready_flag=ready,
+            settings=settings,
+            registry=kopf.get_default_registry(),
+        )
+    )
+    await asyncio.wait_for(ready.wait(), 30)
+
+    async def stop_operator() -> None:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):  # kopf ends its own task on the stop flag
+            await asyncio.wait_for(task, 30)
+
+    try:
+        yield Api(str(kmock.url), stop_operator)
+    finally:
+        if not task.done():
+            await stop_operator()
+
+
+async def kv_value(url: str, key: str) -> bytes | None:
+    connection = await nats.connect(url)
+    try:
+        kv = await distribution.bucket(connection.jetstream())
+        return await distribution.KvBundleStore(kv).get(*key.split(".", 1))
+    finally:
+        await connection.close()
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind)
+
+
+STATIONS_ON_FLOOR = [
+    station("pt-1", "inspection", "penetrant"),
+    station("mt-1", "inspection", "magnetic-particle"),
+    station("ut-1", "inspection", "ultrasonic"),
+    station("sr-1", "shipping", "shipping-receiving"),
+]
+
+
+async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
+    operator: Api, nats_floor: BackgroundFloor, tmp_path: Path, floor_factory: FloorFactory
+) -> None:
+    api = operator
+    hub = nats_floor.floor.hub.url
+    for body in STATIONS_ON_FLOOR:
+        await api.call("POST", STATIONS, body)
+    await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
+
+    async def ready_gen(generation: int) -> dict[str, Any] | None:
+        obj = await api.get(f"{CONTRACTS}/floor-basics")
+        status = (obj or {}).get("status", {})
+        return obj if status.get("observedGeneration") == generation and status.get("ready") else None
+
+    created = await eventually(lambda: ready_gen(1))
+    assert condition(created, "Ready")["status"] == "True"
+    assert condition(created, "Ready")["observedGeneration"] == 1
+    assert created["status"]["stations"] == "4/4"
+    events = await api.items(f"/api/v1/namespaces/{NS}/events")
+    assert any(e.get("reason") == "Deployed" for e in events)
+
+    # One DaemonSet per module, pinned to the nodes of the stations that may run it.
+    daemonsets = {d["metadata"]["name"]: d for d in await api.items(DAEMONSETS)}
+    assert sorted(daemonsets) == ["smart-gatekeeper", "smart-logistics", "smart-qa"]
+
+    def pinned(ds: dict[str, Any]) -> list[str]:
+        terms = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]["nodeSelectorTerms"]
+        return [t["matchExpressions"][0]["values"][0] for t in terms]
+
+    assert pinned(daemonsets["smart-gatekeeper"]) == ["mt-1", "pt-1", "sr-1", "ut-1"]
+    assert pinned(daemonsets["smart-logistics"]) == ["sr-1"]
+    assert daemonsets["smart-qa"]["metadata"]["ownerReferences"][0]["name"] == "floor-basics"
+
+    # A signed bundle per selected station, verifiable with the hub key, readable from a station's mirror.
+    hub_key = KeyStore(tmp_path / "keys").verifying_key("hub")
+    first: dict[str, str] = {}
+    for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
+        envelope = await kv_value(hub, f"{sid}.floor-basics")
+        assert envelope is not None
+        checked = bundle.verify(envelope, hub_key)
+        assert checked.station == sid and checked.revision == created["status"]["revisions"][sid]
+        first[sid] = checked.revision
+    leaf = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
+    try:
+        mirror = await mirror_bucket(leaf.jetstream(), distribution.BUCKET)
+        mirrored = await eventually(lambda: _get(mirror, "pt-1.floor-basics"))
+        assert bundle.verify(mirrored, hub_key).revision == first["pt-1"]
+    finally:
+        await leaf.close()
+
+    # Edit a limit: new revisions in KV, DaemonSets untouched.
+    versions_before = {n: d["metadata"].get("annotations") for n, d in daemonsets.items()}
+    edited = copy.deepcopy(CONTRACT["spec"])
+    edited["rules"][1]["limits"] = {"min": 1200}
+    await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 2}})
+    after_edit = await eventually(lambda: ready_gen(2))
+    for sid, revision in first.items():
+        assert after_edit["status"]["revisions"][sid] != revision
+        envelope = await kv_value(hub, f"{sid}.floor-basics")
+        assert (
+            envelope is not None
+            and bundle.verify(envelope, hub_key).revision == after_edit["status"]["revisions"][sid]
+        )
+    assert {
+        d["metadata"]["name"]: d["metadata"].get("annotations") for d in await api.items(DAEMONSETS)
+    } == versions_before
+    edited_revisions = dict(after_edit["status"]["revisions"])
+
+    # An invalid contract (a rule whose module the contract does not run): Degraded, nothing distributed.
+    broken = copy.deepcopy(edited)
+    broken["rules"].append({"kind": "furnaceClass", "id": "furnace", "uniformity": {"1": 3}})
+    await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": broken, "metadata": {"generation": 3}})
+
+    async def degraded() -> dict[str, Any] | None:
+        obj = await api.get(f"{CONTRACTS}/floor-basics")
+        status = (obj or {}).get("status", {})
+        return obj if status.get("observedGeneration") == 3 and status.get("ready") == "False" else None
+
+    invalid = await eventually(degraded)
+    assert condition(invalid, "Degraded")["status"] == "True"
+    assert "spec.rules[2]" in condition(invalid, "Degraded")["message"]
+    assert "standards" in condition(invalid, "Degraded")["message"]
+    assert invalid["status"]["revisions"] == edited_revisions
+    for sid, revision in edited_revisions.items():
+        envelope = await kv_value(hub, f"{sid}.floor-basics")
+        assert envelope is not None and bundle.verify(envelope, hub_key).revision == revision
+
+    # The embedded driver produces byte-identical bundles for the same contract and stations.
+    other_floor = floor_factory(stations=1)
+    settings = make_settings(
+        tmp_path / "embedded", stations=1, nats_url=other_floor.floor.hub.url, keys_dir=tmp_path / "keys"
+    )
+    good = copy.deepcopy(CONTRACT)
+    good["spec"] = edited
+    await driver.apply(
+        [Station.model_validate(s) for s in STATIONS_ON_FLOOR] + [SmartContract.model_validate(good)],
+        settings,
+    )
+    for sid in edited_revisions:
+        assert await kv_value(other_floor.floor.hub.url, f"{sid}.floor-basics") == await kv_value(
+            hub, f"{sid}.floor-basics"
+        )
+
+    # Delete: the finalizer retires the contract from KV and the ledger; the DaemonSets go.
+    await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 4}})
+    await eventually(lambda: ready_gen(4))
+    await api.call("DELETE", f"{CONTRACTS}/floor-basics")
+
+    async def gone() -> bool:
+        return await api.get(f"{CONTRACTS}/floor-basics") is None and not await api.items(DAEMONSETS)
+
+    await eventually(gone)
+    for sid in edited_revisions:
+        assert await kv_value(hub, f"{sid}.floor-basics") is None
+
+    await api.stop()
+    with ledger.NodeLog.open(
+        tmp_path / "operator" / "ledger", node="smart-operator", keys=KeyStore(tmp_path / "keys")
+    ) as log:
+        entries = log.entries(0)
+    kinds = [(e.kind, e.data["station"], e.data["revision"]) for e in entries]
+    for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
+        assert ("contract.deployed", sid, first[sid]) in kinds
+        assert ("contract.deployed", sid, edited_revisions[sid]) in kinds
+        assert ("contract.retired", sid, edited_revisions[sid]) in kinds
+
+
+async def _get(kv: Any, key: str) -> bytes | None:
+    try:
+        return bytes((await kv.get(key)).value)
+    except Exception:
+        return None
