@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from smart import ledger
 from smart.access import tokens
 from smart.access.credential import Credential, Kind
-from smart.keys import SigningKey
+from smart.hub.vault.smartid import SmartId
+from smart.keys import KeyStore, SigningKey
+from smart.testing.plugin import FreshDatabase
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
@@ -47,3 +51,17 @@ def issue(issuer: SigningKey) -> Issue:
         return credential, tokens.sign(credential, signer)
 
     return make
+
+
+@pytest.fixture
+def smart_id_log(tmp_path: Path) -> Iterator[ledger.NodeLog]:
+    with ledger.NodeLog.open(
+        tmp_path / "ledger", node="smart-id", keys=KeyStore(tmp_path / "keys")
+    ) as node_log:
+        yield node_log
+
+
+@pytest.fixture
+def smartid(database: FreshDatabase, smart_id_log: ledger.NodeLog, tmp_path: Path) -> SmartId:
+    key = KeyStore(tmp_path / "keys").signing_key("smart-id")
+    return SmartId(database.url, key=key, ledger=smart_id_log, clock=lambda: NOW)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import nats
 import pytest
@@ -17,27 +15,12 @@ from smart.access.intervals import add_months
 from smart.bus.mirror import mirror_bucket, stream_name
 from smart.hub.vault import publish
 from smart.hub.vault.smartid import SmartId, VaultError
-from smart.keys import KeyStore, VerifyingKey
+from smart.keys import VerifyingKey
 from smart.runtime.background import BackgroundFloor
-from smart.testing.plugin import FreshDatabase
 from tests.access.conftest import NOW
 from tests.access.test_certification import certified, eyes, performed
 
 TODAY = NOW.date()
-
-
-@pytest.fixture
-def smart_id_log(tmp_path: Path) -> Iterator[ledger.NodeLog]:
-    with ledger.NodeLog.open(
-        tmp_path / "ledger", node="smart-id", keys=KeyStore(tmp_path / "keys")
-    ) as node_log:
-        yield node_log
-
-
-@pytest.fixture
-def smartid(database: FreshDatabase, smart_id_log: ledger.NodeLog, tmp_path: Path) -> SmartId:
-    key = KeyStore(tmp_path / "keys").signing_key("smart-id")
-    return SmartId(database.url, key=key, ledger=smart_id_log, clock=lambda: NOW)
 
 
 def add_inspector(smartid: SmartId, *, near_vision_months_ago: int = 4) -> None:

@@ -7,10 +7,10 @@ watching it sees a station leaf drop and come back without reloading.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
@@ -22,8 +22,13 @@ StatusSource = Callable[[], Awaitable[FloorStatus]]
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def create_app(status: StatusSource, *, title: str = "SMART hub") -> FastAPI:
+def create_app(
+    status: StatusSource, *, title: str = "SMART hub", routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The hub app; ``routers`` adds pages of other hub services (e.g. SMART-ID's login and people pages)."""
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

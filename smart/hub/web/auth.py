@@ -1,0 +1,120 @@
+"""Hub login and permission checks: sessions in a cookie, roles from ``smart.access.roles``.
+
+Every page and API route of the access pages depends on :meth:`Guard.requires`
+with the permission it needs. No session: pages redirect to ``/login`` and
+API routes answer 401. A session whose role lacks the permission: 403, and
+the refusal is logged with who, what and where (never a password or token).
+The session cookie is HttpOnly and SameSite=Strict, so another site cannot
+make a signed-in browser post to these forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+import structlog
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from smart.access.roles import Permission, allows
+from smart.hub.vault.logins import SESSION_LIFETIME, Login, Logins
+
+log = structlog.get_logger("smart.hub.web.auth")
+
+SESSION_COOKIE = "smart_session"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """An urlencoded form body as a dict (last value wins); forms here never upload files."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+class Guard:
+    """Who is signed in, and may they do this?"""
+
+    def __init__(self, logins: Logins) -> None:
+        self.logins = logins
+
+    async def current(self, request: Request) -> Login | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        return await run_in_threadpool(self.logins.session, token)
+
+    def requires(self, permission: Permission) -> Callable[[Request], Awaitable[Login]]:
+        async def check(request: Request) -> Login:
+            login = await self.current(request)
+            if login is None:
+                log.warning("anonymous request refused", permission=permission.value, path=request.url.path)
+                if request.url.path.startswith("/api/") or request.method != "GET":
+                    raise HTTPException(status_code=401, detail="sign in first")
+                raise HTTPException(
+                    status_code=303, headers={"Location": f"/login?next={quote(request.url.path)}"}
+                )
+            if not allows(login.role, permission):
+                log.warning(
+                    "permission refused",
+                    username=login.username,
+                    role=login.role.value,
+                    permission=permission.value,
+                    method=request.method,
+                    path=request.url.path,
+                )
+                raise HTTPException(
+                    status_code=403, detail=f"role {login.role.value} may not {permission.value}"
+                )
+            return login
+
+        return check
+
+
+def router(logins: Logins) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_page(request: Request, next: str = "/people") -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, "access/login.html", {"page": "Sign in", "next": next})
+
+    @routes.post("/login", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        fields = await form_fields(request)
+        token = await run_in_threadpool(
+            logins.sign_in, fields.get("username", ""), fields.get("password", "")
+        )
+        target = fields.get("next") or "/people"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/people"
+        if token is None:
+            return TEMPLATES.TemplateResponse(
+                request,
+                "access/login.html",
+                {"page": "Sign in", "next": target, "error": "Unknown user or wrong password."},
+                status_code=401,
+            )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @routes.post("/logout", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await run_in_threadpool(logins.sign_out, token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    return routes

@@ -1,0 +1,132 @@
+"""Hub pages for people and credentials: login required, roles decide, issue and revoke on the ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import structlog.testing
+from fastapi.testclient import TestClient
+
+from smart import ledger
+from smart.access.credential import Kind
+from smart.access.roles import Permission, Role, role_permissions
+from smart.hub.vault.logins import Logins
+from smart.hub.vault.smartid import SmartId
+from smart.hub.web import auth, people
+from smart.hub.web.app import create_app
+from smart.runtime.floor import FloorStatus
+from smart.testing.plugin import FreshDatabase
+from tests.access.test_smartid import add_inspector
+
+PASSWORD = "correct horse battery"
+
+
+async def _no_floor() -> FloorStatus:
+    return FloorStatus(healthy=True, services=[], checked_at=time.time())
+
+
+@pytest.fixture
+def hub(smartid: SmartId, database: FreshDatabase) -> Iterator[TestClient]:
+    logins = Logins(database.url)
+    for username, role in (("qm-alice", Role.QUALITY_MANAGER), ("nadcap-auditor", Role.AUDITOR)):
+        logins.add(username, PASSWORD, role=role)
+    app = create_app(_no_floor, routers=[auth.router(logins), people.router(smartid, auth.Guard(logins))])
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(client: TestClient, username: str) -> None:
+    response = client.post("/login", data={"username": username, "password": PASSWORD})
+    assert response.status_code == 303, response.text
+    assert auth.SESSION_COOKIE in response.cookies
+
+
+def test_hub_pages_refuse_anonymous_users(hub: TestClient, smartid: SmartId) -> None:
+    add_inspector(smartid)
+    page = hub.get("/people")
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert hub.get("/credentials").status_code == 303
+    assert hub.get("/api/credentials").status_code == 401
+    issued = hub.post(
+        "/credentials/issue", data={"employee_id": "E-1001", "kind": "access", "scope": "station=pt-1"}
+    )
+    assert issued.status_code == 401
+    assert smartid.credentials() == []
+
+
+def test_wrong_password_does_not_sign_in(hub: TestClient) -> None:
+    response = hub.post("/login", data={"username": "qm-alice", "password": "not the password"})
+    assert response.status_code == 401 and auth.SESSION_COOKIE not in response.cookies
+    assert hub.post("/login", data={"username": "nobody", "password": PASSWORD}).status_code == 401
+
+
+def test_auditor_reads_credentials_but_cannot_issue_or_revoke_and_each_refusal_is_logged(
+    hub: TestClient, smartid: SmartId, smart_id_log: ledger.NodeLog
+) -> None:
+    add_inspector(smartid)
+    existing = smartid.issue("E-1001", kind=Kind.ACCESS, scope={"station": "pt-1"}, actor="admin")
+    sign_in(hub, "nadcap-auditor")
+    assert hub.get("/credentials").status_code == 200
+    assert [c["credential_id"] for c in hub.get("/api/credentials").json()] == [existing.credential_id]
+    with structlog.testing.capture_logs() as logged:
+        issued = hub.post(
+            "/credentials/issue", data={"employee_id": "E-1001", "kind": "access", "scope": "station=mt-1"}
+        )
+        revoked = hub.post(f"/credentials/{existing.credential_id}/revoke", data={"reason": "audit finding"})
+        suspended = hub.post(
+            f"/credentials/{existing.credential_id}/suspend", data={"reason": "audit finding"}
+        )
+    assert (issued.status_code, revoked.status_code, suspended.status_code) == (403, 403, 403)
+    refusals = [e for e in logged if e["event"] == "permission refused"]
+    assert [(e["username"], e["permission"]) for e in refusals] == [
+        ("nadcap-auditor", "credentials.issue"),
+        ("nadcap-auditor", "credentials.revoke"),
+        ("nadcap-auditor", "credentials.suspend"),
+    ]
+    assert all(PASSWORD not in str(e) for e in logged)
+    assert [c.status for c in smartid.credentials()] == ["active"]
+    assert [e.kind for e in smart_id_log.entries(0) if e.kind.startswith("credential.")] == [
+        "credential.issued"
+    ]
+
+
+def test_auditor_role_holds_only_read_permissions() -> None:
+    assert all(p.value.endswith(".read") for p in role_permissions()[Role.AUDITOR])
+
+
+def test_quality_manager_issues_and_revokes_from_the_pages_and_the_ledger_names_them(
+    hub: TestClient, smartid: SmartId, smart_id_log: ledger.NodeLog
+) -> None:
+    add_inspector(smartid)
+    sign_in(hub, "qm-alice")
+    issued = hub.post(
+        "/credentials/issue", data={"employee_id": "E-1001", "kind": "certified", "scope": "method=PT"}
+    )
+    assert issued.status_code == 303, issued.text
+    (credential,) = smartid.credentials()
+    assert dict(credential.credential.scope) == {"method": "PT", "level": "2", "scheme": "NAS410"}
+    revoked = hub.post(f"/credentials/{credential.credential_id}/revoke", data={"reason": "falsified exam"})
+    assert revoked.status_code == 303
+    ledgered = [
+        (e.kind, e.actor, e.data["credential_id"])
+        for e in smart_id_log.entries(0)
+        if "credential_id" in e.data
+    ]
+    assert ledgered == [
+        ("credential.issued", "qm-alice", credential.credential_id),
+        ("credential.revoked", "qm-alice", credential.credential_id),
+    ]
+
+
+def test_issue_the_records_do_not_support_is_refused_with_the_reason_on_the_page(
+    hub: TestClient, smartid: SmartId
+) -> None:
+    add_inspector(smartid)
+    sign_in(hub, "qm-alice")
+    page = hub.post(
+        "/credentials/issue", data={"employee_id": "E-1001", "kind": "certified", "scope": "method=UT"}
+    )
+    assert page.status_code == 400 and "no record supports a certified credential" in page.text
+    assert Permission.CREDENTIALS_ISSUE in role_permissions()[Role.QUALITY_MANAGER]
