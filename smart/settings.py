@@ -146,3 +146,17 @@ def load(**overrides: Any) -> Settings:
 
 def valid_station_id(station: str) -> bool:
     return bool(_STATION_ID.match(station))
+
+
+def database_url(settings: Settings) -> str:
+    """The hub database: ``database_url`` if set, else the embedded floor's (password from the state dir)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    from smart.runtime.floor import Floor  # the floor imports this module
+
+    floor = Floor(settings, nats_servers=False)
+    if floor.postgres is None or not floor.postgres.password_file.exists():
+        raise ValueError(
+            f"no database: set SMART_DATABASE_URL, or run `smart up` with state dir {settings.state_dir}"
+        )
+    return floor.database_url()
