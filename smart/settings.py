@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         default=None, description="An external hub NATS instead of the embedded one."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
+    credential_clock_skew_s: float = Field(
+        default=120, ge=0, le=3600, description="Clock skew a station tolerates when verifying credentials."
+    )
     restart_backoff_s: float = Field(
         default=0.5,
         gt=0,
