@@ -323,3 +323,8 @@ async def station_changed(
         await _apply_workloads(runtime, namespace, contracts, stations)
     if reason != "delete":
         patch.status["activeRevision"] = ", ".join(f"{c}@{r[:12]}" for c, r in sorted(active.items())) or None
+
+
+def registry() -> kopf.OperatorRegistry:
+    """The registry these handlers are in (kopf's default), for drivers that start kopf themselves."""
+    return kopf.get_default_registry()

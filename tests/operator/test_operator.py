@@ -21,6 +21,7 @@ from smart.contracts import bundle, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
 from smart.keys import KeyStore
+from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FloorFactory, make_settings
 
@@ -154,7 +155,7 @@ async def operator(
             stop_flag=stop,
             ready_flag=ready,
             settings=settings,
-            registry=kopf.get_default_registry(),
+            registry=handlers.registry(),
         )
     )
     await asyncio.wait_for(ready.wait(), 30)
