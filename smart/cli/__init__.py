@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from smart.cli import config, floor
+from smart.cli import config, contracts, floor, operator
 
 app = typer.Typer(
     name="smart",
@@ -18,6 +18,11 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.command("up")(floor.up)
+app.add_typer(contracts.contract_app, name="contract")
+app.command("apply")(contracts.apply)
+app.command("get")(contracts.get)
+app.command("crds")(contracts.crds)
+app.add_typer(operator.app, name="operator")
 
 
 def main() -> None:

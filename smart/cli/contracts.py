@@ -1,0 +1,158 @@
+"""``smart contract validate|diff``, ``smart apply``, ``smart get`` and ``smart crds``: contracts by hand.
+
+``validate`` and ``diff`` work offline on files; ``apply`` and ``get`` are
+the embedded driver (the floor's hub NATS from the settings); ``crds``
+regenerates ``crds/`` from the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from smart import settings as smart_settings
+from smart.contracts import crds as crd_files
+from smart.contracts import manifests
+from smart.contracts.models import SmartContract
+
+contract_app = typer.Typer(help="Check and compare SmartContract files offline.", no_args_is_help=True)
+
+
+@contract_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., help="Manifest files or directories.")) -> None:
+    """Validate manifests: schema, units, intervals and semantics; errors name file, line and path."""
+    try:
+        loaded = manifests.load(files)
+    except manifests.ManifestsInvalid as err:
+        for error in err.errors:
+            typer.echo(str(error), err=True)
+        raise typer.Exit(1) from err
+    for item in loaded:
+        typer.echo(f"{item.file}: {item.manifest.kind} {item.manifest.metadata.name} is valid")
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _one_contract(path: Path) -> SmartContract:
+    found = [item.manifest for item in manifests.load([path]) if isinstance(item.manifest, SmartContract)]
+    if len(found) != 1:
+        raise manifests.ManifestsInvalid(
+            [manifests.ManifestError(str(path), None, "", f"expected one SmartContract, found {len(found)}")]
+        )
+    return found[0]
+
+
+def contract_changes(old: SmartContract, new: SmartContract) -> list[str]:
+    """Lines saying what changed, rules matched by id: ``~ path: a → b``, ``+ rule …``, ``- rule …``."""
+
+    def shape(contract: SmartContract) -> dict[str, Any]:
+        body = contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        body["rules"] = {rule["id"]: rule for rule in body["rules"]}
+        return body
+
+    a, b = shape(old), shape(new)
+    lines: list[str] = []
+    for rule_id in a["rules"].keys() - b["rules"].keys():
+        lines.append(f"- rule {rule_id} ({a['rules'][rule_id]['kind']})")
+    for rule_id in b["rules"].keys() - a["rules"].keys():
+        lines.append(f"+ rule {rule_id} ({b['rules'][rule_id]['kind']})")
+    flat_a, flat_b = _flatten(a, "spec"), _flatten(b, "spec")
+    for path in sorted(flat_a.keys() | flat_b.keys()):
+        rule_id = path.split(".")[2] if path.startswith("spec.rules.") else None
+        if rule_id is not None and (rule_id not in a["rules"] or rule_id not in b["rules"]):
+            continue
+        if flat_a.get(path) != flat_b.get(path):
+            lines.append(f"~ {path}: {json.dumps(flat_a.get(path))} → {json.dumps(flat_b.get(path))}")
+    return sorted(lines, key=lambda line: line[2:])
+
+
+@contract_app.command("diff")
+def diff(
+    old: Path = typer.Argument(..., help="The contract as it was."), new: Path = typer.Argument(...)
+) -> None:
+    """What changed between two versions of a contract (rules matched by id); exit 1 when they differ."""
+    try:
+        changes = contract_changes(_one_contract(old), _one_contract(new))
+    except manifests.ManifestsInvalid as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    for line in changes:
+        typer.echo(line)
+    if changes:
+        raise typer.Exit(1)
+    typer.echo("no changes")
+
+
+def crds(
+    directory: Path = typer.Option(Path("crds"), "--dir", help="Where the CRDs are written."),
+) -> None:
+    """Write the SmartContract and Station CRDs, generated from the models, to crds/."""
+    for path in crd_files.write(directory):
+        typer.echo(f"wrote {path}")
+
+
+def apply(
+    files: list[Path] = typer.Option(..., "-f", "--filename", help="Manifest files or directories."),
+) -> None:
+    """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator."""
+    from smart.embedded import driver
+
+    try:
+        loaded = manifests.load(files)
+    except manifests.ManifestsInvalid as err:
+        for error in err.errors:
+            typer.echo(str(error), err=True)
+        raise typer.Exit(1) from err
+    settings = smart_settings.load()
+    try:
+        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings))
+    except OSError as err:
+        typer.echo(f"smart apply: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}", err=True)
+        raise typer.Exit(1) from err
+    for item in applied:
+        typer.echo(f"{item.kind.lower()}/{item.name} {item.outcome}")
+
+
+def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
+    """List contracts (revision, stations synced/desired, ready) or stations on the embedded floor."""
+    from smart.embedded import driver
+
+    kind = {
+        "contracts": "contract",
+        "contract": "contract",
+        "sc": "contract",
+        "stations": "station",
+        "station": "station",
+        "st": "station",
+    }.get(what)
+    if kind is None:
+        typer.echo("smart get: expected contracts or stations", err=True)
+        raise typer.Exit(2)
+    records = asyncio.run(driver.get(kind, smart_settings.load()))
+    if kind == "contract":
+        typer.echo(f"{'NAME':<28} {'REVISION':<14} {'STATIONS':<9} READY")
+        for record in records:
+            status = record.get("status", {})
+            revisions = sorted({r[:12] for r in status.get("revisions", {}).values()})
+            shown = revisions[0] if len(revisions) == 1 else f"{len(revisions)} revisions"
+            typer.echo(
+                f"{record['manifest']['metadata']['name']:<28} {shown:<14} {status.get('stations', '-'):<9} "
+                f"{status.get('ready', '-')}"
+            )
+    else:
+        typer.echo(f"{'NAME':<12} {'PROCESS':<22} LABELS")
+        for record in records:
+            meta, spec = record["manifest"]["metadata"], record["manifest"]["spec"]
+            labels = ",".join(f"{k}={v}" for k, v in sorted(meta.get("labels", {}).items()))
+            typer.echo(f"{meta['name']:<12} {spec['process']:<22} {labels}")
