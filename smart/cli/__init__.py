@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from smart.cli import config, contracts, floor, operator
+from smart.cli import bench, config, contracts, floor, operator
 
 app = typer.Typer(
     name="smart",
@@ -23,6 +23,7 @@ app.command("apply")(contracts.apply)
 app.command("get")(contracts.get)
 app.command("crds")(contracts.crds)
 app.add_typer(operator.app, name="operator")
+app.add_typer(bench.app, name="bench")
 
 
 def main() -> None:
