@@ -788,10 +788,15 @@ class Evaluator:
         not_before: datetime | None,
         not_after: datetime | None,
         checks: Mapping[str, tuple[Check, ...]],
+        fast: Mapping[str, tuple[Fast, ...]] | None = None,
     ) -> None:
         self.contract, self.revision, self.station, self.audit = contract, revision, station, audit
         self.not_before, self.not_after = not_before, not_after
         self._checks = dict(checks)
+        self._fast = dict(fast or {})
+        self.rule_count = len({id(c) for cs in checks.values() for c in cs}) + len(
+            {id(row[4]) for rows in self._fast.values() for row in rows}
+        )
         self._allow = Decision("allow", (), contract, revision)
 
     def evaluate(self, event: f.Event, facts: f.Facts) -> Decision:
@@ -806,6 +811,16 @@ class Evaluator:
             )
             return Decision("deny", (reason,), self.contract, self.revision)
         reasons: list[Reason] | None = None
+        readings = event.readings
+        for quantity, low, high, unit, slow in self._fast.get(event.action, ()):
+            reading = readings.get(quantity)
+            if reading is not None and reading.unit == unit and low <= reading.value <= high:
+                continue
+            failed = slow(event, facts)
+            if failed is not None:
+                if reasons is None:
+                    reasons = []
+                reasons.append(failed)
         for check in self._checks.get(event.action, ()):
             failed = check(event, facts)
             if failed is not None:
@@ -830,24 +845,42 @@ class Evaluator:
         return Decision(outcome, tuple(reasons), self.contract, self.revision)
 
 
+#: A measurement rule's fast path: (quantity, low, high, unit, the rule's full check).
+Fast = tuple[str, float, float, str, Check]
+
+
 def compile_rules(
     rule_list: Sequence[rules.RuleBase], *, station: str, labels: Mapping[str, str], zone: str
-) -> dict[str, tuple[Check, ...]]:
-    """Closures for ``rule_list`` at ``station``, indexed by the event action they apply to."""
+) -> tuple[dict[str, tuple[Check, ...]], dict[str, tuple[Fast, ...]]]:
+    """Closures for ``rule_list`` at ``station``, indexed by the event action they apply to.
+
+    Plain measurement rules (value from the event, no ``when``) also get a row in a table the
+    evaluator scans inline: a reading in the rule's unit and within limits costs one dict lookup
+    and two comparisons; anything else falls back to the rule's closure for its reason.
+    """
     ctx = _Context(station, MappingProxyType(dict(labels)), ZoneInfo(zone))
     by_action: dict[str, list[Check]] = {}
+    fast: dict[str, list[Fast]] = {}
     for rule in rule_list:
         check = _COMPILERS[type(rule)](rule, ctx)
         for action in rule.actions:
-            by_action.setdefault(action, []).append(check)
-    return {action: tuple(checks) for action, checks in by_action.items()}
+            if isinstance(rule, rules.MeasurementRule) and not rule.when and rule.check is None:
+                low = rule.limits.min if rule.limits.min is not None else float("-inf")
+                high = rule.limits.max if rule.limits.max is not None else float("inf")
+                fast.setdefault(action, []).append((rule.quantity, low, high, rule.unit, check))
+            else:
+                by_action.setdefault(action, []).append(check)
+    return (
+        {action: tuple(checks) for action, checks in by_action.items()},
+        {action: tuple(rows) for action, rows in fast.items()},
+    )
 
 
 def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
     """Compile a verified bundle (as decoded JSON) into its evaluator."""
     window = bundle.get("window", {})
     rule_list = [_RULE.validate_python(rule) for rule in bundle["rules"]]
-    checks = compile_rules(
+    checks, fast = compile_rules(
         rule_list, station=bundle["station"], labels=bundle.get("stationLabels", {}), zone=bundle["timezone"]
     )
     return Evaluator(
@@ -858,4 +891,5 @@ def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
         not_before=datetime.fromisoformat(window["notBefore"]) if window.get("notBefore") else None,
         not_after=datetime.fromisoformat(window["notAfter"]) if window.get("notAfter") else None,
         checks=checks,
+        fast=fast,
     )

@@ -21,6 +21,7 @@ interval; :func:`expires` gives that end.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -58,8 +59,13 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+@functools.lru_cache(maxsize=8192)
 def expires(done: datetime, interval: Interval, zone: tzinfo) -> datetime:
-    """The first moment at which something done at ``done`` is no longer current (aware datetime)."""
+    """The first moment at which something done at ``done`` is no longer current (aware datetime).
+
+    Cached: a station asks about the same few calibrations, checks and exams at every decision,
+    and calendar arithmetic in a time zone costs microseconds each time.
+    """
     if interval.unit == "minute":
         return done + timedelta(minutes=interval.count)
     if interval.unit == "hour":
