@@ -46,6 +46,17 @@ def _frozen(scope: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in sorted(scope.items())})
 
 
+def parse_scope(text: str) -> dict[str, str]:
+    """``"method=PT, level=2"`` → ``{"method": "PT", "level": "2"}``; a ValueError names the bad part."""
+    scope: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"scope part {part!r} is not key=value")
+        scope[key.strip()] = value.strip()
+    return scope
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """One signed credential, as issued by SMART-ID and as a station reads it back."""

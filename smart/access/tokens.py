@@ -10,6 +10,7 @@ so a token of another kind can never be mistaken for a credential. Claims:
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -125,6 +126,5 @@ def header(token: str) -> dict[str, Any]:
 
 def signing_input(token: str) -> tuple[bytes, bytes]:
     """The bytes a signature covers and the signature, for a bare Ed25519 check (the benchmark's)."""
-    raw = token.encode("ascii")
-    head, payload, _ = raw.split(b".")
-    return head + b"." + payload, jws.extract_compact(raw).segments["signature"]
+    head, payload, signature = token.encode("ascii").split(b".")
+    return head + b"." + payload, base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))

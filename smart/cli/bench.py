@@ -9,6 +9,11 @@ import typer
 app = typer.Typer(help="Measure SMART's hot paths on this machine.", no_args_is_help=True)
 
 
+@app.callback()
+def _group() -> None:
+    """Benchmarks: figures measured on this machine, one run each."""
+
+
 @app.command("rules")
 def rules(
     as_json: bool = typer.Option(False, "--json", help='Print {"p50_us", "p99_us", "baseline_call_us"}.'),

@@ -13,22 +13,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from smart.access.credential import Kind
+from smart.access.credential import Kind, parse_scope
 from smart.access.roles import Permission, allows
 from smart.hub.vault.logins import Login
 from smart.hub.vault.smartid import IssuedCredential, SmartId, VaultError
 from smart.hub.web.auth import TEMPLATES, Guard, form_fields
-
-
-def parse_scope(text: str) -> dict[str, str]:
-    """``"method=PT, level=2"`` → ``{"method": "PT", "level": "2"}``; raises naming the bad part."""
-    scope: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise VaultError(f"scope part {part!r} is not key=value")
-        scope[key.strip()] = value.strip()
-    return scope
 
 
 def _summary(c: IssuedCredential) -> dict[str, Any]:

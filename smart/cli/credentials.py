@@ -1,0 +1,228 @@
+"""``smart credentials``: issue, renew, suspend, revoke, list, verify and publish SMART-ID credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import nats
+import typer
+
+from smart import logs
+from smart import settings as smart_settings
+from smart.access import distribution
+from smart.access.credential import Credential, Kind, Refusal, parse_scope
+from smart.access.verify import Verifier
+from smart.cli.people import default_actor, fail
+from smart.hub.vault import publish as vault_publish
+from smart.hub.vault.service import hub_nats_url, open_smartid
+from smart.hub.vault.smartid import IssuedCredential, VaultError
+
+app = typer.Typer(help="SMART-ID credentials: issue, revoke, list, verify, publish.", no_args_is_help=True)
+
+
+@app.callback()
+def _logs() -> None:
+    """Logs go to stderr, so what a command prints on stdout can be read by scripts."""
+    logs.configure(smart_settings.load().log_level)
+
+
+def _line(c: IssuedCredential) -> str:
+    scope = ", ".join(f"{k}: {v}" for k, v in c.credential.scope.items())
+    reason = f" ({c.status_reason})" if c.status_reason else ""
+    return (
+        f"{c.credential_id}  {c.employee_id:<10} {c.credential.subject:<10} {c.credential.kind.value:<9} "
+        f"{scope:<36} until {c.credential.expires_at.date().isoformat()}  {c.status}{reason}"
+    )
+
+
+@app.command("issue")
+def issue(
+    employee_id: str = typer.Argument(...),
+    kind: Kind = typer.Option(..., "--kind", help="access, audit, certified, training, safety or utility."),
+    scope: str = typer.Option("", "--scope", help="key=value pairs, e.g. 'station=pt-1' or 'method=PT'."),
+    days: int = typer.Option(365, "--days", min=1, help="Lifetime (certified: capped by what backs it)."),
+    show_token: bool = typer.Option(False, "--token", help="Print the signed token too."),
+    actor: str = typer.Option(default_actor(), "--actor", help="Who issues (recorded on the ledger)."),
+) -> None:
+    """Issue a credential; certified/training/safety only when the person's records make it current."""
+    with open_smartid(smart_settings.load()) as smartid:
+        try:
+            issued = smartid.issue(
+                employee_id, kind=kind, scope=parse_scope(scope), actor=actor, valid_for=timedelta(days=days)
+            )
+        except (VaultError, ValueError) as err:
+            raise fail("credentials issue", err) from err
+    typer.echo(_line(issued))
+    if show_token:
+        typer.echo(issued.token)
+
+
+@app.command("renew")
+def renew(
+    credential_id: str = typer.Argument(...),
+    days: int = typer.Option(365, "--days", min=1),
+    actor: str = typer.Option(default_actor(), "--actor"),
+) -> None:
+    """Issue a fresh credential of the same kind and scope (re-checked against the records)."""
+    with open_smartid(smart_settings.load()) as smartid:
+        try:
+            issued = smartid.renew(credential_id, actor=actor, valid_for=timedelta(days=days))
+        except VaultError as err:
+            raise fail("credentials renew", err) from err
+    typer.echo(_line(issued))
+
+
+def _change(command: str, credential_id: str, reason: str, actor: str) -> None:
+    with open_smartid(smart_settings.load()) as smartid:
+        operation = {"revoke": smartid.revoke, "suspend": smartid.suspend, "reinstate": smartid.reinstate}[
+            command
+        ]
+        try:
+            changed = operation(credential_id, reason=reason, actor=actor)
+        except VaultError as err:
+            raise fail(f"credentials {command}", err) from err
+    typer.echo(_line(changed))
+    typer.echo("run `smart credentials publish` to send it to the stations", err=True)
+
+
+@app.command("revoke")
+def revoke(
+    credential_id: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded on the ledger and shown at stations)."),
+    actor: str = typer.Option(default_actor(), "--actor"),
+) -> None:
+    """Revoke a credential for good."""
+    _change("revoke", credential_id, reason, actor)
+
+
+@app.command("suspend")
+def suspend(
+    credential_id: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason"),
+    actor: str = typer.Option(default_actor(), "--actor"),
+) -> None:
+    """Suspend a credential until it is reinstated."""
+    _change("suspend", credential_id, reason, actor)
+
+
+@app.command("reinstate")
+def reinstate(
+    credential_id: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason"),
+    actor: str = typer.Option(default_actor(), "--actor"),
+) -> None:
+    """Lift a suspension."""
+    _change("reinstate", credential_id, reason, actor)
+
+
+@app.command("list")
+def list_credentials(
+    employee_id: str | None = typer.Option(None, "--person", help="Only this employee's credentials."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Credentials with their status (tokens are not printed)."""
+    with open_smartid(smart_settings.load()) as smartid:
+        found = smartid.credentials(employee_id)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "credential_id": c.credential_id,
+                        "employee_id": c.employee_id,
+                        "badge_id": c.credential.subject,
+                        "kind": c.credential.kind.value,
+                        "scope": dict(c.credential.scope),
+                        "expires_at": c.credential.expires_at.isoformat(),
+                        "status": c.status,
+                    }
+                    for c in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    for c in found:
+        typer.echo(_line(c))
+
+
+@app.command("standing")
+def standing(employee_id: str = typer.Argument(...)) -> None:
+    """What the person's records make current today under the schemes, and why not where not."""
+    with open_smartid(smart_settings.load()) as smartid:
+        try:
+            smartid.person(employee_id)
+            found = smartid.standings(employee_id)
+        except VaultError as err:
+            raise fail("credentials standing", err) from err
+    for s in found:
+        until = s.valid_until.isoformat() if s.valid_until else "-"
+        typer.echo(f"{s.describe():<48} {s.status.value:<14} until {until}")
+        for reason in s.reasons:
+            typer.echo(f"    {reason}")
+
+
+async def _mirrored_verifier(url: str, skew: timedelta) -> Verifier:
+    client = await nats.connect(url)
+    try:
+        js = client.jetstream()
+        keys = await distribution.read_keys(await js.key_value(distribution.KEYS_BUCKET))
+        revoked = await distribution.read_revocations(await js.key_value(distribution.REVOCATIONS_BUCKET))
+    finally:
+        await client.close()
+    return Verifier(keys=keys, revocations=revoked, clock_skew=skew)
+
+
+@app.command("verify")
+def verify(
+    token: str = typer.Argument(..., help="A credential token (as read from a badge's credentials)."),
+    station: str = typer.Option(..., "--station", help="The station asking, e.g. pt-1."),
+    at: str | None = typer.Option(None, "--at", help="Judge at this ISO-8601 UTC time [now]."),
+    nats_url: str | None = typer.Option(
+        None,
+        "--nats",
+        help="Read keys and revocations from this NATS (e.g. a station leaf) instead of the Vault.",
+    ),
+) -> None:
+    """Verify a token offline, as a station does; exit 1 when refused, printing why."""
+    settings = smart_settings.load()
+    skew = timedelta(seconds=settings.credential_clock_skew_s)
+    now = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+    if nats_url:
+        verifier = asyncio.run(_mirrored_verifier(nats_url, skew))
+    else:
+        with open_smartid(settings) as smartid:
+            keys = {k.key_id: k for k in smartid.issuer_keys()}
+            revoked = {r.credential_id: r for r in smartid.revocations()}
+        verifier = Verifier(keys=keys, revocations=revoked, clock_skew=skew)
+    outcome = verifier.verify(token.strip(), now=now, station=station)
+    if isinstance(outcome, Refusal):
+        typer.echo(f"refused: {outcome}")
+        raise typer.Exit(1)
+    assert isinstance(outcome, Credential)
+    typer.echo(
+        f"accepted: {outcome.describe()} for badge {outcome.subject}, until {outcome.expires_at.isoformat()}"
+    )
+
+
+@app.command("publish")
+def publish(
+    nats_url: str | None = typer.Option(None, "--nats", help="The hub NATS [settings]."),
+) -> None:
+    """Put issuer keys, the revocation list and each station's badges into the KV buckets stations mirror."""
+    settings = smart_settings.load()
+
+    async def run() -> vault_publish.Published:
+        client = await nats.connect(nats_url or hub_nats_url(settings))
+        try:
+            with open_smartid(settings) as smartid:
+                return await vault_publish.publish(smartid, client.jetstream(), settings.station_ids)
+        finally:
+            await client.close()
+
+    done = asyncio.run(run())
+    typer.echo(
+        f"published {done.keys} key(s), {done.revocations} revocation(s), badges per station: {done.badges}"
+    )

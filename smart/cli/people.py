@@ -1,0 +1,116 @@
+"""``smart people``: the people SMART-ID knows (the Vault hub), and their personnel records."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import date
+
+import typer
+
+from smart import logs
+from smart import settings as smart_settings
+from smart.access.records import Record, RecordKind
+from smart.hub.vault.service import open_smartid
+from smart.hub.vault.smartid import VaultError
+
+app = typer.Typer(
+    help="People, badges and personnel records (SMART-ID on the Vault hub).", no_args_is_help=True
+)
+
+
+@app.callback()
+def _logs() -> None:
+    """Logs go to stderr, so what a command prints on stdout can be read by scripts."""
+    logs.configure(smart_settings.load().log_level)
+
+
+def default_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def fail(command: str, err: Exception) -> typer.Exit:
+    typer.echo(f"smart {command}: {err}", err=True)
+    return typer.Exit(1)
+
+
+@app.command("add")
+def add(
+    employee_id: str = typer.Argument(..., help="Employee id, e.g. E-1001."),
+    name: str = typer.Option(..., "--name", help="Full name (stays on the hub)."),
+    badge: str = typer.Option(..., "--badge", help="Badge id encoded in the badge's QR code."),
+    role: list[str] = typer.Option([], "--role", help="A role (repeat for several)."),
+    actor: str = typer.Option(default_actor(), "--actor", help="Who does this (recorded on the ledger)."),
+) -> None:
+    """Register a person and their badge."""
+    with open_smartid(smart_settings.load()) as smartid:
+        try:
+            person = smartid.add_person(
+                employee_id=employee_id, name=name, badge_id=badge, roles=role, actor=actor
+            )
+        except VaultError as err:
+            raise fail("people add", err) from err
+    typer.echo(f"added {person.employee_id} with badge {person.badge_id}")
+
+
+@app.command("list")
+def list_people(as_json: bool = typer.Option(False, "--json", help="One JSON array.")) -> None:
+    """Every person with their badge and roles."""
+    with open_smartid(smart_settings.load()) as smartid:
+        people = smartid.people()
+    if as_json:
+        typer.echo(json.dumps([_person(p) for p in people], indent=2))
+        return
+    for p in people:
+        typer.echo(f"{p.employee_id:<12} {p.badge_id:<12} {', '.join(p.roles):<24} {p.name}")
+
+
+def _person(p: object) -> dict[str, object]:
+    return {name: getattr(p, name) for name in ("employee_id", "name", "badge_id", "roles")}
+
+
+@app.command("record")
+def record(
+    employee_id: str = typer.Argument(...),
+    kind: RecordKind = typer.Argument(
+        ..., help="certification, exam, eye_exam, performance, experience, course."
+    ),
+    on: str | None = typer.Option(None, "--on", help="Date of the record (YYYY-MM-DD) [today]."),
+    method: str | None = typer.Option(None, "--method", help="NDT method, e.g. PT."),
+    level: str | None = typer.Option(None, "--level", help="Level: trainee, 1L, 1, 2, 3."),
+    scheme: str | None = typer.Option(None, "--scheme", help="NAS410 or EN4179 [NAS410]."),
+    technique: str | None = typer.Option(None, "--technique"),
+    exam: str | None = typer.Option(None, "--exam", help="general, specific or practical."),
+    score: float | None = typer.Option(None, "--score"),
+    samples: int | None = typer.Option(None, "--samples", help="Practical exam samples."),
+    test: str | None = typer.Option(None, "--test", help="Eye exam: near_vision or colour_vision."),
+    test_type: str | None = typer.Option(None, "--test-type", help="e.g. jaeger-1-at-12in."),
+    course: str | None = typer.Option(None, "--course", help="Course id, e.g. uv-safety."),
+    hours: float | None = typer.Option(None, "--hours"),
+    actor: str = typer.Option(default_actor(), "--actor"),
+) -> None:
+    """Add a personnel record (certification, exam result, eye exam, performance, course)."""
+    try:
+        fact = Record(
+            kind=kind,
+            on=date.fromisoformat(on) if on else date.today(),
+            method=method,
+            level=level,
+            scheme=scheme,
+            technique=technique,
+            exam=exam,
+            score=score,
+            samples=samples,
+            test=test,
+            test_type=test_type,
+            course=course,
+            hours=hours,
+        )
+    except ValueError as err:
+        raise fail("people record", err) from err
+    with open_smartid(smart_settings.load()) as smartid:
+        try:
+            smartid.add_record(employee_id, fact, actor=actor)
+        except VaultError as err:
+            raise fail("people record", err) from err
+    typer.echo(f"recorded {fact.describe()} for {employee_id}")

@@ -1,0 +1,116 @@
+"""The ``smart people``, ``smart credentials``, ``smart station`` and ``smart bench access`` commands."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from smart.access import stationauth
+from smart.cli import bench, credentials, people, station
+from smart.testing.plugin import FreshDatabase
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database: FreshDatabase, tmp_path: Path) -> dict[str, str]:
+    return {
+        "SMART_STATE_DIR": str(tmp_path / "state"),
+        "SMART_DATABASE_URL": database.url,
+        "SMART_SETTINGS_FILE": str(tmp_path / "none.toml"),
+    }
+
+
+def run(app: object, args: list[str], env: dict[str, str], code: int = 0) -> str:
+    """Run a command; its stdout when it succeeds, everything it printed when it fails."""
+    try:
+        result = runner.invoke(app, args, env=env)  # type: ignore[arg-type]
+    finally:
+        structlog.reset_defaults()  # the command pointed logs at the runner's stderr, now closed
+    assert result.exit_code == code, result.output
+    return result.stdout if code == 0 else result.output
+
+
+def test_quality_manager_registers_an_inspector_issues_verifies_and_revokes_from_the_command_line(
+    env: dict[str, str],
+) -> None:
+    run(
+        people.app,
+        ["add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042", "--role", "operator"],
+        env,
+    )
+    assert "B-0042" in run(people.app, ["list"], env)
+    for record in (
+        ["exam", "--on", "2025-06-01", "--method", "PT", "--exam", "general", "--score", "85"],
+        ["exam", "--on", "2025-06-01", "--method", "PT", "--exam", "specific", "--score", "80"],
+        [
+            "exam",
+            "--on",
+            "2025-06-01",
+            "--method",
+            "PT",
+            "--exam",
+            "practical",
+            "--score",
+            "90",
+            "--samples",
+            "2",
+        ],
+        ["certification", "--on", "2025-07-01", "--method", "PT", "--level", "2"],
+        ["eye_exam", "--test", "near_vision", "--test-type", "jaeger-1-at-12in"],
+        ["eye_exam", "--test", "colour_vision", "--test-type", "ishihara"],
+        ["performance", "--method", "PT"],
+    ):
+        run(people.app, ["record", "E-1001", *record, "--actor", "level3-pt"], env)
+    assert "current" in run(credentials.app, ["standing", "E-1001"], env)
+    issued = run(
+        credentials.app, ["issue", "E-1001", "--kind", "certified", "--scope", "method=PT", "--token"], env
+    ).splitlines()
+    credential_id, token = issued[0].split()[0], issued[-1]
+    listed = json.loads(run(credentials.app, ["list", "--json"], env))
+    assert [(c["credential_id"], c["scope"]["level"]) for c in listed] == [(credential_id, "2")]
+    assert run(credentials.app, ["verify", token, "--station", "pt-1"], env).startswith("accepted: certified")
+    run(credentials.app, ["revoke", credential_id, "--reason", "falsified exam", "--actor", "qm-alice"], env)
+    refused = run(credentials.app, ["verify", token, "--station", "pt-1"], env, code=1)
+    assert refused.startswith("refused: revoked")
+
+
+def test_certified_credential_the_records_do_not_support_is_refused_with_the_reason(
+    env: dict[str, str],
+) -> None:
+    run(people.app, ["add", "E-1002", "--name", "Lee Trainee", "--badge", "B-0043"], env)
+    output = run(
+        credentials.app, ["issue", "E-1002", "--kind", "certified", "--scope", "method=UT"], env, code=1
+    )
+    assert "no record supports a certified credential" in output
+
+
+def test_station_credentials_writes_a_private_seed_and_the_hub_authorization(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "creds"
+    hub_conf = tmp_path / "hub-authorization.conf"
+    printed = run(
+        station.app, ["credentials", "pt-1", "--out", str(out), "--hub-authorization", str(hub_conf)], env
+    )
+    seed = (out / "pt-1.nk").read_text().strip()
+    assert stat.S_IMODE((out / "pt-1.nk").stat().st_mode) == 0o600
+    public = stationauth.user_public(seed)
+    assert public in printed and seed not in printed
+    conf = hub_conf.read_text()
+    assert public in conf and seed not in conf and '"station.pt-1.>"' in conf
+    again = run(station.app, ["credentials", "pt-1", "--out", str(out)], env)
+    assert public in again  # the same station keeps the same key
+
+
+def test_bench_access_prints_both_figures_as_json(env: dict[str, str]) -> None:
+    figures = json.loads(
+        run(bench.app, ["access", "--json", "--verifications", "200", "--revoked", "1000"], env)
+    )
+    assert set(figures) == {"verifications_per_s", "bare_signature_verifications_per_s"}
+    assert all(value > 0 for value in figures.values())
