@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from smart.cli import bench, config, contracts, floor, operator
+from smart.cli import bench, config, contracts, credentials, floor, operator, people, station
 
 app = typer.Typer(
     name="smart",
@@ -24,6 +24,9 @@ app.command("get")(contracts.get)
 app.command("crds")(contracts.crds)
 app.add_typer(operator.app, name="operator")
 app.add_typer(bench.app, name="bench")
+app.add_typer(people.app, name="people")
+app.add_typer(credentials.app, name="credentials")
+app.add_typer(station.app, name="station")
 
 
 def main() -> None:
