@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from datetime import date
 
 import typer
@@ -11,7 +12,8 @@ import typer
 from smart import logs
 from smart import settings as smart_settings
 from smart.access.records import Record, RecordKind
-from smart.hub.vault.service import open_smartid
+from smart.access.roles import Role
+from smart.hub.vault.service import open_logins, open_smartid
 from smart.hub.vault.smartid import VaultError
 
 app = typer.Typer(
@@ -114,3 +116,22 @@ def record(
         except VaultError as err:
             raise fail("people record", err) from err
     typer.echo(f"recorded {fact.describe()} for {employee_id}")
+
+
+@app.command("add-login")
+def add_login(
+    username: str = typer.Argument(..., help="Login name for the hub web pages."),
+    role: Role = typer.Option(..., "--role", help="operator, level3, quality_manager, auditor or admin."),
+    employee_id: str | None = typer.Option(None, "--person", help="The person this login belongs to."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create a hub login (the password is asked for, or read from stdin; it is stored argon2-hashed)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        open_logins(smart_settings.load()).add(username, password, role=role, employee_id=employee_id)
+    except VaultError as err:
+        raise fail("people add-login", err) from err
+    typer.echo(f"login {username} ({role.value}) added")

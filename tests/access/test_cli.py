@@ -6,12 +6,13 @@ import json
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 import structlog
 from typer.testing import CliRunner
 
 from smart.access import stationauth
-from smart.cli import bench, credentials, people, station
+from smart.cli import app as smart
 from smart.testing.plugin import FreshDatabase
 
 runner = CliRunner()
@@ -26,10 +27,10 @@ def env(database: FreshDatabase, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def run(app: object, args: list[str], env: dict[str, str], code: int = 0) -> str:
+def run(args: list[str], env: dict[str, str], code: int = 0) -> str:
     """Run a command; its stdout when it succeeds, everything it printed when it fails."""
     try:
-        result = runner.invoke(app, args, env=env)  # type: ignore[arg-type]
+        result = runner.invoke(smart, args, env=env)
     finally:
         structlog.reset_defaults()  # the command pointed logs at the runner's stderr, now closed
     assert result.exit_code == code, result.output
@@ -40,11 +41,10 @@ def test_quality_manager_registers_an_inspector_issues_verifies_and_revokes_from
     env: dict[str, str],
 ) -> None:
     run(
-        people.app,
-        ["add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042", "--role", "operator"],
+        ["people", "add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042", "--role", "operator"],
         env,
     )
-    assert "B-0042" in run(people.app, ["list"], env)
+    assert "B-0042" in run(["people", "list"], env)
     for record in (
         ["exam", "--on", "2025-06-01", "--method", "PT", "--exam", "general", "--score", "85"],
         ["exam", "--on", "2025-06-01", "--method", "PT", "--exam", "specific", "--score", "80"],
@@ -66,26 +66,26 @@ def test_quality_manager_registers_an_inspector_issues_verifies_and_revokes_from
         ["eye_exam", "--test", "colour_vision", "--test-type", "ishihara"],
         ["performance", "--method", "PT"],
     ):
-        run(people.app, ["record", "E-1001", *record, "--actor", "level3-pt"], env)
-    assert "current" in run(credentials.app, ["standing", "E-1001"], env)
+        run(["people", "record", "E-1001", *record, "--actor", "level3-pt"], env)
+    assert "current" in run(["credentials", "standing", "E-1001"], env)
     issued = run(
-        credentials.app, ["issue", "E-1001", "--kind", "certified", "--scope", "method=PT", "--token"], env
+        ["credentials", "issue", "E-1001", "--kind", "certified", "--scope", "method=PT", "--token"], env
     ).splitlines()
     credential_id, token = issued[0].split()[0], issued[-1]
-    listed = json.loads(run(credentials.app, ["list", "--json"], env))
+    listed = json.loads(run(["credentials", "list", "--json"], env))
     assert [(c["credential_id"], c["scope"]["level"]) for c in listed] == [(credential_id, "2")]
-    assert run(credentials.app, ["verify", token, "--station", "pt-1"], env).startswith("accepted: certified")
-    run(credentials.app, ["revoke", credential_id, "--reason", "falsified exam", "--actor", "qm-alice"], env)
-    refused = run(credentials.app, ["verify", token, "--station", "pt-1"], env, code=1)
+    assert run(["credentials", "verify", token, "--station", "pt-1"], env).startswith("accepted: certified")
+    run(["credentials", "revoke", credential_id, "--reason", "falsified exam", "--actor", "qm-alice"], env)
+    refused = run(["credentials", "verify", token, "--station", "pt-1"], env, code=1)
     assert refused.startswith("refused: revoked")
 
 
 def test_certified_credential_the_records_do_not_support_is_refused_with_the_reason(
     env: dict[str, str],
 ) -> None:
-    run(people.app, ["add", "E-1002", "--name", "Lee Trainee", "--badge", "B-0043"], env)
+    run(["people", "add", "E-1002", "--name", "Lee Trainee", "--badge", "B-0043"], env)
     output = run(
-        credentials.app, ["issue", "E-1002", "--kind", "certified", "--scope", "method=UT"], env, code=1
+        ["credentials", "issue", "E-1002", "--kind", "certified", "--scope", "method=UT"], env, code=1
     )
     assert "no record supports a certified credential" in output
 
@@ -96,7 +96,7 @@ def test_station_credentials_writes_a_private_seed_and_the_hub_authorization(
     out = tmp_path / "creds"
     hub_conf = tmp_path / "hub-authorization.conf"
     printed = run(
-        station.app, ["credentials", "pt-1", "--out", str(out), "--hub-authorization", str(hub_conf)], env
+        ["station", "credentials", "pt-1", "--out", str(out), "--hub-authorization", str(hub_conf)], env
     )
     seed = (out / "pt-1.nk").read_text().strip()
     assert stat.S_IMODE((out / "pt-1.nk").stat().st_mode) == 0o600
@@ -104,13 +104,32 @@ def test_station_credentials_writes_a_private_seed_and_the_hub_authorization(
     assert public in printed and seed not in printed
     conf = hub_conf.read_text()
     assert public in conf and seed not in conf and '"station.pt-1.>"' in conf
-    again = run(station.app, ["credentials", "pt-1", "--out", str(out)], env)
+    again = run(["station", "credentials", "pt-1", "--out", str(out)], env)
     assert public in again  # the same station keeps the same key
 
 
 def test_bench_access_prints_both_figures_as_json(env: dict[str, str]) -> None:
     figures = json.loads(
-        run(bench.app, ["access", "--json", "--verifications", "200", "--revoked", "1000"], env)
+        run(["bench", "access", "--json", "--verifications", "200", "--revoked", "1000"], env)
     )
     assert set(figures) == {"verifications_per_s", "bare_signature_verifications_per_s"}
     assert all(value > 0 for value in figures.values())
+
+
+def test_admin_creates_a_hub_login_whose_password_is_stored_hashed(
+    env: dict[str, str], database: FreshDatabase
+) -> None:
+    result = runner.invoke(
+        smart,
+        ["people", "add-login", "nadcap-auditor", "--role", "auditor", "--password-stdin"],
+        input="a long enough password\n",
+        env=env,
+    )
+    structlog.reset_defaults()
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(database.url) as conn:
+        row = conn.execute(
+            "SELECT role, password_hash FROM vault.logins WHERE username = 'nadcap-auditor'"
+        ).fetchone()
+    assert row is not None and row[0] == "auditor"
+    assert row[1].startswith("$argon2id$") and "a long enough password" not in row[1]
