@@ -333,6 +333,12 @@ class DwellBand(Model):
     factor: float = Field(gt=0, description="Multiplies the base dwell.")
     floor_minutes: float | None = Field(default=None, ge=0, description="Never shorter than this.")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> DwellBand:
+        if self.min >= self.max:
+            raise ValueError(f"band min {self.min} must be below band max {self.max}")
+        return self
+
 
 class DwellRule(RuleBase):
     """A dwell lasted long enough for the part temperature (rule 18)."""
