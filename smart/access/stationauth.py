@@ -60,31 +60,47 @@ def ledger_subjects(station: str) -> tuple[str, ...]:
     return (f"ledger.{station}.>",)
 
 
-def _bucket_api(bucket: str) -> list[str]:
+def _bucket_api(bucket: str, hub_domain: str) -> list[str]:
+    """JetStream API subjects for reading one bucket: directly (``$JS.API``) and from a leaf's mirror
+    (``$JS.<hub domain>.API``, as a station's leaf server asks the hub's domain)."""
     stream = f"KV_{bucket}"
-    return [
-        f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.INFO.{stream}.>",
-        f"$JS.API.CONSUMER.DELETE.{stream}.>",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
-        f"$JS.FC.{stream}.>",
-    ]
+    subjects = []
+    for api in ("$JS.API", f"$JS.{hub_domain}.API"):
+        subjects += [
+            f"{api}.STREAM.INFO.{stream}",
+            f"{api}.STREAM.MSG.GET.{stream}",
+            f"{api}.DIRECT.GET.{stream}",
+            f"{api}.DIRECT.GET.{stream}.>",
+            f"{api}.CONSUMER.CREATE.{stream}",
+            f"{api}.CONSUMER.CREATE.{stream}.>",
+            f"{api}.CONSUMER.INFO.{stream}.>",
+            f"{api}.CONSUMER.DELETE.{stream}.>",
+            f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
+        ]
+    return [*subjects, f"$JS.FC.{stream}.>", f"$JS.FC.{hub_domain}.*.{stream}.>"]
+
+
+#: What a station's leaf server subscribes to when it mirrors a hub bucket: the mirror's delivery
+#: (``$JS.M.<random>``) and the hub API's replies (``$JSC.R.<random>``). The leaf picks the random
+#: part, so these cannot be narrowed to one station (see the README's note).
+LEAF_MIRROR_SUBSCRIBE = ("$JS.M.>", "$JSC.R.>")
 
 
 def station_permissions(
-    station: str, *, buckets: Iterable[str] = (), publish: Iterable[str] = ()
+    station: str, *, buckets: Iterable[str] = (), publish: Iterable[str] = (), hub_domain: str = "hub"
 ) -> Permissions:
     """What ``station`` may do on the hub's NATS: its subjects, its ledger shipping, its buckets."""
     allowed_buckets = [*distribution.station_buckets(station), *buckets]
-    pub = [f"station.{station}.>", *ledger_subjects(station), *publish, "$JS.API.INFO"]
+    pub = [
+        f"station.{station}.>",
+        *ledger_subjects(station),
+        *publish,
+        "$JS.API.INFO",
+        f"$JS.{hub_domain}.API.INFO",
+    ]
     for name in allowed_buckets:
-        pub.extend(_bucket_api(name))
-    sub = [f"station.{station}.>", f"{inbox_prefix(station)}.>"]
+        pub.extend(_bucket_api(name, hub_domain))
+    sub = [f"station.{station}.>", f"{inbox_prefix(station)}.>", *LEAF_MIRROR_SUBSCRIBE]
     return Permissions(publish=tuple(dict.fromkeys(pub)), subscribe=tuple(sub))
 
 

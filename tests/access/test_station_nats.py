@@ -8,9 +8,12 @@ subjects and read only its own access buckets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from smart.access import distribution, stationauth
+from smart.bus.mirror import mirror_bucket, stream_name
 from smart.keys import KeyStore
 from smart.runtime import nats as natsconf
 from smart.runtime.ports import free_port
@@ -31,7 +35,31 @@ STATIONS = ("pt-1", "mt-1")
 @dataclass
 class AuthorizedHub:
     url: str
+    leaf_port: int
     seeds: dict[str, str]
+
+
+@contextmanager
+def nats_server(config: Path, monitor_port: int) -> Iterator[None]:
+    """A nats-server on ``config``, healthy (JetStream up) before this yields."""
+    log_path = config.with_suffix(".log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([str(natsconf.server_binary()), "-c", str(config)], stdout=log, stderr=log)
+        try:
+            health = f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true"
+            for _ in range(400):
+                try:
+                    if httpx.get(health, timeout=0.5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None:
+                    raise RuntimeError(f"nats-server exited: {log_path.read_text()}")
+                time.sleep(0.05)
+            yield
+        finally:
+            process.terminate()
+            process.wait(10)
 
 
 @pytest.fixture
@@ -57,24 +85,34 @@ def authorized_hub(tmp_path: Path) -> Iterator[AuthorizedHub]:
     )
     text = server.config() + stationauth.authorization_block(users)
     config = natsconf.write_config(tmp_path / "hub.conf", text)
-    log = (tmp_path / "hub.log").open("wb")
-    process = subprocess.Popen([str(natsconf.server_binary()), "-c", str(config)], stdout=log, stderr=log)
-    try:
-        health = f"http://127.0.0.1:{server.monitor_port}/healthz?js-enabled-only=true"
-        for _ in range(200):
-            try:
-                if httpx.get(health, timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError(f"nats-server exited: {(tmp_path / 'hub.log').read_text()}")
-            time.sleep(0.05)
-        yield AuthorizedHub(url=server.url, seeds=seeds)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with nats_server(config, server.monitor_port):
+        yield AuthorizedHub(url=server.url, leaf_port=server.leaf_port, seeds=seeds)
+
+
+@pytest.fixture
+def pt1_leaf(authorized_hub: AuthorizedHub, tmp_path: Path) -> Iterator[str]:
+    """Station pt-1's leaf nats-server (its own JetStream domain), signed in to the hub with pt-1's nkey."""
+    port, monitor = free_port(), free_port()
+    text = "\n".join(
+        [
+            'server_name: "smart-pt-1"',
+            'host: "127.0.0.1"',
+            f"port: {port}",
+            f'http: "127.0.0.1:{monitor}"',
+            f'jetstream {{ domain: "pt-1", store_dir: {json.dumps(str(tmp_path / "pt-1-js"))} }}',
+            "leafnodes {",
+            "  reconnect: 1",
+            f'  remotes: [ {{ url: "nats-leaf://127.0.0.1:{authorized_hub.leaf_port}", '
+            f"nkey: {json.dumps(authorized_hub.seeds['pt-1'])} }} ]",
+            "}",
+            "",
+        ]
+    )
+    config = tmp_path / "pt-1.conf"
+    config.write_text(text)
+    config.chmod(0o600)
+    with nats_server(config, monitor):
+        yield f"nats://127.0.0.1:{port}"
 
 
 @dataclass
@@ -199,3 +237,58 @@ async def test_station_cannot_ask_hub_services_for_personal_data_nor_write_the_a
     assert "permissions violation" in await pt1.violation(f"$KV.{distribution.REVOCATIONS_BUCKET}")
     assert not asked.is_set()
     await pt1.client.close()
+
+
+async def _leaf_connected(hub: Connection, leaf: NatsClient) -> None:
+    """Wait until a subject published on the leaf reaches the hub (the leaf link is up and has interest)."""
+    arrived = asyncio.Event()
+
+    async def on_message(msg: nats.aio.msg.Msg) -> None:
+        arrived.set()
+
+    sub = await hub.client.subscribe("station.pt-1.hello", cb=on_message)
+    await hub.client.flush()
+    while not arrived.is_set():
+        await leaf.publish("station.pt-1.hello", b"")
+        await leaf.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), 0.2)
+    await sub.unsubscribe()
+
+
+async def test_station_leaf_signed_in_with_its_nkey_forwards_its_own_subjects_and_mirrors_only_its_buckets(
+    authorized_hub: AuthorizedHub, hub_services: Connection, pt1_leaf: str
+) -> None:
+    leaf = await nats.connect(pt1_leaf)
+    try:
+        await _leaf_connected(hub_services, leaf)
+        received: list[str] = []
+        got_own = asyncio.Event()
+
+        async def on_message(msg: nats.aio.msg.Msg) -> None:
+            received.append(msg.subject)
+            got_own.set() if msg.subject == "station.pt-1.gatekeeper.decision" else None
+
+        await hub_services.client.subscribe("station.*.gatekeeper.decision", cb=on_message)
+        await hub_services.client.flush()
+        await _leaf_connected(hub_services, leaf)
+        await leaf.publish("station.mt-1.gatekeeper.decision", b"forged")
+        await leaf.publish("station.pt-1.gatekeeper.decision", b"real")
+        await leaf.flush()
+        await asyncio.wait_for(got_own.wait(), 10)
+        assert received == ["station.pt-1.gatekeeper.decision"]
+
+        js = leaf.jetstream()
+        other = await mirror_bucket(js, distribution.station_bucket("mt-1"))
+        own = await mirror_bucket(js, distribution.station_bucket("pt-1"))
+        for _ in range(400):
+            if (await js.stream_info(stream_name(distribution.station_bucket("pt-1")))).state.messages:
+                break
+            await asyncio.sleep(0.025)
+        assert (await own.get("B-0042")).value == b'{"badge": "B-0042", "credentials": ["token-of-B-0042"]}'
+        # The mt-1 mirror was asked for first, over the same leaf link: had the hub accepted it,
+        # its entry would be there by now, as pt-1's is.
+        assert (await js.stream_info(stream_name(distribution.station_bucket("mt-1")))).state.messages == 0
+        assert other is not None
+    finally:
+        await leaf.close()
