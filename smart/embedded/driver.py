@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nats
 import nats.js.errors
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from smart import ledger
-from smart.contracts import distribution, reconcile, semantics
+from smart.contracts import distribution, manifests, reconcile, semantics
 from smart.contracts.manifests import Manifest
 from smart.contracts.models import SmartContract, Station
 from smart.keys import KeyStore
 from smart.settings import Settings
+
+log = structlog.get_logger("smart.embedded")
 
 MANIFESTS_BUCKET = "smart-manifests"
 LEDGER_NODE = "smart-embedded"
@@ -111,3 +116,33 @@ async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:
         return await _records(await _manifests_bucket(connection), kind)
     finally:
         await connection.close()
+
+
+async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
+    """``smart up``'s start hook: apply every manifest in ``directory``; problems are logged, never fatal.
+
+    A floor whose contracts do not load still starts: its stations hold no valid bundle and fail
+    closed, saying why, which is what the shop needs to see.
+    """
+    loaded = await asyncio.to_thread(_read, directory)
+    if not loaded:
+        return []
+    try:
+        applied = await apply(loaded, settings)
+    except Exception as err:  # a start hook must never take the floor down; it says why instead
+        log.error("contracts not applied", directory=str(directory), error=str(err))
+        return []
+    for item in applied:
+        log.info("contract loaded", kind=item.kind, name=item.name, outcome=item.outcome)
+    return applied
+
+
+def _read(directory: Path) -> list[Manifest]:
+    if not directory.is_dir():
+        return []
+    try:
+        return [item.manifest for item in manifests.load([directory])]
+    except manifests.ManifestsInvalid as err:
+        for error in err.errors:
+            log.error("contract not loaded", problem=str(error))
+        return []

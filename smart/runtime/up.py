@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Generator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from smart.embedded import driver as contracts_driver
 from smart.hub.web.app import create_app
 from smart.runtime.floor import Floor
 from smart.settings import Settings
@@ -62,6 +64,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None])
         loop.add_signal_handler(signum, stop.set)
     try:
         await floor.start()
+        await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
         server, web = await serve_web(create_app(floor.status), settings.host, settings.web_port)
         on_ready(floor_urls(settings, floor))
         await stop.wait()

@@ -140,3 +140,20 @@ def test_bench_rules_prints_the_three_figures_as_json() -> None:
     figures = json.loads(result.output)
     assert set(figures) == {"p50_us", "p99_us", "baseline_call_us"}
     assert all(value > 0 for value in figures.values())
+
+
+def test_floor_start_hook_loads_the_contracts_directory(nats_floor: BackgroundFloor, tmp_path: Path) -> None:
+    from smart.embedded import driver
+    from smart.testing.plugin import make_settings
+
+    settings = make_settings(
+        tmp_path / "state", nats_url=nats_floor.floor.hub.url, keys_dir=tmp_path / "keys"
+    )
+    applied = asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))
+    assert ("SmartContract", "heat-treat", "synced 1/1") in [(a.kind, a.name, a.outcome) for a in applied]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.yaml").write_text(
+        "apiVersion: smart.aero/v1alpha1\nkind: SmartContract\nmetadata: {name: x}\n"
+    )
+    assert asyncio.run(driver.load_contracts(settings, broken)) == []
