@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,16 +56,34 @@ class FreshDatabase:
         return self.server.floor.database_url(database)
 
 
+def _state_root() -> Iterator[Path]:
+    # Not under pytest's tmp_path: pytest resets /tmp/pytest-of-<user> to 0700 whenever a session
+    # starts, which would take away the traverse bit the smart-postgres user needs to reach its data.
+    root = Path(tempfile.mkdtemp(prefix="smart-test-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def floor_settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "state")
+def state_root() -> Iterator[Path]:
+    """A temporary directory for state directories (removed after the test)."""
+    yield from _state_root()
+
+
+@pytest.fixture
+def floor_settings(state_root: Path) -> Settings:
+    return make_settings(state_root / "state")
 
 
 @pytest.fixture(scope="session")
-def postgres_floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundFloor]:
-    settings = make_settings(tmp_path_factory.mktemp("postgres") / "state", stations=1)
-    with BackgroundFloor(settings, nats_servers=False) as floor:
-        yield floor
+def postgres_floor() -> Iterator[BackgroundFloor]:
+    root = Path(tempfile.mkdtemp(prefix="smart-test-pg-"))
+    settings = make_settings(root / "state", stations=1)
+    try:
+        with BackgroundFloor(settings, nats_servers=False) as floor:
+            yield floor
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -81,13 +101,13 @@ FloorFactory = Callable[..., BackgroundFloor]
 
 
 @pytest.fixture
-def floor_factory(tmp_path: Path) -> Iterator[FloorFactory]:
+def floor_factory(state_root: Path) -> Iterator[FloorFactory]:
     started: list[BackgroundFloor] = []
 
     def start(
         *, stations: int = 3, postgres: bool = False, nats_servers: bool = True, **overrides: Any
     ) -> BackgroundFloor:
-        settings = make_settings(tmp_path / f"floor-{len(started)}", stations=stations, **overrides)
+        settings = make_settings(state_root / f"floor-{len(started)}", stations=stations, **overrides)
         floor = BackgroundFloor(settings, postgres=postgres, nats_servers=nats_servers).start()
         started.append(floor)
         return floor

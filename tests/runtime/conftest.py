@@ -96,8 +96,8 @@ def start_up(settings: Settings, *args: str, deadline_s: float = 30.0) -> Runnin
 
 
 @pytest.fixture
-def up_settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "state", stations=6)
+def up_settings(state_root: Path) -> Settings:
+    return make_settings(state_root / "state", stations=6)
 
 
 @pytest.fixture
