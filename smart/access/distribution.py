@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -30,6 +30,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from smart.access.credential import Reason, Revocation
+from smart.access.verify import DEFAULT_CLOCK_SKEW, Verifier
 from smart.keys import VerifyingKey
 
 KEYS_BUCKET = "access-keys"
@@ -152,3 +153,14 @@ async def read_revocations(kv: KeyValue) -> dict[str, Revocation]:
 
 async def read_badges(kv: KeyValue) -> dict[str, BadgeCredentials]:
     return {badge: BadgeCredentials.from_bytes(value) for badge, value in (await _entries(kv)).items()}
+
+
+async def station_verifier(js: JetStreamContext, *, clock_skew: timedelta = DEFAULT_CLOCK_SKEW) -> Verifier:
+    """A :class:`Verifier` over what ``js`` (a station's own JetStream domain) mirrors now.
+
+    A node agent keeps it current by watching the two buckets and updating
+    ``verifier.keys`` / ``verifier.revocations`` (plain dicts) in place.
+    """
+    keys = await read_keys(await js.key_value(KEYS_BUCKET))
+    revocations = await read_revocations(await js.key_value(REVOCATIONS_BUCKET))
+    return Verifier(keys=keys, revocations=revocations, clock_skew=clock_skew)

@@ -167,12 +167,9 @@ def standing(employee_id: str = typer.Argument(...)) -> None:
 async def _mirrored_verifier(url: str, skew: timedelta) -> Verifier:
     client = await nats.connect(url)
     try:
-        js = client.jetstream()
-        keys = await distribution.read_keys(await js.key_value(distribution.KEYS_BUCKET))
-        revoked = await distribution.read_revocations(await js.key_value(distribution.REVOCATIONS_BUCKET))
+        return await distribution.station_verifier(client.jetstream(), clock_skew=skew)
     finally:
         await client.close()
-    return Verifier(keys=keys, revocations=revoked, clock_skew=skew)
 
 
 @app.command("verify")

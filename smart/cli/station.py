@@ -9,9 +9,13 @@ import typer
 
 from smart import settings as smart_settings
 from smart.access import distribution, stationauth
-from smart.keys import KeyStore
+from smart.cli.people import default_actor
+from smart.hub.vault.service import open_smartid
+from smart.keys import KeyFileError, KeyStore, VerifyingKey
 
-app = typer.Typer(help="Stations: their NATS credentials.", no_args_is_help=True)
+app = typer.Typer(
+    help="Stations: their NATS credentials and their registration as devices.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -77,3 +81,33 @@ def credentials(
             )
         _write_secret(hub_authorization, stationauth.authorization_block(users))
         typer.echo(f"hub authorization for {len(users) - 1} station(s) written to {hub_authorization}")
+
+
+@app.command("register")
+def register(
+    station: str = typer.Argument(..., help="Station id, e.g. pt-1."),
+    public_key: Path | None = typer.Option(
+        None,
+        "--public-key",
+        help="The station's Ed25519 public key (PEM) [keys directory: station-<id>.pub].",
+    ),
+    actor: str = typer.Option(default_actor(), "--actor", help="Who registers it (recorded on the ledger)."),
+) -> None:
+    """Register a station as a device of SMART-ID with its public key (it signs its chain heads with it)."""
+    settings = smart_settings.load()
+    if not smart_settings.valid_station_id(station):
+        typer.echo(f"smart station register: invalid station id {station!r}", err=True)
+        raise typer.Exit(2)
+    name = f"station-{station}"
+    try:
+        if public_key is None:
+            key = KeyStore(settings.key_directory).verifying_key(name)
+        else:
+            key = KeyStore(public_key.parent).verifying_key(public_key.stem)
+    except KeyFileError as err:
+        typer.echo(f"smart station register: {err}", err=True)
+        raise typer.Exit(1) from err
+    key = VerifyingKey(name, key.public)
+    with open_smartid(settings) as smartid:
+        smartid.add_device(device_id=station, kind="station", key=key, actor=actor)
+    typer.echo(f"station {station} registered with key {key.key_id}")

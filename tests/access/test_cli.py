@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from smart.access import stationauth
 from smart.cli import app as smart
+from smart.keys import KeyStore
 from smart.testing.plugin import FreshDatabase
 
 runner = CliRunner()
@@ -133,3 +134,15 @@ def test_admin_creates_a_hub_login_whose_password_is_stored_hashed(
         ).fetchone()
     assert row is not None and row[0] == "auditor"
     assert row[1].startswith("$argon2id$") and "a long enough password" not in row[1]
+
+
+def test_station_registered_as_a_device_keeps_its_public_key_on_the_hub(
+    env: dict[str, str], database: FreshDatabase, tmp_path: Path
+) -> None:
+    station_key = KeyStore(tmp_path / "state" / "keys").signing_key("station-pt-1")
+    assert station_key.key_id in run(["station", "register", "pt-1", "--actor", "admin"], env)
+    with psycopg.connect(database.url) as conn:
+        row = conn.execute("SELECT kind, key_id FROM vault.devices WHERE device_id = 'pt-1'").fetchone()
+    assert row == ("station", station_key.key_id)
+    missing = run(["station", "register", "mt-1"], env, code=1)
+    assert "station-mt-1.pub" in missing

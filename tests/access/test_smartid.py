@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
 import nats
 import pytest
 
 from smart import ledger
-from smart.access import Kind, Reason, Refusal, Verifier, distribution
+from smart.access import Kind, Reason, Refusal, distribution
 from smart.access.intervals import add_months
 from smart.bus.mirror import mirror_bucket, stream_name
 from smart.hub.vault import publish
 from smart.hub.vault.smartid import SmartId, VaultError
-from smart.keys import VerifyingKey
 from smart.runtime.background import BackgroundFloor
 from tests.access.conftest import NOW
 from tests.access.test_certification import certified, eyes, performed
@@ -152,11 +150,13 @@ async def test_station_mirrors_keys_revocations_and_its_badges_and_verifies_offl
 
     smartid.revoke(certified_pt.credential_id, reason="falsified exam", actor="qm")
     await _publish(smartid, nats_floor)
-    revoked = await _mirrored(leaf, distribution.REVOCATIONS_BUCKET, 1)
-    station = Verifier(
-        keys={k: VerifyingKey.from_json(json.loads(v)) for k, v in keys.items()},
-        revocations={cid: distribution.revocation_from(cid, v) for cid, v in revoked.items()},
-    )
+    await _mirrored(leaf, distribution.REVOCATIONS_BUCKET, 1)
+    assert set(keys) == {k.key_id for k in smartid.issuer_keys()}
+    client = await nats.connect(leaf)
+    try:
+        station = await distribution.station_verifier(client.jetstream())
+    finally:
+        await client.close()
     assert station.verify(access.token, now=NOW, station="pt-1") == access.credential
     refusal = station.verify(certified_pt.token, now=NOW, station="pt-1")
     assert isinstance(refusal, Refusal) and refusal.reason is Reason.REVOKED
