@@ -5,8 +5,9 @@ into its own domain — see ``smart.bus.mirror``):
 
 - ``access-keys``: key = issuer key id, value = ``VerifyingKey.to_json()``;
 - ``access-revocations``: key = credential id, value =
-  ``{"status": "revoked"|"suspended", "at": ISO-8601 UTC, "reason": short text}``;
-  a lifted suspension is a delete of the key;
+  ``{"status": "revoked"|"suspended", "at": ISO-8601 UTC}``; a lifted
+  suspension is a delete of the key. The hub's reason stays on the hub (it
+  may name a person's health or conduct); the station says "revoked at …";
 - ``access-station-<station>``: key = badge id, value =
   ``{"badge": id, "credentials": [token, …]}`` — only badges allowed at that
   station (holding an access credential for it), and only what enforcement
@@ -70,9 +71,7 @@ class BadgeCredentials:
 
 
 def revocation_bytes(revocation: Revocation) -> bytes:
-    return json.dumps(
-        {"status": revocation.status.value, "at": revocation.at.isoformat(), "reason": revocation.reason}
-    ).encode()
+    return json.dumps({"status": revocation.status.value, "at": revocation.at.isoformat()}).encode()
 
 
 def revocation_from(credential_id: str, value: bytes) -> Revocation:

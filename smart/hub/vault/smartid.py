@@ -389,11 +389,15 @@ class SmartId:
             raise VaultError(f"credential {credential_id} is {current.status}; it cannot become {status}")
         now = self.clock()
         with database.connect(self.url) as conn:
-            conn.execute(
+            changed = conn.execute(
                 "UPDATE vault.credentials SET status = %s, status_at = %s, status_reason = %s"
-                " WHERE credential_id = %s",
-                (status, now, reason, credential_id),
-            )
+                " WHERE credential_id = %s AND status = ANY(%s)",
+                (status, now, reason, credential_id, list(allowed_from[status])),
+            ).rowcount
+            if changed != 1:  # someone else changed it between our read and this update
+                raise VaultError(
+                    f"credential {credential_id} changed meanwhile; it cannot become {status} now"
+                )
             self.ledger.append(
                 kind=kind,
                 subject=f"person:{current.employee_id}",
