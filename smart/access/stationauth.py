@@ -21,6 +21,7 @@ import nkeys
 from cryptography.hazmat.primitives import serialization
 
 from smart.access import distribution
+from smart.bus import subjects
 from smart.keys import SigningKey
 
 
@@ -51,13 +52,21 @@ def user_public(seed: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Permissions:
+    """Allow-lists; ``allow_responses`` lets the station answer requests it received (e.g. the hub's
+    witnessing requests on ``station.<id>.…``) without being allowed to publish to inboxes at large."""
+
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    allow_responses: bool = True
 
 
 def ledger_subjects(station: str) -> tuple[str, ...]:
-    """What ledger shipping publishes from a station: batches and heads under ``ledger.<node>.``."""
-    return (f"ledger.{station}.>",)
+    """What ledger shipping publishes from a station: ``ledger.<station>.…`` (the hub's ``LEDGER`` stream).
+
+    Its acknowledgements come back on the station's own inbox prefix, so the
+    shipper must connect with ``inbox_prefix=inbox_prefix(station)``.
+    """
+    return tuple(dict.fromkeys((subjects.ledger_subject(station), f"ledger.{station}.>")))
 
 
 def _bucket_api(bucket: str, hub_domain: str) -> list[str]:
@@ -90,7 +99,7 @@ def station_permissions(
     station: str, *, buckets: Iterable[str] = (), publish: Iterable[str] = (), hub_domain: str = "hub"
 ) -> Permissions:
     """What ``station`` may do on the hub's NATS: its subjects, its ledger shipping, its buckets."""
-    allowed_buckets = [*distribution.station_buckets(station), *buckets]
+    allowed_buckets = [*distribution.station_buckets(station), subjects.CONTRACTS_BUCKET, *buckets]
     pub = [
         f"station.{station}.>",
         *ledger_subjects(station),
@@ -123,6 +132,7 @@ def authorization_block(users: Sequence[NatsUser]) -> str:
             entry["permissions"] = {
                 "publish": {"allow": list(user.permissions.publish)},
                 "subscribe": {"allow": list(user.permissions.subscribe)},
+                "allow_responses": user.permissions.allow_responses,
             }
         lines.append(f"    {json.dumps(entry)}")
     lines += ["  ]", "}", ""]

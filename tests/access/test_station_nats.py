@@ -24,6 +24,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from smart.access import distribution, stationauth
+from smart.bus import subjects
 from smart.bus.mirror import mirror_bucket, stream_name
 from smart.keys import KeyStore
 from smart.runtime import nats as natsconf
@@ -162,6 +163,9 @@ async def hub_services(authorized_hub: AuthorizedHub) -> AsyncIterator[Connectio
         await distribution.publish_badges(kv, [distribution.BadgeCredentials(badge, ("token-of-" + badge,))])
     await distribution.bucket(js, distribution.KEYS_BUCKET)
     await distribution.bucket(js, distribution.REVOCATIONS_BUCKET)
+    contracts = await distribution.bucket(js, subjects.CONTRACTS_BUCKET)
+    await contracts.put(subjects.contract_key("pt-1", "pt-line"), b"signed bundle")
+    await js.add_stream(name=subjects.LEDGER_STREAM, subjects=[subjects.LEDGER_SUBJECTS])
     yield conn
     await conn.client.close()
 
@@ -292,3 +296,34 @@ async def test_station_leaf_signed_in_with_its_nkey_forwards_its_own_subjects_an
         assert other is not None
     finally:
         await leaf.close()
+
+
+async def test_station_ships_its_own_ledger_and_reads_its_contracts_but_cannot_ship_as_another_station(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    pt1 = await connect(authorized_hub, "pt-1")
+    js = pt1.client.jetstream(timeout=1)
+    ack = await js.publish(subjects.ledger_subject("pt-1"), b"batch", headers={"Nats-Msg-Id": "pt-1:0-9"})
+    assert ack.stream == subjects.LEDGER_STREAM
+    with pytest.raises(nats.errors.TimeoutError):
+        await js.publish(subjects.ledger_subject("mt-1"), b"forged batch")
+    assert "permissions violation for publish" in await pt1.violation(subjects.ledger_subject("mt-1"))
+    contracts = await js.key_value(subjects.CONTRACTS_BUCKET)
+    bundle = await contracts.get(subjects.contract_key("pt-1", "pt-line"))
+    assert bundle.value == b"signed bundle"
+    await pt1.client.close()
+
+
+async def test_station_answers_the_hubs_requests_on_its_own_subjects(
+    authorized_hub: AuthorizedHub, hub_services: Connection
+) -> None:
+    pt1 = await connect(authorized_hub, "pt-1")
+
+    async def witness(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b"cosigned")
+
+    await pt1.client.subscribe("station.pt-1.witness", cb=witness)
+    await pt1.client.flush()
+    reply = await hub_services.client.request("station.pt-1.witness", b"checkpoint", timeout=5)
+    assert reply.data == b"cosigned"
+    await pt1.client.close()
