@@ -69,3 +69,69 @@ def access(
     )
     typer.echo(f"  full: {figures.verifications_per_s:,.0f}/s")
     typer.echo(f"  bare Ed25519 signature check: {figures.bare_signature_verifications_per_s:,.0f}/s")
+
+
+@app.command("ledger")
+def ledger(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"ingest_per_s", "plain_insert_per_s", "ingest_time_ratio", "node_appends_per_s", '
+        '"verify_1m_s", …}.',
+    ),
+    ingest_entries: int = typer.Option(120_000, min=6000, help="Entries (from six nodes) to ingest."),
+    verify_entries: int = typer.Option(1_000_000, min=6000, help="Size of the log to verify."),
+    batch_size: int = typer.Option(1000, min=1, help="Entries per shipped batch."),
+    appends: int = typer.Option(3000, min=100, help="Durable node appends to time."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="A PostgreSQL server to use (as a superuser); default: a temporary one."
+    ),
+) -> None:
+    """Hub ingest vs plain COPY, node durable appends, and the time to verify a million entries."""
+    import tempfile
+    from pathlib import Path
+
+    from smart.ledger import bench as ledger_bench
+
+    def say(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    def run(admin_url: str) -> ledger_bench.Figures:
+        return ledger_bench.run(
+            admin_url,
+            ingest_entries=ingest_entries,
+            verify_entries=verify_entries,
+            batch_size=batch_size,
+            appends=appends,
+            progress=say,
+        )
+
+    if database_url is not None:
+        figures = run(database_url)
+    else:
+        from smart.runtime import ports
+        from smart.runtime.background import BackgroundFloor
+        from smart.settings import Settings
+
+        with tempfile.TemporaryDirectory(prefix="smart-bench-pg-") as tmp:
+            settings = Settings(state_dir=Path(tmp) / "state", stations=1, postgres_port=ports.free_port())
+            say("starting a temporary PostgreSQL …")
+            with BackgroundFloor(settings, nats_servers=False) as floor:
+                figures = run(floor.floor.database_url("postgres"))
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"ledger, {figures.ingest_entries} entries from 6 nodes in batches of {figures.batch_size}:")
+    typer.echo(
+        f"  hub ingest (chained, signature-checked, Merkle, checkpointed): {figures.ingest_per_s:,.0f}/s"
+    )
+    typer.echo(
+        f"  plain COPY of the same rows into a bare table (same batches): {figures.plain_insert_per_s:,.0f}/s"
+    )
+    typer.echo(f"  ingest time / plain time: {figures.ingest_time_ratio:.2f}")
+    typer.echo(f"  node durable appends (SQLite WAL, synchronous=FULL): {figures.node_appends_per_s:,.0f}/s")
+    typer.echo(
+        f"  raw SQLite FULL-sync single-row commits (same run): {figures.raw_sqlite_commits_per_s:,.0f}/s"
+    )
+    typer.echo(f"  verify {figures.verify_entries:,} entries: {figures.verify_1m_s:.2f} s per million")

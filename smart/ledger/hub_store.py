@@ -15,6 +15,7 @@ treat both stores alike.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import sql
 
 from smart.keys import SigningKey, VerifyingKey
-from smart.ledger import merkle
-from smart.ledger.batch import Batch, BatchError
+from smart.ledger import bundle, merkle
+from smart.ledger.batch import Batch
 from smart.ledger.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -44,6 +45,8 @@ log = structlog.get_logger("smart.ledger")
 
 #: The role hub services connect as: INSERT and SELECT on the ledger, nothing else.
 APP_ROLE = "smart_app"
+#: The name of the hub's key in the keys directory: it signs checkpoints (and contract bundles).
+HUB_KEY = "hub"
 #: The origin line of our checkpoints (C2SP: a schema-less URL naming the log).
 ORIGIN = "smart.local/ledger"
 #: Perfect subtrees from this level up are stored; below it they are recomputed from 256 entries at most.
@@ -130,6 +133,7 @@ class HubLog:
         # Reads are single statements; writes are explicit transactions (``conn.transaction()``).
         conn.autocommit = True
         self.conn = conn
+        self._keys: dict[str, VerifyingKey] = {}
         self.key = key
         self.origin = origin
 
@@ -188,43 +192,78 @@ class HubLog:
         key = self.key
         if key is None:
             raise IngestError("this HubLog has no signing key: it can read but not ingest")
-        try:
-            batch.check()
-            for entry in batch.entries:
-                if chain_fields(entry.raw) != (entry.node, entry.node_seq, entry.prev):
-                    raise IngestError(f"entry {entry.node}#{entry.node_seq}: bytes disagree with its fields")
-        except (BatchError, EntryError) as err:
-            raise IngestError(str(err)) from err
-        node_key = self._node_key(batch.node)
-        if not batch.head.verify(node_key):
-            raise IngestError(f"batch from {batch.node}: signed head #{batch.head.node_seq} does not verify")
+        leaves = self._validate(batch)
         try:
             with self.conn.transaction():
                 self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SEQUENCER,))
-                return self._sequence(batch, key)
+                return self._sequence(batch, key, leaves)
         except _Fork as fork:
             self._raise_alarm(fork)
             raise AssertionError("unreachable") from fork
 
-    def _node_key(self, node: str) -> VerifyingKey:
-        row = self.conn.execute(
-            "SELECT key_name, public_key FROM ledger_nodes WHERE node = %s", (node,)
-        ).fetchone()
-        if row is None:
-            raise IngestError(f"node {node} is not registered with the hub: no key to check its head")
-        return _verifying(row[0], row[1])
+    def _validate(self, batch: Batch) -> list[bytes]:
+        """Check the batch from its bytes alone, before taking the sequencer; return its leaf hashes.
 
-    def _sequence(self, batch: Batch, key: SigningKey) -> Ingested:
+        The chain is re-derived from the entry bytes (each entry's node,
+        node_seq and prev as its canonical tail has them, each hash computed
+        here), so nothing about a batch is taken from the objects it arrived in.
+        """
+        node, entries = batch.node, batch.entries
+        if not entries:
+            raise IngestError(f"batch from {node} has no entries")
+        prefix = f'"node":"{node}","node_seq":'.encode()
+        seq, prev = entries[0].node_seq, entries[0].prev
+        leaves: list[bytes] = []
+        sha256 = hashlib.sha256
+        for entry in entries:
+            raw = entry.raw
+            tail = b"".join((prefix, str(seq).encode(), b',"prev":"', prev.hex().encode(), b'","subject":"'))
+            if not (
+                raw.startswith(tail, raw.rfind(b'"node":'))
+                and raw[:10] == b'{"actor":"'
+                and raw[-2:] == b'"}'
+            ):
+                raise IngestError(f"batch from {node}: entry #{seq} {_why_not_next(raw, node, seq, prev)}")
+            prev = sha256(raw).digest()
+            leaves.append(sha256(b"\x00" + raw).digest())
+            seq += 1
+        head = batch.head
+        if (head.node, head.node_seq, head.entry_hash) != (node, seq - 1, prev):
+            raise IngestError(
+                f"batch from {node}: signed head #{head.node_seq} does not name its last entry #{seq - 1}"
+            )
+        if not head.verify(self._node_key(node)):
+            raise IngestError(f"batch from {node}: signed head #{head.node_seq} does not verify with its key")
+        return leaves
+
+    def _node_key(self, node: str) -> VerifyingKey:
+        key = self._keys.get(node)
+        if key is None:
+            row = self.conn.execute(
+                "SELECT key_name, public_key FROM ledger_nodes WHERE node = %s", (node,)
+            ).fetchone()
+            if row is None:
+                raise IngestError(f"node {node} is not registered with the hub: no key to check its head")
+            key = self._keys[node] = _verifying(row[0], row[1])
+        return key
+
+    def _sequence(self, batch: Batch, key: SigningKey, leaves: list[bytes]) -> Ingested:
         node = batch.node
-        tail = self.conn.execute(
-            "SELECT node_seq, entry_hash FROM ledger_heads WHERE node = %s ORDER BY node_seq DESC LIMIT 1",
+        state = self.conn.execute(
+            "SELECT h.node_seq, h.entry_hash, c.size, c.note, c.frontier FROM (SELECT 1) AS one"
+            " LEFT JOIN LATERAL (SELECT node_seq, entry_hash FROM ledger_heads WHERE node = %s"
+            "                    ORDER BY node_seq DESC LIMIT 1) AS h ON true"
+            " LEFT JOIN LATERAL (SELECT size, note, frontier FROM ledger_checkpoints"
+            "                    ORDER BY size DESC LIMIT 1) AS c ON true",
             (node,),
         ).fetchone()
-        last_seq, last_hash = (-1, GENESIS) if tail is None else (tail[0], bytes(tail[1]))
+        assert state is not None
+        last_seq, last_hash = (-1, GENESIS) if state[0] is None else (state[0], bytes(state[1]))
         entries = list(batch.entries)
         if batch.first_seq <= last_seq:
             self._check_replay(node, [e for e in entries if e.node_seq <= last_seq])
-            entries = [e for e in entries if e.node_seq > last_seq]
+            skip = last_seq + 1 - batch.first_seq
+            entries, leaves = entries[skip:], leaves[skip:]
             if not entries:
                 log.debug("replayed batch ignored", node=node, node_seq=batch.last_seq)
                 return Ingested(node, -1, 0, None)
@@ -235,39 +274,31 @@ class HubLog:
                 f"ship from #{last_seq + 1}"
             )
         if first.prev != last_hash:
-            raise _Fork(
-                node,
-                first.node_seq,
-                f"#{first.node_seq} does not link to stored #{last_seq}",
-                None,
-                first.raw,
-            )
+            detail = f"#{first.node_seq} does not link to stored #{last_seq}"
+            raise _Fork(node, first.node_seq, detail, None, first.raw)
 
-        previous = self.conn.execute(
-            "SELECT size, root, note, frontier FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        if previous is None:
-            old, old_note = merkle.Frontier.empty(), None
+        if state[2] is None:
+            old, last = merkle.Frontier.empty(), None
         else:
-            old = merkle.Frontier.from_bytes(previous[0], bytes(previous[3]))
-            old_note = SignedCheckpoint.parse(previous[2])
+            old = merkle.Frontier.from_bytes(state[2], bytes(state[4]))
             try:
-                old_note.verify(key.verifying)
+                last = SignedCheckpoint.parse(state[3])
+                last.verify(key.verifying)
             except CheckpointError as err:
                 raise InconsistentCheckpoint(
-                    f"refusing to extend checkpoint of size {previous[0]}: not signed by this hub: {err}"
+                    f"refusing to extend checkpoint of size {state[2]}: not signed by this hub: {err}"
                 ) from err
-        leaves = [merkle.leaf_hash(e.raw) for e in entries]
-        new, done = old.extend(leaves, keep_level=0)
+        new, done = old.extend(leaves, keep_level=1)
         completed = {(level, index): h for level, index, h in done}
         checkpoint = Checkpoint(self.origin, new.size, new.root())
-        proof = merkle.prove(
-            merkle.consistency_ranges(old.size, new.size), _FrontierSource(old, completed).subtree
-        )
-        signer = CheckpointSigner(key, origin=self.origin, last=old_note.checkpoint if old_note else None)
+        source = _FrontierSource(old, completed, leaves)
+        proof = merkle.prove(merkle.consistency_ranges(old.size, new.size), source.subtree)
+        signer = CheckpointSigner(key, origin=self.origin, last=last.checkpoint if last else None)
         signed = signer.sign(checkpoint, proof)
 
         start = old.size
+        stored = [(lv, i, h) for (lv, i), h in completed.items() if lv >= STORED_LEVEL]
+        head = batch.head
         with self.conn.cursor() as cur:
             with cur.copy(
                 "COPY ledger_entries (idx, node, node_seq, entry) FROM STDIN (FORMAT BINARY)"
@@ -275,21 +306,27 @@ class HubLog:
                 copy.set_types(["int8", "text", "int8", "bytea"])
                 for offset, entry in enumerate(entries):
                     copy.write_row((start + offset, node, entry.node_seq, entry.raw))
-            stored = [(lv, i, h) for (lv, i), h in completed.items() if lv >= STORED_LEVEL]
-            if stored:
-                with cur.copy("COPY ledger_subtrees (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(["int2", "int8", "bytea"])
-                    for row in stored:
-                        copy.write_row(row)
-            head = batch.head
             cur.execute(
-                "INSERT INTO ledger_heads (node, node_seq, idx, entry_hash, key_id, signature)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (node, head.node_seq, new.size - 1, head.entry_hash, head.key_id, head.signature),
-            )
-            cur.execute(
-                "INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, %s, %s)",
-                (new.size, checkpoint.root, signed.text(), new.to_bytes()),
+                "WITH subtrees AS (INSERT INTO ledger_subtrees (level, idx, hash)"
+                "                  SELECT * FROM unnest(%s::int2[], %s::int8[], %s::bytea[])),"
+                " head AS (INSERT INTO ledger_heads (node, node_seq, idx, entry_hash, key_id, signature)"
+                "          VALUES (%s, %s, %s, %s, %s, %s))"
+                " INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, %s, %s)",
+                (
+                    [lv for lv, _, _ in stored],
+                    [i for _, i, _ in stored],
+                    [h for _, _, h in stored],
+                    node,
+                    head.node_seq,
+                    new.size - 1,
+                    head.entry_hash,
+                    head.key_id,
+                    head.signature,
+                    new.size,
+                    checkpoint.root,
+                    signed.text(),
+                    new.to_bytes(),
+                ),
             )
         log.info(
             "batch integrated",
@@ -433,6 +470,27 @@ class HubLog:
         self.add_cosignature(signed.checkpoint.size, signature)
         return self.checkpoint(signed.checkpoint.size)
 
+    def proof_bundle(
+        self, index: int, *, size: int | None = None, log_key: VerifyingKey | None = None
+    ) -> bundle.ProofBundle:
+        """Everything needed to prove entry ``index`` offline, against the latest (or given) checkpoint."""
+        log_key = log_key or (self.key.verifying if self.key is not None else None)
+        if log_key is None:
+            raise CheckpointError("no hub key given: a bundle must name the key that signed its checkpoint")
+        signed = self.checkpoint(size)
+        size_ = signed.checkpoint.size
+        row = self.conn.execute("SELECT entry FROM ledger_entries WHERE idx = %s", (index,)).fetchone()
+        if row is None or index >= size_:
+            raise merkle.ProofError(f"index {index} is not in the log of size {size_}")
+        return bundle.make(
+            index=index,
+            entry=bytes(row[0]),
+            inclusion_proof=self.inclusion_proof(index, size_),
+            checkpoint=signed,
+            log_key=log_key,
+            witnesses=self.witness_keys().values(),
+        )
+
     def rows(self, start: int = 0) -> Iterator[tuple[int, str, int, bytes]]:
         """Every row of the entries table from ``start``, in index order, streamed (for the verifier)."""
         with self.conn.cursor() as cur:
@@ -466,6 +524,7 @@ class _FrontierSource:
 
     old: merkle.Frontier
     completed: dict[tuple[int, int], bytes]
+    leaves: list[bytes]
 
     def subtree(self, level: int, index: int) -> bytes:
         offset = 0
@@ -473,12 +532,26 @@ class _FrontierSource:
             if lv == level and offset == index << level:
                 return h
             offset += 1 << lv
+        if level == 0 and index >= self.old.size:
+            return self.leaves[index - self.old.size]
         try:
             return self.completed[(level, index)]
         except KeyError:
             raise merkle.ProofError(
                 f"subtree ({level}, {index}) is neither in the frontier nor new"
             ) from None
+
+
+def _why_not_next(raw: bytes, node: str, seq: int, prev: bytes) -> str:
+    try:
+        got = chain_fields(raw)
+    except EntryError as err:
+        return str(err)
+    if got[0] != node:
+        return f"is {got[0]}'s, not {node}'s"
+    if got[1] != seq:
+        return f"is #{got[1]} where #{seq} comes next (a gap or disorder)"
+    return "does not link to the entry before it" if got[2] != prev else "is not a canonical entry"
 
 
 def _verifying(name: str, raw: bytes) -> VerifyingKey:

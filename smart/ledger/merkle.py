@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
+# Appending hashes whole blocks of 2^_BULK leaves level by level.
+_BULK = 8
+
 _sha256 = hashlib.sha256
 
 
@@ -248,17 +251,44 @@ class Frontier:
         stack = list(zip(self.levels(), self.hashes, strict=True))
         size = self.size
         done: list[tuple[int, int, bytes]] = []
-        for leaf in leaves:
-            level, acc = 0, leaf
-            size += 1
-            if keep_level == 0:
-                done.append((0, size - 1, leaf))
+        todo = leaves if isinstance(leaves, list) else list(leaves)
+        at = 0
+
+        def push(level: int, acc: bytes, count: int) -> None:
+            # Add a perfect subtree of ``count`` = 2^level leaves at the right edge, merging equals.
+            nonlocal size
+            size += count
             while stack and stack[-1][0] == level:
                 acc = node_hash(stack.pop()[1], acc)
                 level += 1
                 if level >= keep_level:
                     done.append((level, (size >> level) - 1, acc))
             stack.append((level, acc))
+
+        # Leaf by leaf up to a multiple of 2^_BULK, then whole blocks of 2^_BULK leaves hashed
+        # level by level (much cheaper in Python), then leaf by leaf again.
+        block = 1 << _BULK
+        while at < len(todo) and (size % block or len(todo) - at < block or keep_level == 0):
+            if keep_level == 0:
+                done.append((0, size, todo[at]))
+            push(0, todo[at], 1)
+            at += 1
+        while len(todo) - at >= block:
+            level_hashes = todo[at : at + block]
+            first = size >> 1
+            for level in range(1, _BULK + 1):
+                lefts, rights = level_hashes[0::2], level_hashes[1::2]
+                level_hashes = [_sha256(b"\x01" + a + b).digest() for a, b in zip(lefts, rights, strict=True)]
+                if level >= keep_level and level < _BULK:
+                    done.extend((level, first + i, h) for i, h in enumerate(level_hashes))
+                first >>= 1
+            root = level_hashes[0]
+            if _BULK >= keep_level:
+                done.append((_BULK, size >> _BULK, root))
+            push(_BULK, root, block)
+            at += block
+        for leaf in todo[at:]:
+            push(0, leaf, 1)
         return Frontier(size, tuple(h for _, h in stack)), done
 
     def to_bytes(self) -> bytes:

@@ -1,0 +1,179 @@
+"""``smart ledger``: check the hub's ledger, show its head, hand out proofs, read recent entries.
+
+Every command reads the hub database named by the settings (``database_url``,
+or the embedded floor's) and the hub's public key from the keys directory.
+``smart verify`` (top level) needs neither: it checks a proof bundle offline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import typer
+
+from smart import settings as smart_settings
+from smart.keys import KeyFileError, KeyStore, VerifyingKey
+from smart.ledger import bundle, hub_store, merkle, verify
+from smart.ledger.checkpoint import CheckpointError
+
+app = typer.Typer(help="The Custodian: verify the ledger, show its head, write proofs, read recent entries.")
+
+
+def _connect() -> tuple[psycopg.Connection[tuple[Any, ...]], KeyStore]:
+    settings = smart_settings.load()
+    try:
+        url = smart_settings.database_url(settings)
+        conn = psycopg.connect(url, autocommit=True)
+    except (ValueError, psycopg.Error) as err:
+        typer.echo(f"cannot reach the hub database: {err}", err=True)
+        raise typer.Exit(2) from err
+    return conn, KeyStore(settings.key_directory)
+
+
+def _hub_key(keys: KeyStore) -> VerifyingKey:
+    try:
+        return keys.verifying_key(hub_store.HUB_KEY)
+    except KeyFileError as err:
+        typer.echo(f"no hub public key to check checkpoints against: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+@app.command("verify")
+def verify_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show: int = typer.Option(20, "--show", help="How many problems to list."),
+) -> None:
+    """Re-derive every hash, chain link, signature, index and root; name the first bad index (exit 1)."""
+    conn, keys = _connect()
+    with conn:
+        try:
+            report = verify.verify_hub(conn, log_key=_hub_key(keys))
+        except psycopg.errors.UndefinedTable as err:
+            typer.echo(f"the database holds no ledger: {err}", err=True)
+            raise typer.Exit(2) from err
+    if as_json:
+        problems = [{"index": p.index, "why": p.why} for p in report.problems[:show]]
+        body = {"ok": report.ok, "size": report.size, "checkpoints": report.checkpoints, "problems": problems}
+        typer.echo(json.dumps(body, indent=2))
+    elif report.ok:
+        typer.echo(
+            f"ok: {report.size} entries from {report.nodes} nodes, {report.checkpoints} checkpoints; "
+            "every hash, link, signature, index and root re-derived"
+        )
+    else:
+        first = report.problems[0]
+        typer.echo(f"FAILED at index {first.index}: {first.why}")
+        for problem in report.problems[1:show]:
+            typer.echo(f"  also {problem}")
+        if len(report.problems) > show:
+            typer.echo(f"  … and {len(report.problems) - show} more")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("head")
+def head() -> None:
+    """Print the latest checkpoint: the signed note with its witnesses' cosignatures."""
+    conn, _keys = _connect()
+    with conn:
+        try:
+            signed = hub_store.HubLog(conn).checkpoint()
+        except CheckpointError as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(1) from err
+    typer.echo(signed.text(), nl=False)
+
+
+@app.command("proof")
+def proof(
+    index: int = typer.Argument(..., help="Global index of the entry."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the bundle (ledger-proof-INDEX.json)."
+    ),
+    size: int | None = typer.Option(
+        None, "--size", help="Prove against the checkpoint of this size (latest)."
+    ),
+) -> None:
+    """Write a proof bundle for one entry, checkable offline with `smart verify`."""
+    conn, keys = _connect()
+    with conn:
+        try:
+            made = hub_store.HubLog(conn).proof_bundle(index, size=size, log_key=_hub_key(keys))
+        except (CheckpointError, merkle.ProofError) as err:
+            typer.echo(f"cannot prove index {index}: {err}", err=True)
+            raise typer.Exit(1) from err
+    target = out or Path(f"ledger-proof-{index}.json")
+    target.write_bytes(made.to_bytes())
+    typer.echo(f"wrote {target} (index {index} in the log of size {made.checkpoint.checkpoint.size})")
+
+
+@app.command("keys")
+def export_keys(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of printing."),
+) -> None:
+    """Export the public keys a verifier needs (hub, witnesses, nodes) as JSON for `smart verify --keys`."""
+    conn, keys = _connect()
+    with conn:
+        hub = hub_store.HubLog(conn)
+        public = [_hub_key(keys), *hub.witness_keys().values(), *hub.node_keys().values()]
+    text = bundle.keys_json(public)
+    if out is None:
+        typer.echo(text.decode(), nl=False)
+    else:
+        out.write_bytes(text)
+        typer.echo(f"wrote {out} ({len(public)} keys)")
+
+
+@app.command("tail")
+def tail(
+    count: int = typer.Option(20, "-n", "--count", help="How many entries."),
+    node: str | None = typer.Option(None, "--node", help="Only this node's entries."),
+) -> None:
+    """The most recent entries, one line each: index, time, node#seq, kind, subject, actor, data."""
+    conn, _keys = _connect()
+    with conn:
+        if node is None:
+            rows = conn.execute(
+                "SELECT idx, entry FROM ledger_entries ORDER BY idx DESC LIMIT %s", (count,)
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                "SELECT idx, entry FROM ledger_entries WHERE node = %s ORDER BY idx DESC LIMIT %s",
+                (node, count),
+            ).fetchall()
+    for idx, raw in reversed(rows):
+        body = json.loads(bytes(raw))
+        data = json.dumps(body["data"], separators=(",", ":"), ensure_ascii=False)
+        contract = f" [{body['contract']}]" if body["contract"] else ""
+        typer.echo(
+            f"{idx:>8}  {body['ts']}  {body['node']}#{body['node_seq']}  {body['kind']}  {body['subject']}  "
+            f"by {body['actor']}{contract}  {data}"
+        )
+
+
+def verify_bundle(
+    path: Path = typer.Argument(..., help="The proof bundle (JSON)."),
+    keys: Path = typer.Option(..., "--keys", help="Trusted public keys: a JSON file or a keys directory."),
+    min_witnesses: int = typer.Option(0, "--min-witnesses", help="Require this many witness cosignatures."),
+) -> None:
+    """Check a ledger proof bundle offline: entry, index, inclusion proof, checkpoint and cosignatures."""
+    try:
+        trusted = bundle.load_keys(keys)
+        raw = path.read_bytes()
+    except (KeyFileError, OSError) as err:
+        typer.echo(f"FAILED: {err}")
+        raise typer.Exit(2) from err
+    try:
+        proved = bundle.verify(raw, trusted, min_witnesses=min_witnesses)
+    except bundle.BundleError as err:
+        typer.echo(f"FAILED: {err}")
+        raise typer.Exit(1) from err
+    entry = proved.entry
+    witnesses = ", ".join(proved.witnesses) or "no witnesses"
+    typer.echo(
+        f"ok: {entry.node}#{entry.node_seq} ({entry.kind}, {entry.subject}) is entry {proved.index} "
+        f"of {proved.origin} at size {proved.size}; checkpoint signed by the log, cosigned by {witnesses}"
+    )
