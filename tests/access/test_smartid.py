@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import nats
@@ -161,3 +162,14 @@ async def test_station_mirrors_keys_revocations_and_its_badges_and_verifies_offl
     refusal = station.verify(certified_pt.token, now=NOW, station="pt-1")
     assert isinstance(refusal, Refusal) and refusal.reason is Reason.REVOKED
     assert "falsified exam" not in refusal.detail  # the reason stays on the hub
+
+
+def test_personnel_records_are_on_the_ledger_with_who_recorded_them(
+    smartid: SmartId, smart_id_log: ledger.NodeLog
+) -> None:
+    add_inspector(smartid)
+    recorded = [e for e in entries(smart_id_log) if e.kind == "personnel.recorded"]
+    near = [e for e in recorded if e.data.get("test") == "near_vision"]
+    assert len(recorded) == 7 and all(e.actor == "level3-pt" for e in recorded)
+    assert near[0].data["test_type"] == "jaeger-1-at-12in"
+    assert all("Dana" not in json.dumps(e.data) for e in entries(smart_id_log))

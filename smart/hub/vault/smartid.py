@@ -201,12 +201,20 @@ class SmartId:
     # -- records and what they make current -------------------------------------------------
 
     def add_record(self, employee_id: str, record: Record, *, actor: str) -> None:
+        """Keep a personnel record; it goes on the ledger too, so an audit sees what was on file when."""
         self.person(employee_id)
+        body = _record_body(record)
         with database.connect(self.url) as conn:
             conn.execute(
                 "INSERT INTO vault.records (employee_id, kind, on_date, body, recorded_by)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (employee_id, record.kind.value, record.on, json.dumps(_record_body(record)), actor),
+                (employee_id, record.kind.value, record.on, json.dumps(body), actor),
+            )
+            self.ledger.append(
+                kind="personnel.recorded",
+                subject=f"person:{employee_id}",
+                data={"record": record.kind.value, "on": record.on.isoformat(), **body},
+                actor=actor,
             )
 
     def records(self, employee_id: str) -> list[Record]:
