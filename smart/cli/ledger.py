@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import typer
 
+from smart import logs
 from smart import settings as smart_settings
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
 from smart.ledger import bundle, hub_store, merkle, verify
@@ -24,6 +25,7 @@ app = typer.Typer(help="The Custodian: verify the ledger, show its head, write p
 
 def _connect() -> tuple[psycopg.Connection[tuple[Any, ...]], KeyStore]:
     settings = smart_settings.load()
+    logs.configure(settings.log_level)
     try:
         url = smart_settings.database_url(settings)
         conn = psycopg.connect(url, autocommit=True)

@@ -155,7 +155,10 @@ def _verify(conn: psycopg.Connection[Any], hub: HubLog, log_key: VerifyingKey) -
             kept = stored.pop((level, index), None)
             if kept != digest:
                 what = "is missing" if kept is None else "differs from the entries"
-                problems.add(index << level, f"stored subtree (level {level}, index {index}) {what}")
+                last = (
+                    (index + 1) << level
+                ) - 1  # named where it completes: an entry before it may explain it
+                problems.add(last, f"stored subtree (level {level}, index {index}) {what}")
 
     def check_checkpoint(row: tuple[Any, ...]) -> None:
         size, root, note, frontier_bytes = row[0], bytes(row[1]), row[2], bytes(row[3])
@@ -226,7 +229,7 @@ def _verify(conn: psycopg.Connection[Any], hub: HubLog, log_key: VerifyingKey) -
     for state in nodes.values():
         if state.suspect is not None:
             problems.add(state.suspect[1], f"entry does not link to {state.name}'s previous entry")
-        if state.segment:
+        if state.segment and state.next_head >= len(state.heads):
             first_idx, first_seq = state.segment[0]
             problems.add(first_idx, f"{state.name} #{first_seq} onwards is not covered by a signed head")
         for seq, head_idx, *_ in state.heads[state.next_head :]:

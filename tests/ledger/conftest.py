@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
+from click.testing import Result
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from typer.testing import CliRunner
 
+from smart import cli
 from smart.keys import KeyStore
-from smart.ledger import hub_store
+from smart.ledger import hub_store, synthetic
 from smart.testing.plugin import FreshDatabase
 
 
@@ -41,3 +45,43 @@ def hub_db(database: FreshDatabase) -> HubDatabase:
 def hub(hub_db: HubDatabase, keys: KeyStore) -> Iterator[hub_store.HubLog]:
     with hub_store.HubLog.connect(hub_db.app_url, key=keys.signing_key("hub")) as log:
         yield log
+
+
+LedgerCli = Callable[..., Result]
+
+
+@pytest.fixture
+def ledger_cli(hub_db: HubDatabase, keys: KeyStore, tmp_path: Path) -> LedgerCli:
+    """Run ``smart …`` in-process against the test database and keys, as an operator would."""
+    env = {
+        "SMART_DATABASE_URL": hub_db.owner_url,
+        "SMART_KEYS_DIR": str(keys.directory),
+        "SMART_STATE_DIR": str(tmp_path / "state"),
+        "SMART_SETTINGS_FILE": str(tmp_path / "no-settings.toml"),
+    }
+
+    def run(*args: str) -> Result:
+        saved = structlog.get_config()  # the CLI points logs at the runner's stderr, closed after
+        try:
+            return CliRunner().invoke(cli.app, list(args), env=env, catch_exceptions=False)
+        finally:
+            structlog.configure(**saved)
+
+    return run
+
+
+def enrol(hub: hub_store.HubLog, keys: KeyStore, *nodes: str) -> None:
+    for node in nodes:
+        hub.register_node(node, keys.signing_key(node).verifying)
+
+
+def three_stations(
+    hub: hub_store.HubLog, keys: KeyStore, *, per_node: int = 120, batch_size: int = 40
+) -> None:
+    """A small shop's log: pt-1, mt-1 and ut-1 shipping batches in turn (360 entries by default)."""
+    nodes = ("pt-1", "mt-1", "ut-1")
+    enrol(hub, keys, *nodes)
+    chains = [synthetic.chain(n, keys.signing_key(n), per_node, batch_size=batch_size) for n in nodes]
+    for round_ in range(len(chains[0])):
+        for chain in chains:
+            hub.ingest(chain[round_])
