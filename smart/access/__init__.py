@@ -6,6 +6,7 @@
 - ``records``, ``schemes``, ``derive``: certification schemes (NAS410, EN4179)
   and courses as data, and a person's current credentials derived from records;
 - ``permits``: what each credential kind permits at a station;
+- ``admission``: a scanned badge's tokens verified, then the permits — the station's one call;
 - ``roles``: who may do what on the hub web pages;
 - ``stationauth``: each station's own NATS credentials and permissions;
 - ``distribution``: the KV buckets stations mirror (keys, revocations, per-station credentials).
