@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from pathlib import Path
 
+import nats
 import psycopg
 import pytest
 import structlog
 from typer.testing import CliRunner
 
-from smart.access import stationauth
+from smart.access import distribution, stationauth
 from smart.cli import app as smart
 from smart.keys import KeyStore
+from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FreshDatabase
 
 runner = CliRunner()
@@ -146,3 +149,25 @@ def test_station_registered_as_a_device_keeps_its_public_key_on_the_hub(
     assert row == ("station", station_key.key_id)
     missing = run(["station", "register", "mt-1"], env, code=1)
     assert "station-mt-1.pub" in missing
+
+
+def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_buckets(
+    env: dict[str, str], nats_floor: BackgroundFloor
+) -> None:
+    assert nats_floor.floor.hub is not None
+    env = {**env, "SMART_NATS_URL": nats_floor.floor.hub.url}
+    run(["people", "add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042"], env)
+    run(["credentials", "issue", "E-1001", "--kind", "access", "--scope", "station=pt-1"], env)
+    printed = run(["credentials", "publish"], env)
+    assert "1 key(s), 0 revocation(s)" in printed and "'pt-1': 1" in printed
+
+    async def badges() -> list[str]:
+        assert nats_floor.floor.hub is not None
+        client = await nats.connect(nats_floor.floor.hub.url)
+        try:
+            kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
+            return list(await kv.keys())
+        finally:
+            await client.close()
+
+    assert asyncio.run(badges()) == ["B-0042"]

@@ -130,3 +130,37 @@ def test_issue_the_records_do_not_support_is_refused_with_the_reason_on_the_page
     )
     assert page.status_code == 400 and "no record supports a certified credential" in page.text
     assert Permission.CREDENTIALS_ISSUE in role_permissions()[Role.QUALITY_MANAGER]
+
+
+def test_quality_manager_adds_a_person_from_the_people_page_and_names_are_escaped(
+    hub: TestClient, smart_id_log: ledger.NodeLog
+) -> None:
+    sign_in(hub, "qm-alice")
+    added = hub.post(
+        "/people",
+        data={
+            "employee_id": "E-3003",
+            "name": "<script>x</script>",
+            "badge_id": "B-0300",
+            "roles": "operator",
+        },
+    )
+    assert added.status_code == 303
+    page = hub.get("/people")
+    assert "&lt;script&gt;x&lt;/script&gt;" in page.text and "<script>x" not in page.text
+    (entry,) = [e for e in smart_id_log.entries(0) if e.kind == "person.added"]
+    assert entry.actor == "qm-alice" and entry.data["badge_id"] == "B-0300"
+
+
+def test_auditor_cannot_add_people(hub: TestClient, smartid: SmartId) -> None:
+    sign_in(hub, "nadcap-auditor")
+    refused = hub.post("/people", data={"employee_id": "E-4004", "name": "X", "badge_id": "B-0400"})
+    assert refused.status_code == 403 and smartid.people() == []
+
+
+def test_signed_out_session_no_longer_opens_the_pages(hub: TestClient) -> None:
+    sign_in(hub, "qm-alice")
+    assert hub.get("/people").status_code == 200
+    assert hub.post("/logout").status_code == 303
+    hub.cookies.clear()
+    assert hub.get("/people").status_code == 303
