@@ -14,9 +14,9 @@ from smart import settings as smart_settings
 from smart.access import distribution
 from smart.access.credential import Credential, Kind, Refusal, parse_scope
 from smart.access.verify import Verifier
-from smart.cli.people import default_actor, fail
+from smart.cli.people import default_actor, fail, vault
 from smart.hub.vault import publish as vault_publish
-from smart.hub.vault.service import hub_nats_url, open_smartid
+from smart.hub.vault.service import hub_nats_url
 from smart.hub.vault.smartid import IssuedCredential, VaultError
 
 app = typer.Typer(help="SMART-ID credentials: issue, revoke, list, verify, publish.", no_args_is_help=True)
@@ -47,7 +47,7 @@ def issue(
     actor: str = typer.Option(default_actor(), "--actor", help="Who issues (recorded on the ledger)."),
 ) -> None:
     """Issue a credential; certified/training/safety only when the person's records make it current."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         try:
             issued = smartid.issue(
                 employee_id, kind=kind, scope=parse_scope(scope), actor=actor, valid_for=timedelta(days=days)
@@ -66,7 +66,7 @@ def renew(
     actor: str = typer.Option(default_actor(), "--actor"),
 ) -> None:
     """Issue a fresh credential of the same kind and scope (re-checked against the records)."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         try:
             issued = smartid.renew(credential_id, actor=actor, valid_for=timedelta(days=days))
         except VaultError as err:
@@ -75,7 +75,7 @@ def renew(
 
 
 def _change(command: str, credential_id: str, reason: str, actor: str) -> None:
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         operation = {"revoke": smartid.revoke, "suspend": smartid.suspend, "reinstate": smartid.reinstate}[
             command
         ]
@@ -123,7 +123,7 @@ def list_credentials(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Credentials with their status (tokens are not printed)."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         found = smartid.credentials(employee_id)
     if as_json:
         typer.echo(
@@ -151,7 +151,7 @@ def list_credentials(
 @app.command("standing")
 def standing(employee_id: str = typer.Argument(...)) -> None:
     """What the person's records make current today under the schemes, and why not where not."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         try:
             smartid.person(employee_id)
             found = smartid.standings(employee_id)
@@ -190,7 +190,7 @@ def verify(
     if nats_url:
         verifier = asyncio.run(_mirrored_verifier(nats_url, skew))
     else:
-        with open_smartid(settings) as smartid:
+        with vault(settings) as smartid:
             keys = {k.key_id: k for k in smartid.issuer_keys()}
             revoked = {r.credential_id: r for r in smartid.revocations()}
         verifier = Verifier(keys=keys, revocations=revoked, clock_skew=skew)
@@ -214,7 +214,7 @@ def publish(
     async def run() -> vault_publish.Published:
         client = await nats.connect(nats_url or hub_nats_url(settings))
         try:
-            with open_smartid(settings) as smartid:
+            with vault(settings) as smartid:
                 return await vault_publish.publish(smartid, client.jetstream(), settings.station_ids)
         finally:
             await client.close()

@@ -5,16 +5,21 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
+import psycopg
 import typer
 
-from smart import logs
+from smart import ledger, logs
 from smart import settings as smart_settings
 from smart.access.records import Record, RecordKind
 from smart.access.roles import Role
 from smart.hub.vault.service import open_logins, open_smartid
-from smart.hub.vault.smartid import VaultError
+from smart.hub.vault.smartid import SmartId, VaultError
+from smart.keys import KeyFileError
+from smart.settings import Settings
 
 app = typer.Typer(
     help="People, badges and personnel records (SMART-ID on the Vault hub).", no_args_is_help=True
@@ -32,8 +37,23 @@ def default_actor() -> str:
 
 
 def fail(command: str, err: Exception) -> typer.Exit:
-    typer.echo(f"smart {command}: {err}", err=True)
+    typer.echo(f"smart {command}: {err}" if command else f"smart: {err}", err=True)
     return typer.Exit(1)
+
+
+@contextmanager
+def vault(settings: Settings | None = None) -> Iterator[SmartId]:
+    """SMART-ID for a command; an unreachable database or a busy ledger is one line and exit 1."""
+    try:
+        with open_smartid(settings or smart_settings.load()) as smartid:
+            yield smartid
+    except psycopg.OperationalError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise fail(
+            "", RuntimeError(f"the Vault database does not answer ({first}); is `smart up` running?")
+        ) from err
+    except (ledger.NodeLogError, KeyFileError) as err:
+        raise fail("", err) from err
 
 
 @app.command("add")
@@ -45,7 +65,7 @@ def add(
     actor: str = typer.Option(default_actor(), "--actor", help="Who does this (recorded on the ledger)."),
 ) -> None:
     """Register a person and their badge."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         try:
             person = smartid.add_person(
                 employee_id=employee_id, name=name, badge_id=badge, roles=role, actor=actor
@@ -58,7 +78,7 @@ def add(
 @app.command("list")
 def list_people(as_json: bool = typer.Option(False, "--json", help="One JSON array.")) -> None:
     """Every person with their badge and roles."""
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         people = smartid.people()
     if as_json:
         typer.echo(json.dumps([_person(p) for p in people], indent=2))
@@ -110,7 +130,7 @@ def record(
         )
     except ValueError as err:
         raise fail("people record", err) from err
-    with open_smartid(smart_settings.load()) as smartid:
+    with vault() as smartid:
         try:
             smartid.add_record(employee_id, fact, actor=actor)
         except VaultError as err:
@@ -132,6 +152,6 @@ def add_login(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         open_logins(smart_settings.load()).add(username, password, role=role, employee_id=employee_id)
-    except VaultError as err:
+    except (VaultError, psycopg.Error) as err:
         raise fail("people add-login", err) from err
     typer.echo(f"login {username} ({role.value}) added")

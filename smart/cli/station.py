@@ -9,8 +9,7 @@ import typer
 
 from smart import settings as smart_settings
 from smart.access import distribution, stationauth
-from smart.cli.people import default_actor
-from smart.hub.vault.service import open_smartid
+from smart.cli.people import default_actor, vault
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
 
 app = typer.Typer(
@@ -108,6 +107,6 @@ def register(
         typer.echo(f"smart station register: {err}", err=True)
         raise typer.Exit(1) from err
     key = VerifyingKey(name, key.public)
-    with open_smartid(settings) as smartid:
+    with vault(settings) as smartid:
         smartid.add_device(device_id=station, kind="station", key=key, actor=actor)
     typer.echo(f"station {station} registered with key {key.key_id}")
