@@ -178,12 +178,10 @@ class HubLog:
                 raise IngestError(f"witness {key.name} is registered with key {row[0]}, not {key.key_id}")
 
     def node_keys(self) -> dict[str, VerifyingKey]:
-        rows = self.conn.execute("SELECT node, key_name, public_key FROM ledger_nodes").fetchall()
-        return {node: _verifying(name, raw) for node, name, raw in rows}
+        return node_keys(self.conn)
 
     def witness_keys(self) -> dict[str, VerifyingKey]:
-        rows = self.conn.execute("SELECT name, public_key FROM ledger_witnesses").fetchall()
-        return {name: _verifying(name, raw) for name, raw in rows}
+        return witness_keys(self.conn)
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -552,6 +550,18 @@ def _why_not_next(raw: bytes, node: str, seq: int, prev: bytes) -> str:
     if got[1] != seq:
         return f"is #{got[1]} where #{seq} comes next (a gap or disorder)"
     return "does not link to the entry before it" if got[2] != prev else "is not a canonical entry"
+
+
+def node_keys(conn: psycopg.Connection[Any]) -> dict[str, VerifyingKey]:
+    """The registered key of every node, by node."""
+    rows = conn.execute("SELECT node, key_name, public_key FROM ledger_nodes").fetchall()
+    return {node: _verifying(name, raw) for node, name, raw in rows}
+
+
+def witness_keys(conn: psycopg.Connection[Any]) -> dict[str, VerifyingKey]:
+    """The registered key of every witness, by name."""
+    rows = conn.execute("SELECT name, public_key FROM ledger_witnesses").fetchall()
+    return {name: _verifying(name, raw) for name, raw in rows}
 
 
 def _verifying(name: str, raw: bytes) -> VerifyingKey:

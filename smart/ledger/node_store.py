@@ -257,6 +257,44 @@ class NodeLog:
             ).fetchall()
         return [SignedHead(self.node, r[0], bytes(r[1]), r[2], bytes(r[3])) for r in rows]
 
+    def verify(self) -> list[str]:
+        """Re-derive the node's chain from disk: hashes, links, gapless node_seq, signed heads.
+
+        Returns the problems found, first first; empty when the chain is sound.
+        """
+        problems: list[str] = []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT node_seq, hash, entry FROM ledger_entries ORDER BY node_seq"
+            ).fetchall()
+            heads = {h.node_seq: h for h in self.heads()}
+        previous, expected = GENESIS, 0
+        hashes: dict[int, bytes] = {}
+        for seq, stored_hash, raw in rows:
+            where = f"{self.node}#{seq}"
+            if seq != expected:
+                problems.append(f"{self.node}#{expected}: missing (the next stored entry is #{seq})")
+            digest = entry_hash(raw)
+            try:
+                entry = Entry.from_bytes(raw)
+            except EntryError as err:
+                problems.append(f"{where}: {err}")
+            else:
+                if (entry.node, entry.node_seq) != (self.node, seq):
+                    problems.append(f"{where}: the entry says it is {entry.node}#{entry.node_seq}")
+                if entry.prev != previous:
+                    problems.append(f"{where}: does not link to the entry before it")
+            if digest != stored_hash:
+                problems.append(f"{where}: does not match its stored hash")
+            hashes[seq] = digest
+            previous, expected = digest, seq + 1
+        for seq, head in heads.items():
+            if hashes.get(seq) != head.entry_hash:
+                problems.append(f"{self.node}#{seq}: does not match the signed head")
+            if not head.verify(self.key.verifying):
+                problems.append(f"{self.node}#{seq}: signed head does not verify with the node's key")
+        return problems
+
     # -- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -27,11 +27,11 @@ import psycopg
 import structlog
 
 from smart.keys import VerifyingKey
-from smart.ledger import merkle
+from smart.ledger import hub_store, merkle
 from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
 from smart.ledger.entry import GENESIS, EntryError, chain_fields
 from smart.ledger.head import SignedHead
-from smart.ledger.hub_store import STORED_LEVEL, HubLog
+from smart.ledger.hub_store import STORED_LEVEL
 
 log = structlog.get_logger("smart.ledger")
 
@@ -106,16 +106,17 @@ class _Problems:
 
 def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey) -> Report:
     """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``."""
-    hub = HubLog(conn)
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _verify(conn, hub, log_key)
+        return _verify(conn, log_key)
 
 
-def _verify(conn: psycopg.Connection[Any], hub: HubLog, log_key: VerifyingKey) -> Report:
+def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
     problems = _Problems()
-    node_keys = hub.node_keys()
-    witness_keys = list(hub.witness_keys().values())
+    node_keys = hub_store.node_keys(conn)
+    witness_keys = list(hub_store.witness_keys(conn).values())
     heads: dict[str, list[tuple[int, int, bytes, str, bytes]]] = defaultdict(list)
     for node, seq, idx, digest, key_id, signature in conn.execute(
         "SELECT node, node_seq, idx, entry_hash, key_id, signature FROM ledger_heads ORDER BY node, node_seq"
