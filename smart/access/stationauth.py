@@ -89,10 +89,19 @@ def _bucket_api(bucket: str, hub_domain: str) -> list[str]:
     return [*subjects, f"$JS.FC.{stream}.>", f"$JS.FC.{hub_domain}.*.{stream}.>"]
 
 
-#: What a station's leaf server subscribes to when it mirrors a hub bucket: the mirror's delivery
-#: (``$JS.M.<random>``) and the hub API's replies (``$JSC.R.<random>``). The leaf picks the random
-#: part, so these cannot be narrowed to one station (see the README's note).
-LEAF_MIRROR_SUBSCRIBE = ("$JS.M.>", "$JSC.R.>")
+def mirror_deliver_prefix(station: str) -> str:
+    """Where the hub delivers a station leaf's bucket mirrors (``station.<id>.mirror.M.<random>``).
+
+    Pass it as ``deliver`` to ``smart.bus.mirror.mirror_bucket``: inside the
+    station's own subjects, so the station never needs to subscribe to the
+    shared ``$JS.M.>`` where other stations' mirrors flow.
+    """
+    return f"station.{station}.mirror"
+
+
+#: The hub API's replies to a station leaf's requests (``$JSC.R.<random>``, the leaf picks the name).
+#: They carry consumer and stream descriptions, never a bucket's values.
+LEAF_API_REPLIES = "$JSC.R.>"
 
 
 def station_permissions(
@@ -109,7 +118,7 @@ def station_permissions(
     ]
     for name in allowed_buckets:
         pub.extend(_bucket_api(name, hub_domain))
-    sub = [f"station.{station}.>", f"{inbox_prefix(station)}.>", *LEAF_MIRROR_SUBSCRIBE]
+    sub = [f"station.{station}.>", f"{inbox_prefix(station)}.>", LEAF_API_REPLIES]
     return Permissions(publish=tuple(dict.fromkeys(pub)), subscribe=tuple(sub))
 
 

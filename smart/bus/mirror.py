@@ -23,12 +23,22 @@ def stream_name(bucket: str) -> str:
 
 
 async def mirror_bucket(
-    station: JetStreamContext, bucket: str, *, history: int = 1, hub_domain: str = HUB_DOMAIN
+    station: JetStreamContext,
+    bucket: str,
+    *,
+    history: int = 1,
+    hub_domain: str = HUB_DOMAIN,
+    deliver: str | None = None,
 ) -> KeyValue:
-    """Create (or keep) the station's mirror of the hub's ``bucket`` and return it as a KV bucket."""
+    """Create (or keep) the station's mirror of the hub's ``bucket`` and return it as a KV bucket.
+
+    ``deliver`` is the subject prefix the hub delivers the mirror on; a station whose NATS user may
+    only subscribe to its own subjects passes ``access.stationauth.mirror_deliver_prefix(station)``.
+    """
+    external = ExternalStream(api=f"$JS.{hub_domain}.API", deliver=deliver)
     config = StreamConfig(
         name=stream_name(bucket),
-        mirror=StreamSource(name=stream_name(bucket), external=ExternalStream(api=f"$JS.{hub_domain}.API")),
+        mirror=StreamSource(name=stream_name(bucket), external=external),
         mirror_direct=True,
         allow_direct=True,
         max_msgs_per_subject=history,

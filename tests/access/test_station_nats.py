@@ -200,7 +200,8 @@ async def test_station_cannot_listen_to_another_stations_subjects_or_other_clien
     await pt1.client.subscribe("station.mt-1.>")
     await pt1.client.subscribe("_INBOX.>")
     await pt1.client.subscribe("vault.>")
-    for subject in ("station.mt-1.>", "_INBOX.>", "vault.>"):
+    await pt1.client.subscribe("$JS.M.>")  # where other stations' mirrors are delivered by default
+    for subject in ("station.mt-1.>", "_INBOX.>", "vault.>", "$JS.M.>"):
         assert "permissions violation for subscription" in await pt1.violation(f'"{subject}"')
     await pt1.client.close()
 
@@ -283,8 +284,9 @@ async def test_station_leaf_signed_in_with_its_nkey_forwards_its_own_subjects_an
         assert received == ["station.pt-1.gatekeeper.decision"]
 
         js = leaf.jetstream()
-        other = await mirror_bucket(js, distribution.station_bucket("mt-1"))
-        own = await mirror_bucket(js, distribution.station_bucket("pt-1"))
+        deliver = stationauth.mirror_deliver_prefix("pt-1")
+        other = await mirror_bucket(js, distribution.station_bucket("mt-1"), deliver=deliver)
+        own = await mirror_bucket(js, distribution.station_bucket("pt-1"), deliver=deliver)
         for _ in range(400):
             if (await js.stream_info(stream_name(distribution.station_bucket("pt-1")))).state.messages:
                 break
