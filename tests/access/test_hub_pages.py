@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
+import nats
 import pytest
 import structlog.testing
 from fastapi.testclient import TestClient
 
 from smart import ledger
+from smart.access import distribution
 from smart.access.credential import Kind
 from smart.access.roles import Permission, Role, role_permissions
+from smart.hub.vault import publish
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import SmartId
 from smart.hub.web import auth, people
 from smart.hub.web.app import create_app
+from smart.runtime.background import BackgroundFloor
 from smart.runtime.floor import FloorStatus
 from smart.testing.plugin import FreshDatabase
 from tests.access.test_smartid import add_inspector
@@ -164,3 +169,36 @@ def test_signed_out_session_no_longer_opens_the_pages(hub: TestClient) -> None:
     assert hub.post("/logout").status_code == 303
     hub.cookies.clear()
     assert hub.get("/people").status_code == 303
+
+
+def test_revocation_made_on_the_page_reaches_the_stations_buckets_at_once(
+    smartid: SmartId, database: FreshDatabase, nats_floor: BackgroundFloor
+) -> None:
+    assert nats_floor.floor.hub is not None
+    hub_url = nats_floor.floor.hub.url
+    add_inspector(smartid)
+    access = smartid.issue("E-1001", kind=Kind.ACCESS, scope={"station": "pt-1"}, actor="admin")
+    logins = Logins(database.url)
+    logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
+    pages = people.router(smartid, auth.Guard(logins), publish=publish.publisher(smartid, hub_url, ["pt-1"]))
+    app = create_app(_no_floor, routers=[auth.router(logins), pages])
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, "qm-alice")
+        revoked = client.post(
+            f"/credentials/{access.credential_id}/revoke", data={"reason": "left the company"}
+        )
+        assert revoked.status_code == 303
+
+    async def on_the_hub() -> tuple[list[str], list[str]]:
+        conn = await nats.connect(hub_url)
+        try:
+            js = conn.jetstream()
+            revocations = await distribution.read_revocations(
+                await js.key_value(distribution.REVOCATIONS_BUCKET)
+            )
+            badges = await distribution.read_badges(await js.key_value(distribution.station_bucket("pt-1")))
+            return list(revocations), list(badges)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(on_the_hub()) == ([access.credential_id], [])

@@ -7,9 +7,10 @@ that lost access to a station disappears from that station's bucket).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import nats
 from nats.js import JetStreamContext
 
 from smart.access import distribution
@@ -42,3 +43,16 @@ async def publish(smartid: SmartId, js: JetStreamContext, stations: Sequence[str
         )
         counts[station] = len(badges)
     return Published(keys=len(keys), revocations=len(revocations), badges=counts)
+
+
+def publisher(smartid: SmartId, nats_url: str, stations: Sequence[str]) -> Callable[[], Awaitable[Published]]:
+    """A call that publishes to the hub NATS at ``nats_url`` (one short connection each time)."""
+
+    async def run() -> Published:
+        client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        try:
+            return await publish(smartid, client.jetstream(), stations)
+        finally:
+            await client.close()
+
+    return run

@@ -6,9 +6,11 @@ act as the signed-in login, so the ledger entry names that person as actor.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,8 @@ from smart.access.roles import Permission, allows
 from smart.hub.vault.logins import Login
 from smart.hub.vault.smartid import IssuedCredential, SmartId, VaultError
 from smart.hub.web.auth import TEMPLATES, Guard, form_fields
+
+log = structlog.get_logger("smart.hub.web.people")
 
 
 def _summary(c: IssuedCredential) -> dict[str, Any]:
@@ -35,8 +39,22 @@ def _summary(c: IssuedCredential) -> dict[str, Any]:
     }
 
 
-def router(smartid: SmartId, guard: Guard) -> APIRouter:
+Publish = Callable[[], Awaitable[object]]
+
+
+def router(smartid: SmartId, guard: Guard, *, publish: Publish | None = None) -> APIRouter:
+    """The pages; ``publish`` (e.g. ``vault.publish.publisher(…)``) runs after every credential change,
+    so a revocation reaches the stations' buckets at once rather than at the next scheduled publish."""
     routes = APIRouter()
+
+    async def published() -> None:
+        if publish is None:
+            return
+        try:
+            await publish()
+        except Exception as err:  # the change is made and recorded; the next publish carries it
+            log.warning("credentials not published to stations yet", error=type(err).__name__)
+
     read_people = Depends(guard.requires(Permission.PEOPLE_READ))
     write_people = Depends(guard.requires(Permission.PEOPLE_WRITE))
     read_credentials = Depends(guard.requires(Permission.CREDENTIALS_READ))
@@ -122,6 +140,7 @@ def router(smartid: SmartId, guard: Guard) -> APIRouter:
             )
         except (VaultError, ValueError) as err:
             return await run_in_threadpool(credentials_page, request, login, str(err), 400)
+        await published()
         return RedirectResponse("/credentials", status_code=303)
 
     async def change(request: Request, login: Login, credential_id: str, action: str) -> Response:
@@ -134,6 +153,7 @@ def router(smartid: SmartId, guard: Guard) -> APIRouter:
             await run_in_threadpool(lambda: operation(credential_id, reason=reason, actor=login.username))
         except VaultError as err:
             return await run_in_threadpool(credentials_page, request, login, str(err), 400)
+        await published()
         return RedirectResponse("/credentials", status_code=303)
 
     @routes.post("/credentials/{credential_id}/revoke")
