@@ -132,6 +132,7 @@ def _plain(body: kopf.Body) -> dict[str, Any]:
             if k in ("name", "namespace", "labels", "uid", "generation")
         },
         "spec": dict(body.spec),
+        "status": dict(body.status),
     }
 
 
@@ -164,6 +165,54 @@ def _conditions(
             degraded or "no problems",
         ),
     ]
+
+
+def _deployed_status(
+    generation: int | None, deployment: reconcile.Deployment, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Status of a deployed contract: revisions per station, synced/desired, Ready and Distributed.
+
+    Stations that no longer hold a bundle are set to null: status is merge-patched, and a merge
+    patch keeps map keys it does not mention.
+    """
+    revisions: dict[str, str | None] = {station: None for station in previous or {}}
+    revisions.update(deployment.revisions)
+    synced = f"{deployment.synced}/{deployment.desired}"
+    short = sorted({r[:12] for r in deployment.revisions.values()})
+    return {
+        "observedGeneration": generation,
+        "revisions": revisions,
+        "revision": short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-"),
+        "stations": synced,
+        "ready": "True",
+        "conditions": _conditions(
+            generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
+        ),
+    }
+
+
+async def _record_on_stations(
+    namespace: str | None, contract: str, stations: list[Station], revisions: dict[str, str | None]
+) -> None:
+    """Write ``status.revisions[contract]`` on each Station: the revision the hub distributed to it.
+
+    ``status.activeRevision`` is left to the station's node agent, which reports what it activated.
+    """
+    by_id = {s.spec.station_id: s.metadata.name for s in stations}
+    for station_id, revision in sorted(revisions.items()):
+        name = by_id.get(station_id)
+        if name is None:
+            continue
+        await _kube().merge_patch(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace or 'default'}/{STATIONS}/{name}/status",
+            {"status": {"revisions": {contract: revision}}},
+        )
+
+
+def _distributed(deployment: reconcile.Deployment) -> dict[str, str | None]:
+    changed: dict[str, str | None] = {station: None for station in deployment.retired}
+    changed.update(deployment.revisions)
+    return changed
 
 
 def _in_namespace(index: kopf.Index[str | None, Any], namespace: str | None) -> list[Any]:
@@ -227,6 +276,7 @@ async def contract_changed(
             await _apply_workloads(
                 runtime, namespace, _with(_in_namespace(contract_index, namespace), contract, name), stations
             )
+            await _record_on_stations(namespace, name, stations, _distributed(deployment))
     except (semantics.ContractInvalid, pydantic.ValidationError) as err:
         message = str(err) if isinstance(err, semantics.ContractInvalid) else f"contract {name}: {err}"
         patch.status["observedGeneration"] = generation
@@ -241,16 +291,8 @@ async def contract_changed(
         kopf.warn(body, reason="InvalidContract", message=message[:1000])
         log.warning("contract invalid", contract=name, error=message)
         return
-    synced = f"{deployment.synced}/{deployment.desired}"
-    short = sorted({r[:12] for r in deployment.revisions.values()})
-    patch.status["observedGeneration"] = generation
-    patch.status["revisions"] = dict(deployment.revisions)
-    patch.status["revision"] = short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-")
-    patch.status["stations"] = synced
-    patch.status["ready"] = "True"
-    patch.status["conditions"] = _conditions(
-        generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
-    )
+    for field, value in _deployed_status(generation, deployment, previous).items():
+        patch.status[field] = value
     if deployment.changed or deployment.retired:
         kopf.info(
             body,
@@ -273,7 +315,10 @@ async def contract_deleted(
     """The finalizer's work: retire the contract from KV and the ledger, drop workloads no one needs."""
     runtime: Runtime = memo.smart
     async with runtime.lock:
-        await reconcile.retire(name, store=runtime.store, log_=runtime.log)
+        retired = await reconcile.retire(name, store=runtime.store, log_=runtime.log)
+        await _record_on_stations(
+            namespace, name, _in_namespace(station_index, namespace), dict.fromkeys(retired)
+        )
         await _apply_workloads(
             runtime,
             namespace,
@@ -308,21 +353,26 @@ async def station_changed(
             kopf.warn(body, reason="InvalidStation", message=str(err)[:1000])
             return
     contracts = _in_namespace(contract_index, namespace)
-    active: dict[str, str] = {}
     async with runtime.lock:
         for contract in contracts:
             try:
                 deployment = await reconcile.deploy(
                     contract, stations, key=runtime.key, store=runtime.store, log_=runtime.log
                 )
-            except semantics.ContractInvalid:
+            except semantics.ContractInvalid as err:
+                log.warning("contract invalid", contract=contract.metadata.name, station=name, error=str(err))
                 continue
-            for station in stations:
-                if station.metadata.name == name and station.spec.station_id in deployment.revisions:
-                    active[contract.metadata.name] = deployment.revisions[station.spec.station_id]
+            await _record_on_stations(namespace, contract.metadata.name, stations, _distributed(deployment))
+            await _kube().merge_patch(
+                f"/apis/{GROUP}/{VERSION}/namespaces/{namespace or 'default'}/{CONTRACTS}/"
+                f"{contract.metadata.name}/status",
+                {
+                    "status": _deployed_status(
+                        contract.metadata.generation, deployment, (contract.status or {}).get("revisions")
+                    )
+                },
+            )
         await _apply_workloads(runtime, namespace, contracts, stations)
-    if reason != "delete":
-        patch.status["activeRevision"] = ", ".join(f"{c}@{r[:12]}" for c, r in sorted(active.items())) or None
 
 
 def registry() -> kopf.OperatorRegistry:

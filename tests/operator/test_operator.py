@@ -194,8 +194,13 @@ STATIONS_ON_FLOOR = [
 
 
 async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
-    operator: Api, nats_floor: BackgroundFloor, tmp_path: Path, floor_factory: FloorFactory
+    operator: Api,
+    kmock: kmock.KubernetesEmulator,
+    nats_floor: BackgroundFloor,
+    tmp_path: Path,
+    floor_factory: FloorFactory,
 ) -> None:
+    emulator = kmock
     api = operator
     hub = nats_floor.floor.hub.url
     for body in STATIONS_ON_FLOOR:
@@ -205,7 +210,9 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     async def ready_gen(generation: int) -> dict[str, Any] | None:
         obj = await api.get(f"{CONTRACTS}/floor-basics")
         status = (obj or {}).get("status", {})
-        return obj if status.get("observedGeneration") == generation and status.get("ready") else None
+        return (
+            obj if status.get("observedGeneration") == generation and status.get("ready") == "True" else None
+        )
 
     created = await eventually(lambda: ready_gen(1))
     assert condition(created, "Ready")["status"] == "True"
@@ -247,6 +254,7 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
 
     # Edit a limit: new revisions in KV, DaemonSets untouched.
     versions_before = {n: d["metadata"].get("annotations") for n, d in daemonsets.items()}
+    writes_before = {n: len(emulator.objects["apps/v1/daemonsets", NS, n].history) for n in daemonsets}
     edited = copy.deepcopy(CONTRACT["spec"])
     edited["rules"][1]["limits"] = {"min": 1200}
     await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 2}})
@@ -261,6 +269,9 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     assert {
         d["metadata"]["name"]: d["metadata"].get("annotations") for d in await api.items(DAEMONSETS)
     } == versions_before
+    assert {
+        n: len(emulator.objects["apps/v1/daemonsets", NS, n].history) for n in daemonsets
+    } == writes_before
     edited_revisions = dict(after_edit["status"]["revisions"])
 
     # An invalid contract (a rule whose module the contract does not run): Degraded, nothing distributed.
@@ -298,9 +309,28 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
             hub, f"{sid}.floor-basics"
         )
 
-    # Delete: the finalizer retires the contract from KV and the ledger; the DaemonSets go.
+    # The contract fixed again: Ready at generation 4, the same revisions as before the broken edit.
     await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 4}})
     await eventually(lambda: ready_gen(4))
+
+    # A station relabelled out of the selector: its bundle is retired, status and workloads follow.
+    station_revision = await eventually(lambda: _distributed_to(api, "pt-1", edited_revisions["pt-1"]))
+    assert station_revision == edited_revisions["pt-1"]
+    await api.call("PATCH", f"{STATIONS}/ut-1", {"metadata": {"labels": {"smart.aero/role": "maintenance"}}})
+
+    async def relabelled() -> dict[str, Any] | None:
+        obj = await api.get(f"{CONTRACTS}/floor-basics")
+        status = (obj or {}).get("status", {})
+        return obj if status.get("stations") == "3/3" else None
+
+    after_relabel = await eventually(relabelled)
+    assert "ut-1" not in {k for k, v in after_relabel["status"]["revisions"].items() if v}
+    assert await kv_value(hub, "ut-1.floor-basics") is None
+    assert (await api.get(f"{STATIONS}/ut-1"))["status"]["revisions"].get("floor-basics") is None
+    gatekeeper = next(d for d in await api.items(DAEMONSETS) if d["metadata"]["name"] == "smart-gatekeeper")
+    assert pinned(gatekeeper) == ["mt-1", "pt-1", "sr-1"]
+
+    # Delete: the finalizer retires the contract from KV and the ledger; the DaemonSets go.
     await api.call("DELETE", f"{CONTRACTS}/floor-basics")
 
     async def gone() -> bool:
@@ -309,6 +339,9 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     await eventually(gone)
     for sid in edited_revisions:
         assert await kv_value(hub, f"{sid}.floor-basics") is None
+    assert (
+        await kv_value(other_floor.floor.hub.url, "pt-1.floor-basics") is not None
+    )  # another floor, untouched
 
     await api.stop()
     with ledger.NodeLog.open(
@@ -327,3 +360,9 @@ async def _get(kv: Any, key: str) -> bytes | None:
         return bytes((await kv.get(key)).value)
     except Exception:
         return None
+
+
+async def _distributed_to(api: Api, station: str, revision: str) -> str | None:
+    obj = await api.get(f"{STATIONS}/{station}")
+    value = (obj or {}).get("status", {}).get("revisions", {}).get("floor-basics")
+    return str(value) if value == revision else None
