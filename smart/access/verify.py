@@ -96,6 +96,10 @@ class Verifier:
 
     def check(self, credential: Credential, *, now: datetime, station: str) -> Credential | Refusal:
         """Time, revocation list and station of a credential whose signature is already good."""
+        if now.tzinfo is None:
+            raise ValueError(
+                "verify: 'now' must be timezone-aware (UTC); a station clock without a zone is ambiguous"
+            )
         cid = credential.credential_id
         if now + self.clock_skew < credential.not_before:
             return Refusal(
