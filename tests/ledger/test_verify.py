@@ -17,7 +17,7 @@ from smart.ledger import hub_store
 
 from .conftest import HubDatabase, LedgerCli, three_stations
 
-# Index 137 is pt-1#17, in the middle of a batch; 159 ends a batch (its entry is named by a
+# Index 137 is pt-1#57, in the middle of a batch; 159 ends a batch (its entry is named by a
 # signed head); 0 is the first entry; 359 the last.
 MIDDLE, HEAD, FIRST, LAST = 137, 159, 0, 359
 

@@ -1,0 +1,106 @@
+"""A proof bundle proves one entry offline; change any byte of it and verification says which part broke."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smart.keys import KeyStore, VerifyingKey
+from smart.ledger import bundle, hub_store, witness
+
+from .conftest import LedgerCli, three_stations
+
+WITNESSES = ("witness-pt-1", "witness-mt-1")
+
+
+@pytest.fixture
+def cosigned(hub: hub_store.HubLog, keys: KeyStore) -> hub_store.HubLog:
+    three_stations(hub, keys)
+    for name in WITNESSES:
+        key = keys.signing_key(name)
+        hub.register_witness(key.verifying)
+        hub.witness(witness.Witness(key, log_key=keys.signing_key("hub").verifying, origin=hub_store.ORIGIN))
+    return hub
+
+
+def _trusted(keys: KeyStore) -> list[VerifyingKey]:
+    return [keys.verifying_key(name) for name in ("hub", *WITNESSES)]
+
+
+def test_a_bundle_proves_its_entry_offline(cosigned: hub_store.HubLog, keys: KeyStore) -> None:
+    made = cosigned.proof_bundle(137).to_bytes()
+    proved = bundle.verify(made, _trusted(keys), min_witnesses=2)
+    assert (proved.index, proved.size, proved.entry.node, proved.entry.node_seq) == (137, 360, "pt-1", 57)
+    assert sorted(proved.witnesses) == sorted(WITNESSES)
+    body = json.loads(made)
+    assert set(body) == {"format", "index", "entry", "inclusion_proof", "checkpoint", "key_ids"}
+    assert body["key_ids"]["log"] == keys.verifying_key("hub").key_id
+
+
+def test_smart_verify_checks_a_bundle_written_by_smart_ledger_proof(
+    cosigned: hub_store.HubLog, ledger_cli: LedgerCli, tmp_path: Path
+) -> None:
+    proof, trusted = tmp_path / "proof.json", tmp_path / "keys.json"
+    assert ledger_cli("ledger", "proof", "137", "--out", str(proof)).exit_code == 0
+    assert ledger_cli("ledger", "keys", "--out", str(trusted)).exit_code == 0
+    result = ledger_cli("verify", str(proof), "--keys", str(trusted), "--min-witnesses", "2")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("ok: pt-1#57 (gate.decision")
+    assert "cosigned by witness-mt-1, witness-pt-1" in result.stdout
+
+    damaged = bytearray(proof.read_bytes())
+    damaged[damaged.index(b'"index":137') + 10] ^= 1  # 137 → 136
+    proof.write_bytes(bytes(damaged))
+    result = ledger_cli("verify", str(proof), "--keys", str(trusted))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("FAILED: inclusion_proof:")
+
+
+def _regions(raw: bytes) -> list[tuple[int, int, str]]:
+    """Byte spans of each top-level value in the canonical bundle."""
+    names = sorted(json.loads(raw))
+    starts = [raw.index(b'"%s":' % name.encode()) for name in names]
+    spans = []
+    for n, name in enumerate(names):
+        value_start = starts[n] + len(name) + 3
+        value_end = (starts[n + 1] - 1) if n + 1 < len(names) else len(raw) - 1
+        spans.append((value_start, value_end, name))
+    return spans
+
+
+ACCEPTABLE = {
+    "checkpoint": ("checkpoint",),
+    "entry": ("entry", "inclusion_proof"),
+    "format": ("format",),
+    "inclusion_proof": ("inclusion_proof",),
+    "index": ("index", "inclusion_proof"),
+    "key_ids": ("key_ids",),
+}
+
+
+def test_one_changed_byte_anywhere_fails_and_names_the_part(
+    cosigned: hub_store.HubLog, keys: KeyStore
+) -> None:
+    raw = cosigned.proof_bundle(137).to_bytes()
+    trusted = _trusted(keys)
+    regions = _regions(raw)
+    for position in range(len(raw)):
+        damaged = bytearray(raw)
+        damaged[position] ^= 0x01
+        with pytest.raises(bundle.BundleError) as refused:
+            bundle.verify(bytes(damaged), trusted)
+        part = refused.value.part
+        region = next((name for start, end, name in regions if start <= position < end), None)
+        allowed = ("bundle",) + (ACCEPTABLE[region] if region else ())
+        assert part.startswith(allowed), f"byte {position} in {region}: {refused.value}"
+        assert str(refused.value).startswith(part + ":")
+
+
+def test_a_bundle_needs_the_keys_it_names(cosigned: hub_store.HubLog, keys: KeyStore) -> None:
+    raw = cosigned.proof_bundle(5).to_bytes()
+    with pytest.raises(bundle.BundleError, match=r"key_ids\.witnesses: no trusted key"):
+        bundle.verify(raw, [keys.verifying_key("hub")])
+    with pytest.raises(bundle.BundleError, match=r"key_ids\.log: no trusted key"):
+        bundle.verify(raw, [keys.verifying_key(name) for name in WITNESSES])
