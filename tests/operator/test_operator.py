@@ -218,8 +218,12 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     assert condition(created, "Ready")["status"] == "True"
     assert condition(created, "Ready")["observedGeneration"] == 1
     assert created["status"]["stations"] == "4/4"
-    events = await api.items(f"/api/v1/namespaces/{NS}/events")
-    assert any(e.get("reason") == "Deployed" for e in events)
+
+    async def deployed_event() -> bool:  # kopf posts events from a queue of its own, after the status
+        events = await api.items(f"/api/v1/namespaces/{NS}/events")
+        return any(e.get("reason") == "Deployed" for e in events)
+
+    assert await eventually(deployed_event)
 
     # One DaemonSet per module, pinned to the nodes of the stations that may run it.
     daemonsets = {d["metadata"]["name"]: d for d in await api.items(DAEMONSETS)}
