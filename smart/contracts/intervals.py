@@ -23,7 +23,7 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
@@ -34,10 +34,36 @@ PATTERN = r"^[1-9][0-9]{0,3} (minute|hour|day|week|month|year)s?$"
 _PATTERN = re.compile(PATTERN)
 
 
+#: Per unit and count, bounds on how long after ``done`` an interval can end (DST and month lengths
+#: included), so most checks are decided by one subtraction and no calendar arithmetic.
+_BOUNDS: dict[str, tuple[timedelta, timedelta]] = {
+    "minute": (timedelta(minutes=1), timedelta(minutes=1)),
+    "hour": (timedelta(hours=1), timedelta(hours=1)),
+    "day": (timedelta(days=1), timedelta(days=1)),
+    "week": (timedelta(days=7), timedelta(days=7)),
+    "month": (timedelta(days=27), timedelta(days=33)),
+    "year": (timedelta(days=364), timedelta(days=367)),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Interval:
     count: int
     unit: IntervalUnit
+    shortest: timedelta = field(default=timedelta(0), compare=False, repr=False)
+    longest: timedelta = field(default=timedelta(0), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        low, high = _BOUNDS[self.unit]
+        if self.unit in ("minute", "hour"):
+            shortest = longest = low * self.count
+        elif self.unit in ("day", "week"):  # counting the day of the check, ±1 h of DST
+            shortest = low * self.count - timedelta(days=1, hours=1)
+            longest = high * self.count + timedelta(hours=1)
+        else:
+            shortest, longest = low * self.count, high * self.count
+        object.__setattr__(self, "shortest", shortest)
+        object.__setattr__(self, "longest", longest)
 
     def __str__(self) -> str:
         return f"{self.count} {self.unit}{'s' if self.count != 1 else ''}"
@@ -86,4 +112,10 @@ def _localize(naive: datetime, zone: tzinfo) -> datetime:
 
 
 def current(done: datetime, interval: Interval, at: datetime, zone: tzinfo) -> bool:
+    """Whether something done at ``done`` is still current at ``at``."""
+    span = at - done
+    if span < interval.shortest:
+        return True
+    if span >= interval.longest:
+        return False
     return at < expires(done, interval, zone)
