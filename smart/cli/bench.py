@@ -91,7 +91,10 @@ def ledger(
     import tempfile
     from pathlib import Path
 
+    from smart import logs
     from smart.ledger import bench as ledger_bench
+
+    logs.configure("WARNING")  # one line per integrated batch would drown the figures
 
     def say(line: str) -> None:
         if not as_json:

@@ -101,7 +101,7 @@ class Entry:
         }
         _check_fields(body, where=f"entry {node}#{node_seq}")
         try:
-            raw = rfc8785.dumps(body)
+            raw = canonical_json(body)
         except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:
             raise EntryError(f"entry {node}#{node_seq} ({kind}): not canonical JSON: {err}") from err
         return cls._from_body(body, raw)
@@ -124,7 +124,7 @@ class Entry:
         _check_fields(body, where=where)
         if canonical:
             try:
-                again = rfc8785.dumps(body)
+                again = canonical_json(body)
             except (rfc8785.CanonicalizationError, ValueError) as err:
                 raise EntryError(f"{where}: cannot be canonical JSON: {err}") from err
             if again != raw:
@@ -150,6 +150,34 @@ class Entry:
     def as_json(self) -> dict[str, Any]:
         """The fields as plain JSON values (``prev`` as hex), for people and web pages."""
         return json.loads(self.raw)  # type: ignore[no-any-return]
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of ``value``; the standard library's encoder where it provably agrees.
+
+    For JSON of strings, safe integers, booleans and nulls with ASCII keys,
+    JCS and ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` produce the same bytes (same escapes, same order,
+    same integers), and the latter is several times faster, which a node
+    appending thousands of entries a second notices. Anything else (floats,
+    non-ASCII keys, big integers) goes to the ``rfc8785`` encoder.
+    """
+    if _plain(value):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return rfc8785.dumps(value)
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-(2**53) < value < 2**53)
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
 
 
 def chain_fields(raw: bytes) -> tuple[str, int, bytes]:

@@ -133,14 +133,16 @@ class NodeLog:
             )
             due = time.monotonic() - self._last_head_at >= self.head_interval
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                if due:
+                    self._db.execute("BEGIN IMMEDIATE")
+                # Outside BEGIN, the INSERT is its own transaction: one statement, one fsync'd commit.
                 self._db.execute(
                     "INSERT INTO ledger_entries (node_seq, hash, entry) VALUES (?, ?, ?)",
                     (entry.node_seq, entry.hash, entry.raw),
                 )
                 if due:
                     self._insert_head(entry.node_seq, entry.hash)
-                self._db.execute("COMMIT")
+                    self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback()
                 raise NodeLogError(f"node log {self.path}: cannot append #{entry.node_seq}: {err}") from err

@@ -6,6 +6,8 @@ key); only their content is made up: gate decisions on parts at a station.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from smart.keys import SigningKey
 from smart.ledger.batch import Batch
 from smart.ledger.entry import GENESIS, Entry, entry_hash, utc_now
@@ -50,15 +52,14 @@ def chain(node: str, key: SigningKey, count: int, *, batch_size: int, start: int
 
 def fast_chain(
     node: str, key: SigningKey, count: int, *, batch_size: int, ts: str | None = None
-) -> list[Batch]:
-    """As :func:`chain`, a hundred times faster: the canonical bytes are formatted, not encoded.
+) -> Iterator[Batch]:
+    """As :func:`chain`, many times faster and lazily: the canonical bytes are formatted, not encoded.
 
     Used to build the million-entry log the benchmark verifies. The first
     entry is checked byte for byte against the RFC 8785 encoder, so the
     template cannot drift from :func:`gate_decision`.
     """
     when = ts or utc_now()
-    batches: list[Batch] = []
     prev = GENESIS
     pending: list[Entry] = []
     for seq in range(count):
@@ -95,6 +96,5 @@ def fast_chain(
         pending.append(entry)
         if len(pending) == batch_size or seq == count - 1:
             head = SignedHead.sign(key, node=node, node_seq=seq, entry_hash=digest)
-            batches.append(Batch(node=node, entries=tuple(pending), head=head))
+            yield Batch(node=node, entries=tuple(pending), head=head)
             pending = []
-    return batches

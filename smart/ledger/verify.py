@@ -16,15 +16,19 @@ hub parsed every entry in full when it took it in.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import queue
+import struct
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql
 
 from smart.keys import VerifyingKey
 from smart.ledger import hub_store, merkle
@@ -95,6 +99,10 @@ class _Node:
         self.head_seq = self.heads[self.next_head][0] if self.next_head < len(self.heads) else -1
 
 
+class VerifyError(RuntimeError):
+    """The verifier itself could not run (not: the ledger is bad; that is a :class:`Report`)."""
+
+
 class _Problems:
     def __init__(self) -> None:
         self.found: dict[int, str] = {}
@@ -104,16 +112,122 @@ class _Problems:
             self.found[index] = why
 
 
-def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey) -> Report:
-    """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``."""
+def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = True) -> Report:
+    """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``.
+
+    With ``parallel``, a child process rebuilds the Merkle tree from its own
+    read of the same snapshot while this one checks the chains, so both
+    halves of the work run on their own core.
+    """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _verify(conn, log_key)
+        return _verify(conn, log_key, parallel)
 
 
-def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
+class _TreeCheck:
+    """Rebuilds the Merkle tree from leaf hashes; checks stored subtrees and every signed checkpoint."""
+
+    def __init__(
+        self,
+        checkpoints: list[tuple[int, bytes, str, bytes]],
+        stored: dict[tuple[int, int], bytes],
+        log_key: VerifyingKey,
+        witness_keys: list[VerifyingKey],
+    ) -> None:
+        self.checkpoints = checkpoints
+        self.stored = stored
+        self.log_key = log_key
+        self.witness_keys = witness_keys
+        self.problems = _Problems()
+        self.frontier = merkle.Frontier.empty()
+        self.at = 0  # the next checkpoint to reach
+
+    def feed(self, leaves: list[bytes]) -> None:
+        start = 0
+        while start < len(leaves):
+            size = self.frontier.size
+            target = self.checkpoints[self.at][0] if self.at < len(self.checkpoints) else -1
+            end = len(leaves) if target <= size else min(len(leaves), start + target - size)
+            self.frontier, done = self.frontier.extend(leaves[start:end], keep_level=STORED_LEVEL)
+            for level, index, digest in done:
+                kept = self.stored.pop((level, index), None)
+                if kept != digest:
+                    what = "is missing" if kept is None else "differs from the entries"
+                    last = (
+                        (index + 1) << level
+                    ) - 1  # named where it completes: an entry before may explain it
+                    self.problems.add(last, f"stored subtree (level {level}, index {index}) {what}")
+            if self.frontier.size == target:
+                self._checkpoint(*self.checkpoints[self.at])
+                self.at += 1
+            start = end
+
+    def _checkpoint(self, size: int, root: bytes, note: str, frontier: bytes) -> None:
+        at = size - 1
+        if self.frontier.root() != root:
+            self.problems.add(
+                at, f"the first {size} entries do not have the root of the checkpoint of size {size}"
+            )
+        if self.frontier.to_bytes() != frontier:
+            self.problems.add(at, f"stored frontier of checkpoint {size} differs from the entries")
+        _check_note(self.problems, at, size, root, note, self.log_key, self.witness_keys)
+
+    def finish(self) -> dict[int, str]:
+        count = self.frontier.size
+        for size, *_ in self.checkpoints[self.at :]:
+            self.problems.add(
+                count, f"missing: the checkpoint of size {size} counts entries up to index {size - 1}"
+            )
+        for level, index in self.stored:
+            self.problems.add(
+                index << level, f"stored subtree (level {level}, index {index}) covers entries not in the log"
+            )
+        return self.problems.found
+
+
+def _tree_in_child(conninfo: str, snapshot: str, tree: _TreeCheck, results: Connection) -> None:
+    """The child's half: read every entry of the same snapshot, hash the leaves, rebuild the tree."""
+    try:
+        sha256 = _sha256
+        unpack = struct.Struct(">hi").unpack_from
+        with psycopg.connect(conninfo) as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    # The server prefixes the leaf byte; what it sends is hashed here, and any lie
+                    # about the entry would show as a wrong root.
+                    "COPY (SELECT '\\x00'::bytea || entry FROM ledger_entries ORDER BY idx)"
+                    " TO STDOUT (FORMAT BINARY)"
+                ) as copy,
+            ):
+                buffer, pos, leaves = bytearray(), 19, []  # 19: the binary COPY header
+                for block in copy:
+                    buffer += block
+                    end = len(buffer)
+                    while pos + 6 <= end:
+                        fields, length = unpack(buffer, pos)
+                        if fields != 1 or pos + 6 + length > end:
+                            break
+                        leaves.append(sha256(buffer[pos + 6 : pos + 6 + length]).digest())
+                        pos += 6 + length
+                    del buffer[:pos]
+                    pos = 0
+                    if len(leaves) >= _FLUSH:
+                        tree.feed(leaves)
+                        leaves = []
+                tree.feed(leaves)
+        results.send(tree.finish())
+    except BaseException as err:
+        results.send(err)
+    finally:
+        results.close()
+
+
+def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool) -> Report:
     problems = _Problems()
     node_keys = hub_store.node_keys(conn)
     witness_keys = list(hub_store.witness_keys(conn).values())
@@ -122,16 +236,21 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
         "SELECT node, node_seq, idx, entry_hash, key_id, signature FROM ledger_heads ORDER BY node, node_seq"
     ):
         heads[node].append((seq, idx, bytes(digest), key_id, bytes(signature)))
-    checkpoints = conn.execute(
-        "SELECT size, root, note, frontier FROM ledger_checkpoints ORDER BY size"
-    ).fetchall()
     cosignatures: dict[int, list[str]] = defaultdict(list)
     for size, line in conn.execute("SELECT size, line FROM ledger_cosignatures ORDER BY size, witness"):
         cosignatures[size].append(line)
+    checkpoints = [
+        (size, bytes(root), note + "".join(cosignatures.get(size, [])), bytes(frontier))
+        for size, root, note, frontier in conn.execute(
+            "SELECT size, root, note, frontier FROM ledger_checkpoints ORDER BY size"
+        )
+    ]
     stored = {
         (level, idx): bytes(digest)
         for level, idx, digest in conn.execute("SELECT level, idx, hash FROM ledger_subtrees")
     }
+    tree = _TreeCheck(checkpoints, stored, log_key, witness_keys)
+    child, results = _start_child(conn, tree) if parallel else (None, None)
     nodes: dict[str, _Node] = {}
 
     def node_state(name: str) -> _Node:
@@ -142,45 +261,15 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
             nodes[name] = state
         return state
 
-    frontier = merkle.Frontier.empty()
-    leaves: list[bytes] = []
-    cp_at = 0
-    next_cp = checkpoints[0][0] if checkpoints else -1
-    expected = 0
-
-    def integrate() -> None:
-        nonlocal frontier, leaves
-        frontier, done = frontier.extend(leaves, keep_level=STORED_LEVEL)
-        leaves = []
-        for level, index, digest in done:
-            kept = stored.pop((level, index), None)
-            if kept != digest:
-                what = "is missing" if kept is None else "differs from the entries"
-                last = (
-                    (index + 1) << level
-                ) - 1  # named where it completes: an entry before it may explain it
-                problems.add(last, f"stored subtree (level {level}, index {index}) {what}")
-
-    def check_checkpoint(row: tuple[Any, ...]) -> None:
-        size, root, note, frontier_bytes = row[0], bytes(row[1]), row[2], bytes(row[3])
-        at = size - 1
-        if frontier.root() != root:
-            problems.add(
-                at, f"the first {size} entries do not have the root of the checkpoint of size {size}"
-            )
-        if frontier.to_bytes() != frontier_bytes:
-            problems.add(at, f"stored frontier of checkpoint {size} differs from the entries")
-        _check_note(
-            problems, at, size, root, note + "".join(cosignatures.get(size, [])), log_key, witness_keys
-        )
-
     # The hot loop. Most rows are the next entry of the same run of one node's batch; for
     # those only locals change. Anything else (another node, a head, a gap, a broken
     # link) takes the careful path, ``_step``, with the node's state written back first.
+    expected = 0
     current: _Node | None = None
     name, prefix, last_hex = "", b"", b""
     last_seq = last_idx = head_seq = -2
-    flush_at = _FLUSH
+    leaves: list[bytes] = []
+    in_process = child is None
     sha256 = _sha256
     for chunk in _chunks(conn):
         for idx, node_col, seq_col, raw in chunk:
@@ -208,25 +297,15 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
                 name = current.name if current.suspect is None and current.segment else ""
                 prefix, last_hex, head_seq = current.prefix, current.last_hex, current.head_seq
                 last_seq, last_idx = current.last_seq, current.last_idx
-            leaves.append(sha256(b"\x00" + raw).digest())
             expected += 1
-            if expected == next_cp:
-                integrate()
-                check_checkpoint(checkpoints[cp_at])
-                cp_at += 1
-                next_cp = checkpoints[cp_at][0] if cp_at < len(checkpoints) else -1
-                flush_at = expected + _FLUSH
-            elif expected >= flush_at:
-                integrate()
-                flush_at = expected + _FLUSH
+            if in_process:
+                leaves.append(sha256(b"\x00" + raw).digest())
+        if in_process:
+            tree.feed(leaves)
+            leaves = []
     if current is not None:
         _write_back(current, last_seq, last_idx, last_hex)
-    integrate()
 
-    for row in checkpoints[cp_at:]:
-        problems.add(
-            expected, f"missing: the checkpoint of size {row[0]} counts entries up to index {row[0] - 1}"
-        )
     for state in nodes.values():
         if state.suspect is not None:
             problems.add(state.suspect[1], f"entry does not link to {state.name}'s previous entry")
@@ -239,14 +318,38 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey) -> Report:
         if name not in nodes:
             for seq, head_idx, *_ in node_heads:
                 problems.add(head_idx, f"{name}'s signed head #{seq} names an entry that is not in the log")
-    for level, index in stored:
-        problems.add(
-            index << level, f"stored subtree (level {level}, index {index}) covers entries not in the log"
-        )
+    if child is None or results is None:
+        found_in_tree = tree.finish()
+    else:
+        outcome = results.recv()
+        child.join()
+        if isinstance(outcome, BaseException):
+            raise VerifyError(f"the Merkle tree check failed to run: {outcome}") from outcome
+        found_in_tree = outcome
+    for index, why in found_in_tree.items():
+        problems.add(index, why)
     found = tuple(sorted(Problem(i, why) for i, why in problems.found.items()))
     report = Report(size=expected, problems=found, checkpoints=len(checkpoints), nodes=len(nodes))
     log.info("ledger verified", size=expected, problems=len(found), first=str(found[0]) if found else None)
     return report
+
+
+def _start_child(conn: psycopg.Connection[Any], tree: _TreeCheck) -> tuple[Any, Connection | None]:
+    """Fork the tree checker onto this transaction's exported snapshot (or run in-process if we cannot)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None, None
+    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    assert snapshot is not None
+    params = conn.info.get_parameters()
+    if conn.info.password:
+        params["password"] = conn.info.password
+    conninfo = psycopg.conninfo.make_conninfo(**params)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_tree_in_child, args=(conninfo, snapshot[0], tree, send), daemon=True)
+    child.start()
+    send.close()
+    return child, receive
 
 
 def _chunks(conn: psycopg.Connection[Any]) -> Iterator[list[tuple[int, str, int, bytes]]]:

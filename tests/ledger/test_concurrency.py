@@ -20,7 +20,7 @@ INGESTERS = 8
 def test_eight_ingesters_make_one_gapless_log_with_every_entry_once(
     hub_db: HubDatabase, keys: KeyStore
 ) -> None:
-    chains = {n: synthetic.fast_chain(n, keys.signing_key(n), PER_NODE, batch_size=500) for n in NODES}
+    chains = {n: list(synthetic.fast_chain(n, keys.signing_key(n), PER_NODE, batch_size=500)) for n in NODES}
     hub_key = keys.signing_key(hub_store.HUB_KEY)
     with hub_store.HubLog.connect(hub_db.app_url, key=hub_key) as hub:
         enrol(hub, keys, *NODES)

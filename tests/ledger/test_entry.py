@@ -135,3 +135,65 @@ def test_entry_refuses_non_canonical_bytes() -> None:
 def test_entry_names_the_field_that_is_wrong(overrides: dict[str, object], complaint: str) -> None:
     with pytest.raises(ledger.EntryError, match=complaint):
         _gate_decision(**overrides)
+
+
+def test_synthetic_entries_are_canonical_entries_linked_in_a_chain() -> None:
+    from smart.keys import SigningKey
+    from smart.ledger import synthetic
+
+    batches = list(synthetic.fast_chain("pt-1", SigningKey.generate("pt-1"), 30, batch_size=7))
+    entries = [e for b in batches for e in b.entries]
+    assert [ledger.Entry.from_bytes(e.raw) for e in entries] == entries
+    for batch in batches:
+        batch.check()
+
+
+def test_the_fast_encoder_agrees_with_rfc8785_wherever_it_is_used() -> None:
+    import random
+
+    rng = random.Random(8785)
+    alphabet = [
+        "a",
+        "Z",
+        "0",
+        " ",
+        '"',
+        "\\",
+        "/",
+        "\n",
+        "\t",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "é",
+        "€",
+        "\u2028",
+        "😀",
+        "דּ",
+    ]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+
+    def value(depth: int) -> object:
+        pick = rng.randint(0, 7 if depth < 3 else 4)
+        if pick == 0:
+            return text()
+        if pick == 1:
+            return rng.choice([0, 1, -1, 2**53 - 1, -(2**53) + 1, 123456789])
+        if pick == 2:
+            return rng.choice([True, False, None])
+        if pick == 3:
+            return rng.choice([0.5, 1e30, -0.0, 333333333.33333329])
+        if pick == 4:
+            return "x"
+        if pick in (5, 6):
+            return {
+                rng.choice(["b", "a", "é", "€", "😀", "\ufb33", "A", "aa"]) + text(): value(depth + 1)
+                for _ in range(3)
+            }
+        return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+
+    for _ in range(3000):
+        sample = value(0)
+        assert ledger_entry.canonical_json(sample) == rfc8785.dumps(sample)
