@@ -6,10 +6,12 @@ code that publishes can be read side by side.
 - ``contracts`` (hub KV, mirrored by every station): key ``<station>.<contract>``,
   value = the hub-signed bundle envelope of that contract for that station;
   a delete retires the contract there.
-- ``station-status`` (hub KV): key ``<station>``, the station's heartbeat.
-- ``ledger.<station>`` (hub stream ``LEDGER``): batches of the station's
+- ``station.<station>.heartbeat``: the station's heartbeat (core NATS, every
+  few seconds), kept by the hub in the ``station-status`` KV bucket.
+- ``ledger.<station>.batch`` (hub stream ``LEDGER``): batches of the station's
   ledger, ``Nats-Msg-Id`` = ``<station>:<first>-<last>``.
-- ``station.<station>.…``: the station's own subjects (modules, alerts).
+- ``station.<station>.…``: the station's own subjects (modules, alerts, the
+  hub's witnessing requests).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def contract_from_key(station: str, key: str) -> str | None:
 
 
 def ledger_subject(station: str) -> str:
-    return f"ledger.{station}"
+    return f"ledger.{station}.batch"
 
 
 def station_subject(station: str, *parts: str) -> str:
@@ -45,3 +47,10 @@ def station_subject(station: str, *parts: str) -> str:
 
 def alert(station: str) -> str:
     return station_subject(station, "alert")
+
+
+def heartbeat(station: str) -> str:
+    return station_subject(station, "heartbeat")
+
+
+HEARTBEATS = "station.*.heartbeat"

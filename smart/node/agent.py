@@ -24,20 +24,26 @@ from typing import Any
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
 from smart import ledger
-from smart.bus import mirror, subjects
+from smart.bus import mirror, subjects, witnessing
 from smart.contracts import bundle as contract_bundle
 from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
+from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
+from smart.ledger.hub_store import ORIGIN as LEDGER_ORIGIN
+from smart.ledger.witness import Witness
 from smart.node.enforcement import StationDecision, StationEnforcer
 from smart.node.store import StationStore
 
 log = structlog.get_logger("smart.node")
 
 HUB_KEY_NAME = "hub"
+#: A shipped batch stays well under nats-server's default 1 MiB message limit.
+MAX_BATCH_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,7 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[None]] = []
         self._hub_key: VerifyingKey | None = None
         self._shipped_seq = -1
-        self._last_heartbeat_ok: float | None = None
+        self._witness: Witness | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -76,6 +82,13 @@ class NodeAgent:
         self.ledger = ledger.NodeLog.open(data / "ledger", node=self.station, keys=self.config.keys)
         self._shipped_seq = self.store.shipped_seq(self.station)
         self._hub_key = self._load_hub_key()
+        if self._hub_key is not None:
+            self._witness = Witness(
+                self.config.keys.signing_key(witnessing.witness_name(self.station)),
+                log_key=self._hub_key,
+                origin=LEDGER_ORIGIN,
+                state_path=data / "witness.json",
+            )
         self._restore_from_store()
         self._tasks.append(asyncio.create_task(self._stay_connected(), name=f"leaf-{self.station}"))
 
@@ -261,6 +274,10 @@ class NodeAgent:
             js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
         )
         self.connected.set()
+        if self._witness is not None:
+            await self.connection.subscribe(
+                witnessing.witness_subject(self.station), cb=self._on_witness_request
+            )
         self._tasks.append(asyncio.create_task(self._watch_contracts(contracts), name="watch-contracts"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._ship_ledger(), name="ship-ledger"))
@@ -292,17 +309,48 @@ class NodeAgent:
     async def _heartbeat(self) -> None:
         assert self.connection is not None
         while True:
-            try:
-                await mirror.hub_put(
-                    self.connection,
-                    subjects.STATION_STATUS_BUCKET,
-                    self.station,
-                    json.dumps(self.status()).encode(),
-                )
-                self._last_heartbeat_ok = time.time()
-            except Exception as err:
-                log.debug("node.heartbeat_failed", station=self.station, error=type(err).__name__)
+            if self.connection.is_connected:
+                with contextlib.suppress(Exception):
+                    await self.connection.publish(
+                        subjects.heartbeat(self.station), json.dumps(self.status()).encode()
+                    )
             await asyncio.sleep(self.config.heartbeat_s)
+
+    async def _on_witness_request(self, message: Msg) -> None:
+        """Cosign the hub's checkpoint if it extends what this station saw; refuse (and say why) if not."""
+        assert self._witness is not None
+        try:
+            request = witnessing.WitnessRequest.from_bytes(message.data)
+            signed = SignedCheckpoint.parse(request.checkpoint)
+            latest = self._witness.latest
+            if latest is not None and latest.size != request.old_size:
+                await message.respond(witnessing.seen(latest.size))
+                return
+            signature = self._witness.cosign(signed, request.proof)
+        except (CheckpointError, ValueError, KeyError) as err:
+            self.record(
+                kind="ledger.witness_refused",
+                subject="hub-checkpoint",
+                data={"reason": str(err)},
+                actor=self.station,
+            )
+            self._alert("ledger.witness_refused", f"hub checkpoint refused: {err}")
+            await message.respond(witnessing.refused(str(err)))
+            return
+        await message.respond(witnessing.cosigned(signature.line()))
+
+    def _next_batch(self) -> tuple[ledger.Batch | None, bytes]:
+        """The next batch to ship, as many entries as fit under the bus's message size."""
+        assert self.ledger is not None
+        limit = self.config.ship_batch
+        while True:
+            batch = self.ledger.batch(self._shipped_seq + 1, limit)
+            if batch is None:
+                return None, b""
+            payload = batch.to_bytes()
+            if len(payload) <= MAX_BATCH_BYTES or limit == 1:
+                return batch, payload
+            limit = max(1, limit // 2)
 
     async def _ship_ledger(self) -> None:
         """Send the node's entries to the hub's ledger stream in order, each batch until acknowledged."""
@@ -310,14 +358,14 @@ class NodeAgent:
         js = self.connection.jetstream()
         delay = 0.2
         while True:
-            batch = self.ledger.batch(self._shipped_seq + 1, self.config.ship_batch)
+            batch, payload = self._next_batch()
             if batch is None:
                 await asyncio.sleep(0.1)
                 continue
             try:
                 await js.publish(
                     subjects.ledger_subject(self.station),
-                    batch.to_bytes(),
+                    payload,
                     timeout=5,
                     headers={"Nats-Msg-Id": f"{self.station}:{batch.first_seq}-{batch.last_seq}"},
                 )

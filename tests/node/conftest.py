@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from psycopg.conninfo import make_conninfo
 
 from smart.bus import subjects
 from smart.contracts import bundle as contract_bundle
@@ -20,8 +22,10 @@ from smart.contracts import manifests
 from smart.contracts.models import SmartContract, Station
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
+from smart.ledger import hub_store
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import FreshDatabase
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,7 +106,10 @@ def agent_for(floor: BackgroundFloor, station: str, keys: KeyStore, data_root: P
     )
 
 
-async def eventually(predicate: object, deadline_s: float = 10.0, what: str = "condition") -> None:
+async def eventually(
+    predicate: object, deadline_s: float = 10.0, what: str = "condition", state: object = None
+) -> None:
+    """Wait for ``predicate``; on timeout say what was awaited and (``state()``) how things stood."""
     assert callable(predicate)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deadline_s
@@ -110,8 +117,34 @@ async def eventually(predicate: object, deadline_s: float = 10.0, what: str = "c
         if predicate():
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {deadline_s} s")
+    found = state() if callable(state) else ""
+    raise AssertionError(f"{what} not reached within {deadline_s} s {found}")
 
 
 def now() -> datetime:
     return datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerDatabase:
+    owner_url: str
+    app_url: str
+
+
+@pytest.fixture
+def ledger_db(database: FreshDatabase) -> LedgerDatabase:
+    password = secrets.token_urlsafe(16)
+    hub_store.migrate(database.url, app_password=password)
+    return LedgerDatabase(
+        database.url, make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
+    )
+
+
+REFERENCE = {
+    "pt-1": "penetrant",
+    "mt-1": "magnetic-particle",
+    "ut-1": "ultrasonic",
+    "ht-1": "heat-treat",
+    "cp-1": "chemical-processing",
+    "sr-1": "shipping-receiving",
+}

@@ -16,7 +16,7 @@ from tests.node.conftest import Hub, agent_for, eventually, now, signed_envelope
 
 
 def _badge_in(station: str) -> f.Event:
-    return f.Event(action="job.start", at=now(), station=station, person="B-1042", job="J-1")
+    return f.Event(action="operate", at=now(), station=station, person="B-1042", job="J-1")
 
 
 async def test_station_with_no_valid_contract_refuses_every_operation(

@@ -1,0 +1,59 @@
+"""The witnessing exchange between the hub and a station, as it goes over NATS.
+
+The hub sends ``station.<id>.ledger.witness`` a request holding its latest
+signed checkpoint and a consistency proof from the last size that station
+cosigned; the station answers with its cosignature line, with the size it
+last cosigned when the proof starts elsewhere (the hub then proves from
+there), or with why it refuses. Both sides import this file so the wire format is written once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from smart.bus import subjects
+
+
+def witness_name(station: str) -> str:
+    """The name of a station's witness key, and of its cosignature lines."""
+    return f"witness-{station}"
+
+
+def witness_subject(station: str) -> str:
+    return subjects.station_subject(station, "ledger", "witness")
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessRequest:
+    checkpoint: str
+    old_size: int
+    proof: tuple[bytes, ...]
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "checkpoint": self.checkpoint,
+            "old_size": self.old_size,
+            "proof": [p.hex() for p in self.proof],
+        }
+        return json.dumps(body).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> WitnessRequest:
+        body = json.loads(raw)
+        return cls(
+            str(body["checkpoint"]), int(body["old_size"]), tuple(bytes.fromhex(p) for p in body["proof"])
+        )
+
+
+def cosigned(line: str) -> bytes:
+    return json.dumps({"cosignature": line}).encode()
+
+
+def refused(reason: str) -> bytes:
+    return json.dumps({"refused": reason}).encode()
+
+
+def seen(size: int) -> bytes:
+    """The station's answer when the proof starts at the wrong size: prove from this one instead."""
+    return json.dumps({"seen_size": size}).encode()

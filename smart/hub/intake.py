@@ -1,0 +1,184 @@
+"""The hub's ledger intake: station batches from JetStream into the global log, then witnessed.
+
+Stations publish batches of their ledger to the hub's ``LEDGER`` stream
+whenever they can reach it; this service takes them, in order, into the
+PostgreSQL log (``HubLog.ingest``: exactly once per (node, node_seq), so a
+batch delivered twice changes nothing) and acknowledges each only after it
+is committed, so a crash of the intake loses nothing. After each round it
+asks every station to witness the latest checkpoint, with a consistency
+proof from the last checkpoint that station cosigned, and stores the
+cosignatures it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from smart.bus import subjects, witnessing
+from smart.keys import KeyStore
+from smart.ledger import Batch, BatchError
+from smart.ledger.checkpoint import CheckpointError, NoteSignature, SignedCheckpoint
+from smart.ledger.hub_store import ChainGap, HubLog, IngestError
+
+log = structlog.get_logger("smart.hub.intake")
+
+DURABLE = "ledger-intake"
+T = TypeVar("T")
+
+
+class LedgerIntake:
+    """One intake loop; ``stations`` are the witnesses it asks to cosign."""
+
+    def __init__(
+        self,
+        connection: NatsClient,
+        hub_log: HubLog,
+        *,
+        stations: Sequence[str],
+        fetch: int = 16,
+        witness_timeout_s: float = 1.0,
+    ) -> None:
+        self.connection = connection
+        self.hub_log = hub_log
+        self.stations = list(stations)
+        self.fetch = fetch
+        self.witness_timeout_s = witness_timeout_s
+        self.ingested_batches = 0
+        self.refused_batches = 0
+        # One connection, one thread: the hub log's calls never overlap.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-intake")
+
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    async def run(self) -> None:
+        """Take batches until cancelled; a hub NATS outage only pauses it (the consumer is durable)."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("intake.paused", error=type(err).__name__, detail=str(err)[:200])
+                await asyncio.sleep(0.5)
+
+    async def _consume(self) -> None:
+        js = self.connection.jetstream()
+        subscription = await js.pull_subscribe(
+            subjects.LEDGER_SUBJECTS, durable=DURABLE, stream=subjects.LEDGER_STREAM
+        )
+        while True:
+            try:
+                messages = await subscription.fetch(self.fetch, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            new_entries = 0
+            for message in messages:
+                new_entries += await self._take(message)
+            if new_entries:
+                await self.witness_round()
+
+    async def _take(self, message: Msg) -> int:
+        try:
+            batch = Batch.from_bytes(message.data)
+            ingested = await self._db(self.hub_log.ingest, batch)
+        except ChainGap as err:
+            # An earlier batch of this node is still to come (redelivered after a failure): later.
+            log.info("intake.batch_early", subject=message.subject, detail=str(err))
+            await message.nak(delay=0.5)
+            return 0
+        except (BatchError, IngestError) as err:
+            # A batch that can never be taken (bad signature, fork, gap) is not redelivered forever:
+            # the hub's alarms table and this log line say why; the node re-ships from its cursor.
+            self.refused_batches += 1
+            log.error("intake.batch_refused", subject=message.subject, error=str(err))
+            await message.term()
+            return 0
+        await message.ack()
+        self.ingested_batches += 1
+        log.debug(
+            "intake.batch_ingested",
+            node=ingested.node,
+            first_index=ingested.first_index,
+            count=ingested.count,
+        )
+        return ingested.count
+
+    async def witness_round(self) -> dict[str, str]:
+        """Ask every station to cosign the latest checkpoint; returns each station's outcome."""
+        outcomes = await asyncio.gather(*(self._witness(station) for station in self.stations))
+        return dict(zip(self.stations, outcomes, strict=True))
+
+    async def _witness(self, station: str) -> str:
+        try:
+            signed = await asyncio.to_thread(self.hub_log.checkpoint)
+            old_size = await asyncio.to_thread(self._last_cosigned_size, station)
+            size = signed.checkpoint.size
+            proof = (
+                await asyncio.to_thread(self.hub_log.consistency_proof, old_size, size) if old_size else []
+            )
+        except CheckpointError as err:
+            return f"no checkpoint: {err}"
+        answer = await self._ask(station, witnessing.WitnessRequest(signed.text(), old_size, tuple(proof)))
+        if answer is not None and "seen_size" in answer and int(answer["seen_size"]) < size:
+            # The station cosigned a size we did not store (our request timed out after it signed).
+            seen = int(answer["seen_size"])
+            proof = await self._db(self.hub_log.consistency_proof, seen, size) if seen else []
+            answer = await self._ask(station, witnessing.WitnessRequest(signed.text(), seen, tuple(proof)))
+        if answer is None:
+            return "unreachable"
+        if "seen_size" in answer:
+            return f"station has seen size {answer['seen_size']}"
+        if "refused" in answer:
+            log.error("intake.witness_refused", station=station, size=size, reason=answer["refused"])
+            return f"refused: {answer['refused']}"
+        line = SignedCheckpoint.parse(signed.checkpoint.body().decode() + "\n" + answer["cosignature"])
+        signature: NoteSignature = line.signatures[0]
+        try:
+            await self._db(self.hub_log.add_cosignature, size, signature)
+        except CheckpointError as err:
+            log.error("intake.cosignature_refused", station=station, size=size, error=str(err))
+            return f"bad cosignature: {err}"
+        return "cosigned"
+
+    async def _ask(self, station: str, request: witnessing.WitnessRequest) -> dict[str, Any] | None:
+        try:
+            reply = await self.connection.request(
+                witnessing.witness_subject(station), request.to_bytes(), timeout=self.witness_timeout_s
+            )
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
+            return None
+        answer: dict[str, Any] = json.loads(reply.data)
+        return answer
+
+    def _last_cosigned_size(self, station: str) -> int:
+        row = self.hub_log.conn.execute(
+            "SELECT max(size) FROM ledger_cosignatures WHERE witness = %s",
+            (witnessing.witness_name(station),),
+        ).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def register_stations(hub_log: HubLog, keys: KeyStore, stations: Sequence[str]) -> None:
+    """Enrol stations with the hub log: each one's ledger key (its node) and its witness key.
+
+    On one machine the hub and the stations share a keys directory, so the
+    hub reads the public keys there; a station joining a real floor brings
+    its public keys to SMART-ID instead.
+    """
+    for station in stations:
+        hub_log.register_node(station, keys.signing_key(station).verifying)
+        hub_log.register_witness(keys.signing_key(witnessing.witness_name(station)).verifying)
