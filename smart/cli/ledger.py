@@ -47,12 +47,15 @@ def _hub_key(keys: KeyStore) -> VerifyingKey:
 def verify_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show: int = typer.Option(20, "--show", help="How many problems to list."),
+    parallel: bool = typer.Option(
+        False, "--parallel", help="Rebuild the Merkle tree in a second process (hubs with idle cores)."
+    ),
 ) -> None:
     """Re-derive every hash, chain link, signature, index and root; name the first bad index (exit 1)."""
     conn, keys = _connect()
     with conn:
         try:
-            report = verify.verify_hub(conn, log_key=_hub_key(keys))
+            report = verify.verify_hub(conn, log_key=_hub_key(keys), parallel=parallel)
         except psycopg.errors.UndefinedTable as err:
             typer.echo(f"the database holds no ledger: {err}", err=True)
             raise typer.Exit(2) from err

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import queue
-import struct
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -112,12 +111,13 @@ class _Problems:
             self.found[index] = why
 
 
-def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = True) -> Report:
+def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = False) -> Report:
     """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``.
 
     With ``parallel``, a child process rebuilds the Merkle tree from its own
-    read of the same snapshot while this one checks the chains, so both
-    halves of the work run on their own core.
+    read of the same snapshot while this one checks the chains. That pays on
+    a hub with idle cores; on a busy two-core machine the second read costs
+    more than it saves, hence off by default.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
@@ -191,35 +191,14 @@ def _tree_in_child(conninfo: str, snapshot: str, tree: _TreeCheck, results: Conn
     """The child's half: read every entry of the same snapshot, hash the leaves, rebuild the tree."""
     try:
         sha256 = _sha256
-        unpack = struct.Struct(">hi").unpack_from
         with psycopg.connect(conninfo) as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    # The server prefixes the leaf byte; what it sends is hashed here, and any lie
-                    # about the entry would show as a wrong root.
-                    "COPY (SELECT '\\x00'::bytea || entry FROM ledger_entries ORDER BY idx)"
-                    " TO STDOUT (FORMAT BINARY)"
-                ) as copy,
-            ):
-                buffer, pos, leaves = bytearray(), 19, []  # 19: the binary COPY header
-                for block in copy:
-                    buffer += block
-                    end = len(buffer)
-                    while pos + 6 <= end:
-                        fields, length = unpack(buffer, pos)
-                        if fields != 1 or pos + 6 + length > end:
-                            break
-                        leaves.append(sha256(buffer[pos + 6 : pos + 6 + length]).digest())
-                        pos += 6 + length
-                    del buffer[:pos]
-                    pos = 0
-                    if len(leaves) >= _FLUSH:
-                        tree.feed(leaves)
-                        leaves = []
-                tree.feed(leaves)
+            # The server prefixes the leaf byte; what it sends is hashed here, so any lie about
+            # an entry would show as a wrong root.
+            leaf_inputs = "SELECT '\\x00'::bytea || entry FROM ledger_entries ORDER BY idx"
+            for chunk in _chunks(conn, leaf_inputs):
+                tree.feed([sha256(row[0]).digest() for row in chunk])
         results.send(tree.finish())
     except BaseException as err:
         results.send(err)
@@ -268,7 +247,6 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool
     current: _Node | None = None
     name, prefix, last_hex = "", b"", b""
     last_seq = last_idx = head_seq = -2
-    leaves: list[bytes] = []
     in_process = child is None
     sha256 = _sha256
     for chunk in _chunks(conn):
@@ -298,11 +276,8 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool
                 prefix, last_hex, head_seq = current.prefix, current.last_hex, current.head_seq
                 last_seq, last_idx = current.last_seq, current.last_idx
             expected += 1
-            if in_process:
-                leaves.append(sha256(b"\x00" + raw).digest())
         if in_process:
-            tree.feed(leaves)
-            leaves = []
+            tree.feed([sha256(b"\x00" + row[3]).digest() for row in chunk])
     if current is not None:
         _write_back(current, last_seq, last_idx, last_hex)
 
@@ -352,18 +327,21 @@ def _start_child(conn: psycopg.Connection[Any], tree: _TreeCheck) -> tuple[Any, 
     return child, receive
 
 
-def _chunks(conn: psycopg.Connection[Any]) -> Iterator[list[tuple[int, str, int, bytes]]]:
+_ENTRIES = "SELECT idx, node, node_seq, entry FROM ledger_entries ORDER BY idx"
+
+
+def _chunks(conn: psycopg.Connection[Any], query: str = _ENTRIES) -> Iterator[list[tuple[Any, ...]]]:
     """Every row of the entries table in index order, in large binary chunks.
 
     A helper thread fetches the next chunk while this one checks the last, so
     the server reads pages while Python hashes.
     """
-    chunks: queue.Queue[list[tuple[int, str, int, bytes]] | BaseException | None] = queue.Queue(maxsize=4)
+    chunks: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=4)
 
     def fetch() -> None:
         try:
             with conn.cursor(name="ledger_verify", binary=True) as cur:
-                cur.execute("SELECT idx, node, node_seq, entry FROM ledger_entries ORDER BY idx")
+                cur.execute(query)
                 while rows := cur.fetchmany(_FETCH):
                     chunks.put(rows)
             chunks.put(None)

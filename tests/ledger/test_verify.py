@@ -149,13 +149,13 @@ def test_tampered_heads_subtrees_and_checkpoints_are_named(
     assert why in result.stdout.splitlines()[0]
 
 
-@pytest.mark.parametrize("column", ["entry (data)", "node_seq"])
-def test_the_single_process_verifier_names_the_same_index(
+@pytest.mark.parametrize("column", ["entry (data)", "node_seq", "idx"])
+def test_the_two_process_verifier_names_the_same_index(
     shop_log: hub_store.HubLog, hub_db: HubDatabase, keys: KeyStore, column: str
 ) -> None:
     _tamper(hub_db, ONE_BYTE_CHANGES[column].format(i=MIDDLE))
     with psycopg.connect(hub_db.owner_url, autocommit=True) as conn:
-        report = verify.verify_hub(conn, log_key=keys.verifying_key("hub"), parallel=False)
+        report = verify.verify_hub(conn, log_key=keys.verifying_key("hub"), parallel=True)
     assert report.first is not None and report.first.index == MIDDLE
 
 
