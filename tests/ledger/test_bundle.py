@@ -104,3 +104,26 @@ def test_a_bundle_needs_the_keys_it_names(cosigned: hub_store.HubLog, keys: KeyS
         bundle.verify(raw, [keys.verifying_key("hub")])
     with pytest.raises(bundle.BundleError, match=r"key_ids\.log: no trusted key"):
         bundle.verify(raw, [keys.verifying_key(name) for name in WITNESSES])
+
+
+def test_smart_ledger_head_prints_the_cosigned_checkpoint(
+    cosigned: hub_store.HubLog, ledger_cli: LedgerCli
+) -> None:
+    result = ledger_cli("ledger", "head")
+    assert result.exit_code == 0
+    lines = result.stdout.split("\n")
+    assert lines[:2] == [hub_store.ORIGIN, "360"]
+    assert [line.split(" ")[1] for line in lines[4:-1]] == ["hub", *sorted(WITNESSES)]
+
+
+def test_smart_ledger_tail_shows_recent_entries_for_people(
+    cosigned: hub_store.HubLog, ledger_cli: LedgerCli
+) -> None:
+    result = ledger_cli("ledger", "tail", "-n", "3", "--node", "pt-1")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert (
+        lines[-1].split()[0] == "279"
+        and " pt-1#119  gate.decision  part:PN-0119/SN-0000119  by person:op-0" in lines[-1]
+    )
