@@ -35,6 +35,7 @@ from smart.ledger.hub_store import (
     migrate,
 )
 from smart.ledger.node_store import NodeLog, NodeLogBusy, NodeLogError
+from smart.ledger.store import LogStore
 from smart.ledger.verify import Problem, Report, verify_hub
 from smart.ledger.witness import Witness, WitnessRefusal
 
@@ -57,6 +58,7 @@ __all__ = [
     "InconsistentCheckpoint",
     "IngestError",
     "Ingested",
+    "LogStore",
     "NodeLog",
     "NodeLogBusy",
     "NodeLogError",

@@ -158,15 +158,17 @@ class NodeLog:
                 return None
             last = self._next_seq - 1
             if last >= 0 and self._signed_seq < last:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._insert_head(last, self._last_hash)
-                    self._db.execute("COMMIT")
-                except sqlite3.Error as err:
-                    self._rollback()
-                    raise NodeLogError(f"node log {self.path}: cannot sign head #{last}: {err}") from err
-                self._signed(last)
+                self._store_head(last, self._last_hash)
             return self.head()
+
+    def _store_head(self, node_seq: int, hash_: bytes) -> None:
+        """Sign the head at ``node_seq`` and keep it (one statement: its own durable commit)."""
+        try:
+            self._insert_head(node_seq, hash_)
+        except sqlite3.Error as err:
+            raise NodeLogError(f"node log {self.path}: cannot sign head #{node_seq}: {err}") from err
+        if node_seq > self._signed_seq:
+            self._signed(node_seq)
 
     def _insert_head(self, node_seq: int, hash_: bytes) -> None:
         head = SignedHead.sign(self.key, node=self.node, node_seq=node_seq, entry_hash=hash_)
@@ -236,15 +238,7 @@ class NodeLog:
                 "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last.node_seq,)
             ).fetchone()
             if row is None:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._insert_head(last.node_seq, last.hash)
-                    self._db.execute("COMMIT")
-                except sqlite3.Error as err:
-                    self._rollback()
-                    raise NodeLogError(f"node log {self.path}: cannot sign head: {err}") from err
-                if last.node_seq > self._signed_seq:
-                    self._signed(last.node_seq)
+                self._store_head(last.node_seq, last.hash)
                 row = self._db.execute(
                     "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last.node_seq,)
                 ).fetchone()

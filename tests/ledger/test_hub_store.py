@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from smart.keys import KeyStore
 from smart.ledger import checkpoint, hub_store, merkle, synthetic
+from smart.ledger.node_store import NodeLog
+from smart.ledger.store import LogStore
 
 from .conftest import HubDatabase
 
@@ -117,3 +121,19 @@ def _a_column(table: str) -> str:
     if table == "ledger_cosignatures":
         column = "size"
     return f"{column} = {column}"
+
+
+def test_node_and_hub_stores_answer_the_same_reading_methods(
+    hub: hub_store.HubLog, keys: KeyStore, tmp_path: Path
+) -> None:
+    _enrol(hub, keys, "pt-1")
+    with NodeLog(tmp_path / "pt-1.sqlite3", node="pt-1", key=keys.signing_key("pt-1")) as node_log:
+        for n in range(5):
+            node_log.append(kind="qa.result", subject=f"part:PN-{n}", data={"ok": True}, actor="person:jane")
+        batch = node_log.batch(0)
+        assert batch is not None
+        hub.ingest(batch)
+        stores: list[LogStore] = [node_log, hub]
+        assert all(isinstance(store, LogStore) for store in stores)
+        assert [store.entries(1, 4) for store in stores] == [node_log.entries(1, 4)] * 2
+        assert [store.size() for store in stores] == [5, 5]
