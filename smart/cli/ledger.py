@@ -50,12 +50,13 @@ def verify_command(
     parallel: bool = typer.Option(
         False, "--parallel", help="Rebuild the Merkle tree in a second process (hubs with idle cores)."
     ),
+    full: bool = typer.Option(False, "--full", help="Also prove every entry is canonical RFC 8785 (slow)."),
 ) -> None:
     """Re-derive every hash, chain link, signature, index and root; name the first bad index (exit 1)."""
     conn, keys = _connect()
     with conn:
         try:
-            report = verify.verify_hub(conn, log_key=_hub_key(keys), parallel=parallel)
+            report = verify.verify_hub(conn, log_key=_hub_key(keys), parallel=parallel, full=full)
         except psycopg.errors.UndefinedTable as err:
             typer.echo(f"the database holds no ledger: {err}", err=True)
             raise typer.Exit(2) from err

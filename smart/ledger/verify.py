@@ -32,7 +32,7 @@ from psycopg import sql
 from smart.keys import VerifyingKey
 from smart.ledger import hub_store, merkle
 from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
-from smart.ledger.entry import GENESIS, EntryError, chain_fields
+from smart.ledger.entry import GENESIS, Entry, EntryError, chain_fields
 from smart.ledger.head import SignedHead
 from smart.ledger.hub_store import STORED_LEVEL
 
@@ -111,19 +111,23 @@ class _Problems:
             self.found[index] = why
 
 
-def verify_hub(conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = False) -> Report:
+def verify_hub(
+    conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = False, full: bool = False
+) -> Report:
     """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``.
 
     With ``parallel``, a child process rebuilds the Merkle tree from its own
     read of the same snapshot while this one checks the chains. That pays on
     a hub with idle cores; on a busy two-core machine the second read costs
-    more than it saves, hence off by default.
+    more than it saves, hence off by default. With ``full``, every entry is
+    also parsed and re-encoded to prove it is canonical RFC 8785 (slow: for
+    audits, not for every night).
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _verify(conn, log_key, parallel)
+        return _verify(conn, log_key, parallel, full)
 
 
 class _TreeCheck:
@@ -206,7 +210,7 @@ def _tree_in_child(conninfo: str, snapshot: str, tree: _TreeCheck, results: Conn
         results.close()
 
 
-def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool) -> Report:
+def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool, full: bool) -> Report:
     problems = _Problems()
     node_keys = hub_store.node_keys(conn)
     witness_keys = list(hub_store.witness_keys(conn).values())
@@ -278,6 +282,12 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool
             expected += 1
         if in_process:
             tree.feed([sha256(b"\x00" + row[3]).digest() for row in chunk])
+        if full:
+            for idx, _node, _seq, raw in chunk:
+                try:
+                    Entry.from_bytes(raw, canonical=True)
+                except EntryError as err:
+                    problems.add(idx, str(err))
     if current is not None:
         _write_back(current, last_seq, last_idx, last_hex)
 

@@ -159,6 +159,16 @@ def test_the_two_process_verifier_names_the_same_index(
     assert report.first is not None and report.first.index == MIDDLE
 
 
+def test_a_full_verify_also_proves_every_entry_canonical(
+    shop_log: hub_store.HubLog, hub_db: HubDatabase, ledger_cli: LedgerCli
+) -> None:
+    assert ledger_cli("ledger", "verify", "--full").exit_code == 0
+    _tamper(hub_db, ONE_BYTE_CHANGES["entry (data)"].format(i=MIDDLE))
+    result = ledger_cli("ledger", "verify", "--full")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"FAILED at index {MIDDLE}:")
+
+
 def test_verify_explains_in_json(
     shop_log: hub_store.HubLog, hub_db: HubDatabase, ledger_cli: LedgerCli
 ) -> None:
