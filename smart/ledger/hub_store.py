@@ -8,16 +8,16 @@ in one transaction. A replayed batch changes nothing; an entry that conflicts
 with one already stored for the same (node, node_seq) is refused and raised
 as a fork alarm.
 
-Like a node's ``NodeLog``, it answers ``size()``, ``entries(start, stop)``
-and its latest signed state (``checkpoint()``), so readers and the verifier
-treat both stores alike.
+Like a node's ``NodeLog``, it is a ``store.LogStore`` (``size()``,
+``entries(start, stop)``), so readers treat both stores alike; its signed
+state is ``checkpoint()``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -488,20 +488,6 @@ class HubLog:
             log_key=log_key,
             witnesses=self.witness_keys().values(),
         )
-
-    def rows(self, start: int = 0) -> Iterator[tuple[int, str, int, bytes]]:
-        """Every row of the entries table from ``start``, in index order, streamed (for the verifier)."""
-        with self.conn.cursor() as cur:
-            with cur.copy(
-                sql.SQL(
-                    "COPY (SELECT idx, node, node_seq, entry FROM ledger_entries"
-                    " WHERE idx >= {} ORDER BY idx)"
-                    " TO STDOUT (FORMAT BINARY)"
-                ).format(sql.Literal(start))
-            ) as copy:
-                copy.set_types(["int8", "text", "int8", "bytea"])
-                for row in copy.rows():
-                    yield row[0], row[1], row[2], bytes(row[3])
 
 
 class _Fork(Exception):
