@@ -10,7 +10,8 @@ row or two swapped rows are named where they are.
 
 The hot loop reads each entry's chain fields from its canonical tail rather
 than parsing the whole entry, so a million entries verify in seconds; the
-hub parsed every entry in full when it took it in.
+hub checked the same tail when it took each entry in, and ``full`` also
+re-encodes every entry to prove it canonical.
 """
 
 from __future__ import annotations
