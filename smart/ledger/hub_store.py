@@ -186,7 +186,12 @@ class HubLog:
     # -- ingest ---------------------------------------------------------------------------
 
     def ingest(self, batch: Batch) -> Ingested:
-        """Take a node's batch into the global log exactly once; see the module docstring."""
+        """Take a node's batch into the global log exactly once; see the module docstring.
+
+        Entries are parsed and checked field by field where they enter the
+        process (``Entry.create``, ``Entry.from_bytes``, ``Batch.from_bytes``
+        for the wire); here the chain is re-derived from their bytes alone.
+        """
         key = self.key
         if key is None:
             raise IngestError("this HubLog has no signing key: it can read but not ingest")
