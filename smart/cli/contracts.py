@@ -22,16 +22,20 @@ from smart.contracts.models import SmartContract
 contract_app = typer.Typer(help="Check and compare SmartContract files offline.", no_args_is_help=True)
 
 
-@contract_app.command("validate")
-def validate(files: list[Path] = typer.Argument(..., help="Manifest files or directories.")) -> None:
-    """Validate manifests: schema, units, intervals and semantics; errors name file, line and path."""
+def _load_or_exit(files: list[Path]) -> list[manifests.Loaded]:
+    """The manifests in ``files``, or every error on stderr (file:line: path: what) and exit 1."""
     try:
-        loaded = manifests.load(files)
+        return manifests.load(files)
     except manifests.ManifestsInvalid as err:
         for error in err.errors:
             typer.echo(str(error), err=True)
         raise typer.Exit(1) from err
-    for item in loaded:
+
+
+@contract_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., help="Manifest files or directories.")) -> None:
+    """Validate manifests: schema, units, intervals and semantics; errors name file, line and path."""
+    for item in _load_or_exit(files):
         typer.echo(f"{item.file}: {item.manifest.kind} {item.manifest.metadata.name} is valid")
 
 
@@ -108,12 +112,7 @@ def apply(
     """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator."""
     from smart.embedded import driver
 
-    try:
-        loaded = manifests.load(files)
-    except manifests.ManifestsInvalid as err:
-        for error in err.errors:
-            typer.echo(str(error), err=True)
-        raise typer.Exit(1) from err
+    loaded = _load_or_exit(files)
     settings = smart_settings.load()
     try:
         applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings))
