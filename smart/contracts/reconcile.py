@@ -155,16 +155,14 @@ async def _retire(
 
 
 def workloads(contracts: Sequence[SmartContract], stations: Sequence[Station]) -> list[Workload]:
-    """The module workloads every valid contract together needs, one per module, in a stable order.
+    """The module workloads all contracts together need, one per module, in a stable order.
 
     A module runs on a station when some contract selecting that station lists it and the
     module's manifest allows that station (logistics only where the role is shipping).
     """
     by_module: dict[str, dict[str, Station]] = {}
     owners: dict[str, set[str]] = {}
-    for contract in contracts:
-        if semantics.problems(contract.spec):
-            continue
+    for contract in contracts:  # a degraded contract keeps its workloads: its previous revision still runs
         for station in selected_stations(contract, stations):
             for module in bundle.modules_for(contract, station):
                 by_module.setdefault(module, {})[station.spec.station_id] = station
