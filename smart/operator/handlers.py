@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    settings.posting.level = logging.INFO  # INFO and above become Kubernetes Events
     config = smart_settings.load()
     keys = KeyStore(config.key_directory)
     url = config.nats_url or f"nats://{config.host}:{config.nats_port}"

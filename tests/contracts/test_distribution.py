@@ -106,6 +106,12 @@ def test_smart_apply_puts_signed_bundles_that_a_station_mirrors(
     assert listed.exit_code == 0, listed.output
     assert len([line for line in listed.output.splitlines() if " 1/1 " in line]) == 6
 
+    stations = runner.invoke(app, ["get", "stations"], env=env)
+    assert stations.exit_code == 0, stations.output
+    assert [line.split()[0] for line in stations.output.splitlines()[1:]] == sorted(
+        ["pt-1", "mt-1", "ut-1", "ht-1", "cp-1", "sr-1"]
+    )
+
     hub_key = KeyStore(tmp_path / "keys").verifying_key("hub")
     hub_value = asyncio.run(_hub_value(env["SMART_NATS_URL"], "pt-1.penetrant"))
     assert hub_value is not None
