@@ -30,8 +30,6 @@ from smart.contracts import catalog, rules
 from smart.contracts.models import API_VERSION, SmartContract, Station
 from smart.keys import SigningKey, VerifyingKey
 
-__all__ = ["SignedBundle", "SigningKey", "VerifyingKey", "compile_bundle", "sign", "verify"]
-
 BUNDLE_KIND = "ContractBundle"
 
 

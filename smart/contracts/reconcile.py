@@ -24,6 +24,7 @@ import structlog
 from smart import ledger
 from smart.contracts import bundle, catalog, semantics
 from smart.contracts.models import SmartContract, Station
+from smart.keys import SigningKey
 
 log = structlog.get_logger("smart.contracts")
 
@@ -73,7 +74,7 @@ def selected_stations(contract: SmartContract, stations: Sequence[Station]) -> l
 
 
 def compile_signed(
-    contract: SmartContract, stations: Sequence[Station], key: bundle.SigningKey
+    contract: SmartContract, stations: Sequence[Station], key: SigningKey
 ) -> list[bundle.SignedBundle]:
     """Validate, then compile and sign one bundle per selected station (no I/O)."""
     semantics.check(contract.metadata.name, contract.spec)
@@ -86,7 +87,7 @@ async def deploy(
     contract: SmartContract,
     stations: Sequence[Station],
     *,
-    key: bundle.SigningKey,
+    key: SigningKey,
     store: BundleStore,
     log_: ledger.NodeLog | None,
     actor: str = ACTOR,
