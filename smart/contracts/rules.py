@@ -253,6 +253,17 @@ class CalibrationRule(RuleBase):
 class FurnaceClassRule(RuleBase):
     """The job's class and temperature fall inside the furnace's qualified class and range (rule 21)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.kind != 'furnaceClass' || !has(self.unit) || self.unit in ['Δ°C', 'Δ°F']",
+                    "message": "uniformity unit must be Δ°C or Δ°F",
+                }
+            ]
+        }
+    )
+
     kind: Literal["furnaceClass"] = "furnaceClass"
     module: ClassVar[str] = "standards"
 
@@ -343,6 +354,18 @@ class DwellBand(Model):
 class DwellRule(RuleBase):
     """A dwell lasted long enough for the part temperature (rule 18)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.kind != 'dwell' || !has(self.temperatureUnit) || self.temperatureUnit in "
+                    "['°F', '°C']",
+                    "message": "temperatureUnit must be °F or °C",
+                }
+            ]
+        }
+    )
+
     kind: Literal["dwell"] = "dwell"
     module: ClassVar[str] = "qa"
     default_on: ClassVar[tuple[str, ...]] = ("step",)
@@ -359,7 +382,8 @@ class DwellRule(RuleBase):
 
     @model_validator(mode="after")
     def _known_unit(self) -> DwellRule:
-        _check_unit(self.temperature_unit)
+        if self.temperature_unit not in ("°F", "°C"):
+            raise ValueError(f"temperatureUnit {self.temperature_unit!r}: expected °F or °C")
         return self
 
 

@@ -138,6 +138,7 @@ def _rule(doc: dict[str, Any], rule_id: str) -> dict[str, Any]:
             "notBefore must be earlier than notAfter",
         ),
         (lambda d: _rule(d, "pt-penetrant-dwell")["bands"][0].update(min=120), "band min must be below"),
+        (lambda d: _rule(d, "pt-penetrant-dwell").update(temperatureUnit="mm"), "temperatureUnit must be"),
         (lambda d: _rule(d, "pt-uva-checked-today").pop("every"), "a check rule needs check, every"),
         (
             lambda d: _rule(d, "pt-uva-checked-today").update(steps=["a", "b"]),
