@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     station_monitor_port_base: int = Field(
         default=8500, ge=1, le=65000, description="Station i's leaf monitoring port is base + i."
     )
+    station_web_port_base: int = Field(
+        default=8600, ge=1, le=65000, description="Station i's web app (kiosk, health) port is base + i."
+    )
+    heartbeat_s: float = Field(default=2.0, gt=0, le=60, description="How often a station reports.")
+    station_offline_after_s: float = Field(
+        default=10.0, gt=0, le=3600, description="A station silent this long is shown offline."
+    )
     keys_dir: Path | None = Field(
         default=None, description="Signing keys (0600); defaults to <state_dir>/keys."
     )
@@ -126,6 +133,24 @@ class Settings(BaseSettings):
 
     def station_monitor_port(self, station: str) -> int:
         return self.station_monitor_port_base + self.station_ids.index(station) + 1
+
+    def station_web_port(self, station: str) -> int:
+        return self.station_web_port_base + self.station_ids.index(station) + 1
+
+    def station_data_dir(self, station: str) -> Path:
+        """A station's own files (its store, its ledger, its witness state)."""
+        return self.state_dir / "stations" / station
+
+    def environment(self) -> dict[str, str]:
+        """These settings as ``SMART_*`` variables, so a child process runs with exactly them."""
+        env: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"SMART_{name.upper()}"] = str(value)
+        return env
 
     def masked(self) -> dict[str, Any]:
         """The settings as plain values, secrets shown as ``**********``."""

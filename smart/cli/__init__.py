@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from smart.cli import bench, config, contracts, credentials, floor, ledger, operator, people, station
+from smart.cli import bench, config, contracts, credentials, floor, ledger, node, operator, people, station
 
 app = typer.Typer(
     name="smart",
@@ -27,6 +27,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(people.app, name="people")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(station.app, name="station")
+app.add_typer(node.app, name="node")
 app.add_typer(ledger.app, name="ledger")
 app.command("verify")(ledger.verify_bundle)
 

@@ -136,6 +136,8 @@ class NodeAgent:
 
     def _verified_evaluator(self, envelope: bytes) -> engine.Evaluator:
         if self._hub_key is None:
+            self._hub_key = self._load_hub_key()  # provisioned after this agent started
+        if self._hub_key is None:
             raise contract_bundle.BundleError("the hub's public key is not provisioned on this station")
         signed = contract_bundle.verify(envelope, self._hub_key)
         if signed.station != self.station:

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from pydantic import BaseModel, Field
 
+from smart.bus import subjects, witnessing
+from smart.hub.streams import ensure_hub_streams
+from smart.keys import KeyStore
+from smart.node.agent import HUB_KEY_NAME
 from smart.runtime import nats as natsconf
 from smart.runtime import ports
 from smart.runtime.postgres import PostgresInstance
@@ -40,7 +47,7 @@ class ServiceHealth(BaseModel):
     """One part of the floor as the status page and ``/api/status`` show it."""
 
     name: str
-    kind: Literal["database", "hub-nats", "station-leaf"]
+    kind: Literal["database", "hub-nats", "station-leaf", "station-agent"]
     healthy: bool
     detail: str = Field(default="", description="Why not healthy, in plain words; empty when healthy.")
     state: str
@@ -50,6 +57,9 @@ class ServiceHealth(BaseModel):
     jetstream_domain: str | None = None
     storage_bytes: int | None = None
     url: str | None = None
+    online: bool | None = Field(default=None, description="Station agents: heard from lately.")
+    revisions: dict[str, str] = Field(default_factory=dict, description="Active contract revisions.")
+    ledger_lag: int | None = Field(default=None, description="Entries the station has not shipped yet.")
 
 
 class FloorStatus(BaseModel):
@@ -101,7 +111,14 @@ async def _http_health(url: str, what: str) -> Health:
 class Floor:
     """The servers of one embedded installation, built from settings."""
 
-    def __init__(self, settings: Settings, *, postgres: bool = True, nats_servers: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        postgres: bool = True,
+        nats_servers: bool = True,
+        node_agents: bool = False,
+    ) -> None:
         self.settings = settings
         self.layout = Layout(settings.state_dir)
         host = settings.host
@@ -133,10 +150,21 @@ class Floor:
                     hub_leaf_port=settings.nats_leaf_port,
                     store_dir=self.layout.jetstream_store(station),
                 )
+        self.node_agents = node_agents and nats_servers
         self.supervisor = Supervisor(self._children(), backoff_initial=settings.restart_backoff_s)
         self._hub_connection: NatsClient | None = None
+        self.heartbeats: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- building ---------------------------------------------------------------------------
+
+    async def _create_hub_streams(self) -> None:
+        """The hub's buckets and streams exist before any station mirrors or ships to them."""
+        assert self.hub is not None
+        connection = await nats.connect(self.hub.url, error_cb=_quiet)
+        try:
+            await ensure_hub_streams(connection.jetstream())
+        finally:
+            await connection.close()
 
     def _nats_child(self, server: natsconf.HubServer | natsconf.LeafServer, monitor_port: int) -> ChildSpec:
         config_path = self.layout.nats_config(server.name)
@@ -157,6 +185,7 @@ class Floor:
             log_path=self.layout.logs / f"{server.name}.log",
             prepare=prepare,
             stop_timeout=5.0,
+            group="station-leaves" if isinstance(server, natsconf.LeafServer) else None,
         )
 
     def _children(self) -> list[ChildSpec]:
@@ -164,10 +193,40 @@ class Floor:
         if self.postgres is not None:
             children.append(self.postgres.child())
         if self.hub is not None:
-            children.append(self._nats_child(self.hub, self.hub.monitor_port))
+            hub = self._nats_child(self.hub, self.hub.monitor_port)
+            hub.after_ready = self._create_hub_streams
+            children.append(hub)
         for leaf in self.leaves.values():
             children.append(self._nats_child(leaf, leaf.monitor_port))
+        if self.node_agents:
+            children.extend(self._node_child(station) for station in self.leaves)
         return children
+
+    def _node_child(self, station: str) -> ChildSpec:
+        """The station's node agent, as ``smart node run`` in a process of its own (as on a Pi)."""
+        port = self.settings.station_web_port(station)
+
+        async def health() -> Health:
+            return await _http_health(f"http://{self.settings.host}:{port}/healthz", f"node agent {station}")
+
+        def enrol() -> None:
+            # On one machine the floor enrols each station: its ledger and witness keys exist before
+            # its agent starts, so the hub can register them and never races the agent for the file.
+            keys = KeyStore(self.settings.key_directory)
+            keys.signing_key(HUB_KEY_NAME)  # the station's trust anchor, provisioned with it
+            keys.signing_key(station)
+            keys.signing_key(witnessing.witness_name(station))
+
+        return ChildSpec(
+            name=f"node-{station}",
+            prepare=enrol,
+            argv=[sys.executable, "-m", "smart.node", "--station", station],
+            health=health,
+            log_path=self.layout.logs / f"node-{station}.log",
+            env={**os.environ, **self.settings.environment()},
+            stop_timeout=10.0,
+            group="station-agents",
+        )
 
     def ports(self) -> dict[int, str]:
         """Every loopback port the floor will listen on, with what listens there."""
@@ -181,6 +240,8 @@ class Floor:
         for leaf in self.leaves.values():
             wanted[leaf.port] = f"station {leaf.station} NATS client port"
             wanted[leaf.monitor_port] = f"station {leaf.station} NATS monitoring port"
+            if self.node_agents:
+                wanted[self.settings.station_web_port(leaf.station)] = f"station {leaf.station} web app"
         return wanted
 
     # -- running ----------------------------------------------------------------------------
@@ -209,7 +270,18 @@ class Floor:
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.25,
                 allow_reconnect=True,
+                error_cb=_quiet,
             )
+            await self._hub_connection.subscribe(subjects.HEARTBEATS, cb=self._on_heartbeat)
+
+    async def _on_heartbeat(self, message: Msg) -> None:
+        try:
+            body = json.loads(message.data)
+            station = str(body["station"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if message.subject == subjects.heartbeat(station):  # a station speaks only for itself
+            self.heartbeats[station] = (time.time(), body)
 
     async def stop(self) -> None:
         if self._hub_connection is not None:
@@ -234,8 +306,44 @@ class Floor:
             probes.append(self._hub_status())
         probes.extend(self._station_status(leaf) for leaf in self.leaves.values())
         services = list(await asyncio.gather(*probes))
+        if self.node_agents:
+            services.extend(self._agent_status(station) for station in self.leaves)
         return FloorStatus(
             healthy=all(s.healthy for s in services), services=services, checked_at=time.time()
+        )
+
+    def _agent_status(self, station: str) -> ServiceHealth:
+        """A station's agent: its process, and whether the hub heard from it lately."""
+        name = f"node-{station}"
+        state, pid, restarts, _ = self._base(name)
+        problem = self._process_problem(name)
+        heard = self.heartbeats.get(station)
+        revisions: dict[str, str] = {}
+        lag: int | None = None
+        if heard is not None:
+            revisions = dict(heard[1].get("revisions", {}))
+            lag = heard[1].get("ledger_lag")
+        if problem:
+            health = Health(False, problem)
+        elif heard is None:
+            health = Health(False, "no heartbeat from the station yet")
+        elif time.time() - heard[0] > self.settings.station_offline_after_s:
+            health = Health(False, f"offline: no heartbeat for {time.time() - heard[0]:.0f} s")
+        else:
+            health = Health(True)
+        return ServiceHealth(
+            name=name,
+            kind="station-agent",
+            healthy=health.healthy,
+            detail=health.detail,
+            state=state,
+            pid=pid,
+            restarts=restarts,
+            station=station,
+            online=heard is not None and time.time() - heard[0] <= self.settings.station_offline_after_s,
+            revisions=revisions,
+            ledger_lag=lag,
+            url=f"http://{self.settings.host}:{self.settings.station_web_port(station)}/",
         )
 
     def _base(self, name: str) -> tuple[str, int | None, int, str]:
@@ -327,6 +435,11 @@ class Floor:
             storage_bytes=storage,
             url=leaf.url,
         )
+
+
+async def _quiet(err: Exception) -> None:
+    """nats-py reports every failed reconnect; the status page says it once, in words."""
+    log.debug("floor.nats_error", error=type(err).__name__)
 
 
 def check_state_dir(state_dir: Path) -> None:

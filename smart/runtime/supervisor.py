@@ -65,6 +65,7 @@ class ChildSpec:
     start_timeout: float = 30.0
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
+    group: str | None = None
 
 
 @dataclass(slots=True)
@@ -136,25 +137,44 @@ class Supervisor:
         return proc.pid if proc is not None and proc.returncode is None else None
 
     async def start(self) -> None:
-        """Start every child in order, each healthy before the next; on failure stop what started."""
+        """Start every child in order, each healthy before the next; on failure stop what started.
+
+        Consecutive children of one ``group`` (the station agents, say) start side by side: they
+        depend on what came before them, not on each other.
+        """
         try:
-            for child in self.children:
-                if child.prepare is not None:
-                    try:
-                        child.prepare()
-                    except (OSError, RuntimeError, ValueError) as err:
-                        self.status[child.name].state = State.FAILED
-                        raise StartError(f"{child.name} could not be prepared: {err}") from err
-                await self._spawn(child)
-                await self._wait_healthy(child)
-                if child.after_ready is not None:
-                    await child.after_ready()
-                self._watchers[child.name] = asyncio.create_task(
-                    self._watch(child), name=f"watch-{child.name}"
-                )
+            for wave in self._waves():
+                for child in wave:
+                    self._prepare(child)
+                await asyncio.gather(*(self._spawn(child) for child in wave))
+                await asyncio.gather(*(self._wait_healthy(child) for child in wave))
+                for child in wave:
+                    if child.after_ready is not None:
+                        await child.after_ready()
+                    self._watchers[child.name] = asyncio.create_task(
+                        self._watch(child), name=f"watch-{child.name}"
+                    )
         except BaseException:
             await self.stop()
             raise
+
+    def _waves(self) -> list[list[ChildSpec]]:
+        waves: list[list[ChildSpec]] = []
+        for child in self.children:
+            if waves and child.group is not None and waves[-1][-1].group == child.group:
+                waves[-1].append(child)
+            else:
+                waves.append([child])
+        return waves
+
+    def _prepare(self, child: ChildSpec) -> None:
+        if child.prepare is None:
+            return
+        try:
+            child.prepare()
+        except (OSError, RuntimeError, ValueError) as err:
+            self.status[child.name].state = State.FAILED
+            raise StartError(f"{child.name} could not be prepared: {err}") from err
 
     async def _spawn(self, child: ChildSpec) -> None:
         status = self.status[child.name]

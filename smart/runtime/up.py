@@ -1,6 +1,8 @@
 """``smart up``: run the whole embedded floor in the foreground until Ctrl-C or SIGTERM.
 
-Order of start: PostgreSQL, hub NATS, station leaves, then the hub web app;
+Order of start: PostgreSQL, hub NATS (with its buckets and streams), station
+leaves, station node agents, the hub services (ledger intake), the reference
+contracts from ``contracts/``, then the hub web app;
 on a stop signal the web app stops first, then the supervisor stops its
 children in reverse order, and the process exits 0.
 """
@@ -17,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from smart.embedded import driver as contracts_driver
+from smart.hub.services import HubServices
 from smart.hub.web.app import create_app
 from smart.runtime.floor import Floor
 from smart.settings import Settings
@@ -49,6 +52,8 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
         urls["hub NATS"] = floor.hub.url
     for station, leaf in floor.leaves.items():
         urls[f"station {station} NATS"] = leaf.url
+        if floor.node_agents:
+            urls[f"station {station} UI"] = f"http://{settings.host}:{settings.station_web_port(station)}/"
     if floor.postgres is not None:
         urls["PostgreSQL"] = f"postgresql://{settings.host}:{settings.postgres_port}/smart"
     return urls
@@ -56,14 +61,16 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
 
 async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None]) -> None:
     """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot."""
-    floor = Floor(settings)
+    floor = Floor(settings, node_agents=True)
     floor.preflight(extra_ports={settings.web_port: "hub web app"})
+    services = HubServices(floor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await floor.start()
+        await services.start()
         await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
         server, web = await serve_web(create_app(floor.status), settings.host, settings.web_port)
         on_ready(floor_urls(settings, floor))
@@ -71,6 +78,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None])
         server.should_exit = True
         await web
     finally:
+        await services.stop()
         await floor.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

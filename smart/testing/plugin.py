@@ -39,6 +39,8 @@ def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Se
         "nats_monitor_port": ports.free_port(),
         "station_nats_port_base": ports.free_block(stations),
         "station_monitor_port_base": ports.free_block(stations),
+        "station_web_port_base": ports.free_block(stations),
+        "heartbeat_s": 0.5,
     }
     values.update(overrides)
     return Settings(**values)

@@ -25,19 +25,8 @@ SMART = str(Path(sys.executable).parent / "smart")
 def floor_env(settings: Settings) -> dict[str, str]:
     """The environment that makes ``smart up`` use these settings' ports."""
     env = dict(os.environ)
-    env.update(
-        {
-            "SMART_STATIONS": str(settings.stations),
-            "SMART_WEB_PORT": str(settings.web_port),
-            "SMART_POSTGRES_PORT": str(settings.postgres_port),
-            "SMART_NATS_PORT": str(settings.nats_port),
-            "SMART_NATS_LEAF_PORT": str(settings.nats_leaf_port),
-            "SMART_NATS_MONITOR_PORT": str(settings.nats_monitor_port),
-            "SMART_STATION_NATS_PORT_BASE": str(settings.station_nats_port_base),
-            "SMART_STATION_MONITOR_PORT_BASE": str(settings.station_monitor_port_base),
-            "SMART_SETTINGS_FILE": "/nonexistent/smart.toml",
-        }
-    )
+    env.update(settings.environment())
+    env["SMART_SETTINGS_FILE"] = "/nonexistent/smart.toml"
     return env
 
 

@@ -28,6 +28,13 @@ def _name(process: psutil.Process) -> str | None:
         return None
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return list(process.cmdline())
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _service(status: dict[str, object], name: str) -> dict[str, object]:
     services = status["services"]
     assert isinstance(services, list)
@@ -78,7 +85,7 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     status = _poll_status(floor, lambda s: s["healthy"] is True, deadline_s=30 - (time.monotonic() - started))
     services = status["services"]
     assert isinstance(services, list)
-    assert [s["name"] for s in services] == [
+    assert [s["name"] for s in services][:8] == [
         "postgres",
         "hub",
         "leaf-pt-1",
@@ -88,13 +95,16 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
         "leaf-cp-1",
         "leaf-sr-1",
     ]
+    assert [s["name"] for s in services if s["kind"] == "station-agent"] == [
+        f"node-{station}" for station in up_settings.station_ids
+    ]
     assert all(s["healthy"] for s in services)
     assert {s["jetstream_domain"] for s in services if s["kind"] == "station-leaf"} == set(
         up_settings.station_ids
     )
     page = httpx.get(floor.status_url, timeout=5)
     assert page.status_code == 200
-    assert page.text.count(">healthy<") == 8
+    assert page.text.count(">healthy<") == 14  # 8 servers and 6 station agents
     assert "/api/status" in page.text  # the page refreshes itself from the API
     assert httpx.get(floor.status_url + "healthz", timeout=5).json() == {"ok": True}
     metrics = httpx.get(floor.status_url + "metrics", timeout=5).text
@@ -180,6 +190,7 @@ def test_stop_signal_stops_every_process_the_floor_started_and_exits_zero(
     names = [_name(p) for p in started]  # a short-lived postgres backend may be gone already
     assert "postgres" in names
     assert names.count("nats-server") == 7
+    assert len([p for p in started if "node" in " ".join(_cmdline(p))]) == 6
 
     assert floor.interrupt(stop_signal) == 0
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

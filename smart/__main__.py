@@ -1,0 +1,5 @@
+"""``python -m smart``: the same command as ``smart``, for child processes that know only the interpreter."""
+
+from smart.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""The hub services the embedded floor runs in its own process: today, the ledger intake.
+
+On Kubernetes these run in the hub Deployment; on one machine ``smart up``
+starts them after the servers are healthy. The ledger tables are migrated
+as the database owner; the intake then works as the app role, which may
+only INSERT and SELECT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import nats
+from nats.aio.client import Client as NatsClient
+from psycopg.conninfo import make_conninfo
+
+from smart.hub.intake import LedgerIntake, register_stations
+from smart.keys import KeyStore
+from smart.ledger import hub_store
+from smart.ledger.hub_store import HubLog
+from smart.runtime.floor import Floor
+from smart.runtime.secrets import secret
+
+
+class HubServices:
+    def __init__(self, floor: Floor) -> None:
+        self.floor = floor
+        self.settings = floor.settings
+        self.hub_log: HubLog | None = None
+        self.connection: NatsClient | None = None
+        self.intake: LedgerIntake | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def app_database_url(self) -> str:
+        password = secret(self.floor.layout.secrets / "ledger-app.password")
+        return make_conninfo(self.floor.database_url(), user=hub_store.APP_ROLE, password=password)
+
+    async def start(self) -> None:
+        owner_url = self.floor.database_url()
+        password = secret(self.floor.layout.secrets / "ledger-app.password")
+        await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
+        keys = KeyStore(self.settings.key_directory)
+        self.hub_log = await asyncio.to_thread(
+            HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
+        )
+        stations = list(self.floor.leaves)
+        await asyncio.to_thread(register_stations, self.hub_log, keys, stations)
+        assert self.floor.hub is not None
+        self.connection = await nats.connect(
+            self.floor.hub.url, name="smart-hub-services", max_reconnect_attempts=-1, reconnect_time_wait=0.25
+        )
+        self.intake = LedgerIntake(self.connection, self.hub_log, stations=stations)
+        self._task = asyncio.create_task(self.intake.run(), name="ledger-intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.intake is not None:
+            self.intake.close()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+        if self.hub_log is not None:
+            self.hub_log.close()

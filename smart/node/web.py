@@ -1,0 +1,34 @@
+"""The station's own web app: health and status now; the operator's kiosk pages build on it.
+
+It is served by the node agent's process, so it answers even with every hub
+down, and what it shows comes from the station's local state only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from smart.node.agent import NodeAgent
+
+
+def create_station_app(agent: NodeAgent) -> FastAPI:
+    app = FastAPI(title=f"SMART station {agent.station}", docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """Healthy while the agent runs; a station without a valid contract is up, but says so."""
+        running = agent.ledger is not None
+        body: dict[str, Any] = {"ok": running, "station": agent.station}
+        if running:
+            body["revisions"] = agent.enforcer.revisions
+            body["connected"] = agent.connection is not None and agent.connection.is_connected
+        return JSONResponse(body, status_code=200 if running else 503)
+
+    @app.get("/api/status")
+    async def status() -> dict[str, Any]:
+        return agent.status()
+
+    return app
