@@ -49,6 +49,11 @@ def alert(station: str) -> str:
     return station_subject(station, "alert")
 
 
+def decide(station: str) -> str:
+    """The station's decision service (request-reply on its own leaf)."""
+    return station_subject(station, "decide")
+
+
 def heartbeat(station: str) -> str:
     return station_subject(station, "heartbeat")
 

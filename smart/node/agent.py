@@ -161,6 +161,28 @@ class NodeAgent:
         )
         return decision
 
+    async def _on_decide_request(self, message: Msg) -> None:
+        """The station's decision service on its own leaf: answered from local state, hub or no hub.
+
+        The reply comes only after the decision is durable on the station's ledger, and names the
+        entry, so a caller holding a reply knows the station cannot lose it.
+        """
+        try:
+            body = json.loads(message.data)
+            event = f.event_from_json(body["event"])
+            facts = f.facts_from_json(body.get("facts", {}))
+        except (ValueError, KeyError, TypeError) as err:
+            await message.respond(json.dumps({"error": f"not a decision request: {err}"}).encode())
+            return
+        if event.station != self.station:
+            wrong = {"error": f"event is for station {event.station}, this is {self.station}"}
+            await message.respond(json.dumps(wrong).encode())
+            return
+        decision = self.decide(event, facts, actor=body.get("actor"))
+        assert self.ledger is not None
+        answer: dict[str, Any] = {"decision": decision.to_json(), "entry": self.ledger.size() - 1}
+        await message.respond(json.dumps(answer).encode())
+
     def record(
         self,
         *,
@@ -276,6 +298,7 @@ class NodeAgent:
             js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
         )
         self.connected.set()
+        await self.connection.subscribe(subjects.decide(self.station), cb=self._on_decide_request)
         if self._witness is not None:
             await self.connection.subscribe(
                 witnessing.witness_subject(self.station), cb=self._on_witness_request
