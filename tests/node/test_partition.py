@@ -1,0 +1,91 @@
+"""A station cut off from the hub by a network partition keeps enforcing and catches up when it heals."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import nats
+
+from smart.contracts import facts as f
+from smart.hub.intake import LedgerIntake, register_stations
+from smart.keys import KeyStore
+from smart.ledger import verify as ledger_verify
+from smart.ledger.hub_store import HubLog
+from smart.runtime import nats as natsconf
+from smart.runtime import ports
+from smart.testing.partition import Link
+from smart.testing.plugin import FloorFactory
+from tests.node.conftest import REFERENCE, Hub, LedgerDatabase, agent_for, eventually, now, signed_envelope
+
+
+async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_after_the_partition_heals(
+    floor_factory: FloorFactory, ledger_db: LedgerDatabase, keys: KeyStore, tmp_path: Path
+) -> None:
+    floor = floor_factory(stations=2)
+    cut_off, connected = "pt-1", "mt-1"
+    # Re-route pt-1's leaf connection through a link we can cut: same servers, one more hop.
+    link = Link(listen_port=ports.free_port(), target_port=floor.settings.nats_leaf_port)
+    await link.mend()
+    leaf = floor.floor.leaves[cut_off]
+    routed = natsconf.LeafServer(
+        station=leaf.station,
+        host=leaf.host,
+        port=leaf.port,
+        monitor_port=leaf.monitor_port,
+        hub_leaf_port=link.listen_port,
+        store_dir=leaf.store_dir,
+    )
+    floor.run(floor.floor.supervisor.stop_child(leaf.name))
+    natsconf.write_config(floor.floor.layout.nats_config(leaf.name), routed.config())
+    floor.run(floor.floor.supervisor.start_child(leaf.name))
+
+    assert floor.floor.hub is not None
+    hub_connection = await nats.connect(floor.floor.hub.url)
+    intake_log = HubLog.connect(ledger_db.app_url, key=keys.signing_key("hub"))
+    register_stations(intake_log, keys, [cut_off, connected])
+    intake = LedgerIntake(hub_connection, intake_log, stations=[cut_off, connected])
+    intake_task = asyncio.create_task(intake.run())
+    reader = HubLog.connect(ledger_db.app_url)
+    agents = {s: agent_for(floor, s, keys, tmp_path) for s in (cut_off, connected)}
+    try:
+        for station, agent in agents.items():
+            await agent.start()
+            await Hub(hub_connection, keys).put_contract(
+                station, REFERENCE[station], signed_envelope(REFERENCE[station], station, keys)
+            )
+        await eventually(lambda: all(a.enforcer.revisions for a in agents.values()), what="active")
+        revision = agents[cut_off].enforcer.revisions
+
+        await link.cut()
+        outcomes = set()
+        for i in range(1000):
+            for station, agent in agents.items():
+                action = "step" if i % 2 else "operate"
+                event = f.Event(action=action, at=now(), station=station, person="B-7", job=f"J-{i}")
+                outcomes.add((station, agent.decide(event, f.Facts()).outcome))
+        assert outcomes == {(s, o) for s in agents for o in ("allow", "deny")}
+        assert agents[cut_off].enforcer.revisions == revision
+        sizes = {s: a.ledger.size() for s, a in agents.items() if a.ledger}
+        await eventually(lambda: reader.node_size(connected) == sizes[connected], what="mt-1 shipped")
+        assert reader.node_size(cut_off) < sizes[cut_off]  # nothing crossed the partition
+
+        await link.mend()
+        await eventually(
+            lambda: reader.node_size(cut_off) == sizes[cut_off],
+            deadline_s=30,
+            what="pt-1 caught up",
+            state=lambda: (reader.node_size(cut_off), sizes),
+        )
+        entries = [e for e in reader.entries(0) if e.node == cut_off]
+        assert [e.node_seq for e in entries] == list(range(sizes[cut_off]))
+        assert ledger_verify.verify_hub(reader.conn, log_key=keys.verifying_key("hub")).ok
+    finally:
+        intake_task.cancel()
+        intake.close()
+        for agent in agents.values():
+            await agent.stop()
+        await link.cut()
+        await hub_connection.close()
+        reader.close()
+        intake_log.close()
