@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 
+from smart import intervals
 from smart.access.credential import Kind
 from smart.access.records import Record, RecordKind
 from smart.access.schemes import Course, CurrencyRule, Scheme, shop_courses, shop_schemes
@@ -36,7 +37,11 @@ _SEVERITY = (Status.NOT_CERTIFIED, Status.EXPIRED, Status.SUSPENDED, Status.LAPS
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """What one credential of a person would be today: its scope, whether current, until when, why."""
+    """What one credential of a person would be today: its scope, whether current, until when, why.
+
+    ``valid_until`` is the last day it is current, inclusive (:func:`smart.intervals.due` of what
+    falls due first); ``None`` when nothing bounds it.
+    """
 
     kind: Kind
     scope: Mapping[str, str]
@@ -85,7 +90,7 @@ def _certified(scheme: Scheme, certification: Record, records: list[Record], tod
             and r.score is not None
             and r.score >= exam_rule.min_score
             and (r.samples or 0) >= samples
-            and r.on <= certification.on < window_start.after(r.on)
+            and r.on <= certification.on <= intervals.due(r.on, window_start)
         ]
         if passing:
             basis.append(max(passing, key=lambda r: r.on).describe())
@@ -93,7 +98,7 @@ def _certified(scheme: Scheme, certification: Record, records: list[Record], tod
             need = f"score ≥ {exam_rule.min_score:g}" + (f", ≥ {samples} samples" if samples else "")
             reasons.append(
                 f"certification of {certification.on.isoformat()} in {method} level {level} rests on "
-                f"no passing {exam_rule.exam} exam ({need}) taken within {window_start.describe()} before it"
+                f"no passing {exam_rule.exam} exam ({need}) taken within {window_start} before it"
             )
             statuses.append(Status.NOT_CERTIFIED)
     valid_until: date | None = None
@@ -112,16 +117,17 @@ def _certified(scheme: Scheme, certification: Record, records: list[Record], tod
             else:
                 reasons.append(f"no {rule.name} on file")
             statuses.append(Status(rule.ends_as))
-            valid_until = certification.on if valid_until is None else min(valid_until, certification.on)
+            never = certification.on - timedelta(days=1)  # an empty span: current on no day
+            valid_until = never if valid_until is None else min(valid_until, never)
             continue
         latest = max(accepted, key=lambda r: r.on)
-        due = rule.every.after(latest.on)
+        due = intervals.due(latest.on, rule.every)
         basis.append(f"{rule.name}: {latest.describe()}, due by {due.isoformat()}")
         valid_until = due if valid_until is None else min(valid_until, due)
-        if today >= due:
+        if today > due:
             reasons.append(
                 f"{rule.name} of {latest.on.isoformat()} was due again by {due.isoformat()} "
-                f"(every {rule.every.describe()}, {scheme.scheme})"
+                f"(every {rule.every}, {scheme.scheme})"
             )
             statuses.append(Status(rule.ends_as))
     status = next((s for s in _SEVERITY if s in statuses), Status.CURRENT)
@@ -140,8 +146,8 @@ def _certified(scheme: Scheme, certification: Record, records: list[Record], tod
 
 
 def _course(course: Course, completed: Record, today: date) -> Standing:
-    until = course.valid_for.after(completed.on)
-    current = today < until
+    until = intervals.due(completed.on, course.valid_for)
+    current = today <= until
     return Standing(
         kind=course.kind,
         scope=MappingProxyType({"course": course.course, **course.scope}),
@@ -150,7 +156,9 @@ def _course(course: Course, completed: Record, today: date) -> Standing:
         valid_until=until,
         reasons=()
         if current
-        else (f"course {course.course} of {completed.on.isoformat()} ran out on {until.isoformat()}",),
+        else (
+            f"course {course.course} of {completed.on.isoformat()} was current through {until.isoformat()}",
+        ),
         basis=(completed.describe(),),
     )
 

@@ -1,17 +1,19 @@
 """From a derived standing (or an explicit grant) to a credential ready to sign.
 
 A credential never outlives what backs it: a certified credential issued
-today expires no later than the day its near-vision exam, its
-recertification or its lapse falls due. So a station that never hears from
-the hub again still refuses the inspector on the day the eye exam runs out.
+today expires no later than the end of the day its near-vision exam, its
+recertification or its lapse falls due (:mod:`smart.intervals`: current
+through the due day). So a station that never hears from the hub again
+still refuses the inspector the day after the eye exam runs out.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from smart import intervals
 from smart.access.credential import Credential, Kind
 from smart.access.derive import Standing
 
@@ -47,16 +49,25 @@ def new_credential(
 
 
 def from_standing(
-    standing: Standing, *, subject: str, now: datetime, lifetime: timedelta, issuer_key_id: str
+    standing: Standing,
+    *,
+    subject: str,
+    now: datetime,
+    lifetime: timedelta,
+    issuer_key_id: str,
+    zone: tzinfo = UTC,
 ) -> Credential:
-    """A credential for a current standing, expiring at ``now + lifetime`` or when its backing falls due."""
+    """A credential for a current standing, expiring at ``now + lifetime`` or when its backing runs out.
+
+    Its backing runs out at the end of ``standing.valid_until`` in ``zone``, the shop's time zone.
+    """
     if not standing.current:
         raise NotCurrentError(
             f"{standing.describe()} is {standing.status.value}: " + "; ".join(standing.reasons)
         )
     expires_at = now + lifetime
     if standing.valid_until is not None:
-        expires_at = min(expires_at, midnight(standing.valid_until))
+        expires_at = min(expires_at, intervals.end_of_day(standing.valid_until, zone))
     return new_credential(
         subject=subject,
         kind=standing.kind,

@@ -9,17 +9,18 @@ revision is a new YAML file, never a new branch in code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
+from smart import intervals
 from smart.access.credential import Kind
-from smart.access.intervals import Interval
 
 DATA = Path(__file__).parent / "data"
 _STRICT = ConfigDict(extra="forbid")
@@ -27,6 +28,34 @@ _STRICT = ConfigDict(extra="forbid")
 
 class SchemeError(ValueError):
     """A scheme or course file that does not say what it must; the message names file and field."""
+
+
+def _period(value: Any) -> Any:
+    """A scheme's period as its YAML writes it (``{years: 5}``, ``{months: 12}``, ``{days: 30}``).
+
+    Read into the shop's one :class:`smart.intervals.Interval`, so schemes and contracts count
+    alike: years and months add up to calendar months; calendar days stand alone.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    unknown = sorted(set(value) - {"years", "months", "days"})
+    if unknown:
+        raise ValueError(f"a period is {{years: N}}, {{months: N}} or {{days: N}}; not {unknown}")
+    counts = {key: value.get(key, 0) for key in ("years", "months", "days")}
+    if not all(isinstance(n, int) and n >= 0 for n in counts.values()):
+        raise ValueError(f"a period counts whole units, not {dict(value)}")
+    years, months, days = counts["years"], counts["months"], counts["days"]
+    if (years or months) and days:
+        raise ValueError(f"a period counts calendar months or calendar days, not both: {dict(value)}")
+    if years and not months:
+        return intervals.Interval(years, "year")
+    if months or years:
+        return intervals.Interval(years * 12 + months, "month")
+    return intervals.Interval(days, "day")  # 0 days: Interval refuses it by name
+
+
+#: A period in a scheme or course file, e.g. ``every: {months: 12}``.
+Period = Annotated[intervals.Interval, BeforeValidator(_period)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +78,7 @@ class ExamRule:
 class CertificationRule:
     __pydantic_config__ = _STRICT
     exams: tuple[ExamRule, ...]
-    exams_within: Interval
+    exams_within: Period
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +88,7 @@ class CurrencyRule:
     __pydantic_config__ = _STRICT
     name: str
     records: tuple[str, ...]
-    every: Interval
+    every: Period
     ends_as: str
     same_method: bool = False
     test: str | None = None
@@ -97,7 +126,7 @@ class Course:
     course: str
     kind: Kind
     title: str
-    valid_for: Interval
+    valid_for: Period
     scope: dict[str, str] = field(default_factory=dict)
 
 

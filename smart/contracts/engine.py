@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
+from smart import intervals
 from smart.contracts import facts as f
-from smart.contracts import intervals, rules, units
+from smart.contracts import rules, units
 from smart.contracts.models import ROLE_LABEL
 
 Outcome = Literal["allow", "deny", "warn"]

@@ -22,7 +22,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from smart.contracts import intervals, units
+from smart import intervals
+from smart.contracts import units
 
 #: The events a station raises; a rule applies to some of them.
 Action = Literal["operate", "measure", "step", "release", "receive", "ship", "open", "close", "survey"]

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from smart.access import Kind, Verifier, issuing, permits, tokens
 from smart.access.admission import admit
 from smart.access.derive import standings
-from smart.access.intervals import add_months
 from smart.access.records import Record
+from smart.intervals import add_months
 from smart.keys import SigningKey
 from tests.access.conftest import NOW
 from tests.access.test_certification import certified, eyes, performed

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 from smart.access import Credential, Kind, Reason, Refusal, Verifier, issuing, permits, tokens
 from smart.access.derive import Standing, Status, standings
-from smart.access.intervals import add_months
 from smart.access.records import Record, RecordKind
+from smart.intervals import add_months
 from smart.keys import SigningKey
 from tests.access.conftest import NOW
 
@@ -201,12 +201,6 @@ def test_completed_uv_safety_course_grants_a_safety_credential_for_a_year() -> N
     assert safety.kind is Kind.SAFETY and safety.current and dict(safety.scope) == {"course": "uv-safety"}
     (stale,) = standings([done], today=add_months(TODAY, 11))
     assert stale.status is Status.EXPIRED
-
-
-def test_one_month_after_31_january_is_the_last_day_of_february() -> None:
-    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
-    assert add_months(date(2028, 1, 31), 1) == date(2028, 2, 29)
-    assert add_months(date(2026, 3, 15), -12) == date(2025, 3, 15)
 
 
 def _credential(kind: Kind, scope: dict[str, str]) -> Credential:

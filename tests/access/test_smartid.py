@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import nats
 import pytest
 
 from smart import ledger
 from smart.access import Kind, Reason, Refusal, distribution
-from smart.access.intervals import add_months
 from smart.bus.mirror import mirror_bucket, stream_name
 from smart.hub.vault import publish
 from smart.hub.vault.smartid import SmartId, VaultError
+from smart.intervals import add_months
 from smart.runtime.background import BackgroundFloor
 from tests.access.conftest import NOW
 from tests.access.test_certification import certified, eyes, performed
@@ -83,7 +83,8 @@ def test_hub_will_not_issue_a_pt_certified_credential_over_a_13_month_old_near_v
 def test_certified_credential_expires_when_its_near_vision_exam_falls_due(smartid: SmartId) -> None:
     add_inspector(smartid, near_vision_months_ago=4)
     (issued,) = smartid.issue_current("E-1001", actor="qm")
-    assert issued.credential.expires_at.date() == add_months(add_months(TODAY, -4), 12)
+    exam_due = add_months(add_months(TODAY, -4), 12)  # current through its due day, gone the day after
+    assert issued.credential.expires_at == datetime.combine(exam_due + timedelta(days=1), time(0), tzinfo=UTC)
     assert smartid.issue_current("E-1001", actor="qm") == []  # already covered
 
 
