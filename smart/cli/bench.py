@@ -138,3 +138,65 @@ def ledger(
         f"  raw SQLite FULL-sync single-row commits (same run): {figures.raw_sqlite_commits_per_s:,.0f}/s"
     )
     typer.echo(f"  verify {figures.verify_entries:,} entries: {figures.verify_1m_s:.2f} s per million")
+
+
+@app.command("propagation")
+def propagation(
+    as_json: bool = typer.Option(False, "--json", help='Print {"p50_s", "p99_s", …}.'),
+    rounds: int = typer.Option(50, min=5, help="Revisions to deploy."),
+    stations: int = typer.Option(6, min=1, max=32, help="Stations on the floor."),
+) -> None:
+    """From deploy to active on every station, beside a bare hub KV put seen on every mirror."""
+    from smart.node import bench
+
+    figures = bench.propagation(stations=stations, rounds=rounds)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "p50_s": round(figures.p50_s, 5),
+                    "p99_s": round(figures.p99_s, 5),
+                    "kv_mirror_p50_s": round(figures.kv_p50_s, 5),
+                    "kv_mirror_p99_s": round(figures.kv_p99_s, 5),
+                }
+            )
+        )
+        return
+    typer.echo(f"contract propagation to {figures.stations} stations, {figures.rounds} revisions:")
+    typer.echo(
+        f"  deploy → active everywhere: p50 {figures.p50_s * 1000:.1f} ms   p99 {figures.p99_s * 1000:.1f} ms"
+    )
+    typer.echo(
+        f"  bare hub KV put → every mirror (same run): p50 {figures.kv_p50_s * 1000:.1f} ms   "
+        f"p99 {figures.kv_p99_s * 1000:.1f} ms"
+    )
+
+
+@app.command("resync")
+def resync(
+    as_json: bool = typer.Option(False, "--json", help='Print {"entries_per_s_per_station", …}.'),
+    entries: int = typer.Option(5000, min=100, help="Entries each station appends while the hub is down."),
+    stations: int = typer.Option(6, min=1, max=32, help="Stations on the floor."),
+) -> None:
+    """How fast stations' backlogs reach the hub log after a hub outage."""
+    from smart.node import bench
+
+    figures = bench.resync(stations=stations, per_station=entries)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "entries_per_s_per_station": round(figures.entries_per_s_per_station, 1),
+                    "stations": figures.stations,
+                    "seconds": round(figures.seconds, 3),
+                }
+            )
+        )
+        return
+    typer.echo(
+        f"resync after a hub outage: {figures.stations} stations × {figures.entries_per_station} entries "
+        f"in {figures.seconds:.2f} s"
+    )
+    typer.echo(
+        f"  {figures.entries_per_s_per_station:,.0f} entries/s per station (ingested, Merkle-integrated)"
+    )

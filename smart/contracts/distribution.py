@@ -17,12 +17,11 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
-BUCKET = "contracts"
-HISTORY = 5
+from smart.bus import subjects
 
-
-def key(station: str, contract: str) -> str:
-    return f"{station}.{contract}"
+BUCKET = subjects.CONTRACTS_BUCKET
+HISTORY = subjects.CONTRACTS_HISTORY
+key = subjects.contract_key
 
 
 async def bucket(js: JetStreamContext, *, name: str = BUCKET) -> KeyValue:

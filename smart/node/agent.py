@@ -37,7 +37,7 @@ from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
 from smart.ledger.hub_store import ORIGIN as LEDGER_ORIGIN
 from smart.ledger.witness import Witness
 from smart.node.enforcement import StationDecision, StationEnforcer
-from smart.node.store import StationStore
+from smart.node.store import MirrorUpdate, StationStore
 
 log = structlog.get_logger("smart.node")
 
@@ -73,6 +73,7 @@ class NodeAgent:
         self._hub_key: VerifyingKey | None = None
         self._shipped_seq = -1
         self._witness: Witness | None = None
+        self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -93,15 +94,16 @@ class NodeAgent:
         self._tasks.append(asyncio.create_task(self._stay_connected(), name=f"leaf-{self.station}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Stop every task (each given a few seconds), close the connection, the ledger and the store."""
+        self._stopping = True
+        tasks, self._tasks = list(self._tasks), []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         if self.connection is not None:
             with contextlib.suppress(Exception):
-                await self.connection.close()
+                await asyncio.wait_for(self.connection.close(), timeout=5)
             self.connection = None
         if self.ledger is not None:
             self.ledger.close()
@@ -202,13 +204,16 @@ class NodeAgent:
     def apply_contract_value(self, key: str, revision: int, value: bytes | None) -> None:
         """Handle one change of this station's contract key in the mirrored bucket."""
         assert self.store is not None
-        if not self.store.put_mirrored(subjects.CONTRACTS_BUCKET, key, revision, value):
+        bucket = subjects.CONTRACTS_BUCKET
+        if not self.store.is_newer(bucket, key, revision):
             return
+        update = MirrorUpdate(bucket, key, revision, value)
         contract = subjects.contract_from_key(self.station, key)
         if contract is None:
+            self.store.put_mirrored(bucket, key, revision, value)
             return
         if value is None:
-            previous = self.store.deactivate(contract)
+            previous = self.store.deactivate(contract, mirrored=update)
             self.enforcer.retire(contract)
             if previous is not None:
                 self.record(
@@ -221,12 +226,13 @@ class NodeAgent:
         try:
             evaluator = self._verified_evaluator(value)
         except (contract_bundle.BundleError, ValueError, KeyError) as err:
+            self.store.put_mirrored(bucket, key, revision, value)
             self._refuse(contract, value, str(err))
             return
         if self.enforcer.revisions.get(contract) == evaluator.revision:
+            self.store.put_mirrored(bucket, key, revision, value)
             return
-        self.store.record_revision(contract, evaluator.revision, value, refused=None)
-        previous = self.store.activate(contract, evaluator.revision)
+        previous = self.store.activate(contract, evaluator.revision, envelope=value, mirrored=update)
         self.enforcer.activate(evaluator)
         self.record(
             kind="contract.activated",
@@ -297,6 +303,8 @@ class NodeAgent:
         contracts = await mirror.mirror_bucket(
             js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
         )
+        if self._stopping:
+            return
         self.connected.set()
         await self.connection.subscribe(subjects.decide(self.station), cb=self._on_decide_request)
         if self._witness is not None:

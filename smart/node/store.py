@@ -57,6 +57,16 @@ def _now() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class MirrorUpdate:
+    """One KV change as the station's mirror delivered it (``value`` None = deleted)."""
+
+    bucket: str
+    key: str
+    revision: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveRevision:
     contract: str
     revision: str
@@ -92,20 +102,31 @@ class StationStore:
 
     # -- mirrored KV values -----------------------------------------------------------------
 
-    def put_mirrored(self, bucket: str, key: str, revision: int, value: bytes | None) -> bool:
-        """Keep the newest value of ``bucket/key`` (``None`` = deleted); False if already newer."""
+    def is_newer(self, bucket: str, key: str, revision: int) -> bool:
+        """Whether KV ``revision`` of ``bucket/key`` is newer than what the store holds."""
         with self._lock:
             row = self._db.execute(
                 "SELECT revision FROM mirrored WHERE bucket = ? AND key = ?", (bucket, key)
             ).fetchone()
-            if row is not None and row[0] >= revision:
-                return False
-            self._db.execute(
-                "INSERT INTO mirrored VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET "
-                "revision = excluded.revision, value = excluded.value, received_at = excluded.received_at",
-                (bucket, key, revision, value, _now()),
-            )
-            return True
+        return row is None or row[0] < revision
+
+    def put_mirrored(self, bucket: str, key: str, revision: int, value: bytes | None) -> bool:
+        """Keep the newest value of ``bucket/key`` (``None`` = deleted); False if already newer."""
+        with self._lock:
+            return self._put_mirrored(MirrorUpdate(bucket, key, revision, value))
+
+    def _put_mirrored(self, update: MirrorUpdate) -> bool:
+        row = self._db.execute(
+            "SELECT revision FROM mirrored WHERE bucket = ? AND key = ?", (update.bucket, update.key)
+        ).fetchone()
+        if row is not None and row[0] >= update.revision:
+            return False
+        self._db.execute(
+            "INSERT INTO mirrored VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET "
+            "revision = excluded.revision, value = excluded.value, received_at = excluded.received_at",
+            (update.bucket, update.key, update.revision, update.value, _now()),
+        )
+        return True
 
     def mirrored(self, bucket: str, key: str) -> bytes | None:
         with self._lock:
@@ -156,11 +177,30 @@ class StationStore:
                 (revision, contract, envelope, _now(), refused),
             )
 
-    def activate(self, contract: str, revision: str) -> str | None:
-        """Make ``revision`` the active one of ``contract`` in one transaction; returns the previous one."""
+    def activate(
+        self,
+        contract: str,
+        revision: str,
+        *,
+        envelope: bytes | None = None,
+        mirrored: MirrorUpdate | None = None,
+    ) -> str | None:
+        """Make ``revision`` the active one of ``contract``; returns the previous one.
+
+        One transaction (one fsync) records the mirrored value, the revision's envelope and the
+        activation, so a crash leaves either the old revision active or the new one, never half.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if mirrored is not None:
+                    self._put_mirrored(mirrored)
+                if envelope is not None:
+                    self._db.execute(
+                        "INSERT INTO contract_revisions VALUES (?, ?, ?, ?, NULL) "
+                        "ON CONFLICT (contract, revision) DO UPDATE SET refused = NULL",
+                        (revision, contract, envelope, _now()),
+                    )
                 row = self._db.execute(
                     "SELECT revision FROM active_contracts WHERE contract = ?", (contract,)
                 ).fetchone()
@@ -181,11 +221,13 @@ class StationStore:
                 raise
         return previous
 
-    def deactivate(self, contract: str) -> str | None:
+    def deactivate(self, contract: str, *, mirrored: MirrorUpdate | None = None) -> str | None:
         """Retire ``contract`` at this station; returns the revision that was active."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if mirrored is not None:
+                    self._put_mirrored(mirrored)
                 row = self._db.execute(
                     "SELECT revision FROM active_contracts WHERE contract = ?", (contract,)
                 ).fetchone()

@@ -1,0 +1,224 @@
+"""``smart bench propagation`` and ``smart bench resync``: the release path, measured on this machine.
+
+Both run the real floor (nats-servers from the wheel, PostgreSQL for
+resync) and real node agents in this process, on free loopback ports, and
+print a baseline measured in the same run beside each figure:
+
+- propagation: from the reconcile core's ``deploy`` to the new revision
+  active on every station, beside a bare hub KV put seen on every station's
+  mirror;
+- resync: after a hub outage, how fast each station's backlog reaches the
+  hub log (ingested, Merkle-integrated, checkpointed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+from psycopg.conninfo import make_conninfo
+
+from smart.bus import mirror
+from smart.contracts import distribution, manifests, reconcile
+from smart.contracts import facts as f
+from smart.contracts.models import LabelSelector, SmartContract, Station
+from smart.hub.intake import LedgerIntake, register_stations
+from smart.keys import KeyStore
+from smart.ledger import hub_store
+from smart.ledger.hub_store import HubLog
+from smart.node.agent import AgentConfig, NodeAgent
+from smart.runtime.background import BackgroundFloor
+from smart.runtime.secrets import secret
+from smart.testing.plugin import make_settings
+
+REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+
+
+@dataclass(frozen=True, slots=True)
+class Propagation:
+    stations: int
+    rounds: int
+    p50_s: float
+    p99_s: float
+    kv_p50_s: float
+    kv_p99_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    stations: int
+    entries_per_station: int
+    seconds: float
+
+    @property
+    def entries_per_s_per_station(self) -> float:
+        return self.entries_per_station / self.seconds
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="smart-bench-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _everywhere(contracts_dir: Path, station_ids: list[str]) -> tuple[SmartContract, list[Station]]:
+    """The penetrant contract selecting every station of the floor, and those stations."""
+    loaded = [item.manifest for item in manifests.load([contracts_dir])]
+    contract = next(m for m in loaded if isinstance(m, SmartContract) and m.metadata.name == "penetrant")
+    stations = [m for m in loaded if isinstance(m, Station) and m.spec.station_id in station_ids]
+    selector = LabelSelector.model_validate(
+        {"matchExpressions": [{"key": "smart.aero/station", "operator": "In", "values": station_ids}]}
+    )
+    contract = contract.model_copy(
+        update={"spec": contract.spec.model_copy(update={"station_selector": selector})}
+    )
+    return contract, stations
+
+
+def _with_limit(contract: SmartContract, value: float) -> SmartContract:
+    """A new revision: the first rule with a lower limit gets ``value``."""
+    rules = list(contract.spec.rules)
+    for index, rule in enumerate(rules):
+        limits = getattr(rule, "limits", None)
+        if limits is not None and getattr(limits, "min", None) is not None:
+            rules[index] = rule.model_copy(update={"limits": limits.model_copy(update={"min": value})})
+            break
+    return contract.model_copy(update={"spec": contract.spec.model_copy(update={"rules": rules})})
+
+
+async def _propagation(floor: BackgroundFloor, keys: KeyStore, data: Path, rounds: int) -> Propagation:
+    station_ids = list(floor.floor.leaves)
+    contract, stations = _everywhere(REPO_CONTRACTS, station_ids)
+    assert floor.floor.hub is not None
+    hub = await nats.connect(floor.floor.hub.url)
+    agents = [
+        NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
+        for s in station_ids
+    ]
+    leaves = [await nats.connect(floor.floor.leaves[s].url) for s in station_ids]
+    try:
+        for agent in agents:
+            await agent.start()
+        store = distribution.KvBundleStore(await distribution.bucket(hub.jetstream()))
+        key = keys.signing_key("hub")
+        # Baseline: a bare put into a hub bucket, seen on every station's mirror.
+        kv = await hub.jetstream().create_key_value(bucket="bench-baseline", history=1)
+        mirrors = [await mirror.mirror_bucket(leaf.jetstream(), "bench-baseline") for leaf in leaves]
+        baseline: list[float] = []
+        for n in range(-5, rounds):  # five warm-up rounds, not counted
+            value = str(n).encode()
+            started = time.perf_counter()
+            await kv.put("probe", value)
+            for bucket in mirrors:
+                while True:
+                    try:
+                        if (await bucket.get("probe")).value == value:
+                            break
+                    except Exception:
+                        pass
+                    await asyncio.sleep(0)
+            if n >= 0:
+                baseline.append(time.perf_counter() - started)
+        timings: list[float] = []
+        for n in range(rounds):
+            version = _with_limit(contract, 1000.0 + n + 1)
+            started = time.perf_counter()
+            deployment = await reconcile.deploy(version, stations, key=key, store=store, log_=None)
+            wanted = deployment.revisions
+            # A benchmark polls what it measures (every 0.5 ms, well under the figures it prints).
+            while not all(a.enforcer.revisions.get("penetrant") == wanted[a.station] for a in agents):  # noqa: ASYNC110
+                await asyncio.sleep(0.0005)
+            timings.append(time.perf_counter() - started)
+        return Propagation(
+            stations=len(agents),
+            rounds=rounds,
+            p50_s=statistics.median(timings),
+            p99_s=_percentile(timings, 0.99),
+            kv_p50_s=statistics.median(baseline),
+            kv_p99_s=_percentile(baseline, 0.99),
+        )
+    finally:
+        for agent in agents:
+            await agent.stop()
+        for leaf in leaves:
+            await leaf.close()
+        await hub.close()
+
+
+def propagation(*, stations: int = 6, rounds: int = 50) -> Propagation:
+    with _scratch() as root:
+        settings = make_settings(root / "state", stations=stations)
+        with BackgroundFloor(settings, postgres=False) as floor:
+            keys = KeyStore(root / "keys")
+            return asyncio.run(_propagation(floor, keys, root / "stations", rounds))
+
+
+async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_station: int) -> Resync:
+    station_ids = list(floor.floor.leaves)
+    owner_url = floor.floor.database_url()
+    password = secret(root_secret(data))
+    hub_store.migrate(owner_url, app_password=password)
+    app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+    intake_log = HubLog.connect(app_url, key=keys.signing_key("hub"))
+    reader = HubLog.connect(app_url)
+    register_stations(intake_log, keys, station_ids)
+    assert floor.floor.hub is not None
+    hub = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=64)
+    task = asyncio.create_task(intake.run())
+    agents = [
+        NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
+        for s in station_ids
+    ]
+    try:
+        for agent in agents:
+            await agent.start()
+        await asyncio.to_thread(floor.run, floor.floor.supervisor.stop_child("hub"))
+        at = datetime.now(UTC)
+        for agent in agents:
+            for n in range(per_station):
+                agent.decide(f.Event(action="step", at=at, station=agent.station, job=f"J-{n}"), f.Facts())
+        total = sum(a.ledger.size() for a in agents if a.ledger)
+        started = time.perf_counter()
+        await asyncio.to_thread(floor.run, floor.floor.supervisor.start_child("hub"))
+        while reader.size() < total:  # noqa: ASYNC110 (polling the database is what a reader does)
+            await asyncio.sleep(0.01)
+        seconds = time.perf_counter() - started
+        return Resync(stations=len(agents), entries_per_station=total // len(agents), seconds=seconds)
+    finally:
+        task.cancel()
+        intake.close()
+        for agent in agents:
+            await agent.stop()
+        await hub.close()
+        reader.close()
+        intake_log.close()
+
+
+def root_secret(data: Path) -> Path:
+    return data.parent / "secrets" / "ledger-app.password"
+
+
+def resync(*, stations: int = 6, per_station: int = 5000) -> Resync:
+    with _scratch() as root:
+        settings = make_settings(root / "state", stations=stations)
+        with BackgroundFloor(settings) as floor:
+            keys = KeyStore(root / "keys")
+            return asyncio.run(_resync(floor, keys, root / "stations", per_station))
