@@ -158,6 +158,7 @@ def propagation(
                     "p99_s": round(figures.p99_s, 5),
                     "kv_mirror_p50_s": round(figures.kv_p50_s, 5),
                     "kv_mirror_p99_s": round(figures.kv_p99_s, 5),
+                    "hub_deploy_p50_s": round(figures.deploy_p50_s, 5),
                 }
             )
         )
@@ -166,6 +167,7 @@ def propagation(
     typer.echo(
         f"  deploy → active everywhere: p50 {figures.p50_s * 1000:.1f} ms   p99 {figures.p99_s * 1000:.1f} ms"
     )
+    typer.echo(f"  of which the hub's deploy (compile, sign, put): p50 {figures.deploy_p50_s * 1000:.1f} ms")
     typer.echo(
         f"  bare hub KV put → every mirror (same run): p50 {figures.kv_p50_s * 1000:.1f} ms   "
         f"p99 {figures.kv_p99_s * 1000:.1f} ms"

@@ -74,10 +74,12 @@ class NodeAgent:
         self._shipped_seq = -1
         self._witness: Witness | None = None
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         data = self.config.data_dir
         self.store = StationStore(data / "store.sqlite3")
         self.ledger = ledger.NodeLog.open(data / "ledger", node=self.station, keys=self.config.keys)
@@ -276,10 +278,15 @@ class NodeAgent:
         if self.connection is None or not self.connection.is_connected:
             return
         payload = json.dumps({"station": self.station, "kind": kind, "message": message, "severity": "high"})
-        task = asyncio.get_running_loop().create_task(
-            self.connection.publish(subjects.alert(self.station), payload.encode())
-        )
-        self._tasks.append(task)
+        connection = self.connection
+
+        def publish() -> None:
+            self._tasks.append(
+                asyncio.create_task(connection.publish(subjects.alert(self.station), payload.encode()))
+            )
+
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(publish)  # callers may be on the store's worker thread
 
     # -- the connection to the station's leaf ------------------------------------------------
 
