@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -47,12 +48,14 @@ class LedgerIntake:
         stations: Sequence[str],
         fetch: int = 16,
         witness_timeout_s: float = 1.0,
+        witness_every_s: float = 1.0,
     ) -> None:
         self.connection = connection
         self.hub_log = hub_log
         self.stations = list(stations)
         self.fetch = fetch
         self.witness_timeout_s = witness_timeout_s
+        self.witness_every_s = witness_every_s
         self.ingested_batches = 0
         self.refused_batches = 0
         # One connection, one thread: the hub log's calls never overlap.
@@ -80,16 +83,21 @@ class LedgerIntake:
         subscription = await js.pull_subscribe(
             subjects.LEDGER_SUBJECTS, durable=DURABLE, stream=subjects.LEDGER_STREAM
         )
+        pending_witness, last_witness = False, 0.0
         while True:
             try:
-                messages = await subscription.fetch(self.fetch, timeout=0.5)
+                messages = await subscription.fetch(self.fetch, timeout=0.2)
             except (nats.errors.TimeoutError, TimeoutError):
-                continue
+                messages = []
             new_entries = 0
             for message in messages:
                 new_entries += await self._take(message)
-            if new_entries:
+            pending_witness = pending_witness or new_entries > 0
+            # Witness at most every ``witness_every_s`` while batches pour in (a backlog after an
+            # outage), and as soon as the stream is drained: the latest checkpoint is what counts.
+            if pending_witness and (not messages or time.monotonic() - last_witness >= self.witness_every_s):
                 await self.witness_round()
+                pending_witness, last_witness = False, time.monotonic()
 
     async def _take(self, message: Msg) -> int:
         try:

@@ -414,7 +414,7 @@ class NodeAgent:
                     "node.ship_failed", station=self.station, error=type(err).__name__, at=batch.first_seq
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = min(delay * 2, 0.5)  # a refused publish costs little; catch the hub soon
                 continue
             delay = 0.2
             self._shipped_seq = batch.last_seq
