@@ -326,6 +326,12 @@ async def test_station_answers_the_hubs_requests_on_its_own_subjects(
 
     await pt1.client.subscribe("station.pt-1.witness", cb=witness)
     await pt1.client.flush()
-    reply = await hub_services.client.request("station.pt-1.witness", b"checkpoint", timeout=5)
+    # The subscription reaches the hub's other client a moment after the station's flush.
+    for _ in range(50):
+        try:
+            reply = await hub_services.client.request("station.pt-1.witness", b"checkpoint", timeout=5)
+            break
+        except nats.errors.NoRespondersError:
+            await asyncio.sleep(0.02)
     assert reply.data == b"cosigned"
     await pt1.client.close()
