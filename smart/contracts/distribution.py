@@ -52,22 +52,15 @@ class KvBundleStore:
         return entry.value
 
     async def revisions(self, contract: str) -> dict[str, str]:
-        """Station → revision of every live bundle of ``contract``.
-
-        One watch over ``*.<contract>`` delivers the latest value of each key, so the hub reads
-        what it holds in one pass instead of listing every key and fetching each.
-        """
+        """Station → revision of every live bundle of ``contract``."""
         found: dict[str, str] = {}
-        watcher = await self.kv.watch(key("*", contract), ignore_deletes=True)
-        try:
-            async for entry in watcher:
-                if entry is None:  # the end of the values held now
-                    break
-                if entry.value:
-                    station = entry.key.partition(".")[0]
-                    found[station] = str(json.loads(entry.value)["revision"])
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        for name in await self._keys():
+            station, _, owner = name.partition(".")
+            if owner != contract:
+                continue
+            value = await self.get(station, owner)
+            if value:
+                found[station] = str(json.loads(value)["revision"])
         return found
 
     async def contracts(self) -> set[str]:
