@@ -32,6 +32,7 @@ from nats.js.kv import KeyValue
 
 from smart.access.credential import Reason, Revocation
 from smart.access.verify import DEFAULT_CLOCK_SKEW, Verifier
+from smart.bus import buckets
 from smart.keys import VerifyingKey
 
 KEYS_BUCKET = "access-keys"
@@ -117,10 +118,7 @@ async def publish_badges(kv: KeyValue, badges: Sequence[BadgeCredentials]) -> No
 
 
 async def _keys(kv: KeyValue) -> list[str]:
-    try:
-        return list(await kv.keys())
-    except nats.js.errors.NoKeysError:
-        return []
+    return list(await buckets.live_entries(kv))
 
 
 async def _entries(kv: KeyValue) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
-from smart.bus import subjects
+from smart.bus import buckets, subjects
 
 BUCKET = subjects.CONTRACTS_BUCKET
 HISTORY = subjects.CONTRACTS_HISTORY
@@ -54,20 +54,11 @@ class KvBundleStore:
     async def revisions(self, contract: str) -> dict[str, str]:
         """Station → revision of every live bundle of ``contract``."""
         found: dict[str, str] = {}
-        for name in await self._keys():
+        for name, value in (await buckets.live_entries(self.kv, f"*.{contract}")).items():
             station, _, owner = name.partition(".")
-            if owner != contract:
-                continue
-            value = await self.get(station, owner)
-            if value:
+            if owner == contract and value:
                 found[station] = str(json.loads(value)["revision"])
         return found
 
     async def contracts(self) -> set[str]:
-        return {name.partition(".")[2] for name in await self._keys()}
-
-    async def _keys(self) -> list[str]:
-        try:
-            return list(await self.kv.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+        return {name.partition(".")[2] for name in await buckets.live_entries(self.kv)}

@@ -17,6 +17,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from smart import ledger
+from smart.bus import buckets
 from smart.contracts import distribution, manifests, reconcile, semantics
 from smart.contracts.manifests import Manifest
 from smart.contracts.models import SmartContract, Station
@@ -49,15 +50,7 @@ async def _manifests_bucket(connection: NatsClient) -> KeyValue:
 
 
 async def _records(kv: KeyValue, prefix: str) -> list[dict[str, Any]]:
-    try:
-        keys = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return []
-    found = []
-    for key in sorted(keys):
-        if key.startswith(prefix + "."):
-            found.append(json.loads((await kv.get(key)).value or b"{}"))
-    return found
+    return [json.loads(value) for value in (await buckets.live_entries(kv, f"{prefix}.>")).values()]
 
 
 async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Applied]:

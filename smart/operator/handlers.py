@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import nats
@@ -117,6 +117,9 @@ def station_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str 
 
 @kopf.index(GROUP, VERSION, CONTRACTS)
 def contract_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, SmartContract]:
+    """Contracts in force; one being deleted is retiring, and a station change must not bring it back."""
+    if body.metadata.get("deletionTimestamp"):
+        return {}
     try:
         return {namespace: SmartContract.model_validate(_plain(body))}
     except pydantic.ValidationError:
@@ -294,13 +297,36 @@ async def contract_changed(
         return
     for field, value in _deployed_status(generation, deployment, previous).items():
         patch.status[field] = value
+    _announce(body, deployment)
+
+
+def _announce(contract: kopf.Body, deployment: reconcile.Deployment) -> None:
+    """A Kubernetes Event on the contract whenever a handler changed what its stations hold.
+
+    A station's creation can deploy a new contract before the contract's own handler runs, which
+    then finds nothing to change; the event comes from whichever handler did the work.
+    """
     if deployment.changed or deployment.retired:
         kopf.info(
-            body,
+            contract,
             reason="Deployed",
             message=f"revision to {', '.join(deployment.changed) or 'no station'}; "
             f"retired from {', '.join(deployment.retired) or 'no station'}",
         )
+
+
+def _reference(contract: SmartContract) -> kopf.Body:
+    """What kopf needs to post an Event on a contract known only from the index."""
+    raw = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SmartContract",
+        "metadata": {
+            "name": contract.metadata.name,
+            "namespace": contract.metadata.namespace,
+            "uid": contract.metadata.uid,
+        },
+    }
+    return kopf.Body(cast("kopf.RawBody", raw))
 
 
 @kopf.on.delete(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]
@@ -353,8 +379,10 @@ async def station_changed(
         except pydantic.ValidationError as err:
             kopf.warn(body, reason="InvalidStation", message=str(err)[:1000])
             return
-    contracts = _in_namespace(contract_index, namespace)
     async with runtime.lock:
+        # Read under the lock: a contract retired while this handler waited is out of the index by now.
+        contracts = _in_namespace(contract_index, namespace)
+        deployed: list[tuple[SmartContract, reconcile.Deployment]] = []
         for contract in contracts:
             try:
                 deployment = await reconcile.deploy(
@@ -363,7 +391,12 @@ async def station_changed(
             except semantics.ContractInvalid as err:
                 log.warning("contract invalid", contract=contract.metadata.name, station=name, error=str(err))
                 continue
+            deployed.append((contract, deployment))
+        # Workloads before statuses, so a contract shown Ready has its module pods placed.
+        await _apply_workloads(runtime, namespace, contracts, stations)
+        for contract, deployment in deployed:
             await _record_on_stations(namespace, contract.metadata.name, stations, _distributed(deployment))
+            _announce(_reference(contract), deployment)
             await _kube().merge_patch(
                 f"/apis/{GROUP}/{VERSION}/namespaces/{namespace or 'default'}/{CONTRACTS}/"
                 f"{contract.metadata.name}/status",
@@ -373,7 +406,6 @@ async def station_changed(
                     )
                 },
             )
-        await _apply_workloads(runtime, namespace, contracts, stations)
 
 
 def registry() -> kopf.OperatorRegistry:

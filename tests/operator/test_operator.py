@@ -204,11 +204,11 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
 
     async def ready_gen(generation: int) -> dict[str, Any] | None:
+        """Ready at ``generation`` on all four stations (a station created late converges to it)."""
         obj = await api.get(f"{CONTRACTS}/floor-basics")
         status = (obj or {}).get("status", {})
-        return (
-            obj if status.get("observedGeneration") == generation and status.get("ready") == "True" else None
-        )
+        settled = status.get("observedGeneration") == generation and status.get("stations") == "4/4"
+        return obj if settled and status.get("ready") == "True" else None
 
     created = await eventually(lambda: ready_gen(1))
     assert condition(created, "Ready")["status"] == "True"
