@@ -1,4 +1,8 @@
-"""The hub services the embedded floor runs in its own process: today, the ledger intake.
+"""The hub services the embedded floor runs in its own process: the ledger intake and gathering.
+
+The intake takes the stations' shipped batches; the gathering takes the hub
+services' own node logs (SMART-ID, ``smart apply``, the operator) from
+``<state_dir>/ledger/``, so their entries are in the same verifiable log.
 
 On Kubernetes these run in the hub Deployment; on one machine ``smart up``
 starts them after the servers are healthy. The ledger tables are migrated
@@ -15,6 +19,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
+from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.keys import KeyStore
 from smart.ledger import hub_store
@@ -31,6 +36,8 @@ class HubServices:
         self.connection: NatsClient | None = None
         self.intake: LedgerIntake | None = None
         self._task: asyncio.Task[None] | None = None
+        self.gathering_log: HubLog | None = None
+        self._gathering: asyncio.Task[None] | None = None
 
     def app_database_url(self) -> str:
         password = secret(self.floor.layout.secrets / "ledger-app.password")
@@ -52,8 +59,25 @@ class HubServices:
         )
         self.intake = LedgerIntake(self.connection, self.hub_log, stations=stations)
         self._task = asyncio.create_task(self.intake.run(), name="ledger-intake")
+        # A connection of its own: the gathering runs in a worker thread beside the intake.
+        self.gathering_log = await asyncio.to_thread(
+            HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
+        )
+        gathering = HubNodeGathering(self.settings.state_dir / "ledger", self.gathering_log, keys)
+        self._gathering = asyncio.create_task(self._gather(gathering), name="hub-node-gathering")
+
+    async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
+        while True:
+            await asyncio.to_thread(gathering.gather_once)
+            await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self._gathering is not None:
+            self._gathering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gathering
+        if self.gathering_log is not None:
+            self.gathering_log.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -110,6 +110,21 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     metrics = httpx.get(floor.status_url + "metrics", timeout=5).text
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
 
+    # The reference contracts were applied at start (node smart-embedded); the hub services gather
+    # that node's log into the hub's PostgreSQL log, beside what the stations ship.
+    owner_url = Floor(up_settings, nats_servers=False).database_url()
+    deadline = time.monotonic() + 20
+    gathered = 0
+    while time.monotonic() < deadline and gathered < 6:
+        with psycopg.connect(owner_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM ledger_entries WHERE node = 'smart-embedded'"
+                " AND convert_from(entry, 'UTF8')::jsonb->>'kind' = 'contract.deployed'"
+            ).fetchone()
+        gathered = int(row[0]) if row else 0
+        time.sleep(0.2)
+    assert gathered >= 6, f"{gathered} contract.deployed entries of smart-embedded in the hub log"
+
 
 async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
     hub = await nats.connect(f"nats://{settings.host}:{settings.nats_port}")
