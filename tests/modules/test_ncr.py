@@ -10,7 +10,7 @@ import pytest
 
 from smart.contracts import engine
 from smart.contracts import facts as f
-from smart.modules.qa import ncr
+from smart.modules.qa import module, ncr
 
 AT = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -170,3 +170,22 @@ def test_an_ncr_round_trips_through_json() -> None:
     text = json.dumps(record.to_json())
     assert ncr.Nonconformance.from_json(json.loads(text)) == record
     assert json.loads(text)["open"] is True
+
+
+def test_qa_opens_one_ncr_per_measurement_reject_and_keeps_the_deny() -> None:
+    reason, event = reject()
+    result = module.assess("deny", (reason,), event, {}, cites={"uv-a-daily": ("ASTM E1417 7.8.2",)})
+    assert result.outcome == "deny"
+    assert [n.id for n in result.opened] == [opened().id]
+    assert result.opened[0].cites == ("ASTM E1417 7.8.2",)
+    assert "uv-a-intensity" in result.charts
+
+
+def test_a_missing_reading_or_an_audit_warning_opens_no_ncr() -> None:
+    event = f.Event(action="measure", at=AT, station="pt-1", job="J-1001")
+    missing = judge(UV_A, event)
+    assert missing.outcome == "deny"
+    assert module.assess("deny", missing.reasons, event, {}).opened == ()
+    reason, rejected = reject()
+    audited = engine.Reason(reason.rule, reason.message, reason.values, "warn", True)
+    assert module.assess("warn", (audited,), rejected, {}).opened == ()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from smart.modules.qa import spc
+from smart.contracts import engine
+from smart.contracts import facts as f
+from smart.modules.qa import module, spc
 
 # Eight daily readings; hand computation (I-MR, d2 = 1.128, D4 = 3.267):
 #   x̄ = 88 / 8 = 11; moving ranges 2 1 2 4 2 1 2 → MR̄ = 14 / 7 = 2
@@ -188,3 +192,47 @@ def test_bad_charts_are_refused_with_a_reason() -> None:
         spc.xbar_r_limits([[1, 2], [1, 2, 3]])
     with pytest.raises(spc.SpcError, match="not individuals or xbar-r"):
         spc.Chart.from_json({**spc.Chart.individuals("x").to_json(), "kind": "p"})
+
+
+def charted(values: list[float]) -> dict[str, spc.Chart]:
+    chart = spc.Chart.individuals("uv-a-intensity", unit="µW/cm²", mean=1100.0, sigma=20.0)
+    for value in values:
+        chart, _ = chart.add(value)
+    return {"uv-a-intensity": chart}
+
+
+def reading(value: float) -> f.Event:
+    return f.Event(
+        action="measure",
+        at=datetime(2026, 3, 10, 7, 0, tzinfo=UTC),
+        station="pt-1",
+        readings={"uv-a-intensity": f.Reading(value, "µW/cm²")},
+    )
+
+
+def test_an_spc_finding_turns_an_allow_into_a_warning_naming_the_rule() -> None:
+    result = module.assess("allow", (), reading(1170.0), charted([1100.0, 1105.0]))
+    assert result.outcome == "warn"
+    assert [(r.rule, r.severity) for r in result.reasons] == [("spc.we1.uv-a-intensity", "warn")]
+    assert result.reasons[0].values["points"] == [3]
+    assert result.charts["uv-a-intensity"].count == 3
+
+
+def test_spc_never_changes_a_deny_and_a_quiet_chart_leaves_an_allow_alone() -> None:
+    deny = engine.Reason("uv-a-daily", "uv-a-intensity 940 µW/cm² outside ≥ 1000 µW/cm²")
+    assert module.assess("deny", (deny,), reading(1170.0), charted([])).outcome == "deny"
+    assert module.assess("allow", (), reading(1105.0), charted([])).outcome == "allow"
+
+
+def test_a_new_characteristic_starts_a_baseline_and_does_not_warn() -> None:
+    result = module.assess("allow", (), reading(1180.0), {})
+    chart = result.charts["uv-a-intensity"]
+    assert result.outcome == "allow" and chart.limits is None
+    assert chart.baseline_size == module.BASELINE_POINTS and chart.unit == "µW/cm²"
+
+
+def test_a_reading_in_a_unit_the_chart_cannot_take_is_a_warning_not_a_failure() -> None:
+    event = dataclasses.replace(reading(0.0), readings={"uv-a-intensity": f.Reading(1.0, "fc")})
+    result = module.assess("allow", (), event, charted([]))
+    assert result.outcome == "warn"
+    assert result.reasons[0].rule == "spc.unit.uv-a-intensity"

@@ -1,0 +1,233 @@
+"""QANode: a measurement judged against the contract, a reject turned into an NCR, every reading charted.
+
+The contract decides (``station.judge``); this module adds what a quality
+engineer adds at the bench. A measurement the contract refuses opens a
+nonconformance record, recorded on the ledger, so the job cannot be released
+until someone with the authority dispositions it (:mod:`.ncr`). Every reading
+is plotted on its characteristic's control chart (:mod:`.spc`), and a
+Western Electric finding comes back as a *warning* reason: SPC advises, it
+never turns an allow into a deny nor a deny into an allow, only an allow
+into a warn.
+
+The decisions are pure (:func:`assess`, :func:`dispose`); the class only
+holds the station's charts and open NCRs, and writes to the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from smart.contracts import engine
+from smart.contracts import facts as f
+from smart.modules import framework
+from smart.modules.qa import ncr, spc
+
+log = structlog.get_logger("smart.modules.qa")
+
+#: Readings plotted before a new characteristic's chart has limits (Phase I baseline).
+BASELINE_POINTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What QA makes of one measurement: outcome, reasons, the NCRs to open, the charts after plotting."""
+
+    outcome: engine.Outcome
+    reasons: tuple[engine.Reason, ...]
+    opened: tuple[ncr.Nonconformance, ...]
+    findings: tuple[spc.Finding, ...]
+    charts: Mapping[str, spc.Chart] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def is_measurement_reject(reason: engine.Reason) -> bool:
+    """A measurement rule's refusal of a value it read (not a missing reading, not an audit-mode warning)."""
+    return (
+        reason.severity == "deny"
+        and not reason.audit
+        and "quantity" in reason.values
+        and "value" in reason.values
+    )
+
+
+def new_chart(characteristic: str, unit: str) -> spc.Chart:
+    """A characteristic seen for the first time: an I-MR chart that sets its limits from its baseline."""
+    return spc.Chart.individuals(characteristic, unit=unit, baseline_size=BASELINE_POINTS)
+
+
+def assess(
+    decision_outcome: engine.Outcome,
+    decision_reasons: tuple[engine.Reason, ...],
+    event: f.Event,
+    charts: Mapping[str, spc.Chart],
+    *,
+    cites: Mapping[str, tuple[str, ...]] | None = None,
+) -> Assessment:
+    """Open an NCR per measurement reject, plot every reading, add SPC findings as warnings.
+
+    ``cites`` maps a rule id to the standard clauses it cites, for the NCR's record.
+    """
+    opened = tuple(
+        ncr.open_from_reason(reason, event, cites=(cites or {}).get(reason.rule, ()))
+        for reason in decision_reasons
+        if is_measurement_reject(reason)
+    )
+    updated = dict(charts)
+    findings: list[spc.Finding] = []
+    at = event.at.isoformat()
+    for quantity, reading in event.readings.items():
+        chart = updated.get(quantity) or new_chart(quantity, reading.unit)
+        try:
+            chart, found = chart.add(reading.value, unit=reading.unit, at=at)
+        except ValueError as err:  # a reading in a unit the chart cannot take: say so, never block on it
+            unit_reason = engine.Reason(
+                f"spc.unit.{quantity}",
+                f"{quantity} reading in {reading.unit} not charted: {err}",
+                MappingProxyType({"quantity": quantity, "unit": reading.unit}),
+                "warn",
+            )
+            decision_reasons = (*decision_reasons, unit_reason)
+            continue
+        updated[quantity] = chart
+        findings.extend(found)
+    warnings = tuple(
+        engine.Reason(
+            finding.rule_id,
+            finding.message,
+            MappingProxyType(
+                {
+                    "characteristic": finding.characteristic,
+                    "weRule": finding.rule,
+                    "chart": finding.chart,
+                    "points": [point.index for point in finding.points],
+                    "values": [point.value for point in finding.points],
+                }
+            ),
+            "warn",
+        )
+        for finding in findings
+    )
+    reasons = (*decision_reasons, *warnings)
+    outcome: engine.Outcome = decision_outcome
+    if outcome == "allow" and any(r.severity == "warn" for r in reasons):
+        outcome = "warn"
+    return Assessment(outcome, reasons, opened, tuple(findings), MappingProxyType(updated))
+
+
+def dispose(
+    record: ncr.Nonconformance, body: Mapping[str, Any], *, by: str, at: datetime
+) -> ncr.Nonconformance:
+    """Apply a ``disposition`` or ``close`` request body to an NCR (raises :class:`ncr.NcrRefused`)."""
+    if body.get("close"):
+        return ncr.close(record, by=by, at=at, evidence=str(body.get("evidence") or ""))
+    return ncr.dispose(
+        record,
+        disposition=str(body.get("disposition") or ""),
+        by=by,
+        at=at,
+        design_authority_approval=body.get("designAuthorityApproval"),
+    )
+
+
+class QaModule(framework.StationModule):
+    """QA at one station.
+
+    - ``measure``: the event carries the readings; body ``cites`` (optional) maps a rule id to the
+      standard clauses it cites, copied into any NCR opened.
+    - ``disposition``: body ``ncr`` (its id) and either ``disposition`` (use-as-is, repair, rework,
+      scrap) with ``designAuthorityApproval`` where needed, or ``close: true`` with ``evidence``;
+      the event's person decides.
+    """
+
+    name = "qa"
+
+    def __init__(self, station: framework.StationContext, manifest: framework.ModuleManifest) -> None:
+        super().__init__(station, manifest)
+        self.charts: dict[str, spc.Chart] = {}
+        self.ncrs: dict[str, ncr.Nonconformance] = {}
+
+    async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        if event.verb == "measure":
+            return self._measure(event)
+        if event.verb == "disposition":
+            return self._disposition(event)
+        reason = engine.Reason(
+            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, disposition"
+        )
+        return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+
+    def _measure(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        decision = self.station.judge(event.event, module=self.name)
+        cites = {str(rule): tuple(clauses) for rule, clauses in dict(event.body.get("cites") or {}).items()}
+        result = assess(decision.outcome, decision.reasons, event.event, self.charts, cites=cites)
+        self.charts = dict(result.charts)
+        actor = event.event.person or self.station.station
+        for record in result.opened:
+            self.ncrs[record.id] = record
+            self.station.record(
+                kind="qa.ncr.opened", subject=record.job or record.id, data=record.to_json(), actor=actor
+            )
+            log.info("qa.ncr_opened", station=self.station.station, ncr=record.id, job=record.job)
+        for finding in result.findings:
+            log.info(
+                "qa.spc_finding",
+                station=self.station.station,
+                rule=finding.rule_id,
+                points=len(finding.points),
+            )
+        return framework.ModuleDecision(
+            module=self.name,
+            outcome=result.outcome,
+            reasons=result.reasons,
+            revisions=decision.revisions,
+            effects={
+                "ncrs": [record.id for record in result.opened],
+                "spc": [finding.to_json() for finding in result.findings],
+            },
+        )
+
+    def _disposition(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        ncr_id = str(event.body.get("ncr") or "")
+        record = self.ncrs.get(ncr_id)
+        if record is None:
+            reason = engine.Reason("ncr.unknown", f"no NCR {ncr_id!r} at {self.station.station}")
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        by = event.event.person
+        if by is None:
+            reason = engine.Reason("ncr.who", f"a disposition of {ncr_id} names the person who decides it")
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        try:
+            updated = dispose(record, event.body, by=by, at=event.event.at)
+        except ncr.NcrRefused as refused:
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(refused.reason,))
+        self.ncrs[ncr_id] = updated
+        kind = "qa.ncr.closed" if not updated.open else "qa.ncr.dispositioned"
+        self.station.record(kind=kind, subject=updated.job or updated.id, data=updated.to_json(), actor=by)
+        log.info("qa.ncr_updated", station=self.station.station, ncr=ncr_id, open=updated.open)
+        return framework.ModuleDecision(
+            module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open}
+        )
+
+    def job_ncrs(self, job: str) -> tuple[f.Ncr, ...]:
+        """The NCR facts of ``job`` for ``facts.Job.ncrs`` (the Guardian blocks release on open ones)."""
+        return ncr.job_facts(tuple(self.ncrs.values()), job)
+
+    def state(self) -> dict[str, Any]:
+        """Charts and NCRs as JSON, for the station to persist."""
+        return {
+            "charts": {name: chart.to_json() for name, chart in self.charts.items()},
+            "ncrs": [record.to_json() for record in self.ncrs.values()],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state` saved (after a restart)."""
+        self.charts = {
+            name: spc.Chart.from_json(raw) for name, raw in dict(state.get("charts") or {}).items()
+        }
+        records = (ncr.Nonconformance.from_json(raw) for raw in state.get("ncrs") or ())
+        self.ncrs = {record.id: record for record in records}
