@@ -16,11 +16,17 @@ import asyncio
 import contextlib
 
 import nats
+from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.vault import publish as vault_publish
+from smart.hub.vault import service as vault
+from smart.hub.vault.logins import Logins
+from smart.hub.vault.smartid import SmartId
+from smart.hub.web import auth, people
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
@@ -37,6 +43,8 @@ class HubServices:
         self.intake: LedgerIntake | None = None
         self._task: asyncio.Task[None] | None = None
         self.gathering_log: HubLog | None = None
+        self.smartid: SmartId | None = None
+        self.logins: Logins | None = None
         self._gathering: asyncio.Task[None] | None = None
 
     def app_database_url(self) -> str:
@@ -65,6 +73,20 @@ class HubServices:
         )
         gathering = HubNodeGathering(self.settings.state_dir / "ledger", self.gathering_log, keys)
         self._gathering = asyncio.create_task(self._gather(gathering), name="hub-node-gathering")
+        self.logins = await asyncio.to_thread(Logins, self.floor.database_url())
+        self.smartid = await asyncio.to_thread(
+            SmartId,
+            self.floor.database_url(),
+            key=keys.signing_key(vault.CREDENTIAL_KEY),
+            ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
+        )
+
+    def routers(self) -> list[APIRouter]:
+        """SMART-ID's sign-in, people and credentials pages, for the hub web app (after ``start``)."""
+        assert self.smartid is not None and self.logins is not None and self.floor.hub is not None
+        publish = vault_publish.publisher(self.smartid, self.floor.hub.url, list(self.floor.leaves))
+        guard = auth.Guard(self.logins)
+        return [auth.router(self.logins), people.router(self.smartid, guard, publish=publish)]
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
         while True:

@@ -48,6 +48,7 @@ async def serve_web(app: FastAPI, host: str, port: int) -> tuple[uvicorn.Server,
 def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     urls = {"hub status page": f"http://{settings.host}:{settings.web_port}/"}
     urls["hub status API"] = f"http://{settings.host}:{settings.web_port}/api/status"
+    urls["hub sign-in (people, credentials)"] = f"http://{settings.host}:{settings.web_port}/login"
     if floor.hub is not None:
         urls["hub NATS"] = floor.hub.url
     for station, leaf in floor.leaves.items():
@@ -72,7 +73,8 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None])
         await floor.start()
         await services.start()
         await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
-        server, web = await serve_web(create_app(floor.status), settings.host, settings.web_port)
+        app = create_app(floor.status, routers=services.routers())
+        server, web = await serve_web(app, settings.host, settings.web_port)
         on_ready(floor_urls(settings, floor))
         await stop.wait()
         server.should_exit = True

@@ -280,3 +280,41 @@ def test_unwritable_state_directory_is_named_in_one_line_and_nothing_starts(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert str(state_dir) in lines[0] and "not writable" in lines[0]
+
+
+def test_up_serves_smart_id_pages_behind_sign_in_and_commands_record_beside_it(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    floor = start_up(up_settings)
+    running_floors.append(floor)
+    _poll_status(floor, lambda s: s["healthy"] is True, deadline_s=30)
+    base = floor.status_url.rstrip("/")
+    anonymous = httpx.get(base + "/people", timeout=5)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    assert httpx.get(base + "/api/credentials", timeout=5).status_code == 401
+
+    env = floor_env(up_settings)
+    login = subprocess.run(
+        [SMART, "people", "add-login", "qm-alice", "--role", "quality_manager", "--password-stdin"],
+        input="correct horse battery\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert login.returncode == 0, login.stderr
+    # SMART-ID records on its ledger node from this command while the floor's pages can too.
+    person = subprocess.run(
+        [SMART, "people", "add", "E-1001", "--name", "Dana Ortiz", "--badge", "B-1042", "--actor", "qm"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert person.returncode == 0, person.stderr
+
+    with httpx.Client(base_url=base, timeout=5) as browser:
+        signed = browser.post("/login", data={"username": "qm-alice", "password": "correct horse battery"})
+        assert signed.status_code == 303
+        people_page = browser.get("/people")
+        assert people_page.status_code == 200 and "E-1001" in people_page.text

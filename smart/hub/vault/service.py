@@ -8,14 +8,18 @@ can never be presented as the other. The node's log lives in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from smart import ledger
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import NODE, SmartId, utc_now
 from smart.keys import KeyStore
+from smart.ledger.node_store import NodeLogBusy
 from smart.runtime.floor import Floor
 from smart.settings import Settings
 
@@ -36,14 +40,45 @@ def hub_nats_url(settings: Settings) -> str:
 
 @contextmanager
 def open_smartid(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Iterator[SmartId]:
+    """SMART-ID for one command; its ledger node is opened per append, so it works beside ``smart up``."""
     keys = KeyStore(settings.key_directory)
-    with ledger.NodeLog.open(
-        settings.state_dir / "ledger", node=NODE, keys=keys, key_name=LEDGER_KEY
-    ) as node_log:
-        yield SmartId(
-            database_url(settings), key=keys.signing_key(CREDENTIAL_KEY), ledger=node_log, clock=clock
-        )
+    yield SmartId(
+        database_url(settings),
+        key=keys.signing_key(CREDENTIAL_KEY),
+        ledger=SharedNodeLog(settings.state_dir / "ledger", keys),
+        clock=clock,
+    )
 
 
 def open_logins(settings: Settings) -> Logins:
     return Logins(database_url(settings))
+
+
+class SharedNodeLog:
+    """SMART-ID's ledger node, opened for each append and closed (head signed) right after.
+
+    One process writes a node log at a time. The hub pages of ``smart up`` and
+    a ``smart people``/``smart credentials`` command run at the same time both
+    record as SMART-ID; holding the log only for the append lets both, and a
+    writer that finds it busy waits a moment instead of failing.
+    """
+
+    def __init__(self, directory: Path, keys: KeyStore, *, wait_s: float = 5.0) -> None:
+        self.directory = directory
+        self.keys = keys
+        self.wait_s = wait_s
+
+    def append(
+        self, *, kind: str, subject: str, data: Mapping[str, Any], actor: str, contract: str | None = None
+    ) -> ledger.Entry:
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                with ledger.NodeLog.open(
+                    self.directory, node=NODE, keys=self.keys, key_name=LEDGER_KEY
+                ) as log:
+                    return log.append(kind=kind, subject=subject, data=data, actor=actor, contract=contract)
+            except NodeLogBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
