@@ -777,7 +777,12 @@ _COMPILERS: dict[type[rules.RuleBase], Callable[[Any, _Context], Check]] = {
 
 
 class Evaluator:
-    """One station's compiled contract: ``evaluate(event, facts) -> Decision``."""
+    """One station's compiled contract: ``evaluate(event, facts) -> Decision``.
+
+    ``evaluate(event, facts, module="maintenance")`` judges only the rules whose kind that module
+    enforces (``rules.RuleBase.module``); the per-module tables are built at compile time from the
+    same closures, so restricting a decision costs one dictionary lookup.
+    """
 
     def __init__(
         self,
@@ -790,17 +795,24 @@ class Evaluator:
         not_after: datetime | None,
         checks: Mapping[str, tuple[Check, ...]],
         fast: Mapping[str, tuple[Fast, ...]] | None = None,
+        modules: Mapping[str, Tables] | None = None,
     ) -> None:
         self.contract, self.revision, self.station, self.audit = contract, revision, station, audit
         self.not_before, self.not_after = not_before, not_after
         self._checks = dict(checks)
         self._fast = dict(fast or {})
+        self._modules: dict[str, Tables] = dict(modules or {})
         self.rule_count = len({id(c) for cs in checks.values() for c in cs}) + len(
             {id(row[4]) for rows in self._fast.values() for row in rows}
         )
         self._allow = Decision("allow", (), contract, revision)
 
-    def evaluate(self, event: f.Event, facts: f.Facts) -> Decision:
+    @property
+    def modules(self) -> frozenset[str]:
+        """The modules that enforce at least one rule of this revision."""
+        return frozenset(self._modules)
+
+    def evaluate(self, event: f.Event, facts: f.Facts, *, module: str | None = None) -> Decision:
         at = event.at
         if (self.not_before is not None and at < self.not_before) or (
             self.not_after is not None and at >= self.not_after
@@ -811,9 +823,13 @@ class Evaluator:
                 MappingProxyType({"notBefore": self.not_before, "notAfter": self.not_after, "at": at}),
             )
             return Decision("deny", (reason,), self.contract, self.revision)
+        if module is None:
+            checks, fast = self._checks, self._fast
+        else:
+            checks, fast = self._modules.get(module, _NO_TABLES)
         reasons: list[Reason] | None = None
         readings = event.readings
-        for quantity, low, high, unit, slow in self._fast.get(event.action, ()):
+        for quantity, low, high, unit, slow in fast.get(event.action, ()):
             reading = readings.get(quantity)
             if reading is not None and reading.unit == unit and low <= reading.value <= high:
                 continue
@@ -822,7 +838,7 @@ class Evaluator:
                 if reasons is None:
                     reasons = []
                 reasons.append(failed)
-        for check in self._checks.get(event.action, ()):
+        for check in checks.get(event.action, ()):
             failed = check(event, facts)
             if failed is not None:
                 if reasons is None:
@@ -848,22 +864,17 @@ class Evaluator:
 
 #: A measurement rule's fast path: (quantity, low, high, unit, the rule's full check).
 Fast = tuple[str, float, float, str, Check]
+#: Closures by event action, and the measurement fast-path rows by event action.
+Tables = tuple[Mapping[str, tuple[Check, ...]], Mapping[str, tuple[Fast, ...]]]
+_NO_TABLES: Tables = (MappingProxyType({}), MappingProxyType({}))
 
 
-def compile_rules(
-    rule_list: Sequence[rules.RuleBase], *, station: str, labels: Mapping[str, str], zone: str
+def _tables(
+    compiled: Sequence[tuple[rules.RuleBase, Check]],
 ) -> tuple[dict[str, tuple[Check, ...]], dict[str, tuple[Fast, ...]]]:
-    """Closures for ``rule_list`` at ``station``, indexed by the event action they apply to.
-
-    Plain measurement rules (value from the event, no ``when``) also get a row in a table the
-    evaluator scans inline: a reading in the rule's unit and within limits costs one dict lookup
-    and two comparisons; anything else falls back to the rule's closure for its reason.
-    """
-    ctx = _Context(station, MappingProxyType(dict(labels)), ZoneInfo(zone))
     by_action: dict[str, list[Check]] = {}
     fast: dict[str, list[Fast]] = {}
-    for rule in rule_list:
-        check = _COMPILERS[type(rule)](rule, ctx)
+    for rule, check in compiled:
         for action in rule.actions:
             if isinstance(rule, rules.MeasurementRule) and not rule.when and rule.check is None:
                 low = rule.limits.min if rule.limits.min is not None else float("-inf")
@@ -877,13 +888,41 @@ def compile_rules(
     )
 
 
+def _compile_each(
+    rule_list: Sequence[rules.RuleBase], *, station: str, labels: Mapping[str, str], zone: str
+) -> list[tuple[rules.RuleBase, Check]]:
+    ctx = _Context(station, MappingProxyType(dict(labels)), ZoneInfo(zone))
+    return [(rule, _COMPILERS[type(rule)](rule, ctx)) for rule in rule_list]
+
+
+def compile_rules(
+    rule_list: Sequence[rules.RuleBase], *, station: str, labels: Mapping[str, str], zone: str
+) -> tuple[dict[str, tuple[Check, ...]], dict[str, tuple[Fast, ...]]]:
+    """Closures for ``rule_list`` at ``station``, indexed by the event action they apply to.
+
+    Plain measurement rules (value from the event, no ``when``) also get a row in a table the
+    evaluator scans inline: a reading in the rule's unit and within limits costs one dict lookup
+    and two comparisons; anything else falls back to the rule's closure for its reason.
+    """
+    return _tables(_compile_each(rule_list, station=station, labels=labels, zone=zone))
+
+
+def module_tables(compiled: Sequence[tuple[rules.RuleBase, Check]]) -> dict[str, Tables]:
+    """The same closures split by the module that enforces each rule's kind."""
+    by_module: dict[str, list[tuple[rules.RuleBase, Check]]] = {}
+    for rule, check in compiled:
+        by_module.setdefault(rule.module, []).append((rule, check))
+    return {module: _tables(pairs) for module, pairs in by_module.items()}
+
+
 def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
     """Compile a verified bundle (as decoded JSON) into its evaluator."""
     window = bundle.get("window", {})
     rule_list = [_RULE.validate_python(rule) for rule in bundle["rules"]]
-    checks, fast = compile_rules(
+    compiled = _compile_each(
         rule_list, station=bundle["station"], labels=bundle.get("stationLabels", {}), zone=bundle["timezone"]
     )
+    checks, fast = _tables(compiled)
     return Evaluator(
         contract=bundle["contract"],
         revision=revision,
@@ -893,4 +932,5 @@ def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
         not_after=datetime.fromisoformat(window["notAfter"]) if window.get("notAfter") else None,
         checks=checks,
         fast=fast,
+        modules=module_tables(compiled),
     )

@@ -69,7 +69,8 @@ class StationEnforcer:
         self._evaluators = MappingProxyType(current)
         return None if previous is None else previous.revision
 
-    def decide(self, event: f.Event, facts: f.Facts) -> StationDecision:
+    def decide(self, event: f.Event, facts: f.Facts, *, module: str | None = None) -> StationDecision:
+        """Judge ``event`` by every active revision; with ``module``, only by the rules it enforces."""
         evaluators = self._evaluators  # one snapshot for the whole decision
         if not evaluators:
             reason = engine.Reason(
@@ -81,7 +82,7 @@ class StationEnforcer:
         outcomes: list[engine.Outcome] = []
         reasons: list[engine.Reason] = []
         for evaluator in evaluators.values():
-            decision = evaluator.evaluate(event, facts)
+            decision = evaluator.evaluate(event, facts, module=module)
             outcomes.append(decision.outcome)
             reasons.extend(decision.reasons)
         outcome: engine.Outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
