@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 import structlog
@@ -29,6 +30,8 @@ from smart.keys import SigningKey
 log = structlog.get_logger("smart.contracts")
 
 ACTOR = "smart-operator"
+#: Reason of a deploy's warning: a module the contract asks for may not run on a station it selects.
+MODULE_NOT_PLACED = "ModuleNotPlaced"
 
 
 class BundleStore(Protocol):
@@ -51,10 +54,22 @@ class Deployment:
     changed: tuple[str, ...] = ()
     retired: tuple[str, ...] = ()
     bundles: tuple[bundle.SignedBundle, ...] = field(default=(), repr=False)
+    #: Modules the contract asks for → selected stations their manifest does not let them run on.
+    unplaced: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def synced(self) -> int:
         return len(self.revisions)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One message per module left off some selected stations (reason :data:`MODULE_NOT_PLACED`)."""
+        found = []
+        for module, stations in self.unplaced.items():
+            labels = catalog.MODULES[module].station_labels
+            needs = ", ".join(f"{key}={value}" for key, value in labels.items())
+            found.append(f"module {module} not placed on {', '.join(stations)}: it runs only where {needs}")
+        return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +81,26 @@ class Workload:
     stations: tuple[str, ...]
     node_selectors: tuple[Mapping[str, str], ...]
     contracts: tuple[str, ...]
+    #: From the module's manifest: container resource requests and limits, and the hardware it drives.
+    requests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    limits: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    hardware: tuple[str, ...] = ()
 
 
 def selected_stations(contract: SmartContract, stations: Sequence[Station]) -> list[Station]:
     chosen = [s for s in stations if contract.spec.station_selector.matches(s.labels)]
     return sorted(chosen, key=lambda s: s.spec.station_id)
+
+
+def unplaced_modules(contract: SmartContract, stations: Sequence[Station]) -> dict[str, tuple[str, ...]]:
+    """The contract's known modules whose manifest refuses some selected stations, with those stations."""
+    chosen = selected_stations(contract, stations)
+    found: dict[str, tuple[str, ...]] = {}
+    for module in sorted(set(contract.spec.modules) & set(catalog.MODULES)):
+        refused = tuple(s.spec.station_id for s in chosen if not catalog.MODULES[module].may_run_on(s.labels))
+        if refused:
+            found[module] = refused
+    return found
 
 
 def compile_signed(
@@ -120,14 +150,18 @@ async def deploy(
     wanted = {item.station for item in signed}
     retired = sorted(station for station in held if station not in wanted)
     await _retire(name, {s: held[s] for s in retired}, store=store, log_=log_, actor=actor)
-    return Deployment(
+    deployment = Deployment(
         contract=name,
         revisions={item.station: item.revision for item in signed},
         desired=len(signed),
         changed=tuple(changed),
         retired=tuple(retired),
         bundles=tuple(signed),
+        unplaced=MappingProxyType(unplaced_modules(contract, stations)),
     )
+    for warning in deployment.warnings:
+        log.warning("module not placed", contract=name, reason=MODULE_NOT_PLACED, detail=warning)
+    return deployment
 
 
 async def retire(
@@ -171,13 +205,17 @@ def workloads(contracts: Sequence[SmartContract], stations: Sequence[Station]) -
     result = []
     for module in sorted(by_module):
         chosen = [by_module[module][sid] for sid in sorted(by_module[module])]
+        manifest = catalog.MODULES[module]
         result.append(
             Workload(
                 module=module,
-                image=catalog.MODULES[module].image,
+                image=manifest.image,
                 stations=tuple(s.spec.station_id for s in chosen),
                 node_selectors=tuple(dict(sorted(s.spec.node_selector.items())) for s in chosen),
                 contracts=tuple(sorted(owners[module])),
+                requests=manifest.requests,
+                limits=manifest.limits,
+                hardware=manifest.hardware,
             )
         )
     return result

@@ -5,7 +5,10 @@ the module (node affinity: one selector term per station, from the
 Station's ``nodeSelector``), carry an owner reference to every contract that
 asks for the module, and an annotation with the hash of their desired spec,
 so an unchanged workload is never patched (editing a limit leaves the
-DaemonSets alone).
+DaemonSets alone). The container's resource requests and limits are the
+module's manifest's, and its pods carry an annotation naming the hardware the
+manifest says it drives (camera, GPIO, microphone…), for whoever wires a
+station.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from smart.contracts.reconcile import Workload
 MANAGED_BY = "smart-operator"
 MODULE_LABEL = f"{GROUP}/module"
 HASH_ANNOTATION = f"{GROUP}/workload-hash"
+HARDWARE_ANNOTATION = f"{GROUP}/hardware"
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 
 
@@ -40,10 +44,13 @@ def daemonset(workload: Workload, *, namespace: str, owners: Mapping[str, str]) 
         {"matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in selector.items()]}
         for selector in workload.node_selectors
     ]
+    template_metadata: dict[str, Any] = {"labels": labels}
+    if workload.hardware:
+        template_metadata["annotations"] = {HARDWARE_ANNOTATION: ",".join(workload.hardware)}
     spec: dict[str, Any] = {
         "selector": {"matchLabels": {MODULE_LABEL: workload.module}},
         "template": {
-            "metadata": {"labels": labels},
+            "metadata": template_metadata,
             "spec": {
                 "affinity": {
                     "nodeAffinity": {
@@ -56,10 +63,7 @@ def daemonset(workload: Workload, *, namespace: str, owners: Mapping[str, str]) 
                         "image": workload.image,
                         "args": ["module", "run", workload.module],
                         "env": [{"name": "SMART_MODULE", "value": workload.module}],
-                        "resources": {
-                            "requests": {"cpu": "10m", "memory": "32Mi"},
-                            "limits": {"memory": "96Mi"},
-                        },
+                        "resources": {"requests": dict(workload.requests), "limits": dict(workload.limits)},
                     }
                 ],
             },

@@ -1,11 +1,24 @@
-"""The operator's deploy manifests: valid for Kubernetes, and least privilege."""
+"""The operator's deploy manifests and the DaemonSets it builds from the module manifests.
+
+Pure: no kopf, no API server. The deploy manifests are valid and least privilege; each module's
+DaemonSet takes its resources from the module's manifest and runs only where the manifest allows
+(logistics on shipping stations), and a deploy says which selected stations a module was kept off.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
+import pytest
 import yaml
+
+from smart.contracts import catalog, reconcile
+from smart.contracts.models import ROLE_LABEL, LabelSelector, SmartContract, Station
+from smart.keys import SigningKey
+from smart.operator import workloads
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -30,3 +43,127 @@ def test_operator_rbac_grants_no_wildcards_no_secrets_and_no_cluster_writes() ->
             assert "secrets" not in rule["resources"]
             if doc["kind"] == "ClusterRole":
                 assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+
+
+def station(sid: str, role: str) -> Station:
+    return Station.model_validate(
+        {
+            "apiVersion": "smart.aero/v1alpha1",
+            "kind": "Station",
+            "metadata": {"name": sid, "labels": {"smart.aero/station": sid, ROLE_LABEL: role}},
+            "spec": {"stationId": sid, "process": role, "nodeSelector": {"smart.aero/station": sid}},
+        }
+    )
+
+
+STATIONS = [station("pt-1", "inspection"), station("ht-1", "heat-treat"), station("sr-1", "shipping")]
+
+EVERYWHERE = SmartContract.model_validate(
+    {
+        "apiVersion": "smart.aero/v1alpha1",
+        "kind": "SmartContract",
+        "metadata": {"name": "whole-floor"},
+        "spec": {
+            "stationSelector": {"matchExpressions": [{"key": ROLE_LABEL, "operator": "Exists"}]},
+            "modules": ["gatekeeper", "vision", "logistics"],
+            "rules": [{"kind": "quantity", "id": "count-matches-po"}],
+        },
+    }
+)
+
+
+class Bucket:
+    """The KV bucket as the reconcile core sees it, in memory."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], bytes] = {}
+
+    async def put(self, station: str, contract: str, envelope: bytes) -> None:
+        self.held[station, contract] = envelope
+
+    async def delete(self, station: str, contract: str) -> None:
+        self.held.pop((station, contract), None)
+
+    async def revisions(self, contract: str) -> dict[str, str]:
+        return {s: "held" for s, c in self.held if c == contract}
+
+
+def daemonsets() -> dict[str, dict[str, Any]]:
+    found = reconcile.workloads([EVERYWHERE], STATIONS)
+    return {w.module: workloads.daemonset(w, namespace="smart", owners={"whole-floor": "u-1"}) for w in found}
+
+
+def container(daemonset: dict[str, Any]) -> dict[str, Any]:
+    return dict(daemonset["spec"]["template"]["spec"]["containers"][0])
+
+
+def pinned(daemonset: dict[str, Any]) -> list[str]:
+    terms = daemonset["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    return [term["matchExpressions"][0]["values"][0] for term in terms]
+
+
+def test_daemonset_resources_are_the_module_manifests() -> None:
+    for module, daemonset in daemonsets().items():
+        manifest = catalog.MODULES[module]
+        assert container(daemonset)["resources"] == {
+            "requests": dict(manifest.requests),
+            "limits": dict(manifest.limits),
+        }
+        kubernetes_validate.validate(daemonset, "1.30", strict=True)
+    vision, gatekeeper = daemonsets()["vision"], daemonsets()["gatekeeper"]
+    assert container(vision)["resources"] != container(gatekeeper)["resources"]
+
+
+def test_daemonset_pods_name_the_hardware_their_module_drives() -> None:
+    found = daemonsets()
+    assert found["vision"]["spec"]["template"]["metadata"]["annotations"] == {
+        workloads.HARDWARE_ANNOTATION: "camera"
+    }
+    assert "annotations" not in found["gatekeeper"]["spec"]["template"]["metadata"]
+
+
+def test_a_new_limit_in_a_manifest_patches_the_daemonset_and_an_unchanged_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = list(daemonsets().values())
+    assert workloads.changes(list(daemonsets().values()), before) == ([], [], [])
+    bigger = dataclasses.replace(catalog.MODULES["vision"], limits={"memory": "1Gi"})
+    monkeypatch.setattr(catalog, "MODULES", {**catalog.MODULES, "vision": bigger})
+    create, patch, delete = workloads.changes(list(daemonsets().values()), before)
+    assert (create, delete) == ([], [])
+    assert [d["metadata"]["name"] for d in patch] == ["smart-vision"]
+    assert container(patch[0])["resources"]["limits"] == {"memory": "1Gi"}
+
+
+def test_logistics_daemonset_is_pinned_only_to_shipping_stations_even_when_asked_for_everywhere() -> None:
+    found = daemonsets()
+    assert pinned(found["gatekeeper"]) == ["ht-1", "pt-1", "sr-1"]
+    assert pinned(found["logistics"]) == ["sr-1"]
+
+
+async def test_the_deploy_says_logistics_was_not_placed_on_the_stations_not_labelled_for_shipping() -> None:
+    deployment = await reconcile.deploy(
+        EVERYWHERE, STATIONS, key=SigningKey.generate("hub"), store=Bucket(), log_=None
+    )
+    assert sorted(deployment.revisions) == ["ht-1", "pt-1", "sr-1"]
+    assert dict(deployment.unplaced) == {"logistics": ("ht-1", "pt-1")}
+    assert deployment.warnings == (
+        "module logistics not placed on ht-1, pt-1: it runs only where smart.aero/role=shipping",
+    )
+    shipping_only = EVERYWHERE.model_copy(
+        update={
+            "spec": EVERYWHERE.spec.model_copy(
+                update={
+                    "station_selector": LabelSelector.model_validate(
+                        {"matchLabels": {ROLE_LABEL: "shipping"}}
+                    )
+                }
+            )
+        }
+    )
+    quiet = await reconcile.deploy(
+        shipping_only, STATIONS, key=SigningKey.generate("hub"), store=Bucket(), log_=None
+    )
+    assert quiet.warnings == () and dict(quiet.unplaced) == {}

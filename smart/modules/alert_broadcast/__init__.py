@@ -1,0 +1,1 @@
+"""Internal alerts: the stack light, the buzzer and alerts to the hub."""

@@ -1,0 +1,1 @@
+"""The contract's process rules at the point of operation: steps in order."""

@@ -1,0 +1,1 @@
+"""Outbound gate: is the job record complete and within limits before release."""

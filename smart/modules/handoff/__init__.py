@@ -1,0 +1,1 @@
+"""Job records and the ledger to the hub, resumable after an outage."""

@@ -1,0 +1,1 @@
+"""Consumables, lots and shelf life."""

@@ -1,0 +1,1 @@
+"""Shipping and receiving; only on a station labelled for shipping."""

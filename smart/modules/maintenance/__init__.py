@@ -1,0 +1,1 @@
+"""Equipment checks, calibration due, furnace surveys and usage counters."""

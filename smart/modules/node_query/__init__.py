@@ -1,0 +1,1 @@
+"""Offline voice questions answered from the station's own store."""

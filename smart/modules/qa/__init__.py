@@ -1,0 +1,1 @@
+"""Measurements and furnace dwell against their limits, with SPC."""

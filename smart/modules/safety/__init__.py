@@ -1,0 +1,1 @@
+"""PPE, the e-stop and hazard interlocks."""

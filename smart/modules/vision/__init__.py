@@ -1,0 +1,1 @@
+"""Codes, part and traveler validation and PPE checks from camera frames."""
