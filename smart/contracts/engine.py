@@ -823,6 +823,8 @@ class Evaluator:
                 MappingProxyType({"notBefore": self.not_before, "notAfter": self.not_after, "at": at}),
             )
             return Decision("deny", (reason,), self.contract, self.revision)
+        checks: Mapping[str, tuple[Check, ...]]
+        fast: Mapping[str, tuple[Fast, ...]]
         if module is None:
             checks, fast = self._checks, self._fast
         else:
