@@ -11,11 +11,16 @@ revision changed, and a DaemonSet is patched only when its desired spec
 changed, so kopf's replays (resume, re-listing) do no harm. A contract whose
 semantics are wrong gets ``Degraded`` with the error and a Warning event;
 nothing is distributed and the revisions stations hold stay active.
+
+Each Station's status also says whether the station is online and what it holds in force, from the
+heartbeats the stations publish on the hub NATS (:mod:`smart.operator.heartbeats`, one background
+task started with the operator, writes throttled).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import os
@@ -31,10 +36,11 @@ from nats.aio.client import Client as NatsClient
 
 from smart import ledger
 from smart import settings as smart_settings
+from smart.bus import subjects
 from smart.contracts import distribution, reconcile, semantics
 from smart.contracts.models import GROUP, VERSION, SmartContract, Station
 from smart.keys import KeyStore, SigningKey
-from smart.operator import kube, workloads
+from smart.operator import heartbeats, kube, workloads
 
 log = structlog.get_logger("smart.operator")
 
@@ -53,6 +59,7 @@ class Runtime:
     key: SigningKey
     log: ledger.NodeLog
     lock: asyncio.Lock
+    status_keeper: asyncio.Task[None] | None = None
 
 
 _connection: dict[str, Any] = {}
@@ -71,8 +78,13 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
-@kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.startup()  # type: ignore[arg-type]  # indexes come as kwargs
+async def startup(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    station_index: kopf.Index[str | None, Station],
+    **_: Any,
+) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.INFO  # INFO and above become Kubernetes Events
     config = smart_settings.load()
@@ -87,7 +99,29 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         log=ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys),
         lock=asyncio.Lock(),
     )
+    heard = heartbeats.Heard()
+    await connection.subscribe(subjects.HEARTBEATS, cb=heard.on_message)
+    memo.smart.status_keeper = asyncio.create_task(
+        heartbeats.keep_status(
+            heard=heard,
+            stations=lambda: _all_stations(station_index),
+            patch=_patch_station_status,
+            offline_after_s=config.station_offline_after_s,
+        ),
+        name="station-status",
+    )
     log.info("operator started", nats=url, hub_key=memo.smart.key.key_id)
+
+
+def _all_stations(index: kopf.Index[str | None, Station]) -> list[Station]:
+    return [station for namespace in list(index) for station in index.get(namespace, [])]
+
+
+async def _patch_station_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Heartbeat fields of a Station, through its status subresource."""
+    await _kube().merge_patch(
+        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{STATIONS}/{name}/status", {"status": status}
+    )
 
 
 def _kube() -> kube.Kube:
@@ -103,6 +137,10 @@ def _kube() -> kube.Kube:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "smart", None)
     if runtime is not None:
+        if runtime.status_keeper is not None:
+            runtime.status_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runtime.status_keeper
         await runtime.nats.close()
         runtime.log.close()
 
@@ -200,7 +238,7 @@ async def _record_on_stations(
 ) -> None:
     """Write ``status.revisions[contract]`` on each Station: the revision the hub distributed to it.
 
-    ``status.activeRevision`` is left to the station's node agent, which reports what it activated.
+    ``status.activeRevision(s)`` come from the station's heartbeats (:mod:`smart.operator.heartbeats`).
     """
     by_id = {s.spec.station_id: s.metadata.name for s in stations}
     for station_id, revision in sorted(revisions.items()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from smart.bus.mirror import mirror_bucket
 from smart.contracts import bundle, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
+from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
+from smart.node.agent import AgentConfig, NodeAgent
 from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FloorFactory, make_settings
@@ -132,13 +135,22 @@ def declare(emulator: kmock.KubernetesEmulator) -> None:
 
 
 @pytest.fixture
+def operator_env() -> dict[str, str]:
+    """More ``SMART_*`` settings for the operator; a test parametrizes this to change one."""
+    return {}
+
+
+@pytest.fixture
 async def operator(
     kmock: kmock.KubernetesEmulator,
     nats_floor: BackgroundFloor,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    operator_env: dict[str, str],
 ) -> AsyncIterator[Api]:
     declare(kmock)
+    for variable, value in operator_env.items():
+        monkeypatch.setenv(variable, value)
     monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))
     monkeypatch.setenv("SMART_NATS_URL", nats_floor.floor.hub.url)
     monkeypatch.setenv("SMART_STATE_DIR", str(tmp_path / "operator"))
@@ -375,3 +387,72 @@ async def test_operator_and_embedded_driver_put_byte_identical_bundles(
         by_operator = await kv_value(nats_floor.floor.hub.url, f"{sid}.floor-basics")
         by_embedded = await kv_value(other_floor.floor.hub.url, f"{sid}.floor-basics")
         assert by_operator is not None and by_operator == by_embedded
+
+
+@pytest.mark.parametrize("operator_env", [{"SMART_STATION_OFFLINE_AFTER_S": "1.5"}])
+async def test_station_status_shows_heartbeats_and_goes_offline_when_the_station_falls_silent(
+    operator: Api, kmock: kmock.KubernetesEmulator, nats_floor: BackgroundFloor, tmp_path: Path
+) -> None:
+    api = operator
+    assert nats_floor.floor.hub is not None
+    hub = await nats.connect(nats_floor.floor.hub.url)
+    await ensure_hub_streams(hub.jetstream())  # the stations ship their ledgers somewhere
+    await hub.close()
+    for body in STATIONS_ON_FLOOR[:2]:  # pt-1 and mt-1, whose leaves the floor runs
+        await api.call("POST", STATIONS, body)
+    await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
+    keys = KeyStore(tmp_path / "keys")  # the operator's: the hub key the stations trust
+    agents = {
+        sid: NodeAgent(
+            AgentConfig(
+                station=sid,
+                leaf_url=nats_floor.floor.leaves[sid].url,
+                data_dir=tmp_path / "stations" / sid,
+                keys=keys,
+                heartbeat_s=0.2,
+            )
+        )
+        for sid in ("pt-1", "mt-1")
+    }
+    for agent in agents.values():
+        await agent.start()
+    try:
+
+        async def in_force(sid: str) -> dict[str, Any] | None:
+            """The station online, holding the revision the hub distributed to it."""
+            status = ((await api.get(f"{STATIONS}/{sid}")) or {}).get("status", {})
+            distributed = (status.get("revisions") or {}).get("floor-basics")
+            held = (status.get("activeRevisions") or {}).get("floor-basics")
+            return status if status.get("online") is True and distributed and held == distributed else None
+
+        for sid in agents:
+            status = await eventually(functools.partial(in_force, sid))
+            assert status["activeRevision"] == status["revisions"]["floor-basics"][:12]
+            assert status["mirrorLag"] == 0
+            assert status["lastHeartbeat"].endswith("Z")
+            assert isinstance(status["ledgerLag"], int)
+
+        # Steady heartbeats (every 0.2 s) do not mean steady writes: nothing changed, nothing written.
+        def status_writes() -> int:
+            return len(kmock[f"patch {STATIONS}/mt-1/status"])
+
+        before = status_writes()
+        assert before >= 1  # the heartbeat fields were written through the status subresource
+        await asyncio.sleep(3)
+        assert status_writes() - before <= 1, "a write per heartbeat: the status is not throttled"
+
+        # pt-1 falls silent: offline after the setting (1.5 s, not the default 10 s); mt-1 stays online.
+        await agents.pop("pt-1").stop()
+        stopped = asyncio.get_running_loop().time()
+
+        async def offline() -> dict[str, Any] | None:
+            status = ((await api.get(f"{STATIONS}/pt-1")) or {}).get("status", {})
+            return status if status.get("online") is False else None
+
+        silent = await eventually(offline, patience=6)
+        assert asyncio.get_running_loop().time() - stopped >= 1.5 - 0.2 - 0.1  # its last heartbeat, a poll
+        assert silent["activeRevisions"]["floor-basics"] == silent["revisions"]["floor-basics"]
+        assert (await api.get(f"{STATIONS}/mt-1"))["status"]["online"] is True
+    finally:
+        for agent in agents.values():
+            await agent.stop()
