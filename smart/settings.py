@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
         default=None, description="An external hub NATS instead of the embedded one."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
+    shop_timezone: str = Field(
+        default="UTC",
+        description="The shop's IANA time zone (e.g. America/Chicago): a credential or check is current"
+        " through the end of its due day here, not in UTC.",
+    )
     credential_clock_skew_s: float = Field(
         default=120, ge=0, le=3600, description="Clock skew a station tolerates when verifying credentials."
     )
@@ -104,6 +110,19 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name, e.g. America/Chicago") from err
+        return value
+
+    @property
+    def shop_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.shop_timezone)
 
     @classmethod
     def settings_customise_sources(

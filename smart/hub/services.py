@@ -79,6 +79,7 @@ class HubServices:
             self.floor.database_url(),
             key=keys.signing_key(vault.CREDENTIAL_KEY),
             ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
+            zone=self.settings.shop_zone,
         )
 
     def routers(self) -> list[APIRouter]:

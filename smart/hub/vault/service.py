@@ -47,6 +47,7 @@ def open_smartid(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         key=keys.signing_key(CREDENTIAL_KEY),
         ledger=SharedNodeLog(settings.state_dir / "ledger", keys),
         clock=clock,
+        zone=settings.shop_zone,
     )
 
 

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 import psycopg
@@ -126,8 +126,11 @@ class SmartId:
         key: SigningKey,
         ledger: Ledger,
         clock: Callable[[], datetime] = utc_now,
+        zone: tzinfo = UTC,
     ) -> None:
         self.url = database_url
+        #: The shop's time zone: records are current through the end of their due day here.
+        self.zone = zone
         self.key = key
         self.ledger = ledger
         self.clock = clock
@@ -226,7 +229,11 @@ class SmartId:
         return [_record(r) for r in rows]
 
     def standings(self, employee_id: str, *, today: date | None = None) -> tuple[Standing, ...]:
-        return standings(self.records(employee_id), today=today or self.clock().date())
+        return standings(self.records(employee_id), today=today or self._today(self.clock()))
+
+    def _today(self, now: datetime) -> date:
+        """The shop's calendar day at ``now`` (a UTC date would turn the day over hours early or late)."""
+        return now.astimezone(self.zone).date()
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -252,6 +259,7 @@ class SmartId:
                     now=now,
                     lifetime=valid_for,
                     issuer_key_id=self.key.key_id,
+                    zone=self.zone,
                 )
             except issuing.NotCurrentError as err:
                 raise VaultError(f"cannot issue to {employee_id}: {err}") from err
@@ -308,7 +316,7 @@ class SmartId:
     ) -> Standing:
         found = [
             s
-            for s in self.standings(employee_id, today=now.date())
+            for s in self.standings(employee_id, today=self._today(now))
             if s.kind is kind and all(s.scope.get(k) == v for k, v in scope.items())
         ]
         if not found:
@@ -327,7 +335,7 @@ class SmartId:
             c for c in self.credentials(employee_id) if c.status == "active" and c.credential.expires_at > now
         ]
         issued = []
-        for standing in self.standings(employee_id, today=now.date()):
+        for standing in self.standings(employee_id, today=self._today(now)):
             if not standing.current:
                 continue
             if any(h.credential.kind is standing.kind and h.credential.scope == standing.scope for h in held):
