@@ -16,7 +16,7 @@ mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
@@ -796,12 +796,15 @@ class Evaluator:
         checks: Mapping[str, tuple[Check, ...]],
         fast: Mapping[str, tuple[Fast, ...]] | None = None,
         modules: Mapping[str, Tables] | None = None,
+        kinds: Mapping[str, Tables] | None = None,
     ) -> None:
         self.contract, self.revision, self.station, self.audit = contract, revision, station, audit
         self.not_before, self.not_after = not_before, not_after
         self._checks = dict(checks)
         self._fast = dict(fast or {})
-        self._modules: dict[str, Tables] = dict(modules or {})
+        self._modules: dict[str, tuple[Tables]] = {name: (t,) for name, t in (modules or {}).items()}
+        self._kinds: dict[str, Tables] = dict(kinds or {})
+        self._everything: tuple[Tables] = ((self._checks, self._fast),)
         self.rule_count = len({id(c) for cs in checks.values() for c in cs}) + len(
             {id(row[4]) for rows in self._fast.values() for row in rows}
         )
@@ -812,7 +815,15 @@ class Evaluator:
         """The modules that enforce at least one rule of this revision."""
         return frozenset(self._modules)
 
-    def evaluate(self, event: f.Event, facts: f.Facts, *, module: str | None = None) -> Decision:
+    def evaluate(
+        self,
+        event: f.Event,
+        facts: f.Facts,
+        *,
+        module: str | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> Decision:
+        """The decision on ``event``: by every rule, by ``module``'s rules, or by rules of ``kinds`` only."""
         at = event.at
         if (self.not_before is not None and at < self.not_before) or (
             self.not_after is not None and at >= self.not_after
@@ -823,29 +834,32 @@ class Evaluator:
                 MappingProxyType({"notBefore": self.not_before, "notAfter": self.not_after, "at": at}),
             )
             return Decision("deny", (reason,), self.contract, self.revision)
-        checks: Mapping[str, tuple[Check, ...]]
-        fast: Mapping[str, tuple[Fast, ...]]
-        if module is None:
-            checks, fast = self._checks, self._fast
+        scopes: tuple[Tables, ...]
+        if kinds is not None:
+            scopes = tuple(self._kinds[kind] for kind in kinds if kind in self._kinds)
+        elif module is not None:
+            scopes = self._modules.get(module, ())
         else:
-            checks, fast = self._modules.get(module, _NO_TABLES)
+            scopes = self._everything
         reasons: list[Reason] | None = None
         readings = event.readings
-        for quantity, low, high, unit, slow in fast.get(event.action, ()):
-            reading = readings.get(quantity)
-            if reading is not None and reading.unit == unit and low <= reading.value <= high:
-                continue
-            failed = slow(event, facts)
-            if failed is not None:
-                if reasons is None:
-                    reasons = []
-                reasons.append(failed)
-        for check in checks.get(event.action, ()):
-            failed = check(event, facts)
-            if failed is not None:
-                if reasons is None:
-                    reasons = []
-                reasons.append(failed)
+        action = event.action
+        for checks, fast in scopes:
+            for quantity, low, high, unit, slow in fast.get(action, ()):
+                reading = readings.get(quantity)
+                if reading is not None and reading.unit == unit and low <= reading.value <= high:
+                    continue
+                failed = slow(event, facts)
+                if failed is not None:
+                    if reasons is None:
+                        reasons = []
+                    reasons.append(failed)
+            for check in checks.get(action, ()):
+                failed = check(event, facts)
+                if failed is not None:
+                    if reasons is None:
+                        reasons = []
+                    reasons.append(failed)
         if reasons is None:
             return self._allow
         if self.audit:
@@ -868,7 +882,6 @@ class Evaluator:
 Fast = tuple[str, float, float, str, Check]
 #: Closures by event action, and the measurement fast-path rows by event action.
 Tables = tuple[Mapping[str, tuple[Check, ...]], Mapping[str, tuple[Fast, ...]]]
-_NO_TABLES: Tables = (MappingProxyType({}), MappingProxyType({}))
 
 
 def _tables(
@@ -909,12 +922,12 @@ def compile_rules(
     return _tables(_compile_each(rule_list, station=station, labels=labels, zone=zone))
 
 
-def module_tables(compiled: Sequence[tuple[rules.RuleBase, Check]]) -> dict[str, Tables]:
-    """The same closures split by the module that enforces each rule's kind."""
-    by_module: dict[str, list[tuple[rules.RuleBase, Check]]] = {}
+def split_tables(compiled: Sequence[tuple[rules.RuleBase, Check]], *, by: str) -> dict[str, Tables]:
+    """The same closures split by the module that enforces each rule (``by="module"``) or its kind."""
+    groups: dict[str, list[tuple[rules.RuleBase, Check]]] = {}
     for rule, check in compiled:
-        by_module.setdefault(rule.module, []).append((rule, check))
-    return {module: _tables(pairs) for module, pairs in by_module.items()}
+        groups.setdefault(rule.module if by == "module" else rule.kind, []).append((rule, check))
+    return {name: _tables(pairs) for name, pairs in groups.items()}
 
 
 def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
@@ -934,5 +947,6 @@ def evaluator(bundle: Mapping[str, Any], revision: str) -> Evaluator:
         not_after=datetime.fromisoformat(window["notAfter"]) if window.get("notAfter") else None,
         checks=checks,
         fast=fast,
-        modules=module_tables(compiled),
+        modules=split_tables(compiled, by="module"),
+        kinds=split_tables(compiled, by="kind"),
     )

@@ -10,7 +10,7 @@ on the old revision finishes on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -69,8 +69,15 @@ class StationEnforcer:
         self._evaluators = MappingProxyType(current)
         return None if previous is None else previous.revision
 
-    def decide(self, event: f.Event, facts: f.Facts, *, module: str | None = None) -> StationDecision:
-        """Judge ``event`` by every active revision; with ``module``, only by the rules it enforces."""
+    def decide(
+        self,
+        event: f.Event,
+        facts: f.Facts,
+        *,
+        module: str | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> StationDecision:
+        """Judge ``event`` by every active revision; with ``module`` (or ``kinds``) by those rules only."""
         evaluators = self._evaluators  # one snapshot for the whole decision
         if not evaluators:
             reason = engine.Reason(
@@ -82,7 +89,7 @@ class StationEnforcer:
         outcomes: list[engine.Outcome] = []
         reasons: list[engine.Reason] = []
         for evaluator in evaluators.values():
-            decision = evaluator.evaluate(event, facts, module=module)
+            decision = evaluator.evaluate(event, facts, module=module, kinds=kinds)
             outcomes.append(decision.outcome)
             reasons.extend(decision.reasons)
         outcome: engine.Outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"

@@ -95,3 +95,11 @@ def test_station_enforcer_restricts_to_a_module_and_still_fails_closed_with_no_c
     decision = enforcer.decide(event, world, module="safety")
     assert decision.outcome == "deny" and {r.rule for r in decision.reasons} == {"pt-no-tinted-lenses"}
     assert set(decision.revisions) == {"penetrant"}
+
+
+def test_a_decision_restricted_to_rule_kinds_judges_only_those_kinds() -> None:
+    event, world = _everything_wrong()
+    decision = _penetrant().evaluate(event, world, kinds=("exam",))
+    assert _rules(decision) == {"pt-near-vision", "pt-color-contrast"}
+    assert _penetrant().evaluate(event, world, kinds=("credential", "lot")).outcome == "deny"
+    assert _penetrant().evaluate(event, world, kinds=()).outcome == "allow"
