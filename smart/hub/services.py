@@ -95,16 +95,13 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
-        if self._gathering is not None:
-            self._gathering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gathering
+        for task in (self._gathering, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.gathering_log is not None:
             self.gathering_log.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         if self.intake is not None:
             self.intake.close()
         if self.connection is not None:
