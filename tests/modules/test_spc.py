@@ -236,3 +236,11 @@ def test_a_reading_in_a_unit_the_chart_cannot_take_is_a_warning_not_a_failure() 
     result = module.assess("allow", (), event, charted([]))
     assert result.outcome == "warn"
     assert result.reasons[0].rule == "spc.unit.uv-a-intensity"
+
+
+def test_a_baseline_with_no_variation_judges_nothing_rather_than_everything() -> None:
+    chart = spc.Chart.individuals("tank-temperature", baseline_size=3)
+    for value in (50.0, 50.0, 50.0, 51.0):
+        chart, found = chart.add(value)
+        assert found == []
+    assert chart.limits is not None and chart.limits.sigma == 0.0

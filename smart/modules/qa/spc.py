@@ -377,6 +377,8 @@ class Chart:
             else:
                 limits = xbar_r_limits(baseline)
             return replace(moved, baseline=(), limits=limits), []
+        if self.limits.sigma <= 0:  # a baseline with no variation at all: nothing to judge against
+            return moved, []
         found = findings_at(recent, self.limits, characteristic=self.characteristic)
         if self.kind == "individuals":
             spread = abs(value - self.last_value) if self.last_value is not None else 0.0
