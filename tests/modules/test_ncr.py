@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,3 +190,10 @@ def test_a_missing_reading_or_an_audit_warning_opens_no_ncr() -> None:
     reason, rejected = reject()
     audited = engine.Reason(reason.rule, reason.message, reason.values, "warn", True)
     assert module.assess("warn", (audited,), rejected, {}).opened == ()
+
+
+def test_a_reject_with_no_job_in_hand_is_the_equipments_and_opens_no_ncr() -> None:
+    reason, event = reject()
+    at_the_gate = dataclasses.replace(event, job=None, action="operate")
+    result = module.assess("deny", (reason,), at_the_gate, {})
+    assert result.outcome == "deny" and result.opened == ()

@@ -68,14 +68,16 @@ def assess(
     *,
     cites: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Assessment:
-    """Open an NCR per measurement reject, plot every reading, add SPC findings as warnings.
+    """Open an NCR per measurement reject of a job, plot every reading, add SPC findings as warnings.
 
     ``cites`` maps a rule id to the standard clauses it cites, for the NCR's record.
     """
+    # A reject with no job in hand is the equipment's (a daily check judged at the gate): the line
+    # locks on it (rule 12); an NCR is about a part, so it needs the job the part belongs to.
     opened = tuple(
         ncr.open_from_reason(reason, event, cites=(cites or {}).get(reason.rule, ()))
         for reason in decision_reasons
-        if is_measurement_reject(reason)
+        if event.job is not None and is_measurement_reject(reason)
     )
     updated = dict(charts)
     findings: list[spc.Finding] = []
