@@ -1,0 +1,354 @@
+"""One job at one station, from badge-in to hand-off, every step decided by the station's modules.
+
+The states, in order::
+
+    idle → badged-in → traveler-scanned → gated → in-process → released → handed-off
+
+- ``badge`` (person, supervisor): the Gatekeeper judges the person.
+- ``scan`` (job, PO, line, part, serial): the Gatekeeper judges the person
+  with the traveler; the job's record starts here.
+- ``start`` (equipment, lots, PPE, procedure, part attributes): the gate.
+  Every module that runs here among Gatekeeper, Maintenance, Safety,
+  Standards, Inventory and QA must allow (QA judges the equipment checks'
+  readings, e.g. UV-A); the interlock may then close.
+- ``step`` (step, readings): Compliance (order) and QA (limits, dwell)
+  judge it; an allowed step and its readings go on the job's record.
+- ``release`` (signer): the signer signs the record, then the Guardian (and
+  Logistics where it runs) judges it complete.
+- ``handoff``: the whole record goes on the ledger for the hub.
+- ``badge-out``: back to idle; ``status``: where things stand.
+
+Each module is asked over NATS on the station's own subjects, as any other
+client would, and records its own decision. Each transition, allowed or
+not, is recorded (``job.transition``) with the reasons; a denied one leaves
+the state where it was. The machine answers ``station.<id>.job.<verb>`` with
+a JSON body and replies with the new state, the outcome and every reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from smart.contracts import facts as f
+from smart.node import records
+
+if TYPE_CHECKING:
+    from smart.node.station import StationRuntime
+
+#: The modules whose every allow the gate needs, in the order they are asked, with the verb.
+GATE: tuple[tuple[str, str], ...] = (
+    ("gatekeeper", "start"),
+    ("maintenance", "use"),
+    ("safety", "ppe"),
+    ("standards", "procedure"),
+    ("inventory", "use"),
+    ("qa", "measure"),
+)
+STEP: tuple[tuple[str, str], ...] = (("compliance", "step"), ("qa", "measure"))
+RELEASE: tuple[tuple[str, str], ...] = (("guardian", "release"), ("logistics", "ship"))
+
+_READINGS = TypeAdapter(dict[str, f.Reading])
+_SCAN = TypeAdapter(f.Scan)
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    BADGED_IN = "badged-in"
+    SCANNED = "traveler-scanned"
+    GATED = "gated"
+    WORKING = "in-process"
+    RELEASED = "released"
+    HANDED_OFF = "handed-off"
+
+
+#: Verb → the states it may be asked in and the state it leads to.
+TRANSITIONS: Mapping[str, tuple[frozenset[State], State]] = {
+    "badge": (frozenset({State.IDLE, State.HANDED_OFF, State.BADGED_IN}), State.BADGED_IN),
+    "scan": (frozenset({State.BADGED_IN, State.SCANNED}), State.SCANNED),
+    "start": (frozenset({State.SCANNED}), State.GATED),
+    "step": (frozenset({State.GATED, State.WORKING}), State.WORKING),
+    "release": (frozenset({State.WORKING}), State.RELEASED),
+    "handoff": (frozenset({State.RELEASED}), State.HANDED_OFF),
+    "badge-out": (frozenset(State), State.IDLE),
+}
+
+
+@dataclasses.dataclass(slots=True)
+class Session:
+    """What the station knows of the job in front of it, gathered verb by verb."""
+
+    person: str | None = None
+    supervisor: str | None = None
+    job: str | None = None
+    scan: f.Scan | None = None
+    equipment: tuple[str, ...] = ()
+    lots: tuple[str, ...] = ()
+    ppe: frozenset[str] = frozenset()
+    procedure: str | None = None
+    procedure_revision: str | None = None
+    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class JobError(ValueError):
+    """A job request whose body cannot be read; nothing is decided or changed."""
+
+
+def _at(body: Mapping[str, Any]) -> datetime:
+    raw = body.get("at")
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(str(raw))
+    except ValueError as err:
+        raise JobError(f"at: {err}") from err
+    if at.tzinfo is None:
+        raise JobError("at: needs a timezone")
+    return at
+
+
+def _strings(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = body.get(name) or ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise JobError(f"{name}: expected a list of strings")
+    return tuple(value)
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise JobError(f"{name}: expected a non-empty string")
+    return value
+
+
+class JobMachine:
+    """The job state machine of one station; :meth:`request` is one verb with its JSON body."""
+
+    def __init__(self, station: StationRuntime) -> None:
+        self.station = station
+        self.state = State.IDLE
+        self.session = Session()
+
+    def status(self) -> dict[str, Any]:
+        job = self._job_record()
+        return {
+            "station": self.station.station,
+            "state": self.state.value,
+            "person": self.session.person,
+            "job": records.plain(job) if job is not None else self.session.job,
+        }
+
+    async def request(self, verb: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if verb == "status":
+            return self.status()
+        if verb not in TRANSITIONS:
+            raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(TRANSITIONS)}")
+        allowed_from, target = TRANSITIONS[verb]
+        at = _at(body)
+        if self.state not in allowed_from:
+            refusal = {
+                "rule": "job.state",
+                "message": f"cannot {verb} in state {self.state.value}",
+                "values": {"state": self.state.value, "verb": verb},
+                "severity": "deny",
+                "audit": False,
+            }
+            return self._transition(verb, target, at, "deny", [], [refusal])
+        session = self._next_session(verb, body)
+        if verb == "badge-out":
+            self.session = Session()
+            return self._transition(verb, target, at, "allow", [], [])
+        event, asks, extra = self._plan(verb, body, session, at)
+        if verb == "release":
+            self._sign(session, _text(body, "signer") or session.person, at)
+        decisions = [
+            await self.station.ask(module, mverb, event_for, extra) for module, mverb, event_for in asks
+        ]
+        if not decisions and verb != "handoff":
+            decisions = [
+                {
+                    "module": "station",
+                    "outcome": "deny",
+                    "reasons": [
+                        {
+                            "rule": "station.no-module",
+                            "message": f"no module runs at {self.station.station} to decide {verb}",
+                            "values": {},
+                            "severity": "deny",
+                            "audit": False,
+                        }
+                    ],
+                }
+            ]
+        outcomes = [d.get("outcome") for d in decisions]
+        outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
+        reasons = [reason for d in decisions for reason in d.get("reasons", ())]
+        if outcome != "deny":
+            self.session = session
+            self._apply(verb, body, event, at)
+        return self._transition(verb, target, at, outcome, decisions, reasons)
+
+    # -- planning each verb ------------------------------------------------------------------
+
+    def _next_session(self, verb: str, body: Mapping[str, Any]) -> Session:
+        session = dataclasses.replace(self.session, attributes=dict(self.session.attributes))
+        if verb == "badge":
+            session = Session(
+                person=_text(body, "person", required=True), supervisor=_text(body, "supervisor")
+            )
+        elif verb == "scan":
+            session.job = _text(body, "job", required=True)
+            try:
+                session.scan = _SCAN.validate_python(
+                    {k: body.get(k) for k in ("po", "line", "part", "serial", "operation") if k in body}
+                )
+            except ValidationError as err:
+                raise JobError(f"scan: {err}") from err
+        elif verb == "start":
+            session.equipment = _strings(body, "equipment")
+            session.lots = _strings(body, "lots")
+            session.ppe = frozenset(_strings(body, "ppe"))
+            session.procedure = _text(body, "procedure")
+            session.procedure_revision = _text(body, "procedureRevision")
+            attributes = body.get("attributes") or {}
+            if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+                raise JobError("attributes: expected an object of strings")
+            session.attributes.update(attributes)
+        return session
+
+    def _event(self, session: Session, action: str, at: datetime, **changes: Any) -> f.Event:
+        event = f.Event(
+            action=action,
+            at=at,
+            station=self.station.station,
+            person=session.person,
+            supervisor=session.supervisor,
+            equipment=session.equipment,
+            attributes=dict(session.attributes),
+            job=session.job,
+            lots=session.lots,
+            ppe=session.ppe,
+            scan=session.scan,
+            procedure=session.procedure,
+            procedure_revision=session.procedure_revision,
+        )
+        return dataclasses.replace(event, **changes)
+
+    def _plan(
+        self, verb: str, body: Mapping[str, Any], session: Session, at: datetime
+    ) -> tuple[f.Event, list[tuple[str, str, f.Event]], dict[str, Any]]:
+        running = self.station.running
+        if verb == "badge":
+            event = self._event(session, "operate", at)
+            return event, [("gatekeeper", "badge", event)], {}
+        if verb == "scan":
+            event = self._event(session, "operate", at)
+            return event, [("gatekeeper", "start", event)], {}
+        if verb == "start":
+            event = self._event(session, "operate", at)
+            asks = []
+            for module, mverb in GATE:
+                if module == "gatekeeper" or module in running([module]):
+                    # QA judges the station's check readings here; they are not the job's, so no NCR on it
+                    asked = dataclasses.replace(event, job=None) if module == "qa" else event
+                    asks.append((module, mverb, asked))
+            return event, asks, {}
+        if verb == "step":
+            step = _text(body, "step", required=True)
+            try:
+                readings = _READINGS.validate_python(body.get("readings") or {})
+            except ValidationError as err:
+                raise JobError(f"readings: {err}") from err
+            attributes = {**session.attributes, **dict(body.get("attributes") or {})}
+            event = self._event(session, "step", at, step=step, readings=readings, attributes=attributes)
+            return event, [(m, v, event) for m, v in STEP if m in running([m])], {}
+        if verb == "release":
+            signer = _text(body, "signer") or session.person
+            event = self._event(session, "release", at, person=signer)
+            extra = {"job": session.job, "quantities": body["quantities"]} if "quantities" in body else {}
+            asks = [(m, v, event) for m, v in RELEASE if m == "guardian" or m in running([m])]
+            return event, asks, extra
+        # handoff: nothing left to judge; the record goes to the ledger
+        return self._event(session, "release", at), [], {}
+
+    # -- effects of an allowed transition ----------------------------------------------------
+
+    def _job_record(self) -> f.Job | None:
+        job_id = self.session.job
+        held = self.station.held("job", job_id) if job_id else None
+        return held if isinstance(held, f.Job) else None
+
+    def _keep_job(self, job: f.Job, actor: str | None) -> None:
+        self.station.keep("job", job, actor=actor or self.station.station)
+
+    def _sign(self, session: Session, signer: str | None, at: datetime) -> None:
+        job = self._job_record()
+        if job is not None and signer is not None:
+            self._keep_job(dataclasses.replace(job, signed_by=signer), signer)
+
+    def _apply(self, verb: str, body: Mapping[str, Any], event: f.Event, at: datetime) -> None:
+        session = self.session
+        if verb == "scan" and session.job is not None and self._job_record() is None:
+            serials = (session.scan.serial,) if session.scan and session.scan.serial else ()
+            self._keep_job(f.Job(id=session.job, serials=serials), session.person)
+        elif verb == "step":
+            job = self._job_record() or f.Job(id=str(session.job))
+            assert event.step is not None
+            steps = job.steps if event.step in job.steps else (*job.steps, event.step)
+            measurements = {**job.measurements, **event.readings}
+            self._keep_job(dataclasses.replace(job, steps=steps, measurements=measurements), session.person)
+        elif verb == "release" and session.person is not None and session.procedure is not None:
+            procedure = self.station.held("procedure", session.procedure)
+            if isinstance(procedure, f.Procedure) and self.station.records is not None:
+                self.station.records.performed(session.person, procedure.method, at)
+
+    def _transition(
+        self,
+        verb: str,
+        target: State,
+        at: datetime,
+        outcome: str,
+        decisions: list[dict[str, Any]],
+        reasons: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        before = self.state
+        allowed = outcome != "deny"
+        if allowed:
+            self.state = target
+        job = self._job_record()
+        data: dict[str, Any] = {
+            "verb": verb,
+            "from": before.value,
+            "to": self.state.value,
+            "allowed": allowed,
+            "outcome": outcome,
+            "at": at.isoformat(),
+            "reasons": reasons,
+            "decisions": [{"module": d.get("module"), "entry": d.get("entry")} for d in decisions],
+        }
+        if verb == "handoff" and job is not None:
+            data["record"] = records.plain(job)
+        entry = self.station.record(
+            kind="job.transition",
+            subject=self.session.job or self.session.person or self.station.station,
+            data=data,
+            actor=self.session.person or self.station.station,
+        )
+        return {
+            "station": self.station.station,
+            "verb": verb,
+            "state": self.state.value,
+            "allowed": allowed,
+            "outcome": outcome,
+            "reasons": reasons,
+            "decisions": decisions,
+            "job": records.plain(job) if job is not None else None,
+            "entry": entry.node_seq,
+        }

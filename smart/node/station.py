@@ -1,0 +1,432 @@
+"""A station at work: the node agent, the station's records and the modules its contracts ask for.
+
+:class:`StationRuntime` composes a :class:`~smart.node.agent.NodeAgent`
+(contracts mirrored, verified and activated; the ledger; the leaf
+connection) with the station's records (:mod:`smart.node.records`) and runs
+in-process every module the active contracts name, plus every module that
+enforces a kind of rule they carry, so no rule goes unenforced. It is the
+modules' :class:`~smart.modules.framework.StationContext`: facts from the
+records, judgements by the active revisions restricted to one module's
+rules, appends to the ledger, publishes on the leaf.
+
+On the leaf each running module answers ``station.<id>.<module>.<verb>``
+(request/reply JSON ``{"event": <facts.Event JSON>, "body": {...}}``). The
+runtime records the decision (``module.decision``, with the contract
+revisions, the event and every reason) durably *before* it replies with
+``ModuleDecision.to_json()`` plus ``"entry"``, the decision's ``node_seq``.
+A request that cannot be read gets ``{"error": ...}`` and nothing is
+recorded as decided; a module that raises is a deny naming the module (fail
+closed), recorded like any other. The job state machine (:mod:`.job`)
+answers ``station.<id>.job.<verb>`` on the same leaf.
+
+Records the hub owns reach the station through the ``station-records``
+bucket, mirrored into the station's own JetStream domain like the contracts
+and materialised here, each change recorded (``record.received``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import inspect
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import structlog
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.kv import KeyValue
+
+from smart import ledger
+from smart.bus import mirror
+from smart.contracts import engine, rules
+from smart.contracts import facts as f
+from smart.modules import framework, rulebound
+from smart.node import job, records
+from smart.node.agent import NodeAgent
+from smart.node.enforcement import StationDecision
+
+log = structlog.get_logger("smart.node.station")
+
+#: The kind of ledger entry every module decision is recorded as.
+DECISION_KIND = "module.decision"
+
+
+class RequestError(ValueError):
+    """A module or job request that cannot be read; the reply says why and nothing is decided."""
+
+
+def parse_request(station: str, data: bytes) -> tuple[f.Event, dict[str, Any]]:
+    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station``."""
+    try:
+        value = json.loads(data)
+    except ValueError as err:
+        raise RequestError(f"not JSON: {err}") from err
+    if not isinstance(value, dict) or "event" not in value:
+        raise RequestError('expected {"event": {...}, "body": {...}}')
+    try:
+        event = f.event_from_json(value["event"])
+    except ValueError as err:
+        raise RequestError(f"event: {err}") from err
+    body = value.get("body") or {}
+    if not isinstance(body, dict):
+        raise RequestError("body: expected an object")
+    if event.station != station:
+        raise RequestError(f"event is for station {event.station}, this is {station}")
+    return event, body
+
+
+def module_class(name: str) -> type[framework.StationModule] | None:
+    """The :class:`StationModule` subclass in ``smart/modules/<folder>/module.py``, if the folder has one."""
+    folder = name.replace("-", "_")
+    try:
+        loaded: ModuleType = importlib.import_module(f"smart.modules.{folder}.module")
+    except ModuleNotFoundError as err:
+        if err.name != f"smart.modules.{folder}.module":
+            raise
+        return None
+    for _, value in inspect.getmembers(loaded, inspect.isclass):
+        if (
+            issubclass(value, framework.StationModule)
+            and value.__module__ == loaded.__name__
+            and not inspect.isabstract(value)
+        ):
+            return value
+    return None
+
+
+def modules_of(bundle: Mapping[str, Any]) -> set[str]:
+    """The modules a bundle needs at its station: those it names and those enforcing its rules."""
+    named = {str(m) for m in bundle.get("modules", ())}
+    for rule in bundle.get("rules", ()):
+        kind = rules.RULE_KINDS.get(str(rule.get("kind")))
+        if kind is not None:
+            named.add(kind.module)
+    return named
+
+
+class StationRuntime:
+    """One station: ``await start()``, modules answer on the leaf, ``await stop()`` at the end.
+
+    ``agent`` is the station's node agent (started here if it is not yet); the records live in
+    ``records_path`` (default: ``records.sqlite3`` beside the agent's store).
+    """
+
+    def __init__(
+        self,
+        agent: NodeAgent,
+        *,
+        records_path: Path | None = None,
+        manifests: Mapping[str, framework.ModuleManifest] | None = None,
+        request_timeout_s: float = 5.0,
+    ) -> None:
+        self.agent = agent
+        self.station = agent.station
+        self.records_path = records_path or agent.config.data_dir / "records.sqlite3"
+        self.manifests = manifests if manifests is not None else framework.load_manifests()
+        self.request_timeout_s = request_timeout_s
+        self.records: records.StationRecords | None = None
+        self.modules: dict[str, framework.StationModule] = {}
+        self.jobs = job.JobMachine(self)
+        self.ready = asyncio.Event()
+        self._subscriptions: dict[str, Subscription] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._revisions: Mapping[str, str] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.agent.ledger is None:
+            await self.agent.start()
+        self.records = records.StationRecords(self.records_path)
+        await self.reconcile_modules()  # from the store: modules run before any connection
+        self._tasks.append(asyncio.create_task(self._on_leaf(), name=f"station-{self.station}"))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        for name in list(self.modules):
+            await self._stop_module(name)
+        for subscription in list(self._subscriptions.values()):
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        self._subscriptions.clear()
+        await self.agent.stop()
+        if self.records is not None:
+            self.records.close()
+            self.records = None
+
+    async def _on_leaf(self) -> None:
+        await self.agent.connected.wait()
+        connection = self.agent.connection
+        assert connection is not None
+        js = connection.jetstream()
+        bucket = await mirror.mirror_bucket(js, records.RECORDS_BUCKET)
+        self._tasks.append(asyncio.create_task(self._watch_records(bucket), name="watch-records"))
+        self._subscriptions["job"] = await connection.subscribe(
+            framework.subject(self.station, "job", "*"), cb=self._on_job_request
+        )
+        for name in self.modules:
+            await self._subscribe(name)
+        self.ready.set()
+        while True:  # a new contract revision may ask for other modules
+            await asyncio.sleep(0.1)
+            if self.agent.enforcer.revisions != self._revisions:
+                await self.reconcile_modules()
+
+    # -- modules -----------------------------------------------------------------------------
+
+    def wanted_modules(self) -> set[str]:
+        """Every module the active revisions need here (read from the verified envelopes in the store)."""
+        store = self.agent.store
+        if store is None:
+            return set()
+        wanted: set[str] = set()
+        for active in store.active():
+            wanted |= modules_of(json.loads(active.envelope)["bundle"])
+        return wanted
+
+    async def reconcile_modules(self) -> None:
+        """Start the modules the active contracts need and stop those they no longer do."""
+        async with self._lock:
+            self._revisions = dict(self.agent.enforcer.revisions)
+            wanted = self.wanted_modules()
+            for name in sorted(set(self.modules) - wanted):
+                await self._stop_module(name)
+            for name in sorted(wanted - set(self.modules)):
+                await self._start_module(name)
+
+    async def _start_module(self, name: str) -> None:
+        manifest = self.manifests.get(name)
+        if manifest is None:
+            log.error("station.module_unknown", station=self.station, module=name)
+            return
+        cls = module_class(name)
+        if cls is None:
+            if not manifest.rule_kinds:
+                log.info("station.module_not_in_process", station=self.station, module=name)
+                return
+            cls = rulebound.RuleBoundModule  # its rules are still enforced, by the generic module
+        module = cls(self, manifest)
+        await module.start()
+        self.modules[name] = module
+        connection = self.agent.connection
+        if connection is not None and connection.is_connected and self.ready.is_set():
+            await self._subscribe(name)
+        log.info("station.module_started", station=self.station, module=name, implementation=cls.__name__)
+
+    async def _stop_module(self, name: str) -> None:
+        subscription = self._subscriptions.pop(name, None)
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        module = self.modules.pop(name, None)
+        if module is not None:
+            with contextlib.suppress(Exception):
+                await module.stop()
+
+    async def _subscribe(self, name: str) -> None:
+        connection = self.agent.connection
+        assert connection is not None
+        if name in self._subscriptions:
+            return
+
+        async def on_request(message: Msg) -> None:
+            await self._on_module_request(name, message)
+
+        self._subscriptions[name] = await connection.subscribe(
+            framework.subject(self.station, name, "*"), cb=on_request
+        )
+
+    async def _on_module_request(self, name: str, message: Msg) -> None:
+        verb = message.subject.rsplit(".", 1)[-1]
+        try:
+            event, body = parse_request(self.station, message.data)
+        except RequestError as err:
+            await message.respond(json.dumps({"error": f"{name}.{verb}: {err}"}).encode())
+            return
+        decision, entry = await self.handle(name, framework.ModuleEvent(verb, event, MappingProxyType(body)))
+        await message.respond(json.dumps({**decision.to_json(), "entry": entry.node_seq}).encode())
+
+    async def handle(
+        self, name: str, event: framework.ModuleEvent
+    ) -> tuple[framework.ModuleDecision, ledger.Entry]:
+        """Have module ``name`` decide ``event``; the decision is on the ledger when this returns."""
+        module = self.modules.get(name)
+        if module is None:
+            reason = engine.Reason(
+                "station.module-not-running",
+                f"module {name} does not run at {self.station}",
+                MappingProxyType({"module": name}),
+            )
+            decision = framework.ModuleDecision(module=name, outcome="deny", reasons=(reason,))
+        else:
+            try:
+                decision = await module.handle(event)
+            except Exception as err:  # fail closed: a module that breaks never lets work through
+                log.exception("station.module_failed", station=self.station, module=name, verb=event.verb)
+                reason = engine.Reason(
+                    f"{name}.failed",
+                    f"module {name} failed on {event.verb}: {type(err).__name__}: {err}",
+                    MappingProxyType({"module": name, "verb": event.verb}),
+                )
+                decision = framework.ModuleDecision(
+                    module=name, outcome="deny", reasons=(reason,), revisions=self.agent.enforcer.revisions
+                )
+        happened = event.event
+        entry = self.agent.record(
+            kind=DECISION_KIND,
+            subject=happened.job or happened.person or happened.action,
+            data={
+                "verb": event.verb,
+                "action": happened.action,
+                "event": records.plain(happened),
+                **decision.to_json(),
+            },
+            actor=happened.person or self.station,
+            revisions=decision.revisions or None,
+        )
+        return decision, entry
+
+    # -- StationContext ----------------------------------------------------------------------
+
+    def facts(self) -> f.Facts:
+        assert self.records is not None
+        return self.records.facts()
+
+    def judge(self, event: f.Event, *, module: str) -> StationDecision:
+        return self.agent.enforcer.decide(event, self.facts(), module=module)
+
+    def judge_kinds(self, event: f.Event, *, kinds: Collection[str]) -> StationDecision:
+        return self.agent.enforcer.decide(event, self.facts(), kinds=kinds)
+
+    def record(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        data: Mapping[str, Any],
+        actor: str,
+        revisions: Mapping[str, str] | None = None,
+    ) -> ledger.Entry:
+        entry = self.agent.record(kind=kind, subject=subject, data=data, actor=actor, revisions=revisions)
+        if kind.startswith("qa.ncr."):
+            self._note_ncr(data)
+        return entry
+
+    async def publish(self, subject: str, body: Mapping[str, Any]) -> None:
+        connection = self.agent.connection
+        if connection is None or not connection.is_connected:
+            log.warning("station.publish_dropped", station=self.station, subject=subject)
+            return
+        await connection.publish(subject, json.dumps(dict(body), default=str).encode())
+
+    # -- records -----------------------------------------------------------------------------
+
+    def keep(self, kind: str, record: Any, *, actor: str) -> None:
+        """Write a local record durably and put it on the ledger (``record.<kind>``)."""
+        assert self.records is not None
+        self.records.put(kind, record)
+        self.agent.record(
+            kind=f"record.{kind}",
+            subject=records.fact_key(kind, record),
+            data={"kind": kind, "value": records.plain(record)},
+            actor=actor,
+        )
+
+    def held(self, kind: str, key: str) -> Any | None:
+        assert self.records is not None
+        return self.records.get(kind, key)
+
+    def _note_ncr(self, data: Mapping[str, Any]) -> None:
+        """QA opened or dispositioned an NCR: the job's record carries it (the Guardian reads it)."""
+        job_id, ncr_id = data.get("job"), data.get("id")
+        if not isinstance(job_id, str) or not isinstance(ncr_id, str) or self.records is None:
+            return
+        current = self.records.job(job_id) or f.Job(id=job_id)
+        ncr = f.Ncr(
+            id=ncr_id,
+            open=bool(data.get("open", True)),
+            disposition=data.get("disposition"),
+            design_authority_approval=data.get("designAuthorityApproval"),
+        )
+        others = tuple(n for n in current.ncrs if n.id != ncr_id)
+        self.records.put("job", dataclasses.replace(current, ncrs=(*others, ncr)))
+
+    async def _watch_records(self, bucket: KeyValue) -> None:
+        watcher = await bucket.watch(f"{self.station}.>", include_history=False)
+        async for update in watcher:
+            if update is None:
+                continue
+            deleted = update.operation in ("DEL", "PURGE")
+            self.apply_record(update.key, int(update.revision or 0), None if deleted else update.value)
+
+    def apply_record(self, key: str, revision: int, value: bytes | None) -> None:
+        """One change of the mirrored ``station-records`` bucket, materialised and recorded."""
+        assert self.records is not None
+        try:
+            applied = self.records.apply_hub(self.station, key, revision, value)
+        except records.RecordError as err:
+            self.agent.record(
+                kind="record.refused", subject=key, data={"key": key, "reason": str(err)}, actor=self.station
+            )
+            log.error("station.record_refused", station=self.station, key=key, error=str(err))
+            return
+        if applied is None:
+            return
+        kind, record_id = applied
+        data: dict[str, Any] = {"kind": kind, "id": record_id, "revision": revision, "deleted": value is None}
+        if value is not None:
+            data["value"] = json.loads(value)
+        self.agent.record(
+            kind="record.received", subject=f"{kind}/{record_id}", data=data, actor=self.station
+        )
+
+    # -- the job state machine ---------------------------------------------------------------
+
+    async def _on_job_request(self, message: Msg) -> None:
+        verb = message.subject.rsplit(".", 1)[-1]
+        try:
+            value = json.loads(message.data or b"{}")
+            if not isinstance(value, dict):
+                raise RequestError("expected a JSON object")
+            reply = await self.jobs.request(verb, value)
+        except (RequestError, ValueError) as err:
+            reply = {"error": f"job.{verb}: {err}", "state": self.jobs.state.value}
+        await message.respond(json.dumps(reply, default=str).encode())
+
+    async def ask(
+        self, module: str, verb: str, event: f.Event, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Ask ``module`` over the station's own subject; a module that does not answer is a deny."""
+        connection = self.agent.connection
+        request = json.dumps({"event": records.plain(event), "body": dict(body or {})}).encode()
+        if connection is None or not connection.is_connected:
+            return _unanswered(module, f"the station's bus is not connected; {module} cannot be asked")
+        try:
+            reply = await connection.request(
+                framework.subject(self.station, module, verb), request, timeout=self.request_timeout_s
+            )
+        except Exception as err:
+            return _unanswered(module, f"{module} did not answer {verb}: {type(err).__name__}")
+        answer: dict[str, Any] = json.loads(reply.data)
+        if "error" in answer:
+            return _unanswered(module, f"{module} refused the request: {answer['error']}")
+        return answer
+
+    def running(self, names: Sequence[str]) -> list[str]:
+        return [name for name in names if name in self.modules]
+
+
+def _unanswered(module: str, message: str) -> dict[str, Any]:
+    reason = engine.Reason("station.module-unanswered", message, MappingProxyType({"module": module}))
+    return framework.ModuleDecision(module=module, outcome="deny", reasons=(reason,)).to_json()
