@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     station_offline_after_s: float = Field(
         default=10.0, gt=0, le=3600, description="A station silent this long is shown offline."
     )
+    # The station's GPIO pin map (BCM numbers; defaults: a Pi 5 HAT layout clear of I2C, SPI and UART).
+    gpio_green_pin: int = Field(default=5, ge=0, le=27, description="Stack light green lamp output.")
+    gpio_amber_pin: int = Field(default=6, ge=0, le=27, description="Stack light amber lamp output.")
+    gpio_red_pin: int = Field(default=13, ge=0, le=27, description="Stack light red lamp output.")
+    gpio_buzzer_pin: int = Field(default=19, ge=0, le=27, description="Buzzer output.")
+    gpio_relay_pin: int = Field(default=26, ge=0, le=27, description="Interlock relay output.")
+    gpio_relay_active_high: bool = Field(
+        default=True, description="False for relay boards that energise the coil on a low output."
+    )
+    gpio_estop_pin: int = Field(
+        default=17, ge=0, le=27, description="E-stop input: normally closed to ground, internal pull-up."
+    )
+    gpio_estop_bounce_ms: int = Field(default=20, ge=0, le=500, description="E-stop input debounce.")
+    gpio_interlock_lease_ms: int = Field(
+        default=500, ge=50, le=10000, description="The interlock relay drops unless re-affirmed this often."
+    )
     keys_dir: Path | None = Field(
         default=None, description="Signing keys (0600); defaults to <state_dir>/keys."
     )
