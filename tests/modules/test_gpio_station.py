@@ -7,6 +7,7 @@ silent or crashed controller, closing and process exit.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -261,6 +262,31 @@ def test_exception_in_the_controlling_code_drops_the_relay(station: Station) -> 
     assert not station.relay
     assert station.lamps == ["red"]
     assert station.hw.interlock.state.reason == "controller failed: RuntimeError: decoder thread died"
+
+
+async def test_crashed_controller_task_drops_the_relay(station: Station) -> None:
+    async def control() -> None:
+        with station.hw.interlock.guard():
+            station.gate("allow")
+            for _ in range(3):
+                station.hw.interlock.renew(job="J-1001", revision="pt-1@7")
+                await asyncio.sleep(LEASE_S / 6)
+            raise KeyError("traveler J-1001")
+
+    task = asyncio.create_task(control())
+    await asyncio.sleep(LEASE_S / 4)
+    assert station.relay
+    with pytest.raises(KeyError):
+        await task
+    assert not station.relay
+    assert station.hw.interlock.state.reason == "controller failed: KeyError: 'traveler J-1001'"
+
+
+async def test_a_blocked_event_loop_loses_the_relay_by_the_watchdog(station: Station) -> None:
+    station.gate("allow")
+    time.sleep(LEASE_S * 2)  # noqa: ASYNC251 - on purpose: the loop is stuck, only the watchdog runs
+    assert not station.relay
+    assert station.lamps == ["red"]
 
 
 def test_estop_callback_failing_does_not_keep_the_relay_energised() -> None:
