@@ -202,3 +202,22 @@ def resync(
     typer.echo(
         f"  {figures.entries_per_s_per_station:,.0f} entries/s per station (ingested, Merkle-integrated)"
     )
+
+
+@app.command("vision")
+def vision(
+    as_json: bool = typer.Option(False, "--json", help='Print {"pyzbar_ms", "opencv_ms", …}.'),
+    frames: int = typer.Option(300, min=1, help="Generated 640×480 frames to decode with each decoder."),
+    warmup: int = typer.Option(20, min=0, help="Untimed frames decoded first by each decoder."),
+) -> None:
+    """Decode time per 640×480 frame for pyzbar and OpenCV's QR detector, over the same frames."""
+    from smart.modules.vision import bench as vision_bench
+
+    figures = vision_bench.run(frames, warmup=warmup)
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"QR decoding, {figures.frames} generated 640×480 frames (noise, blur, rotation):")
+    typer.echo(f"  pyzbar: {figures.pyzbar_ms:.2f} ms/frame   read {figures.pyzbar_read}/{figures.frames}")
+    typer.echo(f"  OpenCV: {figures.opencv_ms:.2f} ms/frame   read {figures.opencv_read}/{figures.frames}")
+    typer.echo(f"  OpenCV / pyzbar time (same run): {figures.ratio:.2f}")
