@@ -123,11 +123,12 @@ class Interlock:
         self._lease_until = 0.0
         self._relay.off()
         self._state = State(energised=False, reason="waiting for a gate decision")
-        with self._cond:
-            if self._estop_pressed():
-                self._press()
+        # listen first, then look: a press between the two is seen either way
         self._estop.when_deactivated = self._estop_opened
         self._estop.when_activated = self._estop_closed
+        with self._cond:
+            if self._estop_pressed() and not self._state.estop_pressed:
+                self._press()
         self._watchdog = threading.Thread(target=self._watch, name="interlock-watchdog", daemon=True)
         self._watchdog.start()
         atexit.register(self.close)
