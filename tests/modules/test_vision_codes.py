@@ -71,7 +71,9 @@ def test_a_missing_field_error_shows_the_expected_layout() -> None:
 
 
 def test_the_right_part_of_a_released_po_line_is_accepted() -> None:
-    assert codes.check_part(codes.Part("PO-4411", "1", "BRK-220", "SN-002"), LINE) == ()
+    part = codes.Part("PO-4411", "1", "BRK-220", "SN-002")
+    facts = f.Facts(po_lines={f.po_key(LINE.po, LINE.line): LINE})
+    assert codes.check_part(part, facts.po_lines.get(part.po_key)) == ()
 
 
 def test_a_wrong_part_serial_for_the_po_is_refused_with_the_reason() -> None:

@@ -150,3 +150,17 @@ def test_a_pi_camera_source_asks_picamera2_for_bgr_frames(monkeypatch: pytest.Mo
         assert camera.config == {"main": {"size": (640, 480), "format": "RGB888"}}
     assert texts(frame) == [PART]
     assert camera.closed and not camera.started
+
+
+def test_a_station_camera_setting_names_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drop(tmp_path, "old.png", BADGE)
+    folder = sources.open_source(str(tmp_path))
+    assert isinstance(folder, sources.FolderSource)
+    assert folder.read() is None  # a station's folder ignores what was there before it started
+    with pytest.raises(sources.SourceError, match="cannot be opened"):
+        sources.open_source("rtsp://127.0.0.1:1/none")
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    with pytest.raises(sources.SourceError, match="picamera2 is not installed"):
+        sources.open_source("picamera")
+    with pytest.raises(sources.SourceError, match="no such folder"):
+        sources.open_source(str(tmp_path / "nowhere"))

@@ -84,6 +84,11 @@ class Part:
     part: str
     serial: str
 
+    @property
+    def po_key(self) -> str:
+        """The key of its PO line in ``Facts.po_lines``."""
+        return f.po_key(self.po, self.line)
+
     def scan(self, *, operation: str | None = None) -> f.Scan:
         """The scan the contract's traveler rule judges (the operation comes from the traveler)."""
         return f.Scan(po=self.po, line=self.line, part=self.part, serial=self.serial, operation=operation)

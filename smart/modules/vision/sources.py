@@ -14,6 +14,9 @@ not: every image dropped in is one deliberate scan.
   stream URL.
 - :class:`PiCameraSource` drives a Raspberry Pi camera through picamera2,
   imported only when one is constructed (it exists only on a Pi).
+
+:func:`open_source` makes one from a station's camera setting (a folder, a
+device index, a stream URL or ``picamera``).
 """
 
 from __future__ import annotations
@@ -195,3 +198,26 @@ class PiCameraSource(FrameSource):
     def close(self) -> None:
         self._camera.stop()
         self._camera.close()
+
+
+def open_source(setting: str, *, skip_existing: bool = True) -> FrameSource:
+    """The source a station's camera setting names.
+
+    ``picamera`` or ``picamera:<n>``: the Pi camera; a number: that USB
+    camera; ``rtsp://…``, ``http(s)://…``: a network stream; anything else:
+    a folder of images (by default ignoring the ones already there, so a
+    restarted station does not rescan old images).
+    """
+    value = setting.strip()
+    if value == "picamera" or value.startswith("picamera:"):
+        index = value.partition(":")[2]
+        if index and not index.isdigit():
+            raise SourceError(f"camera setting {setting!r}: expected picamera or picamera:<number>")
+        return PiCameraSource(camera=int(index or 0))
+    if value.isdigit():
+        return OpenCvSource(int(value))
+    if value.split("://", 1)[0].lower() in {"rtsp", "rtsps", "http", "https"} and "://" in value:
+        return OpenCvSource(value)
+    if not value:
+        raise SourceError("camera setting is empty: expected a folder, a camera number, a URL or picamera")
+    return FolderSource(Path(value).expanduser(), skip_existing=skip_existing)
