@@ -177,6 +177,7 @@ class StationRuntime:
         )
         for name in self.modules:
             await self._subscribe(name)
+        await connection.flush()  # the leaf knows every subscription before anyone is told we are ready
         self.ready.set()
         while True:  # a new contract revision may ask for other modules
             await asyncio.sleep(0.1)
@@ -194,6 +195,15 @@ class StationRuntime:
         for active in store.active():
             wanted |= modules_of(json.loads(active.envelope)["bundle"])
         return wanted
+
+    def serving(self) -> bool:
+        """Every module the active revisions need runs and answers on the leaf (benches wait on it)."""
+        return (
+            self.ready.is_set()
+            and not self._lock.locked()
+            and self._revisions == self.agent.enforcer.revisions
+            and set(self.modules) <= set(self._subscriptions)
+        )
 
     async def reconcile_modules(self) -> None:
         """Start the modules the active contracts need and stop those they no longer do."""
@@ -222,6 +232,7 @@ class StationRuntime:
         connection = self.agent.connection
         if connection is not None and connection.is_connected and self.ready.is_set():
             await self._subscribe(name)
+            await connection.flush()
         log.info("station.module_started", station=self.station, module=name, implementation=cls.__name__)
 
     async def _stop_module(self, name: str) -> None:

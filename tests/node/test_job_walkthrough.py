@@ -239,8 +239,9 @@ async def bench(
     client = await nats.connect(floor.floor.leaves[station].url)
     try:
         await eventually(lambda: contract in runtime.agent.enforcer.revisions, what=f"{contract} active")
-        await eventually(lambda: runtime.ready.is_set(), what="station subjects up")
-        await eventually(lambda: "gatekeeper" in runtime.modules, what="modules running")
+        await eventually(
+            lambda: "gatekeeper" in runtime.modules and runtime.serving(), what="modules answering"
+        )
         await eventually(
             lambda: len(entries(runtime, "record.received")) >= count,
             what="hub records mirrored",
