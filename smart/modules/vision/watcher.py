@@ -84,6 +84,7 @@ class Watcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_seen: dict[str, float] = {}
         self._closed = False
+        self._tasks: set[asyncio.Future[None]] = set()
         self._close_lock = threading.Lock()
         #: Frames read and decoded so far (for status pages and tests).
         self.frames = 0
@@ -135,6 +136,8 @@ class Watcher:
         result = sink(sighting)
         if result is not None:
             task = asyncio.ensure_future(result)
+            self._tasks.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._tasks.discard)
             task.add_done_callback(_report_failure)
 
     # -- in the thread ------------------------------------------------------------------------
