@@ -1,0 +1,310 @@
+"""Hearing a question and speaking its answer, offline, behind two small interfaces.
+
+A :class:`Recogniser` turns 16 kHz mono 16-bit PCM into the words heard.
+:class:`PocketSphinxRecogniser` uses the English model shipped in the
+pocketsphinx wheel, constrained by the station's question grammar
+(:mod:`.grammar`), so it only ever hears one of the station's questions (or
+nothing). :class:`VoskRecogniser` is used instead where vosk is importable
+and a model directory is configured (:func:`recogniser`), with the same
+sentences as its grammar. A :class:`Speaker` says an answer:
+:class:`EspeakSpeaker` runs espeak-ng, playing it where the station has a
+sound device and writing a WAV file where it has none (or when asked to).
+
+:func:`voice_answer` is the whole path: text (typed at the kiosk) or audio
+(a WAV file or PCM bytes from the microphone) → question → answer from the
+local store → spoken.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+import io
+import json
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smart.contracts import facts as f
+from smart.modules.node_query import answers, grammar, questions
+
+#: What every recogniser takes: 16 kHz, mono, signed 16-bit little-endian PCM.
+RATE = 16000
+
+
+class SpeechError(RuntimeError):
+    """Audio that cannot be read, or a speech engine that cannot run; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What a recogniser heard: the words (empty when nothing matched) and the engine's name."""
+
+    text: str
+    engine: str
+
+
+class Recogniser(abc.ABC):
+    """Speech to text for the station's questions."""
+
+    name: str
+
+    @abc.abstractmethod
+    def recognise(self, pcm: bytes) -> Heard:
+        """The words in ``pcm`` (16 kHz mono int16)."""
+
+
+class Speaker(abc.ABC):
+    """Text to speech for answers."""
+
+    @abc.abstractmethod
+    def speak(self, text: str) -> Path | None:
+        """Say ``text``; returns the WAV written when it was written rather than played."""
+
+
+# -- audio ----------------------------------------------------------------------------------
+
+
+def pcm16k(audio: bytes | Path) -> bytes:
+    """16 kHz mono int16 PCM from a WAV file's path or bytes (any rate, mono or stereo, 8/16-bit).
+
+    Bytes that are not a WAV file (no ``RIFF`` header) are taken as 16 kHz mono int16 PCM already,
+    as a microphone stream delivers it.
+    """
+    if isinstance(audio, bytes) and not audio.startswith(b"RIFF"):
+        return audio
+    try:
+        with wave.open(str(audio) if isinstance(audio, Path) else io.BytesIO(audio), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as err:
+        raise SpeechError(
+            f"{audio if isinstance(audio, Path) else 'audio'}: not a readable WAV: {err}"
+        ) from err
+    if width == 2:
+        samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
+    elif width == 1:
+        samples = (np.frombuffer(frames, dtype=np.uint8).astype(np.float64) - 128.0) * 256.0
+    else:
+        raise SpeechError(f"WAV of {8 * width}-bit samples; expected 8 or 16")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    if rate != RATE and len(samples):
+        count = round(len(samples) * RATE / rate)
+        samples = np.interp(np.arange(count) * (rate / RATE), np.arange(len(samples)), samples)
+    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+
+
+def wav_bytes(pcm: bytes, rate: int = RATE) -> bytes:
+    """``pcm`` (mono int16) as WAV file bytes."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+# -- recognisers ----------------------------------------------------------------------------
+
+
+def station_vocabulary(facts: f.Facts, *, known: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+    """How the station's equipment (ids and kinds) and people are said, where the words are known."""
+    equipment: list[str] = []
+    for record in facts.equipment.values():
+        for name in (record.kind, record.id):
+            said = grammar.say(name, known=known)
+            if said:
+                equipment.append(said)
+    people = [said for p in facts.people if (said := grammar.say(p, known=known))]
+    return list(dict.fromkeys(equipment)), list(dict.fromkeys(people))
+
+
+def _sphinx() -> Any:
+    """A pocketsphinx decoder on the wheel's en-us model, with no language model (a grammar follows).
+
+    Filler words (silence, breath, noise) are not inserted between the grammar's words: with them,
+    synthetic and clipped speech often ended in a filler path that never reached the end of a
+    sentence, and nothing was heard (88/88 questions right without them in our espeak-ng tests,
+    60/88 with).
+    """
+    from pocketsphinx import Decoder
+
+    return Decoder(lm=None, loglevel="FATAL", fsgusefiller=False)
+
+
+def _knows(decoder: Any) -> Callable[[str], bool]:
+    return lambda word: decoder.lookup_word(word) is not None
+
+
+class PocketSphinxRecogniser(Recogniser):
+    """pocketsphinx with the wheel's English model and the station's question grammar (JSGF)."""
+
+    name = "pocketsphinx"
+
+    def __init__(self, *, equipment: Sequence[str] = (), people: Sequence[str] = ()) -> None:
+        self._decoder = _sphinx()
+        self.grammar = grammar.jsgf(equipment=equipment, people=people)
+        self._decoder.add_jsgf_string(grammar.NAME, self.grammar)
+        self._decoder.activate_search(grammar.NAME)
+
+    @classmethod
+    def for_station(cls, facts: f.Facts) -> PocketSphinxRecogniser:
+        """A recogniser whose grammar names the station's own equipment and people."""
+        equipment, people = station_vocabulary(facts, known=_knows(_sphinx()))
+        return cls(equipment=equipment, people=people)
+
+    def recognise(self, pcm: bytes) -> Heard:
+        decoder = self._decoder
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hypothesis = decoder.hyp()
+        return Heard("" if hypothesis is None else str(hypothesis.hypstr), self.name)
+
+
+class VoskRecogniser(Recogniser):
+    """vosk with an installed model directory, constrained to the question sentences."""
+
+    name = "vosk"
+
+    def __init__(
+        self, model_path: Path, *, equipment: Sequence[str] = (), people: Sequence[str] = ()
+    ) -> None:
+        if importlib.util.find_spec("vosk") is None:
+            raise SpeechError("vosk is not installed on this station")
+        if not Path(model_path).is_dir():
+            raise SpeechError(f"vosk model directory {model_path} does not exist")
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        self._model = vosk.Model(str(model_path))
+        said = grammar.sentences(equipment=equipment, people=people)
+        phrases = said + [f"{questions.WAKE_WORD} {s}" for s in said] + ["[unk]"]
+        self._grammar = json.dumps(phrases)
+
+    def recognise(self, pcm: bytes) -> Heard:
+        import vosk
+
+        recogniser = vosk.KaldiRecognizer(self._model, RATE, self._grammar)
+        recogniser.AcceptWaveform(pcm)
+        text = str(json.loads(recogniser.FinalResult()).get("text", ""))
+        return Heard(text.replace("[unk]", "").strip(), self.name)
+
+
+def recogniser(facts: f.Facts, *, vosk_model: Path | None = None) -> Recogniser:
+    """vosk where it is installed and ``vosk_model`` exists; pocketsphinx with the grammar otherwise."""
+    if vosk_model is not None and importlib.util.find_spec("vosk") is not None and Path(vosk_model).is_dir():
+        equipment, people = station_vocabulary(facts, known=_knows(_sphinx()))
+        return VoskRecogniser(vosk_model, equipment=equipment, people=people)
+    return PocketSphinxRecogniser.for_station(facts)
+
+
+# -- speaker --------------------------------------------------------------------------------
+
+
+def has_sound_device() -> bool:
+    """Whether the machine has an ALSA playback device (a Pi with a speaker does; CI does not)."""
+    cards = Path("/proc/asound/cards")
+    try:
+        return cards.exists() and "no soundcards" not in cards.read_text() and bool(cards.read_text().strip())
+    except OSError:
+        return False
+
+
+class EspeakSpeaker(Speaker):
+    """espeak-ng: plays on the sound device, or writes ``answer-<n>.wav`` into ``wav_dir``.
+
+    With ``wav_dir`` given, or with no sound device, every answer is written as a WAV (the kiosk
+    page can play it in the browser); otherwise it is played.
+    """
+
+    def __init__(
+        self, *, wav_dir: Path | None = None, voice: str = "en-us", words_per_minute: int = 150
+    ) -> None:
+        self.binary = shutil.which("espeak-ng")
+        if self.binary is None:
+            raise SpeechError("espeak-ng is not installed (Debian package espeak-ng)")
+        self.wav_dir = wav_dir
+        self.voice = voice
+        self.words_per_minute = words_per_minute
+        self._count = 0
+
+    def _command(self, text: str) -> list[str]:
+        assert self.binary is not None
+        return [self.binary, "-v", self.voice, "-s", str(self.words_per_minute), "--", text]
+
+    def write_wav(self, text: str, path: Path) -> Path:
+        """Synthesize ``text`` into the WAV file ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command = self._command(text)
+        command[1:1] = ["-w", str(path)]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            raise SpeechError(f"espeak-ng could not write {path}: {err}") from err
+        return path
+
+    def speak(self, text: str) -> Path | None:
+        if self.wav_dir is None and has_sound_device():
+            try:
+                subprocess.run(self._command(text), check=True, capture_output=True, timeout=60)
+                return None
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pass  # no usable device after all: write the answer instead
+        directory = self.wav_dir or Path(tempfile.gettempdir()) / "smart-node-query"
+        self._count += 1
+        return self.write_wav(text, directory / f"answer-{self._count}.wav")
+
+
+# -- the whole path -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One voice or text exchange: what was heard, the question read from it, the answer, its WAV."""
+
+    heard: str
+    question: questions.Question | questions.NotUnderstood
+    answer: answers.Answer
+    spoken_wav: Path | None = None
+
+
+def voice_answer(
+    audio_or_text: str | bytes | Path,
+    *,
+    local: answers.Local,
+    recogniser: Recogniser | None = None,
+    speaker: Speaker | None = None,
+    badge: str | None = None,
+    at: datetime | None = None,
+) -> Reply:
+    """Answer a question typed (``str``: the wake word optional) or spoken (WAV path or bytes).
+
+    Spoken questions must start with "Hey SMART". With a ``speaker`` the answer is said aloud
+    (or written to a WAV, see :class:`EspeakSpeaker`).
+    """
+    if isinstance(audio_or_text, str):
+        heard = audio_or_text
+        question = questions.parse(heard, wake_word=False)
+    else:
+        if recogniser is None:
+            recogniser = PocketSphinxRecogniser.for_station(local.facts)
+        heard = recogniser.recognise(pcm16k(audio_or_text)).text
+        question = (
+            questions.parse(heard, wake_word=True)
+            if heard
+            else questions.NotUnderstood("", "anything: no question was heard")
+        )
+    reply = answers.answer(question, local=local, badge=badge, at=at)
+    wav = speaker.speak(reply.spoken) if speaker is not None else None
+    return Reply(heard, question, reply, wav)
