@@ -7,7 +7,8 @@ The states, in order::
 - ``badge`` (person, supervisor): the Gatekeeper judges the person.
 - ``scan`` (job, PO, line, part, serial): the Gatekeeper judges the person
   with the traveler; the job's record starts here.
-- ``start`` (equipment, lots, PPE, procedure, part attributes): the gate.
+- ``start`` (equipment, lots, PPE, procedure, part attributes, readings such
+  as a furnace setpoint): the gate.
   Every module that runs here among Gatekeeper, Maintenance, Safety,
   Standards, Inventory and QA must allow (QA judges the equipment checks'
   readings, e.g. UV-A); the interlock may then close.
@@ -117,6 +118,13 @@ def _strings(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise JobError(f"{name}: expected a list of strings")
     return tuple(value)
+
+
+def _readings(body: Mapping[str, Any]) -> dict[str, f.Reading]:
+    try:
+        return _READINGS.validate_python(body.get("readings") or {})
+    except ValidationError as err:
+        raise JobError(f"readings: {err}") from err
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -252,7 +260,7 @@ class JobMachine:
             event = self._event(session, "operate", at)
             return event, [("gatekeeper", "start", event)], {}
         if verb == "start":
-            event = self._event(session, "operate", at)
+            event = self._event(session, "operate", at, readings=_readings(body))
             asks = []
             for module, mverb in GATE:
                 if module == "gatekeeper" or module in running([module]):
@@ -262,10 +270,7 @@ class JobMachine:
             return event, asks, {}
         if verb == "step":
             step = _text(body, "step", required=True)
-            try:
-                readings = _READINGS.validate_python(body.get("readings") or {})
-            except ValidationError as err:
-                raise JobError(f"readings: {err}") from err
+            readings = _readings(body)
             attributes = {**session.attributes, **dict(body.get("attributes") or {})}
             event = self._event(session, "step", at, step=step, readings=readings, attributes=attributes)
             return event, [(m, v, event) for m, v in STEP if m in running([m])], {}

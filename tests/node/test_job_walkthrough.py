@@ -183,12 +183,16 @@ class Bench:
         return answer
 
     async def check(
-        self, name: str, readings: dict[str, Any] | None = None, *, when: datetime = MORNING
+        self,
+        name: str,
+        readings: dict[str, Any] | None = None,
+        *,
+        when: datetime = MORNING,
+        by: str = "op-7",
+        meter: str = "UV-METER-1",
     ) -> dict[str, Any]:
         """A daily check done at the station with its meter, through the Maintenance module."""
-        event = f.Event(
-            action="measure", at=when, station=self.station, person="op-7", equipment=("UV-METER-1",)
-        )
+        event = f.Event(action="measure", at=when, station=self.station, person=by, equipment=(meter,))
         body: dict[str, Any] = {"check": name, "passed": True, "readings": readings or {}}
         return await self.module("maintenance", "check", event, body)
 
