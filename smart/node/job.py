@@ -144,6 +144,34 @@ class JobMachine:
         self.state = State.IDLE
         self.session = Session()
 
+    def restore(self) -> None:
+        """Take up the job where the station's records say it stood (after a restart)."""
+        kept = self.station.records.load_session() if self.station.records is not None else None
+        if kept is None:
+            return
+        state, raw = kept
+        try:
+            scan = _SCAN.validate_python(raw["scan"]) if raw.get("scan") else None
+            self.session = Session(
+                person=raw.get("person"),
+                supervisor=raw.get("supervisor"),
+                job=raw.get("job"),
+                scan=scan,
+                equipment=tuple(raw.get("equipment") or ()),
+                lots=tuple(raw.get("lots") or ()),
+                ppe=frozenset(raw.get("ppe") or ()),
+                procedure=raw.get("procedure"),
+                procedure_revision=raw.get("procedure_revision"),
+                attributes=dict(raw.get("attributes") or {}),
+            )
+            self.state = State(state)
+        except (ValueError, KeyError, TypeError):
+            self.state, self.session = State.IDLE, Session()  # unreadable: start over, never half a job
+
+    def _save(self) -> None:
+        if self.station.records is not None:
+            self.station.records.save_session(self.state.value, records.plain(self.session))
+
     def status(self) -> dict[str, Any]:
         job = self._job_record()
         return {
@@ -327,6 +355,7 @@ class JobMachine:
         allowed = outcome != "deny"
         if allowed:
             self.state = target
+            self._save()
         job = self._job_record()
         data: dict[str, Any] = {
             "verb": verb,

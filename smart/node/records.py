@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS hub_revisions (
     key TEXT PRIMARY KEY,
     revision INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_session (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    state TEXT NOT NULL,
+    session TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS performed (
     person TEXT NOT NULL,
     method TEXT NOT NULL,
@@ -229,6 +234,21 @@ class StationRecords:
             )
             self._performed.setdefault(person, {})[method] = at
             self._facts = None
+
+    def save_session(self, state: str, session: Mapping[str, Any]) -> None:
+        """Where the station's job stands (its state machine), so a restart resumes it."""
+        text = json.dumps(dict(session), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO job_session (one, state, session) VALUES (1, ?, ?) "
+                "ON CONFLICT (one) DO UPDATE SET state = excluded.state, session = excluded.session",
+                (state, text),
+            )
+
+    def load_session(self) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            row = self._db.execute("SELECT state, session FROM job_session").fetchone()
+        return None if row is None else (str(row[0]), json.loads(row[1]))
 
     # -- reading -----------------------------------------------------------------------------
 

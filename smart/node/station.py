@@ -145,6 +145,7 @@ class StationRuntime:
         if self.agent.ledger is None:
             await self.agent.start()
         self.records = records.StationRecords(self.records_path)
+        self.jobs.restore()
         await self.reconcile_modules()  # from the store: modules run before any connection
         self._tasks.append(asyncio.create_task(self._on_leaf(), name=f"station-{self.station}"))
 

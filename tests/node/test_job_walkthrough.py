@@ -443,3 +443,46 @@ async def test_a_transition_asked_out_of_order_is_refused_and_leaves_the_state(
         assert (await pt.job("status"))["state"] == "idle"
         bad = await pt.job("step", at="yesterday")
         assert "error" in bad
+
+
+async def test_a_drying_temperature_over_the_limit_opens_an_ncr_and_the_guardian_holds_the_release(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        await _checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["allowed"]
+        for minutes, step in enumerate(PENETRANT_STEPS, start=3):
+            if step["step"] == "dry":
+                hot = {"part-temperature": reading(150, "°F"), "time-at-max-temperature": reading(4, "min")}
+                refused = await pt.job("step", at=at(minutes * 15), step="dry", readings=hot)
+                assert not refused["allowed"] and refused["state"] == "in-process"
+                assert [r["rule"] for r in refused["reasons"]] == ["pt-dry-part-temperature"]
+                (ncr,) = pt.runtime.facts().jobs["J-1"].ncrs
+                assert ncr.open and pt.entries("qa.ncr.opened")[-1].data["job"] == "J-1"
+            assert (await pt.job("step", at=at(minutes * 15 + 1), **step))["allowed"]
+        held = await pt.job("release", signer="op-7", at=at(200))
+        assert not held["allowed"] and held["state"] == "in-process"
+        assert [r["rule"] for r in held["reasons"]] == ["pt-record-complete"]
+        assert "is open" in held["reasons"][0]["message"]
+
+
+async def test_a_station_restarted_mid_job_takes_the_job_up_where_it_stood(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        await _checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["state"] == "gated"
+        assert (await pt.job("step", at=at(30), **PENETRANT_STEPS[0]))["allowed"]
+    restarted = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))
+    await restarted.start()
+    client = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
+    try:
+        await eventually(lambda: "gatekeeper" in restarted.modules and restarted.serving(), what="serving")
+        again = Bench(restarted, client, hub)
+        status = await again.job("status")
+        assert status["state"] == "in-process" and status["person"] == "op-7"
+        assert status["job"]["steps"] == ["pre-clean"]
+        assert (await again.job("step", at=at(45), **PENETRANT_STEPS[1]))["allowed"]
+    finally:
+        await client.close()
+        await restarted.stop()
