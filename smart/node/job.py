@@ -19,6 +19,13 @@ The states, in order::
 - ``handoff``: the whole record goes on the ledger for the hub.
 - ``badge-out``: back to idle; ``status``: where things stand.
 
+At a shipping station the job goes ``badged-in → received → shipped``:
+``receive`` (job, PO, line, part, serial, ``received`` count) is judged by the
+Gatekeeper (station role, PO line) and counted by Logistics; ``ship``
+(``quantities``, ``cocSigner``) has the C of C signed, then the Gatekeeper,
+the Guardian (C of C by an authorised signer) and Logistics (every part
+accounted for) judge it.
+
 Each module is asked over NATS on the station's own subjects, as any other
 client would, and records its own decision. Each transition, allowed or
 not, is recorded (``job.transition``) with the reasons; a denied one leaves
@@ -53,6 +60,8 @@ GATE: tuple[tuple[str, str], ...] = (
 )
 STEP: tuple[tuple[str, str], ...] = (("compliance", "step"), ("qa", "measure"))
 RELEASE: tuple[tuple[str, str], ...] = (("guardian", "release"), ("logistics", "ship"))
+#: Shipping (sr-1): the station's role and the PO line, the C of C, then every part accounted for.
+SHIP: tuple[tuple[str, str], ...] = (("gatekeeper", "start"), ("guardian", "release"), ("logistics", "ship"))
 
 _READINGS = TypeAdapter(dict[str, f.Reading])
 _SCAN = TypeAdapter(f.Scan)
@@ -66,16 +75,20 @@ class State(StrEnum):
     WORKING = "in-process"
     RELEASED = "released"
     HANDED_OFF = "handed-off"
+    RECEIVED = "received"
+    SHIPPED = "shipped"
 
 
 #: Verb → the states it may be asked in and the state it leads to.
 TRANSITIONS: Mapping[str, tuple[frozenset[State], State]] = {
-    "badge": (frozenset({State.IDLE, State.HANDED_OFF, State.BADGED_IN}), State.BADGED_IN),
+    "badge": (frozenset({State.IDLE, State.HANDED_OFF, State.SHIPPED, State.BADGED_IN}), State.BADGED_IN),
     "scan": (frozenset({State.BADGED_IN, State.SCANNED}), State.SCANNED),
     "start": (frozenset({State.SCANNED}), State.GATED),
     "step": (frozenset({State.GATED, State.WORKING}), State.WORKING),
     "release": (frozenset({State.WORKING}), State.RELEASED),
-    "handoff": (frozenset({State.RELEASED}), State.HANDED_OFF),
+    "handoff": (frozenset({State.RELEASED, State.SHIPPED}), State.HANDED_OFF),
+    "receive": (frozenset({State.BADGED_IN}), State.RECEIVED),
+    "ship": (frozenset({State.RECEIVED}), State.SHIPPED),
     "badge-out": (frozenset(State), State.IDLE),
 }
 
@@ -201,12 +214,16 @@ class JobMachine:
         if verb == "badge-out":
             self.session = Session()
             return self._transition(verb, target, at, "allow", [], [])
-        event, asks, extra = self._plan(verb, body, session, at)
+        event, asks = self._plan(verb, body, session, at)
         if verb == "release":
             self._sign(session, _text(body, "signer") or session.person, at)
-        decisions = [
-            await self.station.ask(module, mverb, event_for, extra) for module, mverb, event_for in asks
-        ]
+        if verb == "ship" and _text(body, "cocSigner") is not None:
+            self._sign(session, _text(body, "cocSigner"), at, coc=True)
+        decisions: list[dict[str, Any]] = []
+        for module, mverb, event_for, extra in asks:
+            if extra and any(d.get("outcome") == "deny" for d in decisions):
+                continue  # a module that writes (a count) is not asked once the transition is refused
+            decisions.append(await self.station.ask(module, mverb, event_for, extra))
         if not decisions and verb != "handoff":
             decisions = [
                 {
@@ -239,7 +256,7 @@ class JobMachine:
             session = Session(
                 person=_text(body, "person", required=True), supervisor=_text(body, "supervisor")
             )
-        elif verb == "scan":
+        elif verb in ("scan", "receive"):
             session.job = _text(body, "job", required=True)
             try:
                 session.scan = _SCAN.validate_python(
@@ -279,37 +296,53 @@ class JobMachine:
 
     def _plan(
         self, verb: str, body: Mapping[str, Any], session: Session, at: datetime
-    ) -> tuple[f.Event, list[tuple[str, str, f.Event]], dict[str, Any]]:
+    ) -> tuple[f.Event, list[tuple[str, str, f.Event, dict[str, Any]]]]:
         running = self.station.running
         if verb == "badge":
             event = self._event(session, "operate", at)
-            return event, [("gatekeeper", "badge", event)], {}
+            return event, [("gatekeeper", "badge", event, {})]
         if verb == "scan":
             event = self._event(session, "operate", at)
-            return event, [("gatekeeper", "start", event)], {}
+            return event, [("gatekeeper", "start", event, {})]
+        if verb == "receive":
+            event = self._event(session, "receive", at)
+            scanned = [session.scan.serial] if session.scan and session.scan.serial else []
+            serials = body.get("serials") or scanned
+            counted = {"job": session.job, "received": body.get("received"), "serials": serials}
+            asks: list[tuple[str, str, f.Event, dict[str, Any]]] = [("gatekeeper", "start", event, {})]
+            if "received" in body:
+                asks.append(("logistics", "receive", event, counted))
+            return event, asks
+        if verb == "ship":
+            event = self._event(session, "ship", at)
+            quantities = {"job": session.job, "quantities": body.get("quantities") or {}}
+            return event, [(m, v, event, quantities if m == "logistics" else {}) for m, v in SHIP]
         if verb == "start":
             event = self._event(session, "operate", at, readings=_readings(body))
-            asks = []
+            gate: list[tuple[str, str, f.Event, dict[str, Any]]] = []
             for module, mverb in GATE:
                 if module == "gatekeeper" or module in running([module]):
                     # QA judges the station's check readings here; they are not the job's, so no NCR on it
                     asked = dataclasses.replace(event, job=None) if module == "qa" else event
-                    asks.append((module, mverb, asked))
-            return event, asks, {}
+                    gate.append((module, mverb, asked, {}))
+            return event, gate
         if verb == "step":
             step = _text(body, "step", required=True)
             readings = _readings(body)
             attributes = {**session.attributes, **dict(body.get("attributes") or {})}
             event = self._event(session, "step", at, step=step, readings=readings, attributes=attributes)
-            return event, [(m, v, event) for m, v in STEP if m in running([m])], {}
+            return event, [(m, v, event, {}) for m, v in STEP if m in running([m])]
         if verb == "release":
             signer = _text(body, "signer") or session.person
             event = self._event(session, "release", at, person=signer)
             extra = {"job": session.job, "quantities": body["quantities"]} if "quantities" in body else {}
-            asks = [(m, v, event) for m, v in RELEASE if m == "guardian" or m in running([m])]
-            return event, asks, extra
+            return event, [
+                (m, v, event, extra if m == "logistics" else {})
+                for m, v in RELEASE
+                if m == "guardian" or m in running([m])
+            ]
         # handoff: nothing left to judge; the record goes to the ledger
-        return self._event(session, "release", at), [], {}
+        return self._event(session, "release", at), []
 
     # -- effects of an allowed transition ----------------------------------------------------
 
@@ -321,14 +354,20 @@ class JobMachine:
     def _keep_job(self, job: f.Job, actor: str | None) -> None:
         self.station.keep("job", job, actor=actor or self.station.station)
 
-    def _sign(self, session: Session, signer: str | None, at: datetime) -> None:
+    def _sign(self, session: Session, signer: str | None, at: datetime, *, coc: bool = False) -> None:
+        """``signer`` signs the job's record (or, with ``coc``, its certificate of conformance)."""
         job = self._job_record()
         if job is not None and signer is not None:
-            self._keep_job(dataclasses.replace(job, signed_by=signer), signer)
+            signed = (
+                dataclasses.replace(job, coc_signed_by=signer)
+                if coc
+                else dataclasses.replace(job, signed_by=signer)
+            )
+            self._keep_job(signed, signer)
 
     def _apply(self, verb: str, body: Mapping[str, Any], event: f.Event, at: datetime) -> None:
         session = self.session
-        if verb == "scan" and session.job is not None and self._job_record() is None:
+        if verb in ("scan", "receive") and session.job is not None and self._job_record() is None:
             serials = (session.scan.serial,) if session.scan and session.scan.serial else ()
             self._keep_job(f.Job(id=session.job, serials=serials), session.person)
         elif verb == "step":

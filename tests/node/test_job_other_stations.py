@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,76 @@ async def test_ht_1_gate_refuses(
         assert not gate["allowed"] and gate["state"] == "traveler-scanned"
         assert [r["rule"] for r in gate["reasons"]] == [rule]
         assert says in ht.denials()[rule]
+
+
+# -- sr-1: shipping and receiving (a floor of six) -----------------------------------------------
+
+SR_SHOP: dict[str, list[Any]] = {
+    "person": [
+        f.Person("ship-1"),
+        f.Person("qm-1", authorities=("coc-signature",)),
+    ],
+    "po-line": [
+        dataclasses.replace(
+            po_line("shipping"),
+            flowdowns={
+                "spec": "ASTM E1417-21",
+                "spec-revision": "21",
+                "acceptance-criteria": "no relevant indications",
+                "retention": "10 years after final payment",
+            },
+        )
+    ],
+}
+
+
+@pytest.fixture
+async def sr_floor(floor_factory: FloorFactory, keys: KeyStore) -> AsyncIterator[tuple[BackgroundFloor, Hub]]:
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None and "sr-1" in floor.floor.leaves
+    connection = await nats.connect(floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    yield floor, Hub(connection, keys)
+    await connection.close()
+
+
+async def _receive(sr: Bench, *, serial: str = "SN-001") -> dict[str, Any]:
+    assert (await sr.job("badge", person="ship-1", at=at(0)))["allowed"]
+    return await sr.job(
+        "receive", job="J-3", po="PO-4411", line="1", part="BRK-220", serial=serial, received=2, at=at(1)
+    )
+
+
+async def test_shipping_station_receives_reconciles_and_ships_with_a_signed_c_of_c_and_refuses_without(
+    sr_floor: tuple[BackgroundFloor, Hub], keys: KeyStore, tmp_path: Path
+) -> None:
+    floor, hub = sr_floor
+    async with bench(floor, hub, keys, tmp_path, "sr-1", "shipping-receiving", SR_SHOP) as sr:
+        received = await _receive(sr)
+        assert received["allowed"] and received["state"] == "received", received["reasons"]
+        assert sr.runtime.facts().jobs["J-3"].quantities == {"received": 2}
+
+        unsigned = await sr.job("ship", quantities={"accepted": 2}, at=at(60))
+        assert not unsigned["allowed"] and unsigned["state"] == "received"
+        assert [r["rule"] for r in unsigned["reasons"]] == ["sr-coc-signed"]
+        assert "no signed certificate of conformance" in sr.denials()["sr-coc-signed"]
+
+        short = await sr.job("ship", quantities={"accepted": 1}, cocSigner="qm-1", at=at(61))
+        assert not short["allowed"] and [r["rule"] for r in short["reasons"]] == ["sr-quantity-reconciled"]
+
+        shipped = await sr.job("ship", quantities={"accepted": 2}, cocSigner="qm-1", at=at(62))
+        assert shipped["allowed"] and shipped["state"] == "shipped", shipped["reasons"]
+        job = sr.runtime.facts().jobs["J-3"]
+        assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 2, "accepted": 2}
+
+
+async def test_shipping_station_refuses_a_part_serial_that_is_not_on_the_po(
+    sr_floor: tuple[BackgroundFloor, Hub], keys: KeyStore, tmp_path: Path
+) -> None:
+    floor, hub = sr_floor
+    async with bench(floor, hub, keys, tmp_path, "sr-1", "shipping-receiving", SR_SHOP) as sr:
+        refused = await _receive(sr, serial="SN-999")
+        assert not refused["allowed"] and refused["state"] == "badged-in"
+        assert [r["rule"] for r in refused["reasons"]] == ["sr-po-line-released"]
+        assert "serial SN-999 is not on PO PO-4411" in sr.denials()["sr-po-line-released"]
+        assert "J-3" not in sr.runtime.facts().jobs  # nothing counted for a refused receipt
