@@ -1,0 +1,97 @@
+"""What the rule-bound modules write before they judge: checks, calibrations, lots, the e-stop."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+from smart.contracts import facts as f
+from smart.keys import KeyStore
+from smart.runtime.background import BackgroundFloor
+from tests.node.conftest import Hub
+from tests.node.test_job_walkthrough import AT, DAY, MORNING, PENETRANT_SHOP, bench, reading
+
+STALE_METER = f.EquipmentRecord("UV-METER-2", "light-meter", calibration=f.Calibration(AT - 300 * DAY))
+SHOP = {**PENETRANT_SHOP, "equipment": [*PENETRANT_SHOP["equipment"], STALE_METER]}
+
+
+def _event(action: str = "operate", **changes: object) -> f.Event:
+    return dataclasses.replace(f.Event(action=action, at=AT, station="pt-1", person="op-7"), **changes)  # type: ignore[arg-type]
+
+
+async def test_a_check_taken_with_a_meter_past_calibration_is_refused_and_recorded_failed_locking_the_line(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        uva = {"uv-a-intensity": reading(1200, "µW/cm²"), "ambient-white-light": reading(1, "fc")}
+        refused = await pt.check("uv-a-intensity", uva, meter="UV-METER-2")
+        assert refused["outcome"] == "deny" and refused["effects"] == {
+            "check": "uv-a-intensity",
+            "passed": False,
+        }
+        assert [r["rule"] for r in refused["reasons"]] == ["pt-light-meter-calibrated"]
+        check = pt.runtime.facts().checks["uv-a-intensity"]
+        assert not check.passed and check.readings["uv-a-intensity"] == f.Reading(1200, "µW/cm²")
+        assert pt.entries("record.check")[-1].data["value"]["passed"] is False
+
+        use = await pt.module("maintenance", "use", _event(equipment=("UV-METER-1",)))
+        assert "pt-uva-checked-today" in [r["rule"] for r in use["reasons"]]
+        assert "locked until a rerun passes" in pt.denials()["pt-uva-checked-today"]
+
+        rerun = await pt.check("uv-a-intensity", uva, when=MORNING + timedelta(minutes=5))
+        assert rerun["outcome"] == "allow" and pt.runtime.facts().checks["uv-a-intensity"].passed
+
+
+async def test_a_gauge_found_out_of_tolerance_is_refused_and_its_record_says_so(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        event = _event("measure", equipment=("UV-METER-1",))
+        found = await pt.module(
+            "maintenance", "calibration", event, {"equipment": "UV-METER-1", "inTolerance": False}
+        )
+        assert found["outcome"] == "deny" and found["effects"] == {
+            "equipment": "UV-METER-1",
+            "inTolerance": False,
+        }
+        assert "out of tolerance" in found["reasons"][0]["message"]
+        assert pt.runtime.facts().equipment["UV-METER-1"].calibration == f.Calibration(AT, in_tolerance=False)
+        unknown = await pt.module("maintenance", "calibration", event, {"equipment": "NOPE"})
+        assert unknown["reasons"][0]["rule"] == "maintenance.calibration.equipment"
+
+
+async def test_opening_a_lot_is_kept_once_and_an_unknown_lot_is_refused(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        opened = await pt.module("inventory", "lot", _event(lots=("PEN-2291",)), {"lot": "PEN-2291"})
+        assert opened["outcome"] == "allow" and pt.runtime.facts().lots["PEN-2291"].opened == AT
+        later = _event(lots=("PEN-2291",), at=AT + DAY)
+        await pt.module("inventory", "lot", later, {"lot": "PEN-2291"})
+        assert pt.runtime.facts().lots["PEN-2291"].opened == AT
+        unknown = await pt.module("inventory", "lot", _event(), {"lot": "PEN-0"})
+        assert unknown["outcome"] == "deny" and unknown["reasons"][0]["rule"] == "inventory.lot.unknown"
+
+
+async def test_the_e_stop_refuses_every_safety_decision_until_it_is_reset(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        gloves = _event(ppe=frozenset({"nitrile-gloves"}))
+        assert (await pt.module("safety", "ppe", gloves))["outcome"] == "allow"
+        pressed = await pt.module("safety", "estop", gloves, {"pressed": True})
+        assert pressed["outcome"] == "deny" and pressed["reasons"][0]["rule"] == "safety.estop"
+        assert (await pt.module("safety", "ppe", gloves))["reasons"][0]["rule"] == "safety.estop"
+        assert (await pt.module("safety", "estop", gloves, {"pressed": False}))["outcome"] == "allow"
+        assert (await pt.module("safety", "ppe", gloves))["outcome"] == "allow"
+
+
+async def test_a_badge_is_judged_by_the_person_rules_and_a_start_by_every_gatekeeper_rule(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        assert (await pt.module("gatekeeper", "badge", _event()))["outcome"] == "allow"
+        start = await pt.module("gatekeeper", "start", _event())
+        assert [r["rule"] for r in start["reasons"]] == ["pt-traveler-authorised"]
+        assert "no PO or traveler scanned" in start["reasons"][0]["message"]
