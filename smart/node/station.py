@@ -147,7 +147,13 @@ class StationRuntime:
         self.records = records.StationRecords(self.records_path)
         self.jobs.restore()
         await self.reconcile_modules()  # from the store: modules run before any connection
-        self._tasks.append(asyncio.create_task(self._on_leaf(), name=f"station-{self.station}"))
+        task = asyncio.create_task(self._on_leaf(), name=f"station-{self.station}")
+        task.add_done_callback(self._report_end)
+        self._tasks.append(task)
+
+    def _report_end(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("station.leaf_task_failed", station=self.station, error=repr(task.exception()))
 
     async def stop(self) -> None:
         tasks, self._tasks = list(self._tasks), []
@@ -171,7 +177,15 @@ class StationRuntime:
         connection = self.agent.connection
         assert connection is not None
         js = connection.jetstream()
-        bucket = await mirror.mirror_bucket(js, records.RECORDS_BUCKET)
+        delay = 0.2
+        while True:
+            try:
+                bucket = await mirror.mirror_bucket(js, records.RECORDS_BUCKET)
+                break
+            except Exception as err:  # the leaf busy or restarting: the station decides from what it holds
+                log.warning("station.records_mirror_failed", station=self.station, error=type(err).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self._tasks.append(asyncio.create_task(self._watch_records(bucket), name="watch-records"))
         self._subscriptions["job"] = await connection.subscribe(
             framework.subject(self.station, "job", "*"), cb=self._on_job_request
