@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.node import records
 
@@ -381,6 +382,23 @@ class JobMachine:
             if isinstance(procedure, f.Procedure) and self.station.records is not None:
                 self.station.records.performed(session.person, procedure.method, at)
 
+    def _drive_interlock(self, verb: str, outcome: str, allowed: bool) -> None:
+        """The gate's outcome closes or opens the relay; the job leaving the line opens it."""
+        relay = self.station.interlock
+        if relay is None:
+            return
+        if verb == "start":
+            gate: engine.Outcome = "warn" if outcome == "warn" else "allow" if allowed else "deny"
+            relay.decide(gate, job=self.session.job, revision=self.station.revision_text())
+        elif allowed and verb in ("badge", "release", "ship", "handoff", "badge-out"):
+            relay.end_job()
+
+    def renew_interlock(self) -> None:
+        """Re-affirm the gate's allow while the job is on the line (the relay's lease, every third of it)."""
+        relay = self.station.interlock
+        if relay is not None and relay.energised and self.state in (State.GATED, State.WORKING):
+            relay.renew(job=self.session.job, revision=self.station.revision_text())
+
     def _transition(
         self,
         verb: str,
@@ -395,6 +413,7 @@ class JobMachine:
         if allowed:
             self.state = target
             self._save()
+        self._drive_interlock(verb, outcome, allowed)
         job = self._job_record()
         data: dict[str, Any] = {
             "verb": verb,

@@ -35,7 +35,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.msg import Msg
@@ -50,6 +50,9 @@ from smart.modules import framework, rulebound
 from smart.node import job, records
 from smart.node.agent import NodeAgent
 from smart.node.enforcement import StationDecision
+
+if TYPE_CHECKING:
+    from smart.modules.safety.interlock import Interlock
 
 log = structlog.get_logger("smart.node.station")
 
@@ -124,12 +127,15 @@ class StationRuntime:
         records_path: Path | None = None,
         manifests: Mapping[str, framework.ModuleManifest] | None = None,
         request_timeout_s: float = 5.0,
+        interlock: Interlock | None = None,
     ) -> None:
         self.agent = agent
         self.station = agent.station
         self.records_path = records_path or agent.config.data_dir / "records.sqlite3"
         self.manifests = manifests if manifests is not None else framework.load_manifests()
         self.request_timeout_s = request_timeout_s
+        #: The relay the gate drives (energised while the current job's gate allowed), if the station has one.
+        self.interlock = interlock
         self.records: records.StationRecords | None = None
         self.modules: dict[str, framework.StationModule] = {}
         self.jobs = job.JobMachine(self)
@@ -194,10 +200,15 @@ class StationRuntime:
             await self._subscribe(name)
         await connection.flush()  # the leaf knows every subscription before anyone is told we are ready
         self.ready.set()
-        while True:  # a new contract revision may ask for other modules
+        renewed = 0.0
+        loop = asyncio.get_running_loop()
+        while True:  # a new contract revision may ask for other modules; the relay's lease is renewed
             await asyncio.sleep(0.1)
             if self.agent.enforcer.revisions != self._revisions:
                 await self.reconcile_modules()
+            if self.interlock is not None and loop.time() - renewed >= self.interlock.lease_s / 3:
+                renewed = loop.time()
+                self.jobs.renew_interlock()
 
     # -- modules -----------------------------------------------------------------------------
 
@@ -448,6 +459,11 @@ class StationRuntime:
         if "error" in answer:
             return _unanswered(module, f"{module} refused the request: {answer['error']}")
         return answer
+
+    def revision_text(self) -> str | None:
+        """The revisions in force as one string (``contract@revision,…``), as the ledger names them."""
+        revisions = self.agent.enforcer.revisions
+        return ",".join(f"{name}@{rev}" for name, rev in sorted(revisions.items())) or None
 
     def running(self, names: Sequence[str]) -> list[str]:
         return [name for name in names if name in self.modules]

@@ -28,6 +28,7 @@ from smart.contracts.models import SmartContract, Station
 from smart.contracts.rules import Level
 from smart.keys import KeyStore
 from smart.modules import framework
+from smart.modules.safety.interlock import Interlock
 from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime.background import BackgroundFloor
@@ -233,12 +234,13 @@ async def bench(
     station: str,
     contract: str,
     shop: dict[str, list[Any]],
+    interlock: Interlock | None = None,
     **deploy_options: Any,
 ) -> AsyncIterator[Bench]:
     await records.ensure_records_bucket(hub.connection.jetstream())
     await deploy(hub, contract, **deploy_options)
     count = await publish(hub, station, shop)
-    runtime = StationRuntime(agent_for(floor, station, keys, tmp_path))
+    runtime = StationRuntime(agent_for(floor, station, keys, tmp_path), interlock=interlock)
     await runtime.start()
     client = await nats.connect(floor.floor.leaves[station].url)
     try:
@@ -317,7 +319,7 @@ async def test_penetrant_job_walks_from_badge_in_to_hand_off_with_every_decision
 # -- the deny paths at pt-1 ----------------------------------------------------------------------
 
 
-async def _checks_done(pt: Bench, *, uva: float = 1180, tam_when: datetime = MORNING) -> None:
+async def checks_done(pt: Bench, *, uva: float = 1180, tam_when: datetime = MORNING) -> None:
     await pt.check(
         "uv-a-intensity",
         {"uv-a-intensity": reading(uva, "µW/cm²"), "ambient-white-light": reading(1.5, "fc")},
@@ -354,7 +356,7 @@ async def test_gate_refuses_a_uv_a_lamp_reading_940(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
-        await _checks_done(pt, uva=940)
+        await checks_done(pt, uva=940)
         gate = await walk_penetrant_to_the_gate(pt)
         assert not gate["allowed"] and gate["state"] == "traveler-scanned"
         assert [r["rule"] for r in gate["reasons"]] == ["pt-uva-intensity"]
@@ -365,7 +367,7 @@ async def test_gate_refuses_an_expired_penetrant_lot(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
-        await _checks_done(pt)
+        await checks_done(pt)
         gate = await walk_penetrant_to_the_gate(pt, lots=["PEN-1990"])
         assert not gate["allowed"] and gate["state"] == "traveler-scanned"
         assert [r["rule"] for r in gate["reasons"]] == ["pt-penetrant-lot"]
@@ -378,7 +380,7 @@ async def test_gate_refuses_when_the_tam_panel_check_was_not_done_today(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
-        await _checks_done(pt, tam_when=MORNING - 2 * DAY)
+        await checks_done(pt, tam_when=MORNING - 2 * DAY)
         gate = await walk_penetrant_to_the_gate(pt)
         assert not gate["allowed"] and gate["state"] == "traveler-scanned"
         assert [r["rule"] for r in gate["reasons"]] == ["pt-tam-panel-today"]
@@ -400,7 +402,7 @@ async def test_guardian_refuses_release_of_a_job_missing_a_measurement_and_relea
     async with bench(
         nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP, change=_developer_dwell_recorded
     ) as pt:
-        await _checks_done(pt)
+        await checks_done(pt)
         assert (await walk_penetrant_to_the_gate(pt))["allowed"]
         for minutes, step in enumerate(PENETRANT_STEPS, start=3):
             if step["step"] == "developer":
@@ -449,7 +451,7 @@ async def test_a_drying_temperature_over_the_limit_opens_an_ncr_and_the_guardian
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
-        await _checks_done(pt)
+        await checks_done(pt)
         assert (await walk_penetrant_to_the_gate(pt))["allowed"]
         for minutes, step in enumerate(PENETRANT_STEPS, start=3):
             if step["step"] == "dry":
@@ -470,7 +472,7 @@ async def test_a_station_restarted_mid_job_takes_the_job_up_where_it_stood(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
-        await _checks_done(pt)
+        await checks_done(pt)
         assert (await walk_penetrant_to_the_gate(pt))["state"] == "gated"
         assert (await pt.job("step", at=at(30), **PENETRANT_STEPS[0]))["allowed"]
     restarted = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))

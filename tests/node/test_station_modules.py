@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
 from smart.contracts import facts as f
 from smart.keys import KeyStore
+from smart.modules.safety import gpio, pins
 from smart.runtime.background import BackgroundFloor
 from tests.node.conftest import Hub
-from tests.node.test_job_walkthrough import AT, DAY, MORNING, PENETRANT_SHOP, bench, reading
+from tests.node.test_job_walkthrough import (
+    AT,
+    DAY,
+    MORNING,
+    PENETRANT_SHOP,
+    PENETRANT_START,
+    PENETRANT_STEPS,
+    at,
+    bench,
+    checks_done,
+    reading,
+    walk_penetrant_to_the_gate,
+)
 
 STALE_METER = f.EquipmentRecord("UV-METER-2", "light-meter", calibration=f.Calibration(AT - 300 * DAY))
+PIN_MAP = pins.PinMap(green=5, amber=6, red=13, buzzer=19, relay=26, estop=17)
 SHOP = {**PENETRANT_SHOP, "equipment": [*PENETRANT_SHOP["equipment"], STALE_METER]}
 
 
@@ -95,3 +110,28 @@ async def test_a_badge_is_judged_by_the_person_rules_and_a_start_by_every_gateke
         start = await pt.module("gatekeeper", "start", _event())
         assert [r["rule"] for r in start["reasons"]] == ["pt-traveler-authorised"]
         assert "no PO or traveler scanned" in start["reasons"][0]["message"]
+
+
+async def test_the_interlock_closes_on_an_allowed_gate_stays_closed_while_the_job_runs_and_opens_at_release(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    presses: list[bool] = []
+    station_gpio = gpio.simulated(PIN_MAP, lease_s=0.6, on_estop=presses.append)
+    try:
+        relay = station_gpio.interlock
+        async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP, interlock=relay) as pt:
+            await checks_done(pt)
+            refused = await walk_penetrant_to_the_gate(pt, lots=["PEN-1990"])
+            assert not refused["allowed"] and not relay.energised
+            assert (await pt.job("start", at=at(3), **PENETRANT_START))["allowed"]
+            assert relay.energised and relay.state.job == "J-1"
+            revision = pt.runtime.agent.enforcer.revisions["penetrant"]
+            assert relay.state.revision == f"penetrant@{revision}"
+            await asyncio.sleep(1.5)  # longer than the lease: the runtime renews it
+            assert relay.energised
+            for minutes, step in enumerate(PENETRANT_STEPS, start=3):
+                assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"]
+            assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
+            assert not relay.energised and "ended" in relay.state.reason
+    finally:
+        station_gpio.close()
