@@ -2,9 +2,10 @@
 
 Stations publish batches of their ledger to the hub's ``LEDGER`` stream
 whenever they can reach it; this service takes them, in order, into the
-PostgreSQL log (``HubLog.ingest``: exactly once per (node, node_seq), so a
-batch delivered twice changes nothing) and acknowledges each only after it
-is committed, so a crash of the intake loses nothing. After each round it
+PostgreSQL log (``HubLog.ingest_many``: exactly once per (node, node_seq), so
+a batch delivered twice changes nothing; all batches of one fetch in one
+transaction under one checkpoint, so a backlog drains fast) and acknowledges
+each only after it is committed, so a crash of the intake loses nothing. After each round it
 asks every station to witness the latest checkpoint, with a consistency
 proof from the last checkpoint that station cosigned, and stores the
 cosignatures it returns.
@@ -89,9 +90,7 @@ class LedgerIntake:
                 messages = await subscription.fetch(self.fetch, timeout=0.2)
             except (nats.errors.TimeoutError, TimeoutError):
                 messages = []
-            new_entries = 0
-            for message in messages:
-                new_entries += await self._take(message)
+            new_entries = await self._take(messages) if messages else 0
             pending_witness = pending_witness or new_entries > 0
             # Witness at most every ``witness_every_s`` while batches pour in (a backlog after an
             # outage), and as soon as the stream is drained: the latest checkpoint is what counts.
@@ -99,31 +98,43 @@ class LedgerIntake:
                 await self.witness_round()
                 pending_witness, last_witness = False, time.monotonic()
 
-    async def _take(self, message: Msg) -> int:
-        try:
-            batch = Batch.from_bytes(message.data)
-            ingested = await self._db(self.hub_log.ingest, batch)
-        except ChainGap as err:
-            # An earlier batch of this node is still to come (redelivered after a failure): later.
-            log.info("intake.batch_early", subject=message.subject, detail=str(err))
-            await message.nak(delay=0.5)
-            return 0
-        except (BatchError, IngestError) as err:
-            # A batch that can never be taken (bad signature, fork, gap) is not redelivered forever:
-            # the hub's alarms table and this log line say why; the node re-ships from its cursor.
-            self.refused_batches += 1
-            log.error("intake.batch_refused", subject=message.subject, error=str(err))
-            await message.term()
-            return 0
-        await message.ack()
-        self.ingested_batches += 1
-        log.debug(
-            "intake.batch_ingested",
-            node=ingested.node,
-            first_index=ingested.first_index,
-            count=ingested.count,
-        )
-        return ingested.count
+    async def _take(self, messages: Sequence[Msg]) -> int:
+        """Ingest what was fetched in one transaction; then ack, nak or terminate each message."""
+        batches: list[Batch] = []
+        readable: list[Msg] = []
+        for message in messages:
+            try:
+                batches.append(Batch.from_bytes(message.data))
+                readable.append(message)
+            except BatchError as err:
+                await self._refuse(message, err)
+        outcomes = await self._db(self.hub_log.ingest_many, batches) if batches else []
+        new_entries = 0
+        for message, outcome in zip(readable, outcomes, strict=True):
+            if isinstance(outcome, ChainGap):
+                # An earlier batch of this node is still to come (redelivered after a failure): later.
+                log.info("intake.batch_early", subject=message.subject, detail=str(outcome))
+                await message.nak(delay=0.5)
+            elif isinstance(outcome, IngestError):
+                await self._refuse(message, outcome)
+            else:
+                await message.ack()
+                self.ingested_batches += 1
+                new_entries += outcome.count
+                log.debug(
+                    "intake.batch_ingested",
+                    node=outcome.node,
+                    first_index=outcome.first_index,
+                    count=outcome.count,
+                )
+        return new_entries
+
+    async def _refuse(self, message: Msg, err: Exception) -> None:
+        # A batch that can never be taken (bad signature, fork, gap) is not redelivered forever:
+        # the hub's alarms table and this log line say why; the node re-ships from its cursor.
+        self.refused_batches += 1
+        log.error("intake.batch_refused", subject=message.subject, error=str(err))
+        await message.term()
 
     async def witness_round(self) -> dict[str, str]:
         """Ask every station to cosign the latest checkpoint; returns each station's outcome."""

@@ -11,7 +11,7 @@ Use it as a namespace: ``from smart import ledger`` → ``ledger.NodeLog``.
 
 from __future__ import annotations
 
-from smart.ledger.batch import Batch, BatchError
+from smart.ledger.batch import Batch, BatchError, Shipment
 from smart.ledger.bundle import BundleError, ProofBundle
 from smart.ledger.checkpoint import (
     Checkpoint,
@@ -66,6 +66,7 @@ __all__ = [
     "Problem",
     "ProofBundle",
     "Report",
+    "Shipment",
     "SignedCheckpoint",
     "SignedHead",
     "Witness",

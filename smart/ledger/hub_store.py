@@ -136,6 +136,9 @@ class HubLog:
         self._keys: dict[str, VerifyingKey] = {}
         self.key = key
         self.origin = origin
+        # The (size, note) of the last checkpoint this HubLog signed and committed: extending it
+        # needs no second look at its signature.
+        self._signed_note: tuple[int, str] | None = None
 
     @classmethod
     def connect(cls, url: str, *, key: SigningKey | None = None, origin: str = ORIGIN) -> HubLog:
@@ -192,17 +195,43 @@ class HubLog:
         process (``Entry.create``, ``Entry.from_bytes``, ``Batch.from_bytes``
         for the wire); here the chain is re-derived from their bytes alone.
         """
+        outcome = self.ingest_many([batch])[0]
+        if isinstance(outcome, IngestError):
+            raise outcome
+        return outcome
+
+    def ingest_many(self, batches: Sequence[Batch]) -> list[Ingested | IngestError]:
+        """Take several batches, in order, in one transaction under the sequencer; one checkpoint for all.
+
+        Each batch gets the outcome ``ingest`` would have given it had the batches come one by one
+        (a batch refused, early or forked changes nothing, and later batches of its node are judged
+        against what the hub then holds); the ones taken share one signed checkpoint, of the size
+        after the last. A backlog of many batches thus costs one commit, one Merkle pass and one
+        signature instead of one each. Errors of the whole (the database, an inconsistent last
+        checkpoint) raise and take nothing.
+        """
         key = self.key
         if key is None:
             raise IngestError("this HubLog has no signing key: it can read but not ingest")
-        leaves = self._validate(batch)
-        try:
+        outcomes: list[Ingested | IngestError | None] = [None] * len(batches)
+        checked: list[tuple[int, Batch, list[bytes]]] = []
+        for at, batch in enumerate(batches):
+            try:
+                checked.append((at, batch, self._validate(batch)))
+            except IngestError as err:
+                outcomes[at] = err
+        forks: list[tuple[int, _Fork]] = []
+        if checked:
             with self.conn.transaction():
                 self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SEQUENCER,))
-                return self._sequence(batch, key, leaves)
-        except _Fork as fork:
-            self._raise_alarm(fork)
-            raise AssertionError("unreachable") from fork
+                signed = self._sequence(checked, key, outcomes, forks)
+            if signed is not None:  # committed
+                self._signed_note = (signed.checkpoint.size, signed.text())
+        for at, fork in forks:
+            outcomes[at] = self._raise_alarm(fork)
+        judged = [outcome for outcome in outcomes if outcome is not None]
+        assert len(judged) == len(batches), "every batch gets an outcome"
+        return judged
 
     def _validate(self, batch: Batch) -> list[bytes]:
         """Check the batch from its bytes alone, before taking the sequencer; return its leaf hashes.
@@ -250,103 +279,142 @@ class HubLog:
             key = self._keys[node] = _verifying(row[0], row[1])
         return key
 
-    def _sequence(self, batch: Batch, key: SigningKey, leaves: list[bytes]) -> Ingested:
-        node = batch.node
-        state = self.conn.execute(
-            "SELECT h.node_seq, h.entry_hash, c.size, c.note, c.frontier FROM (SELECT 1) AS one"
-            " LEFT JOIN LATERAL (SELECT node_seq, entry_hash FROM ledger_heads WHERE node = %s"
-            "                    ORDER BY node_seq DESC LIMIT 1) AS h ON true"
-            " LEFT JOIN LATERAL (SELECT size, note, frontier FROM ledger_checkpoints"
-            "                    ORDER BY size DESC LIMIT 1) AS c ON true",
-            (node,),
-        ).fetchone()
-        assert state is not None
-        last_seq, last_hash = (-1, GENESIS) if state[0] is None else (state[0], bytes(state[1]))
-        entries = list(batch.entries)
-        if batch.first_seq <= last_seq:
-            self._check_replay(node, [e for e in entries if e.node_seq <= last_seq])
-            skip = last_seq + 1 - batch.first_seq
-            entries, leaves = entries[skip:], leaves[skip:]
-            if not entries:
-                log.debug("replayed batch ignored", node=node, node_seq=batch.last_seq)
-                return Ingested(node, -1, 0, None)
-        first = entries[0]
-        if first.node_seq > last_seq + 1:
-            raise ChainGap(
-                f"batch from {node} starts at #{first.node_seq}; the hub holds up to #{last_seq}: "
-                f"ship from #{last_seq + 1}"
-            )
-        if first.prev != last_hash:
-            detail = f"#{first.node_seq} does not link to stored #{last_seq}"
-            raise _Fork(node, first.node_seq, detail, None, first.raw)
+    def _sequence(
+        self,
+        checked: list[tuple[int, Batch, list[bytes]]],
+        key: SigningKey,
+        outcomes: list[Ingested | IngestError | None],
+        forks: list[tuple[int, _Fork]],
+    ) -> SignedCheckpoint | None:
+        """Give the new entries of ``checked`` batches their global indexes, integrate, sign, write.
 
-        if state[2] is None:
+        Fills ``outcomes`` (by each batch's position) and ``forks``, returns the checkpoint signed
+        (``None`` if nothing was new); runs inside the transaction that holds the sequencer.
+        """
+        nodes = sorted({batch.node for _, batch, _ in checked})
+        tips: dict[str, tuple[int, bytes]] = {node: (-1, GENESIS) for node in nodes}
+        for node, node_seq, hash_ in self.conn.execute(
+            "SELECT DISTINCT ON (node) node, node_seq, entry_hash FROM ledger_heads"
+            " WHERE node = ANY(%s) ORDER BY node, node_seq DESC",
+            (nodes,),
+        ).fetchall():
+            tips[node] = (node_seq, bytes(hash_))
+        state = self.conn.execute(
+            "SELECT size, note, frontier FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if state is None:
             old, last = merkle.Frontier.empty(), None
         else:
-            old = merkle.Frontier.from_bytes(state[2], bytes(state[4]))
+            old = merkle.Frontier.from_bytes(state[0], bytes(state[2]))
+            last = self._last_signed(state[1], key, state[0])
+
+        start = old.size
+        rows: list[tuple[int, str, int, bytes]] = []  # idx, node, node_seq, entry
+        new_leaves: list[bytes] = []
+        heads: list[tuple[str, int, int, bytes, str, bytes]] = []
+        taken: list[tuple[int, str, int, int]] = []  # position, node, first index, count
+        pending: dict[tuple[str, int], bytes] = {}  # entries taken earlier in this transaction
+        for at, batch, leaves in checked:
+            node = batch.node
+            last_seq, last_hash = tips[node]
+            entries = list(batch.entries)
             try:
-                last = SignedCheckpoint.parse(state[3])
-                last.verify(key.verifying)
-            except CheckpointError as err:
-                raise InconsistentCheckpoint(
-                    f"refusing to extend checkpoint of size {state[2]}: not signed by this hub: {err}"
-                ) from err
-        new, done = old.extend(leaves, keep_level=1)
+                if batch.first_seq <= last_seq:
+                    self._check_replay(node, [e for e in entries if e.node_seq <= last_seq], pending)
+                    skip = last_seq + 1 - batch.first_seq
+                    entries, leaves = entries[skip:], leaves[skip:]
+                    if not entries:
+                        log.debug("replayed batch ignored", node=node, node_seq=batch.last_seq)
+                        outcomes[at] = Ingested(node, -1, 0, None)
+                        continue
+                first = entries[0]
+                if first.node_seq > last_seq + 1:
+                    outcomes[at] = ChainGap(
+                        f"batch from {node} starts at #{first.node_seq}; the hub holds up to #{last_seq}: "
+                        f"ship from #{last_seq + 1}"
+                    )
+                    continue
+                if first.prev != last_hash:
+                    detail = f"#{first.node_seq} does not link to stored #{last_seq}"
+                    raise _Fork(node, first.node_seq, detail, None, first.raw)
+            except _Fork as fork:
+                forks.append((at, fork))
+                continue
+            index = start + len(rows)
+            for entry in entries:
+                rows.append((start + len(rows), node, entry.node_seq, entry.raw))
+                pending[(node, entry.node_seq)] = entry.raw
+            new_leaves.extend(leaves)
+            head = batch.head
+            heads.append(
+                (node, head.node_seq, start + len(rows) - 1, head.entry_hash, head.key_id, head.signature)
+            )
+            tips[node] = (head.node_seq, head.entry_hash)
+            taken.append((at, node, index, len(entries)))
+        if not rows:
+            return None
+
+        new, done = old.extend(new_leaves, keep_level=1)
         completed = {(level, index): h for level, index, h in done}
         checkpoint = Checkpoint(self.origin, new.size, new.root())
-        source = _FrontierSource(old, completed, leaves)
+        source = _FrontierSource(old, completed, new_leaves)
         proof = merkle.prove(merkle.consistency_ranges(old.size, new.size), source.subtree)
         signer = CheckpointSigner(key, origin=self.origin, last=last.checkpoint if last else None)
         signed = signer.sign(checkpoint, proof)
 
-        start = old.size
         stored = [(lv, i, h) for (lv, i), h in completed.items() if lv >= STORED_LEVEL]
-        head = batch.head
         with self.conn.cursor() as cur:
             with cur.copy(
                 "COPY ledger_entries (idx, node, node_seq, entry) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(["int8", "text", "int8", "bytea"])
-                for offset, entry in enumerate(entries):
-                    copy.write_row((start + offset, node, entry.node_seq, entry.raw))
+                for row in rows:
+                    copy.write_row(row)
             cur.execute(
                 "WITH subtrees AS (INSERT INTO ledger_subtrees (level, idx, hash)"
                 "                  SELECT * FROM unnest(%s::int2[], %s::int8[], %s::bytea[])),"
-                " head AS (INSERT INTO ledger_heads (node, node_seq, idx, entry_hash, key_id, signature)"
-                "          VALUES (%s, %s, %s, %s, %s, %s))"
+                " heads AS (INSERT INTO ledger_heads (node, node_seq, idx, entry_hash, key_id, signature)"
+                "           SELECT * FROM unnest(%s::text[], %s::int8[], %s::int8[], %s::bytea[],"
+                "                                %s::text[], %s::bytea[]))"
                 " INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, %s, %s)",
                 (
                     [lv for lv, _, _ in stored],
                     [i for _, i, _ in stored],
                     [h for _, _, h in stored],
-                    node,
-                    head.node_seq,
-                    new.size - 1,
-                    head.entry_hash,
-                    head.key_id,
-                    head.signature,
+                    *(list(column) for column in zip(*heads, strict=True)),
                     new.size,
                     checkpoint.root,
                     signed.text(),
                     new.to_bytes(),
                 ),
             )
-        log.info(
-            "batch integrated",
-            node=node,
-            node_seq=entries[-1].node_seq,
-            index=new.size - 1,
-            count=len(entries),
-            size=new.size,
-        )
-        return Ingested(node, start, len(entries), signed)
+        for at, node, index, count in taken:
+            outcomes[at] = Ingested(node, index, count, signed)
+        log.info("batches integrated", batches=len(taken), count=len(rows), size=new.size)
+        return signed
 
-    def _check_replay(self, node: str, offered: list[Entry]) -> None:
-        rows = self.conn.execute(
-            "SELECT node_seq, entry FROM ledger_entries WHERE node = %s AND node_seq BETWEEN %s AND %s",
-            (node, offered[0].node_seq, offered[-1].node_seq),
-        ).fetchall()
-        stored = {seq: bytes(raw) for seq, raw in rows}
+    def _last_signed(self, note: str, key: SigningKey, size: int) -> SignedCheckpoint:
+        """The stored latest checkpoint: this hub's (checked, unless this HubLog wrote it)."""
+        try:
+            last = SignedCheckpoint.parse(note)
+            if self._signed_note != (size, note):
+                last.verify(key.verifying)
+        except CheckpointError as err:
+            raise InconsistentCheckpoint(
+                f"refusing to extend checkpoint of size {size}: not signed by this hub: {err}"
+            ) from err
+        return last
+
+    def _check_replay(self, node: str, offered: list[Entry], pending: dict[tuple[str, int], bytes]) -> None:
+        """Entries offered again must be byte for byte the ones held (stored, or taken just before)."""
+        stored = {seq: raw for (n, seq), raw in pending.items() if n == node}
+        unknown = [e.node_seq for e in offered if e.node_seq not in stored]
+        if unknown:
+            rows = self.conn.execute(
+                "SELECT node_seq, entry FROM ledger_entries WHERE node = %s AND node_seq BETWEEN %s AND %s",
+                (node, min(unknown), max(unknown)),
+            ).fetchall()
+            stored.update({seq: bytes(raw) for seq, raw in rows})
         for entry in offered:
             if stored.get(entry.node_seq) != entry.raw:
                 raise _Fork(
@@ -357,7 +425,7 @@ class HubLog:
                     entry.raw,
                 )
 
-    def _raise_alarm(self, fork: _Fork) -> None:
+    def _raise_alarm(self, fork: _Fork) -> ForkAlarm:
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered)"
@@ -370,7 +438,7 @@ class HubLog:
             node_seq=fork.node_seq,
             detail=fork.detail,
         )
-        raise ForkAlarm(f"fork alarm: node {fork.node} {fork.detail}")
+        return ForkAlarm(f"fork alarm: node {fork.node} {fork.detail}")
 
     def alarms(self) -> list[tuple[str, int, str]]:
         rows = self.conn.execute("SELECT node, node_seq, detail FROM ledger_alarms ORDER BY id").fetchall()

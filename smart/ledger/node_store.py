@@ -6,11 +6,13 @@ entry whose ``append`` returned survives a power cut or a SIGKILL. One
 process writes a node's log at a time (an exclusive lock on a file beside
 the database); inside that process, appends are serialised. The log signs
 its chain head every few seconds while appending and whenever it hands out
-a batch to ship, so every entry is covered by the next signed head.
+a batch to ship (``batch``, or ``shipment`` for the wire form straight from
+the stored bytes), so every entry is covered by the next signed head.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import sqlite3
@@ -23,7 +25,7 @@ from typing import Any
 import structlog
 
 from smart.keys import KeyStore, SigningKey
-from smart.ledger.batch import Batch
+from smart.ledger.batch import WIRE_ENVELOPE, WIRE_PER_ENTRY, Batch, Shipment, wire
 from smart.ledger.entry import GENESIS, Entry, EntryError, entry_hash, valid_node
 from smart.ledger.head import SignedHead
 
@@ -244,6 +246,44 @@ class NodeLog:
                 ).fetchone()
             head = SignedHead(self.node, last.node_seq, last.hash, row[0], bytes(row[1]))
         return Batch(node=self.node, entries=tuple(entries), head=head)
+
+    def shipment(self, start: int, *, limit: int = 1000, max_bytes: int | None = None) -> Shipment | None:
+        """Entries from ``start`` as a batch's wire form: ``limit`` at most, within ``max_bytes``.
+
+        Built from the stored bytes without parsing them (the hub parses and checks each entry,
+        and re-derives the chain); the head is signed over the last entry's hash, as ``batch``.
+        At least one entry goes, whatever its size.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT node_seq, entry FROM ledger_entries WHERE node_seq >= ? AND node_seq < ?"
+                " ORDER BY node_seq",
+                (start, min(start + limit, self._next_seq)),
+            ).fetchall()
+            if not rows:
+                return None
+            encoded: list[bytes] = []
+            room = (max_bytes if max_bytes is not None else 1 << 62) - WIRE_ENVELOPE
+            for _, raw in rows:
+                item = base64.b64encode(raw)
+                room -= len(item) + WIRE_PER_ENTRY
+                if room < 0 and encoded:
+                    break
+                encoded.append(item)
+            last_seq, last_raw = rows[len(encoded) - 1]
+            if rows[0][0] != start or last_seq != start + len(encoded) - 1:
+                raise NodeLogError(f"node log {self.path}: entries {start}..{last_seq} are not consecutive")
+            last_hash = entry_hash(last_raw)
+            row = self._db.execute(
+                "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last_seq,)
+            ).fetchone()
+            if row is None:
+                self._store_head(last_seq, last_hash)
+                row = self._db.execute(
+                    "SELECT key_id, signature FROM ledger_heads WHERE node_seq = ?", (last_seq,)
+                ).fetchone()
+            head = SignedHead(self.node, last_seq, last_hash, row[0], bytes(row[1]))
+        return Shipment(self.node, start, last_seq, wire(self.node, head, encoded))
 
     def heads(self) -> list[SignedHead]:
         """Every head this node has signed, in order."""

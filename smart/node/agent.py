@@ -13,6 +13,7 @@ previous one stays in force.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import time
@@ -44,6 +45,10 @@ log = structlog.get_logger("smart.node")
 HUB_KEY_NAME = "hub"
 #: A shipped batch stays well under nats-server's default 1 MiB message limit.
 MAX_BATCH_BYTES = 512 * 1024
+#: Batches in flight to the hub at once while a backlog drains.
+SHIP_WINDOW = 4
+#: How soon a station tries the hub again after a publish failed (with a one-entry batch).
+SHIP_RETRY_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,43 +384,72 @@ class NodeAgent:
             return
         await message.respond(witnessing.cosigned(signature.line()))
 
-    def _next_batch(self) -> tuple[ledger.Batch | None, bytes]:
-        """The next batch to ship, as many entries as fit under the bus's message size."""
+    def _shipment(self, start: int, *, probe: bool) -> ledger.Shipment | None:
+        """The next batch to send from ``start``; a single entry while the hub is not answering."""
         assert self.ledger is not None
-        limit = self.config.ship_batch
-        while True:
-            batch = self.ledger.batch(self._shipped_seq + 1, limit)
-            if batch is None:
-                return None, b""
-            payload = batch.to_bytes()
-            if len(payload) <= MAX_BATCH_BYTES or limit == 1:
-                return batch, payload
-            limit = max(1, limit // 2)
+        limit = 1 if probe else self.config.ship_batch
+        return self.ledger.shipment(start, limit=limit, max_bytes=MAX_BATCH_BYTES)
 
     async def _ship_ledger(self) -> None:
-        """Send the node's entries to the hub's ledger stream in order, each batch until acknowledged."""
+        """Send the node's entries to the hub's ledger stream in order, each batch until acknowledged.
+
+        Up to ``SHIP_WINDOW`` batches are in flight at once (a backlog drains at the speed of the
+        hub, not of one round trip per batch); the cursor moves only over batches acknowledged in
+        order. When a publish fails, the rest are dropped and shipping starts again from the
+        cursor: the stream drops a batch it already holds (same message id), and the hub's intake
+        takes each entry once whatever arrives twice or early. While the hub does not answer, the
+        agent tries again every ``SHIP_RETRY_S`` with a batch of one entry, which costs next to
+        nothing and finds the hub back within that time.
+        """
         assert self.connection is not None and self.ledger is not None and self.store is not None
         js = self.connection.jetstream()
-        delay = 0.2
-        while True:
-            batch, payload = self._next_batch()
-            if batch is None:
-                await asyncio.sleep(0.1)
-                continue
-            try:
-                await js.publish(
-                    subjects.ledger_subject(self.station),
-                    payload,
-                    timeout=5,
-                    headers={"Nats-Msg-Id": f"{self.station}:{batch.first_seq}-{batch.last_seq}"},
-                )
-            except Exception as err:
-                log.debug(
-                    "node.ship_failed", station=self.station, error=type(err).__name__, at=batch.first_seq
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)  # a refused publish costs little; catch the hub soon
-                continue
-            delay = 0.2
-            self._shipped_seq = batch.last_seq
-            self.store.set_shipped_seq(self.station, batch.last_seq)
+        subject = subjects.ledger_subject(self.station)
+
+        async def send(shipment: ledger.Shipment) -> None:
+            await js.publish(
+                subject, shipment.payload, timeout=5, headers={"Nats-Msg-Id": shipment.message_id}
+            )
+
+        window: collections.deque[tuple[ledger.Shipment, asyncio.Task[None]]] = collections.deque()
+        probe = False
+        try:
+            while True:
+                start = window[-1][0].last_seq + 1 if window else self._shipped_seq + 1
+                while len(window) < (1 if probe else SHIP_WINDOW):
+                    shipment = self._shipment(start, probe=probe)
+                    if shipment is None:
+                        break
+                    window.append((shipment, asyncio.create_task(send(shipment))))
+                    start = shipment.last_seq + 1
+                if not window:
+                    await asyncio.sleep(0.1)
+                    continue
+                shipment, task = window[0]
+                try:
+                    await task
+                except Exception as err:
+                    log.debug(
+                        "node.ship_failed",
+                        station=self.station,
+                        error=type(err).__name__,
+                        at=shipment.first_seq,
+                    )
+                    await _drop(window)
+                    probe = True
+                    await asyncio.sleep(SHIP_RETRY_S)
+                    continue
+                window.popleft()
+                probe = False
+                self._shipped_seq = shipment.last_seq
+                self.store.set_shipped_seq(self.station, shipment.last_seq)
+        finally:
+            await _drop(window)
+
+
+async def _drop(window: collections.deque[tuple[ledger.Shipment, asyncio.Task[None]]]) -> None:
+    """Cancel the publishes still in flight and wait for them (their outcome no longer matters)."""
+    tasks = [task for _, task in window]
+    window.clear()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

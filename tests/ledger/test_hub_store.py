@@ -137,3 +137,47 @@ def test_node_and_hub_stores_answer_the_same_reading_methods(
         assert all(isinstance(store, LogStore) for store in stores)
         assert [store.entries(1, 4) for store in stores] == [node_log.entries(1, 4)] * 2
         assert [store.size() for store in stores] == [5, 5]
+
+
+def test_batches_taken_together_judge_each_as_if_it_came_alone_and_share_one_checkpoint(
+    hub: hub_store.HubLog, keys: KeyStore
+) -> None:
+    _enrol(hub, keys, "pt-1", "mt-1")
+    pt = synthetic.chain("pt-1", keys.signing_key("pt-1"), 12, batch_size=3)
+    mt = synthetic.chain("mt-1", keys.signing_key("mt-1"), 6, batch_size=3)
+    hub.ingest(pt[0])
+    rewritten = synthetic.chain("mt-1", keys.signing_key("mt-1"), 6, batch_size=3)  # a fork of mt-1
+    forged = synthetic.chain("pt-1", keys.signing_key("mallory"), 3, batch_size=3)[0]
+    outcomes = hub.ingest_many([pt[0], mt[0], pt[2], pt[1], mt[0], rewritten[1], mt[1], pt[2], forged, pt[3]])
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds == [
+        "Ingested",  # pt #0-2 again: a replay, nothing new
+        "Ingested",  # mt #0-2
+        "ChainGap",  # pt #6-8 before #3-5
+        "Ingested",  # pt #3-5
+        "Ingested",  # mt #0-2 again, within the same transaction: nothing new
+        "ForkAlarm",  # mt #3-5 of another chain
+        "Ingested",  # mt #3-5
+        "Ingested",  # pt #6-8, now in order
+        "IngestError",  # a head signed by another key
+        "Ingested",  # pt #9-11
+    ]
+    taken = [o for o in outcomes if isinstance(o, hub_store.Ingested)]
+    assert [(o.first_index, o.count) for o in taken] == [
+        (-1, 0),
+        (3, 3),
+        (6, 3),
+        (-1, 0),
+        (9, 3),
+        (12, 3),
+        (15, 3),
+    ]
+    signed = {o.checkpoint.text() for o in taken if o.checkpoint is not None}
+    assert len(signed) == 1 and hub.checkpoint().text() in signed
+    stored = hub.entries(0)
+    order = [pt[0], mt[0], pt[1], mt[1], pt[2], pt[3]]
+    assert [e.raw for e in stored] == [e.raw for b in order for e in b.entries]
+    assert hub.checkpoint().checkpoint == checkpoint.Checkpoint(
+        hub_store.ORIGIN, 18, merkle.root([merkle.leaf_hash(e.raw) for e in stored])
+    )
+    assert [(node, seq) for node, seq, _ in hub.alarms()] == [("mt-1", 3)]
