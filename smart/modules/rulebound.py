@@ -14,6 +14,7 @@ result the next decision reads.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -39,6 +40,14 @@ class KeepsRecords(Protocol):
 
     def held(self, kind: str, key: str) -> Any | None:
         """The record of ``kind`` under ``key`` now, if any."""
+
+
+@runtime_checkable
+class RecallsJobs(Protocol):
+    """A station that can list the jobs a piece of equipment served (AS9100D 7.1.5.2 recall, rule 27)."""
+
+    def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
+        """Jobs whose allowed decisions named ``equipment`` at or after ``since``, oldest first."""
 
 
 def keeper(station: framework.StationContext) -> KeepsRecords | None:

@@ -33,6 +33,7 @@ import importlib
 import inspect
 import json
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
@@ -379,6 +380,21 @@ class StationRuntime:
             data={"kind": kind, "value": records.plain(record)},
             actor=actor,
         )
+
+    def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
+        """Jobs whose allowed module decisions named ``equipment`` at or after ``since`` (from the ledger)."""
+        assert self.agent.ledger is not None
+        found: list[str] = []
+        for entry in self.agent.ledger.entries(0):
+            if entry.kind != DECISION_KIND or entry.data.get("outcome") == "deny":
+                continue
+            happened = entry.data.get("event") or {}
+            job_id = happened.get("job")
+            if not job_id or equipment not in (happened.get("equipment") or ()) or job_id in found:
+                continue
+            if since is None or datetime.fromisoformat(happened["at"]) >= since:
+                found.append(job_id)
+        return found
 
     def held(self, kind: str, key: str) -> Any | None:
         assert self.records is not None

@@ -66,10 +66,8 @@ async def test_a_gauge_found_out_of_tolerance_is_refused_and_its_record_says_so(
         found = await pt.module(
             "maintenance", "calibration", event, {"equipment": "UV-METER-1", "inTolerance": False}
         )
-        assert found["outcome"] == "deny" and found["effects"] == {
-            "equipment": "UV-METER-1",
-            "inTolerance": False,
-        }
+        assert found["outcome"] == "deny"
+        assert found["effects"] == {"equipment": "UV-METER-1", "inTolerance": False, "recall": []}
         assert "out of tolerance" in found["reasons"][0]["message"]
         assert pt.runtime.facts().equipment["UV-METER-1"].calibration == f.Calibration(AT, in_tolerance=False)
         unknown = await pt.module("maintenance", "calibration", event, {"equipment": "NOPE"})
@@ -135,3 +133,27 @@ async def test_the_interlock_closes_on_an_allowed_gate_stays_closed_while_the_jo
             assert not relay.energised and "ended" in relay.state.reason
     finally:
         station_gpio.close()
+
+
+async def test_a_meter_found_out_of_tolerance_lists_every_job_it_served_since_its_last_good_calibration(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        await checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["allowed"]
+        found = await pt.module(
+            "maintenance",
+            "calibration",
+            _event("measure", equipment=("UV-METER-1",), at=AT + DAY),
+            {"equipment": "UV-METER-1", "inTolerance": False},
+        )
+        assert found["outcome"] == "deny" and found["effects"]["recall"] == ["J-1"]
+        recall = pt.entries("maintenance.recall")[-1]
+        assert recall.data["jobs"] == ["J-1"] and recall.data["since"] == (AT - 60 * DAY).isoformat()
+        stale = await pt.module(
+            "maintenance",
+            "calibration",
+            _event("measure", equipment=("UV-METER-2",)),
+            {"equipment": "UV-METER-2", "inTolerance": False},
+        )
+        assert stale["effects"]["recall"] == []

@@ -8,7 +8,9 @@
   locked until a rerun passes (rule 12).
 - ``calibration``: a calibration of ``equipment`` with ``inTolerance``,
   written to that equipment's record, then judged (an out-of-tolerance find
-  is refused, rule 27).
+  is refused, rule 27). An out-of-tolerance find also lists, for impact
+  review, every job the equipment served since its last good calibration
+  (``maintenance.recall`` on the ledger, ``recall`` in the effects).
 - ``use``: the equipment in the event may be used now (checks current,
   calibrations and surveys not overdue).
 """
@@ -82,4 +84,22 @@ class MaintenanceModule(rulebound.RuleBoundModule):
         calibration = f.Calibration(at=event.event.at, in_tolerance=in_tolerance)
         actor = event.event.person or self.station.station
         keeper.keep("equipment", dataclasses.replace(held, calibration=calibration), actor=actor)
-        return {"equipment": held.id, "inTolerance": in_tolerance}
+        effects: dict[str, Any] = {"equipment": held.id, "inTolerance": in_tolerance}
+        if not in_tolerance and isinstance(self.station, rulebound.RecallsJobs):
+            good = (
+                held.calibration if held.calibration is not None and held.calibration.in_tolerance else None
+            )
+            recall = self.station.jobs_served_by(held.id, since=good.at if good else None)
+            effects["recall"] = recall
+            self.station.record(
+                kind="maintenance.recall",
+                subject=held.id,
+                data={
+                    "equipment": held.id,
+                    "foundAt": event.event.at.isoformat(),
+                    "since": good.at.isoformat() if good else None,
+                    "jobs": recall,
+                },
+                actor=actor,
+            )
+        return effects
