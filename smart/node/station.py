@@ -211,6 +211,19 @@ class StationRuntime:
                 renewed = loop.time()
                 self.jobs.renew_interlock()
 
+    def status(self) -> dict[str, Any]:
+        """The agent's status with the modules running and where the job stands (kiosk, heartbeat)."""
+        interlock = self.interlock.state if self.interlock is not None else None
+        return {
+            **self.agent.status(),
+            "modules": sorted(self.modules),
+            "serving": self.serving(),
+            "job": self.jobs.status(),
+            "interlock": None
+            if interlock is None
+            else {"energised": interlock.energised, "reason": interlock.reason, "job": interlock.job},
+        }
+
     # -- modules -----------------------------------------------------------------------------
 
     def wanted_modules(self) -> set[str]:

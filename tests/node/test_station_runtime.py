@@ -97,3 +97,16 @@ async def test_modules_follow_the_contracts_in_force(
         await hub.put_contract("pt-1", "penetrant", signed_envelope("penetrant", "pt-1", keys))
         await eventually(lambda: "gatekeeper" in runtime.modules and runtime.serving(), what="back")
         assert (await pt.job("badge", person="op-7", at=AT.isoformat()))["allowed"]
+
+
+async def test_status_says_which_modules_run_and_where_the_job_stands(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        assert (await pt.job("badge", person="op-7", at=AT.isoformat()))["allowed"]
+        status = pt.runtime.status()
+        assert status["station"] == "pt-1" and status["serving"] and status["interlock"] is None
+        assert (
+            "gatekeeper" in status["modules"] and status["revisions"] == pt.runtime.agent.enforcer.revisions
+        )
+        assert status["job"]["state"] == "badged-in" and status["job"]["person"] == "op-7"
