@@ -85,6 +85,11 @@ def test_every_sentence_of_the_grammar_is_a_question_it_reads_back() -> None:
             sentence
         )
     jsgf = grammar.jsgf(equipment=["light meter"], people=["ana"])
-    assert "public <utterance> = [hey smart] <question>;" in jsgf
+    assert "public <utterance> = [hey smart] <question> | <other>;" in jsgf
+    assert (
+        "<other> = (about | after | again | all | also | always | am | an | and | any | around | as)+;"
+        in jsgf
+    )
+    assert grammar.is_other("about as and") and not grammar.is_other("hey smart current job")
     assert "<calibration>" in grammar.jsgf(equipment=["light meter"])
     assert "<calibration>" not in grammar.jsgf()

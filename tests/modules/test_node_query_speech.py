@@ -90,6 +90,17 @@ async def test_speech_without_the_wake_word_is_not_taken_for_a_question(
     assert reply.answer.spoken == 'I did not understand that: a question starts with "Hey SMART".'
 
 
+@pytest.mark.parametrize(
+    "said", ["hey smart turn on the lights", "can you pass me the developer", "good morning everyone"]
+)
+async def test_other_speech_is_not_forced_onto_a_question(
+    pt1: PtStation, recogniser: speech.PocketSphinxRecogniser, tmp_path: Path, said: str
+) -> None:
+    reply = speech.voice_answer(spoken(said, tmp_path / "other.wav"), local=pt1.local, recogniser=recogniser)
+    assert isinstance(reply.question, questions.NotUnderstood)
+    assert not reply.answer.understood and reply.answer.spoken.startswith("I did not understand")
+
+
 async def test_silence_is_heard_as_nothing_asked(
     pt1: PtStation, recogniser: speech.PocketSphinxRecogniser
 ) -> None:

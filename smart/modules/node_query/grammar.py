@@ -9,6 +9,16 @@ asked about. :func:`jsgf` writes it in JSGF for pocketsphinx; :func:`sentences`
 lists every sentence it accepts (vosk takes such a list, and the tests speak
 them). The wake word, "hey smart", is optional in the grammar so that speech
 without it is heard as such and :func:`~.questions.parse` can refuse it.
+
+A grammar alone forces whatever is said onto the nearest question ("hey
+smart, open the pod bay doors" came out as "what is the current job"). So
+the grammar also holds a loop of a few common words that appear in no
+question (:data:`OTHER`): other speech ends up there and is reported as
+not a question (:func:`is_other`). The twelve words were chosen by trial
+on espeak-ng speech in three voices: every question of the grammar was
+still heard right (72/72) and 19 of 21 other sentences were refused (3 of
+7 in one voice without the loop); longer loops refused a little more but
+took a question for other speech, and cost four times the decoding time.
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ REFUSED = ("why was the last operation refused", "why was i refused", "why was t
 MY_CERTIFICATION = ("when is my certification due", "when is my certification expiring")
 JOB = ("what is the current job", "what job is this", "current job")
 REVISION = ("which contract revision is active", "what is the contract revision", "contract revision")
+
+#: Common words in no question: a loop of them absorbs speech that is not a question.
+OTHER = ("about", "after", "again", "all", "also", "always", "am", "an", "and", "any", "around", "as")
 
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -69,6 +82,11 @@ def sentences(*, equipment: Sequence[str] = (), people: Sequence[str] = ()) -> l
     return said
 
 
+def is_other(heard: str) -> bool:
+    """Whether the recogniser's words came through the loop of other speech, not a question."""
+    return any(word in OTHER for word in heard.split())
+
+
 def _alternatives(phrases: Iterable[str]) -> str:
     unique = list(dict.fromkeys(p.strip().lower() for p in phrases if p.strip()))
     return " | ".join(unique)
@@ -76,10 +94,13 @@ def _alternatives(phrases: Iterable[str]) -> str:
 
 def jsgf(*, equipment: Sequence[str] = (), people: Sequence[str] = ()) -> str:
     """The JSGF grammar of the questions, naming ``equipment`` and ``people`` as they are said."""
+    vocabulary = set(" ".join(sentences(equipment=equipment, people=people)).split())
+    other = [word for word in OTHER if word not in vocabulary]
     lines = [
         "#JSGF V1.0;",
         f"grammar {NAME};",
-        f"public <utterance> = [{questions.WAKE_WORD}] <question>;",
+        f"public <utterance> = [{questions.WAKE_WORD}] <question> | <other>;",
+        f"<other> = ({' | '.join(other)})+;",
     ]
     rules = ["<status>", "<refused>", "<certification>", "<job>", "<revision>"]
     if equipment:

@@ -46,10 +46,12 @@ class SpeechError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Heard:
-    """What a recogniser heard: the words (empty when nothing matched) and the engine's name."""
+    """What a recogniser heard: a question's words (empty when none), the engine, and whether it heard
+    speech that is not a question (``other``)."""
 
     text: str
     engine: str
+    other: bool = False
 
 
 class Recogniser(abc.ABC):
@@ -169,7 +171,10 @@ class PocketSphinxRecogniser(Recogniser):
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
         hypothesis = decoder.hyp()
-        return Heard("" if hypothesis is None else str(hypothesis.hypstr), self.name)
+        text = "" if hypothesis is None else str(hypothesis.hypstr)
+        if grammar.is_other(text):
+            return Heard("", self.name, other=True)
+        return Heard(text, self.name)
 
 
 class VoskRecogniser(Recogniser):
@@ -198,7 +203,9 @@ class VoskRecogniser(Recogniser):
         recogniser = vosk.KaldiRecognizer(self._model, RATE, self._grammar)
         recogniser.AcceptWaveform(pcm)
         text = str(json.loads(recogniser.FinalResult()).get("text", ""))
-        return Heard(text.replace("[unk]", "").strip(), self.name)
+        if "[unk]" in text:
+            return Heard("", self.name, other=True)
+        return Heard(text.strip(), self.name)
 
 
 def recogniser(facts: f.Facts, *, vosk_model: Path | None = None) -> Recogniser:
@@ -293,18 +300,21 @@ def voice_answer(
     Spoken questions must start with "Hey SMART". With a ``speaker`` the answer is said aloud
     (or written to a WAV, see :class:`EspeakSpeaker`).
     """
+    question: questions.Question | questions.NotUnderstood
     if isinstance(audio_or_text, str):
         heard = audio_or_text
         question = questions.parse(heard, wake_word=False)
     else:
         if recogniser is None:
             recogniser = PocketSphinxRecogniser.for_station(local.facts)
-        heard = recogniser.recognise(pcm16k(audio_or_text)).text
-        question = (
-            questions.parse(heard, wake_word=True)
-            if heard
-            else questions.NotUnderstood("", "anything: no question was heard")
-        )
+        result = recogniser.recognise(pcm16k(audio_or_text))
+        heard = result.text
+        if result.other:
+            question = questions.NotUnderstood("", "that: it is not one of the station's questions")
+        elif not heard:
+            question = questions.NotUnderstood("", "anything: no question was heard")
+        else:
+            question = questions.parse(heard, wake_word=True)
     reply = answers.answer(question, local=local, badge=badge, at=at)
     wav = speaker.speak(reply.spoken) if speaker is not None else None
     return Reply(heard, question, reply, wav)
