@@ -123,6 +123,25 @@ async def test_a_typed_question_needs_no_wake_word_and_the_answer_is_written_as_
     assert 3.0 < seconds < 30.0, seconds
 
 
+async def test_a_microphone_stream_is_cut_into_questions_and_each_is_answered(
+    pt1: PtStation, recogniser: speech.PocketSphinxRecogniser, tmp_path: Path
+) -> None:
+    pause = bytes(2 * speech.RATE)  # one second of silence
+    stream = pause + b"".join(
+        speech.pcm16k(spoken(said, tmp_path / f"{n}.wav")) + pause
+        for n, said in enumerate(
+            ["hey smart what is the current job", "hey smart when is my certification due"]
+        )
+    )
+    chunks = (stream[i : i + 1000] for i in range(0, len(stream), 1000))
+    replies = list(speech.listen(chunks, local=lambda: pt1.local, recogniser=recogniser, badge=lambda: "ana"))
+    assert [r.heard for r in replies] == [
+        "hey smart what is the current job",
+        "hey smart when is my certification due",
+    ]
+    assert replies[1].answer.spoken.startswith("Your PT certification is")  # judged now, not at AT
+
+
 def test_wavs_of_any_rate_become_16_khz_mono_and_raw_pcm_passes_through(tmp_path: Path) -> None:
     wav = spoken("current job", tmp_path / "q.wav")
     with wave.open(str(wav), "rb") as source:

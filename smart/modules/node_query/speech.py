@@ -12,7 +12,10 @@ sound device and writing a WAV file where it has none (or when asked to).
 
 :func:`voice_answer` is the whole path: text (typed at the kiosk) or audio
 (a WAV file or PCM bytes from the microphone) → question → answer from the
-local store → spoken.
+local store → spoken. For a live microphone, :func:`utterances` cuts a PCM
+stream into utterances with pocketsphinx's voice-activity endpointer,
+:func:`microphone` reads one with ALSA's ``arecord``, and :func:`listen`
+answers each utterance in turn.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -318,3 +321,66 @@ def voice_answer(
     reply = answers.answer(question, local=local, badge=badge, at=at)
     wav = speaker.speak(reply.spoken) if speaker is not None else None
     return Reply(heard, question, reply, wav)
+
+
+# -- a live microphone ----------------------------------------------------------------------
+
+
+def utterances(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """Cut a stream of 16 kHz mono int16 PCM (chunks of any size) into utterances, each as PCM.
+
+    pocketsphinx's endpointer decides speech from non-speech over a 0.3 s window, so the short
+    gaps between words stay inside one utterance and a pause ends it.
+    """
+    from pocketsphinx import Endpointer
+
+    endpointer = Endpointer(sample_rate=RATE)
+    size = int(endpointer.frame_bytes)
+    pending = b""
+    speech = bytearray()
+    for chunk in stream:
+        pending += chunk
+        while len(pending) >= size:
+            frame, pending = pending[:size], pending[size:]
+            voiced = endpointer.process(frame)
+            if voiced is not None:
+                speech += voiced
+                if not endpointer.in_speech:
+                    yield bytes(speech)
+                    speech.clear()
+    if endpointer.in_speech:
+        speech += endpointer.end_stream(pending) or b""
+    if speech:
+        yield bytes(speech)
+
+
+def microphone(*, device: str | None = None, chunk_bytes: int = 4096) -> Iterator[bytes]:
+    """16 kHz mono int16 PCM from the station's microphone, read with ALSA's ``arecord``."""
+    binary = shutil.which("arecord")
+    if binary is None:
+        raise SpeechError("arecord is not installed (Debian package alsa-utils); no microphone input")
+    command = [binary, "-q", "-t", "raw", "-f", "S16_LE", "-r", str(RATE), "-c", "1"]
+    if device:
+        command += ["-D", device]
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        try:
+            while chunk := process.stdout.read(chunk_bytes):
+                yield chunk
+        finally:
+            process.terminate()
+    if process.returncode not in (0, -15):
+        raise SpeechError(f"arecord stopped with exit code {process.returncode}")
+
+
+def listen(
+    stream: Iterable[bytes],
+    *,
+    local: Callable[[], answers.Local],
+    recogniser: Recogniser,
+    speaker: Speaker | None = None,
+    badge: Callable[[], str | None] = lambda: None,
+) -> Iterator[Reply]:
+    """Answer every utterance in ``stream``; ``local`` and ``badge`` are asked afresh for each one."""
+    for utterance in utterances(stream):
+        yield voice_answer(utterance, local=local(), recogniser=recogniser, speaker=speaker, badge=badge())
