@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -180,6 +180,28 @@ async def test_my_certification_answers_for_the_badge_with_due_days_by_the_contr
     )
     assert reply.spoken.startswith("Your PT certification is due 2027-05-20, in 353 days")
     assert "Badge in first" in pt1.ask("when is my certification due").text
+    assert not any("required to work alone" in line for line in reply.lines)
+
+
+async def test_a_trainee_is_told_the_level_the_station_requires(pt1: PtStation) -> None:
+    pt1.activate(penetrant_envelope(pt1.keys), 1)
+    trainee = f.Person(
+        "cai",
+        certifications=(
+            f.Certification(
+                "PT",
+                Level.TRAINEE,
+                issued=datetime(2026, 1, 5, tzinfo=UTC),
+                expires=datetime(2027, 1, 5, tzinfo=UTC),
+            ),
+        ),
+        last_performed=MappingProxyType({"PT": datetime(2026, 5, 1, tzinfo=UTC)}),
+    )
+    facts = replace(pt1.local.facts, people=MappingProxyType({**pt1.local.facts.people, "cai": trainee}))
+    local = replace(pt1.local, facts=facts)
+    reply = answers.answer(questions.parse("when is my cert due"), local=local, badge="cai", at=AT)
+    assert reply.lines[0].startswith("Your PT certification is due 2027-01-04, in 217 days (the certificate")
+    assert "You hold trainee in PT; level-2 is required to work alone." in reply.lines
 
 
 async def test_another_persons_certification_gives_only_its_standing(pt1: PtStation) -> None:
@@ -208,6 +230,7 @@ async def test_calibration_due_by_equipment_id_or_kind(pt1: PtStation) -> None:
         in pt1.ask("when is the tam panel calibration due").text
     )
     assert "no equipment called furnace" in pt1.ask("when is the furnace calibration due").text
+    assert pt1.ask("when is the UV meter calibration due").lines == by_id.lines
 
 
 async def test_current_job_comes_from_the_ledgers_job_transitions(pt1: PtStation) -> None:
@@ -247,3 +270,10 @@ async def test_a_sentence_that_is_not_a_question_is_answered_with_what_may_be_as
     assert not reply.understood
     assert reply.spoken == "I did not understand 'open the pod bay doors'."
     assert "when is my certification due" in reply.text
+    assert reply.to_json() == {
+        "understood": False,
+        "topic": None,
+        "lines": list(reply.lines),
+        "spoken": reply.spoken,
+    }
+    assert pt1.ask("current job").to_json()["topic"] == "current-job"

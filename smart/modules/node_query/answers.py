@@ -72,6 +72,16 @@ class Answer:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def to_json(self) -> dict[str, Any]:
+        """The answer as a kiosk page or a ``station.<id>.node-query.ask`` reply carries it."""
+        question = self.question
+        return {
+            "understood": self.understood,
+            "topic": question.topic if isinstance(question, questions.Question) else None,
+            "lines": list(self.lines),
+            "spoken": self.spoken,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class _Contract:
@@ -332,6 +342,11 @@ def _certification(
             today = now.astimezone(contract.zone).date()
             when = f"{_day(due)}, {_in_days(due, today)}"
             lines.append(f"{whose} {rule.method} certification is due {when} ({why}): {source}.")
+        level = _held_level(person, rule.method, now)
+        if own and level is not None and level.rank < rule.min_level.rank:
+            lines.append(
+                f"You hold {level.value} in {rule.method}; {rule.min_level.value} is required to work alone."
+            )
     if own and person is not None:
         for contract, exam in ((c, r) for c in held for r in c.typed_rules if isinstance(r, rules.ExamRule)):
             every = intervals.parse(exam.every)
@@ -353,6 +368,16 @@ def _find_person(facts: f.Facts, name: str) -> str | None:
         if questions.spoken_key(person_id) == key:
             return person_id
     return None
+
+
+def _held_level(person: f.Person | None, method: str, now: datetime) -> rules.Level | None:
+    """The highest level of a current certification in ``method``, if any."""
+    levels = [
+        c.level
+        for c in (person.certifications if person is not None else ())
+        if c.method == method and not c.revoked and c.issued <= now < c.expires
+    ]
+    return max(levels, key=lambda level: level.rank) if levels else None
 
 
 def _certification_due(
@@ -397,11 +422,10 @@ def _certification_due(
 def _calibration(question: questions.Question, local: Local, held: list[_Contract], now: datetime) -> Answer:
     asked = question.equipment or ""
     key = questions.spoken_key(asked)
-    matches = [
-        e
-        for e in local.facts.equipment.values()
-        if key in (questions.spoken_key(e.id), questions.spoken_key(e.kind))
-    ]
+    every = list(local.facts.equipment.values())
+    matches = [e for e in every if key in (questions.spoken_key(e.id), questions.spoken_key(e.kind))]
+    if not matches and key:  # "the UV meter" for UV-METER-1: an id that starts with what was said
+        matches = [e for e in every if questions.spoken_key(e.id).startswith(key)]
     if not matches:
         line = f"Station {local.station} has no equipment called {asked}."
         return Answer(question, (line,), line)
