@@ -144,6 +144,17 @@ async def test_why_refused_names_the_rule_and_standard_of_a_genuine_denial(pt1: 
     )
     assert "ben holds no current PT certification, under NAS410 / EN4179." in reply.spoken
     assert "more, shown on the screen" in reply.spoken
+    assert "ledger entry" not in reply.spoken
+
+
+async def test_a_refusal_under_a_since_replaced_revision_says_so(pt1: PtStation) -> None:
+    pt1.activate(penetrant_envelope(pt1.keys), 1)
+    first = pt1.agent.enforcer.revisions["penetrant"]
+    pt1.refuse_ben()
+    pt1.activate(penetrant_envelope(pt1.keys, uva_min=1100), 2)
+    reply = pt1.ask("why was the last operation refused")
+    assert f"That decision was judged under penetrant revision {first[:12]}, since replaced." in reply.lines
+    assert any("rule pt-operator-certified of penetrant" in line for line in reply.lines)
 
 
 async def test_an_allowed_decision_after_a_refusal_does_not_hide_it(pt1: PtStation) -> None:
@@ -178,7 +189,7 @@ async def test_my_certification_answers_for_the_badge_with_due_days_by_the_contr
     assert "Your near-vision exam is due 2026-09-01, in 92 days (every 12 months): rule pt-near-vision." in (
         reply.lines
     )
-    assert reply.spoken.startswith("Your PT certification is due 2027-05-20, in 353 days")
+    assert reply.spoken.startswith("Your PT certification is due 20 May 2027, in 353 days")
     assert "Badge in first" in pt1.ask("when is my certification due").text
     assert not any("required to work alone" in line for line in reply.lines)
 

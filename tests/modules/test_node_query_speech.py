@@ -115,7 +115,8 @@ async def test_a_typed_question_needs_no_wake_word_and_the_answer_is_written_as_
     reply = speech.voice_answer(
         "When is my certification due?", local=pt1.local, speaker=speaker, badge="ana", at=AT
     )
-    assert reply.answer.spoken.startswith("Your PT certification is due 2027-05-20")
+    assert reply.answer.spoken.startswith("Your PT certification is due 20 May 2027")
+    assert reply.answer.lines[0].startswith("Your PT certification is due 2027-05-20")
     assert reply.spoken_wav is not None and reply.spoken_wav.parent == tmp_path / "answers"
     with wave.open(str(reply.spoken_wav), "rb") as wav:
         seconds = wav.getnframes() / wav.getframerate()

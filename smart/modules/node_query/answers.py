@@ -20,9 +20,11 @@ day, in the contract's time zone), the same arithmetic the engine enforces.
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -214,16 +216,32 @@ def answer(
     now = at or datetime.now(UTC)
     held = contracts(local.store)
     if question.topic == "station-status":
-        return _status(question, local, held, now)
-    if question.topic == "why-refused":
-        return _why_refused(question, local, held)
-    if question.topic == "certification-due":
-        return _certification(question, local, held, badge, now)
-    if question.topic == "calibration-due":
-        return _calibration(question, local, held, now)
-    if question.topic == "current-job":
-        return _current_job(question, local)
-    return _revisions(question, local, held)
+        found = _status(question, local, held, now)
+    elif question.topic == "why-refused":
+        found = _why_refused(question, local, held)
+    elif question.topic == "certification-due":
+        found = _certification(question, local, held, badge, now)
+    elif question.topic == "calibration-due":
+        found = _calibration(question, local, held, now)
+    elif question.topic == "current-job":
+        found = _current_job(question, local)
+    else:
+        found = _revisions(question, local, held)
+    return replace(found, spoken=speakable(found.spoken))
+
+
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_ENTRY = re.compile(r" \(ledger entry \d+\)")
+
+
+def speakable(text: str) -> str:
+    """``text`` as it is best said: days in words (``20 May 2027``), no ledger entry numbers."""
+
+    def day(match: re.Match[str]) -> str:
+        year, month, dom = (int(g) for g in match.groups())
+        return f"{dom} {calendar.month_name[month]} {year}" if 1 <= month <= 12 else match.group(0)
+
+    return _ENTRY.sub("", _ISO_DAY.sub(day, text))
 
 
 def _status(question: questions.Question, local: Local, held: list[_Contract], now: datetime) -> Answer:
@@ -304,6 +322,13 @@ def _why_refused(question: questions.Question, local: Local, held: list[_Contrac
         lines.append(f"{message}: {source}.")
         if index < _SPOKEN_REASONS:
             spoken_parts.append(f"{message}" + (f", under {said}." if said else "."))
+    replaced = [
+        f"{name} revision {str(rev)[:12]}"
+        for name, rev in sorted(revisions.items())
+        if any(c.name == name and c.revision != rev for c in held)
+    ]
+    if replaced:
+        lines.append(f"That decision was judged under {', '.join(replaced)}, since replaced.")
     if count > _SPOKEN_REASONS:
         spoken_parts.append(f"And {count - _SPOKEN_REASONS} more, shown on the screen.")
     return Answer(question, tuple(lines), " ".join(spoken_parts))
