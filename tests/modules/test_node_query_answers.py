@@ -142,7 +142,13 @@ async def test_why_refused_names_the_rule_and_standard_of_a_genuine_denial(pt1: 
         "ben holds no current PT certification: rule pt-operator-certified of penetrant, "
         "NAS410 / EN4179 (certification of NDT personnel) rev 5 §8.4."
     )
-    assert "ben holds no current PT certification, under NAS410 / EN4179." in reply.spoken
+    assert (
+        "ben" not in reply.spoken.lower()
+    )  # asked with no badge: said aloud, a reason about ben names no one
+    assert "The operator does not meet rule pt operator certified, under NAS410 / EN4179." in reply.spoken
+    told = pt1.ask("why was I refused", badge="ben")
+    assert "Ben holds no current PT certification, under NAS410 / EN4179." in told.spoken
+    assert told.lines == reply.lines
     assert "more, shown on the screen" in reply.spoken
     assert "ledger entry" not in reply.spoken
 

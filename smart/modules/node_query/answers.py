@@ -11,7 +11,8 @@ answers exactly as one that is not.
 An answer names the rule and the standard behind it, in plain words, and
 says no more about a person than the asker needs: "my certification"
 answers for the badge given; another person's certification gives only its
-due day. Due days follow :mod:`smart.intervals` (current through the due
+due day; a refusal's reason about a person is said aloud in full only to
+that person's badge (the screen, behind the kiosk login, shows it all). Due days follow :mod:`smart.intervals` (current through the due
 day, in the contract's time zone), the same arithmetic the engine enforces.
 
 :class:`Answer` carries ``text`` (every line, for the kiosk screen) and
@@ -218,7 +219,7 @@ def answer(
     if question.topic == "station-status":
         found = _status(question, local, held, now)
     elif question.topic == "why-refused":
-        found = _why_refused(question, local, held)
+        found = _why_refused(question, local, held, badge)
     elif question.topic == "certification-due":
         found = _certification(question, local, held, badge, now)
     elif question.topic == "calibration-due":
@@ -281,7 +282,15 @@ def _status(question: questions.Question, local: Local, held: list[_Contract], n
     return Answer(question, tuple(lines), " ".join(lines[:2] if not expired else lines[:1]))
 
 
-def _why_refused(question: questions.Question, local: Local, held: list[_Contract]) -> Answer:
+def _why_refused(
+    question: questions.Question, local: Local, held: list[_Contract], badge: str | None
+) -> Answer:
+    """The last refusal and every reason, with its rule and standard.
+
+    The screen shows every reason as recorded. Said aloud, across the shop floor, a reason about a
+    person (its values name one) is told in full only to that person's badge; anyone else hears
+    which rule it was, not what it says about them.
+    """
     denial = next(
         (e for e in _last_entries(local.log, DECISION_KINDS) if e.data.get("outcome") == "deny"), None
     )
@@ -321,7 +330,11 @@ def _why_refused(question: questions.Question, local: Local, held: list[_Contrac
             said = ""
         lines.append(f"{message}: {source}.")
         if index < _SPOKEN_REASONS:
-            spoken_parts.append(f"{message}" + (f", under {said}." if said else "."))
+            about = (reason.get("values") or {}).get("person")
+            if about is not None and about != badge:
+                message = f"the operator does not meet rule {rule_id.replace('-', ' ')}"
+            sentence = message[:1].upper() + message[1:]
+            spoken_parts.append(sentence + (f", under {said}." if said else "."))
     replaced = [
         f"{name} revision {str(rev)[:12]}"
         for name, rev in sorted(revisions.items())
