@@ -91,8 +91,8 @@ def module_class(name: str) -> type[framework.StationModule] | None:
     try:
         loaded: ModuleType = importlib.import_module(f"smart.modules.{folder}.module")
     except ModuleNotFoundError as err:
-        if err.name != f"smart.modules.{folder}.module":
-            raise
+        if err.name not in (f"smart.modules.{folder}", f"smart.modules.{folder}.module"):
+            raise  # the module exists but something it imports does not: say so, do not hide it
         return None
     for _, value in inspect.getmembers(loaded, inspect.isclass):
         if (
@@ -266,8 +266,18 @@ class StationRuntime:
                 log.info("station.module_not_in_process", station=self.station, module=name)
                 return
             cls = rulebound.RuleBoundModule  # its rules are still enforced, by the generic module
-        module = cls(self, manifest)
-        await module.start()
+        try:
+            module = cls(self, manifest)
+            await module.start()
+        except Exception as err:  # its subjects stay unanswered, so whatever asks it is refused
+            log.exception("station.module_failed_to_start", station=self.station, module=name)
+            self.agent.record(
+                kind="module.failed",
+                subject=name,
+                data={"module": name, "error": f"{type(err).__name__}: {err}"},
+                actor=self.station,
+            )
+            return
         self.modules[name] = module
         connection = self.agent.connection
         if connection is not None and connection.is_connected and self.ready.is_set():
