@@ -11,7 +11,8 @@ The states, in order::
   as a furnace setpoint): the gate.
   Every module that runs here among Gatekeeper, Maintenance, Safety,
   Standards, Inventory and QA must allow (QA judges the equipment checks'
-  readings, e.g. UV-A); the interlock may then close.
+  readings, e.g. UV-A); the interlock may then close, and the outcome goes
+  to AlertBroadcast's ``gate`` (the stack light) where it runs.
 - ``step`` (step, readings): Compliance (order) and QA (limits, dwell)
   judge it; an allowed step and its readings go on the job's record.
 - ``release`` (signer): the signer signs the record, then the Guardian (and
@@ -247,7 +248,19 @@ class JobMachine:
         if outcome != "deny":
             self.session = session
             self._apply(verb, body, event, at)
-        return self._transition(verb, target, at, outcome, decisions, reasons)
+        light = await self._show(verb, outcome, event)
+        reply = self._transition(verb, target, at, outcome, decisions, reasons)
+        if light is not None:
+            reply["light"] = light
+        return reply
+
+    async def _show(self, verb: str, outcome: str, event: f.Event) -> str | None:
+        """The gate's outcome on the stack light, through AlertBroadcast where it runs; the light shown."""
+        if verb != "start" or not self.station.running(["alert-broadcast"]):
+            return None
+        shown = await self.station.ask("alert-broadcast", "gate", event, {"outcome": outcome})
+        light = (shown.get("effects") or {}).get("light")
+        return str(light) if light is not None else None
 
     # -- planning each verb ------------------------------------------------------------------
 

@@ -284,6 +284,7 @@ async def test_penetrant_job_walks_from_badge_in_to_hand_off_with_every_decision
 
         gate = await walk_penetrant_to_the_gate(pt)
         assert gate["allowed"] and gate["state"] == "gated", gate["reasons"]
+        assert gate["light"] == "green"
         assert {d["module"] for d in gate["decisions"]} == {
             "gatekeeper",
             "maintenance",
@@ -358,7 +359,7 @@ async def test_gate_refuses_a_uv_a_lamp_reading_940(
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
         await checks_done(pt, uva=940)
         gate = await walk_penetrant_to_the_gate(pt)
-        assert not gate["allowed"] and gate["state"] == "traveler-scanned"
+        assert not gate["allowed"] and gate["state"] == "traveler-scanned" and gate["light"] == "red"
         assert [r["rule"] for r in gate["reasons"]] == ["pt-uva-intensity"]
         assert "uv-a-intensity 940" in pt.denials()["pt-uva-intensity"]
 
