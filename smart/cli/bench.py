@@ -221,3 +221,39 @@ def vision(
     typer.echo(f"  pyzbar: {figures.pyzbar_ms:.2f} ms/frame   read {figures.pyzbar_read}/{figures.frames}")
     typer.echo(f"  OpenCV: {figures.opencv_ms:.2f} ms/frame   read {figures.opencv_read}/{figures.frames}")
     typer.echo(f"  OpenCV / pyzbar time (same run): {figures.ratio:.2f}")
+
+
+@app.command("station")
+def station(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"decisions_per_s", "p99_ms", "nats_roundtrip_p99_ms", "station_rss_mb", …}.',
+    ),
+    requests: int = typer.Option(2000, min=10, help="Gate decisions to time, one after another."),
+) -> None:
+    """Gate decisions end to end at pt-1 beside a bare NATS request-reply, and the station's memory."""
+    from smart import logs
+    from smart.node import bench_station
+
+    logs.configure("WARNING")  # a line per module started would drown the figures
+    figures = bench_station.run(requests)
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(
+        f"gate decisions at {bench_station.STATION} ({figures.requests} sequential Gatekeeper start requests "
+        f"after {figures.warmup} untimed, each replied once durable on the node ledger):"
+    )
+    typer.echo(f"  {figures.decisions_per_s:,.0f} decisions/s (one request at a time)")
+    typer.echo(f"  p50 {figures.p50_ms:.2f} ms   p99 {figures.p99_ms:.2f} ms   (target p99 <= 5 ms)")
+    typer.echo(
+        f"  bare NATS request-reply on the same leaf (same run): p50 {figures.nats_p50_ms:.3f} ms   "
+        f"p99 {figures.nats_p99_ms:.3f} ms"
+    )
+    typer.echo(f"  gate p99 / bare request-reply p99: {figures.p99_ratio:.1f}")
+    typer.echo(
+        f"  resident memory of the process running the station and its {len(figures.modules)} modules "
+        f"in-process: {figures.rss_mb:.0f} MB (target <= 600 MB); "
+        f"{figures.rss_delta_mb:.0f} MB more than before the station started"
+    )

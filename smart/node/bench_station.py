@@ -1,0 +1,335 @@
+"""``smart bench station``: gate decisions end to end at one station, and what its modules weigh.
+
+It runs a real floor (a hub nats-server and the leaf of pt-1, from the
+wheel, on free loopback ports) and, in this process, pt-1's node agent and
+:class:`~smart.node.station.StationRuntime` with the reference penetrant
+contract compiled, signed and distributed by the reconcile core, the shop's
+records (an inspector with a current certification and exams, the light
+meter and TAM panel, penetrant lots, the PO line, the procedure) published
+in the hub's ``station-records`` bucket, and the day's UV-A and TAM-panel
+checks done through the Maintenance module, as the job walk-through does.
+
+Then a client on pt-1's leaf asks the Gatekeeper ``start``
+(``station.pt-1.gatekeeper.start``) again and again, one request at a time,
+and times each from sending the request to reading the reply; the runtime
+replies only once the decision is durable on the node ledger, so each figure
+is event on NATS → decision → durable append → reply on NATS. The baseline,
+in the same run: a bare request-reply on the same leaf to a responder that
+echoes the request.
+
+Memory: the resident set of this process (which runs the runtime and all
+its modules in-process), after the timed requests, and that figure less the
+resident set just before the runtime started (after the floor, the client
+and the records were set up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil  # type: ignore[import-untyped]  # no stubs installed; only Process().memory_info() is used
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from smart.contracts import distribution, manifests, reconcile
+from smart.contracts import facts as f
+from smart.contracts.models import SmartContract, Station
+from smart.contracts.rules import Level
+from smart.hub.streams import ensure_hub_streams
+from smart.keys import KeyStore
+from smart.modules import framework
+from smart.node import records
+from smart.node.agent import AgentConfig, NodeAgent
+from smart.node.station import StationRuntime
+from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import make_settings
+
+REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+STATION = "pt-1"
+CONTRACT = "penetrant"
+DAY = timedelta(days=1)
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    requests: int
+    warmup: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    nats_p50_ms: float
+    nats_p99_ms: float
+    rss_before_mb: float
+    rss_mb: float
+    modules: tuple[str, ...]
+
+    @property
+    def decisions_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def rss_delta_mb(self) -> float:
+        return self.rss_mb - self.rss_before_mb
+
+    @property
+    def p99_ratio(self) -> float:
+        """Gate decision p99 / bare NATS request-reply p99."""
+        return self.p99_ms / self.nats_p99_ms
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "decisions_per_s": round(self.decisions_per_s, 1),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "nats_roundtrip_p50_ms": round(self.nats_p50_ms, 3),
+            "nats_roundtrip_p99_ms": round(self.nats_p99_ms, 3),
+            "p99_ratio": round(self.p99_ratio, 2),
+            "station_rss_mb": round(self.rss_mb, 1),
+            "rss_before_mb": round(self.rss_before_mb, 1),
+            "rss_delta_mb": round(self.rss_delta_mb, 1),
+            "requests": self.requests,
+            "warmup": self.warmup,
+            "sequential": True,
+            "modules": list(self.modules),
+        }
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="smart-bench-station-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss) / MB
+
+
+# -- the shop at pt-1 ----------------------------------------------------------------------------
+
+
+def shop(at: datetime) -> dict[str, list[Any]]:
+    """The hub's records a penetrant gate reads, current at ``at``."""
+
+    def certified(person: str, level: Level) -> f.Person:
+        certification = f.Certification(
+            "PT", level, issued=at - 3 * 365 * DAY, expires=at + 2 * 365 * DAY, practical_samples=3
+        )
+        return f.Person(
+            id=person,
+            certifications=(certification,),
+            exams=(
+                f.Exam("near-vision", at - 120 * DAY, "jaeger-1-12in"),
+                f.Exam("color-contrast", at - 400 * DAY),
+            ),
+            last_performed={"PT": at - 7 * DAY},
+        )
+
+    return {
+        "person": [certified("op-7", Level.LEVEL_2), certified("l3-1", Level.LEVEL_3)],
+        "equipment": [
+            f.EquipmentRecord("UV-METER-1", "light-meter", calibration=f.Calibration(at - 60 * DAY)),
+            f.EquipmentRecord("TAM-146040", "tam-panel", attributes={"finish": "grit-blasted"}),
+        ],
+        "lot": [f.Lot("PEN-2291", "penetrant", at + 200 * DAY)],
+        "po-line": [
+            f.PoLine(
+                "PO-4411",
+                "1",
+                True,
+                "BRK-220",
+                ("SN-001", "SN-002"),
+                ("penetrant",),
+                "qa-2",
+                {"spec": "ASTM E1417-21", "retention": "10 years after final payment"},
+            )
+        ],
+        "procedure": [f.Procedure("PT-PROC-12", "D", "PT", approved_by="l3-1", validated=True)],
+    }
+
+
+def gate_event(at: datetime) -> f.Event:
+    """op-7 starting job J-1 (PO-4411 line 1, BRK-220 SN-002) with the meter and panel, as the job asks."""
+    return f.Event(
+        action="operate",
+        at=at,
+        station=STATION,
+        person="op-7",
+        equipment=("UV-METER-1", "TAM-146040"),
+        attributes={"part-finish": "grit-blasted"},
+        job="J-1",
+        lots=("PEN-2291",),
+        ppe=frozenset({"nitrile-gloves"}),
+        scan=f.Scan("PO-4411", "1", "BRK-220", "SN-002"),
+        procedure="PT-PROC-12",
+        procedure_revision="D",
+    )
+
+
+async def _deploy(hub: NatsClient, keys: KeyStore) -> None:
+    loaded = [item.manifest for item in manifests.load([REPO_CONTRACTS])]
+    contract = next(m for m in loaded if isinstance(m, SmartContract) and m.metadata.name == CONTRACT)
+    stations = [m for m in loaded if isinstance(m, Station)]
+    store = distribution.KvBundleStore(await distribution.bucket(hub.jetstream()))
+    await reconcile.deploy(contract, stations, key=keys.signing_key("hub"), store=store, log_=None)
+
+
+async def _publish(hub: NatsClient, at: datetime) -> int:
+    js = hub.jetstream()
+    await records.ensure_records_bucket(js)
+    count = 0
+    for kind, values in shop(at).items():
+        for value in values:
+            await records.publish_record(js, STATION, kind, records.fact_key(kind, value), value)
+            count += 1
+    return count
+
+
+async def _until(predicate: Any, what: str, deadline_s: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise RuntimeError(f"bench station: {what} not reached within {deadline_s} s")
+        await asyncio.sleep(0.02)
+
+
+async def _ask(
+    client: NatsClient, module: str, verb: str, event: f.Event, body: dict[str, Any]
+) -> dict[str, Any]:
+    request = json.dumps({"event": records.plain(event), "body": body}).encode()
+    reply = await client.request(framework.subject(STATION, module, verb), request, timeout=15)
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+async def _checks(client: NatsClient, at: datetime) -> None:
+    """The day's UV-A and TAM-panel checks, done at the station with its meter (Maintenance module)."""
+    morning = at - timedelta(hours=3)
+    event = f.Event(action="measure", at=morning, station=STATION, person="op-7", equipment=("UV-METER-1",))
+    uva = {
+        "uv-a-intensity": {"value": 1180, "unit": "µW/cm²"},
+        "ambient-white-light": {"value": 1.5, "unit": "fc"},
+    }
+    for check, readings in (("uv-a-intensity", uva), ("tam-panel", {})):
+        done = await _ask(
+            client, "maintenance", "check", event, {"check": check, "passed": True, "readings": readings}
+        )
+        if done.get("outcome") != "allow":
+            raise RuntimeError(f"bench station: the {check} check was refused: {done}")
+
+
+async def _timed(
+    client: NatsClient, subject: str, payload: bytes, count: int
+) -> tuple[list[float], list[bytes]]:
+    timings: list[float] = []
+    replies: list[bytes] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        reply = await client.request(subject, payload, timeout=15)
+        timings.append(time.perf_counter() - started)
+        replies.append(reply.data)
+    return timings, replies
+
+
+async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: int) -> Figures:
+    assert floor.floor.hub is not None
+    keys = KeyStore(root / "keys")
+    at = datetime.now(UTC)
+    hub = await nats.connect(floor.floor.hub.url)
+    client = await nats.connect(floor.floor.leaves[STATION].url)
+    echo = await nats.connect(floor.floor.leaves[STATION].url)
+    runtime: StationRuntime | None = None
+    try:
+        await ensure_hub_streams(hub.jetstream())
+        await _deploy(hub, keys)
+        published = await _publish(hub, at)
+
+        # Baseline: a bare request-reply on the same leaf, to a responder on its own connection.
+        async def respond(message: Msg) -> None:
+            await message.respond(message.data)
+
+        await echo.subscribe("bench.echo", cb=respond)
+        await echo.flush()
+        event = gate_event(at)
+        payload = json.dumps({"event": records.plain(event), "body": {}}).encode()
+        await _timed(client, "bench.echo", payload, warmup)
+        baseline, _ = await _timed(client, "bench.echo", payload, requests)
+
+        rss_before = _rss_mb()
+        agent = NodeAgent(
+            AgentConfig(
+                station=STATION, leaf_url=floor.floor.leaves[STATION].url, data_dir=root / STATION, keys=keys
+            )
+        )
+        runtime = StationRuntime(agent)
+        await runtime.start()
+        station = runtime
+        await _until(lambda: CONTRACT in station.agent.enforcer.revisions, f"{CONTRACT} active")
+        await _until(lambda: "gatekeeper" in station.modules and station.serving(), "modules answering")
+        assert station.agent.ledger is not None
+        ledger_ = station.agent.ledger
+        await _until(
+            lambda: sum(1 for e in ledger_.entries(0) if e.kind == "record.received") >= published,
+            "hub records mirrored",
+        )
+        await _checks(client, at)
+
+        subject = framework.subject(STATION, "gatekeeper", "start")
+        _, warm = await _timed(client, subject, payload, warmup)
+        before = ledger_.size()
+        started = time.perf_counter()
+        timings, replies = await _timed(client, subject, payload, requests)
+        seconds = time.perf_counter() - started
+        refused = [json.loads(r) for r in (*warm, *replies) if json.loads(r).get("outcome") != "allow"]
+        if refused:
+            raise RuntimeError(f"bench station: {len(refused)} gate decisions were not allow: {refused[0]}")
+        if ledger_.size() - before < requests:
+            raise RuntimeError("bench station: fewer decisions on the ledger than replies")
+        return Figures(
+            requests=requests,
+            warmup=warmup,
+            seconds=seconds,
+            p50_ms=statistics.median(timings) * 1000,
+            p99_ms=_percentile(timings, 0.99) * 1000,
+            nats_p50_ms=statistics.median(baseline) * 1000,
+            nats_p99_ms=_percentile(baseline, 0.99) * 1000,
+            rss_before_mb=rss_before,
+            rss_mb=_rss_mb(),
+            modules=tuple(sorted(station.modules)),
+        )
+    finally:
+        if runtime is not None:
+            await runtime.stop()
+        await echo.close()
+        await client.close()
+        await hub.close()
+
+
+def run(requests: int = 2000, *, warmup: int | None = None) -> Figures:
+    """Start a one-station floor, measure, stop it; ``warmup`` requests of each kind are not counted."""
+    untimed = warmup if warmup is not None else min(200, max(10, requests // 10))
+    with _scratch() as root:
+        settings = make_settings(root / "state", stations=1)
+        with BackgroundFloor(settings, postgres=False) as floor:
+            return asyncio.run(_station(floor, root, requests, untimed))

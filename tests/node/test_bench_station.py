@@ -1,0 +1,34 @@
+"""``smart bench station`` runs end to end at a tiny size and prints the figures it promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from smart import cli
+
+KEYS = {"decisions_per_s", "p99_ms", "nats_roundtrip_p99_ms", "station_rss_mb"}
+
+
+def test_the_station_benchmark_prints_one_json_object_with_its_figures() -> None:
+    saved = structlog.get_config()  # the command points logs at the runner's stderr, closed after
+    try:
+        result = CliRunner().invoke(
+            cli.app, ["bench", "station", "--requests", "10", "--json"], catch_exceptions=False
+        )
+    finally:
+        structlog.configure(**saved)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert KEYS <= set(figures)
+    assert all(figures[key] > 0 for key in KEYS)
+    assert figures["requests"] == 10 and figures["sequential"] is True
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+    assert 0 < figures["nats_roundtrip_p50_ms"] <= figures["nats_roundtrip_p99_ms"]
+    assert figures["rss_delta_mb"] == pytest.approx(
+        figures["station_rss_mb"] - figures["rss_before_mb"], abs=0.2
+    )
+    assert "gatekeeper" in figures["modules"]
