@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=3600, description="A station silent this long is shown offline."
     )
     # The station's GPIO pin map (BCM numbers; defaults: a Pi 5 HAT layout clear of I2C, SPI and UART).
+    station_gpio: Literal["auto", "pi", "simulated"] = Field(
+        default="auto",
+        description="The station's GPIO: 'pi' requires real pins, 'simulated' uses gpiozero's mock pins"
+        " (the embedded floor), 'auto' takes real pins when there are any and says so when not.",
+    )
     gpio_green_pin: int = Field(default=5, ge=0, le=27, description="Stack light green lamp output.")
     gpio_amber_pin: int = Field(default=6, ge=0, le=27, description="Stack light amber lamp output.")
     gpio_red_pin: int = Field(default=13, ge=0, le=27, description="Stack light red lamp output.")

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 
 from smart.bus import subjects
+from smart.node import records
 
 #: How long the ledger stream remembers a batch's Nats-Msg-Id to drop a re-sent duplicate.
 LEDGER_DUPLICATE_WINDOW_S = 600.0
@@ -24,6 +25,7 @@ async def ensure_hub_streams(js: JetStreamContext) -> None:
         js, KeyValueConfig(bucket=subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY)
     )
     await _ensure_bucket(js, KeyValueConfig(bucket=subjects.STATION_STATUS_BUCKET, history=1))
+    await records.ensure_records_bucket(js)  # people, equipment, lots, PO lines the stations mirror
     config = StreamConfig(
         name=subjects.LEDGER_STREAM,
         subjects=[subjects.LEDGER_SUBJECTS],

@@ -1,16 +1,27 @@
-"""``smart node run``: one station's agent and web app in the foreground until SIGTERM or Ctrl-C.
+"""``smart node run``: one station's agent, modules and web app in the foreground until SIGTERM or Ctrl-C.
 
 Under ``smart up`` the floor's supervisor runs one of these per simulated
-station; on a Pi the same command runs as a pod or as a systemd unit.
+station; on a Pi the same command runs as a pod or as a systemd unit. The
+station's modules run in-process (:class:`StationRuntime`) with its GPIO:
+real pins on a Pi, gpiozero's simulated pins elsewhere. The interlock relay
+is closed by the gate only, and opened when this process stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
+from typing import Any
 
+import structlog
+
+from smart.contracts import facts as f
 from smart.keys import KeyStore
+from smart.modules import framework
+from smart.modules.safety import gpio, pins
 from smart.node.agent import AgentConfig, NodeAgent
+from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
 from smart.runtime.up import serve_web
 from smart.settings import Settings
@@ -26,14 +37,48 @@ def agent_config(settings: Settings, station: str) -> AgentConfig:
     )
 
 
+log = structlog.get_logger("smart.node.run")
+
+
+def station_gpio(settings: Settings, station: str, on_estop: Any) -> gpio.StationGpio:
+    """The station's stack light, interlock and e-stop on real pins, or simulated ones as settings say."""
+    if settings.station_gpio != "simulated":
+        try:
+            return gpio.StationGpio.from_settings(settings, factory=gpio.pi_factory(), on_estop=on_estop)
+        except gpio.NoGpio as err:
+            if settings.station_gpio == "pi":
+                raise
+            log.info("station.gpio_simulated", station=station, why=str(err))
+    pin_map = pins.PinMap.from_settings(settings)
+    return gpio.simulated(pin_map, lease_s=settings.gpio_interlock_lease_ms / 1000, on_estop=on_estop)
+
+
 async def run_station(settings: Settings, station: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     agent = NodeAgent(agent_config(settings, station))
-    await agent.start()
+    pending: set[asyncio.Task[Any]] = set()
+    runtime: StationRuntime | None = None
+
+    def on_estop(pressed: bool) -> None:  # from gpiozero's thread: the Safety module records it
+        def record() -> None:
+            if runtime is None:
+                return
+            event = f.Event(action="operate", at=datetime.now(UTC), station=station)
+            task = loop.create_task(
+                runtime.handle("safety", framework.ModuleEvent("estop", event, {"pressed": pressed}))
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        loop.call_soon_threadsafe(record)
+
+    hardware = station_gpio(settings, station, on_estop)
+    runtime = StationRuntime(agent, interlock=hardware.interlock)
     try:
+        await runtime.start()
         server, web = await serve_web(
             create_station_app(agent), settings.host, settings.station_web_port(station)
         )
@@ -41,4 +86,5 @@ async def run_station(settings: Settings, station: str) -> None:
         server.should_exit = True
         await web
     finally:
-        await agent.stop()
+        await runtime.stop()
+        hardware.close()

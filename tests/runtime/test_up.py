@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -110,6 +111,13 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     metrics = httpx.get(floor.status_url + "metrics", timeout=5).text
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
 
+    # Each station runs its modules under the contracts in force: the Gatekeeper at pt-1 answers a
+    # badge-in on the station's own leaf, judged from the station's records (none yet: refused).
+    reply = asyncio.run(_ask_station(up_settings, "pt-1", "gatekeeper", "badge"))
+    assert reply["module"] == "gatekeeper" and reply["outcome"] == "deny", reply
+    assert reply["revisions"].get("penetrant"), reply
+    assert isinstance(reply["entry"], int)
+
     # The reference contracts were applied at start (node smart-embedded); the hub services gather
     # that node's log into the hub's PostgreSQL log, beside what the stations ship.
     owner_url = Floor(up_settings, nats_servers=False).database_url()
@@ -124,6 +132,25 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
         gathered = int(row[0]) if row else 0
         time.sleep(0.2)
     assert gathered >= 6, f"{gathered} contract.deployed entries of smart-embedded in the hub log"
+
+
+async def _ask_station(settings: Settings, station: str, module: str, verb: str) -> dict[str, object]:
+    """A module request on the station's own leaf, retried until the station's modules answer."""
+    leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
+    event = {"action": "operate", "at": "2026-11-28T08:00:00+00:00", "station": station, "person": "B-1042"}
+    try:
+        for _ in range(150):
+            try:
+                message = await leaf.request(
+                    f"station.{station}.{module}.{verb}", json.dumps({"event": event}).encode(), timeout=2
+                )
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
+            return dict(json.loads(message.data))
+        raise AssertionError(f"station {station}'s {module} never answered")
+    finally:
+        await leaf.close()
 
 
 async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
