@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from smart.bus import subjects, witnessing
 from smart.keys import KeyStore
 from smart.ledger import Batch, BatchError
 from smart.ledger.checkpoint import CheckpointError, NoteSignature, SignedCheckpoint
-from smart.ledger.hub_store import ChainGap, HubLog, IngestError
+from smart.ledger.hub_store import ChainGap, HubLog, Ingested, IngestError
 
 log = structlog.get_logger("smart.hub.intake")
 
@@ -85,32 +85,53 @@ class LedgerIntake:
             subjects.LEDGER_SUBJECTS, durable=DURABLE, stream=subjects.LEDGER_STREAM
         )
         pending_witness, last_witness = False, 0.0
-        while True:
-            try:
-                messages = await subscription.fetch(self.fetch, timeout=0.2)
-            except (nats.errors.TimeoutError, TimeoutError):
-                messages = []
-            new_entries = await self._take(messages) if messages else 0
-            pending_witness = pending_witness or new_entries > 0
-            # Witness at most every ``witness_every_s`` while batches pour in (a backlog after an
-            # outage), and as soon as the stream is drained: the latest checkpoint is what counts.
-            if pending_witness and (not messages or time.monotonic() - last_witness >= self.witness_every_s):
-                await self.witness_round()
-                pending_witness, last_witness = False, time.monotonic()
+        # While one fetch is in the database, the next is fetched and parsed: the two overlap.
+        in_db: tuple[list[Msg], asyncio.Future[list[Ingested | IngestError]]] | None = None
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self.fetch, timeout=0.2)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    messages = []
+                readable, batches = await self._parse(messages)
+                new_entries = await self._settle(*in_db) if in_db is not None else 0
+                in_db = None
+                if batches:
+                    loop = asyncio.get_running_loop()
+                    in_db = (
+                        readable,
+                        loop.run_in_executor(self._executor, self.hub_log.ingest_many, batches),
+                    )
+                pending_witness = pending_witness or new_entries > 0
+                # Witness at most every ``witness_every_s`` while batches pour in (a backlog after an
+                # outage), and as soon as the stream is drained: the latest checkpoint is what counts.
+                drained = not messages or time.monotonic() - last_witness >= self.witness_every_s
+                if pending_witness and in_db is None and drained:
+                    await self.witness_round()
+                    pending_witness, last_witness = False, time.monotonic()
+        finally:
+            if in_db is not None:  # let the database finish; unacknowledged batches come again
+                await asyncio.wait([in_db[1]])
 
-    async def _take(self, messages: Sequence[Msg]) -> int:
-        """Ingest what was fetched in one transaction; then ack, nak or terminate each message."""
-        batches: list[Batch] = []
+    async def _parse(self, messages: Sequence[Msg]) -> tuple[list[Msg], list[Batch]]:
+        """The batches in ``messages`` (and their messages); one that cannot be read is refused."""
         readable: list[Msg] = []
+        batches: list[Batch] = []
         for message in messages:
             try:
                 batches.append(Batch.from_bytes(message.data))
                 readable.append(message)
             except BatchError as err:
                 await self._refuse(message, err)
-        outcomes = await self._db(self.hub_log.ingest_many, batches) if batches else []
+        return readable, batches
+
+    async def _settle(
+        self, messages: Sequence[Msg], ingesting: Awaitable[list[Ingested | IngestError]]
+    ) -> int:
+        """Once the batches of ``messages`` are committed (or refused), ack, nak or terminate each."""
+        outcomes = await ingesting
         new_entries = 0
-        for message, outcome in zip(readable, outcomes, strict=True):
+        for message, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, ChainGap):
                 # An earlier batch of this node is still to come (redelivered after a failure): later.
                 log.info("intake.batch_early", subject=message.subject, detail=str(outcome))
