@@ -253,6 +253,10 @@ def station(
     )
     typer.echo(f"  gate p99 / bare request-reply p99: {figures.p99_ratio:.1f}")
     typer.echo(
+        f"  raw SQLite WAL FULL-sync single-row commit in the station's directory (same run): "
+        f"p50 {figures.sqlite_p50_ms:.3f} ms   p99 {figures.sqlite_p99_ms:.3f} ms"
+    )
+    typer.echo(
         f"  resident memory of the process running the station and its {len(figures.modules)} modules "
         f"in-process: {figures.rss_mb:.0f} MB (target <= 600 MB); "
         f"{figures.rss_delta_mb:.0f} MB more than before the station started"

@@ -13,9 +13,11 @@ Then a client on pt-1's leaf asks the Gatekeeper ``start``
 (``station.pt-1.gatekeeper.start``) again and again, one request at a time,
 and times each from sending the request to reading the reply; the runtime
 replies only once the decision is durable on the node ledger, so each figure
-is event on NATS → decision → durable append → reply on NATS. The baseline,
+is event on NATS → decision → durable append → reply on NATS. The baselines,
 in the same run: a bare request-reply on the same leaf to a responder that
-echoes the request.
+echoes the request, and raw single-row SQLite commits (WAL,
+``synchronous=FULL``) in the station's data directory, the disk's share of a
+durable append.
 
 Memory: the resident set of this process (which runs the runtime and all
 its modules in-process), after the timed requests, and that figure less the
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -72,6 +75,8 @@ class Figures:
     p99_ms: float
     nats_p50_ms: float
     nats_p99_ms: float
+    sqlite_p50_ms: float
+    sqlite_p99_ms: float
     rss_before_mb: float
     rss_mb: float
     modules: tuple[str, ...]
@@ -97,6 +102,8 @@ class Figures:
             "nats_roundtrip_p50_ms": round(self.nats_p50_ms, 3),
             "nats_roundtrip_p99_ms": round(self.nats_p99_ms, 3),
             "p99_ratio": round(self.p99_ratio, 2),
+            "sqlite_commit_p50_ms": round(self.sqlite_p50_ms, 3),
+            "sqlite_commit_p99_ms": round(self.sqlite_p99_ms, 3),
             "station_rss_mb": round(self.rss_mb, 1),
             "rss_before_mb": round(self.rss_before_mb, 1),
             "rss_delta_mb": round(self.rss_delta_mb, 1),
@@ -123,6 +130,26 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / MB
+
+
+def _sqlite_commits(directory: Path, count: int) -> list[float]:
+    """Seconds per raw single-row commit (WAL, synchronous=FULL) beside the node ledger: the disk's share."""
+    connection = sqlite3.connect(directory / "bench-baseline.sqlite3", isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("CREATE TABLE probe (data BLOB)")
+        row = b"x" * 600  # about a decision entry's size
+        timings: list[float] = []
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.execute("BEGIN")
+            connection.execute("INSERT INTO probe VALUES (?)", (row,))
+            connection.execute("COMMIT")
+            timings.append(time.perf_counter() - started)
+        return timings
+    finally:
+        connection.close()
 
 
 # -- the shop at pt-1 ----------------------------------------------------------------------------
@@ -306,6 +333,8 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
             raise RuntimeError(f"bench station: {len(refused)} gate decisions were not allow: {refused[0]}")
         if ledger_.size() - before < requests:
             raise RuntimeError("bench station: fewer decisions on the ledger than replies")
+        rss = _rss_mb()
+        sqlite_ = _sqlite_commits(root / STATION, requests)
         return Figures(
             requests=requests,
             warmup=warmup,
@@ -314,8 +343,10 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
             p99_ms=_percentile(timings, 0.99) * 1000,
             nats_p50_ms=statistics.median(baseline) * 1000,
             nats_p99_ms=_percentile(baseline, 0.99) * 1000,
+            sqlite_p50_ms=statistics.median(sqlite_) * 1000,
+            sqlite_p99_ms=_percentile(sqlite_, 0.99) * 1000,
             rss_before_mb=rss_before,
-            rss_mb=_rss_mb(),
+            rss_mb=rss,
             modules=tuple(sorted(station.modules)),
         )
     finally:

@@ -28,6 +28,7 @@ def test_the_station_benchmark_prints_one_json_object_with_its_figures() -> None
     assert figures["requests"] == 10 and figures["sequential"] is True
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert 0 < figures["nats_roundtrip_p50_ms"] <= figures["nats_roundtrip_p99_ms"]
+    assert 0 < figures["sqlite_commit_p50_ms"] <= figures["sqlite_commit_p99_ms"]
     assert figures["rss_delta_mb"] == pytest.approx(
         figures["station_rss_mb"] - figures["rss_before_mb"], abs=0.2
     )
