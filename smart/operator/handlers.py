@@ -227,9 +227,25 @@ def _deployed_status(
         "revision": short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-"),
         "stations": synced,
         "ready": "True",
-        "conditions": _conditions(
-            generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
-        ),
+        "conditions": [
+            *_conditions(
+                generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
+            ),
+            _placement(generation, deployment),
+        ],
+    }
+
+
+def _placement(generation: int | None, deployment: reconcile.Deployment) -> dict[str, Any]:
+    """ModulesPlaced: False, naming module and stations, when a manifest kept a module off a station."""
+    warnings = deployment.warnings
+    return {
+        "type": "ModulesPlaced",
+        "status": "False" if warnings else "True",
+        "reason": reconcile.MODULE_NOT_PLACED if warnings else "AllPlaced",
+        "message": "; ".join(warnings) or "every module runs on every selected station",
+        "observedGeneration": generation,
+        "lastTransitionTime": _now(),
     }
 
 
@@ -344,6 +360,8 @@ def _announce(contract: kopf.Body, deployment: reconcile.Deployment) -> None:
     A station's creation can deploy a new contract before the contract's own handler runs, which
     then finds nothing to change; the event comes from whichever handler did the work.
     """
+    if deployment.changed and deployment.warnings:
+        kopf.warn(contract, reason=reconcile.MODULE_NOT_PLACED, message="; ".join(deployment.warnings)[:1000])
     if deployment.changed or deployment.retired:
         kopf.info(
             contract,

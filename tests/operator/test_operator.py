@@ -226,6 +226,10 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     assert condition(created, "Ready")["status"] == "True"
     assert condition(created, "Ready")["observedGeneration"] == 1
     assert created["status"]["stations"] == "4/4"
+    # Logistics runs only on a shipping station: the contract says where it was kept off.
+    placed = condition(created, "ModulesPlaced")
+    assert placed["status"] == "False" and placed["reason"] == "ModuleNotPlaced"
+    assert "module logistics not placed on mt-1, pt-1, ut-1" in placed["message"]
 
     async def deployed_event() -> bool:  # kopf posts events from a queue of its own, after the status
         # Read what was posted, not what was stored: kmock keeps only the first object without a name,
@@ -234,6 +238,8 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
         return any(request.data.get("reason") == "Deployed" for request in posted)
 
     assert await eventually(deployed_event)
+    posted = emulator[f"post /api/v1/namespaces/{NS}/events"]
+    assert any(r.data.get("reason") == "ModuleNotPlaced" and r.data.get("type") == "Warning" for r in posted)
 
     # One DaemonSet per module, pinned to the nodes of the stations that may run it.
     daemonsets = {d["metadata"]["name"]: d for d in await api.items(DAEMONSETS)}
