@@ -248,12 +248,12 @@ def station(
     typer.echo(f"  {figures.decisions_per_s:,.0f} decisions/s (one request at a time)")
     typer.echo(f"  p50 {figures.p50_ms:.2f} ms   p99 {figures.p99_ms:.2f} ms   (target p99 <= 5 ms)")
     typer.echo(
-        f"  bare NATS request-reply on the same leaf (same run): p50 {figures.nats_p50_ms:.3f} ms   "
-        f"p99 {figures.nats_p99_ms:.3f} ms"
+        f"  bare NATS request-reply on the same leaf (same run, interleaved): "
+        f"p50 {figures.nats_p50_ms:.3f} ms   p99 {figures.nats_p99_ms:.3f} ms"
     )
     typer.echo(f"  gate p99 / bare request-reply p99: {figures.p99_ratio:.1f}")
     typer.echo(
-        f"  raw SQLite WAL FULL-sync single-row commit in the station's directory (same run): "
+        f"  raw SQLite WAL FULL-sync single-row commit beside the ledger (same run, interleaved): "
         f"p50 {figures.sqlite_p50_ms:.3f} ms   p99 {figures.sqlite_p99_ms:.3f} ms"
     )
     typer.echo(

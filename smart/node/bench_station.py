@@ -14,10 +14,12 @@ Then a client on pt-1's leaf asks the Gatekeeper ``start``
 and times each from sending the request to reading the reply; the runtime
 replies only once the decision is durable on the node ledger, so each figure
 is event on NATS → decision → durable append → reply on NATS. The baselines,
-in the same run: a bare request-reply on the same leaf to a responder that
-echoes the request, and raw single-row SQLite commits (WAL,
-``synchronous=FULL``) in the station's data directory, the disk's share of a
-durable append.
+in the same run and interleaved with it round by round (one gate request,
+one baseline request, one commit): a bare request-reply on the same leaf to
+a responder that echoes the request, and a raw single-row SQLite commit
+(WAL, ``synchronous=FULL``) in the station's data directory, the disk's
+share of a durable append. Decisions per second are the timed requests over
+the time spent in them, one request at a time (no concurrency).
 
 Memory: the resident set of this process (which runs the runtime and all
 its modules in-process), after the timed requests, and that figure less the
@@ -83,6 +85,7 @@ class Figures:
 
     @property
     def decisions_per_s(self) -> float:
+        """Sequential: each request sent once the previous reply arrived; ``seconds`` is their sum."""
         return self.requests / self.seconds
 
     @property
@@ -132,24 +135,54 @@ def _rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / MB
 
 
-def _sqlite_commits(directory: Path, count: int) -> list[float]:
-    """Seconds per raw single-row commit (WAL, synchronous=FULL) beside the node ledger: the disk's share."""
+@contextmanager
+def _sqlite_probe(directory: Path) -> Iterator[sqlite3.Connection]:
+    """A bare SQLite database beside the node ledger (WAL, synchronous=FULL): a durable append's disk."""
     connection = sqlite3.connect(directory / "bench-baseline.sqlite3", isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("CREATE TABLE probe (data BLOB)")
-        row = b"x" * 600  # about a decision entry's size
-        timings: list[float] = []
-        for _ in range(count):
-            started = time.perf_counter()
-            connection.execute("BEGIN")
-            connection.execute("INSERT INTO probe VALUES (?)", (row,))
-            connection.execute("COMMIT")
-            timings.append(time.perf_counter() - started)
-        return timings
+        yield connection
     finally:
         connection.close()
+
+
+def _commit(connection: sqlite3.Connection) -> float:
+    """Seconds for one raw single-row commit of about a decision entry's size."""
+    started = time.perf_counter()
+    connection.execute("BEGIN")
+    connection.execute("INSERT INTO probe VALUES (?)", (b"x" * 600,))
+    connection.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+@dataclass
+class _Rounds:
+    gate: list[float]
+    echo: list[float]
+    sqlite: list[float]
+    replies: list[bytes]
+
+
+async def _rounds(client: NatsClient, payload: bytes, probe: sqlite3.Connection, count: int) -> _Rounds:
+    """``count`` rounds of one gate request, one bare request-reply and one raw commit, each timed.
+
+    Interleaved so that the figures and their baselines see the same machine: on a shared box
+    the load of a moment moves all three together.
+    """
+    gate_subject = framework.subject(STATION, "gatekeeper", "start")
+    found = _Rounds([], [], [], [])
+    for _ in range(count):
+        started = time.perf_counter()
+        reply = await client.request(gate_subject, payload, timeout=15)
+        found.gate.append(time.perf_counter() - started)
+        found.replies.append(reply.data)
+        started = time.perf_counter()
+        await client.request("bench.echo", payload, timeout=15)
+        found.echo.append(time.perf_counter() - started)
+        found.sqlite.append(_commit(probe))
+    return found
 
 
 # -- the shop at pt-1 ----------------------------------------------------------------------------
@@ -266,19 +299,6 @@ async def _checks(client: NatsClient, at: datetime) -> None:
             raise RuntimeError(f"bench station: the {check} check was refused: {done}")
 
 
-async def _timed(
-    client: NatsClient, subject: str, payload: bytes, count: int
-) -> tuple[list[float], list[bytes]]:
-    timings: list[float] = []
-    replies: list[bytes] = []
-    for _ in range(count):
-        started = time.perf_counter()
-        reply = await client.request(subject, payload, timeout=15)
-        timings.append(time.perf_counter() - started)
-        replies.append(reply.data)
-    return timings, replies
-
-
 async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: int) -> Figures:
     assert floor.floor.hub is not None
     keys = KeyStore(root / "keys")
@@ -300,8 +320,6 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
         await echo.flush()
         event = gate_event(at)
         payload = json.dumps({"event": records.plain(event), "body": {}}).encode()
-        await _timed(client, "bench.echo", payload, warmup)
-        baseline, _ = await _timed(client, "bench.echo", payload, requests)
 
         rss_before = _rss_mb()
         agent = NodeAgent(
@@ -322,31 +340,29 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
         )
         await _checks(client, at)
 
-        subject = framework.subject(STATION, "gatekeeper", "start")
-        _, warm = await _timed(client, subject, payload, warmup)
-        before = ledger_.size()
-        started = time.perf_counter()
-        timings, replies = await _timed(client, subject, payload, requests)
-        seconds = time.perf_counter() - started
-        refused = [json.loads(r) for r in (*warm, *replies) if json.loads(r).get("outcome") != "allow"]
+        with _sqlite_probe(root / STATION) as probe:
+            warm = await _rounds(client, payload, probe, warmup)
+            before = ledger_.size()
+            timed = await _rounds(client, payload, probe, requests)
+        refused = [
+            json.loads(r) for r in (*warm.replies, *timed.replies) if json.loads(r).get("outcome") != "allow"
+        ]
         if refused:
             raise RuntimeError(f"bench station: {len(refused)} gate decisions were not allow: {refused[0]}")
         if ledger_.size() - before < requests:
             raise RuntimeError("bench station: fewer decisions on the ledger than replies")
-        rss = _rss_mb()
-        sqlite_ = _sqlite_commits(root / STATION, requests)
         return Figures(
             requests=requests,
             warmup=warmup,
-            seconds=seconds,
-            p50_ms=statistics.median(timings) * 1000,
-            p99_ms=_percentile(timings, 0.99) * 1000,
-            nats_p50_ms=statistics.median(baseline) * 1000,
-            nats_p99_ms=_percentile(baseline, 0.99) * 1000,
-            sqlite_p50_ms=statistics.median(sqlite_) * 1000,
-            sqlite_p99_ms=_percentile(sqlite_, 0.99) * 1000,
+            seconds=sum(timed.gate),
+            p50_ms=statistics.median(timed.gate) * 1000,
+            p99_ms=_percentile(timed.gate, 0.99) * 1000,
+            nats_p50_ms=statistics.median(timed.echo) * 1000,
+            nats_p99_ms=_percentile(timed.echo, 0.99) * 1000,
+            sqlite_p50_ms=statistics.median(timed.sqlite) * 1000,
+            sqlite_p99_ms=_percentile(timed.sqlite, 0.99) * 1000,
             rss_before_mb=rss_before,
-            rss_mb=rss,
+            rss_mb=_rss_mb(),
             modules=tuple(sorted(station.modules)),
         )
     finally:
