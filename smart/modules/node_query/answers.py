@@ -12,8 +12,9 @@ An answer names the rule and the standard behind it, in plain words, and
 says no more about a person than the asker needs: "my certification"
 answers for the badge given; another person's certification gives only its
 due day; a refusal's reason about a person is said aloud in full only to
-that person's badge (the screen, behind the kiosk login, shows it all). Due days follow :mod:`smart.intervals` (current through the due
-day, in the contract's time zone), the same arithmetic the engine enforces.
+that person's badge (the screen, behind the kiosk login, shows it all).
+Due days follow :mod:`smart.intervals` (current through the due day, in the
+contract's time zone), the same arithmetic the engine enforces.
 
 :class:`Answer` carries ``text`` (every line, for the kiosk screen) and
 ``spoken`` (short enough to say aloud).
