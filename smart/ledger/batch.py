@@ -9,6 +9,7 @@ them. A node builds it from its stored bytes without parsing them again
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,8 +72,8 @@ class Batch:
         """Read a shipped batch; each entry is parsed and its fields checked (not re-encoded)."""
         try:
             body = json.loads(raw)
-            entries = tuple(
-                Entry.from_bytes(base64.b64decode(item, validate=True), canonical=False)
+            entries = tuple(  # a2b_base64 in strict mode is b64decode(validate=True) without its wrapper
+                Entry.from_bytes(binascii.a2b_base64(item, strict_mode=True), canonical=False)
                 for item in body["entries"]
             )
             head = SignedHead.from_json(body["head"])

@@ -26,6 +26,9 @@ GENESIS = bytes(32)
 #: The top-level fields of an entry; JCS orders them by code point, as here.
 FIELDS = ("actor", "contract", "data", "kind", "node", "node_seq", "prev", "subject", "ts")
 
+_FIELD_SET = frozenset(FIELDS)
+_DECODER = json.JSONDecoder()
+
 _NODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -115,7 +118,7 @@ class Entry:
         can claim the same entry.
         """
         try:
-            body = json.loads(raw)
+            body = _DECODER.decode(str(raw, "utf-8"))  # entries are UTF-8: no encoding to detect
         except (ValueError, UnicodeDecodeError) as err:
             raise EntryError(f"entry bytes are not JSON: {err}") from err
         if not isinstance(body, dict):
@@ -197,8 +200,8 @@ def chain_fields(raw: bytes) -> tuple[str, int, bytes]:
 
 
 def _check_fields(body: Mapping[str, Any], *, where: str) -> None:
-    keys = set(body)
-    if keys != set(FIELDS):
+    if body.keys() != _FIELD_SET:
+        keys = set(body)
         missing = sorted(set(FIELDS) - keys)
         extra = sorted(keys - set(FIELDS))
         raise EntryError(f"{where}: fields missing {missing} / unexpected {extra}")

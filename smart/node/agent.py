@@ -416,7 +416,9 @@ class NodeAgent:
             while True:
                 start = window[-1][0].last_seq + 1 if window else self._shipped_seq + 1
                 while len(window) < (1 if probe else SHIP_WINDOW):
-                    shipment = self._shipment(start, probe=probe)
+                    # In a thread: reading the log and storing a signed head (an fsync) would
+                    # otherwise hold up every other coroutine of the station.
+                    shipment = await asyncio.to_thread(self._shipment, start, probe=probe)
                     if shipment is None:
                         break
                     window.append((shipment, asyncio.create_task(send(shipment))))
@@ -441,7 +443,7 @@ class NodeAgent:
                 window.popleft()
                 probe = False
                 self._shipped_seq = shipment.last_seq
-                self.store.set_shipped_seq(self.station, shipment.last_seq)
+                await asyncio.to_thread(self.store.set_shipped_seq, self.station, shipment.last_seq)
         finally:
             await _drop(window)
 
