@@ -59,6 +59,9 @@ class ModuleManifest:
     requests: Mapping[str, str] = field(default_factory=lambda: _DEFAULT_REQUESTS)
     limits: Mapping[str, str] = field(default_factory=lambda: _DEFAULT_LIMITS)
     image: str = DEFAULT_IMAGE
+    #: Runs on every station that may run it, whether or not the contracts in force name it
+    #: (the station's own infrastructure: its contract store, hand-off, alerts, status, scans, questions).
+    every_station: bool = False
 
     def may_run_on(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(key) == value for key, value in self.station_labels.items())
@@ -88,7 +91,17 @@ def read_manifest(path: Path) -> ModuleManifest:
         raise ManifestError(f"{path}: {err}") from err
     if not isinstance(raw, dict):
         raise ManifestError(f"{path}: expected a mapping at the top")
-    known = {"name", "summary", "ruleKinds", "subjects", "hardware", "stationLabels", "resources", "image"}
+    known = {
+        "name",
+        "summary",
+        "ruleKinds",
+        "subjects",
+        "hardware",
+        "stationLabels",
+        "resources",
+        "image",
+        "everyStation",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         expected = ", ".join(sorted(known))
@@ -101,6 +114,9 @@ def read_manifest(path: Path) -> ModuleManifest:
     resources = raw.get("resources") or {}
     if not isinstance(resources, dict):
         raise ManifestError(f"{path}: resources: expected a mapping with requests and limits")
+    every_station = raw.get("everyStation", False)
+    if not isinstance(every_station, bool):
+        raise ManifestError(f"{path}: everyStation: expected true or false, got {every_station!r}")
     return ModuleManifest(
         name=raw["name"],
         summary=raw["summary"],
@@ -111,6 +127,7 @@ def read_manifest(path: Path) -> ModuleManifest:
         requests=_mapping(resources.get("requests"), f"{path}: resources.requests") or _DEFAULT_REQUESTS,
         limits=_mapping(resources.get("limits"), f"{path}: resources.limits") or _DEFAULT_LIMITS,
         image=str(raw.get("image") or DEFAULT_IMAGE),
+        every_station=every_station,
     )
 
 

@@ -4,7 +4,9 @@
 (contracts mirrored, verified and activated; the ledger; the leaf
 connection) with the station's records (:mod:`smart.node.records`) and runs
 in-process every module the active contracts name, plus every module that
-enforces a kind of rule they carry, so no rule goes unenforced. It is the
+enforces a kind of rule they carry, so no rule goes unenforced, plus the
+modules whose manifest says ``everyStation`` (the station's own
+infrastructure) once it holds a contract. It is the
 modules' :class:`~smart.modules.framework.StationContext`: facts from the
 records, judgements by the active revisions restricted to one module's
 rules, appends to the ledger, publishes on the leaf.
@@ -232,8 +234,14 @@ class StationRuntime:
         if store is None:
             return set()
         wanted: set[str] = set()
-        for active in store.active():
-            wanted |= modules_of(json.loads(active.envelope)["bundle"])
+        labels: dict[str, str] = {}
+        held = store.active()
+        for active in held:
+            bundle = json.loads(active.envelope)["bundle"]
+            wanted |= modules_of(bundle)
+            labels.update(bundle.get("stationLabels") or {})
+        if held:  # the station's own infrastructure, whatever the contracts list (none without one)
+            wanted |= {n for n, m in self.manifests.items() if m.every_station and m.may_run_on(labels)}
         return wanted
 
     def serving(self) -> bool:
@@ -390,6 +398,22 @@ class StationRuntime:
             log.warning("station.publish_dropped", station=self.station, subject=subject)
             return
         await connection.publish(subject, json.dumps(dict(body), default=str).encode())
+
+    @property
+    def data_dir(self) -> Path:
+        """The station's own directory (store, ledger, records; the folder of scanned images)."""
+        return self.agent.config.data_dir
+
+    async def request(self, subject: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A request on the station's own leaf (a module asking the job machine, as a kiosk would)."""
+        connection = self.agent.connection
+        if connection is None or not connection.is_connected:
+            raise ConnectionError(f"the bus of station {self.station} is not connected")
+        reply = await connection.request(
+            subject, json.dumps(dict(body), default=str).encode(), timeout=self.request_timeout_s * 3
+        )
+        answer: dict[str, Any] = json.loads(reply.data)
+        return answer
 
     # -- records -----------------------------------------------------------------------------
 

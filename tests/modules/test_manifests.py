@@ -139,3 +139,32 @@ def test_a_manifest_that_is_not_yaml_or_not_a_mapping_is_refused(tmp_path: Path)
     listed = manifest_in(tmp_path, "listed", "- name: listed\n")
     with pytest.raises(framework.ManifestError, match="expected a mapping"):
         framework.read_manifest(listed)
+
+
+def test_every_station_is_false_unless_the_manifest_says_true(tmp_path: Path) -> None:
+    assert framework.read_manifest(manifest_in(tmp_path, "spare_module", GOOD)).every_station is False
+    on = manifest_in(tmp_path / "on", "spare_module", GOOD + "everyStation: true\n")
+    assert framework.read_manifest(on).every_station is True
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", "[true]", "null"], ids=["text", "number", "list", "null"])
+def test_every_station_that_is_not_true_or_false_is_refused(tmp_path: Path, value: str) -> None:
+    path = manifest_in(tmp_path, "spare_module", GOOD + f"everyStation: {value}\n")
+    with pytest.raises(framework.ManifestError) as refused:
+        framework.read_manifest(path)
+    assert str(refused.value).startswith(f"{path}: everyStation: expected true or false")
+
+
+def test_the_stations_own_infrastructure_runs_on_every_station_and_nothing_that_enforces_rules_does() -> None:
+    every = {name for name, m in catalog.MODULES.items() if m.every_station}
+    assert every == {
+        "policy-node-storage",
+        "handoff",
+        "vision",
+        "node-query",
+        "alert-broadcast",
+        "info-broadcast",
+    }
+    assert all(
+        not catalog.MODULES[name].rule_kinds and not catalog.MODULES[name].station_labels for name in every
+    )
