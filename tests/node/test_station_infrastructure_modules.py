@@ -260,3 +260,21 @@ async def test_a_released_job_is_handed_off_once_however_often_and_whenever_it_i
     finally:
         await client.close()
         await restarted.stop()
+
+
+async def test_the_next_persons_badge_after_badge_out_badges_them_in_alone_and_a_supervisor_follows_a_refusal(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        folder = pt.runtime.data_dir / SCANS_FOLDER
+        drop(folder, "1.png", "SMART:BADGE:op-7")
+        await eventually(lambda: pt.runtime.jobs.session.person == "op-7", what="op-7 badged in")
+        assert (await pt.job("badge-out"))["state"] == "idle"
+        drop(folder, "2.png", "SMART:BADGE:tr-1")
+        await eventually(lambda: len(entries(pt.runtime, "vision.scan")) == 2, what="the trainee's scan")
+        alone = entries(pt.runtime, "vision.scan")[-1]
+        assert alone.data["outcome"] == "deny" and alone.data["rules"] == ["pt-operator-certified"]
+        drop(folder, "3.png", "SMART:BADGE:op-7")
+        await eventually(lambda: pt.runtime.jobs.state.value == "badged-in", what="the trainee supervised")
+        session = pt.runtime.jobs.session
+        assert (session.person, session.supervisor) == ("tr-1", "op-7")

@@ -7,8 +7,9 @@ and decoding never hold up a decision. Each code read is added to what was
 scanned so far (:class:`~smart.modules.vision.codes.Scanned`) and sent, on
 the station's own bus as a kiosk would send it, to the job machine:
 
-- a badge → ``station.<id>.job.badge`` (a second, different badge is the
-  supervisor's);
+- a badge → ``station.<id>.job.badge``; a second, different badge is the
+  supervisor's while the first person is badged in (or just after their
+  badge was refused: a trainee's), otherwise a new person's;
 - a traveler and a part's code, once both are in → ``station.<id>.job.scan``
   (the gate judges the part against the PO: a wrong serial is refused there,
   with the reason, in the reply);
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +42,8 @@ log = structlog.get_logger("smart.modules.vision")
 
 SCAN_KIND = "vision.scan"
 SCANS_FOLDER = "scans"
+#: How long after a badge is refused the next, different badge counts as its supervisor's.
+SUPERVISOR_WINDOW_S = 60.0
 
 
 @runtime_checkable
@@ -75,6 +79,7 @@ class VisionModule(framework.StationModule):
         self.watcher: watcher.Watcher | None = None
         self.last: collections.deque[dict[str, Any]] = collections.deque(maxlen=10)
         self._lock = asyncio.Lock()
+        self._refused_at: float | None = None
 
     async def start(self) -> None:
         if not isinstance(self.station, RequestsJobs):
@@ -124,14 +129,40 @@ class VisionModule(framework.StationModule):
                 data.update(code=None, error=sighting.error)
             else:
                 data.update(describe(sighting.code))
-                self.scanned = self.scanned.add(sighting.code)
+                self.scanned = (await self._before(sighting.code)).add(sighting.code)
                 verb, body = self._request_for(sighting.code)
                 if isinstance(sighting.code, codes.Badge):
                     actor = sighting.code.person
                 if verb is not None and body is not None:
                     data.update(await self._ask_job(verb, body))
+                    self._refused_at = (
+                        asyncio.get_running_loop().time()
+                        if verb == "badge" and data.get("outcome") == "deny" and "supervisor" not in body
+                        else None
+                    )
             self.station.record(kind=SCAN_KIND, subject=data["file"], data=data, actor=actor)
             self.last.append(data)
+
+    async def _before(self, code: codes.Code) -> codes.Scanned:
+        """What a new code adds to: the scans of the person at the station now, not of the last job.
+
+        A badge adds to the scans so far only while the job machine has that person badged in (the
+        new badge is then a supervisor's), or within ``SUPERVISOR_WINDOW_S`` of that person's badge
+        being refused alone (a trainee, then the supervisor; once only); any other badge starts
+        afresh. A traveler
+        for another job drops the part scanned for the last one.
+        """
+        if isinstance(code, codes.Badge):
+            refused = self._refused_at
+            if refused is not None and asyncio.get_running_loop().time() - refused <= SUPERVISOR_WINDOW_S:
+                return self.scanned
+            status = await self._ask_job("status", {})
+            if status.get("state") == "badged-in" and status.get("person") == self.scanned.person:
+                return self.scanned
+            return codes.Scanned()
+        if isinstance(code, codes.Traveler) and code.job != self.scanned.job:
+            return dataclasses.replace(self.scanned, part=None)
+        return self.scanned
 
     def _request_for(self, code: codes.Code) -> tuple[str | None, dict[str, Any] | None]:
         if isinstance(code, codes.Badge):
@@ -149,6 +180,8 @@ class VisionModule(framework.StationModule):
             return {"asked": verb, "error": f"{type(err).__name__}: {err}"}
         if "error" in reply:
             return {"asked": verb, "error": str(reply["error"])}
+        if verb == "status":
+            return reply
         return {
             "asked": verb,
             "outcome": reply.get("outcome"),
