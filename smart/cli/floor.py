@@ -30,7 +30,7 @@ def up(
     def ready(urls: dict[str, str]) -> None:
         typer.echo("SMART floor is up:")
         for what, url in urls.items():
-            typer.echo(f"  {what:<22} {url}")
+            typer.echo(f"  {what:<34} {url}")
         typer.echo("Press Ctrl-C to stop.")
 
     try:

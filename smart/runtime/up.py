@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from smart.embedded import driver as contracts_driver
 from smart.hub.services import HubServices
 from smart.hub.web.app import create_app
+from smart.modules.vision.module import SCANS_FOLDER
 from smart.runtime.floor import Floor
 from smart.settings import Settings
 
@@ -55,6 +56,8 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
         urls[f"station {station} NATS"] = leaf.url
         if floor.node_agents:
             urls[f"station {station} UI"] = f"http://{settings.host}:{settings.station_web_port(station)}/"
+            # Drop an image of a QR code (badge, traveler, part, PPE tag) here: it acts as a scan.
+            urls[f"station {station} scans"] = str(settings.station_data_dir(station) / SCANS_FOLDER)
     if floor.postgres is not None:
         urls["PostgreSQL"] = f"postgresql://{settings.host}:{settings.postgres_port}/smart"
     return urls

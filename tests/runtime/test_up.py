@@ -111,6 +111,8 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     metrics = httpx.get(floor.status_url + "metrics", timeout=5).text
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
 
+    scans = up_settings.station_data_dir("pt-1") / "scans"
+    assert any(line.split() == ["station", "pt-1", "scans", str(scans)] for line in floor.output)
     # Each station runs its modules under the contracts in force: the Gatekeeper at pt-1 answers a
     # badge-in on the station's own leaf, judged from the station's records (none yet: refused).
     reply = asyncio.run(_ask_station(up_settings, "pt-1", "gatekeeper", "badge"))
