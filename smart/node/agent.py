@@ -109,9 +109,21 @@ class NodeAgent:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         if self.connection is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(self.connection.close(), timeout=5)
+            except asyncio.CancelledError:
+                # nats-py's close can raise the cancellation of its own reconnect work; only a
+                # cancellation of this stop itself goes on, and the ledger and store still close.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    self._close_files()
+                    raise
+            except Exception:
+                pass  # closing a connection that is already gone
             self.connection = None
+        self._close_files()
+
+    def _close_files(self) -> None:
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -312,9 +324,16 @@ class NodeAgent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         js = self.connection.jetstream()
-        contracts = await mirror.mirror_bucket(
-            js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
-        )
+        while True:  # the leaf's JetStream may still be starting, or busy: keep asking, never give up
+            try:
+                contracts = await mirror.mirror_bucket(
+                    js, subjects.CONTRACTS_BUCKET, history=subjects.CONTRACTS_HISTORY
+                )
+                break
+            except Exception as err:
+                log.warning("node.mirror_not_ready", station=self.station, error=type(err).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         if self._stopping:
             return
         self.connected.set()
