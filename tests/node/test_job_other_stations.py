@@ -146,6 +146,28 @@ async def test_ut_1_gate_refuses_a_flaw_detector_past_its_calibration(
         assert "FLAW-2 calibration" in ut.denials()["ut-flaw-detector-calibrated"]
 
 
+async def test_ut_1_gate_refuses_a_technique_sheet_revision_no_level_3_approved(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "ut-1", "ultrasonic", UT_SHOP) as ut:
+        gate = await _to_the_gate(ut, {**UT_START, "procedureRevision": "C"})
+        assert not gate["allowed"] and gate["state"] == "traveler-scanned"
+        assert [r["rule"] for r in gate["reasons"]] == ["ut-technique-approved"]
+        assert "ut-technique-approved" in ut.denials()
+
+
+async def test_ut_1_refuses_an_inspector_who_has_not_performed_ut_for_thirteen_months(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    idle = dataclasses.replace(person("op-7", "UT", Level.LEVEL_2), last_performed={"UT": AT - 400 * DAY})
+    shop = {**UT_SHOP, "person": [idle, *UT_SHOP["person"][1:]]}
+    async with bench(nats_floor, hub, keys, tmp_path, "ut-1", "ultrasonic", shop) as ut:
+        badge = await ut.job("badge", person="op-7", at=at(0))
+        assert not badge["allowed"] and badge["state"] == "idle"
+        assert [r["rule"] for r in badge["reasons"]] == ["ut-operator-certified"]
+        assert "ut-operator-certified" in ut.denials()
+
+
 # -- ht-1: heat treat (a floor of four stations) -------------------------------------------------
 
 
