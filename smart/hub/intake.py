@@ -69,8 +69,12 @@ class LedgerIntake:
         self._executor.shutdown(wait=True)
 
     async def run(self) -> None:
-        """Take batches until cancelled; a hub NATS outage only pauses it (the consumer is durable)."""
-        while True:
+        """Take batches until cancelled or the connection is closed for good.
+
+        A hub NATS outage only pauses it (the consumer is durable); a connection its owner closed
+        will not come back, so the intake ends instead of retrying it forever.
+        """
+        while not self.connection.is_closed:
             try:
                 await self._consume()
             except asyncio.CancelledError:
