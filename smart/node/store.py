@@ -268,6 +268,20 @@ class StationStore:
                 ).fetchall()
         return [Activation(c, r, p, at) for c, r, p, at in rows]
 
+    def envelope(self, contract: str, revision: str) -> bytes | None:
+        """The envelope of ``revision`` of ``contract`` as received and accepted, active or not.
+
+        The store keeps every revision it was sent, so a decision judged under a revision since
+        replaced can still be explained from the rule text it was judged by.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT envelope FROM contract_revisions"
+                " WHERE contract = ? AND revision = ? AND refused IS NULL",
+                (contract, revision),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
     def refused(self, contract: str, revision: str) -> str | None:
         with self._lock:
             row = self._db.execute(

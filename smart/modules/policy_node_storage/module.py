@@ -21,9 +21,7 @@ request a module answers.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from smart import ledger
@@ -42,24 +40,6 @@ class HoldsAgent(Protocol):
     """A station whose node agent (store and ledger) a module may read (the node's runtime)."""
 
     agent: NodeAgent
-
-
-def stored_envelope(store: StationStore, contract: str, revision: str) -> bytes | None:
-    """The envelope of ``revision`` of ``contract`` as the station received it, active or not.
-
-    Read-only, from the store's table of received revisions (the store keeps every revision it
-    was sent; it has no reader for one that is no longer active).
-    """
-    for active in store.active():
-        if active.contract == contract and active.revision == revision:
-            return active.envelope
-    uri = f"{Path(store.path).resolve().as_uri()}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as db:
-        row = db.execute(
-            "SELECT envelope FROM contract_revisions WHERE contract = ? AND revision = ? AND refused IS NULL",
-            (contract, revision),
-        ).fetchone()
-    return None if row is None else bytes(row[0])
 
 
 def rule_text(bundle: Mapping[str, Any], rule_id: str) -> dict[str, Any] | None:
@@ -166,7 +146,7 @@ class PolicyNodeStorageModule(framework.StationModule):
             candidates = [(a.contract, a.revision) for a in store.active()]
         in_force = {a.contract: a.revision for a in store.active()}
         for contract, revision in candidates:
-            envelope = stored_envelope(store, contract, revision)
+            envelope = store.envelope(contract, revision)
             if envelope is None:
                 continue
             text = rule_text(json.loads(envelope)["bundle"], rule_id)
