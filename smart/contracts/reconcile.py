@@ -193,13 +193,18 @@ def workloads(contracts: Sequence[SmartContract], stations: Sequence[Station]) -
     """The module workloads all contracts together need, one per module, in a stable order.
 
     A module runs on a station when some contract selecting that station lists it and the
-    module's manifest allows that station (logistics only where the role is shipping).
+    module's manifest allows that station (logistics only where the role is shipping). Modules
+    whose manifest says ``everyStation`` (the contract store, handoff, alerts, status board,
+    vision, questions) run on every station some contract selects, as the station runtime runs
+    them in-process.
     """
     by_module: dict[str, dict[str, Station]] = {}
     owners: dict[str, set[str]] = {}
+    every = [m.name for m in catalog.MODULES.values() if m.every_station]
     for contract in contracts:  # a degraded contract keeps its workloads: its previous revision still runs
         for station in selected_stations(contract, stations):
-            for module in bundle.modules_for(contract, station):
+            station_wide = [m for m in every if catalog.MODULES[m].may_run_on(station.labels)]
+            for module in dict.fromkeys([*bundle.modules_for(contract, station), *station_wide]):
                 by_module.setdefault(module, {})[station.spec.station_id] = station
                 owners.setdefault(module, set()).add(contract.metadata.name)
     result = []

@@ -18,7 +18,7 @@ import pytest
 
 from smart import ledger
 from smart.bus.mirror import mirror_bucket
-from smart.contracts import bundle, distribution
+from smart.contracts import bundle, catalog, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
@@ -241,9 +241,12 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     posted = emulator[f"post /api/v1/namespaces/{NS}/events"]
     assert any(r.data.get("reason") == "ModuleNotPlaced" and r.data.get("type") == "Warning" for r in posted)
 
-    # One DaemonSet per module, pinned to the nodes of the stations that may run it.
+    # One DaemonSet per module, pinned to the nodes of the stations that may run it: the contract's
+    # modules, and the station-wide ones (contract store, handoff, alerts, board, vision, questions).
     daemonsets = {d["metadata"]["name"]: d for d in await api.items(DAEMONSETS)}
-    assert sorted(daemonsets) == ["smart-gatekeeper", "smart-logistics", "smart-qa"]
+    station_wide = sorted(f"smart-{m.name}" for m in catalog.MODULES.values() if m.every_station)
+    assert len(station_wide) == 6
+    assert sorted(daemonsets) == sorted(["smart-gatekeeper", "smart-logistics", "smart-qa", *station_wide])
 
     def pinned(ds: dict[str, Any]) -> list[str]:
         terms = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
@@ -253,6 +256,7 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
 
     assert pinned(daemonsets["smart-gatekeeper"]) == ["mt-1", "pt-1", "sr-1", "ut-1"]
     assert pinned(daemonsets["smart-logistics"]) == ["sr-1"]
+    assert all(pinned(daemonsets[name]) == ["mt-1", "pt-1", "sr-1", "ut-1"] for name in station_wide)
     assert daemonsets["smart-qa"]["metadata"]["ownerReferences"][0]["name"] == "floor-basics"
 
     # A signed bundle per selected station, verifiable with the hub key, readable from a station's mirror.
