@@ -333,7 +333,7 @@ class NodeAgent:
             except Exception as err:
                 log.warning("node.mirror_not_ready", station=self.station, error=type(err).__name__)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # the leaf is on this machine: asking again is cheap
         if self._stopping:
             return
         self.connected.set()

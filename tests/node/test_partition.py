@@ -54,7 +54,14 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
             await Hub(hub_connection, keys).put_contract(
                 station, REFERENCE[station], signed_envelope(REFERENCE[station], station, keys)
             )
-        await eventually(lambda: all(a.enforcer.revisions for a in agents.values()), what="active")
+        # pt-1's leaf was just restarted behind the link: its mirror's source across the leaf
+        # connection can take several seconds to start under load (a wait, not a timed assertion).
+        await eventually(
+            lambda: all(a.enforcer.revisions for a in agents.values()),
+            deadline_s=45,
+            what="active",
+            state=lambda: {s: a.enforcer.revisions for s, a in agents.items()},
+        )
         revision = agents[cut_off].enforcer.revisions
 
         await link.cut()
