@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 
 #: Below Linux's ephemeral range (32768–60999), so an outgoing connection's local port never takes
 #: a listening port chosen for a server that has not bound it yet.
 LOW, HIGH = 20000, 32767
+
+# Ports this process has handed out. Several picks are made before any server binds (a floor's hub,
+# monitor and per-station blocks), so "free a moment ago" alone could hand out one port twice.
+_handed_out: set[int] = set()
+_handing_out = threading.Lock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,8 +35,11 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
 def free_block(count: int, host: str = "127.0.0.1", *, low: int = LOW, high: int = HIGH) -> int:
     """A base port such that ``base + 1 … base + count`` were all free a moment ago."""
     rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(low, high - count - 1)
-        if all(is_free(base + i, host) for i in range(1, count + 1)):
-            return base
+    with _handing_out:
+        for _ in range(200):
+            base = rng.randrange(low, high - count - 1)
+            block = range(base + 1, base + count + 1)
+            if _handed_out.isdisjoint(block) and all(is_free(port, host) for port in block):
+                _handed_out.update(block)
+                return base
     raise RuntimeError(f"no block of {count} free ports found on {host}")
