@@ -77,15 +77,16 @@ class Resync:
 
 
 @contextmanager
-def _scratch() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="smart-bench-"))
+def scratch(prefix: str = "smart-bench-") -> Iterator[Path]:
+    """A temporary directory for one bench run's floor and stations, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -164,9 +165,9 @@ async def _propagation(floor: BackgroundFloor, keys: KeyStore, data: Path, round
             stations=len(agents),
             rounds=rounds,
             p50_s=statistics.median(timings),
-            p99_s=_percentile(timings, 0.99),
+            p99_s=percentile(timings, 0.99),
             kv_p50_s=statistics.median(baseline),
-            kv_p99_s=_percentile(baseline, 0.99),
+            kv_p99_s=percentile(baseline, 0.99),
             deploy_p50_s=statistics.median(deploys),
         )
     finally:
@@ -178,7 +179,7 @@ async def _propagation(floor: BackgroundFloor, keys: KeyStore, data: Path, round
 
 
 def propagation(*, stations: int = 6, rounds: int = 50) -> Propagation:
-    with _scratch() as root:
+    with scratch() as root:
         settings = make_settings(root / "state", stations=stations)
         with BackgroundFloor(settings, postgres=False) as floor:
             keys = KeyStore(root / "keys")
@@ -252,7 +253,7 @@ def root_secret(data: Path) -> Path:
 
 
 def resync(*, stations: int = 6, per_station: int = 5000) -> Resync:
-    with _scratch() as root:
+    with scratch() as root:
         settings = make_settings(root / "state", stations=stations)
         with BackgroundFloor(settings) as floor:
             keys = KeyStore(root / "keys")

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +55,7 @@ from smart.keys import KeyStore
 from smart.modules import framework
 from smart.node import records
 from smart.node.agent import AgentConfig, NodeAgent
+from smart.node.bench import percentile, scratch
 from smart.node.station import StationRuntime
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import make_settings
@@ -115,20 +114,6 @@ class Figures:
             "sequential": True,
             "modules": list(self.modules),
         }
-
-
-@contextmanager
-def _scratch() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="smart-bench-station-"))
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _rss_mb() -> float:
@@ -356,11 +341,11 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
             warmup=warmup,
             seconds=sum(timed.gate),
             p50_ms=statistics.median(timed.gate) * 1000,
-            p99_ms=_percentile(timed.gate, 0.99) * 1000,
+            p99_ms=percentile(timed.gate, 0.99) * 1000,
             nats_p50_ms=statistics.median(timed.echo) * 1000,
-            nats_p99_ms=_percentile(timed.echo, 0.99) * 1000,
+            nats_p99_ms=percentile(timed.echo, 0.99) * 1000,
             sqlite_p50_ms=statistics.median(timed.sqlite) * 1000,
-            sqlite_p99_ms=_percentile(timed.sqlite, 0.99) * 1000,
+            sqlite_p99_ms=percentile(timed.sqlite, 0.99) * 1000,
             rss_before_mb=rss_before,
             rss_mb=_rss_mb(),
             modules=tuple(sorted(station.modules)),
@@ -376,7 +361,7 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
 def run(requests: int = 2000, *, warmup: int | None = None) -> Figures:
     """Start a one-station floor, measure, stop it; ``warmup`` requests of each kind are not counted."""
     untimed = warmup if warmup is not None else min(200, max(10, requests // 10))
-    with _scratch() as root:
+    with scratch("smart-bench-station-") as root:
         settings = make_settings(root / "state", stations=1)
         with BackgroundFloor(settings, postgres=False) as floor:
             return asyncio.run(_station(floor, root, requests, untimed))
