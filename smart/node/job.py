@@ -17,7 +17,9 @@ The states, in order::
   judge it; an allowed step and its readings go on the job's record.
 - ``release`` (signer): the signer signs the record, then the Guardian (and
   Logistics where it runs) judges it complete.
-- ``handoff``: the whole record goes on the ledger for the hub.
+- ``handoff``: the whole record goes on the ledger for the hub: HandoffNode (``handoff``
+  ``job``), where it runs, records the job's ``job.handoff`` entry once, and the reply's
+  ``handoff`` carries its effects (``entry``, ``recorded``, ``atHub``).
 - ``badge-out``: back to idle; ``status``: where things stand.
 
 At a shipping station the job goes ``badged-in → received → shipped``:
@@ -252,6 +254,9 @@ class JobMachine:
         reply = self._transition(verb, target, at, outcome, decisions, reasons)
         if light is not None:
             reply["light"] = light
+        handed = next((d for d in decisions if d.get("module") == "handoff"), None)
+        if handed is not None:
+            reply["handoff"] = handed.get("effects") or {}
         return reply
 
     async def _show(self, verb: str, outcome: str, event: f.Event) -> str | None:
@@ -355,8 +360,12 @@ class JobMachine:
                 for m, v in RELEASE
                 if m == "guardian" or m in running([m])
             ]
-        # handoff: nothing left to judge; the record goes to the ledger
-        return self._event(session, "release", at), []
+        # handoff: nothing left to judge; HandoffNode, where it runs, puts the record on the ledger for
+        # the hub once (a station without it still records the record on the hand-off transition)
+        event = self._event(session, "release", at)
+        if running(["handoff"]):
+            return event, [("handoff", "job", event, {"job": session.job})]
+        return event, []
 
     # -- effects of an allowed transition ----------------------------------------------------
 

@@ -300,6 +300,18 @@ async def test_penetrant_job_walks_from_badge_in_to_hand_off_with_every_decision
         assert released["allowed"] and released["state"] == "released", released["reasons"]
         handed = await pt.job("handoff", at=at(201))
         assert handed["state"] == "handed-off"
+        (handoff,) = pt.entries("job.handoff")  # HandoffNode put the record on the ledger for the hub
+        assert handed["handoff"]["entry"] == handoff.node_seq and handed["handoff"]["recorded"]
+        assert handoff.data["record"]["signed_by"] == "op-7" and handoff.data["station"] == "pt-1"
+        await eventually(
+            lambda: (
+                (pt.runtime.agent.store is not None)
+                and pt.runtime.agent.store.shipped_seq("pt-1") >= handoff.node_seq
+            ),
+            what="the hand-off shipped",
+        )
+        again = await pt.module("handoff", "job", f.Event(action="release", at=AT, station="pt-1", job="J-1"))
+        assert again["effects"]["atHub"] and not again["effects"]["recorded"]
 
         job = pt.runtime.facts().jobs["J-1"]
         assert job.steps == tuple(step["step"] for step in PENETRANT_STEPS)
