@@ -21,6 +21,7 @@ from smart.keys import KeyStore
 from smart.modules import framework
 from smart.modules.safety import gpio, pins
 from smart.node.agent import AgentConfig, NodeAgent
+from smart.node.kiosk.app import Kiosk
 from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
 from smart.runtime.up import serve_web
@@ -77,14 +78,17 @@ async def run_station(settings: Settings, station: str) -> None:
 
     hardware = station_gpio(settings, station, on_estop)
     runtime = StationRuntime(agent, interlock=hardware.interlock)
+    kiosk = Kiosk(runtime)
     try:
         await runtime.start()
+        kiosk.probe.start()
         server, web = await serve_web(
-            create_station_app(agent), settings.host, settings.station_web_port(station)
+            create_station_app(agent, kiosk), settings.host, settings.station_web_port(station)
         )
         await stop.wait()
         server.should_exit = True
         await web
     finally:
+        await kiosk.probe.stop()
         await runtime.stop()
         hardware.close()

@@ -1,4 +1,4 @@
-"""The station's own web app: health and status now; the operator's kiosk pages build on it.
+"""The station's own web app: health, status, and the operator's kiosk pages (:mod:`.kiosk`).
 
 It is served by the node agent's process, so it answers even with every hub
 down, and what it shows comes from the station's local state only.
@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from smart.node.agent import NodeAgent
+from smart.node.kiosk.app import Kiosk
 
 
-def create_station_app(agent: NodeAgent) -> FastAPI:
+def create_station_app(agent: NodeAgent, kiosk: Kiosk | None = None) -> FastAPI:
+    """The agent's health and status; with ``kiosk``, the operator's pages at ``/kiosk`` too."""
     app = FastAPI(title=f"SMART station {agent.station}", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -29,6 +31,11 @@ def create_station_app(agent: NodeAgent) -> FastAPI:
 
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
-        return agent.status()
+        if kiosk is None:
+            return agent.status()
+        return {**kiosk.runtime.status(), "hub": kiosk.banner()["online"]}
+
+    if kiosk is not None:
+        app.include_router(kiosk.router())
 
     return app

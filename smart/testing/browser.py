@@ -8,8 +8,10 @@ browser with the flags a closed network needs. Screenshots go to
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -49,6 +51,30 @@ def page() -> Iterator[object]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
+
+#: A 7" Raspberry Pi touch screen, the station kiosk's smallest screen.
+TOUCH_7_INCH: ViewportSize = {"width": 800, "height": 480}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+@asynccontextmanager
+async def async_page(viewport: ViewportSize | None = None) -> AsyncIterator[Any]:
+    """A Playwright page for tests that run on an event loop (a station serving its own kiosk)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            context = await browser.new_context(viewport=viewport or DESKTOP, has_touch=True)
+            yield await context.new_page()
+        finally:
+            await browser.close()
 
 
 def screenshot_path(name: str) -> Path:

@@ -1,0 +1,1 @@
+"""The station's kiosk: the operator's pages on the station's own screen (see :mod:`.app`)."""

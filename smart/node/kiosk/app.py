@@ -1,0 +1,478 @@
+"""The kiosk pages an operator works the job from, served by the station itself.
+
+One operator stands at a station at a time, so the kiosk has no user list:
+the person is whoever badged in and the Gatekeeper let in. Badging in (a
+badge reader types the badge's id, or the operator does) is the job
+machine's ``badge`` verb; an allowed badge gives this browser a session
+cookie (random, HttpOnly, SameSite=Strict, forgotten after
+``idle_s`` without use or when anyone else badges in); a refused one shows
+every reason and gives nothing. Every action afterwards goes over the
+station's own NATS subjects as any other client's would
+(``station.<id>.job.<verb>``, ``…maintenance.check``, ``…node-query.ask``,
+``…alert-broadcast.ack``), so the kiosk decides nothing itself and every
+decision is on the station's ledger with its reasons. The pages read the
+station's local store, records and contracts only, so they work with every
+hub down; the offline banner says when the hub is out of reach.
+
+Pages are server-rendered and work without JavaScript; a few lines of it
+only refresh the banner. Targets are at least 56 px high for a 7" touch
+screen and the layout reflows on a desktop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from smart.contracts import facts as f
+from smart.modules import framework
+from smart.node import records
+from smart.node.kiosk import forms as kiosk_forms
+from smart.node.kiosk import reasons as kiosk_reasons
+from smart.node.kiosk.uplink import HubProbe
+
+if TYPE_CHECKING:
+    from smart.node.station import StationRuntime
+
+log = structlog.get_logger("smart.node.kiosk")
+
+SESSION_COOKIE = "smart_kiosk"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(slots=True)
+class _Session:
+    person: str
+    last_used: float
+    #: What the last action answered: shown once on the next page, then dropped.
+    shown: dict[str, Any] | None = None
+    #: A refused form's fields, by form, so the operator fixes the cause and sends it again unchanged.
+    drafts: dict[str, dict[str, list[str]]] = dataclasses.field(default_factory=dict)
+
+
+class KioskSessions:
+    """Which browser speaks for the person badged in at this station (one at a time)."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self._sessions: dict[str, _Session] = {}
+
+    def open(self, person: str) -> str:
+        """A new session for ``person``; every other one ends (the station has one operator)."""
+        self._sessions.clear()
+        token = secrets.token_urlsafe(32)
+        self._sessions[token] = _Session(person, time.monotonic())
+        return token
+
+    def get(self, token: str | None, person_at_station: str | None) -> _Session | None:
+        """The live session of ``token`` if its person is still the one badged in at the station."""
+        if not token:
+            return None
+        session = self._sessions.get(token)
+        if session is None:
+            return None
+        if time.monotonic() - session.last_used > self.idle_s or session.person != person_at_station:
+            del self._sessions[token]
+            return None
+        session.last_used = time.monotonic()
+        return session
+
+    def close(self, token: str | None) -> None:
+        if token:
+            self._sessions.pop(token, None)
+
+
+async def form_fields(request: Request) -> dict[str, list[str]]:
+    """An urlencoded form body, every value kept (checkbox groups send a name many times)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {
+        key: [v.strip() for v in values] for key, values in parse_qs(body, keep_blank_values=True).items()
+    }
+
+
+def _one(fields: Mapping[str, list[str]], name: str) -> str:
+    values = fields.get(name) or [""]
+    return values[-1]
+
+
+class KioskInputError(ValueError):
+    """A form field that cannot be read (a reading that is not a number); nothing was sent."""
+
+
+def readings_from(fields: Mapping[str, list[str]], prefix: str = "reading:") -> dict[str, dict[str, Any]]:
+    """``reading:<quantity>`` and ``unit:<quantity>`` fields as the job machine's readings; blanks skipped."""
+    readings: dict[str, dict[str, Any]] = {}
+    for key, values in fields.items():
+        if not key.startswith(prefix):
+            continue
+        name, text = key[len(prefix) :], values[-1].replace(",", ".")
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError as err:
+            raise KioskInputError(f"{name}: {values[-1]!r} is not a number") from err
+        readings[name] = {"value": value, "unit": _one(fields, f"unit:{name}")}
+    return readings
+
+
+def attributes_from(fields: Mapping[str, list[str]]) -> dict[str, str]:
+    return {key[len("attr:") :]: v[-1] for key, v in fields.items() if key.startswith("attr:") and v[-1]}
+
+
+class Kiosk:
+    """The kiosk of one station: its sessions, hub probe and pages (:meth:`router`)."""
+
+    def __init__(self, runtime: StationRuntime, *, clock: Clock = _utc_now, idle_s: float = 900.0) -> None:
+        self.runtime = runtime
+        self.station = runtime.station
+        self.clock = clock
+        self.sessions = KioskSessions(idle_s)
+        self.probe = HubProbe(runtime.station, lambda: runtime.agent.connection)
+
+    # -- what the station holds ------------------------------------------------------------
+
+    def bundles(self) -> list[dict[str, Any]]:
+        store = self.runtime.agent.store
+        if store is None:
+            return []
+        return [json.loads(active.envelope)["bundle"] for active in store.active()]
+
+    def facts(self) -> f.Facts:
+        return self.runtime.facts() if self.runtime.records is not None else f.Facts()
+
+    def board(self) -> dict[str, Any] | None:
+        module = self.runtime.modules.get("alert-broadcast")
+        board = getattr(module, "board", None)
+        return board.to_json() if board is not None else None
+
+    def banner(self) -> dict[str, Any]:
+        """What the top of every page shows: station, revisions, hub link, light."""
+        uplink = self.probe.uplink
+        board = self.board()
+        return {
+            "station": self.station,
+            "revisions": dict(self.runtime.agent.enforcer.revisions),
+            "online": uplink.reachable,
+            "lastSeen": datetime.fromtimestamp(uplink.last_seen, UTC).isoformat()
+            if uplink.last_seen
+            else None,
+            "why": uplink.why,
+            "light": board["light"] if board else None,
+            "state": self.runtime.jobs.state.value,
+        }
+
+    # -- talking to the station's modules ---------------------------------------------------
+
+    async def job(self, verb: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One job verb over the station's bus, stamped with the kiosk's clock."""
+        request = {"at": self.clock().isoformat(), **body}
+        try:
+            return await self.runtime.request(framework.subject(self.station, "job", verb), request)
+        except Exception as err:  # the station's own bus down: nothing happened, say so
+            return _not_sent(verb, err)
+
+    async def module(self, module: str, verb: str, event: f.Event, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = {"event": records.plain(event), "body": dict(body)}
+        try:
+            return await self.runtime.request(framework.subject(self.station, module, verb), request)
+        except Exception as err:
+            return _not_sent(f"{module}.{verb}", err)
+
+    def event(self, action: str, person: str | None, **changes: Any) -> f.Event:
+        return f.Event(action=action, at=self.clock(), station=self.station, person=person, **changes)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def outcome_panel(self, title: str, reply: Mapping[str, Any]) -> dict[str, Any]:
+        """A reply as the go/no-go panel: the outcome and every reason with where it comes from."""
+        if "error" in reply:
+            reasons = [{"rule": "kiosk.request", "message": str(reply["error"]), "severity": "deny"}]
+            outcome = "deny"
+        else:
+            reasons = list(reply.get("reasons") or [])
+            outcome = str(reply.get("outcome") or ("allow" if reply.get("allowed") else "deny"))
+        decisions = [d for d in reply.get("decisions") or [] if isinstance(d, Mapping)]
+        if "module" in reply and not decisions:
+            decisions = [reply]
+        return {
+            "title": title,
+            "outcome": outcome,
+            "reasons": kiosk_reasons.explain(decisions, reasons, self.bundles()),
+            "answer": reply.get("answer"),
+            "light": reply.get("light"),
+        }
+
+    def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request,
+            f"kiosk/{template}",
+            {"banner": self.banner(), **context},
+            status_code=status_code,
+        )
+
+    def job_context(self, person: str) -> dict[str, Any]:
+        facts = self.facts()
+        forms = kiosk_forms.station_forms(self.bundles(), facts)
+        machine = self.runtime.jobs
+        job_id = machine.session.job
+        job = facts.jobs.get(job_id) if job_id else None
+        done = job.steps if job is not None else ()
+        next_step = next((s for s in forms.steps if s not in done), None)
+        return {
+            "person": person,
+            "state": machine.state.value,
+            "session": machine.session,
+            "job": job,
+            "forms": forms,
+            "done": done,
+            "next_step": next_step,
+            "equipment": sorted(facts.equipment.values(), key=lambda e: e.id),
+            "lots": sorted(facts.lots.values(), key=lambda lot: lot.id),
+            "procedures": sorted(facts.procedures.values(), key=lambda p: (p.id, p.revision)),
+            "checks_done": facts.checks,
+            "now": self.clock(),
+            "board": self.board(),
+        }
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        routes = APIRouter()
+
+        def current(request: Request) -> tuple[str | None, _Session | None]:
+            token = request.cookies.get(SESSION_COOKIE)
+            return token, self.sessions.get(token, self.runtime.jobs.session.person)
+
+        def home() -> RedirectResponse:
+            return RedirectResponse("/kiosk", status_code=303)
+
+        def shown_once(session: _Session) -> dict[str, Any] | None:
+            shown, session.shown = session.shown, None
+            return shown
+
+        @routes.get("/", include_in_schema=False)
+        async def root() -> Response:
+            return home()
+
+        @routes.get("/kiosk", response_class=HTMLResponse, include_in_schema=False)
+        async def kiosk_page(request: Request) -> Response:
+            _, session = current(request)
+            if session is None:
+                return self.page(request, "badge.html", page="Badge in", outcome=None)
+            return self.page(
+                request,
+                "job.html",
+                page="Job",
+                outcome=shown_once(session),
+                drafts=session.drafts,
+                **self.job_context(session.person),
+            )
+
+        @routes.post("/kiosk/badge", include_in_schema=False)
+        async def badge(request: Request) -> Response:
+            fields = await form_fields(request)
+            badge_id = _one(fields, "badge")
+            if not badge_id:
+                panel = self.outcome_panel(
+                    "Badge in",
+                    {"error": "no badge read: scan your badge or type its number"},
+                )
+                return self.page(request, "badge.html", status_code=400, page="Badge in", outcome=panel)
+            body: dict[str, Any] = {"person": badge_id}
+            if supervisor := _one(fields, "supervisor"):
+                body["supervisor"] = supervisor
+            reply = await self.job("badge", body)
+            panel = self.outcome_panel(f"Badge {badge_id}", reply)
+            if not reply.get("allowed"):
+                log.info("kiosk.badge_refused", station=self.station, entry=reply.get("entry"))
+                return self.page(request, "badge.html", status_code=403, page="Badge in", outcome=panel)
+            token = self.sessions.open(badge_id)
+            session = self.sessions.get(token, badge_id)
+            assert session is not None
+            session.shown = panel
+            log.info("kiosk.badged_in", station=self.station, entry=reply.get("entry"))
+            response = home()
+            response.set_cookie(
+                SESSION_COOKIE,
+                token,
+                max_age=int(self.sessions.idle_s),
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+            return response
+
+        @routes.post("/kiosk/badge-out", include_in_schema=False)
+        async def badge_out(request: Request) -> Response:
+            token, session = current(request)
+            if session is not None:
+                await self.job("badge-out", {})
+            self.sessions.close(token)
+            response = home()
+            response.delete_cookie(SESSION_COOKIE)
+            return response
+
+        async def act(
+            request: Request,
+            title: str,
+            send: Callable[[_Session, dict[str, list[str]]], Any],
+            *,
+            draft: str | None = None,
+        ) -> Response:
+            _, session = current(request)
+            if session is None:
+                return home()
+            fields = await form_fields(request)
+            try:
+                reply = await send(session, fields)
+            except KioskInputError as err:
+                reply = {"error": str(err)}
+            if draft is not None:
+                if reply.get("allowed"):
+                    session.drafts.pop(draft, None)
+                else:
+                    session.drafts[draft] = fields
+            step = _one(fields, "step")
+            session.shown = self.outcome_panel(f"{title} {step}" if step else title, reply)
+            return home()
+
+        @routes.post("/kiosk/scan", include_in_schema=False)
+        async def scan(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                body = {
+                    k: _one(fields, k) for k in ("job", "po", "line", "part", "serial") if _one(fields, k)
+                }
+                return await self.job("scan", body)
+
+            return await act(request, "Traveler", send, draft="scan")
+
+        @routes.post("/kiosk/start", include_in_schema=False)
+        async def start(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                procedure, _, revision = _one(fields, "procedure").partition("@")
+                body: dict[str, Any] = {
+                    "equipment": [v for v in fields.get("equipment", []) if v],
+                    "lots": [v for v in fields.get("lots", []) if v],
+                    "ppe": [v for v in fields.get("ppe", []) if v],
+                    "attributes": attributes_from(fields),
+                    "readings": readings_from(fields),
+                }
+                if procedure:
+                    body["procedure"] = procedure
+                if revision:
+                    body["procedureRevision"] = revision
+                return await self.job("start", body)
+
+            return await act(request, "Start the job (gate)", send, draft="start")
+
+        @routes.post("/kiosk/step", include_in_schema=False)
+        async def step(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                body = {"step": _one(fields, "step"), "readings": readings_from(fields)}
+                if attributes := attributes_from(fields):
+                    body["attributes"] = attributes
+                return await self.job("step", body)
+
+            return await act(request, "Step", send)
+
+        @routes.post("/kiosk/release", include_in_schema=False)
+        async def release(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                return await self.job("release", {"signer": session.person})
+
+            return await act(request, "Release", send)
+
+        @routes.post("/kiosk/handoff", include_in_schema=False)
+        async def handoff(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                return await self.job("handoff", {})
+
+            return await act(request, "Hand off to the hub", send)
+
+        @routes.post("/kiosk/next-job", include_in_schema=False)
+        async def next_job(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                return await self.job("badge", {"person": session.person})
+
+            return await act(request, "Next job", send)
+
+        @routes.get("/kiosk/checks", response_class=HTMLResponse, include_in_schema=False)
+        async def checks_page(request: Request) -> Response:
+            _, session = current(request)
+            if session is None:
+                return home()
+            return self.page(
+                request,
+                "checks.html",
+                page="Station checks",
+                outcome=shown_once(session),
+                **self.job_context(session.person),
+            )
+
+        @routes.post("/kiosk/checks", include_in_schema=False)
+        async def check(request: Request) -> Response:
+            _, session = current(request)
+            if session is None:
+                return home()
+            fields = await form_fields(request)
+            name = _one(fields, "check")
+            try:
+                readings = readings_from(fields)
+                equipment = tuple(v for v in fields.get("equipment", []) if v)
+                event = self.event("measure", session.person, equipment=equipment)
+                body = {"check": name, "passed": _one(fields, "passed") == "yes", "readings": readings}
+                reply = await self.module("maintenance", "check", event, body)
+            except KioskInputError as err:
+                reply = {"error": str(err)}
+            session.shown = self.outcome_panel(f"Check {name}", reply)
+            return RedirectResponse("/kiosk/checks", status_code=303)
+
+        @routes.post("/kiosk/ask", include_in_schema=False)
+        async def ask(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                event = self.event("operate", session.person)
+                body = {"text": _one(fields, "text"), "badge": session.person}
+                reply = await self.module("node-query", "ask", event, body)
+                answer = (reply.get("effects") or {}).get("answer")
+                if answer is not None:
+                    reply = {**reply, "answer": answer}
+                return reply
+
+            return await act(request, "Ask SMART", send)
+
+        @routes.post("/kiosk/alerts/{alert_id}/ack", include_in_schema=False)
+        async def acknowledge(request: Request, alert_id: str) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                event = self.event("operate", session.person)
+                return await self.module("alert-broadcast", "ack", event, {"id": alert_id})
+
+            return await act(request, "Acknowledge alert", send)
+
+        @routes.get("/kiosk/api/banner", include_in_schema=False)
+        async def banner() -> JSONResponse:
+            """The banner's facts for the page's refresh: no personal data, so no session needed."""
+            return JSONResponse(self.banner())
+
+        return routes
+
+
+def _not_sent(what: str, err: Exception) -> dict[str, Any]:
+    return {"error": f"{what} was not sent: the station's bus does not answer ({type(err).__name__})"}

@@ -1,0 +1,272 @@
+"""The kiosk in headless Chromium, in front of a real station (hub, leaf, agent, modules, ledger).
+
+An operator at pt-1 on its 7" screen badges in, is refused at the gate with
+the reasons and the standard each comes from, does the station checks that
+were missing, is let through, enters the steps' readings (one out of limits
+first), releases and hands the job off. A lapsed eye exam is refused at the
+badge on a desktop screen and let in once the hub's record is renewed; with
+the hub gone, the banner says so and the station goes on deciding. Each
+step's screenshot is saved in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from smart.contracts import facts as f
+from smart.contracts.rules import Level
+from smart.keys import KeyStore
+from smart.node import records
+from smart.node.kiosk.app import Kiosk
+from smart.node.web import create_station_app
+from smart.runtime.background import BackgroundFloor
+from smart.runtime.ports import free_port
+from smart.runtime.up import serve_web
+from smart.testing.browser import DESKTOP, TOUCH_7_INCH, async_page, screenshot_path
+from tests.node.conftest import Hub, eventually
+from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bench, entries, person
+
+
+@dataclasses.dataclass
+class ShopClock:
+    """The time the kiosk stamps on what it sends: the walk-through's day, moved on by the test."""
+
+    now: datetime = AT
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, minutes: float) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+@asynccontextmanager
+async def kiosk_at(pt: Bench, clock: ShopClock, *, probe_every_s: float = 0.2) -> AsyncIterator[str]:
+    kiosk = Kiosk(pt.runtime, clock=clock)
+    kiosk.probe.every_s = probe_every_s
+    kiosk.probe.start()
+    port = free_port("127.0.0.1")
+    server, task = await serve_web(create_station_app(pt.runtime.agent, kiosk), "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        await kiosk.probe.stop()
+
+
+async def shot(page: Any, name: str) -> None:
+    await page.screenshot(path=str(screenshot_path(f"kiosk-{name}")), full_page=True)
+
+
+async def outcome(page: Any) -> str:
+    return str(await page.get_attribute("#outcome", "data-outcome"))
+
+
+async def reason_rules(page: Any) -> list[str]:
+    return [
+        str(r)
+        for r in await page.eval_on_selector_all(".reason[data-rule]", "els => els.map(e => e.dataset.rule)")
+    ]
+
+
+async def test_operator_is_refused_at_the_gate_fixes_the_checks_and_releases_the_job_on_a_7_inch_screen(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock()
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt,
+        kiosk_at(pt, clock) as url,
+        async_page(TOUCH_7_INCH) as page,
+    ):
+        await page.goto(f"{url}/kiosk")
+        await page.wait_for_selector("#uplink.online")  # the hub is there
+        await shot(page, "01-badge-in")
+        await page.fill("#badge", "op-7")
+        await page.click("#badge-in")
+        assert await outcome(page) == "allow"
+        assert await page.text_content("#who") == "op-7"
+
+        await page.fill("#scan-form input[name=job]", "J-1")
+        await page.fill("#scan-form input[name=po]", "PO-4411")
+        await page.fill("#scan-form input[name=line]", "1")
+        await page.fill("#scan-form input[name=part]", "BRK-220")
+        await page.fill("#scan-form input[name=serial]", "SN-002")
+        await page.click("#scan")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert await page.get_attribute("#state", "data-state") == "traveler-scanned"
+
+        async def start_the_job() -> None:
+            for box in ("UV-METER-1", "TAM-146040", "PEN-2291", "nitrile-gloves"):
+                await page.check(f"#start-form input[value='{box}']")
+            await page.select_option("#start-form select[name=procedure]", "PT-PROC-12@D")
+            await page.select_option("#start-form select[name='attr:part-finish']", "grit-blasted")
+            clock.advance(1)
+            await page.click("#start")
+
+        # No UV-A check and no TAM panel today: the gate says no, with the rule and the standard.
+        await start_the_job()
+        assert await outcome(page) == "deny"
+        refused = await reason_rules(page)
+        assert {"pt-uva-checked-today", "pt-tam-panel-today"} <= set(refused), refused
+        text = await page.text_content("#outcome") or ""
+        assert (
+            "ASTM E1417/E1417M (liquid penetrant testing) rev. 21" in text
+            and "checked by maintenance" in text
+        )
+        assert await page.get_attribute("#state", "data-state") == "traveler-scanned"
+        assert pt.runtime.interlock is None or not pt.runtime.interlock.energised
+        await shot(page, "02-gate-refused-with-reasons")
+
+        # The operator does the missing checks at the kiosk, from the refusal itself.
+        await page.click("#do-checks")
+        uva = page.locator("#check-uv-a-intensity")
+        await uva.locator("select[name=equipment]").select_option("UV-METER-1")
+        await uva.locator("input[data-quantity=uv-a-intensity]").fill("1180")
+        await uva.locator("input[data-quantity=ambient-white-light]").fill("1.5")
+        await uva.locator("button[value=yes]").click()
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        tam = page.locator("#check-tam-panel")
+        await tam.locator("select[name=equipment]").select_option("TAM-146040")
+        await tam.locator("button[value=yes]").click()
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert "passed" in (await page.text_content("#check-tam-panel") or "")
+        await shot(page, "03-checks-recorded")
+        await page.click("#back")
+
+        # The refused form kept what was chosen: the operator only asks the gate again.
+        for box in ("UV-METER-1", "TAM-146040", "PEN-2291", "nitrile-gloves"):
+            assert await page.is_checked(f"#start-form input[value='{box}']"), box
+        assert "EXPIRED" in (await page.text_content("#start-form") or "")  # PEN-1990, shown as such
+        clock.advance(1)
+        await page.click("#start")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert await page.get_attribute("#state", "data-state") == "gated"
+        await shot(page, "04-gate-allowed")
+
+        # The steps with their readings, limits shown; one tried out of order first.
+        readings = {
+            "penetrant-dwell": {"part-temperature": "72", "dwell-time": "12"},
+            "dry": {"part-temperature": "120", "time-at-max-temperature": "4"},
+        }
+        steps = ["pre-clean", "penetrant-apply", "penetrant-dwell", "wash", "dry", "developer", "inspect"]
+        for step in steps:
+            if step == "penetrant-dwell":  # wash before the dwell: the sequence rule refuses it
+                await page.locator("#step-wash summary").click()
+                await page.click("#do-wash")
+                assert await outcome(page) == "deny"
+                assert "pt-step-order" in await reason_rules(page)
+                await shot(page, "05-step-out-of-order-refused")
+            panel = page.locator(f"#step-{step}")
+            for quantity, value in readings.get(step, {}).items():
+                await panel.locator(f"input[data-quantity={quantity}]").fill(value)
+            if step == "dry":
+                assert "limit ≤ 140 °F" in (await panel.text_content() or "")
+            clock.advance(15)
+            await page.click(f"#do-{step}")
+            assert await outcome(page) == "allow", (step, await page.text_content("#outcome"))
+        await shot(page, "06-steps-done")
+        record = await page.text_content("#record") or ""
+        assert "part-temperature: 120 °F" in record and "dwell-time: 12 min" in record
+
+        clock.advance(10)
+        await page.click("#release")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert await page.get_attribute("#state", "data-state") == "released"
+        await shot(page, "07-released")
+        await page.click("#handoff")
+        assert await page.get_attribute("#state", "data-state") == "handed-off"
+        await shot(page, "08-handed-off")
+
+        job = pt.runtime.facts().jobs["J-1"]
+        assert job.signed_by == "op-7" and job.steps == tuple(steps)
+        assert job.measurements["part-temperature"] == f.Reading(120, "°F")
+        transitions = [(e.data["verb"], e.data["allowed"]) for e in pt.entries("job.transition")]
+        assert ("start", False) in transitions and transitions[-1] == ("handoff", True)
+        assert transitions.count(("step", False)) == 1
+        assert {c.check for c in pt.runtime.facts().checks.values()} >= {"uv-a-intensity", "tam-panel"}
+
+
+async def test_a_lapsed_eye_exam_is_refused_at_the_badge_until_the_hub_renews_it_and_offline_is_shown(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock()
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt,
+        kiosk_at(pt, clock) as url,
+        async_page(DESKTOP) as page,
+    ):
+        await page.goto(f"{url}/kiosk")
+        await page.fill("#badge", "op-9")
+        await page.click("#badge-in")
+        assert await outcome(page) == "deny"
+        assert "pt-near-vision" in await reason_rules(page)
+        text = await page.text_content("#outcome") or ""
+        assert "NAS410 / EN4179 (certification of NDT personnel) rev. 5" in text
+        assert await page.query_selector("#who") is None  # refused: no session, still the badge page
+        await shot(page, "10-badge-refused-eye-exam")
+
+        # Nothing the refused browser can do: the job pages send it back to the badge.
+        await page.goto(f"{url}/kiosk/checks")
+        assert await page.query_selector("#badge") is not None
+
+        # The quality manager records the renewed exam at the hub; the station mirrors it.
+        received = len(entries(pt.runtime, "record.received"))
+        renewed = person("op-9", "PT", Level.LEVEL_2, vision_days=2)
+        await records.publish_record(
+            hub.connection.jetstream(), "pt-1", "person", records.fact_key("person", renewed), renewed
+        )
+        await eventually(
+            lambda: len(entries(pt.runtime, "record.received")) > received, what="renewal mirrored"
+        )
+        await page.fill("#badge", "op-9")
+        await page.click("#badge-in")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert await page.text_content("#who") == "op-9"
+        await shot(page, "11-badge-allowed-after-renewal")
+
+        # Another browser, without the badge's session, cannot act for op-9.
+        before = len(entries(pt.runtime, "job.transition"))
+        async with httpx.AsyncClient(base_url=url) as stranger:
+            sent = await stranger.post("/kiosk/scan", data={"job": "J-9", "po": "PO-4411", "line": "1"})
+        assert sent.status_code == 303 and sent.headers["location"] == "/kiosk"
+        assert len(entries(pt.runtime, "job.transition")) == before
+        cookie = next(c for c in await page.context.cookies() if c["name"] == "smart_kiosk")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+        # A critical alert shows on the kiosk; the operator acknowledges it, by name, on the ledger.
+        raised = await pt.module(
+            "alert-broadcast",
+            "raise",
+            f.Event(action="operate", at=AT, station="pt-1"),
+            {"severity": "critical", "source": "qa", "message": "penetrant tank level low", "key": "tank"},
+        )
+        assert raised["outcome"] == "allow", raised
+        await page.goto(f"{url}/kiosk")
+        assert "penetrant tank level low" in (await page.text_content("#alerts") or "")
+        await page.click("#alerts button")
+        assert await outcome(page) == "allow"
+        assert "acknowledged by op-9" in (await page.text_content("#alerts") or "")
+        acknowledged = entries(pt.runtime, "alert.acknowledged")
+        assert [e.actor for e in acknowledged] == ["op-9"]
+
+        # The hub goes away: the banner says so, and the station still decides from its own store.
+        nats_floor.run(nats_floor.floor.supervisor.stop_child("hub"))
+        await page.wait_for_selector("#uplink.offline", timeout=20_000)
+        await page.fill("#ask-form input[name=text]", "what is the contract revision")
+        await page.click("#ask")
+        assert await outcome(page) == "allow"
+        assert await page.query_selector("#uplink.offline") is not None
+        assert "penetrant" in (await page.text_content("#answer") or "")
+        await shot(page, "12-offline-still-answering")
+        await page.click("#badge-out")
+        await page.fill("#badge", "op-9")
+        await page.click("#badge-in")
+        assert await outcome(page) == "allow"  # decided at the station with the hub down
