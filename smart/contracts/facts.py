@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -69,6 +69,18 @@ class Calibration:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageLimit:
+    """Upkeep due by use, not by the calendar: a lamp bulb every 1500 hours, a door seal every 400 cycles."""
+
+    task: str
+    unit: Literal["cycles", "hours"]
+    #: Service when the use since the last service reaches this.
+    every: float
+    #: Call it due this much before ``every`` (time to plan the work).
+    due_within: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class EquipmentRecord:
     id: str
     kind: str
@@ -78,6 +90,28 @@ class EquipmentRecord:
     surveys: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)
     qualified_min: Reading | None = None
     qualified_max: Reading | None = None
+    #: Upkeep counted by use (the hub's maintenance schedule sets them; none: nothing is counted).
+    usage_limits: tuple[UsageLimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    """Use of one equipment toward one upkeep task since the task was last done (kept at the station)."""
+
+    #: ``<equipment>/<task>``.
+    id: str
+    equipment: str
+    task: str
+    since_service: float = 0.0
+    #: Lifetime use, never reset.
+    total: float = 0.0
+    last_service_at: datetime | None = None
+    last_service_by: str | None = None
+
+
+def usage_key(equipment: str, task: str) -> str:
+    """Key of a :class:`UsageCount` among the station's records."""
+    return f"{equipment}/{task}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +130,55 @@ class Lot:
     expires: datetime
     form: str = "bulk"
     opened: datetime | None = None
+    #: Quantity left in the lot, in ``unit`` (``None``: its stock is not tracked).
+    on_hand: float | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Material:
+    """A consumable's reorder terms at a station, keyed by the material name its lots carry (hub-owned)."""
+
+    id: str
+    unit: str
+    #: Reorder when the stock projected one lead time ahead falls below this.
+    min_stock: float
+    lead_time_days: float
+    #: Daily use assumed while the station has recorded none.
+    planned_daily_use: float = 0.0
+    #: Orders come in multiples of this; 0: any quantity.
+    pack_size: float = 0.0
+    #: Ordered and not yet received (the hub raises it when it orders).
+    on_order: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.min_stock < 0 or self.lead_time_days <= 0 or self.planned_daily_use < 0:
+            raise ValueError(
+                f"material {self.id}: min_stock and planned_daily_use must be >= 0, lead_time_days > 0"
+            )
+        if self.pack_size < 0 or self.on_order < 0:
+            raise ValueError(f"material {self.id}: pack_size and on_order must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    at: datetime
+    lot: str
+    quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class StockRecord:
+    """A material's recent use at a station and its open reorder signal, if any (kept at the station)."""
+
+    #: The material's name.
+    id: str
+    #: Use within the reorder window (older use is dropped).
+    used: tuple[Consumption, ...] = ()
+    #: ``node_seq`` of the open ``inventory.reorder`` entry; ``None``: no signal open.
+    reorder_entry: int | None = None
+    reorder_at: datetime | None = None
+    reorder_quantity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +211,10 @@ class Job:
     quantities: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     coc_signed_by: str | None = None
     serials: tuple[str, ...] = ()
+    #: The PO line and part the traveler scanned (older records lack them).
+    po: str | None = None
+    line: str | None = None
+    part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

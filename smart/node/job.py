@@ -13,6 +13,10 @@ The states, in order::
   Standards, Inventory and QA must allow (QA judges the equipment checks'
   readings, e.g. UV-A); the interlock may then close, and the outcome goes
   to AlertBroadcast's ``gate`` (the stack light) where it runs.
+  Once the gate allows, Maintenance counts the equipment's use (``count``,
+  its usage counters) and Inventory draws the start's ``consumed``
+  quantities (lot → quantity) from stock (``consume``, its reorder signal);
+  Inventory's gate ``use`` already refused a draw larger than a lot holds.
 - ``step`` (step, readings): Compliance (order) and QA (limits, dwell)
   judge it; an allowed step and its readings go on the job's record.
 - ``release`` (signer): the signer signs the record, then the Guardian (and
@@ -62,6 +66,8 @@ GATE: tuple[tuple[str, str], ...] = (
     ("inventory", "use"),
     ("qa", "measure"),
 )
+#: Asked once the gate has allowed, where they run: what the job uses is counted and drawn from stock.
+AFTER_GATE: tuple[tuple[str, str], ...] = (("maintenance", "count"), ("inventory", "consume"))
 STEP: tuple[tuple[str, str], ...] = (("compliance", "step"), ("qa", "measure"))
 RELEASE: tuple[tuple[str, str], ...] = (("guardian", "release"), ("logistics", "ship"))
 #: Shipping (sr-1): the station's role and the PO line, the C of C, then every part accounted for.
@@ -142,6 +148,15 @@ def _readings(body: Mapping[str, Any]) -> dict[str, f.Reading]:
         return _READINGS.validate_python(body.get("readings") or {})
     except ValidationError as err:
         raise JobError(f"readings: {err}") from err
+
+
+def _consumed(body: Mapping[str, Any]) -> dict[str, float]:
+    value = body.get("consumed") or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(q, int | float) and not isinstance(q, bool) and q > 0 for q in value.values()
+    ):
+        raise JobError("consumed: expected an object of lot → quantity > 0")
+    return {str(lot): float(quantity) for lot, quantity in value.items()}
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -250,6 +265,8 @@ class JobMachine:
         if outcome != "deny":
             self.session = session
             self._apply(verb, body, event, at)
+            if verb == "start":
+                decisions += await self._after_gate(event, body)
         light = await self._show(verb, outcome, event)
         reply = self._transition(verb, target, at, outcome, decisions, reasons)
         if light is not None:
@@ -258,6 +275,20 @@ class JobMachine:
         if handed is not None:
             reply["handoff"] = handed.get("effects") or {}
         return reply
+
+    async def _after_gate(self, event: f.Event, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The allowed gate's use of equipment and consumables, counted where the modules run."""
+        consumed = _consumed(body)
+        asks: dict[str, tuple[bool, dict[str, Any]]] = {
+            "maintenance": (bool(event.equipment), {"equipment": list(event.equipment)}),
+            "inventory": (bool(consumed), {"consumed": consumed}),
+        }
+        done: list[dict[str, Any]] = []
+        for module, mverb in AFTER_GATE:
+            wanted, extra = asks[module]
+            if wanted and self.station.running([module]):
+                done.append(await self.station.ask(module, mverb, event, extra))
+        return done
 
     async def _show(self, verb: str, outcome: str, event: f.Event) -> str | None:
         """The gate's outcome on the stack light, through AlertBroadcast where it runs; the light shown."""
@@ -339,11 +370,13 @@ class JobMachine:
         if verb == "start":
             event = self._event(session, "operate", at, readings=_readings(body))
             gate: list[tuple[str, str, f.Event, dict[str, Any]]] = []
+            consumed = _consumed(body)
             for module, mverb in GATE:
                 if module == "gatekeeper" or module in running([module]):
                     # QA judges the station's check readings here; they are not the job's, so no NCR on it
                     asked = dataclasses.replace(event, job=None) if module == "qa" else event
-                    gate.append((module, mverb, asked, {}))
+                    drawn = {"consumed": consumed} if module == "inventory" and consumed else {}
+                    gate.append((module, mverb, asked, drawn))
             return event, gate
         if verb == "step":
             step = _text(body, "step", required=True)
@@ -391,8 +424,16 @@ class JobMachine:
     def _apply(self, verb: str, body: Mapping[str, Any], event: f.Event, at: datetime) -> None:
         session = self.session
         if verb in ("scan", "receive") and session.job is not None and self._job_record() is None:
-            serials = (session.scan.serial,) if session.scan and session.scan.serial else ()
-            self._keep_job(f.Job(id=session.job, serials=serials), session.person)
+            scan = session.scan
+            serials = (scan.serial,) if scan and scan.serial else ()
+            job = f.Job(
+                id=session.job,
+                serials=serials,
+                po=scan.po if scan else None,
+                line=scan.line if scan else None,
+                part=scan.part if scan else None,
+            )
+            self._keep_job(job, session.person)
         elif verb == "step":
             job = self._job_record() or f.Job(id=str(session.job))
             assert event.step is not None

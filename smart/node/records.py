@@ -7,8 +7,10 @@ bucket under ``<station>.<kind>.<id>`` (:func:`publish_record`), the
 station's leaf mirrors that bucket into the station's own JetStream domain
 and the station materialises every change here. The station itself writes
 what happens at it: the daily and shift checks, the jobs with their steps,
-measurements, NCRs, signer and quantities, and when a person last performed
-a method. Each local write goes with a ledger entry (the caller records it).
+measurements, NCRs, signer and quantities, when a person last performed
+a method, each consumable's use and open reorder signal (``stock``) and each
+equipment's use toward its upkeep (``usage``); the hub also sets the
+consumables' reorder terms (``material``). Each local write goes with a ledger entry (the caller records it).
 
 Everything lives in one SQLite file beside the station store (WAL,
 ``synchronous=FULL``), so a station that restarts with no hub still holds
@@ -48,6 +50,10 @@ KINDS: Mapping[str, type[Any]] = MappingProxyType(
         "po-line": f.PoLine,
         "procedure": f.Procedure,
         "job": f.Job,
+        # consumables' reorder terms (hub), their use and open reorder signal, equipment use counts
+        "material": f.Material,
+        "stock": f.StockRecord,
+        "usage": f.UsageCount,
     }
 )
 _ADAPTERS: Mapping[str, TypeAdapter[Any]] = MappingProxyType({k: TypeAdapter(t) for k, t in KINDS.items()})

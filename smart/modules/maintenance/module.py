@@ -12,7 +12,26 @@
   review, every job the equipment served since its last good calibration
   (``maintenance.recall`` on the ledger, ``recall`` in the effects).
 - ``use``: the equipment in the event may be used now (checks current,
-  calibrations and surveys not overdue).
+  calibrations and surveys not overdue, and no usage counter overdue).
+- ``count``: the equipment (body ``equipment`` or the event's) was used: each
+  of its ``cycles`` counters counts one, each ``hours`` counter the body's
+  ``hours`` (an hour meter's reading since the last count). The job machine
+  asks it once the gate has allowed, so a refused start counts nothing.
+- ``service``: body ``equipment`` and ``task`` were serviced now by the
+  event's person: the counter starts again from zero (its lifetime total
+  stays), and the record names who did it and when.
+
+**Usage counters.** Thresholds come from the equipment record
+(``usage_limits``: task, ``cycles`` or ``hours``, ``every``, ``due_within``),
+which the hub's maintenance schedule owns, because they belong to the
+machine (this lamp's bulb, that furnace's door seal), not to a customer's
+contract. The counts are kept in the station's records (kind ``usage``,
+SQLite beside the ledger, each change also on the ledger as
+``record.usage``), so they survive a restart and need no hub. At ``use`` a
+counter at or past its threshold denies (``maintenance.usage-overdue``,
+naming equipment, task, count and threshold) whatever the contract's
+enforcement mode, and one within its margin warns
+(``maintenance.usage-due``).
 """
 
 from __future__ import annotations
@@ -21,10 +40,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from pydantic import TypeAdapter, ValidationError
 
+from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.modules import framework, rulebound
+from smart.modules.maintenance import usage
+
+log = structlog.get_logger("smart.modules.maintenance")
 
 _READINGS = TypeAdapter(dict[str, f.Reading])
 
@@ -35,7 +59,182 @@ class MaintenanceModule(rulebound.RuleBoundModule):
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb == "check":
             return self._check(event)
-        return await super().handle(event)
+        if event.verb == "count":
+            return self._count(event)
+        if event.verb == "service":
+            return self._service(event)
+        decision = await super().handle(event)
+        return self._with_counters(event, decision) if event.verb == "use" else decision
+
+    # -- usage counters ----------------------------------------------------------------------
+
+    def _counters(self, equipment: f.EquipmentRecord) -> list[usage.Counter]:
+        """The equipment's counters now: its limits with the counts the station keeps (zero if none)."""
+        keeper = rulebound.keeper(self.station)
+        found = []
+        for limit in equipment.usage_limits:
+            held = keeper.held("usage", f.usage_key(equipment.id, limit.task)) if keeper else None
+            kept = (
+                held
+                if isinstance(held, f.UsageCount)
+                else f.UsageCount(
+                    id=f.usage_key(equipment.id, limit.task), equipment=equipment.id, task=limit.task
+                )
+            )
+            found.append(
+                usage.Counter(
+                    equipment.id,
+                    limit.task,
+                    limit.unit,
+                    service_every=limit.every,
+                    due_within=limit.due_within,
+                    since_service=kept.since_service,
+                    total=kept.total,
+                    last_service_at=kept.last_service_at,
+                )
+            )
+        return found
+
+    def _used_equipment(self, event: framework.ModuleEvent) -> list[f.EquipmentRecord] | str:
+        """The equipment records a count or use names, or what is wrong with the request."""
+        raw = event.body.get("equipment", list(event.event.equipment))
+        names = [raw] if isinstance(raw, str) else raw
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            return "body.equipment: expected an equipment id or a list of them"
+        known = self.station.facts().equipment
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            return f"no equipment {', '.join(unknown)} at {self.station.station}"
+        return [known[n] for n in names]
+
+    def _with_counters(
+        self, event: framework.ModuleEvent, decision: framework.ModuleDecision
+    ) -> framework.ModuleDecision:
+        """The ``use`` decision with every counter of the event's equipment: overdue denies, due warns."""
+        known = self.station.facts().equipment
+        reasons = list(decision.reasons)
+        shown = []
+        try:
+            counters = [c for e in event.event.equipment if e in known for c in self._counters(known[e])]
+        except usage.CounterError as err:
+            return rulebound.refusal(self.name, "usage.limit", str(err))
+        for counter in counters:
+            shown.append(_counter_json(counter))
+            if counter.status == "ok":
+                continue
+            overdue = counter.status == "overdue"
+            reasons.append(
+                engine.Reason(
+                    f"{self.name}.usage-{counter.status}",
+                    (f"{counter.describe()}; service it before use" if overdue else counter.describe()),
+                    {
+                        "equipment": counter.equipment,
+                        "task": counter.task,
+                        "count": counter.since_service,
+                        "threshold": counter.service_every,
+                        "unit": counter.unit,
+                    },
+                    severity="deny" if overdue else "warn",
+                )
+            )
+        if not shown:
+            return decision
+        severities = {r.severity for r in reasons if not r.audit}
+        outcome: engine.Outcome = decision.outcome
+        if "deny" in severities:
+            outcome = "deny"
+        elif outcome == "allow" and reasons:
+            outcome = "warn"
+        return framework.ModuleDecision(
+            module=self.name,
+            outcome=outcome,
+            reasons=tuple(reasons),
+            revisions=decision.revisions,
+            effects={**decision.effects, "counters": shown},
+        )
+
+    def _count(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        used = self._used_equipment(event)
+        if isinstance(used, str):
+            return rulebound.refusal(self.name, "count.equipment", used)
+        hours = event.body.get("hours", 0.0)
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+            return rulebound.refusal(
+                self.name, "count.hours", f"body.hours: expected a number of hours >= 0, got {hours!r}"
+            )
+        try:
+            counters = [c for equipment in used for c in self._counters(equipment)]
+        except usage.CounterError as err:
+            return rulebound.refusal(self.name, "usage.limit", str(err))
+        keeper = rulebound.keeper(self.station)
+        actor = event.event.person or self.station.station
+        counted = []
+        for counter in counters:
+            amount = 1.0 if counter.unit == "cycles" else float(hours)
+            after = usage.count(counter, amount)
+            if keeper is not None and amount:
+                held = keeper.held("usage", f.usage_key(after.equipment, after.task))
+                by = held.last_service_by if isinstance(held, f.UsageCount) else None
+                keeper.keep("usage", _kept(after, by=by), actor=actor)
+            counted.append(_counter_json(after))
+            if after.status != "ok" and counter.status == "ok":
+                log.warning(
+                    "maintenance.usage_due",
+                    station=self.station.station,
+                    equipment=after.equipment,
+                    task=after.task,
+                    status=after.status,
+                    count=after.since_service,
+                    threshold=after.service_every,
+                )
+        return framework.ModuleDecision(module=self.name, outcome="allow", effects={"counters": counted})
+
+    def _service(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        equipment_id, task = event.body.get("equipment"), event.body.get("task")
+        held = self.station.facts().equipment.get(str(equipment_id))
+        if held is None:
+            return rulebound.refusal(
+                self.name, "service.equipment", f"no equipment {equipment_id!r} at {self.station.station}"
+            )
+        tasks = [limit.task for limit in held.usage_limits]
+        if task not in tasks:
+            return rulebound.refusal(
+                self.name,
+                "service.task",
+                f"{held.id} counts no task {task!r}; it counts {', '.join(tasks) or 'nothing'}",
+                equipment=held.id,
+            )
+        person = event.event.person
+        if not person:
+            return rulebound.refusal(
+                self.name, "service.person", "a service names who did it (the event's person)"
+            )
+        keeper = rulebound.keeper(self.station)
+        if keeper is None:
+            return rulebound.refusal(self.name, "service.records", "this station keeps no records")
+        try:
+            (counter,) = [c for c in self._counters(held) if c.task == task]
+        except usage.CounterError as err:
+            return rulebound.refusal(self.name, "usage.limit", str(err))
+        after = usage.serviced(counter, at=event.event.at)
+        keeper.keep("usage", _kept(after, by=person), actor=person)
+        log.info(
+            "maintenance.serviced",
+            station=self.station.station,
+            equipment=held.id,
+            task=task,
+            by=person,
+            count_before=counter.since_service,
+        )
+        return framework.ModuleDecision(
+            module=self.name,
+            outcome="allow",
+            effects={
+                **_counter_json(after),
+                "before": counter.since_service,
+                "servicedBy": person,
+            },
+        )
 
     def _check(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         body, happened = event.body, event.event
@@ -103,3 +302,27 @@ class MaintenanceModule(rulebound.RuleBoundModule):
                 actor=actor,
             )
         return effects
+
+
+def _counter_json(counter: usage.Counter) -> dict[str, Any]:
+    return {
+        "equipment": counter.equipment,
+        "task": counter.task,
+        "unit": counter.unit,
+        "count": counter.since_service,
+        "threshold": counter.service_every,
+        "status": counter.status,
+    }
+
+
+def _kept(counter: usage.Counter, *, by: str | None) -> f.UsageCount:
+    """The station's record of ``counter``, naming ``by``, who last serviced it."""
+    return f.UsageCount(
+        id=f.usage_key(counter.equipment, counter.task),
+        equipment=counter.equipment,
+        task=counter.task,
+        since_service=counter.since_service,
+        total=counter.total,
+        last_service_at=counter.last_service_at,
+        last_service_by=by,
+    )
