@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from smart.cli import bench, config, contracts, credentials, floor, ledger, node, operator, people, station
+from smart.cli import (
+    bench,
+    config,
+    contracts,
+    credentials,
+    floor,
+    jobs,
+    ledger,
+    node,
+    operator,
+    people,
+    station,
+)
 
 app = typer.Typer(
     name="smart",
@@ -30,6 +42,7 @@ app.add_typer(station.app, name="station")
 app.add_typer(node.app, name="node")
 app.add_typer(ledger.app, name="ledger")
 app.command("verify")(ledger.verify_bundle)
+app.add_typer(jobs.app, name="jobs")
 
 
 def main() -> None:

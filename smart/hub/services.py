@@ -3,6 +3,7 @@
 The intake takes the stations' shipped batches; the gathering takes the hub
 services' own node logs (SMART-ID, ``smart apply``, the operator) from
 ``<state_dir>/ledger/``, so their entries are in the same verifiable log.
+HandoffCentral indexes the job records stations handed off, from that log.
 
 On Kubernetes these run in the hub Deployment; on one machine ``smart up``
 starts them after the servers are healthy. The ledger tables are migrated
@@ -20,6 +21,7 @@ from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
+from smart.hub import handoff_central
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -46,6 +48,8 @@ class HubServices:
         self.smartid: SmartId | None = None
         self.logins: Logins | None = None
         self._gathering: asyncio.Task[None] | None = None
+        self.handoffs: handoff_central.HandoffCentral | None = None
+        self._handoffs: asyncio.Task[None] | None = None
 
     def app_database_url(self) -> str:
         password = secret(self.floor.layout.secrets / "ledger-app.password")
@@ -55,6 +59,7 @@ class HubServices:
         owner_url = self.floor.database_url()
         password = secret(self.floor.layout.secrets / "ledger-app.password")
         await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
+        await asyncio.to_thread(handoff_central.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         self.hub_log = await asyncio.to_thread(
             HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
@@ -73,6 +78,10 @@ class HubServices:
         )
         gathering = HubNodeGathering(self.settings.state_dir / "ledger", self.gathering_log, keys)
         self._gathering = asyncio.create_task(self._gather(gathering), name="hub-node-gathering")
+        self.handoffs = await asyncio.to_thread(
+            handoff_central.HandoffCentral.connect, self.app_database_url()
+        )
+        self._handoffs = asyncio.create_task(self.handoffs.run(), name="handoff-central")
         self.logins = await asyncio.to_thread(Logins, self.floor.database_url())
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -83,11 +92,15 @@ class HubServices:
         )
 
     def routers(self) -> list[APIRouter]:
-        """SMART-ID's sign-in, people and credentials pages, for the hub web app (after ``start``)."""
+        """SMART-ID's sign-in, people and credentials pages and HandoffCentral's jobs (after ``start``)."""
         assert self.smartid is not None and self.logins is not None and self.floor.hub is not None
         publish = vault_publish.publisher(self.smartid, self.floor.hub.url, list(self.floor.leaves))
         guard = auth.Guard(self.logins)
-        return [auth.router(self.logins), people.router(self.smartid, guard, publish=publish)]
+        return [
+            auth.router(self.logins),
+            people.router(self.smartid, guard, publish=publish),
+            handoff_central.router(self.app_database_url(), guard),
+        ]
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
         while True:
@@ -95,11 +108,13 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
-        for task in (self._gathering, self._task):
+        for task in (self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.handoffs is not None:
+            self.handoffs.close()
         if self.gathering_log is not None:
             self.gathering_log.close()
         if self.intake is not None:

@@ -81,6 +81,8 @@ class HandoffModule(framework.StationModule):
                         "entry": released.node_seq,
                         "verb": released.data.get("verb"),
                         "at": released.ts,
+                        # when the release (or shipment) happened at the station, as the machine saw it
+                        "releasedAt": released.data.get("at"),
                     },
                 },
                 actor=event.event.person or agent.station,
