@@ -18,6 +18,9 @@ def up(
     stations: int | None = typer.Option(None, "--stations", min=1, max=64, help="Number of stations [6]."),
     state_dir: Path | None = typer.Option(None, "--state-dir", help="Where data lives between runs."),
     port: int | None = typer.Option(None, "--port", help="Port of the hub web app [8480]."),
+    demo_shop: bool = typer.Option(
+        False, "--demo-shop", help="Put a made-up penetrant shop (people, equipment, lots, a PO) at pt-1."
+    ),
 ) -> None:
     """Run PostgreSQL, the hub NATS, a leaf NATS per station and the hub web app until Ctrl-C."""
     try:
@@ -34,7 +37,7 @@ def up(
         typer.echo("Press Ctrl-C to stop.")
 
     try:
-        asyncio.run(floor_up.run(settings, on_ready=ready))
+        asyncio.run(floor_up.run(settings, on_ready=ready, demo=demo_shop))
     except (FloorError, StartError) as err:
         typer.echo(f"smart up: {err}", err=True)
         raise typer.Exit(1) from err

@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Generator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
+import structlog
 import uvicorn
 from fastapi import FastAPI
 
@@ -22,8 +25,11 @@ from smart.embedded import driver as contracts_driver
 from smart.hub.services import HubServices
 from smart.hub.web.app import create_app
 from smart.modules.vision.module import SCANS_FOLDER
+from smart.runtime import demo_shop
 from smart.runtime.floor import Floor
 from smart.settings import Settings
+
+log = structlog.get_logger("smart.runtime.up")
 
 
 class _QuietServer(uvicorn.Server):
@@ -63,8 +69,29 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     return urls
 
 
-async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None]) -> None:
-    """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot."""
+async def seed_demo_shop(floor: Floor) -> dict[str, str]:
+    """Put the demo shop's records at pt-1 (see :mod:`.demo_shop`); what to print about it."""
+    assert floor.hub is not None
+    client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
+    try:
+        count = await demo_shop.seed(client.jetstream(), datetime.now(UTC))
+    finally:
+        await client.close()
+    log.info("demo_shop.seeded", station=demo_shop.STATION, records=count)
+    traveler = demo_shop.TRAVELER
+    lines = {f"demo badge {badge}": what for badge, what in demo_shop.BADGES.items()}
+    lines["demo traveler"] = (
+        f"job {traveler['job']}, PO {traveler['po']} line {traveler['line']}, "
+        f"part {traveler['part']} serial {traveler['serial']}"
+    )
+    return lines
+
+
+async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None], demo: bool = False) -> None:
+    """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot.
+
+    With ``demo``, the demo shop's records are put at pt-1 once the contracts are applied.
+    """
     floor = Floor(settings, node_agents=True)
     floor.preflight(extra_ports={settings.web_port: "hub web app"})
     services = HubServices(floor)
@@ -76,9 +103,12 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None])
         await floor.start()
         await services.start()
         await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
+        urls = floor_urls(settings, floor)
+        if demo and demo_shop.STATION in floor.leaves:
+            urls.update(await seed_demo_shop(floor))
         app = create_app(floor.status, routers=services.routers())
         server, web = await serve_web(app, settings.host, settings.web_port)
-        on_ready(floor_urls(settings, floor))
+        on_ready(urls)
         await stop.wait()
         server.should_exit = True
         await web
