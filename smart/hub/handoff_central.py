@@ -202,16 +202,18 @@ def _strings(value: Any) -> list[str]:
 class HandoffCentral:
     """The index on its own connection (app role): :meth:`index_once` takes what the log added since."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, url: str | None = None) -> None:
         conn.autocommit = True
         self.conn = conn
+        #: Where to connect again after the database went away (``None``: the caller's connection only).
+        self.url = url
         self._next: int | None = None
         self.indexed = 0
         self.repeats = 0
 
     @classmethod
     def connect(cls, url: str) -> HandoffCentral:
-        return cls(psycopg.connect(url, autocommit=True))
+        return cls(psycopg.connect(url, autocommit=True), url=url)
 
     def close(self) -> None:
         self.conn.close()
@@ -308,6 +310,11 @@ class HandoffCentral:
             except psycopg.Error as err:
                 log.warning("handoff_central.pass_failed", error=type(err).__name__)
                 self._next = None  # read the cursor again from the index
+                if (self.conn.closed or self.conn.broken) and self.url is not None:
+                    try:
+                        self.conn = await asyncio.to_thread(psycopg.connect, self.url, autocommit=True)
+                    except psycopg.Error as again:
+                        log.warning("handoff_central.reconnect_failed", error=type(again).__name__)
             await asyncio.sleep(every_s)
 
 

@@ -280,3 +280,28 @@ def test_smart_jobs_lists_and_shows_handed_off_jobs_and_says_when_a_job_never_ar
     assert shown.exit_code == 0 and "J-7" in shown.stdout and f"pt-1#{entry.node_seq}" in shown.stdout
     missing = smart("jobs", "show", "J-404")
     assert missing.exit_code == 1 and "no job J-404 has been handed off to the hub" in missing.stderr
+
+
+async def test_the_index_keeps_up_after_its_database_connection_is_cut(
+    hub_db: HubDatabase, tmp_path: Path
+) -> None:
+    key_store = KeyStore(tmp_path / "keys")
+    directory = tmp_path / "ledger"
+    central = handoff_central.HandoffCentral.connect(hub_db.app_url)
+    running = asyncio.create_task(central.run(every_s=0.05))
+    try:
+        pid = central.conn.info.backend_pid
+        with psycopg.connect(hub_db.owner_url, autocommit=True) as owner:
+            owner.execute("SELECT pg_terminate_backend(%s)", (pid,))  # the database drops the service
+        with (
+            ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
+            hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
+        ):
+            _hand_off(pt, "J-9", "SN-001")
+            pt.sign_head()
+            HubNodeGathering(directory, hub_log, key_store).gather_once()
+        await eventually(lambda: central.indexed == 1, what="the hand-off indexed on a new connection")
+        assert central.conn.info.backend_pid != pid
+    finally:
+        running.cancel()
+        central.close()

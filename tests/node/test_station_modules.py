@@ -264,6 +264,13 @@ async def test_a_panel_used_to_its_threshold_warns_then_blocks_until_serviced_an
             last_service_by="op-7",
         )
         assert pt.entries("record.usage")[-1].actor == "op-7"
+        (done,) = pt.entries("maintenance.serviced")
+        assert done.node_seq == serviced["effects"]["entry"] and done.actor == "op-7"
+        assert (done.data["equipment"], done.data["task"], done.data["countBefore"]) == (
+            "TAM-146040",
+            "panel-clean",
+            3.0,
+        )
         after = await pt.module("maintenance", "use", panel)
         assert not [r for r in after["reasons"] if r["rule"].startswith("maintenance.usage")]
     finally:
@@ -396,3 +403,33 @@ async def test_the_gate_draws_the_jobs_penetrant_and_refuses_a_draw_larger_than_
             "inventory", "stock", _event(at=AT + DAY), {"lot": "PEN-2291", "onHand": 30}
         )
         assert counted["effects"]["reorder"][0]["state"] == "cleared" and _on_hand(pt, "PEN-2291") == 30
+
+
+LAMP = f.EquipmentRecord(
+    "UV-LAMP-1",
+    "uv-lamp",
+    usage_limits=(
+        f.UsageLimit("bulb", "hours", every=1500, due_within=100),
+        f.UsageLimit("ballast-check", "cycles", every=500),
+    ),
+)
+
+
+async def test_an_hours_counter_counts_the_hours_reported_and_a_cycles_counter_one_per_use(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    shop = {**PENETRANT_SHOP, "equipment": [*PENETRANT_SHOP["equipment"], LAMP]}
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", shop) as pt:
+        lamp = _event(equipment=("UV-LAMP-1",))
+        ran = await pt.module("maintenance", "count", lamp, {"hours": 1395.5})
+        assert [(c["task"], c["count"], c["status"]) for c in ran["effects"]["counters"]] == [
+            ("bulb", 1395.5, "ok"),
+            ("ballast-check", 1.0, "ok"),
+        ]
+        ran = await pt.module("maintenance", "count", lamp, {"hours": 10})
+        assert ran["effects"]["counters"][0]["status"] == "due"
+        bulb = pt.runtime.held("usage", "UV-LAMP-1/bulb")
+        assert isinstance(bulb, f.UsageCount) and bulb.since_service == 1405.5 and bulb.total == 1405.5
+        use = await pt.module("maintenance", "use", lamp)
+        assert "maintenance.usage-due" in [r["rule"] for r in use["reasons"]]
+        assert "UV-LAMP-1 bulb due: 94.5 hours left" in use["reasons"][-1]["message"]

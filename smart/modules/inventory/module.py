@@ -27,7 +27,9 @@ signal stays open per material (its entry is kept in the ``stock`` record)
 until the projection is back at or above the minimum (a lot received, an
 order on its way), when ``inventory.reorder.cleared`` is recorded; so a
 shelf running low raises one signal, not one per job. A material without
-terms, or without any lot whose stock is tracked, is never signalled.
+terms, or without any lot whose stock is tracked, is never signalled. A lot's
+quantity is the station's once it draws from it; a newer value the hub
+publishes for the lot (a stocktake there) replaces it, as for any record.
 """
 
 from __future__ import annotations

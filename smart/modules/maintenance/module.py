@@ -19,7 +19,8 @@
   asks it once the gate has allowed, so a refused start counts nothing.
 - ``service``: body ``equipment`` and ``task`` were serviced now by the
   event's person: the counter starts again from zero (its lifetime total
-  stays), and the record names who did it and when.
+  stays), the record names who did it and when, and ``maintenance.serviced``
+  on the ledger says so with the count it was reset from.
 
 **Usage counters.** Thresholds come from the equipment record
 (``usage_limits``: task, ``cycles`` or ``hours``, ``every``, ``due_within``),
@@ -218,6 +219,21 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             return rulebound.refusal(self.name, "usage.limit", str(err))
         after = usage.serviced(counter, at=event.event.at)
         keeper.keep("usage", _kept(after, by=person), actor=person)
+        entry = self.station.record(
+            kind="maintenance.serviced",
+            subject=f.usage_key(held.id, task),
+            data={
+                "equipment": held.id,
+                "task": task,
+                "unit": counter.unit,
+                "countBefore": counter.since_service,
+                "threshold": counter.service_every,
+                "total": counter.total,
+                "by": person,
+                "at": event.event.at.isoformat(),
+            },
+            actor=person,
+        )
         log.info(
             "maintenance.serviced",
             station=self.station.station,
@@ -225,6 +241,8 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             task=task,
             by=person,
             count_before=counter.since_service,
+            entry=entry.node_seq,
+            revision=entry.contract,
         )
         return framework.ModuleDecision(
             module=self.name,
@@ -233,6 +251,7 @@ class MaintenanceModule(rulebound.RuleBoundModule):
                 **_counter_json(after),
                 "before": counter.since_service,
                 "servicedBy": person,
+                "entry": entry.node_seq,
             },
         )
 
