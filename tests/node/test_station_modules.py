@@ -433,3 +433,25 @@ async def test_an_hours_counter_counts_the_hours_reported_and_a_cycles_counter_o
         use = await pt.module("maintenance", "use", lamp)
         assert "maintenance.usage-due" in [r["rule"] for r in use["reasons"]]
         assert "UV-LAMP-1 bulb due: 94.5 hours left" in use["reasons"][-1]["message"]
+
+
+async def test_a_reorder_signal_raised_while_the_hub_is_down_reaches_it_once_it_is_back(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", STOCKED_SHOP) as pt:
+        store = pt.runtime.agent.store
+        assert store is not None
+        nats_floor.run(nats_floor.floor.supervisor.stop_child("hub"))
+        try:
+            low = await pt.module("inventory", "consume", _event(), {"consumed": {"PEN-2291": 12}})
+            (raised,) = low["effects"]["reorder"]
+            assert raised["state"] == "raised"  # decided and recorded at the station alone
+            assert store.shipped_seq("pt-1") < raised["entry"]
+        finally:
+            nats_floor.run(nats_floor.floor.supervisor.start_child("hub"))
+        await eventually(
+            lambda: store.shipped_seq("pt-1") >= raised["entry"],
+            deadline_s=60,
+            what="the reorder signal shipped once the hub is back",
+        )
+        assert [e.node_seq for e in pt.entries("inventory.reorder")] == [raised["entry"]]
