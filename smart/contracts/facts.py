@@ -79,6 +79,13 @@ class UsageLimit:
     #: Call it due this much before ``every`` (time to plan the work).
     due_within: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.every <= 0 or not 0 <= self.due_within < self.every:
+            raise ValueError(
+                f"usage limit {self.task}: every must be > 0 and due_within in [0, every), "
+                f"got every={self.every:g} due_within={self.due_within:g}"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class EquipmentRecord:

@@ -8,6 +8,7 @@ import pytest
 
 from smart.contracts import facts as f
 from smart.modules.maintenance import usage
+from smart.node import records
 
 AT = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -102,3 +103,13 @@ def test_with_no_good_calibration_every_earlier_use_is_recalled() -> None:
 def test_a_gauge_never_used_since_its_calibration_recalls_nothing() -> None:
     found = usage.recall(equipment="uv-meter-9", found_at=AT, calibrations=CALIBRATIONS, uses=USES)
     assert found.jobs == () and found.message.endswith("need impact review: none")
+
+
+def test_an_equipment_record_with_an_impossible_usage_limit_is_refused_naming_the_task() -> None:
+    good = {"id": "UV-LAMP-1", "kind": "uv-lamp"}
+    assert records.parse("equipment", good).usage_limits == ()  # records from before counters still read
+    bad = {**good, "usage_limits": [{"task": "bulb", "unit": "hours", "every": 100, "due_within": 100}]}
+    with pytest.raises(records.RecordError, match="usage limit bulb: every must be > 0"):
+        records.parse("equipment", bad)
+    with pytest.raises(records.RecordError, match="usage_limits"):
+        records.parse("equipment", {**good, "usage_limits": [{"task": "bulb", "unit": "days", "every": 3}]})
