@@ -40,6 +40,7 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
 
+import nats.js.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -52,7 +53,9 @@ from smart.contracts import facts as f
 from smart.modules import framework, rulebound
 from smart.node import job, records
 from smart.node.agent import NodeAgent
+from smart.node.badges import StationBadges
 from smart.node.enforcement import StationDecision
+from smart.runtime.nats import HUB_DOMAIN
 
 if TYPE_CHECKING:
     from smart.modules.safety.interlock import Interlock
@@ -140,6 +143,8 @@ class StationRuntime:
         #: The relay the gate drives (energised while the current job's gate allowed), if the station has one.
         self.interlock = interlock
         self.records: records.StationRecords | None = None
+        #: SMART-ID's signed badges as this station holds them (the Gatekeeper verifies them offline).
+        self.badges: StationBadges | None = None
         self.modules: dict[str, framework.StationModule] = {}
         self.jobs = job.JobMachine(self)
         self.ready = asyncio.Event()
@@ -154,6 +159,8 @@ class StationRuntime:
         if self.agent.ledger is None:
             await self.agent.start()
         self.records = records.StationRecords(self.records_path)
+        assert self.agent.store is not None
+        self.badges = StationBadges(self.station, self.agent.store)
         self.jobs.restore()
         await self.reconcile_modules()  # from the store: modules run before any connection
         task = asyncio.create_task(self._on_leaf(), name=f"station-{self.station}")
@@ -196,6 +203,9 @@ class StationRuntime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._tasks.append(asyncio.create_task(self._watch_records(bucket), name="watch-records"))
+        assert self.badges is not None
+        for name in self.badges.buckets:
+            self._tasks.append(asyncio.create_task(self._watch_access(js, name), name=f"watch-{name}"))
         self._subscriptions["job"] = await connection.subscribe(
             framework.subject(self.station, "job", "*"), cb=self._on_job_request
         )
@@ -469,6 +479,42 @@ class StationRuntime:
                 continue
             deleted = update.operation in ("DEL", "PURGE")
             self.apply_record(update.key, int(update.revision or 0), None if deleted else update.value)
+
+    async def _watch_access(self, js: Any, name: str) -> None:
+        """Mirror one SMART-ID bucket once the hub has it, and keep each change.
+
+        A mirror made before its hub stream exists waits on the server's own
+        retry backoff, so the bucket is looked up at the hub first (a floor
+        without SMART-ID never makes it, and the station then holds none).
+        """
+        connection = self.agent.connection
+        assert connection is not None
+        hub_js = connection.jetstream(domain=HUB_DOMAIN)
+        delay = 0.2
+        while True:
+            try:
+                try:
+                    await js.stream_info(mirror.stream_name(name))
+                except nats.js.errors.NotFoundError:
+                    await hub_js.stream_info(mirror.stream_name(name))  # not there yet: raises
+                bucket = await mirror.mirror_bucket(js, name)
+                watcher = await bucket.watch(">", include_history=False)
+                break
+            except Exception:  # not published yet, or the hub out of reach: the store still applies
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        async for update in watcher:
+            if update is None or self.badges is None:
+                continue
+            deleted = update.operation in ("DEL", "PURGE")
+            value = None if deleted else update.value
+            if self.badges.apply(name, update.key, int(update.revision or 0), value):
+                self.agent.record(
+                    kind="access.received",
+                    subject=f"{name}/{update.key}",
+                    data={"bucket": name, "key": update.key, "revision": update.revision, "deleted": deleted},
+                    actor=self.station,
+                )
 
     def apply_record(self, key: str, revision: int, value: bytes | None) -> None:
         """One change of the mirrored ``station-records`` bucket, materialised and recorded."""

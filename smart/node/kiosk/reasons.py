@@ -26,6 +26,7 @@ _STATION_RULES = {
     "vision.": "the station's camera",
     "no-contract": "the station itself (fail closed)",
     "contract.": "the station's contract store",
+    "access.": "SMART-ID's signed credentials, verified at the station",
 }
 
 
