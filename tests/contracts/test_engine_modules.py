@@ -81,7 +81,7 @@ def test_a_module_restricted_decision_in_audit_mode_allows_and_keeps_the_would_b
 
 
 def test_the_contract_window_binds_every_module() -> None:
-    late = badge_in(at=AT.replace(year=2027))
+    late = badge_in(at=AT.replace(year=2028))
     decision = _penetrant().evaluate(late, shop(), module="safety")
     assert decision.outcome == "deny" and _rules(decision) == {"contract.window"}
 

@@ -134,7 +134,7 @@ def _rule(doc: dict[str, Any], rule_id: str) -> dict[str, Any]:
         ),
         (lambda d: _rule(d, "pt-ambient-light").update(unit="candles"), "unknown unit"),
         (
-            lambda d: d["spec"]["window"].update(notBefore="2027-06-01T00:00:00Z"),
+            lambda d: d["spec"]["window"].update(notBefore="2028-06-01T00:00:00Z"),
             "notBefore must be earlier than notAfter",
         ),
         (lambda d: _rule(d, "pt-penetrant-dwell")["bands"][0].update(min=120), "band min must be below"),

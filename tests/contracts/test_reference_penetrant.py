@@ -137,5 +137,5 @@ def test_the_walked_through_job_is_refused_for_each_deny_path() -> None:
 
 
 def test_the_contract_expires_and_the_station_fails_closed() -> None:
-    decision = pt1().evaluate(badge_in(at=datetime(2027, 1, 1, tzinfo=UTC)), shop())
+    decision = pt1().evaluate(badge_in(at=datetime(2028, 1, 1, tzinfo=UTC)), shop())
     assert decision.outcome == "deny" and decision.reasons[0].rule == "contract.window"

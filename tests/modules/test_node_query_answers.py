@@ -278,7 +278,7 @@ async def test_contract_revision_and_status_follow_the_store(pt1: PtStation) -> 
     assert "ASTM E1417/E1417M (liquid penetrant testing) rev 21" in reply.lines[1]
     status = pt1.ask("what is the station status")
     assert status.lines[0] == f"Station pt-1 is enforcing 1 contract: penetrant revision {second[:8]}."
-    assert "penetrant is in force until 2027-01-01 00:00 UTC (in 214 days)." in status.lines
+    assert "penetrant is in force until 2028-01-01 00:00 UTC (in 579 days)." in status.lines
     assert "not yet sent to the hub" in status.text
 
 
