@@ -212,6 +212,7 @@ class Ncr:
 class Job:
     id: str
     steps: tuple[str, ...] = ()
+    #: The latest reading of each quantity on the job (what limits and record rules judge).
     measurements: Mapping[str, Reading] = field(default_factory=lambda: _EMPTY)
     signed_by: str | None = None
     ncrs: tuple[Ncr, ...] = ()
@@ -222,6 +223,9 @@ class Job:
     po: str | None = None
     line: str | None = None
     part: str | None = None
+    #: Every step's own readings, by step: the part temperature of the dwell and of the drying are
+    #: two results on the record, not one overwriting the other (older records lack them).
+    step_measurements: Mapping[str, Mapping[str, Reading]] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -439,7 +439,13 @@ class JobMachine:
             assert event.step is not None
             steps = job.steps if event.step in job.steps else (*job.steps, event.step)
             measurements = {**job.measurements, **event.readings}
-            self._keep_job(dataclasses.replace(job, steps=steps, measurements=measurements), session.person)
+            by_step = dict(job.step_measurements)
+            if event.readings:
+                by_step[event.step] = {**by_step.get(event.step, {}), **event.readings}
+            self._keep_job(
+                dataclasses.replace(job, steps=steps, measurements=measurements, step_measurements=by_step),
+                session.person,
+            )
         elif verb == "release" and session.person is not None and session.procedure is not None:
             procedure = self.station.held("procedure", session.procedure)
             if isinstance(procedure, f.Procedure) and self.station.records is not None:

@@ -316,6 +316,10 @@ async def test_penetrant_job_walks_from_badge_in_to_hand_off_with_every_decision
         job = pt.runtime.facts().jobs["J-1"]
         assert job.steps == tuple(step["step"] for step in PENETRANT_STEPS)
         assert job.measurements["part-temperature"] == f.Reading(120, "°F")
+        # each step keeps its own readings: the dwell's part temperature is not lost to the drying's
+        assert job.step_measurements["penetrant-dwell"]["part-temperature"] == f.Reading(72, "°F")
+        assert job.step_measurements["dry"]["part-temperature"] == f.Reading(120, "°F")
+        assert "pre-clean" not in job.step_measurements  # no readings, no entry
         assert job.signed_by == "op-7"
         transitions = [(e.data["verb"], e.data["to"]) for e in pt.entries("job.transition")]
         assert transitions[:3] == [("badge", "badged-in"), ("scan", "traveler-scanned"), ("start", "gated")]

@@ -174,7 +174,8 @@ async def test_operator_is_refused_at_the_gate_fixes_the_checks_and_releases_the
             assert await outcome(page) == "allow", (step, await page.text_content("#outcome"))
         await shot(page, "06-steps-done")
         record = await page.text_content("#record") or ""
-        assert "part-temperature: 120 °F" in record and "dwell-time: 12 min" in record
+        assert "penetrant-dwell: part-temperature 72 °F, dwell-time 12 min" in record
+        assert "dry: part-temperature 120 °F, time-at-max-temperature 4 min" in record
 
         clock.advance(10)
         await page.click("#release")
@@ -188,6 +189,7 @@ async def test_operator_is_refused_at_the_gate_fixes_the_checks_and_releases_the
         job = pt.runtime.facts().jobs["J-1"]
         assert job.signed_by == "op-7" and job.steps == tuple(steps)
         assert job.measurements["part-temperature"] == f.Reading(120, "°F")
+        assert job.step_measurements["penetrant-dwell"]["part-temperature"] == f.Reading(72, "°F")
         transitions = [(e.data["verb"], e.data["allowed"]) for e in pt.entries("job.transition")]
         assert ("start", False) in transitions and transitions[-1] == ("handoff", True)
         assert transitions.count(("step", False)) == 1
