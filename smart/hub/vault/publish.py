@@ -2,7 +2,10 @@
 
 Publishing is a full sync: after it, each bucket holds exactly what the Vault
 says now (a lifted suspension disappears from the revocation list, a badge
-that lost access to a station disappears from that station's bucket).
+that lost access to a station disappears from that station's bucket). Each
+station's ``station-records`` people are synced the same way: the badges
+allowed there, with the certifications, eye exams and performance their
+contract rules judge (:mod:`.station_people`), and nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import nats
 from nats.js import JetStreamContext
 
 from smart.access import distribution
+from smart.hub.vault import station_people
 from smart.hub.vault.smartid import SmartId
 
 
@@ -36,11 +40,14 @@ async def publish(smartid: SmartId, js: JetStreamContext, stations: Sequence[str
     for lifted in listed - {r.credential_id for r in revocations}:
         await distribution.lift_revocation(revocations_kv, lifted)
     counts = {}
+    employee_of = {person.badge_id: person.employee_id for person in smartid.people()}
     for station in stations:
         badges = smartid.station_badges(station)
         await distribution.publish_badges(
             await distribution.bucket(js, distribution.station_bucket(station)), badges
         )
+        people = [(b.badge, smartid.records(employee_of[b.badge])) for b in badges if b.badge in employee_of]
+        await station_people.publish_people(js, station, people)
         counts[station] = len(badges)
     return Published(keys=len(keys), revocations=len(revocations), badges=counts)
 
