@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 
 from smart.contracts import facts as f
 from smart.contracts.rules import Level
+from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.node import records
 from smart.node.kiosk.app import Kiosk
@@ -30,7 +32,9 @@ from smart.runtime.background import BackgroundFloor
 from smart.runtime.ports import free_port
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, TOUCH_7_INCH, async_page, screenshot_path
+from smart.testing.plugin import FloorFactory
 from tests.node.conftest import Hub, eventually
+from tests.node.test_job_other_stations import SR_SHOP
 from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bench, entries, person
 
 
@@ -272,3 +276,55 @@ async def test_a_lapsed_eye_exam_is_refused_at_the_badge_until_the_hub_renews_it
         await page.fill("#badge", "op-9")
         await page.click("#badge-in")
         assert await outcome(page) == "allow"  # decided at the station with the hub down
+
+
+async def test_shipping_clerk_receives_and_is_refused_shipping_until_the_c_of_c_is_signed(
+    floor_factory: FloorFactory, keys: KeyStore, tmp_path: Path
+) -> None:
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None
+    connection = await nats.connect(floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    hub = Hub(connection, keys)
+    clock = ShopClock()
+    try:
+        async with (
+            bench(floor, hub, keys, tmp_path, "sr-1", "shipping-receiving", SR_SHOP) as sr,
+            kiosk_at(sr, clock) as url,
+            async_page(TOUCH_7_INCH) as page,
+        ):
+            await page.goto(f"{url}/kiosk")
+            await page.fill("#badge", "ship-1")
+            await page.click("#badge-in")
+            assert await outcome(page) == "allow"
+            assert await page.query_selector("#scan-form") is None  # a shipping station receives
+            for name, value in {"job": "J-3", "po": "PO-4411", "line": "1", "part": "BRK-220"}.items():
+                await page.fill(f"#receive-form input[name={name}]", value)
+            await page.fill("#receive-form input[name=serial]", "SN-001")
+            await page.fill("#receive-form input[name=received]", "2")
+            clock.advance(1)
+            await page.click("#receive")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert await page.get_attribute("#state", "data-state") == "received"
+            assert "received 2" in (await page.text_content("#quantities") or "")
+            await shot(page, "20-received")
+
+            await page.fill("#ship-form input[name=accepted]", "2")
+            clock.advance(30)
+            await page.click("#ship")
+            assert await outcome(page) == "deny"
+            assert await reason_rules(page) == ["sr-coc-signed"]
+            await shot(page, "21-ship-refused-no-coc")
+            assert await page.input_value("#ship-form input[name=accepted]") == "2"  # kept for the retry
+
+            await page.fill("#ship-form input[name=cocSigner]", "qm-1")
+            await page.click("#ship")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert await page.get_attribute("#state", "data-state") == "shipped"
+            await page.click("#handoff")
+            assert await page.get_attribute("#state", "data-state") == "handed-off"
+            await shot(page, "22-shipped-and-handed-off")
+            job = sr.runtime.facts().jobs["J-3"]
+            assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 2, "accepted": 2}
+    finally:
+        await connection.close()

@@ -133,6 +133,18 @@ def readings_from(fields: Mapping[str, list[str]], prefix: str = "reading:") -> 
     return readings
 
 
+def _count(fields: Mapping[str, list[str]], name: str) -> int:
+    """A whole number of parts from the form, or :class:`KioskInputError` naming the field."""
+    text = _one(fields, name)
+    try:
+        count = int(text)
+    except ValueError as err:
+        raise KioskInputError(f"{name}: {text!r} is not a whole number of parts") from err
+    if count < 0:
+        raise KioskInputError(f"{name}: {count} is below zero")
+    return count
+
+
 def attributes_from(fields: Mapping[str, list[str]]) -> dict[str, str]:
     return {key[len("attr:") :]: v[-1] for key, v in fields.items() if key.startswith("attr:") and v[-1]}
 
@@ -238,6 +250,8 @@ class Kiosk:
         next_step = next((s for s in forms.steps if s not in done), None)
         return {
             "person": person,
+            #: A receiving and shipping station: receive → ship instead of scan → gate → steps.
+            "shipping": "logistics" in self.runtime.modules,
             "state": machine.state.value,
             "session": machine.session,
             "job": job,
@@ -363,6 +377,30 @@ class Kiosk:
                 return await self.job("scan", body)
 
             return await act(request, "Traveler", send, draft="scan")
+
+        @routes.post("/kiosk/receive", include_in_schema=False)
+        async def receive(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                body: dict[str, Any] = {
+                    k: _one(fields, k) for k in ("job", "po", "line", "part", "serial") if _one(fields, k)
+                }
+                body["received"] = _count(fields, "received")
+                return await self.job("receive", body)
+
+            return await act(request, "Receiving", send, draft="receive")
+
+        @routes.post("/kiosk/ship", include_in_schema=False)
+        async def ship(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                quantities = {
+                    name: _count(fields, name) for name in ("accepted", "rejected") if _one(fields, name)
+                }
+                body: dict[str, Any] = {"quantities": quantities}
+                if signer := _one(fields, "cocSigner"):
+                    body["cocSigner"] = signer
+                return await self.job("ship", body)
+
+            return await act(request, "Shipping", send, draft="ship")
 
         @routes.post("/kiosk/start", include_in_schema=False)
         async def start(request: Request) -> Response:
