@@ -49,7 +49,6 @@ from nats.aio.msg import Msg
 from smart.contracts import distribution, manifests, reconcile
 from smart.contracts import facts as f
 from smart.contracts.models import SmartContract, Station
-from smart.contracts.rules import Level
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.modules import framework
@@ -57,13 +56,13 @@ from smart.node import records
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.node.bench import percentile, scratch
 from smart.node.station import StationRuntime
+from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import make_settings
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 STATION = "pt-1"
 CONTRACT = "penetrant"
-DAY = timedelta(days=1)
 MB = 1024 * 1024
 
 
@@ -173,46 +172,6 @@ async def _rounds(client: NatsClient, payload: bytes, probe: sqlite3.Connection,
 # -- the shop at pt-1 ----------------------------------------------------------------------------
 
 
-def shop(at: datetime) -> dict[str, list[Any]]:
-    """The hub's records a penetrant gate reads, current at ``at``."""
-
-    def certified(person: str, level: Level) -> f.Person:
-        certification = f.Certification(
-            "PT", level, issued=at - 3 * 365 * DAY, expires=at + 2 * 365 * DAY, practical_samples=3
-        )
-        return f.Person(
-            id=person,
-            certifications=(certification,),
-            exams=(
-                f.Exam("near-vision", at - 120 * DAY, "jaeger-1-12in"),
-                f.Exam("color-contrast", at - 400 * DAY),
-            ),
-            last_performed={"PT": at - 7 * DAY},
-        )
-
-    return {
-        "person": [certified("op-7", Level.LEVEL_2), certified("l3-1", Level.LEVEL_3)],
-        "equipment": [
-            f.EquipmentRecord("UV-METER-1", "light-meter", calibration=f.Calibration(at - 60 * DAY)),
-            f.EquipmentRecord("TAM-146040", "tam-panel", attributes={"finish": "grit-blasted"}),
-        ],
-        "lot": [f.Lot("PEN-2291", "penetrant", at + 200 * DAY)],
-        "po-line": [
-            f.PoLine(
-                "PO-4411",
-                "1",
-                True,
-                "BRK-220",
-                ("SN-001", "SN-002"),
-                ("penetrant",),
-                "qa-2",
-                {"spec": "ASTM E1417-21", "retention": "10 years after final payment"},
-            )
-        ],
-        "procedure": [f.Procedure("PT-PROC-12", "D", "PT", approved_by="l3-1", validated=True)],
-    }
-
-
 def gate_event(at: datetime) -> f.Event:
     """op-7 starting job J-1 (PO-4411 line 1, BRK-220 SN-002) with the meter and panel, as the job asks."""
     return f.Event(
@@ -240,14 +199,10 @@ async def _deploy(hub: NatsClient, keys: KeyStore) -> None:
 
 
 async def _publish(hub: NatsClient, at: datetime) -> int:
+    """The records the gate reads: the demo shop at pt-1 (``smart up --demo-shop``), current at ``at``."""
     js = hub.jetstream()
     await records.ensure_records_bucket(js)
-    count = 0
-    for kind, values in shop(at).items():
-        for value in values:
-            await records.publish_record(js, STATION, kind, records.fact_key(kind, value), value)
-            count += 1
-    return count
+    return await demo_shop.seed(js, at)
 
 
 async def _until(predicate: Any, what: str, deadline_s: float = 30.0) -> None:
