@@ -32,12 +32,14 @@ from typing import Any
 
 import psycopg
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
 from smart.access.roles import Permission
-from smart.hub.web.auth import Guard
+from smart.hub.vault.logins import Login
+from smart.hub.web.auth import TEMPLATES, Guard
 from smart.ledger import hub_store
 from smart.ledger.entry import Entry, EntryError
 
@@ -333,6 +335,42 @@ def router(url: str, guard: Guard) -> APIRouter:
     def _one(job_id: str) -> list[dict[str, Any]]:
         with psycopg.connect(url, autocommit=True) as conn:
             return [found.to_json(record=True) for found in job(conn, job_id)]
+
+    read_login = guard.requires(Permission.RECORDS_READ)
+
+    @routes.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
+    async def jobs_page(
+        request: Request,
+        login: Login = Depends(read_login),
+        station: str | None = None,
+        po: str | None = None,
+        part: str | None = None,
+        serial: str | None = None,
+    ) -> HTMLResponse:
+        """The jobs handed off to the hub, newest first, for quality and auditors; narrowed like the API."""
+        narrow = {
+            "station": station or None,
+            "po": po or None,
+            "part": part or None,
+            "serial": serial or None,
+        }
+        found = await run_in_threadpool(_list, **narrow, limit=500)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "access/jobs.html",
+            {"page": "Jobs handed off", "login": login, "jobs": found, "narrow": narrow},
+        )
+
+    @routes.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def job_page(request: Request, job_id: str, login: Login = Depends(read_login)) -> HTMLResponse:
+        """One job's record as each station handed it off, with where it sits in the ledger."""
+        found = await run_in_threadpool(_one, job_id)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "access/job.html",
+            {"page": f"Job {job_id}", "login": login, "job": job_id, "handoffs": found},
+            status_code=200 if found else 404,
+        )
 
     @routes.get("/api/jobs", dependencies=[read])
     async def list_jobs(

@@ -176,7 +176,10 @@ def test_the_jobs_api_needs_a_sign_in_with_records_read_and_answers_from_the_ind
         central.close()
 
     assert jobs_page.get("/api/jobs").status_code == 401
+    anonymous = jobs_page.get("/jobs", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
     _sign_in(jobs_page, "op-7")
+    assert jobs_page.get("/jobs").status_code == 403
     assert jobs_page.get("/api/jobs").status_code == 403  # an operator does not read others' records
     _sign_in(jobs_page, "nadcap-auditor")
     (listed,) = jobs_page.get("/api/jobs", params={"po": "PO-4411"}).json()
@@ -188,6 +191,15 @@ def test_the_jobs_api_needs_a_sign_in_with_records_read_and_answers_from_the_ind
     missing = jobs_page.get("/api/jobs/J-404")
     assert missing.status_code == 404 and "no job J-404" in missing.json()["detail"]
     assert jobs_page.get("/api/jobs", params={"limit": 0}).status_code == 422
+
+    # The same index as pages for the quality manager and the auditor.
+    page = jobs_page.get("/jobs", params={"po": "PO-4411"})
+    assert page.status_code == 200 and 'data-job="J-1"' in page.text
+    assert entry.hash.hex()[:16] in page.text and "op-7" in page.text
+    assert "that matches" in jobs_page.get("/jobs", params={"po": "PO-0"}).text
+    detail = jobs_page.get("/jobs/J-1")
+    assert detail.status_code == 200 and "pre-clean" in detail.text and entry.hash.hex() in detail.text
+    assert jobs_page.get("/jobs/J-404").status_code == 404
 
 
 async def test_a_job_handed_off_at_a_station_is_found_at_the_hub_once(
