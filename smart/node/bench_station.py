@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
-import psutil  # type: ignore[import-untyped]  # no stubs installed; only Process().memory_info() is used
+import psutil
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 

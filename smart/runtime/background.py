@@ -25,6 +25,13 @@ class BackgroundFloor:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smart-floor", daemon=True)
 
+    @property
+    def hub_url(self) -> str:
+        """The hub nats-server's URL; a floor started without NATS servers has none, and says so."""
+        if self.floor.hub is None:
+            raise RuntimeError("this floor was started without NATS servers: it has no hub")
+        return self.floor.hub.url
+
     def start(self, timeout: float = 60.0) -> BackgroundFloor:
         self.floor.preflight()
         self._thread.start()

@@ -22,6 +22,7 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from smart.access import distribution, stationauth
 from smart.bus import subjects
@@ -176,7 +177,7 @@ async def test_station_publishes_on_its_own_subjects_but_not_on_another_stations
     received: list[str] = []
     got_own = asyncio.Event()
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         received.append(msg.subject)
         if msg.subject.startswith("station.pt-1."):
             got_own.set()
@@ -228,7 +229,7 @@ async def test_station_cannot_ask_hub_services_for_personal_data_nor_write_the_a
 ) -> None:
     asked = asyncio.Event()
 
-    async def answer(msg: nats.aio.msg.Msg) -> None:
+    async def answer(msg: Msg) -> None:
         asked.set()
         await msg.respond(b'{"name": "J. Smith", "address": "..."}')
 
@@ -248,7 +249,7 @@ async def _leaf_connected(hub: Connection, leaf: NatsClient) -> None:
     """Wait until a subject published on the leaf reaches the hub (the leaf link is up and has interest)."""
     arrived = asyncio.Event()
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         arrived.set()
 
     sub = await hub.client.subscribe("station.pt-1.hello", cb=on_message)
@@ -270,7 +271,7 @@ async def test_station_leaf_signed_in_with_its_nkey_forwards_its_own_subjects_an
         received: list[str] = []
         got_own = asyncio.Event()
 
-        async def on_message(msg: nats.aio.msg.Msg) -> None:
+        async def on_message(msg: Msg) -> None:
             received.append(msg.subject)
             got_own.set() if msg.subject == "station.pt-1.gatekeeper.decision" else None
 
@@ -321,7 +322,7 @@ async def test_station_answers_the_hubs_requests_on_its_own_subjects(
 ) -> None:
     pt1 = await connect(authorized_hub, "pt-1")
 
-    async def witness(msg: nats.aio.msg.Msg) -> None:
+    async def witness(msg: Msg) -> None:
         await msg.respond(b"cosigned")
 
     await pt1.client.subscribe("station.pt-1.witness", cb=witness)

@@ -92,7 +92,7 @@ def test_smart_apply_puts_signed_bundles_that_a_station_mirrors(
     nats_floor: BackgroundFloor, tmp_path: Path
 ) -> None:
     env = {
-        "SMART_NATS_URL": nats_floor.floor.hub.url,
+        "SMART_NATS_URL": nats_floor.hub_url,
         "SMART_STATE_DIR": str(tmp_path / "state"),
         "SMART_KEYS_DIR": str(tmp_path / "keys"),
     }
@@ -152,9 +152,7 @@ def test_floor_start_hook_loads_the_contracts_directory(nats_floor: BackgroundFl
     from smart.embedded import driver
     from smart.testing.plugin import make_settings
 
-    settings = make_settings(
-        tmp_path / "state", nats_url=nats_floor.floor.hub.url, keys_dir=tmp_path / "keys"
-    )
+    settings = make_settings(tmp_path / "state", nats_url=nats_floor.hub_url, keys_dir=tmp_path / "keys")
     applied = asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))
     assert ("SmartContract", "heat-treat", "synced 1/1") in [(a.kind, a.name, a.outcome) for a in applied]
     broken = tmp_path / "broken"

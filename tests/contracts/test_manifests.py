@@ -23,7 +23,7 @@ STATIONS = ("pt-1", "mt-1", "ut-1", "ht-1", "cp-1", "sr-1")
 
 
 def documents() -> list[tuple[Path, dict[str, Any]]]:
-    found = []
+    found: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(REFERENCE.glob("*.yaml")):
         found.extend((path, doc) for doc in yaml.safe_load_all(path.read_text()) if doc)
     return found

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 import structlog
-from click.testing import Result
 from fastapi.testclient import TestClient
 from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
@@ -277,7 +276,7 @@ def test_smart_jobs_lists_and_shows_handed_off_jobs_and_says_when_a_job_never_ar
         "SMART_SETTINGS_FILE": str(tmp_path / "no-settings.toml"),
     }
 
-    def smart(*args: str) -> Result:
+    def smart(*args: str) -> Any:
         saved = structlog.get_config()  # the CLI points logs at the runner's stderr, closed after
         try:
             return CliRunner().invoke(cli.app, list(args), env=env, catch_exceptions=False)

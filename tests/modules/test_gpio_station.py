@@ -45,7 +45,7 @@ class Station:
 
     @property
     def lamps(self) -> list[str]:
-        return [colour for colour in ("green", "amber", "red") if self.level(colour)]  # type: ignore[arg-type]
+        return [colour for colour in ("green", "amber", "red") if self.level(colour)]
 
     def press_estop(self) -> None:
         self.factory.pin(PIN_MAP.estop).drive_high()  # the normally-closed loop opens

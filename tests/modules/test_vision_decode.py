@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from pyzbar import pyzbar
 
 from smart.modules.vision import bench, codes, decode
 
@@ -52,7 +53,7 @@ def test_heavy_noise_is_read_through_the_binarised_copy() -> None:
 
 
 def test_opencv_takes_over_when_pyzbar_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode.pyzbar, "decode", lambda image: [])
+    monkeypatch.setattr(pyzbar, "decode", lambda image: [])
     frame = bench.qr_frame(BADGE, angle=15.0, noise=12.0, blur=5, seed=7)
     assert decode.decode(frame) == (decode.Decoded(BADGE, "opencv"),)
 

@@ -86,7 +86,7 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_an_opencv_source_reads_a_capture_frame_by_frame(tmp_path: Path) -> None:
     video = tmp_path / "bench-camera.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10, (640, 480))
     assert writer.isOpened()
     for _ in range(3):
         writer.write(bench.qr_frame(BADGE))

@@ -152,7 +152,7 @@ async def operator(
     for variable, value in operator_env.items():
         monkeypatch.setenv(variable, value)
     monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))
-    monkeypatch.setenv("SMART_NATS_URL", nats_floor.floor.hub.url)
+    monkeypatch.setenv("SMART_NATS_URL", nats_floor.hub_url)
     monkeypatch.setenv("SMART_STATE_DIR", str(tmp_path / "operator"))
     monkeypatch.setenv("SMART_KEYS_DIR", str(tmp_path / "keys"))
     stop = asyncio.Event()
@@ -210,7 +210,7 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
 ) -> None:
     emulator = kmock
     api = operator
-    hub = nats_floor.floor.hub.url
+    hub = nats_floor.hub_url
     for body in STATIONS_ON_FLOOR:
         await api.call("POST", STATIONS, body)
     await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
@@ -387,15 +387,15 @@ async def test_operator_and_embedded_driver_put_byte_identical_bundles(
     await eventually(ready)
     other_floor = floor_factory(stations=1)  # a second hub: the embedded driver's own bucket
     settings = make_settings(
-        tmp_path / "embedded", stations=1, nats_url=other_floor.floor.hub.url, keys_dir=tmp_path / "keys"
+        tmp_path / "embedded", stations=1, nats_url=other_floor.hub_url, keys_dir=tmp_path / "keys"
     )
     await driver.apply(
         [Station.model_validate(s) for s in STATIONS_ON_FLOOR] + [SmartContract.model_validate(CONTRACT)],
         settings,
     )
     for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
-        by_operator = await kv_value(nats_floor.floor.hub.url, f"{sid}.floor-basics")
-        by_embedded = await kv_value(other_floor.floor.hub.url, f"{sid}.floor-basics")
+        by_operator = await kv_value(nats_floor.hub_url, f"{sid}.floor-basics")
+        by_embedded = await kv_value(other_floor.hub_url, f"{sid}.floor-basics")
         assert by_operator is not None and by_operator == by_embedded
 
 
@@ -405,7 +405,7 @@ async def test_station_status_shows_heartbeats_and_goes_offline_when_the_station
 ) -> None:
     api = operator
     assert nats_floor.floor.hub is not None
-    hub = await nats.connect(nats_floor.floor.hub.url)
+    hub = await nats.connect(nats_floor.hub_url)
     await ensure_hub_streams(hub.jetstream())  # the stations ship their ledgers somewhere
     await hub.close()
     for body in STATIONS_ON_FLOOR[:2]:  # pt-1 and mt-1, whose leaves the floor runs
