@@ -23,7 +23,6 @@ admins), as other personal data pages do: a job record names people.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,18 +37,17 @@ from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
 from smart.access.roles import Permission
+from smart.hub import log_index
 from smart.hub.vault.logins import Login
 from smart.hub.web.auth import TEMPLATES, Guard
 from smart.ledger import hub_store
-from smart.ledger.entry import Entry, EntryError
+from smart.ledger.entry import Entry
 
 log = structlog.get_logger("smart.hub.handoff_central")
 
 #: The ledger entry kind a station's HandoffNode records (``smart.modules.handoff``).
 HANDOFF_KIND = "job.handoff"
 TABLE = "handoff_jobs"
-#: How many log entries one pass reads at most (a backlog is taken in slices).
-SLICE = 5000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_jobs (
@@ -72,23 +70,10 @@ CREATE INDEX IF NOT EXISTS handoff_jobs_job ON handoff_jobs (job);
 CREATE INDEX IF NOT EXISTS handoff_jobs_po ON handoff_jobs (po, line);
 """
 
-# Entries are canonical JSON, so a job.handoff entry's bytes hold this; the parsed kind decides.
-_MARK = f'"kind":"{HANDOFF_KIND}"'.encode()
-
 
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> None:
     """Create the index table as the owner (safe to run again); the app role may only SELECT and INSERT."""
-    with psycopg.connect(owner_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('smart.hub.handoff_central.migrate'))")
-        try:
-            conn.execute(_SCHEMA)
-            table, role = sql.Identifier(TABLE), sql.Identifier(app_role)
-            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC").format(table))
-            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table, role))
-            conn.execute(sql.SQL("GRANT SELECT, INSERT ON TABLE {} TO {}").format(table, role))
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('smart.hub.handoff_central.migrate'))")
-    log.info("handoff_central.migrated", table=TABLE, app_role=app_role)
+    log_index.migrate_table(owner_url, schema=_SCHEMA, table=TABLE, app_role=app_role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,53 +186,18 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-class HandoffCentral:
+class HandoffCentral(log_index.LogIndex):
     """The index on its own connection (app role): :meth:`index_once` takes what the log added since."""
 
+    kinds = (HANDOFF_KIND,)
+    table = TABLE
+
     def __init__(self, conn: psycopg.Connection[Any], *, url: str | None = None) -> None:
-        conn.autocommit = True
-        self.conn = conn
-        #: Where to connect again after the database went away (``None``: the caller's connection only).
-        self.url = url
-        self._next: int | None = None
+        super().__init__(conn, url=url)
         self.indexed = 0
         self.repeats = 0
 
-    @classmethod
-    def connect(cls, url: str) -> HandoffCentral:
-        return cls(psycopg.connect(url, autocommit=True), url=url)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def index_once(self) -> int:
-        """Index the ``job.handoff`` entries the hub log holds beyond the last pass; how many were new."""
-        if self._next is None:
-            row = self.conn.execute("SELECT coalesce(max(ledger_idx) + 1, 0) FROM handoff_jobs").fetchone()
-            self._next = int(row[0]) if row else 0
-        size_row = self.conn.execute("SELECT coalesce(max(size), 0) FROM ledger_checkpoints").fetchone()
-        size = int(size_row[0]) if size_row else 0
-        added = 0
-        while self._next < size:
-            stop = min(size, self._next + SLICE)
-            rows = self.conn.execute(
-                "SELECT idx, entry FROM ledger_entries WHERE idx >= %s AND idx < %s "
-                "AND position(%s::bytea in entry) > 0 ORDER BY idx",
-                (self._next, stop, _MARK),
-            ).fetchall()
-            for idx, raw in rows:
-                added += self._take(int(idx), bytes(raw))
-            self._next = stop
-        return added
-
-    def _take(self, idx: int, raw: bytes) -> int:
-        try:
-            entry = Entry.from_bytes(raw, canonical=False)
-        except EntryError as err:
-            log.error("handoff_central.unreadable_entry", index=idx, error=str(err))
-            return 0
-        if entry.kind != HANDOFF_KIND:
-            return 0
+    def take(self, idx: int, entry: Entry) -> int:
         data = entry.data
         job_id = data.get("job") or entry.subject
         if not isinstance(job_id, str) or not job_id:
@@ -303,21 +253,6 @@ class HandoffCentral:
             "handoff_central.repeat_ignored", station=entry.node, job=job_id, index=idx, entry=entry.node_seq
         )
         return 0
-
-    async def run(self, every_s: float = 2.0) -> None:
-        """Index what arrives until cancelled; a database hiccup is logged and the next pass retries."""
-        while True:
-            try:
-                await asyncio.to_thread(self.index_once)
-            except psycopg.Error as err:
-                log.warning("handoff_central.pass_failed", error=type(err).__name__)
-                self._next = None  # read the cursor again from the index
-                if (self.conn.closed or self.conn.broken) and self.url is not None:
-                    try:
-                        self.conn = await asyncio.to_thread(psycopg.connect, self.url, autocommit=True)
-                    except psycopg.Error as again:
-                        log.warning("handoff_central.reconnect_failed", error=type(again).__name__)
-            await asyncio.sleep(every_s)
 
 
 def router(url: str, guard: Guard) -> APIRouter:

@@ -21,7 +21,7 @@ from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
-from smart.hub import handoff_central
+from smart.hub import handoff_central, reorders
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -50,6 +50,8 @@ class HubServices:
         self._gathering: asyncio.Task[None] | None = None
         self.handoffs: handoff_central.HandoffCentral | None = None
         self._handoffs: asyncio.Task[None] | None = None
+        self.reorders: reorders.ReorderBoard | None = None
+        self._reorders: asyncio.Task[None] | None = None
 
     def app_database_url(self) -> str:
         password = secret(self.floor.layout.secrets / "ledger-app.password")
@@ -60,6 +62,7 @@ class HubServices:
         password = secret(self.floor.layout.secrets / "ledger-app.password")
         await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
         await asyncio.to_thread(handoff_central.migrate, owner_url)
+        await asyncio.to_thread(reorders.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         self.hub_log = await asyncio.to_thread(
             HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
@@ -82,6 +85,8 @@ class HubServices:
             handoff_central.HandoffCentral.connect, self.app_database_url()
         )
         self._handoffs = asyncio.create_task(self.handoffs.run(), name="handoff-central")
+        self.reorders = await asyncio.to_thread(reorders.ReorderBoard.connect, self.app_database_url())
+        self._reorders = asyncio.create_task(self.reorders.run(), name="reorder-board")
         self.logins = await asyncio.to_thread(Logins, self.floor.database_url())
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -92,7 +97,7 @@ class HubServices:
         )
 
     def routers(self) -> list[APIRouter]:
-        """SMART-ID's sign-in, people and credentials pages and HandoffCentral's jobs (after ``start``)."""
+        """SMART-ID's sign-in, people and credentials pages, HandoffCentral's jobs, the reorder board."""
         assert self.smartid is not None and self.logins is not None and self.floor.hub is not None
         publish = vault_publish.publisher(self.smartid, self.floor.hub.url, list(self.floor.leaves))
         guard = auth.Guard(self.logins)
@@ -100,6 +105,7 @@ class HubServices:
             auth.router(self.logins),
             people.router(self.smartid, guard, publish=publish),
             handoff_central.router(self.app_database_url(), guard),
+            reorders.router(self.app_database_url(), guard),
         ]
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
@@ -108,13 +114,15 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
-        for task in (self._handoffs, self._gathering, self._task):
+        for task in (self._reorders, self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if self.handoffs is not None:
             self.handoffs.close()
+        if self.reorders is not None:
+            self.reorders.close()
         if self.gathering_log is not None:
             self.gathering_log.close()
         if self.intake is not None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +12,20 @@ import psycopg
 import pytest
 import structlog
 from fastapi.testclient import TestClient
-from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
 from smart import cli, ledger
-from smart.access.roles import Role
 from smart.contracts import facts as f
 from smart.hub import handoff_central
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
-from smart.hub.vault.logins import Logins
-from smart.hub.web import auth
-from smart.hub.web.app import create_app
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
-from smart.runtime.floor import FloorStatus
-from smart.testing.plugin import FreshDatabase
+from tests.hub.conftest import HubDatabase, sign_in, signed_in_pages
 from tests.node.conftest import Hub, eventually, hub, keys  # noqa: F401 - the fixtures
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
 from tests.node.test_job_walkthrough import AT, at, bench
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass(frozen=True, slots=True)
-class HubDatabase:
-    owner_url: str
-    app_url: str
-
-
-@pytest.fixture
-def hub_db(database: FreshDatabase) -> HubDatabase:
-    password = secrets.token_urlsafe(16)
-    hub_store.migrate(database.url, app_password=password)
-    handoff_central.migrate(database.url)
-    return HubDatabase(database.url, make_conninfo(database.url, user=hub_store.APP_ROLE, password=password))
 
 
 def _record(job: str, serial: str, signer: str = "op-7") -> dict[str, Any]:
@@ -137,23 +112,10 @@ def test_each_job_is_indexed_once_per_station_with_its_place_in_the_ledger_and_a
                 conn.execute("UPDATE handoff_jobs SET signed_by = 'forger'")  # the app role only adds rows
 
 
-async def _no_floor() -> FloorStatus:
-    return FloorStatus(healthy=True, services=[], checked_at=time.time())
-
-
 @pytest.fixture
 def jobs_page(hub_db: HubDatabase) -> Iterator[TestClient]:
-    logins = Logins(hub_db.owner_url)
-    for username, role in (("nadcap-auditor", Role.AUDITOR), ("op-7", Role.OPERATOR)):
-        logins.add(username, PASSWORD, role=role)
-    guard = auth.Guard(logins)
-    app = create_app(_no_floor, routers=[auth.router(logins), handoff_central.router(hub_db.app_url, guard)])
-    with TestClient(app, follow_redirects=False) as client:
+    with signed_in_pages(hub_db, handoff_central.router) as client:
         yield client
-
-
-def _sign_in(client: TestClient, username: str) -> None:
-    assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 303
 
 
 def test_the_jobs_api_needs_a_sign_in_with_records_read_and_answers_from_the_index(
@@ -177,10 +139,10 @@ def test_the_jobs_api_needs_a_sign_in_with_records_read_and_answers_from_the_ind
     assert jobs_page.get("/api/jobs").status_code == 401
     anonymous = jobs_page.get("/jobs", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
-    _sign_in(jobs_page, "op-7")
+    sign_in(jobs_page, "op-7")
     assert jobs_page.get("/jobs").status_code == 403
     assert jobs_page.get("/api/jobs").status_code == 403  # an operator does not read others' records
-    _sign_in(jobs_page, "nadcap-auditor")
+    sign_in(jobs_page, "nadcap-auditor")
     (listed,) = jobs_page.get("/api/jobs", params={"po": "PO-4411"}).json()
     assert listed["job"] == "J-1" and listed["station"] == "pt-1" and listed["signedBy"] == "op-7"
     assert listed["ledger"]["nodeSeq"] == entry.node_seq and listed["ledger"]["entryHash"] == entry.hash.hex()
