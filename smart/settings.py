@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     gpio_relay_active_high: bool = Field(
         default=True, description="False for relay boards that energise the coil on a low output."
     )
+    gpio_relay_pulse_hz: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="0: the relay output is a steady level. Above 0: a square wave at this rate while"
+        " energised, for a relay behind a retriggerable timer (watchdog relay), which drops it when the"
+        " pulses stop, even if the station's process is killed.",
+    )
     gpio_estop_pin: int = Field(
         default=17, ge=0, le=27, description="E-stop input: normally closed to ground, internal pull-up."
     )

@@ -120,11 +120,17 @@ class StationGpio:
                 for role in ("green", "amber", "red")
             }
             buzzer = self._open(gpiozero.Buzzer, pin_map.buzzer, initial_value=False)
-            self.relay = self._open(
+            relay_output = self._open(
                 gpiozero.DigitalOutputDevice,
                 pin_map.relay,
                 active_high=pin_map.relay_active_high,
                 initial_value=False,
+            )
+            #: What the interlock switches: the output itself, or pulses on it for a watchdog relay.
+            self.relay: interlock.Relay = (
+                interlock.PulsedRelay(relay_output, pin_map.relay_pulse_hz)
+                if pin_map.relay_pulse_hz
+                else relay_output
             )
             self.estop = self._open(
                 gpiozero.DigitalInputDevice,

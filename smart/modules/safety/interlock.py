@@ -26,12 +26,15 @@ already dropped, from whichever thread saw the change (gpiozero's, the
 watchdog's or the caller's); an async caller hands them to its loop with
 ``loop.call_soon_threadsafe``.
 
-What software cannot do: a ``SIGKILL`` or a kernel crash leaves a Pi's output
-latched where it was. The e-stop must also break the relay coil's supply in
-hardware, and a plant that needs the relay to drop when the whole computer
-dies needs a hardware watchdog (the Pi's ``/dev/watchdog``, or a
-retriggerable timer relay) — the lease here guards against the controlling
-code failing, not against the computer failing.
+What a steady output cannot do: a ``SIGKILL`` (the kernel's out-of-memory
+killer sends one) or a kernel crash leaves a Pi's output latched where it
+was. So the relay may instead be driven through :class:`PulsedRelay`
+(``gpio_relay_pulse_hz``): a square wave while energised, into a
+retriggerable timer (a "watchdog relay" module, or a charge pump) that holds
+the coil only while edges keep coming. Whatever stops the pulses — the
+process killed, hung, or the computer dead — drops the relay within the
+timer's hold time, with no software left to do it. The e-stop must still
+break the coil's supply in hardware as well.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,34 @@ class Relay(Protocol):
 
     @property
     def is_active(self) -> bool: ...
+
+
+class PulsedRelay:
+    """A relay behind a retriggerable timer: a square wave while on, a steady low while off.
+
+    ``output`` is the gpiozero ``DigitalOutputDevice`` on the relay pin; its
+    blink thread makes the edges, so they stop when the process does.
+    """
+
+    def __init__(self, output: Any, hz: float) -> None:
+        if hz <= 0:
+            raise ValueError(f"the relay pulse rate must be positive, not {hz} Hz")
+        self._output = output
+        self._half_period = 1 / (2 * hz)
+        self._on = False
+
+    def on(self) -> None:
+        if not self._on:
+            self._output.blink(on_time=self._half_period, off_time=self._half_period, background=True)
+            self._on = True
+
+    def off(self) -> None:
+        self._output.off()  # stops the blinking, then holds the pin low
+        self._on = False
+
+    @property
+    def is_active(self) -> bool:
+        return self._on
 
 
 class EStop(Protocol):

@@ -74,6 +74,8 @@ class PinMap:
     estop: int
     relay_active_high: bool = True
     estop_bounce_s: float = 0.02
+    #: Pulse the relay output at this rate while energised (a watchdog relay); None: a steady level.
+    relay_pulse_hz: float | None = None
 
     def __post_init__(self) -> None:
         taken: dict[int, Role] = {}
@@ -94,6 +96,10 @@ class PinMap:
             taken[pin] = role
         if self.estop_bounce_s < 0:
             raise PinMapError(f"gpio_estop_bounce_ms = {self.estop_bounce_s * 1000:g}: must not be negative")
+        if self.relay_pulse_hz is not None and not 0 < self.relay_pulse_hz <= 1000:
+            raise PinMapError(
+                f"gpio_relay_pulse_hz = {self.relay_pulse_hz:g}: must be above 0 and at most 1000"
+            )
 
     def pin(self, role: Role) -> int:
         value: int = getattr(self, role)
@@ -110,4 +116,5 @@ class PinMap:
             estop=settings.gpio_estop_pin,
             relay_active_high=settings.gpio_relay_active_high,
             estop_bounce_s=settings.gpio_estop_bounce_ms / 1000,
+            relay_pulse_hz=settings.gpio_relay_pulse_hz or None,
         )
