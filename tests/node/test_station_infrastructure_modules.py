@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,15 @@ from tests.node.test_job_walkthrough import (
 EVERY_STATION = {name for name, m in framework.load_manifests().items() if m.every_station}
 
 
-def drop(folder: Path, name: str, text: str) -> None:
-    """A QR code of ``text`` (drawn by segno) dropped whole into the station's scan folder."""
+def drop(folder: Path, name: str, text: str, *, at: datetime = AT) -> None:
+    """A QR code of ``text`` (drawn by segno) dropped whole into the station's scan folder.
+
+    A folder frame is seen at its file's time, so the file is dated on the shop's test day: the
+    records it is judged against are dated from that day, not from whenever the suite runs.
+    """
     partial = folder / f".{name}"
     segno.make_qr(text, error="m").save(str(partial), kind="png", scale=8, border=4)
+    os.utime(partial, (at.timestamp(), at.timestamp()))
     os.replace(partial, folder / name)
 
 
