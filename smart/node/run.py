@@ -21,7 +21,7 @@ from smart.keys import KeyStore
 from smart.modules import framework
 from smart.modules.safety import gpio, pins
 from smart.node.agent import AgentConfig, NodeAgent
-from smart.node.kiosk.app import Kiosk
+from smart.node.kiosk.app import SCREEN_TOKEN_FILE, Kiosk, screen_token
 from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
 from smart.runtime.up import serve_web
@@ -78,7 +78,13 @@ async def run_station(settings: Settings, station: str) -> None:
 
     hardware = station_gpio(settings, station, on_estop)
     runtime = StationRuntime(agent, interlock=hardware.interlock)
-    kiosk = Kiosk(runtime)
+    kiosk = Kiosk(runtime, screen_token=screen_token(settings.station_data_dir(station)))
+    log.info(
+        "kiosk.screen",
+        station=station,
+        open="/kiosk/screen?token=<the token file>",
+        token_file=str(settings.station_data_dir(station) / SCREEN_TOKEN_FILE),
+    )
     try:
         await runtime.start()
         kiosk.probe.start()

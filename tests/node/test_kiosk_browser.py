@@ -25,8 +25,9 @@ from smart.contracts import facts as f
 from smart.contracts.rules import Level
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
+from smart.modules.vision.module import SCANS_FOLDER
 from smart.node import records
-from smart.node.kiosk.app import Kiosk
+from smart.node.kiosk.app import SCREEN_TOKEN_FILE, Kiosk, screen_token
 from smart.node.web import create_station_app
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.ports import free_port
@@ -36,6 +37,7 @@ from smart.testing.plugin import FloorFactory
 from tests.node.conftest import Hub, eventually
 from tests.node.test_job_other_stations import SR_SHOP
 from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bench, entries, person
+from tests.node.test_station_infrastructure_modules import drop
 
 
 @dataclasses.dataclass
@@ -52,8 +54,10 @@ class ShopClock:
 
 
 @asynccontextmanager
-async def kiosk_at(pt: Bench, clock: ShopClock, *, probe_every_s: float = 0.2) -> AsyncIterator[str]:
-    kiosk = Kiosk(pt.runtime, clock=clock)
+async def kiosk_at(
+    pt: Bench, clock: ShopClock, *, probe_every_s: float = 0.2, screen_token: str | None = None
+) -> AsyncIterator[str]:
+    kiosk = Kiosk(pt.runtime, clock=clock, screen_token=screen_token)
     kiosk.probe.every_s = probe_every_s
     kiosk.probe.start()
     port = free_port("127.0.0.1")
@@ -328,3 +332,35 @@ async def test_shipping_clerk_receives_and_is_refused_shipping_until_the_c_of_c_
             assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 2, "accepted": 2}
     finally:
         await connection.close()
+
+
+async def test_the_station_screen_follows_a_badge_shown_to_the_camera_and_other_browsers_do_not(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock()
+    token = screen_token(tmp_path / "screen")
+    assert screen_token(tmp_path / "screen") == token  # made once, then read
+    assert (tmp_path / "screen" / SCREEN_TOKEN_FILE).stat().st_mode & 0o777 == 0o600
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt,
+        kiosk_at(pt, clock, screen_token=token) as url,
+        async_page(TOUCH_7_INCH) as screen,
+        async_page(DESKTOP) as desk,
+    ):
+        refused = await screen.goto(f"{url}/kiosk/screen?token=not-{token}")
+        assert refused is not None and refused.status == 403
+        await screen.goto(f"{url}/kiosk/screen?token={token}")
+        assert await screen.query_selector("#badge") is not None  # nobody badged in yet
+
+        # op-7 shows the badge to the camera (an image in the scans folder, dated on the shop's day)
+        drop(pt.runtime.data_dir / SCANS_FOLDER, "badge.png", "SMART:BADGE:op-7", at=AT)
+        await screen.wait_for_selector("#who", timeout=20_000)  # the screen reloads when the job moves
+        assert await screen.text_content("#who") == "op-7"
+        await shot(screen, "30-screen-follows-camera-badge")
+
+        await desk.goto(f"{url}/kiosk")
+        assert await desk.query_selector("#who") is None  # another browser is not the station's screen
+
+        await screen.click("#badge-out")
+        assert await screen.query_selector("#badge") is not None
+        assert pt.runtime.jobs.state.value == "idle"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("smart.node.kiosk")
 
 SESSION_COOKIE = "smart_kiosk"
+#: The station's own screen: it follows whoever is badged in at the station, by reader or camera.
+SCREEN_COOKIE = "smart_kiosk_screen"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Clock = Callable[[], datetime]
 
@@ -149,15 +152,62 @@ def attributes_from(fields: Mapping[str, list[str]]) -> dict[str, str]:
     return {key[len("attr:") :]: v[-1] for key, v in fields.items() if key.startswith("attr:") and v[-1]}
 
 
+SCREEN_TOKEN_FILE = "kiosk-screen.token"
+
+
+def screen_token(data_dir: Path) -> str:
+    """The station screen's secret, made on first use in the station's directory (0600), never logged.
+
+    The browser on the station's own display opens ``/kiosk/screen?token=<it>`` once (a Pi's
+    kiosk-mode Chromium reads the file when it starts); any other browser badges in by itself.
+    """
+    path = data_dir / SCREEN_TOKEN_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return token
+
+
 class Kiosk:
     """The kiosk of one station: its sessions, hub probe and pages (:meth:`router`)."""
 
-    def __init__(self, runtime: StationRuntime, *, clock: Clock = _utc_now, idle_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        runtime: StationRuntime,
+        *,
+        clock: Clock = _utc_now,
+        idle_s: float = 900.0,
+        screen_token: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.station = runtime.station
         self.clock = clock
         self.sessions = KioskSessions(idle_s)
         self.probe = HubProbe(runtime.station, lambda: runtime.agent.connection)
+        #: The secret the station's own screen presents once (``/kiosk/screen?token=…``); None: no screen.
+        self.screen_token = screen_token
+        #: Screen cookies handed out → the session that follows the person badged in at the station.
+        self._screens: dict[str, _Session | None] = {}
+
+    def screen_session(self, cookie: str | None) -> _Session | None:
+        """The station screen's session: whoever the job machine has badged in, however they badged."""
+        if not cookie or cookie not in self._screens:
+            return None
+        person = self.runtime.jobs.session.person
+        if person is None:
+            self._screens[cookie] = None
+            return None
+        session = self._screens[cookie]
+        if session is None or session.person != person:
+            session = _Session(person, time.monotonic())
+            self._screens[cookie] = session
+        return session
 
     # -- what the station holds ------------------------------------------------------------
 
@@ -273,7 +323,10 @@ class Kiosk:
 
         def current(request: Request) -> tuple[str | None, _Session | None]:
             token = request.cookies.get(SESSION_COOKIE)
-            return token, self.sessions.get(token, self.runtime.jobs.session.person)
+            session = self.sessions.get(token, self.runtime.jobs.session.person)
+            if session is None:
+                session = self.screen_session(request.cookies.get(SCREEN_COOKIE))
+            return token, session
 
         def home() -> RedirectResponse:
             return RedirectResponse("/kiosk", status_code=303)
@@ -285,6 +338,25 @@ class Kiosk:
         @routes.get("/", include_in_schema=False)
         async def root() -> Response:
             return home()
+
+        @routes.get("/kiosk/screen", include_in_schema=False)
+        async def screen(request: Request, token: str = "") -> Response:
+            """The station's own screen signs on once with the station's screen secret."""
+            expected = self.screen_token
+            if expected is None or not token or not secrets.compare_digest(token, expected):
+                log.warning("kiosk.screen_refused", station=self.station)
+                panel = self.outcome_panel(
+                    "Station screen", {"error": "this is not the station's screen secret"}
+                )
+                return self.page(request, "badge.html", status_code=403, page="Badge in", outcome=panel)
+            cookie = secrets.token_urlsafe(32)
+            self._screens[cookie] = None
+            log.info("kiosk.screen_signed_on", station=self.station)
+            response = home()
+            response.set_cookie(
+                SCREEN_COOKIE, cookie, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+            )
+            return response
 
         @routes.get("/kiosk", response_class=HTMLResponse, include_in_schema=False)
         async def kiosk_page(request: Request) -> Response:
