@@ -358,8 +358,17 @@ async def test_the_station_screen_follows_a_badge_shown_to_the_camera_and_other_
         assert await screen.text_content("#who") == "op-7"
         await shot(screen, "30-screen-follows-camera-badge")
 
+        # the screen's cookie comes from the secret: a restarted station still knows its screen
+        cookie = next(c for c in await screen.context.cookies() if c["name"] == "smart_kiosk_screen")
+        restarted = Kiosk(pt.runtime, clock=clock, screen_token=token).screen_session(cookie["value"])
+        assert restarted is not None and restarted.person == "op-7"
+
         await desk.goto(f"{url}/kiosk")
         assert await desk.query_selector("#who") is None  # another browser is not the station's screen
+        forged = await desk.context.request.get(
+            f"{url}/kiosk", headers={"Cookie": "smart_kiosk_screen=" + "0" * 64}
+        )
+        assert "#who" not in await forged.text() and 'id="who"' not in await forged.text()
 
         await screen.click("#badge-out")
         assert await screen.query_selector("#badge") is not None

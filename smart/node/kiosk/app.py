@@ -22,6 +22,8 @@ screen and the layout reflows on a desktop.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -192,22 +194,26 @@ class Kiosk:
         self.probe = HubProbe(runtime.station, lambda: runtime.agent.connection)
         #: The secret the station's own screen presents once (``/kiosk/screen?token=…``); None: no screen.
         self.screen_token = screen_token
-        #: Screen cookies handed out → the session that follows the person badged in at the station.
-        self._screens: dict[str, _Session | None] = {}
+        #: The screen's cookie, derived from the secret, so it outlives a restart of the station.
+        self._screen_cookie = (
+            hmac.new(screen_token.encode(), b"smart kiosk screen", hashlib.sha256).hexdigest()
+            if screen_token
+            else None
+        )
+        self._screen: _Session | None = None
 
     def screen_session(self, cookie: str | None) -> _Session | None:
         """The station screen's session: whoever the job machine has badged in, however they badged."""
-        if not cookie or cookie not in self._screens:
+        expected = self._screen_cookie
+        if not cookie or expected is None or not hmac.compare_digest(cookie, expected):
             return None
         person = self.runtime.jobs.session.person
         if person is None:
-            self._screens[cookie] = None
+            self._screen = None
             return None
-        session = self._screens[cookie]
-        if session is None or session.person != person:
-            session = _Session(person, time.monotonic())
-            self._screens[cookie] = session
-        return session
+        if self._screen is None or self._screen.person != person:
+            self._screen = _Session(person, time.monotonic())
+        return self._screen
 
     # -- what the station holds ------------------------------------------------------------
 
@@ -349,12 +355,16 @@ class Kiosk:
                     "Station screen", {"error": "this is not the station's screen secret"}
                 )
                 return self.page(request, "badge.html", status_code=403, page="Badge in", outcome=panel)
-            cookie = secrets.token_urlsafe(32)
-            self._screens[cookie] = None
+            assert self._screen_cookie is not None
             log.info("kiosk.screen_signed_on", station=self.station)
             response = home()
             response.set_cookie(
-                SCREEN_COOKIE, cookie, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+                SCREEN_COOKIE,
+                self._screen_cookie,
+                max_age=10 * 365 * 24 * 3600,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
             )
             return response
 
