@@ -9,6 +9,16 @@ services' own user is unrestricted.
 
 The nkey is the station's Ed25519 key from the hub's keys directory, encoded
 as a NATS user seed; the server's configuration holds only public keys.
+
+A station's *leaf* server signs in to the hub the same way a station client
+would, with the same permissions (:func:`leaf_user`): nats-server applies a
+leaf connection's user permissions to what crosses it (what the user may
+publish flows to the hub, what it may subscribe to flows to the leaf). A
+leaf remote carries a user and password (nats-server's remotes take no bare
+nkey), generated per station and kept in the floor's secrets; the user may
+connect only as a leaf. Buckets shared by every station but keyed by
+station (``contracts``: ``<station>.<contract>``) are readable only through
+a mirror filtered on the station's own keys, so no station reads another's.
 """
 
 from __future__ import annotations
@@ -69,6 +79,28 @@ def ledger_subjects(station: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((subjects.ledger_subject(station), f"ledger.{station}.>")))
 
 
+def _keyed_bucket_api(bucket: str, station: str, hub_domain: str) -> list[str]:
+    """JetStream API subjects for mirroring only ``station``'s keys of a bucket shared by stations.
+
+    The leaf creates its mirror's consumer on the extended subject that names the filter
+    (``CONSUMER.CREATE.<stream>.<name>.<filter>``), so the filter is enforced here; reading by
+    sequence or by a subject in the request body (``STREAM.MSG.GET``, ``DIRECT.GET.<stream>``)
+    is not allowed, direct gets only on the station's own keys.
+    """
+    stream = f"KV_{bucket}"
+    own = f"$KV.{bucket}.{station}.>"
+    subjects = []
+    for api in ("$JS.API", f"$JS.{hub_domain}.API"):
+        subjects += [
+            f"{api}.STREAM.INFO.{stream}",
+            f"{api}.DIRECT.GET.{stream}.{own}",
+            f"{api}.CONSUMER.CREATE.{stream}.*.{own}",
+            f"{api}.CONSUMER.INFO.{stream}.>",
+            f"{api}.CONSUMER.DELETE.{stream}.>",
+        ]
+    return [*subjects, f"$JS.FC.{stream}.>", f"$JS.FC.{hub_domain}.*.{stream}.>"]
+
+
 def _bucket_api(bucket: str, hub_domain: str) -> list[str]:
     """JetStream API subjects for reading one bucket: directly (``$JS.API``) and from a leaf's mirror
     (``$JS.<hub domain>.API``, as a station's leaf server asks the hub's domain)."""
@@ -96,7 +128,7 @@ def mirror_deliver_prefix(station: str) -> str:
     station's own subjects, so the station never needs to subscribe to the
     shared ``$JS.M.>`` where other stations' mirrors flow.
     """
-    return f"station.{station}.mirror"
+    return subjects.mirror_deliver_prefix(station)
 
 
 #: The hub API's replies to a station leaf's requests (``$JSC.R.<random>``, the leaf picks the name).
@@ -105,10 +137,20 @@ LEAF_API_REPLIES = "$JSC.R.>"
 
 
 def station_permissions(
-    station: str, *, buckets: Iterable[str] = (), publish: Iterable[str] = (), hub_domain: str = "hub"
+    station: str,
+    *,
+    buckets: Iterable[str] = (),
+    keyed_buckets: Iterable[str] = (),
+    publish: Iterable[str] = (),
+    hub_domain: str = "hub",
 ) -> Permissions:
-    """What ``station`` may do on the hub's NATS: its subjects, its ledger shipping, its buckets."""
-    allowed_buckets = [*distribution.station_buckets(station), subjects.CONTRACTS_BUCKET, *buckets]
+    """What ``station`` may do on the hub's NATS: its subjects, its ledger shipping, its buckets.
+
+    ``buckets`` are read whole; ``keyed_buckets`` (with ``contracts``, always) only for the keys
+    that start with the station's id.
+    """
+    allowed_buckets = [*distribution.station_buckets(station), *buckets]
+    keyed = dict.fromkeys([subjects.CONTRACTS_BUCKET, *keyed_buckets])
     pub = [
         f"station.{station}.>",
         *ledger_subjects(station),
@@ -118,17 +160,36 @@ def station_permissions(
     ]
     for name in allowed_buckets:
         pub.extend(_bucket_api(name, hub_domain))
+    for name in keyed:
+        pub.extend(_keyed_bucket_api(name, station, hub_domain))
     sub = [f"station.{station}.>", f"{inbox_prefix(station)}.>", LEAF_API_REPLIES]
     return Permissions(publish=tuple(dict.fromkeys(pub)), subscribe=tuple(sub))
 
 
 @dataclass(frozen=True, slots=True)
 class NatsUser:
-    """A user in the hub server's ``authorization`` block; ``permissions`` None means unrestricted."""
+    """A user in the hub server's ``authorization`` block; ``permissions`` None means unrestricted.
+
+    ``nkey`` is a public user nkey; a user without one signs in with ``user``/``password``
+    (``name`` is then the user name). ``connection_types`` (e.g. ``("LEAFNODE",)``) limits how
+    the user may connect; empty means any way.
+    """
 
     name: str
-    nkey: str
+    nkey: str | None
     permissions: Permissions | None
+    password: str | None = None
+    connection_types: tuple[str, ...] = ()
+
+
+def leaf_user_name(station: str) -> str:
+    """The user a station's leaf server signs in to the hub as."""
+    return f"leaf-{station}"
+
+
+def leaf_user(station: str, password: str, permissions: Permissions) -> NatsUser:
+    """The hub's user for ``station``'s leaf connection: that station's permissions, leaf only."""
+    return NatsUser(leaf_user_name(station), None, permissions, password, ("LEAFNODE",))
 
 
 def authorization_block(users: Sequence[NatsUser]) -> str:
@@ -136,7 +197,11 @@ def authorization_block(users: Sequence[NatsUser]) -> str:
     lines = ["authorization {", "  users: ["]
     for user in users:
         lines.append(f"    # {user.name}")
-        entry: dict[str, object] = {"nkey": user.nkey}
+        entry: dict[str, object] = (
+            {"nkey": user.nkey} if user.nkey is not None else {"user": user.name, "password": user.password}
+        )
+        if user.connection_types:
+            entry["allowed_connection_types"] = list(user.connection_types)
         if user.permissions is not None:
             entry["permissions"] = {
                 "publish": {"allow": list(user.permissions.publish)},

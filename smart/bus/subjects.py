@@ -23,6 +23,16 @@ LEDGER_STREAM = "LEDGER"
 LEDGER_SUBJECTS = "ledger.>"
 
 
+#: Hub buckets shared by all stations whose keys start with the station's id: a station mirrors
+#: (and may read) only its own keys. The records bucket is ``smart.node.records.RECORDS_BUCKET``.
+STATION_KEYED_BUCKETS = (CONTRACTS_BUCKET, "station-records")
+
+
+def mirror_deliver_prefix(station: str) -> str:
+    """Where the hub delivers a station leaf's bucket mirrors: inside the station's own subjects."""
+    return f"station.{station}.mirror"
+
+
 def contract_key(station: str, contract: str) -> str:
     return f"{station}.{contract}"
 

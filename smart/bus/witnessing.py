@@ -2,7 +2,8 @@
 
 The hub sends ``station.<id>.ledger.witness`` a request holding its latest
 signed checkpoint and a consistency proof from the last size that station
-cosigned; the station answers with its cosignature line, with the size it
+cosigned; the station answers (on ``station.<id>.ledger.cosigned.<token>``,
+which its leaf may publish) with its cosignature line, with the size it
 last cosigned when the proof starts elsewhere (the hub then proves from
 there), or with why it refuses. Both sides import this file so the wire format is written once.
 """
@@ -22,6 +23,15 @@ def witness_name(station: str) -> str:
 
 def witness_subject(station: str) -> str:
     return subjects.station_subject(station, "ledger", "witness")
+
+
+def answer_subject(station: str, token: str) -> str:
+    """Where the station answers one witnessing request: inside its own subjects.
+
+    A station's leaf may publish only its own subjects at the hub (no replies to inboxes at
+    large cross a leaf connection), so the hub asks with a reply subject the station may use.
+    """
+    return subjects.station_subject(station, "ledger", "cosigned", token)
 
 
 @dataclass(frozen=True, slots=True)

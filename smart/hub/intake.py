@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from smart.bus import subjects, witnessing
 from smart.keys import KeyStore
@@ -35,6 +37,9 @@ from smart.ledger.hub_store import ChainGap, HubLog, Ingested, IngestError
 log = structlog.get_logger("smart.hub.intake")
 
 DURABLE = "ledger-intake"
+#: How soon the intake tries again after its hub connection failed it. While the hub's NATS is away
+#: a try costs one refused request; once it is back, every station's backlog waits for this.
+RETRY_S = 0.1
 T = TypeVar("T")
 
 
@@ -59,13 +64,20 @@ class LedgerIntake:
         self.witness_every_s = witness_every_s
         self.ingested_batches = 0
         self.refused_batches = 0
+        self._answers: dict[str, Subscription] = {}
+        self._waiting: dict[str, asyncio.Future[Msg]] = {}
         # One connection, one thread: the hub log's calls never overlap.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-intake")
+        # Reading a fetch's batches (every entry parsed and checked) is the intake's heaviest Python
+        # work: off the event loop, which also carries the NATS traffic (and, on one machine, the
+        # stations'), and beside the database thread, so one fetch is read while the last is written.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-intake-read")
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     def close(self) -> None:
+        self._reader.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
     async def run(self) -> None:
@@ -80,8 +92,11 @@ class LedgerIntake:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                log.warning("intake.paused", error=type(err).__name__, detail=str(err)[:200])
-                await asyncio.sleep(0.5)
+                if self.connection.is_connected:  # not just the hub being away: say so
+                    log.warning("intake.paused", error=type(err).__name__, detail=str(err)[:200])
+                else:
+                    log.debug("intake.waiting_for_hub", error=type(err).__name__)
+                await asyncio.sleep(RETRY_S)
 
     async def _consume(self) -> None:
         js = self.connection.jetstream()
@@ -121,12 +136,16 @@ class LedgerIntake:
         """The batches in ``messages`` (and their messages); one that cannot be read is refused."""
         readable: list[Msg] = []
         batches: list[Batch] = []
-        for message in messages:
-            try:
-                batches.append(Batch.from_bytes(message.data))
+        if not messages:
+            return readable, batches
+        loop = asyncio.get_running_loop()
+        read = await loop.run_in_executor(self._reader, _read_batches, [m.data for m in messages])
+        for message, outcome in zip(messages, read, strict=True):
+            if isinstance(outcome, BatchError):
+                await self._refuse(message, outcome)
+            else:
+                batches.append(outcome)
                 readable.append(message)
-            except BatchError as err:
-                await self._refuse(message, err)
         return readable, batches
 
     async def _settle(
@@ -199,14 +218,39 @@ class LedgerIntake:
         return "cosigned"
 
     async def _ask(self, station: str, request: witnessing.WitnessRequest) -> dict[str, Any] | None:
-        try:
-            reply = await self.connection.request(
-                witnessing.witness_subject(station), request.to_bytes(), timeout=self.witness_timeout_s
+        """Ask ``station``; its answer comes on a subject of its own (``witnessing.answer_subject``).
+
+        One subscription per station serves its requests, made before the first, so the hub's
+        interest has reached the station's leaf well before it answers (a leaf learns only the
+        interest its station may answer: ``station.<id>.…``, not a wildcard over stations).
+        """
+        if station not in self._answers:
+            self._answers[station] = await self.connection.subscribe(
+                witnessing.answer_subject(station, "*"), cb=self._on_answer
             )
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
+            await self.connection.flush()
+        token = secrets.token_hex(8)
+        reply = witnessing.answer_subject(station, token)
+        waiting = asyncio.get_running_loop().create_future()
+        self._waiting[reply] = waiting
+        try:
+            await self.connection.publish(
+                witnessing.witness_subject(station), request.to_bytes(), reply=reply
+            )
+            message = await asyncio.wait_for(waiting, self.witness_timeout_s)
+        except (nats.errors.Error, TimeoutError):
             return None
-        answer: dict[str, Any] = json.loads(reply.data)
+        finally:
+            self._waiting.pop(reply, None)
+        if not message.data:  # the server's "no responders" status: the station is not listening
+            return None
+        answer: dict[str, Any] = json.loads(message.data)
         return answer
+
+    async def _on_answer(self, message: Msg) -> None:
+        waiting = self._waiting.get(message.subject)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(message)
 
     def _last_cosigned_size(self, station: str) -> int:
         row = self.hub_log.conn.execute(
@@ -214,6 +258,17 @@ class LedgerIntake:
             (witnessing.witness_name(station),),
         ).fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def _read_batches(payloads: Sequence[bytes]) -> list[Batch | BatchError]:
+    """Each payload as a batch, or the reason it is not one."""
+    read: list[Batch | BatchError] = []
+    for payload in payloads:
+        try:
+            read.append(Batch.from_bytes(payload))
+        except BatchError as err:
+            read.append(err)
+    return read
 
 
 def register_stations(hub_log: HubLog, keys: KeyStore, stations: Sequence[str]) -> None:

@@ -1,18 +1,22 @@
 """A batch: consecutive entries of one node and the signed head that covers the last of them.
 
-This is what a node ships and what the hub ingests. Its wire form is JSON
-with the entry bytes in base64, so they arrive exactly as the node wrote
-them. A node builds it from its stored bytes without parsing them again
-(``Shipment``); the hub parses and checks every entry (``Batch.from_bytes``).
+This is what a node ships and what the hub ingests. Its wire form is one
+line of JSON (node, signed head, each entry's length in bytes), a newline,
+then the entries' bytes one after the other, so they arrive exactly as the
+node wrote them with nothing to decode (base64, the first form, cost the hub
+a fifth of its time reading a backlog; the hub still reads it). A node
+builds it from its stored bytes without parsing them again (``Shipment``);
+the hub parses and checks every entry (``Batch.from_bytes``).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import orjson
 
 from smart.ledger.entry import Entry, EntryError
 from smart.ledger.head import SignedHead
@@ -65,17 +69,26 @@ class Batch:
             )
 
     def to_bytes(self) -> bytes:
-        return wire(self.node, self.head, [base64.b64encode(entry.raw) for entry in self.entries])
+        return wire(self.node, self.head, [entry.raw for entry in self.entries])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Batch:
         """Read a shipped batch; each entry is parsed and its fields checked (not re-encoded)."""
         try:
-            body = json.loads(raw)
-            entries = tuple(  # a2b_base64 in strict mode is b64decode(validate=True) without its wrapper
-                Entry.from_bytes(binascii.a2b_base64(item, strict_mode=True), canonical=False)
-                for item in body["entries"]
-            )
+            line, newline, rest = raw.partition(b"\n")
+            body = orjson.loads(line)
+            if newline:
+                sizes = body["sizes"]
+                if not isinstance(sizes, list) or sum(sizes) != len(rest) or any(n <= 0 for n in sizes):
+                    raise BatchError("batch: the entries' lengths do not add up to the bytes sent")
+                view, at, items = memoryview(rest), 0, []
+                for size in sizes:
+                    items.append(bytes(view[at : at + size]))
+                    at += size
+            else:  # the first wire form: every entry in base64 inside the JSON
+                # a2b_base64 in strict mode is b64decode(validate=True) without its wrapper
+                items = [binascii.a2b_base64(item, strict_mode=True) for item in body["entries"]]
+            entries = tuple(Entry.from_bytes(item, canonical=False) for item in items)
             head = SignedHead.from_json(body["head"])
             return cls(node=str(body["node"]), entries=entries, head=head)
         except EntryError as err:
@@ -84,14 +97,16 @@ class Batch:
             raise BatchError(f"batch is not well-formed: {err}") from err
 
 
-def wire(node: str, head: SignedHead, encoded_entries: Sequence[bytes]) -> bytes:
-    """A batch's wire form, from its entries' bytes already in base64 (which needs no JSON escaping)."""
-    envelope = json.dumps({"node": node, "head": head.to_json()}, separators=(",", ":")).encode()
-    return b"".join((envelope[:-1], b',"entries":["', b'","'.join(encoded_entries), b'"]}'))
+def wire(node: str, head: SignedHead, entries: Sequence[bytes]) -> bytes:
+    """A batch's wire form from its entries' stored bytes: a JSON line with their lengths, then them."""
+    line = json.dumps(
+        {"node": node, "head": head.to_json(), "sizes": [len(raw) for raw in entries]}, separators=(",", ":")
+    ).encode()
+    return b"".join((line, b"\n", *entries))
 
 
-#: What the wire form adds to each entry's base64: its quotes and a comma.
-WIRE_PER_ENTRY = 3
+#: What the wire form adds to each entry: its length in the JSON line, at most.
+WIRE_PER_ENTRY = 8
 #: What it adds around the entries, at most (node, signed head, keys).
 WIRE_ENVELOPE = 512
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
 #: ``prev`` of a node's first entry: no entry came before it.
@@ -27,7 +28,6 @@ GENESIS = bytes(32)
 FIELDS = ("actor", "contract", "data", "kind", "node", "node_seq", "prev", "subject", "ts")
 
 _FIELD_SET = frozenset(FIELDS)
-_DECODER = json.JSONDecoder()
 
 _NODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
@@ -118,14 +118,16 @@ class Entry:
         can claim the same entry.
         """
         try:
-            body = _DECODER.decode(str(raw, "utf-8"))  # entries are UTF-8: no encoding to detect
-        except (ValueError, UnicodeDecodeError) as err:
+            # orjson: strict RFC 8259 (no NaN, valid UTF-8 only), and about three times as fast as
+            # the standard library's decoder, which the hub notices taking a station's backlog.
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
             raise EntryError(f"entry bytes are not JSON: {err}") from err
         if not isinstance(body, dict):
             raise EntryError("entry bytes are not a JSON object")
-        where = f"entry {body.get('node')!r}#{body.get('node_seq')!r}"
-        _check_fields(body, where=where)
+        _check_fields(body)
         if canonical:
+            where = _where(body, None)
             try:
                 again = canonical_json(body)
             except (rfc8785.CanonicalizationError, ValueError) as err:
@@ -136,18 +138,18 @@ class Entry:
 
     @classmethod
     def _from_body(cls, body: dict[str, Any], raw: bytes) -> Entry:
-        return cls(
-            node=body["node"],
-            node_seq=body["node_seq"],
-            prev=bytes.fromhex(body["prev"]),
-            ts=body["ts"],
-            actor=body["actor"],
-            kind=body["kind"],
-            subject=body["subject"],
-            data=body["data"],
-            contract=body["contract"],
-            raw=raw,
-            hash=entry_hash(raw),
+        return cls(  # positionally, in the order of the fields (the hub builds thousands a second)
+            body["node"],
+            body["node_seq"],
+            bytes.fromhex(body["prev"]),
+            body["ts"],
+            body["actor"],
+            body["kind"],
+            body["subject"],
+            body["data"],
+            body["contract"],
+            raw,
+            hashlib.sha256(raw).digest(),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -199,27 +201,44 @@ def chain_fields(raw: bytes) -> tuple[str, int, bytes]:
     return match.group(1).decode(), int(match.group(2)), bytes.fromhex(match.group(3).decode())
 
 
-def _check_fields(body: Mapping[str, Any], *, where: str) -> None:
+def _check_fields(body: Mapping[str, Any], *, where: str | None = None) -> None:
+    """Each field as an entry has it; ``where`` (else the entry's node#seq) opens the error.
+
+    Written for the hub, which checks every entry of every station's backlog: the message is
+    built only on failure.
+    """
     if body.keys() != _FIELD_SET:
         keys = set(body)
         missing = sorted(set(FIELDS) - keys)
         extra = sorted(keys - set(FIELDS))
-        raise EntryError(f"{where}: fields missing {missing} / unexpected {extra}")
-    node, seq = body["node"], body["node_seq"]
+        raise EntryError(f"{_where(body, where)}: fields missing {missing} / unexpected {extra}")
+    node, seq, prev, ts, kind = body["node"], body["node_seq"], body["prev"], body["ts"], body["kind"]
+    actor, subject, contract = body["actor"], body["subject"], body["contract"]
     if not isinstance(node, str) or not _NODE.match(node):
-        raise EntryError(f"{where}: node must be lower-case letters, digits, '.', '_' or '-' (got {node!r})")
+        raise EntryError(
+            f"{_where(body, where)}: node must be lower-case letters, digits, '.', '_' or '-' (got {node!r})"
+        )
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
-        raise EntryError(f"{where}: node_seq must be an integer from 0 to 2^53-1 (got {seq!r})")
-    if not isinstance(body["prev"], str) or not _HEX64.match(body["prev"]):
-        raise EntryError(f"{where}: prev must be 64 lower-case hex digits")
-    if not isinstance(body["ts"], str) or not _TS.match(body["ts"]):
-        raise EntryError(f"{where}: ts must be UTC with microseconds, e.g. 2026-01-31T12:00:00.000000Z")
-    if not isinstance(body["kind"], str) or not _KIND.match(body["kind"]):
-        raise EntryError(f"{where}: kind must be dotted words, e.g. gate.decision (got {body['kind']!r})")
-    for name in ("actor", "subject"):
-        if not isinstance(body[name], str) or not body[name]:
-            raise EntryError(f"{where}: {name} must be a non-empty string")
-    if body["contract"] is not None and (not isinstance(body["contract"], str) or not body["contract"]):
-        raise EntryError(f"{where}: contract must be the revision in force (a string) or null")
+        raise EntryError(f"{_where(body, where)}: node_seq must be an integer from 0 to 2^53-1 (got {seq!r})")
+    if not isinstance(prev, str) or not _HEX64.match(prev):
+        raise EntryError(f"{_where(body, where)}: prev must be 64 lower-case hex digits")
+    if not isinstance(ts, str) or not _TS.match(ts):
+        raise EntryError(
+            f"{_where(body, where)}: ts must be UTC with microseconds, e.g. 2026-01-31T12:00:00.000000Z"
+        )
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise EntryError(
+            f"{_where(body, where)}: kind must be dotted words, e.g. gate.decision (got {kind!r})"
+        )
+    if not isinstance(actor, str) or not actor:
+        raise EntryError(f"{_where(body, where)}: actor must be a non-empty string")
+    if not isinstance(subject, str) or not subject:
+        raise EntryError(f"{_where(body, where)}: subject must be a non-empty string")
+    if contract is not None and (not isinstance(contract, str) or not contract):
+        raise EntryError(f"{_where(body, where)}: contract must be the revision in force (a string) or null")
     if not isinstance(body["data"], dict):
-        raise EntryError(f"{where}: data must be a JSON object")
+        raise EntryError(f"{_where(body, where)}: data must be a JSON object")
+
+
+def _where(body: Mapping[str, Any], where: str | None) -> str:
+    return where if where is not None else f"entry {body.get('node')!r}#{body.get('node_seq')!r}"

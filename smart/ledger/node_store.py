@@ -12,7 +12,6 @@ the stored bytes), so every entry is covered by the next signed head.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 import sqlite3
@@ -265,11 +264,10 @@ class NodeLog:
             encoded: list[bytes] = []
             room = (max_bytes if max_bytes is not None else 1 << 62) - WIRE_ENVELOPE
             for _, raw in rows:
-                item = base64.b64encode(raw)
-                room -= len(item) + WIRE_PER_ENTRY
+                room -= len(raw) + WIRE_PER_ENTRY
                 if room < 0 and encoded:
                     break
-                encoded.append(item)
+                encoded.append(raw)
             last_seq, last_raw = rows[len(encoded) - 1]
             if rows[0][0] != start or last_seq != start + len(encoded) - 1:
                 raise NodeLogError(f"node log {self.path}: entries {start}..{last_seq} are not consecutive")

@@ -29,6 +29,7 @@ from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
 from smart import ledger
+from smart.access import stationauth
 from smart.bus import mirror, subjects, witnessing
 from smart.contracts import bundle as contract_bundle
 from smart.contracts import engine
@@ -77,6 +78,7 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[None]] = []
         self._hub_key: VerifyingKey | None = None
         self._shipped_seq = -1
+        self._mirror_lag: int | None = None
         self._witness: Witness | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -314,6 +316,9 @@ class NodeAgent:
                 self.connection = await nats.connect(
                     self.config.leaf_url,
                     name=f"smart-node-{self.station}",
+                    # Replies from the hub (ledger acks, its JetStream API) reach the leaf only on the
+                    # station's own inbox prefix: its leaf's user at the hub may receive nothing else.
+                    inbox_prefix=stationauth.inbox_prefix(self.station),
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
@@ -367,13 +372,28 @@ class NodeAgent:
             "ledger_size": size,
             "shipped_seq": self._shipped_seq,
             "ledger_lag": size - 1 - self._shipped_seq,
+            "mirror_lag": self._mirror_lag,
             "ts": time.time(),
         }
+
+    async def _measure_mirror_lag(self) -> int | None:
+        """How many messages the station's mirrors of hub buckets are behind the hub, all together.
+
+        Each mirror stream on the leaf knows its lag (what the hub's stream holds that the mirror
+        has not taken yet, as of their last contact); ``None`` if the leaf cannot say.
+        """
+        assert self.connection is not None
+        try:
+            streams = await self.connection.jetstream().streams_info()
+        except Exception:
+            return None
+        return sum(info.mirror.lag or 0 for info in streams if info.mirror is not None)
 
     async def _heartbeat(self) -> None:
         assert self.connection is not None
         while True:
             if self.connection.is_connected:
+                self._mirror_lag = await self._measure_mirror_lag()
                 with contextlib.suppress(Exception):
                     await self.connection.publish(
                         subjects.heartbeat(self.station), json.dumps(self.status()).encode()
@@ -418,7 +438,7 @@ class NodeAgent:
         cursor: the stream drops a batch it already holds (same message id), and the hub's intake
         takes each entry once whatever arrives twice or early. While the hub does not answer, the
         agent tries again every ``SHIP_RETRY_S`` with a batch of one entry, which costs next to
-        nothing and finds the hub back within that time.
+        nothing and finds the hub back within that time; it starts that way too.
         """
         assert self.connection is not None and self.ledger is not None and self.store is not None
         js = self.connection.jetstream()
@@ -430,7 +450,10 @@ class NodeAgent:
             )
 
         window: collections.deque[tuple[ledger.Shipment, asyncio.Task[None]]] = collections.deque()
-        probe = False
+        # A station (re)connecting sends one entry before a window of batches: the hub may not be
+        # there, or its stream's interest not yet on this leaf, and a window sent then has its first
+        # batch refused and the others taken early (the hub sets them aside until the gap is filled).
+        probe = True
         try:
             while True:
                 start = window[-1][0].last_seq + 1 if window else self._shipped_seq + 1

@@ -7,9 +7,10 @@ print a baseline measured in the same run beside each figure:
 - propagation: from the reconcile core's ``deploy`` to the new revision
   active on every station, beside a bare hub KV put seen on every station's
   mirror;
-- resync: after a hub outage, how fast each station's backlog reaches the
-  hub log (ingested, Merkle-integrated, checkpointed), and apart from it how
-  long the first entry took (the hub's start and the leaves' reconnection).
+- resync: after a hub outage, from the moment the hub's nats-server answers
+  again, how fast each station's backlog reaches the hub log (ingested,
+  Merkle-integrated, checkpointed), and apart from it how long the first
+  entry took (the leaves' redial) and the hub's own restart (not counted).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Resync:
     stations: int
     entries_per_station: int
     seconds: float
-    first_entry_s: float = 0.0  # the hub's start and the leaves' reconnection, mostly
+    first_entry_s: float = 0.0  # the leaves' redial and the intake's reconnection, mostly
+    hub_start_s: float = 0.0  # the hub's nats-server restart until healthy: before the clock starts
 
     @property
     def entries_per_s_per_station(self) -> float:
@@ -213,8 +215,11 @@ async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_statio
             for n in range(per_station):
                 agent.decide(f.Event(action="step", at=at, station=agent.station, job=f"J-{n}"), f.Facts())
         total = sum(a.ledger.size() for a in agents if a.ledger)
-        started = time.perf_counter()
+        # The clock starts when the hub answers again (its nats-server started and healthy): how
+        # long its own boot takes is not the stations' resync. The leaves' redial is counted.
+        restarting = time.perf_counter()
         await asyncio.to_thread(floor.run, floor.floor.supervisor.start_child("hub"))
+        started = time.perf_counter()
         first: float | None = None
         while (size := reader.size()) < total:
             if first is None and size > 0:
@@ -228,6 +233,7 @@ async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_statio
             entries_per_station=total // len(agents),
             seconds=seconds,
             first_entry_s=first if first is not None else seconds,
+            hub_start_s=started - restarting,
         )
     finally:
         task.cancel()

@@ -1,7 +1,8 @@
 """Station status in Kubernetes from the stations' heartbeats.
 
 Each station's node agent publishes a heartbeat on ``station.<id>.heartbeat`` every few seconds
-(the revisions it holds in force, how many ledger entries it has not shipped yet). The operator
+(the revisions it holds in force, how far its mirrors of the hub's buckets are behind, how many
+ledger entries it has not shipped yet). The operator
 listens on the hub NATS and keeps each Station's status in step, through the status subresource:
 
 - ``online``: heard within ``station_offline_after_s`` (a setting);
@@ -9,8 +10,9 @@ listens on the hub NATS and keeps each Station's status in step, through the sta
   station's, so a station with a wrong clock is judged fairly);
 - ``activeRevisions``: contract → revision the station reports in force; ``activeRevision`` is its
   short form for ``kubectl get stations`` (one revision's first 12 hex digits, or "N revisions");
-- ``mirrorLag``: how many contracts the hub distributed to the station (``status.revisions``) that
-  the station does not yet report in force at that revision; 0 when it holds what the hub sent;
+- ``mirrorLag``: how many messages the station's mirrors of the hub's buckets (its contracts,
+  records, keys) are behind the hub's streams, as its leaf last knew them; 0 when caught up. (A
+  contract sent but not yet in force shows as ``revisions`` differing from ``activeRevisions``.)
 - ``ledgerLag``: the station's ledger entries not yet shipped to the hub.
 
 A silent station keeps the last revisions it reported and turns ``online: false``.
@@ -55,6 +57,7 @@ class Heartbeat:
     ledger_lag: int | None
     heard_at: float  # time.monotonic() on receipt
     heard_wall: float  # time.time() on receipt
+    mirror_lag: int | None = None
 
 
 def parse(subject: str, data: bytes, *, heard_at: float, heard_wall: float) -> Heartbeat | None:
@@ -65,11 +68,13 @@ def parse(subject: str, data: bytes, *, heard_at: float, heard_wall: float) -> H
         revisions = {str(k): str(v) for k, v in dict(body.get("revisions") or {}).items()}
         lag = body.get("ledger_lag")
         ledger_lag = int(lag) if lag is not None else None
+        behind = body.get("mirror_lag")
+        mirror_lag = int(behind) if behind is not None else None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if subject != subjects.heartbeat(station):  # a station speaks only for itself
         return None
-    return Heartbeat(station, revisions, ledger_lag, heard_at, heard_wall)
+    return Heartbeat(station, revisions, ledger_lag, heard_at, heard_wall, mirror_lag)
 
 
 @dataclass
@@ -95,12 +100,6 @@ def _short(revisions: Mapping[str, str]) -> str:
     return short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-")
 
 
-def mirror_lag(distributed: Mapping[str, Any], active: Mapping[str, str]) -> int:
-    """Contracts whose revision the hub distributed but the station does not hold in force (or retired)."""
-    wanted = {c: r for c, r in distributed.items() if r}
-    return sum(1 for c in set(wanted) | set(active) if wanted.get(c) != active.get(c))
-
-
 def desired(
     station: Station, heard: Heartbeat | None, *, now: float, listening_since: float, offline_after_s: float
 ) -> dict[str, Any] | None:
@@ -118,8 +117,9 @@ def desired(
         "lastHeartbeat": _timestamp(heard.heard_wall),
         "activeRevisions": revisions,
         "activeRevision": _short(heard.revisions),
-        "mirrorLag": mirror_lag(dict(current.get("revisions") or {}), heard.revisions),
     }
+    if heard.mirror_lag is not None:
+        status["mirrorLag"] = heard.mirror_lag
     if heard.ledger_lag is not None:
         status["ledgerLag"] = heard.ledger_lag
     return status

@@ -26,6 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from pydantic import BaseModel, Field
 
+from smart.access import stationauth
 from smart.bus import subjects, witnessing
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
@@ -33,10 +34,14 @@ from smart.node.agent import HUB_KEY_NAME
 from smart.runtime import nats as natsconf
 from smart.runtime import ports
 from smart.runtime.postgres import PostgresInstance
+from smart.runtime.secrets import secret
 from smart.runtime.supervisor import ChildSpec, Health, State, Supervisor
 from smart.settings import Settings
 
 log = structlog.get_logger("smart.floor")
+
+#: The hub services' NATS user: any client on the hub's own port that gives no credentials.
+HUB_SERVICES_USER = "hub-services"
 
 
 class FloorError(RuntimeError):
@@ -60,6 +65,9 @@ class ServiceHealth(BaseModel):
     online: bool | None = Field(default=None, description="Station agents: heard from lately.")
     revisions: dict[str, str] = Field(default_factory=dict, description="Active contract revisions.")
     ledger_lag: int | None = Field(default=None, description="Entries the station has not shipped yet.")
+    mirror_lag: int | None = Field(
+        default=None, description="Messages the station's mirrors of hub buckets are behind the hub."
+    )
 
 
 class FloorStatus(BaseModel):
@@ -171,7 +179,7 @@ class Floor:
         what = f"nats-server {server.name}"
 
         def prepare() -> None:
-            natsconf.write_config(config_path, server.config())
+            natsconf.write_config(config_path, self.nats_config_text(server))
 
         async def health() -> Health:
             return await _http_health(
@@ -186,6 +194,43 @@ class Floor:
             prepare=prepare,
             stop_timeout=5.0,
             group="station-leaves" if isinstance(server, natsconf.LeafServer) else None,
+        )
+
+    # -- station NATS credentials -----------------------------------------------------------
+
+    def _leaf_password(self, station: str) -> str:
+        """The station leaf's password at the hub: generated on first use, kept 0600 in the secrets."""
+        return secret(self.layout.secrets / f"nats-{stationauth.leaf_user_name(station)}.password")
+
+    def station_permissions(self, station: str) -> stationauth.Permissions:
+        """What ``station``'s leaf may do at the hub: its own subjects, keys and ledger shipping."""
+        return stationauth.station_permissions(station, keyed_buckets=subjects.STATION_KEYED_BUCKETS)
+
+    def nats_config_text(self, server: natsconf.HubServer | natsconf.LeafServer) -> str:
+        """A server's configuration with its credentials: each station's leaf signs in as its station.
+
+        The hub lists the hub services' user (unrestricted, never as a leaf; the user of clients on
+        the hub's port that give no credentials) and one user per station leaf, with the station's
+        permissions (``smart.access.stationauth``), allowed to connect only as a leaf.
+        """
+        if isinstance(server, natsconf.LeafServer):
+            station = server.station
+            return server.config(
+                user=stationauth.leaf_user_name(station), password=self._leaf_password(station)
+            )
+        services = stationauth.NatsUser(
+            HUB_SERVICES_USER,
+            None,
+            None,
+            password=secret(self.layout.secrets / "nats-hub-services.password"),
+            connection_types=("STANDARD", "WEBSOCKET"),
+        )
+        leaves = [
+            stationauth.leaf_user(station, self._leaf_password(station), self.station_permissions(station))
+            for station in self.settings.station_ids
+        ]
+        return server.config(
+            authorization=stationauth.authorization_block([services, *leaves]), no_auth_user=HUB_SERVICES_USER
         )
 
     def _children(self) -> list[ChildSpec]:
@@ -320,9 +365,11 @@ class Floor:
         heard = self.heartbeats.get(station)
         revisions: dict[str, str] = {}
         lag: int | None = None
+        behind: int | None = None
         if heard is not None:
             revisions = dict(heard[1].get("revisions", {}))
             lag = heard[1].get("ledger_lag")
+            behind = heard[1].get("mirror_lag")
         if problem:
             health = Health(False, problem)
         elif heard is None:
@@ -343,6 +390,7 @@ class Floor:
             online=heard is not None and time.time() - heard[0] <= self.settings.station_offline_after_s,
             revisions=revisions,
             ledger_lag=lag,
+            mirror_lag=behind,
             url=f"http://{self.settings.host}:{self.settings.station_web_port(station)}/",
         )
 
@@ -401,27 +449,35 @@ class Floor:
             url=self.hub.url,
         )
 
+    async def _leaf_health(self, leaf: natsconf.LeafServer) -> tuple[Health, int | None]:
+        """Whether the station's leaf is signed in to the hub, and what its JetStream stores."""
+        assert self.hub is not None
+        host = self.settings.host
+        try:
+            async with httpx.AsyncClient(timeout=1.0) as client:
+                leafz = (await client.get(f"http://{host}:{self.hub.monitor_port}/leafz")).json()
+                jsz = (await client.get(f"http://{host}:{leaf.monitor_port}/jsz")).json()
+        except (httpx.HTTPError, ValueError) as err:
+            return Health(
+                False, f"the monitoring of {leaf.name} or the hub does not answer: {type(err).__name__}"
+            ), None
+        storage = jsz.get("storage")
+        if not any(item.get("name") == leaf.server_name for item in leafz.get("leafs") or []):
+            return Health(
+                False, f"JetStream domain {leaf.domain} is not connected to the hub: is the leaf signed in?"
+            ), storage
+        return Health(True), storage
+
     async def _station_status(self, leaf: natsconf.LeafServer) -> ServiceHealth:
         state, pid, restarts, _ = self._base(leaf.name)
         problem = self._process_problem(leaf.name)
         storage = None
         if problem:
             health = Health(False, problem)
-        elif self._hub_connection is None or not self._hub_connection.is_connected:
-            health = Health(False, "the status page has no connection to the hub NATS")
         else:
-            try:
-                info = await asyncio.wait_for(
-                    self._hub_connection.jetstream(domain=leaf.domain).account_info(), 1.0
-                )
-                storage = info.storage
-                health = Health(True)
-            except Exception as err:
-                health = Health(
-                    False,
-                    f"JetStream domain {leaf.domain} is not reachable from the hub "
-                    f"({type(err).__name__}): is the leaf connected?",
-                )
+            # Asked of the servers' monitoring ports, not over NATS: a station's leaf signs in with
+            # least privilege and answers no JetStream API request from the hub.
+            health, storage = await self._leaf_health(leaf)
         return ServiceHealth(
             name=leaf.name,
             kind="station-leaf",

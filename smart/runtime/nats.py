@@ -5,16 +5,26 @@ each station runs its own nats-server with JetStream in a domain named after
 the station, its own store directory, and a leaf remote to the hub. Stations
 mirror the hub's KV buckets into their own domain, so they keep reading them
 with the hub down.
+
+With an ``authorization`` block (``smart.access.stationauth``), each leaf
+signs in to the hub as its station's user, with that station's permissions;
+clients on the hub's own port that give no credentials are the hub services'
+user (``no_auth_user``), which may not connect as a leaf, so a leaf without
+credentials is refused. Configs hold secrets and are written 0600.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 HUB_DOMAIN = "hub"
+#: A leaf's interval between dials to an unreachable hub (a Go duration).
+LEAF_RECONNECT = "100ms"
 
 
 def server_binary() -> Path:
@@ -45,7 +55,9 @@ class HubServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def config(self) -> str:
+    def config(self, *, authorization: str = "", no_auth_user: str | None = None) -> str:
+        """The server's configuration; ``authorization`` is a block from ``stationauth``."""
+        auth = [f"no_auth_user: {_quote(no_auth_user)}"] if no_auth_user else []
         return "\n".join(
             [
                 f"server_name: {_quote('smart-hub')}",
@@ -59,7 +71,8 @@ class HubServer:
                 "leafnodes {",
                 f"  listen: {_quote(f'{self.host}:{self.leaf_port}')}",
                 "}",
-                "",
+                *auth,
+                authorization,
             ]
         )
 
@@ -80,6 +93,11 @@ class LeafServer:
         return f"leaf-{self.station}"
 
     @property
+    def server_name(self) -> str:
+        """The nats-server's own name, as the hub's monitoring lists the leaf."""
+        return f"smart-{self.station}"
+
+    @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
@@ -87,10 +105,12 @@ class LeafServer:
     def domain(self) -> str:
         return self.station
 
-    def config(self) -> str:
+    def config(self, *, user: str | None = None, password: str | None = None) -> str:
+        """The server's configuration; ``user``/``password`` sign its leaf connection in to the hub."""
+        signed_in = f"{quote(user, safe='')}:{quote(password or '', safe='')}@" if user else ""
         return "\n".join(
             [
-                f"server_name: {_quote(f'smart-{self.station}')}",
+                f"server_name: {_quote(self.server_name)}",
                 f"host: {_quote(self.host)}",
                 f"port: {self.port}",
                 f"http: {_quote(f'{self.host}:{self.monitor_port}')}",
@@ -99,9 +119,12 @@ class LeafServer:
                 f"  store_dir: {_quote(str(self.store_dir))}",
                 "}",
                 "leafnodes {",
-                "  reconnect: 1",
+                # How soon a leaf dials the hub again while it is away. A refused dial on loopback or
+                # the shop's LAN costs nothing (nats-server logs only the first failure), and every
+                # station's backlog waits for it after a hub outage, so a tenth of a second, not 1 s.
+                f"  reconnect: {_quote(LEAF_RECONNECT)}",
                 "  remotes: [",
-                f"    {{ url: {_quote(f'nats-leaf://{self.host}:{self.hub_leaf_port}')} }}",
+                f"    {{ url: {_quote(f'nats-leaf://{signed_in}{self.host}:{self.hub_leaf_port}')} }}",
                 "  ]",
                 "}",
                 "",
@@ -110,9 +133,12 @@ class LeafServer:
 
 
 def write_config(path: Path, text: str) -> Path:
-    """Write a generated config file (replacing any previous one atomically)."""
+    """Write a generated config file, readable by its owner only (replacing any previous one atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
     tmp.replace(path)
     return path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import sqlite3
 from pathlib import Path
 
@@ -107,3 +109,44 @@ def test_a_shipped_batch_survives_the_wire(tmp_path: Path) -> None:
         batch = log.batch(0)
     assert batch is not None
     assert ledger.Batch.from_bytes(batch.to_bytes()) == batch
+
+
+def test_a_shipment_carries_the_stored_bytes_verbatim_after_one_json_line(tmp_path: Path) -> None:
+    with _open(tmp_path) as log:
+        entries = _record(log, 3)
+        shipment = log.shipment(0)
+    assert shipment is not None
+    line, _, rest = shipment.payload.partition(b"\n")
+    assert b"entries" not in line and rest == b"".join(e.raw for e in entries)
+    assert ledger.Batch.from_bytes(shipment.payload).entries == tuple(entries)
+
+
+def test_a_batch_whose_lengths_do_not_add_up_is_refused(tmp_path: Path) -> None:
+    with _open(tmp_path) as log:
+        _record(log, 2)
+        shipment = log.shipment(0)
+    assert shipment is not None
+    with pytest.raises(ledger.BatchError, match="lengths"):
+        ledger.Batch.from_bytes(shipment.payload + b" ")
+    line, _, rest = shipment.payload.partition(b"\n")
+    with pytest.raises(ledger.BatchError):  # one byte moved from the first entry to the second
+        sizes = [int(n) for n in line.split(b'"sizes":[')[1].split(b"]")[0].split(b",")]
+        moved = line.replace(f"[{sizes[0]},{sizes[1]}]".encode(), f"[{sizes[0] - 1},{sizes[1] + 1}]".encode())
+        ledger.Batch.from_bytes(moved + b"\n" + rest)
+
+
+def test_a_batch_in_the_first_wire_form_is_still_read(tmp_path: Path) -> None:
+    """Batches shipped in base64 before the hub's upgrade may still wait in its stream."""
+    with _open(tmp_path) as log:
+        _record(log, 3)
+        batch = log.batch(0)
+    assert batch is not None
+    first_form = json.dumps(
+        {
+            "node": batch.node,
+            "head": batch.head.to_json(),
+            "entries": [base64.b64encode(e.raw).decode() for e in batch.entries],
+        },
+        separators=(",", ":"),
+    ).encode()
+    assert ledger.Batch.from_bytes(first_form) == batch

@@ -157,3 +157,31 @@ async def test_agent_restarted_with_the_hub_down_enforces_the_same_revision_from
     finally:
         await restarted.stop()
         nats_floor.run(nats_floor.floor.supervisor.start_child("hub"))
+
+
+async def test_heartbeat_says_how_far_the_stations_mirrors_are_behind_the_hub(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    agent = agent_for(nats_floor, "pt-1", keys, tmp_path)
+    heard: list[dict[str, object]] = []
+
+    async def on_heartbeat(message: nats.aio.msg.Msg) -> None:
+        heard.append(json.loads(message.data))
+
+    await hub.connection.subscribe(subjects.heartbeat("pt-1"), cb=on_heartbeat)
+    await agent.start()
+    try:
+        await hub.put_contract("pt-1", "penetrant", signed_envelope("penetrant", "pt-1", keys))
+        await eventually(lambda: "penetrant" in agent.enforcer.revisions, what="revision active")
+        count = len(heard)
+        await eventually(lambda: len(heard) > count, what="a heartbeat after the mirror caught up")
+        assert heard[-1]["mirror_lag"] == 0
+        # The figure is the leaf's own: every mirror stream's lag behind its hub stream.
+        leaf = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
+        try:
+            mirrors = [i for i in await leaf.jetstream().streams_info() if i.mirror is not None]
+        finally:
+            await leaf.close()
+        assert mirrors and sum(i.mirror.lag or 0 for i in mirrors if i.mirror) == heard[-1]["mirror_lag"]
+    finally:
+        await agent.stop()

@@ -37,7 +37,7 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
         store_dir=leaf.store_dir,
     )
     floor.run(floor.floor.supervisor.stop_child(leaf.name))
-    natsconf.write_config(floor.floor.layout.nats_config(leaf.name), routed.config())
+    natsconf.write_config(floor.floor.layout.nats_config(leaf.name), floor.floor.nats_config_text(routed))
     floor.run(floor.floor.supervisor.start_child(leaf.name))
 
     assert floor.floor.hub is not None

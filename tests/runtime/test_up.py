@@ -155,16 +155,25 @@ async def _ask_station(settings: Settings, station: str, module: str, verb: str)
         await leaf.close()
 
 
+#: A hub bucket the station may read (its own keys only, as every station signs in with least
+#: privilege); its runtime refuses this record's unknown kind, which is not what is tested here.
+TOPOLOGY_BUCKET = "station-records"
+
+
+def _greeting(station: str) -> str:
+    return f"{station}.topology.greeting"
+
+
 async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
     hub = await nats.connect(f"nats://{settings.host}:{settings.nats_port}")
     leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
     try:
-        bucket = await hub.jetstream().create_key_value(bucket="topology", history=1)
-        await bucket.put("greeting", value)
-        mirror = await mirror_bucket(leaf.jetstream(), "topology")
+        bucket = await hub.jetstream().key_value(TOPOLOGY_BUCKET)
+        await bucket.put(_greeting(station), value)
+        mirror = await mirror_bucket(leaf.jetstream(), TOPOLOGY_BUCKET)
         for _ in range(200):
             try:
-                entry = await mirror.get("greeting")
+                entry = await mirror.get(_greeting(station))
             except Exception:
                 await asyncio.sleep(0.02)
                 continue
@@ -180,8 +189,8 @@ async def _put_on_hub_and_read_from_station(settings: Settings, station: str, va
 async def _read_local_mirror(settings: Settings, station: str) -> bytes:
     leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
     try:
-        mirror = await leaf.jetstream().key_value("topology")
-        entry = await mirror.get("greeting")
+        mirror = await leaf.jetstream().key_value(TOPOLOGY_BUCKET)
+        entry = await mirror.get(_greeting(station))
         assert entry.value is not None
         return entry.value
     finally:
