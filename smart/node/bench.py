@@ -29,7 +29,7 @@ from pathlib import Path
 import nats
 from psycopg.conninfo import make_conninfo
 
-from smart.bus import mirror
+from smart.bus import mirror, subjects
 from smart.contracts import distribution, manifests, reconcile
 from smart.contracts import facts as f
 from smart.contracts.models import LabelSelector, SmartContract, Station
@@ -133,18 +133,23 @@ async def _propagation(floor: BackgroundFloor, keys: KeyStore, data: Path, round
             await agent.start()
         store = distribution.KvBundleStore(await distribution.bucket(hub.jetstream()))
         key = keys.signing_key("hub")
-        # Baseline: a bare put into a hub bucket, seen on every station's mirror.
-        kv = await hub.jetstream().create_key_value(bucket="bench-baseline", history=1)
-        mirrors = [await mirror.mirror_bucket(leaf.jetstream(), "bench-baseline") for leaf in leaves]
+        # Baseline: bare puts into a hub bucket, one key per station (as a deploy puts one bundle per
+        # station), each seen on that station's mirror. A station may read only its own keys of a
+        # bucket the stations share, so the bucket is one they key by station and agents leave alone.
+        kv = await hub.jetstream().key_value(subjects.STATION_KEYED_BUCKETS[1])
+        mirrors = [
+            await mirror.mirror_bucket(leaf.jetstream(), subjects.STATION_KEYED_BUCKETS[1]) for leaf in leaves
+        ]
         baseline: list[float] = []
         for n in range(-5, rounds):  # five warm-up rounds, not counted
             value = str(n).encode()
             started = time.perf_counter()
-            await kv.put("probe", value)
-            for bucket in mirrors:
+            for station in station_ids:
+                await kv.put(f"{station}.bench.probe", value)
+            for station, bucket in zip(station_ids, mirrors, strict=True):
                 while True:
                     try:
-                        if (await bucket.get("probe")).value == value:
+                        if (await bucket.get(f"{station}.bench.probe")).value == value:
                             break
                     except Exception:
                         pass
