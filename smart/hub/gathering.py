@@ -8,15 +8,15 @@ hub services read them directly and ingest them into PostgreSQL with the
 same checks: the chain re-derived from the bytes, each batch closed by a
 head the node signed, exactly once by (node, node_seq).
 
-The reader never takes the writer's lock (the writer may be another
-process, e.g. a CLI command) and opens the SQLite file read-only. It ships
+The reader (``ledger.NodeLogReader``) never takes the writer's lock (the
+writer may be another process, e.g. a CLI command) and opens the SQLite
+file read-only. It ships
 only up to the newest signed head: entries after it wait for the writer's
 next head (signed every few seconds while it runs, and at close).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,8 @@ import structlog
 
 from smart.keys import KeyFileError, KeyStore
 from smart.ledger.batch import Batch
-from smart.ledger.entry import Entry, EntryError
-from smart.ledger.head import SignedHead
 from smart.ledger.hub_store import HubLog, IngestError
+from smart.ledger.node_store import NodeLogError, NodeLogReader
 
 log = structlog.get_logger("smart.hub.gathering")
 
@@ -50,42 +49,10 @@ class Gathered:
 def read_batch(path: Path, start: int, limit: int = BATCH_LIMIT) -> tuple[str, Batch | None]:
     """The node's name and its entries from ``start`` through a signed head (None when none is signed yet)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as err:
-        raise NodeLogFileError(f"cannot open node log {path}: {err}") from err
-    try:
-        meta = db.execute("SELECT value FROM ledger_meta WHERE name = 'node'").fetchone()
-        if meta is None:
-            raise NodeLogFileError(f"node log {path} names no node")
-        node = str(meta[0])
-        head = (
-            db.execute(
-                "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
-                " WHERE node_seq >= ? AND node_seq < ? ORDER BY node_seq DESC LIMIT 1",
-                (start, start + limit),
-            ).fetchone()
-            or db.execute(
-                "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
-                " WHERE node_seq >= ? ORDER BY node_seq LIMIT 1",
-                (start,),
-            ).fetchone()
-        )
-        if head is None:
-            return node, None
-        rows = db.execute(
-            "SELECT entry FROM ledger_entries WHERE node_seq >= ? AND node_seq <= ? ORDER BY node_seq",
-            (start, head[0]),
-        ).fetchall()
-    except sqlite3.Error as err:
-        raise NodeLogFileError(f"cannot read node log {path}: {err}") from err
-    finally:
-        db.close()
-    try:
-        entries = tuple(Entry.from_bytes(row[0], canonical=False) for row in rows)
-    except EntryError as err:
-        raise NodeLogFileError(f"node log {path}: {err}") from err
-    signed = SignedHead(node, head[0], bytes(head[1]), head[2], bytes(head[3]))
-    return node, Batch(node=node, entries=entries, head=signed)
+        with NodeLogReader(path) as reader:
+            return reader.node, reader.signed_batch(start, limit)
+    except NodeLogError as err:
+        raise NodeLogFileError(str(err)) from err
 
 
 class HubNodeGathering:

@@ -46,6 +46,25 @@ CREATE TABLE IF NOT EXISTS ledger_heads (
 """
 
 
+_ENTRIES = "SELECT entry FROM ledger_entries WHERE node_seq >= ? AND node_seq < ? ORDER BY node_seq"
+_LATEST_HEAD = (
+    "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads ORDER BY node_seq DESC LIMIT 1"
+)
+
+
+def _entries(db: sqlite3.Connection, path: Path, start: int, end: int) -> list[Entry]:
+    """Entries ``start <= node_seq < end`` of the log in ``db``, parsed (not re-encoded)."""
+    rows = db.execute(_ENTRIES, (start, end)).fetchall()
+    try:
+        return [Entry.from_bytes(row[0], canonical=False) for row in rows]
+    except EntryError as err:
+        raise NodeLogError(f"node log {path}: {err}") from err
+
+
+def _signed_head(node: str, row: Any) -> SignedHead:
+    return SignedHead(node, row[0], bytes(row[1]), row[2], bytes(row[3]))
+
+
 class NodeLogError(RuntimeError):
     """The node's log cannot be opened or written; the message names the file and why."""
 
@@ -208,25 +227,13 @@ class NodeLog:
         """Entries with ``start <= node_seq < stop``, in order (all from ``start`` when ``stop`` is None)."""
         end = self.size() if stop is None else stop
         with self._lock:
-            rows = self._db.execute(
-                "SELECT entry FROM ledger_entries WHERE node_seq >= ? AND node_seq < ? ORDER BY node_seq",
-                (start, end),
-            ).fetchall()
-        try:
-            return [Entry.from_bytes(row[0], canonical=False) for row in rows]
-        except EntryError as err:
-            raise NodeLogError(f"node log {self.path}: {err}") from err
+            return _entries(self._db, self.path, start, end)
 
     def head(self) -> SignedHead | None:
         """The latest signed head, or None before the first."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
-                " ORDER BY node_seq DESC LIMIT 1"
-            ).fetchone()
-        if row is None:
-            return None
-        return SignedHead(self.node, row[0], bytes(row[1]), row[2], bytes(row[3]))
+            row = self._db.execute(_LATEST_HEAD).fetchone()
+        return None if row is None else _signed_head(self.node, row)
 
     def batch(self, start: int, limit: int = 1000) -> Batch | None:
         """Entries from ``start`` (``limit`` at most) and a signed head naming the last one."""
@@ -345,6 +352,77 @@ class NodeLog:
             self._lock_file.close()
 
     def __enter__(self) -> NodeLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NodeLogReader:
+    """A node's log opened read-only, beside its writer (which may be another process).
+
+    It never takes the writer's lock and cannot write; it reads the entries and the heads the
+    writer signed, and hands out batches only up to a signed head, as the hub gathers the logs of
+    its own services (``smart.hub.gathering``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            row = self._db.execute("SELECT value FROM ledger_meta WHERE name = 'node'").fetchone()
+        except sqlite3.Error as err:
+            raise NodeLogError(f"cannot read node log {path}: {err}") from err
+        if row is None:
+            self._db.close()
+            raise NodeLogError(f"node log {path} names no node")
+        self.node = str(row[0])
+
+    def entries(self, start: int, stop: int) -> list[Entry]:
+        """Entries with ``start <= node_seq < stop``, in order."""
+        try:
+            return _entries(self._db, self.path, start, stop)
+        except sqlite3.Error as err:
+            raise NodeLogError(f"cannot read node log {self.path}: {err}") from err
+
+    def head(self) -> SignedHead | None:
+        """The latest head the writer signed, or None before the first."""
+        try:
+            row = self._db.execute(_LATEST_HEAD).fetchone()
+        except sqlite3.Error as err:
+            raise NodeLogError(f"cannot read node log {self.path}: {err}") from err
+        return None if row is None else _signed_head(self.node, row)
+
+    def signed_batch(self, start: int, limit: int = 1000) -> Batch | None:
+        """Entries from ``start`` through the last signed head within ``limit`` entries.
+
+        When no head is signed within ``limit``, through the first signed head after it (a head
+        covers everything before it, and nothing later is covered yet); None if none is signed.
+        """
+        try:
+            row = (
+                self._db.execute(
+                    "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
+                    " WHERE node_seq >= ? AND node_seq < ? ORDER BY node_seq DESC LIMIT 1",
+                    (start, start + limit),
+                ).fetchone()
+                or self._db.execute(
+                    "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
+                    " WHERE node_seq >= ? ORDER BY node_seq LIMIT 1",
+                    (start,),
+                ).fetchone()
+            )
+        except sqlite3.Error as err:
+            raise NodeLogError(f"cannot read node log {self.path}: {err}") from err
+        if row is None:
+            return None
+        head = _signed_head(self.node, row)
+        return Batch(node=self.node, entries=tuple(self.entries(start, head.node_seq + 1)), head=head)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> NodeLogReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

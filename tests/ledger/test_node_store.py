@@ -150,3 +150,17 @@ def test_a_batch_in_the_first_wire_form_is_still_read(tmp_path: Path) -> None:
         separators=(",", ":"),
     ).encode()
     assert ledger.Batch.from_bytes(first_form) == batch
+
+
+def test_a_reader_beside_the_writer_hands_out_entries_only_through_a_signed_head(tmp_path: Path) -> None:
+    with _open(tmp_path, head_interval=3600) as log:
+        entries = _record(log, 5)
+        log.sign_head()  # covers #0..#4
+        _record(log, 2)  # #5, #6: not covered by a head yet
+        with ledger.NodeLogReader(log.path) as reader:  # the writer still holds its lock
+            assert reader.node == "pt-1"
+            batch = reader.signed_batch(0, limit=100)
+            assert batch is not None and batch.entries == tuple(entries)
+            batch.check()
+            assert reader.signed_batch(5) is None
+            assert reader.head() == log.head()
