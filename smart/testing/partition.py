@@ -19,12 +19,15 @@ class Link:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._open = False
 
     async def mend(self) -> None:
+        self._open = True
         if self._server is None:
             self._server = await asyncio.start_server(self._connect, self.host, self.listen_port)
 
     async def cut(self) -> None:
+        self._open = False
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -40,6 +43,10 @@ class Link:
             target_reader, target_writer = await asyncio.open_connection(self.host, self.target_port)
         except OSError:
             writer.transport.abort()
+            return
+        if not self._open:  # cut while this connection was being made: it never goes through
+            writer.transport.abort()
+            target_writer.transport.abort()
             return
         self._writers.update((writer, target_writer))
         for source, sink in ((reader, target_writer), (target_reader, writer)):
