@@ -80,7 +80,9 @@ async def hub_put(
     """Put ``key`` into the hub's ``bucket`` from a station connection; returns the revision.
 
     A plain ``$KV.<bucket>.<key>`` publish finds no responder across the leaf
-    connection; the hub domain's API prefix routes it to the hub's stream.
+    connection; the hub domain's API prefix routes it to the hub's stream. A station's leaf
+    signed in with its station's permissions (``smart.access.stationauth``) may write no hub
+    bucket: this serves only a leaf whose user allows it.
     """
     ack = await connection.jetstream().publish(f"$JS.{hub_domain}.API.$KV.{bucket}.{key}", value)
     return int(ack.seq)

@@ -14,10 +14,12 @@ cosignatures it returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -263,12 +265,31 @@ class LedgerIntake:
 def _read_batches(payloads: Sequence[bytes]) -> list[Batch | BatchError]:
     """Each payload as a batch, or the reason it is not one."""
     read: list[Batch | BatchError] = []
-    for payload in payloads:
-        try:
-            read.append(Batch.from_bytes(payload))
-        except BatchError as err:
-            read.append(err)
+    with _collector_paused():
+        for payload in payloads:
+            try:
+                read.append(Batch.from_bytes(payload))
+            except BatchError as err:
+                read.append(err)
     return read
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """CPython's cyclic garbage collector held off while a fetch is read.
+
+    Reading a backlog builds tens of thousands of parsed entries that are all kept until the fetch
+    is ingested; each allocation burst makes the collector traverse them again, which measured as
+    half the reading time. They hold no reference cycles (reference counting frees them), so the
+    collector simply runs after the fetch is read. If it was already off, it stays off.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def register_stations(hub_log: HubLog, keys: KeyStore, stations: Sequence[str]) -> None:
