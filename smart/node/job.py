@@ -52,7 +52,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from smart.contracts import engine
 from smart.contracts import facts as f
-from smart.node import records
+from smart.node import enforcement, records
 
 if TYPE_CHECKING:
     from smart.node.station import StationRuntime
@@ -220,6 +220,17 @@ class JobMachine:
             raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(TRANSITIONS)}")
         allowed_from, target = TRANSITIONS[verb]
         at = _at(body)
+        if verb != "badge-out" and not self.station.agent.enforcer.revisions:
+            # fail closed before asking anyone: no module can prove anything without a contract
+            refusal = {
+                "rule": enforcement.NO_VALID_CONTRACT_RULE,
+                "message": f"{enforcement.NO_VALID_CONTRACT}: station {self.station.station} holds no"
+                " verified, active contract revision, so it refuses every operation",
+                "values": {"station": self.station.station, "verb": verb},
+                "severity": "deny",
+                "audit": False,
+            }
+            return self._transition(verb, target, at, "deny", [], [refusal])
         if self.state not in allowed_from:
             refusal = {
                 "rule": "job.state",

@@ -505,3 +505,30 @@ async def test_a_station_restarted_mid_job_takes_the_job_up_where_it_stood(
     finally:
         await client.close()
         await restarted.stop()
+
+
+async def test_a_station_without_a_valid_contract_refuses_every_job_verb_saying_so(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    runtime = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))
+    await runtime.start()
+    client = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
+    try:
+        await eventually(runtime.ready.is_set, what="the job machine answering")
+        pt = Bench(runtime, client, hub)
+        for verb, body in (
+            ("badge", {"person": "op-7"}),
+            ("scan", {"job": "J-1", "po": "PO-4411", "line": "1"}),
+            ("release", {"signer": "op-7"}),
+        ):
+            refused = await pt.job(verb, at=at(0), **body)
+            assert not refused["allowed"] and refused["state"] == "idle"
+            (reason,) = refused["reasons"]
+            assert reason["rule"] == "station.no-valid-contract"
+            assert reason["message"].startswith("no valid contract: station pt-1")
+        recorded = entries(runtime, "job.transition")
+        assert [e.data["verb"] for e in recorded] == ["badge", "scan", "release"]
+        assert not any(e.data["allowed"] for e in recorded)
+    finally:
+        await client.close()
+        await runtime.stop()

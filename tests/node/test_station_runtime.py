@@ -93,7 +93,7 @@ async def test_modules_follow_the_contracts_in_force(
         await eventually(lambda: runtime.modules == {} and runtime.serving(), what="modules stopped")
         refused = await pt.job("badge", person="op-7", at=AT.isoformat())
         assert not refused["allowed"]
-        assert refused["reasons"][0]["rule"] == "station.module-unanswered"
+        assert refused["reasons"][0]["rule"] == "station.no-valid-contract"  # said before asking anyone
         await hub.put_contract("pt-1", "penetrant", signed_envelope("penetrant", "pt-1", keys))
         await eventually(lambda: "gatekeeper" in runtime.modules and runtime.serving(), what="back")
         assert (await pt.job("badge", person="op-7", at=AT.isoformat()))["allowed"]
