@@ -507,15 +507,26 @@ async def test_a_station_restarted_mid_job_takes_the_job_up_where_it_stood(
         await restarted.stop()
 
 
+@asynccontextmanager
+async def bare_station(
+    floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> AsyncIterator[Bench]:
+    """pt-1 with no contract ever deployed: its job machine answers, no module runs."""
+    runtime = StationRuntime(agent_for(floor, "pt-1", keys, tmp_path))
+    await runtime.start()
+    client = await nats.connect(floor.floor.leaves["pt-1"].url)
+    try:
+        await eventually(runtime.ready.is_set, what="the job machine answering")
+        yield Bench(runtime, client, hub)
+    finally:
+        await client.close()
+        await runtime.stop()
+
+
 async def test_a_station_without_a_valid_contract_refuses_every_job_verb_saying_so(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
-    runtime = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))
-    await runtime.start()
-    client = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
-    try:
-        await eventually(runtime.ready.is_set, what="the job machine answering")
-        pt = Bench(runtime, client, hub)
+    async with bare_station(nats_floor, hub, keys, tmp_path) as pt:
         for verb, body in (
             ("badge", {"person": "op-7"}),
             ("scan", {"job": "J-1", "po": "PO-4411", "line": "1"}),
@@ -526,9 +537,6 @@ async def test_a_station_without_a_valid_contract_refuses_every_job_verb_saying_
             (reason,) = refused["reasons"]
             assert reason["rule"] == "station.no-valid-contract"
             assert reason["message"].startswith("no valid contract: station pt-1")
-        recorded = entries(runtime, "job.transition")
+        recorded = pt.entries("job.transition")
         assert [e.data["verb"] for e in recorded] == ["badge", "scan", "release"]
         assert not any(e.data["allowed"] for e in recorded)
-    finally:
-        await client.close()
-        await runtime.stop()

@@ -28,16 +28,15 @@ from smart.keys import KeyStore
 from smart.modules.vision.module import SCANS_FOLDER
 from smart.node import records
 from smart.node.kiosk.app import SCREEN_TOKEN_FILE, Kiosk, screen_token
-from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.ports import free_port
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, TOUCH_7_INCH, async_page, screenshot_path
 from smart.testing.plugin import FloorFactory
-from tests.node.conftest import Hub, agent_for, eventually
+from tests.node.conftest import Hub, eventually
 from tests.node.test_job_other_stations import SR_SHOP
-from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bench, entries, person
+from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bare_station, bench, entries, person
 from tests.node.test_station_infrastructure_modules import drop
 
 
@@ -379,23 +378,16 @@ async def test_the_station_screen_follows_a_badge_shown_to_the_camera_and_other_
 async def test_a_station_without_a_contract_says_so_and_refuses_the_badge_with_that_reason(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
-    runtime = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))
-    await runtime.start()
-    client = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
-    try:
-        await eventually(runtime.ready.is_set, what="the job machine answering")
-        async with (
-            kiosk_at(Bench(runtime, client, hub), ShopClock()) as url,
-            async_page(TOUCH_7_INCH) as page,
-        ):
-            await page.goto(f"{url}/kiosk")
-            assert await page.query_selector("#no-contract") is not None
-            await page.fill("#badge", "op-7")
-            await page.click("#badge-in")
-            assert await outcome(page) == "deny"
-            assert await reason_rules(page) == ["station.no-valid-contract"]
-            assert "from the station itself (fail closed)" in (await page.text_content("#outcome") or "")
-            await shot(page, "40-no-valid-contract")
-    finally:
-        await client.close()
-        await runtime.stop()
+    async with (
+        bare_station(nats_floor, hub, keys, tmp_path) as pt,
+        kiosk_at(pt, ShopClock()) as url,
+        async_page(TOUCH_7_INCH) as page,
+    ):
+        await page.goto(f"{url}/kiosk")
+        assert await page.query_selector("#no-contract") is not None
+        await page.fill("#badge", "op-7")
+        await page.click("#badge-in")
+        assert await outcome(page) == "deny"
+        assert await reason_rules(page) == ["station.no-valid-contract"]
+        assert "from the station itself (fail closed)" in (await page.text_content("#outcome") or "")
+        await shot(page, "40-no-valid-contract")
