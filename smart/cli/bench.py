@@ -191,13 +191,16 @@ def resync(
                     "entries_per_s_per_station": round(figures.entries_per_s_per_station, 1),
                     "stations": figures.stations,
                     "seconds": round(figures.seconds, 3),
+                    "first_entry_s": round(figures.first_entry_s, 3),
+                    "hub_start_s": round(figures.hub_start_s, 3),
                 }
             )
         )
         return
     typer.echo(
         f"resync after a hub outage: {figures.stations} stations × {figures.entries_per_station} entries "
-        f"in {figures.seconds:.2f} s"
+        f"in {figures.seconds:.2f} s from the hub answering again"
+        f" (its restart took {figures.hub_start_s:.2f} s)"
     )
     typer.echo(
         f"  {figures.entries_per_s_per_station:,.0f} entries/s per station (ingested, Merkle-integrated)"
