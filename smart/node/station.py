@@ -502,7 +502,7 @@ class StationRuntime:
                 break
             except Exception:  # not published yet, or the hub out of reach: the store still applies
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)  # SMART-ID may publish any moment: look again soon
         async for update in watcher:
             if update is None or self.badges is None:
                 continue
