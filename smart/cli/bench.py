@@ -147,7 +147,10 @@ def propagation(
     stations: int = typer.Option(6, min=1, max=32, help="Stations on the floor."),
 ) -> None:
     """From deploy to active on every station, beside a bare hub KV put seen on every mirror."""
+    from smart import logs
     from smart.node import bench
+
+    logs.configure("WARNING")  # the floor's start and the agents' lines go to stderr, and only warnings
 
     figures = bench.propagation(stations=stations, rounds=rounds)
     if as_json:
@@ -159,6 +162,7 @@ def propagation(
                     "kv_mirror_p50_s": round(figures.kv_p50_s, 5),
                     "kv_mirror_p99_s": round(figures.kv_p99_s, 5),
                     "hub_deploy_p50_s": round(figures.deploy_p50_s, 5),
+                    "first_revision_s": round(figures.first_s, 5),
                 }
             )
         )
@@ -168,6 +172,8 @@ def propagation(
         f"  deploy → active everywhere: p50 {figures.p50_s * 1000:.1f} ms   p99 {figures.p99_s * 1000:.1f} ms"
     )
     typer.echo(f"  of which the hub's deploy (compile, sign, put): p50 {figures.deploy_p50_s * 1000:.1f} ms")
+    first_ms = figures.first_s * 1000
+    typer.echo(f"  the first revision after the agents started (warm-up, not counted): {first_ms:.1f} ms")
     typer.echo(
         f"  bare hub KV put → every mirror (same run): p50 {figures.kv_p50_s * 1000:.1f} ms   "
         f"p99 {figures.kv_p99_s * 1000:.1f} ms"
@@ -181,7 +187,10 @@ def resync(
     stations: int = typer.Option(6, min=1, max=32, help="Stations on the floor."),
 ) -> None:
     """How fast stations' backlogs reach the hub log after a hub outage."""
+    from smart import logs
     from smart.node import bench
+
+    logs.configure("WARNING")  # the floor's start and the agents' lines go to stderr, and only warnings
 
     figures = bench.resync(stations=stations, per_station=entries)
     if as_json:
