@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import structlog
-from click.testing import Result
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from smart import cli
 from smart.keys import KeyStore

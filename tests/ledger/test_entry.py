@@ -196,4 +196,4 @@ def test_the_fast_encoder_agrees_with_rfc8785_wherever_it_is_used() -> None:
 
     for _ in range(3000):
         sample = value(0)
-        assert ledger_entry.canonical_json(sample) == rfc8785.dumps(sample)
+        assert ledger_entry.canonical_json(sample) == rfc8785.dumps(sample)  # type: ignore[arg-type]

@@ -17,12 +17,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from smart.modules.safety import gpio, pins
 
-PIN_MAP = dict(green=5, amber=6, red=13, buzzer=19, relay=26, estop=17)
+PIN_MAP: dict[str, Any] = dict(green=5, amber=6, red=13, buzzer=19, relay=26, estop=17)
 HZ = 50.0
 #: The modelled timer's hold: three pulse periods.
 HOLD_S = 3 / HZ

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nats
+from nats.aio.msg import Msg
 
 from smart.bus import subjects
 from smart.contracts import facts as f
@@ -75,7 +76,7 @@ async def test_tampered_bundle_is_refused_with_an_alert_and_the_previous_revisio
     alerts = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
     received: list[dict[str, str]] = []
 
-    async def on_alert(msg: nats.aio.msg.Msg) -> None:
+    async def on_alert(msg: Msg) -> None:
         received.append(json.loads(msg.data))
 
     await alerts.subscribe(subjects.alert("pt-1"), cb=on_alert)
@@ -88,7 +89,7 @@ async def test_tampered_bundle_is_refused_with_an_alert_and_the_previous_revisio
         await hub.put_contract("pt-1", "penetrant", tampered(good))
         assert agent.ledger is not None
         await eventually(
-            lambda: any(e.kind == "contract.refused" for e in agent.ledger.entries(0)),  # type: ignore[union-attr]
+            lambda: any(e.kind == "contract.refused" for e in agent.ledger.entries(0)),
             what="refusal on the ledger",
         )
         refusal = next(e for e in agent.ledger.entries(0) if e.kind == "contract.refused")
@@ -111,7 +112,7 @@ async def test_bundle_for_another_station_is_refused(
         await hub.put_contract("mt-1", "penetrant", signed_envelope("penetrant", "pt-1", keys))
         assert agent.ledger is not None
         await eventually(
-            lambda: any(e.kind == "contract.refused" for e in agent.ledger.entries(0)),  # type: ignore[union-attr]
+            lambda: any(e.kind == "contract.refused" for e in agent.ledger.entries(0)),
             what="refusal",
         )
         assert agent.enforcer.revisions == {}
@@ -165,7 +166,7 @@ async def test_heartbeat_says_how_far_the_stations_mirrors_are_behind_the_hub(
     agent = agent_for(nats_floor, "pt-1", keys, tmp_path)
     heard: list[dict[str, object]] = []
 
-    async def on_heartbeat(message: nats.aio.msg.Msg) -> None:
+    async def on_heartbeat(message: Msg) -> None:
         heard.append(json.loads(message.data))
 
     await hub.connection.subscribe(subjects.heartbeat("pt-1"), cb=on_heartbeat)

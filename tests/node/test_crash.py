@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 import nats
+from nats.aio.client import Client as NatsClient
 
 from smart.bus import subjects
 from smart.hub.intake import LedgerIntake, register_stations
@@ -47,7 +48,7 @@ def _status(floor: BackgroundFloor) -> dict[str, object] | None:
     return result
 
 
-async def _decide(leaf: nats.aio.client.Client, n: int) -> dict[str, object]:
+async def _decide(leaf: NatsClient, n: int) -> dict[str, object]:
     event = {"action": "step", "at": datetime.now(UTC).isoformat(), "station": STATION, "job": f"J-{n}"}
     reply = await leaf.request(subjects.decide(STATION), json.dumps({"event": event}).encode(), timeout=2)
     answer: dict[str, object] = json.loads(reply.data)
@@ -100,7 +101,7 @@ async def test_agent_killed_mid_append_with_hub_down_keeps_its_chain_and_ships_i
                     answer = await _decide(leaf, lane * 100_000 + n)
                 except Exception:
                     return  # the agent is gone
-                acknowledged.append(int(answer["entry"]))  # type: ignore[arg-type]
+                acknowledged.append(int(str(answer["entry"])))
                 n += 1
                 if len(acknowledged) == 300:
                     os.kill(agent.pid, signal.SIGKILL)  # while other requests are being appended

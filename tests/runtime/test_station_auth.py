@@ -17,6 +17,7 @@ import nats.errors
 import nats.js.errors
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.api import ExternalStream, StreamConfig, StreamSource
 
 from smart.access import stationauth
@@ -113,7 +114,7 @@ async def test_a_station_leaf_cannot_publish_as_another_station(floor_factory: F
         seen: list[str] = []
         own_arrived = asyncio.Event()
 
-        async def on_message(message: nats.aio.msg.Msg) -> None:
+        async def on_message(message: Msg) -> None:
             seen.append(message.subject)
             if message.subject.startswith(f"station.{OWN}."):
                 own_arrived.set()

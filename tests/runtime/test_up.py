@@ -117,7 +117,8 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy_within_30_seconds
     # badge-in on the station's own leaf, judged from the station's records (none yet: refused).
     reply = asyncio.run(_ask_station(up_settings, "pt-1", "gatekeeper", "badge"))
     assert reply["module"] == "gatekeeper" and reply["outcome"] == "deny", reply
-    assert reply["revisions"].get("penetrant"), reply
+    revisions = reply["revisions"]
+    assert isinstance(revisions, dict) and revisions.get("penetrant"), reply
     assert isinstance(reply["entry"], int)
 
     # The reference contracts were applied at start (node smart-embedded); the hub services gather
