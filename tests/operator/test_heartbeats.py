@@ -47,4 +47,3 @@ def test_a_heartbeat_that_does_not_say_its_mirror_lag_leaves_the_figure_out() ->
         _station("pt-1"), _heard(body), now=time.monotonic(), listening_since=0.0, offline_after_s=10
     )
     assert status is not None and "mirrorLag" not in status and status["ledgerLag"] == 3
-
