@@ -185,6 +185,9 @@ def resync(
     as_json: bool = typer.Option(False, "--json", help='Print {"entries_per_s_per_station", …}.'),
     entries: int = typer.Option(5000, min=100, help="Entries each station appends while the hub is down."),
     stations: int = typer.Option(6, min=1, max=32, help="Stations on the floor."),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="All agents in the bench's own process, beside the intake (not a floor)."
+    ),
 ) -> None:
     """How fast stations' backlogs reach the hub log after a hub outage."""
     from smart import logs
@@ -192,7 +195,7 @@ def resync(
 
     logs.configure("WARNING")  # the floor's start and the agents' lines go to stderr, and only warnings
 
-    figures = bench.resync(stations=stations, per_station=entries)
+    figures = bench.resync(stations=stations, per_station=entries, processes=not in_process)
     if as_json:
         typer.echo(
             json.dumps(
@@ -202,6 +205,7 @@ def resync(
                     "seconds": round(figures.seconds, 3),
                     "first_entry_s": round(figures.first_entry_s, 3),
                     "hub_start_s": round(figures.hub_start_s, 3),
+                    "agents": figures.agents,
                 }
             )
         )
@@ -209,7 +213,7 @@ def resync(
     typer.echo(
         f"resync after a hub outage: {figures.stations} stations × {figures.entries_per_station} entries "
         f"in {figures.seconds:.2f} s from the hub answering again"
-        f" (its restart took {figures.hub_start_s:.2f} s)"
+        f" (its restart took {figures.hub_start_s:.2f} s); agents: {figures.agents}"
     )
     typer.echo(
         f"  {figures.entries_per_s_per_station:,.0f} entries/s per station (ingested, Merkle-integrated)"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -69,6 +70,8 @@ class Resync:
     seconds: float
     first_entry_s: float = 0.0  # the leaves' redial and the intake's reconnection, mostly
     hub_start_s: float = 0.0  # the hub's nats-server restart until healthy: before the clock starts
+    #: Where the agents ran while they shipped: "process" (one each, as on a floor) or "in-process".
+    agents: str = "in-process"
 
     @property
     def entries_per_s_per_station(self) -> float:
@@ -207,7 +210,73 @@ def propagation(*, stations: int = 6, rounds: int = 50) -> Propagation:
             return asyncio.run(_propagation(floor, keys, root / "stations", rounds))
 
 
-async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_station: int) -> Resync:
+#: One station's node agent in a process of its own, as ``smart node run`` runs it on a floor: it
+#: ships what its ledger holds and says "ready" once on its leaf.
+_AGENT_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from smart import logs
+from smart.keys import KeyStore
+from smart.node.agent import AgentConfig, NodeAgent
+
+async def main() -> None:
+    logs.configure("WARNING")  # to stderr: stdout carries only "ready"
+    station, leaf, data, keys = sys.argv[1:5]
+    config = AgentConfig(station=station, leaf_url=leaf, data_dir=Path(data), keys=KeyStore(Path(keys)))
+    agent = NodeAgent(config)
+    await agent.start()
+    await agent.connected.wait()
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # until the bench closes our stdin
+    await agent.stop()
+
+asyncio.run(main())
+"""
+
+
+async def _agent_processes(
+    floor: BackgroundFloor, keys: KeyStore, data: Path, station_ids: list[str]
+) -> list[asyncio.subprocess.Process]:
+    """One agent process per station, each on its leaf (ready) before this returns."""
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _AGENT_PROCESS,
+            s,
+            floor.floor.leaves[s].url,
+            str(data / s),
+            str(keys.directory),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for s in station_ids
+    ]
+    for station, process in zip(station_ids, processes, strict=True):
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            code = process.returncode
+            raise RuntimeError(f"station {station}'s agent process did not come up ({line!r}, exit {code})")
+    return processes
+
+
+async def _end(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.stdin is not None:
+            process.stdin.close()
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _resync(
+    floor: BackgroundFloor, keys: KeyStore, data: Path, per_station: int, *, processes: bool = True
+) -> Resync:
     station_ids = list(floor.floor.leaves)
     owner_url = floor.floor.database_url()
     password = secret(root_secret(data))
@@ -224,6 +293,7 @@ async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_statio
         NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
         for s in station_ids
     ]
+    running: list[asyncio.subprocess.Process] = []
     try:
         for agent in agents:
             await agent.start()
@@ -234,6 +304,11 @@ async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_statio
             for n in range(per_station):
                 agent.decide(f.Event(action="step", at=at, station=agent.station, job=f"J-{n}"), f.Facts())
         total = sum(a.ledger.size() for a in agents if a.ledger)
+        if processes:  # the backlogs are durable: each station's own process ships its own
+            for agent in agents:
+                await agent.stop()
+            agents = []
+            running = await _agent_processes(floor, keys, data, station_ids)
         # The clock starts when the hub answers again (its nats-server started and healthy): how
         # long its own boot takes is not the stations' resync. The leaves' redial is counted.
         restarting = time.perf_counter()
@@ -248,17 +323,19 @@ async def _resync(floor: BackgroundFloor, keys: KeyStore, data: Path, per_statio
             await asyncio.sleep(0.01)  # polling the database is what a reader does
         seconds = time.perf_counter() - started
         return Resync(
-            stations=len(agents),
-            entries_per_station=total // len(agents),
+            stations=len(station_ids),
+            entries_per_station=total // len(station_ids),
             seconds=seconds,
             first_entry_s=first if first is not None else seconds,
             hub_start_s=started - restarting,
+            agents="process" if processes else "in-process",
         )
     finally:
         task.cancel()
         intake.close()
         for agent in agents:
             await agent.stop()
+        await _end(running)
         await hub.close()
         reader.close()
         intake_log.close()
@@ -277,9 +354,10 @@ def root_secret(data: Path) -> Path:
     return data.parent / "secrets" / "ledger-app.password"
 
 
-def resync(*, stations: int = 6, per_station: int = 5000) -> Resync:
+def resync(*, stations: int = 6, per_station: int = 5000, processes: bool = True) -> Resync:
+    """The resync; with ``processes`` each station's agent ships from a process of its own, as on a floor."""
     with scratch() as root:
         settings = make_settings(root / "state", stations=stations)
         with BackgroundFloor(settings) as floor:
             keys = KeyStore(root / "keys")
-            return asyncio.run(_resync(floor, keys, root / "stations", per_station))
+            return asyncio.run(_resync(floor, keys, root / "stations", per_station, processes=processes))

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from smart import cli
 
-KEYS = {"entries_per_s_per_station", "stations", "seconds", "first_entry_s", "hub_start_s"}
+KEYS = {"entries_per_s_per_station", "stations", "seconds", "first_entry_s", "hub_start_s", "agents"}
 
 
 def test_the_resync_benchmark_prints_one_json_object_and_its_logs_go_elsewhere() -> None:
@@ -25,4 +25,5 @@ def test_the_resync_benchmark_prints_one_json_object_and_its_logs_go_elsewhere()
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)  # nothing but the one object: the floor's logs are not here
     assert set(figures) == KEYS and figures["stations"] == 2
+    assert figures["agents"] == "process"  # each station's agent ships from a process of its own
     assert figures["entries_per_s_per_station"] > 0 and figures["seconds"] > 0
