@@ -61,7 +61,7 @@ class AgentConfig:
     data_dir: Path
     keys: KeyStore
     heartbeat_s: float = 2.0
-    ship_batch: int = 500
+    ship_batch: int = 1000
 
 
 class NodeAgent:
