@@ -7,10 +7,12 @@ import time
 from typing import Any
 
 import psutil
+from fastapi.testclient import TestClient
 
 from smart.hub.web.app import create_app
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from smart.runtime.floor import FloorStatus, ServiceHealth
 from smart.runtime.up import serve_web
 from smart.testing.browser import screenshot_path
 from smart.testing.plugin import FloorFactory
@@ -62,3 +64,25 @@ def test_status_page_shows_a_killed_station_leaf_go_down_and_come_back_without_r
     _wait_row(page, "leaf-mt-1", "healthy")
     assert page.locator('tr[data-service="leaf-mt-1"] .restarts').inner_text() == "1"
     assert page.evaluate("window.loadedOnce") is True
+
+
+def test_status_page_shows_each_stations_lags_and_links_its_kiosk() -> None:
+    async def floor_status() -> FloorStatus:
+        agent = ServiceHealth(
+            name="node-pt-1",
+            kind="station-agent",
+            healthy=True,
+            state="running",
+            station="pt-1",
+            ledger_lag=12,
+            mirror_lag=3,
+            url="http://127.0.0.1:8601/",
+        )
+        return FloorStatus(healthy=True, services=[agent], checked_at=time.time())
+
+    with TestClient(create_app(floor_status)) as client:
+        page = client.get("/").text
+    row = page[page.index('data-service="node-pt-1"') :]
+    row = row[: row.index("</tr>")]
+    assert '<a href="http://127.0.0.1:8601/kiosk"' in row
+    assert '<td class="lag">12</td>' in row and '<td class="mirror-lag">3</td>' in row
