@@ -123,6 +123,9 @@ class NodeAgent:
             except Exception:
                 pass  # closing a connection that is already gone
             self.connection = None
+        for task in self._tasks:  # started while this stop was cancelling the others (a reconnect)
+            task.cancel()
+        self._tasks = []
         self._close_files()
 
     def _close_files(self) -> None:
@@ -376,26 +379,27 @@ class NodeAgent:
             "ts": time.time(),
         }
 
-    async def _measure_mirror_lag(self) -> int | None:
+    async def _measure_mirror_lag(self, connection: NatsClient) -> int | None:
         """How many messages the station's mirrors of hub buckets are behind the hub, all together.
 
         Each mirror stream on the leaf knows its lag (what the hub's stream holds that the mirror
         has not taken yet, as of their last contact); ``None`` if the leaf cannot say.
         """
-        assert self.connection is not None
         try:
-            streams = await self.connection.jetstream().streams_info()
+            streams = await connection.jetstream().streams_info()
         except Exception:
             return None
         return sum(info.mirror.lag or 0 for info in streams if info.mirror is not None)
 
     async def _heartbeat(self) -> None:
-        assert self.connection is not None
         while True:
-            if self.connection.is_connected:
-                self._mirror_lag = await self._measure_mirror_lag()
+            connection = self.connection  # None once stop() has closed it: the heartbeat ends
+            if connection is None:
+                return
+            if connection.is_connected:
+                self._mirror_lag = await self._measure_mirror_lag(connection)
                 with contextlib.suppress(Exception):
-                    await self.connection.publish(
+                    await connection.publish(
                         subjects.heartbeat(self.station), json.dumps(self.status()).encode()
                     )
             await asyncio.sleep(self.config.heartbeat_s)
