@@ -72,10 +72,6 @@ def explain(
     bundles: Sequence[Mapping[str, Any]],
 ) -> list[ShownReason]:
     """``reasons`` of a job reply, each with its module (from ``decisions``) and its citations."""
-    module_of: dict[int, str] = {}
-    for decision in decisions:
-        for reason in decision.get("reasons", ()) or ():
-            module_of[id(reason)] = str(decision.get("module"))
     by_rule = {
         str(reason.get("rule")): str(decision.get("module"))
         for decision in decisions
@@ -111,7 +107,7 @@ def explain(
                 message=str(reason.get("message") or rule),
                 severity=str(reason.get("severity") or "deny"),
                 audit=bool(reason.get("audit")),
-                module=module_of.get(id(reason)) or by_rule.get(rule),
+                module=by_rule.get(rule),
                 sources=sources,
                 station_rule=station_rule,
             )
