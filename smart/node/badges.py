@@ -59,11 +59,8 @@ class StationBadges:
         self.station_bucket = distribution.station_bucket(station)
         self.buckets = distribution.station_buckets(station)
         self._load()
-
-    @property
-    def required(self) -> bool:
-        """Signed badges are required here: an issuer key is, or once was, held."""
-        return bool(self.keys) or self.store.mirrored(*_REQUIRED) is not None
+        #: Signed badges are required here: an issuer key is, or once was, held (kept in the store).
+        self.required = bool(self.keys) or self.store.mirrored(*_REQUIRED) is not None
 
     def _load(self) -> None:
         for bucket in self.buckets:
@@ -75,8 +72,9 @@ class StationBadges:
         if not self.store.put_mirrored(bucket, key, revision, value):
             return False
         self._apply(bucket, key, value)
-        if self.keys and self.store.mirrored(*_REQUIRED) is None:
+        if self.keys and not self.required:
             self.store.put_mirrored(*_REQUIRED, 1, b"true")
+            self.required = True
         return True
 
     def _apply(self, bucket: str, key: str, value: bytes | None) -> None:
