@@ -10,11 +10,9 @@ from typing import Any
 
 import psycopg
 import pytest
-import structlog
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from smart import cli, ledger
+from smart import ledger
 from smart.contracts import facts as f
 from smart.hub import handoff_central
 from smart.hub.gathering import HubNodeGathering
@@ -22,6 +20,7 @@ from smart.hub.intake import LedgerIntake, register_stations
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
+from smart.testing.cli import invoke
 from tests.hub.conftest import HubDatabase, sign_in, signed_in_pages
 from tests.node.conftest import Hub, eventually, hub, keys  # noqa: F401 - the fixtures
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
@@ -239,11 +238,7 @@ def test_smart_jobs_lists_and_shows_handed_off_jobs_and_says_when_a_job_never_ar
     }
 
     def smart(*args: str) -> Any:
-        saved = structlog.get_config()  # the CLI points logs at the runner's stderr, closed after
-        try:
-            return CliRunner().invoke(cli.app, list(args), env=env, catch_exceptions=False)
-        finally:
-            structlog.configure(**saved)
+        return invoke(*args, env=env)
 
     listed = smart("jobs", "list", "--station", "pt-1", "--json")
     assert listed.exit_code == 0, listed.output

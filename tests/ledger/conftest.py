@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from smart import cli
 from smart.keys import KeyStore
 from smart.ledger import hub_store, synthetic
+from smart.testing.cli import invoke
 from smart.testing.plugin import FreshDatabase
 
 
@@ -60,11 +59,7 @@ def ledger_cli(hub_db: HubDatabase, keys: KeyStore, tmp_path: Path) -> LedgerCli
     }
 
     def run(*args: str) -> Result:
-        saved = structlog.get_config()  # the CLI points logs at the runner's stderr, closed after
-        try:
-            return CliRunner().invoke(cli.app, list(args), env=env, catch_exceptions=False)
-        finally:
-            structlog.configure(**saved)
+        return invoke(*args, env=env)
 
     return run
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-import structlog
-from typer.testing import CliRunner
-
-from smart import cli
+from smart.testing.cli import invoke
 from smart.testing.plugin import FreshDatabase
 
 KEYS = {"ingest_per_s", "plain_insert_per_s", "ingest_time_ratio", "node_appends_per_s", "verify_1m_s"}
@@ -16,11 +13,7 @@ KEYS = {"ingest_per_s", "plain_insert_per_s", "ingest_time_ratio", "node_appends
 def test_the_ledger_benchmark_prints_one_json_object_with_its_figures(database: FreshDatabase) -> None:
     args = ["bench", "ledger", "--json", "--ingest-entries", "6000", "--verify-entries", "6000"]
     args += ["--appends", "100", "--database-url", database.url_for("postgres")]
-    saved = structlog.get_config()  # the command points logs at the runner's stderr, closed after
-    try:
-        result = CliRunner().invoke(cli.app, args, catch_exceptions=False)
-    finally:
-        structlog.configure(**saved)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert KEYS <= set(figures)

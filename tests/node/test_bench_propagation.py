@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 
-import structlog
-from typer.testing import CliRunner
-
-from smart import cli
+from smart.testing.cli import invoke
 
 KEYS = {"p50_s", "p99_s", "kv_mirror_p50_s", "kv_mirror_p99_s", "hub_deploy_p50_s", "first_revision_s"}
 
 
 def test_the_propagation_benchmark_prints_one_json_object_with_the_warm_up_apart() -> None:
-    saved = structlog.get_config()  # the command points logs at the runner's stderr, closed after
-    try:
-        result = CliRunner().invoke(
-            cli.app,
-            ["bench", "propagation", "--rounds", "5", "--stations", "2", "--json"],
-            catch_exceptions=False,
-        )
-    finally:
-        structlog.configure(**saved)
+    result = invoke("bench", "propagation", "--rounds", "5", "--stations", "2", "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert set(figures) == KEYS

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 
-import structlog
-from typer.testing import CliRunner
-
-from smart import cli
+from smart.testing.cli import invoke
 
 KEYS = {"entries_per_s_per_station", "stations", "seconds", "first_entry_s", "hub_start_s", "agents"}
 
 
 def test_the_resync_benchmark_prints_one_json_object_and_its_logs_go_elsewhere() -> None:
-    saved = structlog.get_config()  # the command points logs at the runner's stderr, closed after
-    try:
-        result = CliRunner().invoke(
-            cli.app,
-            ["bench", "resync", "--entries", "100", "--stations", "2", "--json"],
-            catch_exceptions=False,
-        )
-    finally:
-        structlog.configure(**saved)
+    result = invoke("bench", "resync", "--entries", "100", "--stations", "2", "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)  # nothing but the one object: the floor's logs are not here
     assert set(figures) == KEYS and figures["stations"] == 2

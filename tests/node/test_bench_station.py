@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-import structlog
-from typer.testing import CliRunner
 
-from smart import cli
+from smart.testing.cli import invoke
 
 KEYS = {"decisions_per_s", "p99_ms", "nats_roundtrip_p99_ms", "station_rss_mb"}
 
 
 def test_the_station_benchmark_prints_one_json_object_with_its_figures() -> None:
-    saved = structlog.get_config()  # the command points logs at the runner's stderr, closed after
-    try:
-        result = CliRunner().invoke(
-            cli.app, ["bench", "station", "--requests", "10", "--json"], catch_exceptions=False
-        )
-    finally:
-        structlog.configure(**saved)
+    result = invoke("bench", "station", "--requests", "10", "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert KEYS <= set(figures)
