@@ -111,6 +111,25 @@ def test_each_job_is_indexed_once_per_station_with_its_place_in_the_ledger_and_a
                 conn.execute("UPDATE handoff_jobs SET signed_by = 'forger'")  # the app role only adds rows
 
 
+def _indexed_at_the_hub(hub_db: HubDatabase, tmp_path: Path, job: str) -> tuple[ledger.Entry, KeyStore]:
+    """``job`` handed off at pt-1, gathered into the hub log and indexed; its entry and the keys."""
+    key_store = KeyStore(tmp_path / "keys")
+    directory = tmp_path / "ledger"
+    with (
+        ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
+        hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
+    ):
+        entry = _hand_off(pt, job, "SN-002")
+        pt.sign_head()
+        HubNodeGathering(directory, hub_log, key_store).gather_once()
+    central = handoff_central.HandoffCentral.connect(hub_db.app_url)
+    try:
+        central.index_once()
+    finally:
+        central.close()
+    return entry, key_store
+
+
 @pytest.fixture
 def jobs_page(hub_db: HubDatabase) -> Iterator[TestClient]:
     with signed_in_pages(hub_db, handoff_central.router) as client:
@@ -120,20 +139,7 @@ def jobs_page(hub_db: HubDatabase) -> Iterator[TestClient]:
 def test_the_jobs_api_needs_a_sign_in_with_records_read_and_answers_from_the_index(
     hub_db: HubDatabase, jobs_page: TestClient, tmp_path: Path
 ) -> None:
-    key_store = KeyStore(tmp_path / "keys")
-    directory = tmp_path / "ledger"
-    with (
-        ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
-        hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
-    ):
-        entry = _hand_off(pt, "J-1", "SN-002")
-        pt.sign_head()
-        HubNodeGathering(directory, hub_log, key_store).gather_once()
-    central = handoff_central.HandoffCentral.connect(hub_db.app_url)
-    try:
-        central.index_once()
-    finally:
-        central.close()
+    entry, _ = _indexed_at_the_hub(hub_db, tmp_path, "J-1")
 
     assert jobs_page.get("/api/jobs").status_code == 401
     anonymous = jobs_page.get("/jobs", follow_redirects=False)
@@ -216,20 +222,7 @@ async def test_a_job_handed_off_at_a_station_is_found_at_the_hub_once(
 def test_smart_jobs_lists_and_shows_handed_off_jobs_and_says_when_a_job_never_arrived(
     hub_db: HubDatabase, tmp_path: Path
 ) -> None:
-    key_store = KeyStore(tmp_path / "keys")
-    directory = tmp_path / "ledger"
-    with (
-        ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
-        hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
-    ):
-        entry = _hand_off(pt, "J-7", "SN-002")
-        pt.sign_head()
-        HubNodeGathering(directory, hub_log, key_store).gather_once()
-    central = handoff_central.HandoffCentral.connect(hub_db.app_url)
-    try:
-        central.index_once()
-    finally:
-        central.close()
+    entry, key_store = _indexed_at_the_hub(hub_db, tmp_path, "J-7")
     env = {
         "SMART_DATABASE_URL": hub_db.owner_url,
         "SMART_KEYS_DIR": str(key_store.directory),
