@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from smart.contracts.rules import Level
+from smart.contracts.families.vocabulary import Level
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

@@ -1,0 +1,149 @@
+"""The worker's certification: method, level, basis, currency, supervisor (rules 1, 5, 6, 8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from smart import intervals
+from smart.contracts import facts as f
+from smart.contracts.families import judging, vocabulary
+
+
+class SupervisorRequirement(vocabulary.Model):
+    """Who must badge in beside a trainee: same method, at least this level, or an instructor."""
+
+    min_level: vocabulary.Level = Field(
+        default=vocabulary.Level.LEVEL_2, description="Lowest level a supervisor may hold."
+    )
+    instructor_allowed: bool = Field(default=True, description="An instructor in the method may supervise.")
+
+
+class PracticalExam(vocabulary.Model):
+    """The Level 2 practical: samples of different configuration (DOMAIN rule 8)."""
+
+    min_samples: int = Field(default=2, ge=1, description="Samples per method.")
+    min_per_technique: int = Field(default=1, ge=1, description="Samples per technique.")
+
+
+class CredentialRule(vocabulary.RuleBase):
+    """The operator holds a current certification in the method at or above a level (rules 1, 5, 6, 8)."""
+
+    kind: Literal["credential"] = "credential"
+    module: ClassVar[str] = "gatekeeper"
+
+    method: vocabulary.Name = Field(description="NDT method or process, e.g. PT, MT, UT, HT.")
+    technique: vocabulary.Name | None = Field(
+        default=None, description="Technique the certification must cover."
+    )
+    min_level: vocabulary.Level = Field(description="Lowest level that may work alone.")
+    supervisor: SupervisorRequirement | None = Field(
+        default=None, description="When set, a trainee may work only beside such a supervisor."
+    )
+    recertify_every: vocabulary.IntervalText | None = Field(
+        default=None, description="Certification older than this (from issue) is not current."
+    )
+    lapse_if_not_performed_for: vocabulary.IntervalText | None = Field(
+        default=None, description="Certification lapses when the method was not performed this long."
+    )
+    accepted_basis: list[vocabulary.Name] = Field(
+        default_factory=lambda: ["initial-exam", "recertification-exam"],
+        description="What a certification may rest on; e.g. never 'rehire' (NAS410 8.4).",
+    )
+    practical_exam: PracticalExam | None = Field(default=None, description="Practical exam record required.")
+
+
+def current_certification(
+    person: f.Person, method: str, at: datetime, technique: str | None = None
+) -> f.Certification | None:
+    best: f.Certification | None = None
+    for cert in person.certifications:
+        if cert.method != method or cert.revoked or not (cert.issued <= at < cert.expires):
+            continue
+        if technique is not None and technique != cert.technique and technique not in cert.techniques:
+            continue
+        if best is None or cert.level.rank > best.level.rank:
+            best = cert
+    return best
+
+
+def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
+    fail = judging.failer(rule)
+    method, technique, min_rank = rule.method, rule.technique, rule.min_level.rank
+    basis = frozenset(rule.accepted_basis)
+    recert = intervals.parse(rule.recertify_every) if rule.recertify_every else None
+    lapse = intervals.parse(rule.lapse_if_not_performed_for) if rule.lapse_if_not_performed_for else None
+    supervisor, practical, zone = rule.supervisor, rule.practical_exam, ctx.zone
+    level_2 = vocabulary.Level.LEVEL_2.rank
+
+    def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
+        at = event.at
+        person = facts.people.get(event.person) if event.person else None
+        if person is None:
+            return fail(f"no known operator badged in for {method}", person=event.person)
+        cert = current_certification(person, method, at, technique)
+        if cert is None:
+            return fail(
+                f"{person.id} holds no current {method} certification", person=person.id, method=method
+            )
+        if cert.basis not in basis:
+            return fail(
+                f"{person.id}'s {method} certification rests on {cert.basis}, not an exam",
+                person=person.id,
+                basis=cert.basis,
+                accepted=sorted(basis),
+            )
+        if recert is not None and not intervals.current(cert.issued, recert, at, zone):
+            return fail(
+                f"{person.id}'s {method} certification is past recertification ({recert})",
+                person=person.id,
+                issued=cert.issued,
+                every=str(recert),
+            )
+        if lapse is not None:
+            last = person.last_performed.get(method)
+            if last is None or not intervals.current(last, lapse, at, zone):
+                return fail(
+                    f"{person.id} has not performed {method} within {lapse}: certification lapsed",
+                    person=person.id,
+                    last_performed=last,
+                )
+        if practical is not None and cert.level.rank >= level_2:
+            if cert.practical_samples < practical.min_samples or any(
+                n < practical.min_per_technique for n in cert.practical_samples_per_technique.values()
+            ):
+                return fail(
+                    f"{person.id}'s practical exam record has too few samples",
+                    person=person.id,
+                    samples=cert.practical_samples,
+                    required=practical.min_samples,
+                )
+        if cert.level.rank >= min_rank:
+            return None
+        if cert.level is vocabulary.Level.TRAINEE and supervisor is not None:
+            boss = facts.people.get(event.supervisor) if event.supervisor else None
+            boss_cert = current_certification(boss, method, at) if boss is not None else None
+            if boss_cert is not None and (
+                boss_cert.level.rank >= supervisor.min_level.rank
+                or (supervisor.instructor_allowed and boss_cert.instructor)
+            ):
+                return None
+            return fail(
+                f"trainee {person.id} needs a supervisor's badge ({supervisor.min_level.value}+ {method})",
+                person=person.id,
+                supervisor=event.supervisor,
+                supervisor_level=boss_cert.level if boss_cert else None,
+            )
+        return fail(
+            f"{person.id} is {cert.level.value} in {method}; {rule.min_level.value} required",
+            person=person.id,
+            level=cert.level,
+            required=rule.min_level,
+        )
+
+    return check
+
+
+FAMILY = judging.Family(CredentialRule, compile_rule)
