@@ -38,7 +38,7 @@ Check = judging.Check
 Context = judging.Context
 
 _RULE = TypeAdapter(rules.Rule)
-_COMPILERS: dict[type[rules.RuleBase], judging.Family[Any]] = {fam.model: fam for fam in rules.FAMILIES}
+_COMPILERS = rules.FAMILY_OF
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,21 +7,49 @@ the event a module raised; :func:`event_from_json` and
 :func:`facts_from_json` are the typed edge for JSON (tests, the bench,
 NATS messages). Times are aware datetimes; every rule is judged at the
 time of the event (``Event.at``), never at "now".
+
+A record dated after the event never counts for it, whatever its kind, so an
+audit that re-judges the past with today's records gets the answer the
+station gave then. Records that are replaced as time goes on (a check's
+latest run, a gauge's calibration, a furnace's surveys, a maintenance, a
+person's last performance) therefore carry their earlier values beside the
+latest (``check_history``, ``calibrations``, ``survey_records``,
+``maintenances``, ``performed``); a fact whose only record is later than the
+event is, for that event, no record at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import TypeAdapter
 
 from smart.contracts.families.vocabulary import Level
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+T = TypeVar("T")
+
+
+def latest(times: Iterable[datetime | None], at: datetime) -> datetime | None:
+    """The latest of ``times`` at or before ``at``: what was on record when ``at`` happened."""
+    best: datetime | None = None
+    for when in times:
+        if when is not None and when <= at and (best is None or when > best):
+            best = when
+    return best
+
+
+def _latest_by(records: Iterable[T | None], at: datetime, when: Callable[[T], datetime]) -> T | None:
+    best: T | None = None
+    for record in records:
+        if record is not None and when(record) <= at and (best is None or when(record) > when(best)):
+            best = record
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +67,19 @@ class Certification:
     technique: str | None = None
     techniques: tuple[str, ...] = ()
     revoked: bool = False
+    #: When the revocation took effect; ``None`` with ``revoked``: revoked at every time (fail closed).
+    revoked_at: datetime | None = None
     basis: str = "initial-exam"
     instructor: bool = False
     practical_samples: int = 0
     practical_samples_per_technique: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+
+    def valid_at(self, at: datetime) -> bool:
+        """Issued by ``at``, not yet expired, and not revoked by then."""
+        return self.issued <= at < self.expires and not self.revoked_by(at)
+
+    def revoked_by(self, at: datetime) -> bool:
+        return self.revoked and (self.revoked_at is None or self.revoked_at <= at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +97,39 @@ class Person:
     exams: tuple[Exam, ...] = ()
     last_performed: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)
     authorities: tuple[str, ...] = ()
+    #: Earlier performances of each method (``last_performed`` is the latest), for judging the past.
+    performed: Mapping[str, tuple[datetime, ...]] = field(default_factory=lambda: _EMPTY)
+
+    def last_performed_by(self, method: str, at: datetime) -> datetime | None:
+        """The person's last performance of ``method`` at or before ``at``."""
+        last = self.last_performed.get(method)
+        return latest((last, *self.performed.get(method, ())), at)
 
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
     at: datetime
     in_tolerance: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """One TUS or SAT of a furnace, in one of its qualified ranges (``None``: the furnace's one range)."""
+
+    #: ``TUS`` or ``SAT``.
+    survey: str
+    at: datetime
+    range: str | None = None
+    passed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QualifiedRange:
+    """A temperature range a furnace is qualified for (a vacuum furnace may hold several)."""
+
+    id: str
+    min: Reading
+    max: Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +161,43 @@ class EquipmentRecord:
     surveys: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY)
     qualified_min: Reading | None = None
     qualified_max: Reading | None = None
+    #: Earlier calibrations (``calibration`` is the latest), for judging the past.
+    calibrations: tuple[Calibration, ...] = ()
+    #: Earlier maintenances (``maintained_at`` is the latest).
+    maintenances: tuple[datetime, ...] = ()
+    #: Every survey on record, by range; ``surveys`` (kind → latest date) counts as the one range's.
+    survey_records: tuple[Survey, ...] = ()
+    #: The furnace's qualified ranges; none: ``qualified_min``–``qualified_max`` is its one range.
+    qualified_ranges: tuple[QualifiedRange, ...] = ()
     #: Upkeep counted by use (the hub's maintenance schedule sets them; none: nothing is counted).
     usage_limits: tuple[UsageLimit, ...] = ()
+
+    def calibration_by(self, at: datetime) -> Calibration | None:
+        """The calibration in force at ``at``: the latest one dated at or before it."""
+        return _latest_by((self.calibration, *self.calibrations), at, lambda c: c.at)
+
+    def maintained_by(self, at: datetime) -> datetime | None:
+        """The last maintenance at or before ``at``."""
+        return latest((self.maintained_at, *self.maintenances), at)
+
+    def ranges(self) -> tuple[QualifiedRange, ...]:
+        """The qualified ranges; the one ``qualified_min``–``qualified_max`` range has id ``""``."""
+        if self.qualified_ranges:
+            return self.qualified_ranges
+        if self.qualified_min is not None and self.qualified_max is not None:
+            return (QualifiedRange("", self.qualified_min, self.qualified_max),)
+        return ()
+
+    def surveyed_by(self, survey: str, at: datetime, range_id: str | None = None) -> Survey | None:
+        """The last passed ``survey`` at or before ``at``, in ``range_id`` (``None``: in any range).
+
+        ``surveys`` (kind → date) counts as a survey of the furnace's one unnamed range (``""``).
+        """
+        dated = [Survey(survey, when) for kind, when in self.surveys.items() if kind == survey]
+        dated += [r for r in self.survey_records if r.survey == survey and r.passed]
+        if range_id is not None:
+            dated = [r for r in dated if (r.range or "") == range_id]
+        return _latest_by(dated, at, lambda r: r.at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +377,12 @@ class Facts:
     po_lines: Mapping[str, PoLine] = field(default_factory=lambda: _EMPTY)
     jobs: Mapping[str, Job] = field(default_factory=lambda: _EMPTY)
     procedures: Mapping[str, Procedure] = field(default_factory=lambda: _EMPTY)
+    #: Earlier runs of each check (``checks`` holds the latest), for judging the past.
+    check_history: Mapping[str, tuple[CheckRecord, ...]] = field(default_factory=lambda: _EMPTY)
+
+    def check_by(self, name: str, at: datetime) -> CheckRecord | None:
+        """The last run of check ``name`` at or before ``at`` (passed or not)."""
+        return _latest_by((self.checks.get(name), *self.check_history.get(name, ())), at, lambda c: c.at)
 
 
 def po_key(po: str, line: str) -> str:

@@ -77,6 +77,7 @@ from smart.contracts.families.vocabulary import (
 
 __all__ = [
     "FAMILIES",
+    "FAMILY_OF",
     "RULE_KINDS",
     "Action",
     "CalibrationRule",
@@ -155,6 +156,9 @@ FAMILIES: tuple[judging.Family[Any], ...] = (
 )
 
 RULE_KINDS: dict[str, type[RuleBase]] = {family.kind: family.model for family in FAMILIES}
+
+#: Each model's family: its compiler, fast path and contract-wide checks.
+FAMILY_OF: dict[type[RuleBase], judging.Family[Any]] = {family.model: family for family in FAMILIES}
 
 
 def dump(rule: RuleBase) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The API server (structural schema + CEL) catches shapes and cross-field
 bounds; these checks need the whole contract or the module catalog: rule ids
 unique, cited standards declared, every rule's enforcing module asked for,
-modules known, the time zone real, dwell steps in the step order. The
+modules known, the time zone real, dwell steps in the step order, and what
+each rule family checks of its own rules (bands that tile, ``Family.problems``). The
 reconcile core runs them before it compiles anything, so an invalid
 contract never replaces the revision a station enforces.
 """
@@ -79,6 +80,9 @@ def problems(spec: SmartContractSpec) -> list[Problem]:
                         f"{where}.cites[{j}].standard", f"standard {cite.standard!r} is not in spec.standards"
                     )
                 )
+        family = rules.FAMILY_OF[type(rule)]
+        if family.problems is not None:
+            found.extend(Problem(path, message) for path, message in family.problems(rule, where))
         if isinstance(rule, rules.DwellRule) and step_orders and rule.step not in ordered_steps:
             found.append(Problem(f"{where}.step", f"step {rule.step!r} is in no stepOrder rule"))
         if isinstance(rule, rules.FurnaceClassRule):

@@ -352,9 +352,9 @@ DWELL = {
     "step": "penetrant-dwell",
     "baseMinutes": 10,
     "bands": [
-        {"min": 60, "max": 100, "factor": 1},
-        {"min": 40, "max": 59.99, "factor": 2},
-        {"min": 100.01, "max": 120, "factor": 0.5, "floorMinutes": 5},
+        {"atLeast": 60, "atMost": 100, "factor": 1},
+        {"atLeast": 40, "below": 60, "factor": 2},
+        {"above": 100, "atMost": 120, "factor": 0.5, "floorMinutes": 5},
     ],
     "serviceInducedMinutes": 30,
 }

@@ -137,7 +137,10 @@ def _rule(doc: dict[str, Any], rule_id: str) -> dict[str, Any]:
             lambda d: d["spec"]["window"].update(notBefore="2028-06-01T00:00:00Z"),
             "notBefore must be earlier than notAfter",
         ),
-        (lambda d: _rule(d, "pt-penetrant-dwell")["bands"][0].update(min=120), "band min must be below"),
+        (
+            lambda d: _rule(d, "pt-penetrant-dwell")["bands"][0].update(above=60),
+            "a band has one lower edge",
+        ),
         (lambda d: _rule(d, "pt-penetrant-dwell").update(temperatureUnit="mm"), "temperatureUnit must be"),
         (lambda d: _rule(d, "pt-uva-checked-today").pop("every"), "a check rule needs check, every"),
         (

@@ -175,7 +175,8 @@ def furnace(*, tus_days: int = 10, furnace_class: str = "2") -> f.EquipmentRecor
     return f.EquipmentRecord(
         "FURNACE-2",
         "furnace",
-        attributes={"class": furnace_class, "instrumentation": "B"},
+        # an atmosphere furnace: the contract's vacuum-furnace SAT rule must be able to tell it is not one
+        attributes={"class": furnace_class, "instrumentation": "B", "type": "atmosphere"},
         surveys={"TUS": AT - tus_days * DAY, "SAT": AT - 20 * DAY},
         qualified_min=f.Reading(400, "°C"),
         qualified_max=f.Reading(1100, "°C"),

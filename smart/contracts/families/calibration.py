@@ -35,9 +35,12 @@ def compile_rule(rule: CalibrationRule, ctx: judging.Context) -> judging.Check:
             equipment = facts.equipment.get(equipment_id)
             if equipment is None or equipment.kind not in kinds:
                 continue
-            calibration = equipment.calibration
+            calibration = equipment.calibration_by(event.at)
             if calibration is None:
-                return fail(f"{equipment.id} has no calibration on record", equipment=equipment.id)
+                return fail(
+                    f"{equipment.id} has no calibration on record before {event.at.isoformat()}",
+                    equipment=equipment.id,
+                )
             if not calibration.in_tolerance:
                 return fail(
                     f"{equipment.id} was found out of tolerance at {calibration.at.isoformat()}",

@@ -26,20 +26,66 @@ class CheckRule(vocabulary.RuleBase):
         default_factory=list,
         description="Does not apply when every lot in use has one of these forms (e.g. aerosol, rule 17).",
     )
+    when: dict[str, str] = Field(
+        default_factory=dict,
+        description="Applies only when the event's attributes have these values (e.g. carrier: water); "
+        "an event lacking one is refused.",
+    )
+    equipment_kinds: list[vocabulary.Name] = Field(
+        default_factory=list,
+        description="Applies only when equipment of one of these kinds is in use; empty: always.",
+    )
+    materials: list[vocabulary.Name] = Field(
+        default_factory=list,
+        description="Applies only when a lot of one of these materials is in use; empty: always.",
+    )
 
 
 def compile_rule(rule: CheckRule, ctx: judging.Context) -> judging.Check:
     fail = judging.failer(rule)
     name, every, zone = rule.check, intervals.parse(rule.every), ctx.zone
     exempt, after_maintenance = frozenset(rule.exempt_material_forms), rule.after_maintenance
+    applies = judging.scope(rule.when)
+    kinds, materials = frozenset(rule.equipment_kinds), frozenset(rule.materials)
+    scope_of = f"{name} check's scope"
+
+    def in_scope(event: f.Event, facts: f.Facts) -> bool | judging.Reason:
+        """Whether the check applies to this event; a reason when the station cannot tell."""
+        scoped = applies(event)
+        if scoped is False:
+            return False
+        if scoped is not True:
+            return fail(judging.unknown(scoped, scope_of), check=name, attribute=scoped)
+        if kinds:
+            known = [facts.equipment[e] for e in event.equipment if e in facts.equipment]
+            if not any(equipment.kind in kinds for equipment in known):
+                unknown = [e for e in event.equipment if e not in facts.equipment]
+                if unknown:
+                    return fail(
+                        judging.unknown(f"equipment {', '.join(unknown)}", scope_of), equipment=unknown
+                    )
+                return False
+        if materials:
+            lots = [facts.lots[lot] for lot in event.lots if lot in facts.lots]
+            if not any(lot.material in materials for lot in lots):
+                unknown = [lot for lot in event.lots if lot not in facts.lots]
+                if unknown:
+                    return fail(judging.unknown(f"lot {', '.join(unknown)}", scope_of), lots=unknown)
+                return False
+        return True
 
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
+        scoped = in_scope(event, facts)
+        if scoped is False:
+            return None
+        if scoped is not True:
+            return scoped
         if exempt and event.lots:
             forms = [facts.lots[lot].form for lot in event.lots if lot in facts.lots]
             if forms and all(form in exempt for form in forms):
                 return None
-        record = facts.checks.get(name)
-        if record is None or record.at > event.at:
+        record = facts.check_by(name, event.at)
+        if record is None:
             return fail(f"{name} check not done", check=name)
         if not record.passed:
             return fail(
@@ -56,14 +102,14 @@ def compile_rule(rule: CheckRule, ctx: judging.Context) -> judging.Check:
             )
         if after_maintenance and record.equipment is not None:
             equipment = facts.equipment.get(record.equipment)
-            if equipment is not None and equipment.maintained_at is not None:
-                if equipment.maintained_at > record.at:
-                    return fail(
-                        f"{name} check predates maintenance of {equipment.id}",
-                        check=name,
-                        at=record.at,
-                        maintained_at=equipment.maintained_at,
-                    )
+            maintained = equipment.maintained_by(event.at) if equipment is not None else None
+            if equipment is not None and maintained is not None and maintained > record.at:
+                return fail(
+                    f"{name} check predates maintenance of {equipment.id}",
+                    check=name,
+                    at=record.at,
+                    maintained_at=maintained,
+                )
         return None
 
     return check

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -58,15 +58,20 @@ class CredentialRule(vocabulary.RuleBase):
 def current_certification(
     person: f.Person, method: str, at: datetime, technique: str | None = None
 ) -> f.Certification | None:
+    """The person's highest certification in ``method`` valid at ``at`` (issued, unexpired, unrevoked)."""
     best: f.Certification | None = None
     for cert in person.certifications:
-        if cert.method != method or cert.revoked or not (cert.issued <= at < cert.expires):
+        if cert.method != method or not cert.valid_at(at):
             continue
         if technique is not None and technique != cert.technique and technique not in cert.techniques:
             continue
         if best is None or cert.level.rank > best.level.rank:
             best = cert
     return best
+
+
+#: A person's standing under the rule at a time: the certification they work under, or why not.
+Standing = tuple[f.Certification | None, str | None, dict[str, Any]]
 
 
 def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
@@ -78,63 +83,83 @@ def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
     supervisor, practical, zone = rule.supervisor, rule.practical_exam, ctx.zone
     level_2 = vocabulary.Level.LEVEL_2.rank
 
-    def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
-        at = event.at
-        person = facts.people.get(event.person) if event.person else None
-        if person is None:
-            return fail(f"no known operator badged in for {method}", person=event.person)
+    def standing(person: f.Person, at: datetime, technique: str | None) -> Standing:
+        """Every currency rule of the contract, the same for an operator and for their supervisor."""
         cert = current_certification(person, method, at, technique)
         if cert is None:
-            return fail(
-                f"{person.id} holds no current {method} certification", person=person.id, method=method
-            )
+            return None, f"{person.id} holds no current {method} certification", {"method": method}
         if cert.basis not in basis:
-            return fail(
+            return (
+                cert,
                 f"{person.id}'s {method} certification rests on {cert.basis}, not an exam",
-                person=person.id,
-                basis=cert.basis,
-                accepted=sorted(basis),
+                {"basis": cert.basis, "accepted": sorted(basis)},
             )
         if recert is not None and not intervals.current(cert.issued, recert, at, zone):
-            return fail(
+            return (
+                cert,
                 f"{person.id}'s {method} certification is past recertification ({recert})",
-                person=person.id,
-                issued=cert.issued,
-                every=str(recert),
+                {"issued": cert.issued, "every": str(recert)},
             )
         if lapse is not None:
-            last = person.last_performed.get(method)
+            last = person.last_performed_by(method, at)
             if last is None or not intervals.current(last, lapse, at, zone):
-                return fail(
+                return (
+                    cert,
                     f"{person.id} has not performed {method} within {lapse}: certification lapsed",
-                    person=person.id,
-                    last_performed=last,
+                    {"last_performed": last},
                 )
         if practical is not None and cert.level.rank >= level_2:
             if cert.practical_samples < practical.min_samples or any(
                 n < practical.min_per_technique for n in cert.practical_samples_per_technique.values()
             ):
-                return fail(
+                return (
+                    cert,
                     f"{person.id}'s practical exam record has too few samples",
-                    person=person.id,
-                    samples=cert.practical_samples,
-                    required=practical.min_samples,
+                    {"samples": cert.practical_samples, "required": practical.min_samples},
                 )
+        return cert, None, {}
+
+    def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
+        at = event.at
+        person = facts.people.get(event.person) if event.person else None
+        if person is None:
+            return fail(f"no known operator badged in for {method}", person=event.person)
+        cert, why, values = standing(person, at, technique)
+        if why is not None or cert is None:
+            return fail(why or "", person=person.id, **values)
         if cert.level.rank >= min_rank:
             return None
         if cert.level is vocabulary.Level.TRAINEE and supervisor is not None:
+            wanted = f"{supervisor.min_level.value}+ {method}" + (
+                " or instructor" if supervisor.instructor_allowed else ""
+            )
             boss = facts.people.get(event.supervisor) if event.supervisor else None
-            boss_cert = current_certification(boss, method, at) if boss is not None else None
-            if boss_cert is not None and (
-                boss_cert.level.rank >= supervisor.min_level.rank
-                or (supervisor.instructor_allowed and boss_cert.instructor)
+            if boss is None or boss.id == person.id:
+                return fail(
+                    f"trainee {person.id} needs a supervisor's badge ({wanted})",
+                    person=person.id,
+                    supervisor=event.supervisor,
+                    supervisor_level=None,
+                )
+            boss_cert, boss_why, boss_values = standing(boss, at, None)
+            if boss_why is not None or boss_cert is None:
+                return fail(
+                    f"trainee {person.id}'s supervisor does not qualify: {boss_why}",
+                    person=person.id,
+                    supervisor=boss.id,
+                    supervisor_level=boss_cert.level if boss_cert else None,
+                    **{f"supervisor_{key}": value for key, value in boss_values.items()},
+                )
+            if boss_cert.level.rank >= supervisor.min_level.rank or (
+                supervisor.instructor_allowed and boss_cert.instructor
             ):
                 return None
             return fail(
-                f"trainee {person.id} needs a supervisor's badge ({supervisor.min_level.value}+ {method})",
+                f"trainee {person.id} needs a supervisor's badge ({wanted}); {boss.id} is "
+                f"{boss_cert.level.value}",
                 person=person.id,
-                supervisor=event.supervisor,
-                supervisor_level=boss_cert.level if boss_cert else None,
+                supervisor=boss.id,
+                supervisor_level=boss_cert.level,
             )
         return fail(
             f"{person.id} is {cert.level.value} in {method}; {rule.min_level.value} required",

@@ -7,29 +7,14 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from smart.contracts import facts as f
-from smart.contracts.families import judging, vocabulary
+from smart.contracts.families import bands, judging, vocabulary
 
 
-class DwellBand(vocabulary.Model):
+class DwellBand(bands.Band):
     """A temperature band and how the base dwell changes in it (rule 18)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "self.min < self.max", "message": "band min must be below band max"}
-            ]
-        }
-    )
-    min: float = Field(description="Lowest temperature of the band, inclusive.")
-    max: float = Field(description="Highest temperature of the band, inclusive.")
     factor: float = Field(gt=0, description="Multiplies the base dwell.")
     floor_minutes: float | None = Field(default=None, ge=0, description="Never shorter than this.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> DwellBand:
-        if self.min >= self.max:
-            raise ValueError(f"band min {self.min} must be below band max {self.max}")
-        return self
 
 
 class DwellRule(vocabulary.RuleBase):
@@ -60,7 +45,10 @@ class DwellRule(vocabulary.RuleBase):
     )
     base_minutes: float = Field(gt=0, description="Dwell in the normal band (per the procedure).")
     temperature_unit: vocabulary.UnitText = Field(default="°F")
-    bands: list[DwellBand] = Field(min_length=1)
+    bands: list[DwellBand] = Field(
+        min_length=1,
+        description="Temperature bands in temperatureUnit; together they tile (no gap, no overlap).",
+    )
     service_induced_minutes: float | None = Field(
         default=None, description="At least this when the job looks for service-induced flaws."
     )
@@ -76,7 +64,7 @@ def compile_rule(rule: DwellRule, ctx: judging.Context) -> judging.Check:
     fail = judging.failer(rule)
     temp_of = judging.scaler(rule.temperature_unit)
     minutes_of = judging.scaler("min")
-    bands = tuple((b.min, b.max, b.factor, b.floor_minutes or 0.0) for b in rule.bands)
+    placed = tuple((b.contains, b.factor, b.floor_minutes or 0.0) for b in rule.bands)
     base, service = rule.base_minutes, rule.service_induced_minutes
 
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
@@ -87,8 +75,8 @@ def compile_rule(rule: DwellRule, ctx: judging.Context) -> judging.Check:
         if temperature is None or dwell is None:
             return fail(f"{rule.step} needs {rule.temperature_quantity} and {rule.duration_quantity}")
         temp = temp_of(temperature)
-        for lo, hi, factor, floor in bands:
-            if lo <= temp <= hi:
+        for contains, factor, floor in placed:
+            if contains(temp):
                 required = max(base * factor, floor)
                 break
         else:
@@ -111,4 +99,9 @@ def compile_rule(rule: DwellRule, ctx: judging.Context) -> judging.Check:
     return check
 
 
-FAMILY = judging.Family(DwellRule, compile_rule)
+def problems(rule: DwellRule, where: str) -> list[tuple[str, str]]:
+    """The rule's bands must tile: every temperature in at most one band, no gap between them."""
+    return bands.tiling_problems(list(rule.bands), f"{where}.bands", rule.temperature_unit)
+
+
+FAMILY = judging.Family(DwellRule, compile_rule, problems=problems)

@@ -71,17 +71,24 @@ def compile_rule(rule: FurnaceClassRule, ctx: judging.Context) -> judging.Check:
             reading = event.readings.get(quantity)
             if reading is None:
                 return fail(f"no {quantity} reading", quantity=quantity)
-            lo, hi = furnace.qualified_min, furnace.qualified_max
-            if lo is None or hi is None:
+            ranges = furnace.ranges()
+            if not ranges:
                 return fail(f"{furnace.id} has no qualified range on record", furnace=furnace.id)
             try:
-                value = units.convert(reading.value, reading.unit, lo.unit)
+                inside = any(
+                    round(units.convert(reading.value, reading.unit, r.min.unit), 9) >= r.min.value
+                    and round(units.convert(reading.value, reading.unit, r.max.unit), 9) <= r.max.value
+                    for r in ranges
+                )
             except units.UnitError as err:
                 return fail(str(err), quantity=quantity)
-            if not lo.value <= value <= units.convert(hi.value, hi.unit, lo.unit):
+            if not inside:
+                qualified = ", ".join(
+                    f"{r.min.value:g} {r.min.unit} – {r.max.value:g} {r.max.unit}" for r in ranges
+                )
                 return fail(
                     f"{quantity} {reading.value:g} {reading.unit} outside {furnace.id}'s qualified range "
-                    f"{lo.value:g} {lo.unit} – {hi.value:g} {hi.unit}",
+                    f"{qualified}",
                     furnace=furnace.id,
                     value=reading.value,
                     unit=reading.unit,

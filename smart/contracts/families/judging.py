@@ -80,6 +80,11 @@ def failer(rule: vocabulary.RuleBase) -> Callable[..., Reason]:
 
 
 def scaler(target: str) -> Callable[[f.Reading], float]:
+    """Readings in ``target``'s unit, converted before they are compared or placed in a band.
+
+    A converted value is rounded to 1e-9 so that float noise never moves a reading across an
+    edge: 37.7777777778 °C is 100 °F, not 100.00000000000001 °F.
+    """
     cache: dict[str, tuple[float, float]] = {}
 
     def value(reading: f.Reading) -> float:
@@ -88,7 +93,7 @@ def scaler(target: str) -> Callable[[f.Reading], float]:
         conv = cache.get(reading.unit)
         if conv is None:
             conv = cache[reading.unit] = units.conversion(reading.unit, target)
-        return reading.value * conv[0] + conv[1]
+        return round(reading.value * conv[0] + conv[1], 9)
 
     return value
 
@@ -106,9 +111,51 @@ class Family(Generic[RuleT]):
     model: type[RuleT]
     compile: Callable[[RuleT, Context], Check]
     fast: Callable[[RuleT], FastRow | None] | None = None
+    #: What the schema cannot say of one rule (bands that leave a gap): (field path, message) pairs,
+    #: given the rule's path in the contract (``spec.rules[12]``).
+    problems: Callable[[RuleT, str], list[tuple[str, str]]] | None = None
 
     @property
     def kind(self) -> str:
         kind = self.model.model_fields["kind"].default
         assert isinstance(kind, str)
         return kind
+
+
+def attribute(event: f.Event, key: str) -> str | None:
+    """An event attribute a ``when`` may name; ``step`` is the event's step."""
+    return event.step if key == "step" else event.attributes.get(key)
+
+
+#: What a scope says of an event: it applies (True), it does not (False), or the attribute it
+#: needs is missing (its name): the rule cannot be chosen, and the event is refused for it.
+Scoped = Callable[[f.Event], bool | str]
+
+
+def scope(when: Mapping[str, str]) -> Scoped:
+    """A rule's ``when``, compiled: every named attribute must be present and equal.
+
+    A missing attribute never means "does not apply": a station that cannot tell whether a rule
+    applies (fluorescent or visible particles, water or oil carrier) cannot prove the event is
+    allowed, so the rule fails closed with the attribute's name.
+    """
+    pairs = tuple(when.items())
+    if not pairs:
+        return lambda event: True
+
+    def applies(event: f.Event) -> bool | str:
+        missing: str | None = None
+        for key, wanted in pairs:
+            have = attribute(event, key)
+            if have is None:
+                missing = missing or key
+            elif have != wanted:
+                return False  # an attribute the event does carry rules it out, whatever is missing
+        return missing if missing is not None else True
+
+    return applies
+
+
+def unknown(key: str, what: str) -> str:
+    """The reason a scoped rule gives when the event lacks the attribute its ``when`` names."""
+    return f"unknown {key}: the {what} cannot be chosen"

@@ -37,7 +37,9 @@ class MeasurementRule(vocabulary.RuleBase):
         default=None, description="Read the value from the last record of this check instead of the event."
     )
     when: dict[str, str] = Field(
-        default_factory=dict, description="Applies only when the event's attributes have these values."
+        default_factory=dict,
+        description="Applies only when the event's attributes have these values; an event lacking one "
+        "is refused (the limits cannot be chosen).",
     )
 
     @model_validator(mode="after")
@@ -51,17 +53,19 @@ def compile_rule(rule: MeasurementRule, ctx: judging.Context) -> judging.Check:
     quantity, unit, source = rule.quantity, rule.unit, rule.check
     lo = rule.limits.min if rule.limits.min is not None else float("-inf")
     hi = rule.limits.max if rule.limits.max is not None else float("inf")
-    when = tuple(rule.when.items())
+    applies = judging.scope(rule.when)
     value_of = judging.scaler(unit)
 
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
-        for key, wanted in when:
-            if (event.step if key == "step" else event.attributes.get(key)) != wanted:
-                return None
+        scoped = applies(event)
+        if scoped is False:
+            return None
+        if scoped is not True:
+            return fail(judging.unknown(scoped, f"{quantity} limits"), quantity=quantity, attribute=scoped)
         if source is None:
             reading = event.readings.get(quantity)
         else:
-            record = facts.checks.get(source)
+            record = facts.check_by(source, event.at)
             reading = record.readings.get(quantity) if record is not None else None
         if reading is None:
             return fail(f"no {quantity} reading", quantity=quantity)

@@ -1,4 +1,4 @@
-"""TUS and SAT current by furnace class and instrumentation type (AMS2750, rules 22, 26)."""
+"""TUS and SAT current by class × instrumentation, per furnace type and range (AMS2750, rules 22, 26)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,32 @@ class SurveyInterval(vocabulary.Model):
 
 
 class SurveyRule(vocabulary.RuleBase):
-    """The furnace's last TUS or SAT is within its interval by class × instrumentation (rule 22)."""
+    """The furnace's last TUS or SAT is within its interval by class × instrumentation (rule 22).
+
+    A rule is about one survey (TUS or SAT); ``furnaceTypes`` limits it to furnaces of some types
+    (e.g. vacuum) and ``perQualifiedRange`` asks for a survey in each range the furnace is
+    qualified for (rule 26: vacuum furnaces, a SAT in each qualified range at least yearly).
+    """
 
     kind: Literal["survey"] = "survey"
     module: ClassVar[str] = "maintenance"
 
     survey: Literal["TUS", "SAT"]
     intervals: list[SurveyInterval] = Field(min_length=1, description="The standard's table, as rows.")
+    furnace_types: list[vocabulary.Name] = Field(
+        default_factory=list,
+        description="Applies only to furnaces whose 'type' attribute is one of these (e.g. vacuum); "
+        "empty: every furnace. A furnace with no type on record is refused.",
+    )
+    per_qualified_range: bool = Field(
+        default=False, description="A survey is due in each qualified range of the furnace, not once."
+    )
 
 
 def compile_rule(rule: SurveyRule, ctx: judging.Context) -> judging.Check:
     fail = judging.failer(rule)
     survey, zone = rule.survey, ctx.zone
+    types, per_range = frozenset(rule.furnace_types), rule.per_qualified_range
     table: dict[tuple[str, str], intervals.Interval] = {
         (cls, instr): intervals.parse(row.every)
         for row in rule.intervals
@@ -41,6 +55,16 @@ def compile_rule(rule: SurveyRule, ctx: judging.Context) -> judging.Check:
 
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
         for furnace in furnace_class.furnaces_in_use(event, facts):
+            if types:
+                kind = furnace.attributes.get("type")
+                if kind is None:
+                    return fail(
+                        judging.unknown(f"furnace type of {furnace.id}", f"{survey} rule"),
+                        furnace=furnace.id,
+                        attribute="type",
+                    )
+                if kind not in types:
+                    continue
             cls = furnace.attributes.get("class", "")
             instr = furnace.attributes.get("instrumentation", "")
             every = table.get((cls, instr))
@@ -51,14 +75,24 @@ def compile_rule(rule: SurveyRule, ctx: judging.Context) -> judging.Check:
                     furnace_class=cls,
                     instrumentation=instr,
                 )
-            last = furnace.surveys.get(survey)
-            if last is None or not intervals.current(last, every, event.at, zone):
-                return fail(
-                    f"{furnace.id} {survey} overdue (class {cls} type {instr}: every {every})",
-                    furnace=furnace.id,
-                    last=last,
-                    every=str(every),
-                )
+            if per_range:
+                ranges = furnace.ranges()
+                if not ranges:
+                    return fail(f"{furnace.id} has no qualified range on record", furnace=furnace.id)
+                range_ids: tuple[str | None, ...] = tuple(r.id for r in ranges)
+            else:
+                range_ids = (None,)
+            for range_id in range_ids:
+                last = furnace.surveyed_by(survey, event.at, range_id)
+                if last is None or not intervals.current(last.at, every, event.at, zone):
+                    where = f" in range {range_id}" if range_id else ""
+                    return fail(
+                        f"{furnace.id} {survey}{where} overdue (class {cls} type {instr}: every {every})",
+                        furnace=furnace.id,
+                        last=last.at if last is not None else None,
+                        every=str(every),
+                        **({"range": range_id} if range_id is not None else {}),
+                    )
         return None
 
     return check
