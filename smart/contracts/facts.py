@@ -103,7 +103,10 @@ class Person:
     def last_performed_by(self, method: str, at: datetime) -> datetime | None:
         """The person's last performance of ``method`` at or before ``at``."""
         last = self.last_performed.get(method)
-        return latest((last, *self.performed.get(method, ())), at)
+        earlier = self.performed.get(method)
+        if not earlier:  # the usual case at a station: one date, judged without building anything
+            return last if last is not None and last <= at else None
+        return latest((last, *earlier), at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +177,16 @@ class EquipmentRecord:
 
     def calibration_by(self, at: datetime) -> Calibration | None:
         """The calibration in force at ``at``: the latest one dated at or before it."""
-        return _latest_by((self.calibration, *self.calibrations), at, lambda c: c.at)
+        latest_one = self.calibration
+        if not self.calibrations:
+            return latest_one if latest_one is not None and latest_one.at <= at else None
+        return _latest_by((latest_one, *self.calibrations), at, _calibrated_at)
 
     def maintained_by(self, at: datetime) -> datetime | None:
         """The last maintenance at or before ``at``."""
+        if not self.maintenances:
+            last = self.maintained_at
+            return last if last is not None and last <= at else None
         return latest((self.maintained_at, *self.maintenances), at)
 
     def ranges(self) -> tuple[QualifiedRange, ...]:
@@ -382,7 +391,19 @@ class Facts:
 
     def check_by(self, name: str, at: datetime) -> CheckRecord | None:
         """The last run of check ``name`` at or before ``at`` (passed or not)."""
-        return _latest_by((self.checks.get(name), *self.check_history.get(name, ())), at, lambda c: c.at)
+        record = self.checks.get(name)
+        earlier = self.check_history.get(name)
+        if not earlier:
+            return record if record is not None and record.at <= at else None
+        return _latest_by((record, *earlier), at, _checked_at)
+
+
+def _calibrated_at(calibration: Calibration) -> datetime:
+    return calibration.at
+
+
+def _checked_at(record: CheckRecord) -> datetime:
+    return record.at
 
 
 def po_key(po: str, line: str) -> str:

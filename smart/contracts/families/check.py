@@ -74,12 +74,15 @@ def compile_rule(rule: CheckRule, ctx: judging.Context) -> judging.Check:
                 return False
         return True
 
+    scoped_by = in_scope if rule.when or kinds or materials else None
+
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
-        scoped = in_scope(event, facts)
-        if scoped is False:
-            return None
-        if scoped is not True:
-            return scoped
+        if scoped_by is not None:
+            scoped = scoped_by(event, facts)
+            if scoped is False:
+                return None
+            if scoped is not True:
+                return scoped
         if exempt and event.lots:
             forms = [facts.lots[lot].form for lot in event.lots if lot in facts.lots]
             if forms and all(form in exempt for form in forms):

@@ -61,7 +61,9 @@ def current_certification(
     """The person's highest certification in ``method`` valid at ``at`` (issued, unexpired, unrevoked)."""
     best: f.Certification | None = None
     for cert in person.certifications:
-        if cert.method != method or not cert.valid_at(at):
+        if cert.method != method or not cert.issued <= at < cert.expires:
+            continue
+        if cert.revoked and cert.revoked_by(at):  # Certification.valid_at, without a call when unrevoked
             continue
         if technique is not None and technique != cert.technique and technique not in cert.techniques:
             continue
@@ -70,8 +72,9 @@ def current_certification(
     return best
 
 
-#: A person's standing under the rule at a time: the certification they work under, or why not.
-Standing = tuple[f.Certification | None, str | None, dict[str, Any]]
+#: Why a person does not stand under the rule at a time: the message, the values, and the
+#: certification judged (None when they hold no current one).
+Shortfall = tuple[str, dict[str, Any], f.Certification | None]
 
 
 def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
@@ -83,50 +86,51 @@ def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
     supervisor, practical, zone = rule.supervisor, rule.practical_exam, ctx.zone
     level_2 = vocabulary.Level.LEVEL_2.rank
 
-    def standing(person: f.Person, at: datetime, technique: str | None) -> Standing:
+    def standing(person: f.Person, at: datetime, technique: str | None) -> f.Certification | Shortfall:
         """Every currency rule of the contract, the same for an operator and for their supervisor."""
         cert = current_certification(person, method, at, technique)
         if cert is None:
-            return None, f"{person.id} holds no current {method} certification", {"method": method}
+            return f"{person.id} holds no current {method} certification", {"method": method}, None
         if cert.basis not in basis:
             return (
-                cert,
                 f"{person.id}'s {method} certification rests on {cert.basis}, not an exam",
                 {"basis": cert.basis, "accepted": sorted(basis)},
+                cert,
             )
         if recert is not None and not intervals.current(cert.issued, recert, at, zone):
             return (
-                cert,
                 f"{person.id}'s {method} certification is past recertification ({recert})",
                 {"issued": cert.issued, "every": str(recert)},
+                cert,
             )
         if lapse is not None:
             last = person.last_performed_by(method, at)
             if last is None or not intervals.current(last, lapse, at, zone):
                 return (
-                    cert,
                     f"{person.id} has not performed {method} within {lapse}: certification lapsed",
                     {"last_performed": last},
+                    cert,
                 )
         if practical is not None and cert.level.rank >= level_2:
             if cert.practical_samples < practical.min_samples or any(
                 n < practical.min_per_technique for n in cert.practical_samples_per_technique.values()
             ):
                 return (
-                    cert,
                     f"{person.id}'s practical exam record has too few samples",
                     {"samples": cert.practical_samples, "required": practical.min_samples},
+                    cert,
                 )
-        return cert, None, {}
+        return cert
 
     def check(event: f.Event, facts: f.Facts) -> judging.Reason | None:
         at = event.at
         person = facts.people.get(event.person) if event.person else None
         if person is None:
             return fail(f"no known operator badged in for {method}", person=event.person)
-        cert, why, values = standing(person, at, technique)
-        if why is not None or cert is None:
-            return fail(why or "", person=person.id, **values)
+        cert = standing(person, at, technique)
+        if isinstance(cert, tuple):
+            why, values, _ = cert
+            return fail(why, person=person.id, **values)
         if cert.level.rank >= min_rank:
             return None
         if cert.level is vocabulary.Level.TRAINEE and supervisor is not None:
@@ -141,13 +145,14 @@ def compile_rule(rule: CredentialRule, ctx: judging.Context) -> judging.Check:
                     supervisor=event.supervisor,
                     supervisor_level=None,
                 )
-            boss_cert, boss_why, boss_values = standing(boss, at, None)
-            if boss_why is not None or boss_cert is None:
+            boss_cert = standing(boss, at, None)
+            if isinstance(boss_cert, tuple):
+                boss_why, boss_values, judged = boss_cert
                 return fail(
                     f"trainee {person.id}'s supervisor does not qualify: {boss_why}",
                     person=person.id,
                     supervisor=boss.id,
-                    supervisor_level=boss_cert.level if boss_cert else None,
+                    supervisor_level=judged.level if judged else None,
                     **{f"supervisor_{key}": value for key, value in boss_values.items()},
                 )
             if boss_cert.level.rank >= supervisor.min_level.rank or (
