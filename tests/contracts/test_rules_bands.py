@@ -208,3 +208,41 @@ def test_the_reference_penetrant_bands_tile() -> None:
     loaded = [item.manifest for item in manifests.load([ROOT / "contracts"])]
     penetrant = next(m for m in loaded if isinstance(m, SmartContract) and m.metadata.name == "penetrant")
     assert semantics.problems(penetrant.spec) == []
+
+
+def heat_treat_with_tus_rows(*rows: dict[str, Any]) -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / "contracts" / "heat-treat.yaml").read_text())
+    rule = next(r for r in doc["spec"]["rules"] if r["id"] == "ht-tus-current")
+    rule["intervals"] = list(rows)
+    return doc
+
+
+def tus_problems(*rows: dict[str, Any]) -> list[semantics.Problem]:
+    contract = SmartContract.model_validate(heat_treat_with_tus_rows(*rows))
+    index = next(i for i, r in enumerate(contract.spec.rules) if r.id == "ht-tus-current")
+    return [p for p in semantics.problems(contract.spec) if p.path.startswith(f"spec.rules[{index}]")]
+
+
+def test_a_survey_table_whose_rows_give_one_class_and_type_twice_is_refused() -> None:
+    found = tus_problems(
+        {"classes": ["1", "2"], "instrumentation": ["A", "B"], "every": "1 month"},
+        {"classes": ["2", "3"], "instrumentation": ["B"], "every": "3 months"},
+        {"classes": ["3"], "instrumentation": ["A"], "every": "3 months"},
+    )
+    assert [p.message.rsplit(": ", 1)[-1] for p in found] == ["both give class 2 type B"]
+    assert found[0].path.endswith(".intervals[1]") and "intervals[0] (1 month) and" in found[0].message
+
+
+def test_a_survey_table_leaving_a_class_and_type_it_names_without_a_row_is_refused() -> None:
+    found = tus_problems(
+        {"classes": ["1", "2"], "instrumentation": ["A", "B"], "every": "1 month"},
+        {"classes": ["3"], "instrumentation": ["B"], "every": "3 months"},
+    )
+    assert len(found) == 1 and found[0].message == "the TUS table leaves a gap: no row gives class 3 type A"
+    assert (
+        tus_problems(
+            {"classes": ["1", "2"], "instrumentation": ["A", "B"], "every": "1 month"},
+            {"classes": ["3"], "instrumentation": ["A", "B"], "every": "3 months"},
+        )
+        == []
+    )

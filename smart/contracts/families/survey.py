@@ -98,4 +98,36 @@ def compile_rule(rule: SurveyRule, ctx: judging.Context) -> judging.Check:
     return check
 
 
-FAMILY = judging.Family(SurveyRule, compile_rule)
+def problems(rule: SurveyRule, where: str) -> list[tuple[str, str]]:
+    """The table's rows tile the class × instrumentation grid they name: each cell in exactly one row.
+
+    Two rows giving the same cell would leave the interval to the order of the rows; a cell no row
+    gives (a class and a type both named in the table) would refuse that furnace at the station
+    with no word at validation.
+    """
+    found: list[tuple[str, str]] = []
+    owner: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rule.intervals):
+        for cls in row.classes:
+            for instr in row.instrumentation:
+                first = owner.setdefault((cls, instr), i)
+                if first != i:
+                    found.append(
+                        (
+                            f"{where}.intervals[{i}]",
+                            f"{where}.intervals[{first}] ({rule.intervals[first].every}) and "
+                            f"{where}.intervals[{i}] ({row.every}) overlap: "
+                            f"both give class {cls} type {instr}",
+                        )
+                    )
+    classes = sorted({c for row in rule.intervals for c in row.classes})
+    types = sorted({t for row in rule.intervals for t in row.instrumentation})
+    missing = [f"class {c} type {t}" for c in classes for t in types if (c, t) not in owner]
+    if missing:
+        found.append(
+            (f"{where}.intervals", f"the {rule.survey} table leaves a gap: no row gives {', '.join(missing)}")
+        )
+    return found
+
+
+FAMILY = judging.Family(SurveyRule, compile_rule, problems=problems)
