@@ -211,7 +211,7 @@ def test_the_reference_penetrant_bands_tile() -> None:
 
 
 def heat_treat_with_tus_rows(*rows: dict[str, Any]) -> dict[str, Any]:
-    doc = yaml.safe_load((ROOT / "contracts" / "heat-treat.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "contracts" / "heat-treat.yaml").read_text())
     rule = next(r for r in doc["spec"]["rules"] if r["id"] == "ht-tus-current")
     rule["intervals"] = list(rows)
     return doc
