@@ -301,3 +301,39 @@ def test_later_records_do_allow_a_later_event() -> None:
     )
     event = f.Event("operate", AT + 8 * DAY, "pt-1", person="op-3", equipment=("UVM-5",))
     assert evaluator(CAL).evaluate(event, today(overdue)).outcome == "allow"
+
+
+def test_the_history_crosses_the_json_edge() -> None:
+    """The hub publishes records as JSON; their earlier values arrive with them."""
+    facts = f.facts_from_json(
+        {
+            "checks": {
+                "tam-panel": {"check": "tam-panel", "at": "2026-11-10T08:00:00+00:00", "passed": True}
+            },
+            "check_history": {
+                "tam-panel": [{"check": "tam-panel", "at": "2026-11-03T07:00:00+00:00", "passed": True}]
+            },
+            "equipment": {
+                "VF-1": {
+                    "id": "VF-1",
+                    "kind": "furnace",
+                    "calibration": {"at": "2026-11-05T00:00:00+00:00"},
+                    "calibrations": [{"at": "2026-06-01T00:00:00+00:00"}],
+                    "survey_records": [{"survey": "SAT", "at": "2026-10-01T00:00:00+00:00", "range": "low"}],
+                    "qualified_ranges": [
+                        {
+                            "id": "low",
+                            "min": {"value": 400, "unit": "°C"},
+                            "max": {"value": 800, "unit": "°C"},
+                        }
+                    ],
+                }
+            },
+        }
+    )
+    assert facts.check_by("tam-panel", AT) == f.CheckRecord(
+        "tam-panel", AT - timedelta(hours=3, minutes=20), True
+    )
+    furnace = facts.equipment["VF-1"]
+    assert furnace.calibration_by(AT) == f.Calibration(datetime(2026, 6, 1, tzinfo=UTC))
+    assert furnace.surveyed_by("SAT", AT, "low") is not None and furnace.ranges()[0].id == "low"
