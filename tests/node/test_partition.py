@@ -69,7 +69,11 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
         for i in range(1000):
             for station, agent in agents.items():
                 action = "step" if i % 2 else "operate"
-                event = f.Event(action=action, at=now(), station=station, person="B-7", job=f"J-{i}")
+                # the first step of the procedure: a step that names none is refused (pt-1's drying
+                # limits could not be chosen); an operate with no records is refused
+                event = f.Event(
+                    action=action, at=now(), station=station, person="B-7", job=f"J-{i}", step="pre-clean"
+                )
                 outcomes.add((station, agent.decide(event, f.Facts()).outcome))
         assert outcomes == {(s, o) for s in agents for o in ("allow", "deny")}
         assert agents[cut_off].enforcer.revisions == revision

@@ -21,11 +21,12 @@ ENTRIES = 10_000
 
 
 def _events(station: str, n: int) -> list[f.Event]:
-    """Alternately a step (allowed: no rule of the reference contracts judges a bare step) and the
-    station's main action by someone the station knows nothing about (denied)."""
+    """Alternately a pre-clean step (allowed: no rule of the reference contracts judges it; a step
+    naming no step is refused where a rule's limits depend on the step) and the station's main
+    action by someone the station knows nothing about (denied)."""
     denied = "ship" if station == "sr-1" else "operate"
     return [
-        f.Event(action="step", at=now(), station=station, job=f"J-{i}")
+        f.Event(action="step", at=now(), station=station, job=f"J-{i}", step="pre-clean")
         if i % 2
         else f.Event(action=denied, at=now(), station=station, person="B-1042", job=f"J-{i}")
         for i in range(n)
