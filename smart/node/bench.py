@@ -302,7 +302,10 @@ async def _resync(
         at = datetime.now(UTC)
         for agent in agents:
             for n in range(per_station):
-                agent.decide(f.Event(action="step", at=at, station=agent.station, job=f"J-{n}"), f.Facts())
+                agent.decide(
+                    f.Event(action="step", at=at, station=agent.station, job=f"J-{n}", step="pre-clean"),
+                    f.Facts(),
+                )
         total = sum(a.ledger.size() for a in agents if a.ledger)
         if processes:  # the backlogs are durable: each station's own process ships its own
             for agent in agents:
