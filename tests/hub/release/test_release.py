@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from smart.hub.clients.models import Outcome, ReviewIn
 from smart.hub.clients.store import Refused
-from smart.hub.release import store as release
 from smart.hub.service_log import HANDOFF_CENTRAL, TRAVELERS
 from smart.hub.travelers.models import TravelerIn
 from smart.node import records
-from smart.testing.plugin import FloorFactory
+from tests.hub.release.conftest import handoff
 from tests.hub.shop import QM, STATIONS, Work, entered, line, operation
-
-
-@pytest.fixture
-async def js(floor_factory: FloorFactory) -> AsyncIterator[JetStreamContext]:
-    floor = floor_factory(stations=1)
-    assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
-    try:
-        yield connection.jetstream()
-    finally:
-        await connection.close()
-
-
-def handoff(work: Work, js: JetStreamContext) -> release.HandoffRelease:
-    return release.HandoffRelease(
-        work.db.app_url,
-        clients=work.clients,
-        travelers=work.travelers,
-        js=js,
-        ledger=work.node(HANDOFF_CENTRAL),
-    )
 
 
 async def keys(js: JetStreamContext) -> set[str]:
