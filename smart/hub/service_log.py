@@ -13,7 +13,7 @@ the hub pages and a ``smart po …`` command can both record as the service.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +34,8 @@ class ServiceLedger(Protocol):
         self, *, kind: str, subject: str, data: Mapping[str, Any], actor: str, contract: str | None = None
     ) -> ledger.Entry: ...
 
+    def append_many(self, entries: Sequence[Mapping[str, Any]], *, actor: str) -> list[ledger.Entry]: ...
+
 
 class ServiceNodeLog:
     """One service's node log, opened per append; a writer that finds it busy waits a moment."""
@@ -52,6 +54,21 @@ class ServiceNodeLog:
             try:
                 with ledger.NodeLog.open(self.directory, node=self.node, keys=self.keys) as log:
                     return log.append(kind=kind, subject=subject, data=data, actor=actor, contract=contract)
+            except NodeLogBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def append_many(self, entries: Sequence[Mapping[str, Any]], *, actor: str) -> list[ledger.Entry]:
+        """Record several entries (``kind``, ``subject``, ``data`` each) with the log opened once."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                with ledger.NodeLog.open(self.directory, node=self.node, keys=self.keys) as log:
+                    return [
+                        log.append(kind=e["kind"], subject=e["subject"], data=e["data"], actor=actor)
+                        for e in entries
+                    ]
             except NodeLogBusy:
                 if time.monotonic() > deadline:
                     raise

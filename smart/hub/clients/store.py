@@ -205,6 +205,172 @@ class ClientManager:
             )
         return view
 
+    def check_pos(
+        self, orders: Sequence[PurchaseOrderIn], *, new_clients: Sequence[str] = ()
+    ) -> list[Refused]:
+        """What would stop ``orders`` being entered, each naming ``[i].field`` (an import's dry run)."""
+        problems: list[Refused] = []
+        with self.pool.connection() as conn:
+            codes = {order.client for order in orders}
+            known = {
+                row["code"]: ClientView.model_validate(row)
+                for row in conn.execute("SELECT * FROM clients.clients WHERE code = ANY(%s)", (list(codes),))
+            }
+            taken = {
+                row["po"]
+                for row in conn.execute(
+                    "SELECT po FROM clients.purchase_orders WHERE po = ANY(%s)", ([o.po for o in orders],)
+                )
+            }
+        seen: set[str] = set()
+        for index, order in enumerate(orders):
+            client = known.get(order.client)
+            if client is None and order.client not in new_clients:
+                problems.append(
+                    Refused(f"[{index}].client", f"no client {order.client}; add the client first")
+                )
+            if order.po in taken or order.po in seen:
+                problems.append(Refused(f"[{index}].po", f"PO {order.po} exists already"))
+            seen.add(order.po)
+            if client is not None and client.nadcap_required:
+                for n, line in enumerate(order.lines):
+                    for m, flowdown in enumerate(line.flowdowns):
+                        if not flowdown.nadcap_required:
+                            problems.append(
+                                Refused(
+                                    f"[{index}].lines[{n}].flowdowns[{m}].nadcap_required",
+                                    f"client {client.code} requires Nadcap-accredited "
+                                    "processing on every flowdown",
+                                )
+                            )
+        return problems
+
+    def add_pos(self, orders: Sequence[PurchaseOrderIn], *, actor: str, source: str) -> int:
+        """Enter many POs in one transaction (an import): all of them or none; one ledger entry per PO."""
+        problems = self.check_pos(orders)
+        if problems:
+            raise problems[0]
+        with self._changing() as conn:
+            clients = {
+                row["code"]: ClientView.model_validate(row)
+                for row in conn.execute(
+                    "SELECT * FROM clients.clients WHERE code = ANY(%s)", (list({o.client for o in orders}),)
+                )
+            }
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO clients.purchase_orders (po, client, "
+                    "received_on, added_by) VALUES (%s, %s, %s, %s)",
+                    [(o.po, o.client, o.received_on, actor) for o in orders],
+                )
+                cur.executemany(
+                    "INSERT INTO clients.po_lines (po, line, part, "
+                    "part_revision, quantity, unit, serials, lot, "
+                    "unit_price, due_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            o.po,
+                            ln.line,
+                            ln.part,
+                            ln.part_revision,
+                            ln.quantity,
+                            ln.unit.value,
+                            list(ln.serials),
+                            ln.lot,
+                            ln.unit_price,
+                            ln.due_date,
+                        )
+                        for o in orders
+                        for ln in o.lines
+                    ],
+                )
+                cur.executemany(
+                    "INSERT INTO clients.flowdowns (po, line, position, spec, spec_revision, class, "
+                    "acceptance_criteria, nadcap_required, retention) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            o.po,
+                            ln.line,
+                            n,
+                            fd.spec,
+                            fd.spec_revision,
+                            fd.class_,
+                            fd.acceptance_criteria,
+                            fd.nadcap_required,
+                            fd.retention or clients[o.client].retention,
+                        )
+                        for o in orders
+                        for ln in o.lines
+                        for n, fd in enumerate(ln.flowdowns)
+                    ],
+                )
+            entries = self.ledger.append_many(
+                [
+                    {
+                        "kind": "po.added",
+                        "subject": o.po,
+                        "data": {
+                            "source": source,
+                            "before": None,
+                            "after": o.model_dump(mode="json", by_alias=True),
+                        },
+                    }
+                    for o in orders
+                ],
+                actor=actor,
+            )
+            log.info(
+                "client_manager.imported", source=source, pos=len(orders), entries=len(entries), actor=actor
+            )
+        return sum(len(o.lines) for o in orders)
+
+    def add_clients(self, clients: Sequence[ClientIn], *, actor: str, source: str) -> int:
+        """Enter many clients in one transaction (an import): all or none."""
+        with self._changing() as conn:
+            taken = {
+                row["code"]
+                for row in conn.execute(
+                    "SELECT code FROM clients.clients WHERE code = ANY(%s)", ([c.code for c in clients],)
+                )
+            }
+            for index, client in enumerate(clients):
+                if client.code in taken:
+                    raise Refused(f"[{index}].code", f"client {client.code} exists already")
+                conn.execute(
+                    "INSERT INTO clients.clients (code, name, retention, nadcap_required, quality_clauses, "
+                    "added_by) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        client.code,
+                        client.name,
+                        client.retention,
+                        client.nadcap_required,
+                        list(client.quality_clauses),
+                        actor,
+                    ),
+                )
+            self.ledger.append_many(
+                [
+                    {
+                        "kind": "client.added",
+                        "subject": c.code,
+                        "data": {"source": source, "before": None, "after": c.model_dump(mode="json")},
+                    }
+                    for c in clients
+                ],
+                actor=actor,
+            )
+        return len(clients)
+
+    def existing_clients(self, codes: Sequence[str]) -> set[str]:
+        with self.pool.connection() as conn:
+            return {
+                row["code"]
+                for row in conn.execute(
+                    "SELECT code FROM clients.clients WHERE code = ANY(%s)", (list(codes),)
+                )
+            }
+
     def add_line(self, po: str, line: LineIn, *, actor: str) -> LineView:
         with self._changing() as conn:
             client = self._po_client(conn, po)
