@@ -17,14 +17,21 @@ rebuilt from the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
+from smart.access.roles import Permission
 from smart.hub import handoff_central
 from smart.hub.release.store import floor_events
+from smart.hub.vault.logins import Login
+from smart.hub.web.auth import TEMPLATES, Guard
 
 MILESTONES = ("received", "in process", "inspected", "shipped", "invoiced")
 SHIPPING_PROCESSES = frozenset({"shipping", "receiving", "shipping-receiving"})
@@ -134,3 +141,33 @@ def board(
     ).fetchall()
     found = [p for p in (progress(conn, row[0], today=today) for row in rows) if p is not None]
     return [p for p in found if p.late] if late_only else found
+
+
+def router(url: str, guard: Guard, *, today: Callable[[], date] | None = None) -> APIRouter:
+    """``/api/v1/projects`` (every PO's milestones, ``?late=true`` for the late ones) and ``/projects``."""
+    routes = APIRouter()
+    read = guard.requires(Permission.ORDERS_READ)
+    day = today or (lambda: datetime.now(UTC).date())
+
+    def _board(late_only: bool) -> list[PoProgress]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return board(conn, today=day(), late_only=late_only)
+
+    @routes.get("/api/v1/projects", tags=["Projects"], dependencies=[Depends(read)])
+    async def projects_api(late: bool = False) -> list[PoProgress]:
+        """Each PO's milestones (received, in process, inspected, shipped, invoiced), due date, late lines."""
+        found: list[PoProgress] = await run_in_threadpool(_board, late)
+        return found
+
+    @routes.get("/projects", response_class=HTMLResponse, include_in_schema=False)
+    async def projects_page(
+        request: Request, late: bool = False, login: Login = Depends(read)
+    ) -> HTMLResponse:
+        found = await run_in_threadpool(_board, late)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "work/projects.html",
+            {"page": "Projects", "login": login, "board": found, "milestones": MILESTONES, "late": late},
+        )
+
+    return routes
