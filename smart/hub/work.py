@@ -79,5 +79,6 @@ class WorkServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.floor_events.close()
+        self.release.close()
         self.clients.close()
         self.travelers.close()

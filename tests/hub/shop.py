@@ -5,8 +5,8 @@ Import the fixtures into a test module (``from tests.hub.shop import work  # noq
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +34,7 @@ class Work:
     travelers: travelers_store.Travelers
     keys: KeyStore
     ledger_dir: Path
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     def node(self, name: str) -> ServiceNodeLog:
         return ServiceNodeLog(self.ledger_dir, self.keys, node=name)
@@ -52,9 +53,12 @@ def work(hub_db: HubDatabase, tmp_path: Path) -> Iterator[Work]:
     travelers = travelers_store.Travelers(
         hub_db.app_url, ledger=ServiceNodeLog(ledger_dir, keys, node=TRAVELERS), stations=STATIONS
     )
+    work = Work(hub_db, clients, travelers, keys, ledger_dir)
     try:
-        yield Work(hub_db, clients, travelers, keys, ledger_dir)
+        yield work
     finally:
+        for close in work.closing:
+            close()
         clients.close()
         travelers.close()
 

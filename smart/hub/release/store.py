@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +34,10 @@ from typing import Any
 import psycopg
 import structlog
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from smart.contracts import facts as f
@@ -181,16 +184,35 @@ class HandoffRelease:
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.url = schema_url(url)
+        self.pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=2,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            connection_class=psycopg.Connection[DictRow],
+            open=True,
+        )
         self.clients = clients
         self.travelers = travelers
         self.js = js
         self.ledger = ledger
         self.clock = clock
+        self._bucket: KeyValue | None = None
 
-    def _connect(self) -> psycopg.Connection[DictRow]:
-        return psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+    def close(self) -> None:
+        self.pool.close()
+
+    def _connect(self) -> AbstractContextManager[psycopg.Connection[DictRow]]:
+        return self.pool.connection()
+
+    async def _records_bucket(self) -> KeyValue:
+        if self._bucket is None:
+            await records.ensure_records_bucket(self.js)
+            self._bucket = await self.js.key_value(records.RECORDS_BUCKET)
+        return self._bucket
 
     def _last(self, po: str, line: str) -> DictRow | None:
+        conn: psycopg.Connection[DictRow]
         with self._connect() as conn:
             return conn.execute(
                 "SELECT * FROM releases WHERE po = %s AND line = %s ORDER BY id DESC LIMIT 1", (po, line)
@@ -228,24 +250,42 @@ class HandoffRelease:
             procedures[op.procedure] = current
         wanted = station_records(held, traveler, procedures)
         previous = await run_in_threadpool(self._last, po, line)
+        still = {r.key for r in wanted}
+        # the PO line leaves a station no longer on the route; a procedure may serve other lines there
+        withdraw = [
+            key
+            for key in (previous["records"] if previous is not None else ())
+            if key not in still and _split_key(key)[1] == "po-line"
+        ]
+        stations = tuple(traveler.stations())
         at = self.clock()
+        # The ledger says what is released before any station has it: nothing reaches a station unrecorded.
+        await run_in_threadpool(
+            self.ledger.append,
+            kind=RELEASE_KIND,
+            subject=f"{po}/{line}",
+            data={
+                "po": po,
+                "line": line,
+                "lineVersion": held.version,
+                "travelerRevision": traveler.revision,
+                "stations": list(stations),
+                "keys": sorted(still),
+                "withdrawn": withdraw,
+                "releasedBy": actor,
+                "releasedAt": at.isoformat(),
+            },
+            actor=actor,
+        )
+        bucket = await self._records_bucket()
         keys: dict[str, int] = {}
         for record in wanted:
-            keys[record.key] = await records.publish_record(
-                self.js, record.station, record.kind, record.record_id, record.value
-            )
-        withdrawn: list[str] = []
-        if previous is not None:
-            still = {r.key for r in wanted}
-            for key in previous["records"]:
-                station, kind, record_id = _split_key(key)
-                # a procedure another released line still needs there is left; the PO line goes
-                if key not in still and kind == "po-line":
-                    await records.withdraw_record(self.js, station, kind, record_id)
-                    withdrawn.append(key)
-        stations = tuple(traveler.stations())
+            payload = json.dumps(records.plain(record.value), ensure_ascii=False, sort_keys=True).encode()
+            keys[record.key] = int(await bucket.put(record.key, payload))
+        for key in withdraw:
+            await bucket.delete(key)
         released = Released(
-            po, line, held.version, traveler.revision, stations, keys, tuple(withdrawn), actor, at
+            po, line, held.version, traveler.revision, stations, keys, tuple(withdraw), actor, at
         )
         await run_in_threadpool(self._recorded, released)
         log.info(
@@ -275,12 +315,6 @@ class HandoffRelease:
                     released.released_by,
                     released.released_at,
                 ),
-            )
-            self.ledger.append(
-                kind=RELEASE_KIND,
-                subject=f"{released.po}/{released.line}",
-                data=released.to_json(),
-                actor=released.released_by,
             )
         self.travelers.mark_released(
             released.po,

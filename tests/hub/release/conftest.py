@@ -27,10 +27,12 @@ async def js(floor_factory: FloorFactory) -> AsyncIterator[JetStreamContext]:
 
 
 def handoff(shop: Work, js: JetStreamContext) -> release.HandoffRelease:
-    return release.HandoffRelease(
+    central = release.HandoffRelease(
         shop.db.app_url,
         clients=shop.clients,
         travelers=shop.travelers,
         js=js,
         ledger=shop.node(HANDOFF_CENTRAL),
     )
+    shop.closing.append(central.close)
+    return central
