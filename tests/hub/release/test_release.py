@@ -11,10 +11,10 @@ from nats.js.errors import KeyNotFoundError
 from smart.hub.clients.models import Outcome, ReviewIn
 from smart.hub.clients.store import Refused
 from smart.hub.service_log import HANDOFF_CENTRAL, TRAVELERS
-from smart.hub.travelers.models import TravelerIn
+from smart.hub.travelers.models import TemplateIn, TravelerIn
 from smart.node import records
 from tests.hub.release.conftest import handoff
-from tests.hub.shop import QM, STATIONS, Work, entered, line, operation
+from tests.hub.shop import QM, STATIONS, Work, entered, line, operation, route_pt_to_sr
 
 
 async def keys(js: JetStreamContext) -> set[str]:
@@ -116,3 +116,20 @@ async def test_a_traveler_naming_an_unknown_station_or_an_unapproved_revision_is
     assert unapproved.value.field == "operations[0].procedure_revision"
     assert "the approved revision is D" in unapproved.value.message
     assert work.travelers.latest("PO-4411", "1") is None
+
+
+def test_a_traveler_takes_its_route_from_the_template_for_its_part(work: Work) -> None:
+    entered(work, routed=False)
+    template = TemplateIn(name="BRK-220-PT", part="BRK-220", operations=route_pt_to_sr().operations)
+    saved = work.travelers.add_template(template, actor="l3-1")
+    assert [op.station for op in saved.operations] == ["sr-1", "pt-1"]
+    assert work.travelers.template_for(part="BRK-220") == saved
+    traveler = work.travelers.save("PO-4411", "1", TravelerIn(template="BRK-220-PT"), actor="l3-1")
+    assert traveler.template == "BRK-220-PT" and traveler.stations() == ["sr-1", "pt-1"]
+    edited = work.travelers.save(
+        "PO-4411",
+        "1",
+        TravelerIn(operations=(operation("pt-1", "penetrant", "PT-PROC-12", "D"),)),
+        actor="l3-1",
+    )
+    assert edited.revision == 1 and edited.stations() == ["pt-1"]  # a draft is edited in place
