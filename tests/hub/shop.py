@@ -138,8 +138,7 @@ def route_pt_to_sr() -> TravelerIn:
 
 
 def entered(work: Work, *, reviewed: bool = True, routed: bool = True) -> None:
-    """A client, PO-4411 line 1 with its flowdown, the approved "
-    "procedures, and (by default) reviewed and routed."""
+    """A client, PO-4411 line 1 with its flowdown, the approved procedures; reviewed and routed by default."""
     from smart.hub.clients.models import Outcome, ReviewIn
 
     work.clients.add_client(client(), actor=QM)

@@ -56,6 +56,10 @@ GRANTS = {
 }
 
 
+#: POs per ledger entry of an import (each entry a few hundred kB at most).
+IMPORT_SLICE = 50
+
+
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> list[int]:
     """Bring the ``clients`` schema up to date as the owner; the app role gets :data:`GRANTS` only."""
     return migrations.apply(owner_url, schema=SCHEMA, directory=MIGRATIONS, grants=GRANTS, app_role=app_role)
@@ -246,7 +250,7 @@ class ClientManager:
         return problems
 
     def add_pos(self, orders: Sequence[PurchaseOrderIn], *, actor: str, source: str) -> int:
-        """Enter many POs in one transaction (an import): all of them or none; one ledger entry per PO."""
+        """Enter many POs in one transaction (an import): all of them or none, on the ledger by slices."""
         problems = self.check_pos(orders)
         if problems:
             raise problems[0]
@@ -258,65 +262,69 @@ class ClientManager:
                 )
             }
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO clients.purchase_orders (po, client, "
-                    "received_on, added_by) VALUES (%s, %s, %s, %s)",
-                    [(o.po, o.client, o.received_on, actor) for o in orders],
-                )
-                cur.executemany(
-                    "INSERT INTO clients.po_lines (po, line, part, "
-                    "part_revision, quantity, unit, serials, lot, "
-                    "unit_price, due_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            o.po,
-                            ln.line,
-                            ln.part,
-                            ln.part_revision,
-                            ln.quantity,
-                            ln.unit.value,
-                            list(ln.serials),
-                            ln.lot,
-                            ln.unit_price,
-                            ln.due_date,
-                        )
-                        for o in orders
-                        for ln in o.lines
-                    ],
-                )
-                cur.executemany(
-                    "INSERT INTO clients.flowdowns (po, line, position, spec, spec_revision, class, "
-                    "acceptance_criteria, nadcap_required, retention) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (
-                            o.po,
-                            ln.line,
-                            n,
-                            fd.spec,
-                            fd.spec_revision,
-                            fd.class_,
-                            fd.acceptance_criteria,
-                            fd.nadcap_required,
-                            fd.retention or clients[o.client].retention,
-                        )
-                        for o in orders
-                        for ln in o.lines
-                        for n, fd in enumerate(ln.flowdowns)
-                    ],
-                )
+                with cur.copy(
+                    "COPY clients.purchase_orders (po, client, received_on, added_by) FROM STDIN"
+                ) as copy:
+                    for o in orders:
+                        copy.write_row((o.po, o.client, o.received_on, actor))
+                with cur.copy(
+                    "COPY clients.po_lines (po, line, part, part_revision, quantity, unit, serials, lot, "
+                    "unit_price, due_date) FROM STDIN"
+                ) as copy:
+                    for o in orders:
+                        for ln in o.lines:
+                            copy.write_row(
+                                (
+                                    o.po,
+                                    ln.line,
+                                    ln.part,
+                                    ln.part_revision,
+                                    ln.quantity,
+                                    ln.unit.value,
+                                    list(ln.serials),
+                                    ln.lot,
+                                    ln.unit_price,
+                                    ln.due_date,
+                                )
+                            )
+                with cur.copy(
+                    "COPY clients.flowdowns (po, line, position, spec, spec_revision, class, "
+                    "acceptance_criteria, nadcap_required, retention) FROM STDIN"
+                ) as copy:
+                    for o in orders:
+                        for ln in o.lines:
+                            for n, fd in enumerate(ln.flowdowns):
+                                copy.write_row(
+                                    (
+                                        o.po,
+                                        ln.line,
+                                        n,
+                                        fd.spec,
+                                        fd.spec_revision,
+                                        fd.class_,
+                                        fd.acceptance_criteria,
+                                        fd.nadcap_required,
+                                        fd.retention or clients[o.client].retention,
+                                    )
+                                )
+            # One entry per slice of POs, each PO whole as entered: who, which file, every PO after.
+            slices = range(0, len(orders), IMPORT_SLICE)
             entries = self.ledger.append_many(
                 [
                     {
-                        "kind": "po.added",
-                        "subject": o.po,
+                        "kind": "po.imported",
+                        "subject": source,
                         "data": {
                             "source": source,
+                            "slice": n // IMPORT_SLICE + 1,
+                            "slices": len(slices),
                             "before": None,
-                            "after": o.model_dump(mode="json", by_alias=True),
+                            "after": [
+                                o.model_dump(mode="json", by_alias=True) for o in orders[n : n + IMPORT_SLICE]
+                            ],
                         },
                     }
-                    for o in orders
+                    for n in slices
                 ],
                 actor=actor,
             )
@@ -595,16 +603,25 @@ class ClientManager:
         )
 
     def search(self, text: str = "", *, client: str | None = None, limit: int = 50) -> list[LineView]:
-        """Lines whose PO or part number starts with ``text``, "
-        "soonest due first (no flowdowns, no reviews)."""
-        where = ["(l.po LIKE %(prefix)s OR l.part LIKE %(prefix)s)"] if text else []
-        if client:
-            where.append("o.client = %(client)s")
-        query = (
-            f"SELECT {_LINE_COLUMNS} FROM clients.po_lines l JOIN clients.purchase_orders o USING (po) "
-            + ("WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY l.due_date, l.po, l.line LIMIT %(limit)s"
-        )
+        """Lines whose PO or part number starts with ``text``, soonest due first (no flowdowns, reviews).
+
+        Each prefix is looked up through its own index and only the first ``limit`` of each are
+        joined and ordered: one OR over both columns made the planner walk the due-date index past
+        every line when a prefix is rare.
+        """
+        client_only = "AND o.client = %(client)s" if client else ""
+        order = "ORDER BY l.due_date, l.po, l.line LIMIT %(limit)s"
+        joined = "FROM clients.po_lines l JOIN clients.purchase_orders o USING (po)"
+        if text:
+            query = (
+                f"SELECT * FROM ((SELECT {_LINE_COLUMNS} {joined} "
+                f"WHERE l.po LIKE %(prefix)s {client_only} {order}) "
+                f"UNION (SELECT {_LINE_COLUMNS} {joined} "
+                f"WHERE l.part LIKE %(prefix)s {client_only} {order})) l "
+                "ORDER BY due_date, po, line LIMIT %(limit)s"
+            )
+        else:
+            query = f"SELECT {_LINE_COLUMNS} {joined} WHERE true {client_only} {order}"
         with self.pool.connection() as conn:
             rows = conn.execute(
                 query, {"prefix": _like_prefix(text), "client": client, "limit": limit}

@@ -237,8 +237,7 @@ class Travelers:
     # -- travelers ------------------------------------------------------------------------------
 
     def save(self, po: str, line: str, traveler: TravelerIn, *, actor: str) -> TravelerView:
-        """Write the line's draft traveler; after a release this "
-        "starts the next revision (a reason is due)."""
+        """Write the line's draft traveler; after a release, the next revision (its reason is due)."""
         at = self.clock()
         with self._changing() as conn:
             operations = traveler.operations
