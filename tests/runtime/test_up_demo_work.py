@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
 from smart.settings import Settings
 from tests.runtime.conftest import SMART, RunningFloor, floor_env, start_up
@@ -17,7 +18,7 @@ def test_up_with_the_demo_shop_releases_its_po_through_the_hub_to_pt_1_and_sr_1(
     running_floors.append(floor)
     env = floor_env(up_settings)
     deadline = time.monotonic() + 120
-    shown: dict[str, object] = {}
+    shown: dict[str, Any] = {}
     while time.monotonic() < deadline:
         found = subprocess.run(
             [SMART, "po", "show", "PO-4411"], env=env, capture_output=True, text=True, timeout=60
@@ -27,7 +28,7 @@ def test_up_with_the_demo_shop_releases_its_po_through_the_hub_to_pt_1_and_sr_1(
             break
         time.sleep(1)
     assert shown, "\n".join(floor.output)
-    (line,) = shown["lines"]  # type: ignore[misc]
+    (line,) = shown["lines"]
     assert line["reviewed"] and line["released_version"] == 1
     assert line["traveler"]["status"] == "released"
     assert [op["station"] for op in line["traveler"]["operations"]] == ["pt-1", "sr-1"]
