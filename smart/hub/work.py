@@ -65,6 +65,7 @@ class WorkServices:
 
     def routers(self, guard: Guard) -> list[APIRouter]:
         return [
+            clients_web.page_router(guard),  # before /pos/{po}: /pos/import is a page of its own
             clients_web.router(self.clients, guard),
             travelers_web.router(self.travelers, guard),
             release_web.router(

@@ -263,11 +263,12 @@ def check(raw: bytes, *, fmt: Format, what: What, clients: ClientManager | None 
         flowdown_values = _present(row, _FLOWDOWN_FIELDS)
         if "nadcap_required" in flowdown_values:
             flowdown_values["nadcap_required"] = _bool(flowdown_values["nadcap_required"])
-        try:
-            flowdown = FlowdownIn.model_validate(flowdown_values)
-        except ValidationError as err:
-            problems += _problems(err, number)
-            flowdown = None
+        flowdown: FlowdownIn | None = None
+        if flowdown_values:  # a row with no flowdown columns at all adds none (said once for its line)
+            try:
+                flowdown = FlowdownIn.model_validate(flowdown_values)
+            except ValidationError as err:
+                problems += _problems(err, number)
         if held is None:
             order["lines"][line_no] = {
                 "row": number,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +30,7 @@ from smart.hub.clients.models import (
 )
 from smart.hub.clients.store import ClientManager, Refused
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import Guard
+from smart.hub.web.auth import TEMPLATES, Guard
 
 #: Largest spreadsheet the API takes (a 10,000-line CSV is about 2 MB).
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
@@ -165,6 +166,20 @@ def router(clients: ClientManager, guard: Guard) -> APIRouter:
             clients=shown["clients"],
             sha256=checked.digest,
             problems=list(checked.problems),
+        )
+
+    return routes
+
+
+def page_router(guard: Guard) -> APIRouter:
+    """``/pos/import``: a spreadsheet checked in the browser through ``/api/v1/import`` (dry run first)."""
+    routes = APIRouter()
+    write = guard.requires(Permission.ORDERS_WRITE)
+
+    @routes.get("/pos/import", response_class=HTMLResponse, include_in_schema=False)
+    async def import_page(request: Request, login: Login = Depends(write)) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(
+            request, "work/import.html", {"page": "Import clients, POs and lines", "login": login}
         )
 
     return routes

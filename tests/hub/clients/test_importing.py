@@ -84,6 +84,7 @@ def test_a_bad_file_is_refused_whole_with_every_problem_by_row_and_column(work: 
     assert (2, "due_date") in found  # 2026-13-45 is no date
     assert (3, "unit") in found  # kg is not a unit a line is counted in
     assert (4, "spec") in found  # no flowdown
+    assert [p.column for p in checked.problems if p.row == 4] == ["spec"]  # said once, not per column
     by_place = {(p.row, p.column): p.message for p in checked.problems}
     assert "date" in by_place[(2, "due_date")]
     assert work.clients.po("PO-6003") is None  # the good row was not written either

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,3 +159,36 @@ async def test_the_po_page_shows_review_and_release_to_a_quality_manager_and_not
         await page.screenshot(path=str(screenshot_path("work-projects-page")))
         await page.goto(f"{hub.url}/pos?q=BRK")
         assert await page.locator("#pos tr[data-po='PO-4411']").count() == 1
+
+
+async def test_the_import_page_lists_a_bad_files_problems_by_row_and_column_and_writes_a_good_one(
+    hub: Hub, tmp_path: Path
+) -> None:
+    from tests.hub.clients.test_importing import BAD, GOOD
+
+    hub.services.clients.add_client(client(), actor="qm-anna")
+    bad, good = tmp_path / "bad.csv", tmp_path / "pos.csv"
+    bad.write_text(BAD)
+    good.write_text(GOOD)
+    async with async_page(DESKTOP) as page:
+        await page.goto(f"{hub.url}/login?next=/pos/import")
+        await page.fill("input[name=username]", "qm-anna")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button")
+        await page.wait_for_selector("#import-form")
+        await page.set_input_files("input[name=file]", str(bad))
+        await page.check("input[name=write]")
+        await page.click("#import-form button")
+        await page.wait_for_selector("#import-problems:not([hidden]) tbody tr")
+        cells = await page.locator("#import-problems tbody tr").all_inner_texts()
+        assert any(c.startswith("2\tdue_date") for c in cells), cells
+        assert any(c.startswith("3\tunit") for c in cells), cells
+        assert "nothing written" in (await page.text_content("#import-outcome") or "")
+        await page.screenshot(path=str(screenshot_path("work-import-refused")), full_page=True)
+        assert hub.services.clients.po("PO-6003") is None
+
+        await page.set_input_files("input[name=file]", str(good))
+        await page.click("#import-form button")
+        await page.wait_for_selector("#import-outcome:has-text('Imported 3 lines of 2 POs')")
+        await page.screenshot(path=str(screenshot_path("work-import-written")))
+    assert hub.services.clients.po("PO-5001") is not None
