@@ -199,7 +199,11 @@ def po_show(po: str) -> None:
                 traveler = travelers.latest(po, held.line)
                 line["traveler"] = traveler.model_dump(mode="json", by_alias=True) if traveler else None
                 line["job"] = job_view.job_view(
-                    conn, po=po, line=held.line, serials=held.serials, traveler=traveler
+                    conn,
+                    po=po,
+                    line=held.line,
+                    serials=held.serials,
+                    traveler=travelers.released(po, held.line) or traveler,
                 ).to_json()
         _print(shown)
 

@@ -33,7 +33,7 @@ def _job(
     held = clients.line(po, line)
     if held is None:
         return None
-    traveler = travelers.latest(po, line)
+    traveler = travelers.released(po, line) or travelers.latest(po, line)  # the floor follows the released
     with psycopg.connect(url, autocommit=True) as conn:
         return job_view.job_view(conn, po=po, line=line, serials=held.serials, traveler=traveler)
 
@@ -88,6 +88,7 @@ def router(
                 {
                     "line": held,
                     "traveler": await run_in_threadpool(travelers.latest, po, held.line),
+                    "revisions": await run_in_threadpool(travelers.revisions, po, held.line),
                     "job": await run_in_threadpool(_job, url, clients, travelers, po, held.line),
                 }
             )
@@ -104,6 +105,13 @@ def router(
                 "may_release": allows(login.role, Permission.ORDERS_RELEASE),
             },
             status_code=422 if error else 200,
+        )
+
+    @routes.get("/clients", response_class=HTMLResponse, include_in_schema=False)
+    async def clients_page(request: Request, login: Login = Depends(read)) -> HTMLResponse:
+        found = await run_in_threadpool(clients.clients)
+        return TEMPLATES.TemplateResponse(
+            request, "work/clients.html", {"page": "Clients", "login": login, "clients": found}
         )
 
     @routes.get("/pos/{po}", response_class=HTMLResponse, include_in_schema=False)

@@ -324,6 +324,11 @@ class Travelers:
         with self.pool.connection() as conn:
             return self._latest(conn, po, line)
 
+    def released(self, po: str, line: str) -> TravelerView | None:
+        """The revision last released (what the stations hold), even while a newer one is a draft."""
+        found = [t for t in self.revisions(po, line) if t.status is Status.RELEASED]
+        return found[-1] if found else None
+
     def revisions(self, po: str, line: str) -> list[TravelerView]:
         with self.pool.connection() as conn:
             rows = conn.execute(

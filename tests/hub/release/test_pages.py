@@ -13,6 +13,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from smart.access.roles import Role
+from smart.hub.travelers.models import TravelerIn
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
@@ -159,6 +160,29 @@ async def test_the_po_page_shows_review_and_release_to_a_quality_manager_and_not
         await page.screenshot(path=str(screenshot_path("work-projects-page")))
         await page.goto(f"{hub.url}/pos?q=BRK")
         assert await page.locator("#pos tr[data-po='PO-4411']").count() == 1
+        await page.goto(f"{hub.url}/clients")
+        assert "10 years after final payment" in (
+            await page.text_content("#clients tr[data-client=AEROSPAR]") or ""
+        )
+
+    # a change after release is a new revision, shown with its reason beside the released one
+    only_pt = TravelerIn(
+        operations=(route_pt_to_sr().operations[1],), reason="client ships from its own dock"
+    )
+    work.travelers.save("PO-4411", "1", only_pt, actor="l3-1")
+    async with async_page(DESKTOP) as page:
+        await page.goto(f"{hub.url}/login?next=/pos/PO-4411")
+        await page.fill("input[name=username]", "qm-anna")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button")
+        await page.wait_for_selector("#line-1 .revisions")
+        history = await page.locator("#line-1 .revisions li").all_inner_texts()
+        assert history[0].startswith("rev 1 released") and history[1].startswith("rev 2 draft")
+        assert "client ships from its own dock" in history[1]
+        assert "sr-1" in (
+            await page.text_content("#line-1 .job") or ""
+        )  # the floor follows rev 1 until released
+        await page.screenshot(path=str(screenshot_path("work-po-page-traveler-revised")), full_page=True)
 
 
 async def test_the_import_page_lists_a_bad_files_problems_by_row_and_column_and_writes_a_good_one(
