@@ -64,6 +64,13 @@ async def _signed_in(url: str, username: str) -> httpx.AsyncClient:
     return session
 
 
+async def _sign_in_page(page: Any, url: str, username: str, target: str) -> None:
+    await page.goto(f"{url}/login?next={target}")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button")
+
+
 def _json(model: Any) -> Any:
     return model.model_dump(mode="json", by_alias=True)
 
@@ -129,20 +136,14 @@ async def test_the_po_page_shows_review_and_release_to_a_quality_manager_and_not
         work.travelers.approve_procedure(procedure, actor="l3-1")
     work.travelers.save("PO-4411", "1", route_pt_to_sr(), actor="l3-1")
     async with async_page(DESKTOP) as page:
-        await page.goto(f"{hub.url}/login?next=/pos/PO-4411")
-        await page.fill("input[name=username]", "op-7")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button")
+        await _sign_in_page(page, hub.url, "op-7", "/pos/PO-4411")
         await page.wait_for_selector("#line-1")
         assert await page.locator(".review-form").count() == 0
         assert await page.locator(".release-form").count() == 0
         await page.screenshot(path=str(screenshot_path("work-po-page-operator")))
         await page.click("text=Sign out")
 
-        await page.goto(f"{hub.url}/login?next=/pos/PO-4411")
-        await page.fill("input[name=username]", "qm-anna")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button")
+        await _sign_in_page(page, hub.url, "qm-anna", "/pos/PO-4411")
         await page.wait_for_selector("#line-1")
         await page.click(".release-form button")  # before review: refused, named
         assert "not contract-reviewed" in (await page.text_content(".refused") or "")
@@ -171,10 +172,7 @@ async def test_the_po_page_shows_review_and_release_to_a_quality_manager_and_not
     )
     work.travelers.save("PO-4411", "1", only_pt, actor="l3-1")
     async with async_page(DESKTOP) as page:
-        await page.goto(f"{hub.url}/login?next=/pos/PO-4411")
-        await page.fill("input[name=username]", "qm-anna")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button")
+        await _sign_in_page(page, hub.url, "qm-anna", "/pos/PO-4411")
         await page.wait_for_selector("#line-1 .revisions")
         history = await page.locator("#line-1 .revisions li").all_inner_texts()
         assert history[0].startswith("rev 1 released") and history[1].startswith("rev 2 draft")
@@ -195,10 +193,7 @@ async def test_the_import_page_lists_a_bad_files_problems_by_row_and_column_and_
     bad.write_text(BAD)
     good.write_text(GOOD)
     async with async_page(DESKTOP) as page:
-        await page.goto(f"{hub.url}/login?next=/pos/import")
-        await page.fill("input[name=username]", "qm-anna")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button")
+        await _sign_in_page(page, hub.url, "qm-anna", "/pos/import")
         await page.wait_for_selector("#import-form")
         await page.set_input_files("input[name=file]", str(bad))
         await page.check("input[name=write]")
