@@ -35,6 +35,11 @@ class Permission(enum.StrEnum):
     LOGINS_MANAGE = "logins.manage"
     STATIONS_MANAGE = "stations.manage"
     LEDGER_READ = "ledger.read"
+    #: The work (clients, POs, travelers): read, enter and change, contract-review, release to stations.
+    ORDERS_READ = "orders.read"
+    ORDERS_WRITE = "orders.write"
+    ORDERS_REVIEW = "orders.review"
+    ORDERS_RELEASE = "orders.release"
 
 
 @cache

@@ -20,6 +20,7 @@ from smart.cli import (
     operator,
     people,
     station,
+    work,
 )
 
 app = typer.Typer(
@@ -43,6 +44,9 @@ app.add_typer(node.app, name="node")
 app.add_typer(ledger.app, name="ledger")
 app.command("verify")(ledger.verify_bundle)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(work.client_app, name="client")
+app.add_typer(work.po_app, name="po")
+app.add_typer(work.traveler_app, name="traveler")
 
 
 def main() -> None:

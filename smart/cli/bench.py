@@ -277,3 +277,49 @@ def station(
         f"in-process: {figures.rss_mb:.0f} MB (target <= 600 MB); "
         f"{figures.rss_delta_mb:.0f} MB more than before the station started"
     )
+
+
+@app.command("hub")
+def hub(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"po_search_p95_ms", "baseline_p95_ms", "import_10k_s", "release_to_station_p99_ms", …}.',
+    ),
+    po_lines: int = typer.Option(100_000, min=10, help="PO lines in the database searched."),
+    searches: int = typer.Option(300, min=2, help="Searches to time."),
+    import_lines: int = typer.Option(10_000, min=10, help="Lines in the imported CSV."),
+    releases: int = typer.Option(
+        100, min=2, help="Releases to time (at most one per PO of the seeded lines)."
+    ),
+) -> None:
+    """PO search over 100,000 lines beside a plain SELECT, a 10,000-line import, release → station record."""
+    from smart import logs
+    from smart.hub import work_bench
+
+    logs.configure("WARNING")
+
+    def say(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    figures = work_bench.run_on_temporary_floor(
+        say,
+        po_lines=po_lines,
+        searches=searches,
+        import_lines=import_lines,
+        releases=min(releases, po_lines // 10),
+    )
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"hub work services, {figures.po_lines:,} PO lines:")
+    typer.echo(f"  PO search (prefix, joined, soonest due first) p95: {figures.po_search_p95_ms:.2f} ms")
+    typer.echo(f"  plain SELECT of the same rows (same run) p95: {figures.baseline_p95_ms:.2f} ms")
+    typer.echo(
+        f"  import of a {figures.import_lines:,}-line CSV, scaled to 10,000: {figures.import_10k_s:.2f} s"
+    )
+    typer.echo(
+        f"  release → record in pt-1's mirror p99 ({figures.releases} releases): "
+        f"{figures.release_to_station_p99_ms:.2f} ms"
+    )

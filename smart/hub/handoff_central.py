@@ -164,6 +164,14 @@ def jobs(
     return [_row(r) for r in conn.execute(query, (*values, limit)).fetchall()]
 
 
+def for_line(conn: psycopg.Connection[Any], po: str, line: str) -> list[HandedOff]:
+    """Every station's hand-off of a job of one PO line, in the order the hub took them (the job view)."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM handoff_jobs WHERE po = %s AND line = %s ORDER BY ledger_idx", (po, line)
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
 def job(conn: psycopg.Connection[Any], job_id: str) -> list[HandedOff]:
     """Every station's hand-off of ``job_id``, in the order the hub took them."""
     rows = conn.execute(

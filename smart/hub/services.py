@@ -21,7 +21,7 @@ from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
-from smart.hub import handoff_central, reorders
+from smart.hub import handoff_central, reorders, work
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -52,6 +52,7 @@ class HubServices:
         self._handoffs: asyncio.Task[None] | None = None
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
+        self.work: work.WorkServices | None = None
 
     def app_database_url(self) -> str:
         password = secret(self.floor.layout.secrets / "ledger-app.password")
@@ -63,6 +64,7 @@ class HubServices:
         await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
         await asyncio.to_thread(handoff_central.migrate, owner_url)
         await asyncio.to_thread(reorders.migrate, owner_url)
+        await asyncio.to_thread(work.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         self.hub_log = await asyncio.to_thread(
             HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
@@ -87,6 +89,15 @@ class HubServices:
         self._handoffs = asyncio.create_task(self.handoffs.run(), name="handoff-central")
         self.reorders = await asyncio.to_thread(reorders.ReorderBoard.connect, self.app_database_url())
         self._reorders = asyncio.create_task(self.reorders.run(), name="reorder-board")
+        self.work = await asyncio.to_thread(
+            work.WorkServices,
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            stations=stations,
+            js=self.connection.jetstream(),
+        )
+        self.work.start()
         self.logins = await asyncio.to_thread(Logins, self.floor.database_url())
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -106,6 +117,7 @@ class HubServices:
             people.router(self.smartid, guard, publish=publish),
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
+            *(self.work.routers(guard) if self.work is not None else []),
         ]
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
@@ -114,6 +126,8 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self.work is not None:
+            await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()

@@ -69,15 +69,23 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     return urls
 
 
-async def seed_demo_shop(floor: Floor) -> dict[str, str]:
-    """Put the demo shop's records at pt-1 (see :mod:`.demo_shop`); what to print about it."""
-    assert floor.hub is not None
+async def seed_demo_shop(floor: Floor, services: HubServices) -> dict[str, str]:
+    """Put the demo shop at pt-1 (see :mod:`.demo_shop`): its people and equipment, and its PO entered,
+    reviewed, routed and released through the hub's work services; what to print about it."""
+    assert floor.hub is not None and services.work is not None
+    now = datetime.now(UTC)
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        count = await demo_shop.seed(client.jetstream(), datetime.now(UTC))
+        count = await demo_shop.seed_people_and_equipment(client.jetstream(), now)
     finally:
         await client.close()
-    log.info("demo_shop.seeded", station=demo_shop.STATION, records=count)
+    released = await demo_shop.load_work(services.work, now)
+    log.info(
+        "demo_shop.seeded",
+        station=demo_shop.STATION,
+        records=count,
+        released=list(released.keys) if released else "already released",
+    )
     traveler = demo_shop.TRAVELER
     lines = {f"demo badge {badge}": what for badge, what in demo_shop.BADGES.items()}
     lines["demo traveler"] = (
@@ -105,7 +113,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
         await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
         urls = floor_urls(settings, floor)
         if demo and demo_shop.STATION in floor.leaves:
-            urls.update(await seed_demo_shop(floor))
+            urls.update(await seed_demo_shop(floor, services))
         app = create_app(floor.status, routers=services.routers())
         server, web = await serve_web(app, settings.host, settings.web_port)
         on_ready(urls)

@@ -1,0 +1,191 @@
+"""The demo shop loaded through the hub's work services, and its whole walk: sr-1 receives, pt-1, sr-1 ships.
+
+What ``smart up --demo-shop`` does, with the same services: the client, PO-4411
+with its flowdown, the approved procedures and the traveler pt-1 → sr-1 are
+entered, the line is contract-reviewed and released, and only pt-1 and sr-1
+get its records. Then the job is walked at real stations (node agents on
+their leaves, the reference contracts), their ledgers reach the hub, and the
+hub's job view and milestones follow the serial from receipt to shipment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import nats
+import psycopg
+from nats.aio.client import Client as NatsClient
+
+from smart.contracts import facts as f
+from smart.hub import handoff_central, projects
+from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.release import job_view
+from smart.hub.release import store as release
+from smart.hub.streams import ensure_hub_streams
+from smart.hub.work import WorkServices
+from smart.keys import KeyStore
+from smart.ledger.hub_store import HubLog
+from smart.node import records
+from smart.node.station import StationRuntime
+from smart.runtime import demo_shop
+from smart.testing.plugin import FloorFactory
+from tests.hub.conftest import HubDatabase
+from tests.hub.release.test_release import keys as bucket_keys
+from tests.node.conftest import Hub, agent_for, eventually
+from tests.node.test_job_walkthrough import (
+    AT,
+    PENETRANT_STEPS,
+    Bench,
+    at,
+    deploy,
+    entries,
+    reading,
+    walk_penetrant_to_the_gate,
+)
+
+#: sr-1's people, from SMART-ID as stations get them (the demo shop's pt-1 people are its own).
+SR_PEOPLE = (f.Person("ship-1"), f.Person("qm-1", authorities=("coc-signature",)))
+
+
+async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_receiving_to_shipping(
+    floor_factory: FloorFactory, hub_db: HubDatabase, tmp_path: Path
+) -> None:
+    import smart.hub.work as work_module
+
+    work_module.migrate(hub_db.owner_url)
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None
+    key_store = KeyStore(tmp_path / "keys")
+    key_store.signing_key("hub")
+    connection = await nats.connect(floor.floor.hub.url)
+    js = connection.jetstream()
+    await ensure_hub_streams(js)
+    await records.ensure_records_bucket(js)
+    hub = Hub(connection, key_store)
+    stations = list(floor.floor.leaves)
+    work = WorkServices(
+        hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger", stations=stations, js=js
+    )
+    hub_log = HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub"))
+    register_stations(hub_log, key_store, stations)
+    intake = LedgerIntake(connection, hub_log, stations=stations)
+    intake_task = asyncio.create_task(intake.run())
+    runtimes: list[StationRuntime] = []
+    clients: list[NatsClient] = []
+    try:
+        await deploy(hub, "penetrant")
+        await deploy(hub, "shipping-receiving")
+        people = await demo_shop.seed_people_and_equipment(js, AT)
+        for person in SR_PEOPLE:
+            await records.publish_record(js, "sr-1", "person", person.id, person)
+        released = await demo_shop.load_work(work, AT)
+        assert released is not None and released.stations == ("pt-1", "sr-1")
+        work_keys = {k for k in await bucket_keys(js) if ".po-line." in k or ".procedure." in k}
+        assert work_keys == {
+            "pt-1.po-line.PO-4411/1",
+            "pt-1.procedure.PT-PROC-12",
+            "sr-1.po-line.PO-4411/1",
+            "sr-1.procedure.SR-PROC-2",
+        }  # nothing for mt-1, ut-1, ht-1, cp-1
+        assert await demo_shop.load_work(work, AT) is None  # a restarted demo floor releases nothing again
+
+        benches: dict[str, Bench] = {}
+        for station, expected in (("pt-1", people + 2), ("sr-1", len(SR_PEOPLE) + 2)):
+            runtime = StationRuntime(agent_for(floor, station, key_store, tmp_path / "stations"))
+            await runtime.start()
+            runtimes.append(runtime)
+            client = await nats.connect(floor.floor.leaves[station].url)
+            clients.append(client)
+            await eventually(
+                lambda r=runtime: r.serving() and "gatekeeper" in r.modules, what=f"{station} up"
+            )
+            await eventually(
+                lambda r=runtime, n=expected: len(entries(r, "record.received")) >= n,
+                what=f"{station} records mirrored",
+                deadline_s=60,
+            )
+            benches[station] = Bench(runtime, client, hub)
+        pt, sr = benches["pt-1"], benches["sr-1"]
+        assert pt.runtime.facts().po_lines["PO-4411/1"].operations == ("penetrant",)
+        assert sr.runtime.facts().po_lines["PO-4411/1"].operations == ("shipping",)
+
+        # sr-1 receives the parts against the released line
+        assert (await sr.job("badge", person="ship-1", at=at(0)))["allowed"]
+        received = await sr.job(
+            "receive",
+            job="R-1",
+            po="PO-4411",
+            line="1",
+            part="BRK-220",
+            serial="SN-002",
+            received=2,
+            at=at(1),
+        )
+        assert received["allowed"], received["reasons"]
+
+        # pt-1 inspects them
+        uva = {"uv-a-intensity": reading(1180, "µW/cm²"), "ambient-white-light": reading(1.5, "fc")}
+        assert (await pt.check("uv-a-intensity", uva))["outcome"] == "allow"
+        assert (await pt.check("tam-panel"))["outcome"] == "allow"
+        gate = await walk_penetrant_to_the_gate(pt)
+        assert gate["allowed"], gate["reasons"]
+        for minutes, step in enumerate(PENETRANT_STEPS, start=3):
+            assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"], step
+        assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
+        assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
+
+        # sr-1 ships them with a signed C of C
+        shipped = await sr.job("ship", quantities={"accepted": 2}, cocSigner="qm-1", at=at(260))
+        assert shipped["allowed"], shipped["reasons"]
+
+        handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
+        floor_events = release.FloorEvents.connect(hub_db.app_url)
+
+        def traced() -> dict[str, str]:
+            handoffs.index_once()
+            floor_events.index_once()
+            with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
+                view = job_view.job_view(
+                    conn,
+                    po="PO-4411",
+                    line="1",
+                    serials=("SN-001", "SN-002"),
+                    traveler=work.travelers.latest("PO-4411", "1"),
+                )
+            trace = next(s for s in view.serials if s.serial == "SN-002")
+            return {op.station: op.state for op in trace.operations}
+
+        try:
+            await eventually(
+                lambda: traced() == {"pt-1": "done", "sr-1": "shipped"},
+                what="the hub's job view of SN-002",
+                state=traced,
+                deadline_s=120,
+            )
+            with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
+                (arrival,) = release.arrivals(conn, po="PO-4411", line="1")
+                assert (arrival.station, arrival.quantity, arrival.serials) == ("sr-1", 2, ("SN-002",))
+                progress = projects.progress(conn, "PO-4411", today=AT.date())
+                assert progress is not None
+                reached = {m.name for m in progress.milestones if m.reached_at is not None}
+                assert reached == {
+                    "received",
+                    "in process",
+                    "inspected",
+                    "shipped",
+                }  # invoiced: Pay, not built
+        finally:
+            handoffs.close()
+            floor_events.close()
+    finally:
+        for client in clients:
+            await client.close()
+        for runtime in runtimes:
+            await runtime.stop()
+        intake_task.cancel()
+        await asyncio.gather(intake_task, return_exceptions=True)
+        intake.close()
+        hub_log.close()
+        await work.stop()
+        await connection.close()

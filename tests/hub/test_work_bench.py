@@ -1,0 +1,28 @@
+"""``smart bench hub --json`` prints one JSON object with each figure beside its baseline (shape only)."""
+
+from __future__ import annotations
+
+import json
+
+from smart.testing.cli import invoke
+
+
+def test_bench_hub_prints_its_figures_and_the_plain_select_baseline_as_one_json_object() -> None:
+    ran = invoke(
+        "bench",
+        "hub",
+        "--json",
+        "--po-lines",
+        "200",
+        "--searches",
+        "5",
+        "--import-lines",
+        "20",
+        "--releases",
+        "2",
+    )
+    assert ran.exit_code == 0, ran.output
+    figures = json.loads(ran.stdout)
+    for key in ("po_search_p95_ms", "import_10k_s", "release_to_station_p99_ms", "baseline_p95_ms"):
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+    assert figures["po_lines"] == 200 and figures["releases"] == 2
