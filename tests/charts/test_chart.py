@@ -232,6 +232,13 @@ def test_network_policies_let_only_hub_pods_reach_nats_stations_its_leafnodes_an
     assert postgres["ports"] == [{"protocol": "TCP", "port": 5432}]
     assert _pods_labelled(objects, "smart.aero/postgresql-client") == {"Deployment/smart-hub"}
     assert policies["smart-operator"]["ingress"] == []
+    assert policies["smart-hub"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8480}]}]
+    assert policies["smart-stations"]["ingress"] == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "smart-operator"}}}],
+            "ports": [{"protocol": "TCP", "port": "leaf"}],
+        }
+    ]
 
 
 def test_every_station_user_of_the_hub_nats_has_exactly_the_permissions_of_stationauth(
@@ -322,3 +329,32 @@ def test_the_reference_contracts_pin_no_namespace_so_they_install_into_the_relea
 
 def test_the_chart_files_are_where_the_generator_writes_them() -> None:
     assert generated.CHART == CHART and Path(generated.PERMISSIONS_FILE).is_file()
+
+
+#: The volume types Pod Security "restricted" admits (hostPath is not among them).
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_station_pods_use_a_volume_the_restricted_profile_refuses(
+    scenario: str, scenarios: dict[str, dict[str, Any]]
+) -> None:
+    objects = render(scenarios[scenario])
+    claims = [t for o in objects if o["kind"] == "StatefulSet" for t in o["spec"]["volumeClaimTemplates"]]
+    for obj, pod in workloads(objects):
+        kinds = {key for volume in pod.get("volumes", []) for key in volume if key != "name"}
+        outside = kinds - RESTRICTED_VOLUMES
+        if obj["kind"] == "DaemonSet":
+            assert outside == {"hostPath"}, obj["metadata"]["name"]  # the station's store (README)
+        else:
+            assert outside == set(), f"{obj['kind']}/{obj['metadata']['name']}: {outside}"
+    assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
