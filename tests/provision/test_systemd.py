@@ -31,6 +31,8 @@ from smart.keys import KeyStore
 from smart.node.store import StationStore
 from smart.provision import systemd
 from smart.runtime.ports import free_port
+from smart.settings import Settings
+from tests.charts.conftest import find, render, station_value
 from tests.node.conftest import signed_envelope
 
 STATION = "pt-1"
@@ -221,3 +223,20 @@ async def _decide_when_up(
         finally:
             await leaf.close()
     raise AssertionError(f"the station never answered a decision: {last!r}; python {sys.executable}")
+
+
+def test_the_pis_leaf_config_is_the_charts_station_pod_leaf_config(tmp_path: Path) -> None:
+    """One station leaf, two ways to run it: the unit's config and the chart's differ only in where
+    they listen and how the nkey is given (a file on the Pi, the pod's environment from the Secret)."""
+    keys = KeyStore(tmp_path / "keys")
+    hub = "nats-leaf://hub.shop.example:7422"
+    objects = render({"stations": [station_value(STATION, keys)], "nats": {"leafnodeUrl": hub}})
+    pod = find(objects, "ConfigMap", f"smart-station-{STATION}-leaf")["data"]["leaf.conf"]
+    settings = Settings(state_dir=Path("/var/lib/smart"), stations=6)
+    unit = systemd.leaf_config(settings, STATION, hub_leafnode=hub, nkey_seed="SU-seed")
+    normalised_unit = unit.replace('"SU-seed"', "$SMART_STATION_NKEY").replace(
+        'host: "127.0.0.1"', 'host: "0.0.0.0"'
+    )
+    assert [line.strip() for line in normalised_unit.splitlines() if line.strip()] == [
+        line.strip() for line in pod.splitlines() if line.strip()
+    ]
