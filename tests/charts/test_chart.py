@@ -15,6 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from smart.contracts import semantics
+from smart.contracts.models import SmartContract
 from smart.provision import chart as generated
 from tests.charts.conftest import (
     CHART,
@@ -28,6 +30,7 @@ from tests.charts.conftest import (
 )
 
 SCENARIOS = ["defaults", "external", "six-stations"]
+NEWEST_KUBERNETES = "1.37"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -46,6 +49,7 @@ def test_every_rendered_manifest_is_valid_for_the_kubernetes_version_the_readme_
     assert len(objects) > 10
     for obj in objects:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, NEWEST_KUBERNETES, strict=True)  # and the newest schemas here
     readme = (REPO / "README.md").read_text()
     assert f"Kubernetes {KUBERNETES_VERSION}" in readme
 
@@ -303,6 +307,9 @@ def test_helm_test_applies_an_audit_contract_for_a_configured_station_and_waits_
     assert contract["spec"]["stationSelector"] == {"matchLabels": {"smart.aero/station": "pt-1"}}
     assert contract["spec"]["enforcement"] == "audit"
     assert wait["args"][4] == f"smartcontract/{contract['metadata']['name']}"
+    # The sample is a contract the operator accepts (else the test could never pass).
+    parsed = SmartContract.model_validate(contract)
+    semantics.check(parsed.metadata.name, parsed.spec)
     (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "smart-test"]
     assert role["rules"] == [
         {
