@@ -190,7 +190,9 @@ def provision(
             )
             entry = pwd.getpwnam(user)
         owner = (entry.pw_uid, entry.pw_gid)
-    smart_bin = Path(shutil.which("smart") or Path(sys.executable).parent / "smart")
+    # The installation running this command (e.g. /opt/smart/bin/smart), else the one on PATH.
+    beside = Path(sys.executable).parent / "smart"
+    smart_bin = beside if beside.exists() else Path(shutil.which("smart") or beside)
     try:
         done = systemd.provision(
             settings,

@@ -170,7 +170,33 @@ def leaf_unit(station: str, *, nats_server: Path, layout: Layout, user: str, sta
     )
 
 
-def node_unit(station: str, *, smart_bin: Path, layout: Layout, user: str, state_dir: Path) -> str:
+#: The device groups of Raspberry Pi OS: GPIO (stack light, relay, e-stop), camera, sound.
+DEVICE_GROUPS = ("gpio", "video", "audio")
+
+
+def device_groups() -> tuple[str, ...]:
+    """The device groups this machine has (a unit naming a missing group would not start)."""
+    import grp
+
+    found = []
+    for name in DEVICE_GROUPS:
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            continue
+        found.append(name)
+    return tuple(found)
+
+
+def node_unit(
+    station: str,
+    *,
+    smart_bin: Path,
+    layout: Layout,
+    user: str,
+    state_dir: Path,
+    groups: tuple[str, ...] = DEVICE_GROUPS,
+) -> str:
     return _unit(
         f"SMART station {station}: node agent and modules (smart node run)",
         after=["local-fs.target", leaf_unit_name(station)],
@@ -178,7 +204,7 @@ def node_unit(station: str, *, smart_bin: Path, layout: Layout, user: str, state
             f"User={user}",
             f"Group={user}",
             # GPIO (stack light, relay, e-stop), camera and sound: only the groups, never root.
-            "SupplementaryGroups=gpio video audio",
+            *([f"SupplementaryGroups={' '.join(groups)}"] if groups else []),
             f"EnvironmentFile={layout.env_file(station)}",
             f"WorkingDirectory={state_dir}",
             f"ExecStart={shlex.join([str(smart_bin), 'node', 'run', '--station', station])}",
@@ -259,7 +285,14 @@ def provision(
         ),
         _write(
             layout.node_unit(station),
-            node_unit(station, smart_bin=smart_bin, layout=layout, user=user, state_dir=settings.state_dir),
+            node_unit(
+                station,
+                smart_bin=smart_bin,
+                layout=layout,
+                user=user,
+                state_dir=settings.state_dir,
+                groups=device_groups(),
+            ),
             0o644,
         ),
     ]
