@@ -124,6 +124,9 @@ def provision(
     hub_leafnode: str = typer.Option(
         ..., "--hub-leafnode", help="The hub's leafnode URL, e.g. nats-leaf://hub.shop.example:7422."
     ),
+    hub_ca: Path | None = typer.Option(
+        None, "--hub-ca", help="The CA of the hub's leafnode TLS certificate (PEM); without it, plain TCP."
+    ),
     etc_dir: Path = typer.Option(
         Path("/etc/smart"), "--etc-dir", help="Where the env file and leaf config go."
     ),
@@ -205,6 +208,7 @@ def provision(
             layout=systemd.Layout(etc_dir=etc_dir, unit_dir=unit_dir),
             user=user,
             owner=owner,
+            hub_ca=hub_ca,
         )
     except (ValueError, KeyFileError) as err:
         typer.echo(f"smart station provision: {err}", err=True)

@@ -46,6 +46,10 @@ class Layout:
     def leaf_config(self, station: str) -> Path:
         return self.etc_dir / "nats" / f"leaf-{station}.conf"
 
+    @property
+    def hub_ca(self) -> Path:
+        return self.etc_dir / "nats" / "hub-ca.crt"
+
     def leaf_unit(self, station: str) -> Path:
         return self.unit_dir / leaf_unit_name(station)
 
@@ -89,9 +93,15 @@ def environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def leaf_config(settings: Settings, station: str, *, hub_leafnode: str, nkey_seed: str) -> str:
-    """The station's leaf: JetStream domain = station id, store beside the agent's, a remote to the hub."""
+def leaf_config(
+    settings: Settings, station: str, *, hub_leafnode: str, nkey_seed: str, hub_ca: Path | None = None
+) -> str:
+    """The station's leaf: JetStream domain = station id, store beside the agent's, a remote to the hub.
+
+    With ``hub_ca`` the remote speaks TLS and accepts only a hub certificate that CA signed.
+    """
     store = settings.state_dir / "nats" / station / "jetstream"
+    tls = f", tls: {{ ca_file: {json.dumps(str(hub_ca))} }}" if hub_ca is not None else ""
     return "\n".join(
         [
             f"server_name: {json.dumps(f'smart-{station}')}",
@@ -105,7 +115,7 @@ def leaf_config(settings: Settings, station: str, *, hub_leafnode: str, nkey_see
             "leafnodes {",
             f"  reconnect: {json.dumps(natsconf.LEAF_RECONNECT)}",
             "  remotes: [",
-            f"    {{ url: {json.dumps(hub_leafnode)}, nkey: {json.dumps(nkey_seed)} }}",
+            f"    {{ url: {json.dumps(hub_leafnode)}, nkey: {json.dumps(nkey_seed)}{tls} }}",
             "  ]",
             "}",
             "",
@@ -239,6 +249,7 @@ def provision(
     layout: Layout,
     user: str,
     owner: tuple[int, int] | None,
+    hub_ca: Path | None = None,
 ) -> Provisioned:
     """Write the station's configuration, keys and units; ``owner`` (uid, gid) owns what the units write.
 
@@ -260,6 +271,14 @@ def provision(
         raise ValueError(f"--hub-key {hub_key}: not a readable PEM public key ({err})") from err
     if not isinstance(hub, Ed25519PublicKey):
         raise ValueError(f"--hub-key {hub_key}: not an Ed25519 public key")
+    ca_text: bytes | None = None
+    if hub_ca is not None:
+        try:
+            ca_text = hub_ca.read_bytes()
+        except OSError as err:
+            raise ValueError(f"--hub-ca {hub_ca}: {err.strerror}") from err
+        if b"-----BEGIN CERTIFICATE-----" not in ca_text:
+            raise ValueError(f"--hub-ca {hub_ca}: not a PEM certificate")
     keys = KeyStore(settings.key_directory)
     keys.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     anchor = keys.directory / f"{HUB_KEY_NAME}.pub"
@@ -269,11 +288,20 @@ def provision(
     for directory in (settings.state_dir, settings.station_data_dir(station), settings.state_dir / "nats"):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = "".join(f"{name}={value}\n" for name, value in environment(settings).items())
-    files = [
+    files = []
+    if ca_text is not None:
+        files.append(_write(layout.hub_ca, ca_text.decode("ascii"), 0o644))
+    files += [
         _write(layout.env_file(station), env, 0o644),
         _write(
             layout.leaf_config(station),
-            leaf_config(settings, station, hub_leafnode=hub_leafnode, nkey_seed=nkey_seed),
+            leaf_config(
+                settings,
+                station,
+                hub_leafnode=hub_leafnode,
+                nkey_seed=nkey_seed,
+                hub_ca=layout.hub_ca if ca_text is not None else None,
+            ),
             0o600,
         ),
         _write(

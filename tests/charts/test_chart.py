@@ -150,6 +150,7 @@ def test_a_station_id_smart_node_run_does_not_know_is_refused_naming_it(six_stat
         ({"stations": [{"id": "pt-1", "nkeyPublic": "U" + "A" * 55}]}, "/stations/0"),
         ({"nats": {"external": {"url": "nats://x:4222"}}}, "/nats/external/existingSecret"),
         ({"postgresql": {"password": "hunter2"}}, "/postgresql"),
+        ({"nats": {"leafnodeTls": {"secretName": "hub-tls"}}}, "/nats/leafnodeTls/caConfigMap"),
     ],
 )
 def test_the_schema_refuses_a_wrong_value_naming_its_path(values: dict[str, Any], path: str) -> None:

@@ -240,3 +240,17 @@ def test_the_pis_leaf_config_is_the_charts_station_pod_leaf_config(tmp_path: Pat
     assert [line.strip() for line in normalised_unit.splitlines() if line.strip()] == [
         line.strip() for line in pod.splitlines() if line.strip()
     ]
+    tls = {"leafnodeTls": {"secretName": "hub-tls", "caConfigMap": "hub-ca"}, "leafnodeUrl": hub}
+    objects = render({"stations": [station_value(STATION, keys)], "nats": tls})
+    pod = find(objects, "ConfigMap", f"smart-station-{STATION}-leaf")["data"]["leaf.conf"]
+    ca = Path("/etc/smart/nats/hub-ca.crt")
+    unit = systemd.leaf_config(settings, STATION, hub_leafnode=hub, nkey_seed="SU-seed", hub_ca=ca)
+    normalised_unit = (
+        unit.replace('"SU-seed"', "$SMART_STATION_NKEY")
+        .replace('host: "127.0.0.1"', 'host: "0.0.0.0"')
+        .replace(str(ca), "/etc/nats-ca/ca.crt")
+    )
+    assert "tls: { ca_file:" in pod
+    assert [line.strip() for line in normalised_unit.splitlines() if line.strip()] == [
+        line.strip() for line in pod.splitlines() if line.strip()
+    ]
