@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(
         default=None, description="An external hub NATS instead of the embedded one."
     )
+    station_image: str | None = Field(
+        default=None,
+        description="The container image (repository:tag or @digest) of the module DaemonSets the operator"
+        " creates; the Helm chart sets it to its own image so hub and stations run one build."
+        " Unset: each module manifest's image.",
+    )
     log_level: str = Field(default="INFO", description="Root log level.")
     shop_timezone: str = Field(
         default="UTC",

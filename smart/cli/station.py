@@ -110,3 +110,114 @@ def register(
     with vault(settings) as smartid:
         smartid.add_device(device_id=station, kind="station", key=key, actor=actor)
     typer.echo(f"station {station} registered with key {key.key_id}")
+
+
+@app.command("provision")
+def provision(
+    station: str = typer.Option(..., "--station", help="Station id, e.g. pt-1."),
+    hub_key: Path = typer.Option(
+        ..., "--hub-key", help="The hub's public key (hub.pub, PEM): the trust anchor."
+    ),
+    nkey_seed: Path = typer.Option(
+        ..., "--nkey-seed", help="The station's NATS seed file from `smart station credentials` (SU…)."
+    ),
+    hub_leafnode: str = typer.Option(
+        ..., "--hub-leafnode", help="The hub's leafnode URL, e.g. nats-leaf://hub.shop.example:7422."
+    ),
+    hub_ca: Path | None = typer.Option(
+        None, "--hub-ca", help="The CA of the hub's leafnode TLS certificate (PEM); without it, plain TCP."
+    ),
+    etc_dir: Path = typer.Option(
+        Path("/etc/smart"), "--etc-dir", help="Where the env file and leaf config go."
+    ),
+    unit_dir: Path = typer.Option(Path("/etc/systemd/system"), "--unit-dir", help="Where the units go."),
+    user: str = typer.Option(
+        "smart", "--user", help="The user the units run as (uid 10001, as the image's)."
+    ),
+    create_user: bool = typer.Option(
+        True, help="Create the user (useradd, uid/gid 10001) if missing and give it the state directory."
+    ),
+    chown: bool = typer.Option(
+        True, help="As root, give the user the state directory and leaf config (--no-chown: staging a root)."
+    ),
+) -> None:
+    """Write a station Pi's systemd units (leaf nats-server, smart node run), config and keys.
+
+    The units start without the network and restart on failure, so a Pi rebooted with the hub
+    unreachable comes back enforcing from its own store. Settings (state dir, ports) are the
+    current ones (SMART_* variables), written into the units' environment file.
+    """
+    import pwd
+    import shutil
+    import subprocess
+    import sys
+
+    from smart.provision import systemd
+    from smart.runtime import nats as natsconf
+
+    settings = smart_settings.load()
+    if not smart_settings.valid_station_id(station):
+        typer.echo(f"smart station provision: invalid station id {station!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        seed = nkey_seed.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        typer.echo(f"smart station provision: --nkey-seed {nkey_seed}: {err.strerror}", err=True)
+        raise typer.Exit(1) from err
+    owner: tuple[int, int] | None = None
+    if os.geteuid() == 0 and chown:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            if not create_user:
+                typer.echo(f"smart station provision: no user {user!r} (use --create-user)", err=True)
+                raise typer.Exit(1) from None
+            uid = str(systemd.SMART_UID)
+            subprocess.run(["groupadd", "--system", "--gid", uid, user], check=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--uid",
+                    uid,
+                    "--gid",
+                    uid,
+                    "--home-dir",
+                    str(settings.state_dir),
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
+                check=True,
+            )
+            entry = pwd.getpwnam(user)
+        owner = (entry.pw_uid, entry.pw_gid)
+    # The installation running this command (e.g. /opt/smart/bin/smart), else the one on PATH.
+    beside = Path(sys.executable).parent / "smart"
+    smart_bin = beside if beside.exists() else Path(shutil.which("smart") or beside)
+    try:
+        done = systemd.provision(
+            settings,
+            station,
+            hub_key=hub_key,
+            nkey_seed=seed,
+            hub_leafnode=hub_leafnode,
+            smart_bin=smart_bin,
+            nats_server=natsconf.server_binary(),
+            layout=systemd.Layout(etc_dir=etc_dir, unit_dir=unit_dir),
+            user=user,
+            owner=owner,
+            hub_ca=hub_ca,
+        )
+    except (ValueError, KeyFileError) as err:
+        typer.echo(f"smart station provision: {err}", err=True)
+        raise typer.Exit(1) from err
+    for path in done.files:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"station {station}: ledger key {done.station_key_id}, witness key {done.witness_key_id}")
+    typer.echo(f"  register it at the hub: smart station register {station} --public-key <{station}.pub>")
+    typer.echo(
+        f"  start: systemctl daemon-reload && systemctl enable --now "
+        f"{systemd.leaf_unit_name(station)} {systemd.node_unit_name(station)}"
+    )

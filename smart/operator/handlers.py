@@ -60,6 +60,8 @@ class Runtime:
     log: ledger.NodeLog
     lock: asyncio.Lock
     status_keeper: asyncio.Task[None] | None = None
+    #: The ``station_image`` setting: the module DaemonSets' image (None: the manifests').
+    image: str | None = None
 
 
 _connection: dict[str, Any] = {}
@@ -98,6 +100,7 @@ async def startup(
         key=keys.signing_key("hub"),
         log=ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys),
         lock=asyncio.Lock(),
+        image=config.station_image,
     )
     heard = heartbeats.Heard()
     await connection.subscribe(subjects.HEARTBEATS, cb=heard.on_message)
@@ -284,7 +287,8 @@ async def _apply_workloads(
     ns = namespace or "default"
     owners = {c.metadata.name: c.metadata.uid or "" for c in contracts}
     desired = [
-        workloads.daemonset(w, namespace=ns, owners=owners) for w in reconcile.workloads(contracts, stations)
+        workloads.daemonset(w, namespace=ns, owners=owners, image=runtime.image)
+        for w in reconcile.workloads(contracts, stations)
     ]
     path = f"/apis/apps/v1/namespaces/{ns}/daemonsets"
     existing = await _kube().list(path, label_selector=workloads.SELECTOR)

@@ -32,8 +32,14 @@ def name(module: str) -> str:
     return f"smart-{module}"
 
 
-def daemonset(workload: Workload, *, namespace: str, owners: Mapping[str, str]) -> dict[str, Any]:
-    """The DaemonSet of ``workload``; ``owners`` maps contract name → uid."""
+def daemonset(
+    workload: Workload, *, namespace: str, owners: Mapping[str, str], image: str | None = None
+) -> dict[str, Any]:
+    """The DaemonSet of ``workload``; ``owners`` maps contract name → uid.
+
+    ``image`` (the ``station_image`` setting, from the Helm chart) replaces the manifest's, so the
+    module pods run the same build as the chart's hub and station pods.
+    """
     labels = {
         "app.kubernetes.io/name": name(workload.module),
         "app.kubernetes.io/part-of": "smart",
@@ -60,7 +66,7 @@ def daemonset(workload: Workload, *, namespace: str, owners: Mapping[str, str]) 
                 "containers": [
                     {
                         "name": workload.module,
-                        "image": workload.image,
+                        "image": image or workload.image,
                         "args": ["module", "run", workload.module],
                         "env": [{"name": "SMART_MODULE", "value": workload.module}],
                         "resources": {"requests": dict(workload.requests), "limits": dict(workload.limits)},

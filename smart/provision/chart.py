@@ -1,0 +1,72 @@
+"""The files of the Helm chart (``charts/smart/``) that are generated from SMART's own code.
+
+The hub NATS's authorization block must give each station exactly the permissions
+:func:`smart.access.stationauth.station_permissions` defines, no more. Writing them by hand in
+a template would make two definitions that drift apart, so the chart carries the permissions of
+one placeholder station (``files/station-permissions.json``), and its template replaces the
+placeholder with each station's id; a test renders the chart and compares every station's
+permissions with the function's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from smart import settings
+from smart.access import stationauth
+from smart.bus import subjects
+
+#: Stands for the station id in the chart's permissions file (never a valid station id: underscores).
+PLACEHOLDER = "__STATION__"
+CHART = Path(__file__).resolve().parents[2] / "charts" / "smart"
+PERMISSIONS_FILE = CHART / "files" / "station-permissions.json"
+#: The settings' station ids and port bases, so the chart gives a station the ports its agent expects.
+FLOOR_FILE = CHART / "files" / "floor.json"
+
+
+def station_permissions(station: str) -> stationauth.Permissions:
+    """What a station's leaf may do at the hub: the same as on the embedded floor (``smart up``)."""
+    return stationauth.station_permissions(station, keyed_buckets=subjects.STATION_KEYED_BUCKETS)
+
+
+def permissions_template() -> str:
+    """The NATS permissions of a station, with :data:`PLACEHOLDER` where its id goes, as JSON."""
+    permissions = station_permissions(PLACEHOLDER)
+    document = {
+        "publish": {"allow": list(permissions.publish)},
+        "subscribe": {"allow": list(permissions.subscribe)},
+        "allow_responses": permissions.allow_responses,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def floor_template() -> str:
+    """The station ids ``smart node run`` knows and the ports it derives for each (see Settings)."""
+    defaults = settings.Settings.model_fields
+    document = {
+        "shopStations": list(settings.SHOP_STATIONS),
+        "stationNatsPortBase": defaults["station_nats_port_base"].default,
+        "stationMonitorPortBase": defaults["station_monitor_port_base"].default,
+        "stationWebPortBase": defaults["station_web_port_base"].default,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write(chart: Path = CHART) -> list[Path]:
+    """Write every generated file of the chart; returns their paths."""
+    written = []
+    for relative, text in (
+        (PERMISSIONS_FILE.relative_to(CHART), permissions_template()),
+        (FLOOR_FILE.relative_to(CHART), floor_template()),
+    ):
+        path = chart / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # python -m smart.provision.chart: regenerate after stationauth or settings change
+    for written in write():
+        print(written)
