@@ -100,10 +100,21 @@ def diff(
 
 def crds(
     directory: Path = typer.Option(Path("crds"), "--dir", help="Where the CRDs are written."),
+    chart: Path = typer.Option(
+        Path("charts/smart/crds"),
+        "--chart-dir",
+        help="The Helm chart's copy, written too when the chart is there.",
+    ),
 ) -> None:
-    """Write the SmartContract and Station CRDs, generated from the models, to crds/."""
-    for path in crd_files.write(directory):
-        typer.echo(f"wrote {path}")
+    """Write the SmartContract and Station CRDs, generated from the models, to crds/ and the chart's crds/.
+
+    Helm installs a chart's CRDs only from the chart's own ``crds/``, so the chart carries a copy,
+    which must never drift from the top-level one (a test compares them byte for byte).
+    """
+    targets = [directory, *([chart] if chart.parent.is_dir() else [])]
+    for target in targets:
+        for path in crd_files.write(target):
+            typer.echo(f"wrote {path}")
 
 
 def apply(
