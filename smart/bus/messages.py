@@ -1,0 +1,102 @@
+"""What travels on a station's bus, in one place: each message's shape and its one codec.
+
+A module request (``{"event": ..., "body": ...}``) and its reply, the
+station's verdict and reasons, the station's port calls (a module in its own
+process reaching the node agent) and the JSON form of the station's records
+are read here, once, at the edge; past this file the code holds typed
+values (frozen dataclasses of :mod:`smart.contracts.facts` and
+:mod:`smart.contracts.decisions`), never raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from smart.contracts import facts as f
+
+#: The stack light's colours, as the alert board decides them and the tower shows them.
+Light = Literal["green", "amber", "red"]
+
+
+class MessageError(ValueError):
+    """A message that cannot be read; says which field is wrong. Nothing is decided on it."""
+
+
+def plain(value: Any) -> Any:
+    """A facts value as JSON-ready data, in the shapes :func:`facts.facts_from_json` reads back.
+
+    This is the ``station-records`` codec's writing half: the hub publishes records in this form
+    and the station's ports carry facts in it.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(plain(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [plain(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def read_event(value: Any, *, station: str | None = None) -> f.Event:
+    """The event of a request, for ``station`` if given; :class:`MessageError` says what is wrong."""
+    try:
+        event = f.event_from_json(value)
+    except ValueError as err:
+        raise MessageError(f"event: {err}") from err
+    if station is not None and event.station != station:
+        raise MessageError(f"event is for station {event.station}, this is {station}")
+    return event
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+
+class Lit(Protocol):
+    """Anything that says what the tower should show: the alert board, a notice of it."""
+
+    @property
+    def light(self) -> Light: ...
+
+    @property
+    def buzzer(self) -> bool: ...
+
+
+class AlertNotice(BaseModel):
+    """What AlertBroadcast publishes on ``station.<id>.alert`` at each change of its board.
+
+    ``light`` and ``buzzer`` are the board's after the change; the tower's driver shows them,
+    whichever process the alert board runs in.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    change: str
+    alert: dict[str, Any]
+    light: Light
+    buzzer: bool
+
+
+def read_alert_notice(data: bytes) -> AlertNotice:
+    """A notice from the alert subject; :class:`MessageError` says which field is wrong."""
+    try:
+        return AlertNotice.model_validate_json(data)
+    except ValidationError as err:
+        raise MessageError(f"alert notice: {_first_error(err)}") from err
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "(message)"
+    return f"{where}: {first.get('msg')}"
