@@ -83,7 +83,8 @@ class AlertNotice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     change: str
-    alert: dict[str, Any]
+    #: The alert that changed; none when the gate's decision alone relit the tower (``change`` "gate").
+    alert: dict[str, Any] | None = None
     light: Light
     buzzer: bool
 

@@ -16,6 +16,7 @@ from smart.cli import (
     floor,
     jobs,
     ledger,
+    module,
     node,
     operator,
     people,
@@ -40,6 +41,7 @@ app.add_typer(people.app, name="people")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(station.app, name="station")
 app.add_typer(node.app, name="node")
+app.add_typer(module.app, name="module")
 app.add_typer(ledger.app, name="ledger")
 app.command("verify")(ledger.verify_bundle)
 app.add_typer(jobs.app, name="jobs")

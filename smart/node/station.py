@@ -208,6 +208,7 @@ class StationRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._revisions: Mapping[str, str] | None = None
         self._lock = asyncio.Lock()
+        self._wanted: frozenset[str] = frozenset()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -326,6 +327,7 @@ class StationRuntime:
         async with self._lock:
             self._revisions = dict(self.agent.enforcer.revisions)
             wanted = self.wanted_modules()
+            self._wanted = frozenset(wanted)
             if self.hosted is not None:
                 wanted &= self.hosted
             for name in sorted(set(self.modules) - wanted):
@@ -383,7 +385,9 @@ class StationRuntime:
             await self._on_module_request(name, message)
 
         self._subscriptions[name] = await connection.subscribe(
-            framework.subject(self.station, name, "*"), cb=on_request
+            framework.subject(self.station, name, "*"),
+            queue=f"station.{self.station}.{name}",  # one decision per request, however often hosted
+            cb=on_request,
         )
 
     async def _on_module_request(self, name: str, message: Msg) -> None:
@@ -601,7 +605,15 @@ class StationRuntime:
         return ",".join(f"{name}@{rev}" for name, rev in sorted(revisions.items())) or None
 
     def running(self, names: Sequence[str]) -> list[str]:
-        return [name for name in names if name in self.modules]
+        """Of ``names``, the modules that answer here: run in-process, or needed and left to their own
+        processes (``hosted``), which the job machine asks over the bus like the others (one that does
+        not answer is a deny)."""
+        return [
+            name
+            for name in names
+            if name in self.modules
+            or (self.hosted is not None and name not in self.hosted and name in self._wanted)
+        ]
 
 
 def _unanswered(module: str, message: str) -> dict[str, Any]:

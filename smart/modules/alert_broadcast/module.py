@@ -40,7 +40,7 @@ class AlertBroadcastModule(framework.StationModule):
             if event.verb == "clear":
                 return await self._clear(event)
             if event.verb == "gate":
-                return self._gate(event)
+                return await self._gate(event)
         except alerts.AlertError as err:
             return self._refuse("alert.request", str(err))
         return self._refuse("alert.verb", f"alert-broadcast does not answer {event.verb!r}")
@@ -57,9 +57,12 @@ class AlertBroadcastModule(framework.StationModule):
             effects={**effects, "light": self.board.light, "buzzer": self.board.buzzer},
         )
 
-    async def _publish(self, change: str, alert: alerts.Alert) -> None:
+    async def _publish(self, change: str, alert: alerts.Alert | None) -> None:
         notice = messages.AlertNotice(
-            change=change, alert=alert.to_json(), light=self.board.light, buzzer=self.board.buzzer
+            change=change,
+            alert=None if alert is None else alert.to_json(),
+            light=self.board.light,
+            buzzer=self.board.buzzer,
         )
         await self.station.publish(subjects.alert(self.station.station), notice.model_dump(mode="json"))
 
@@ -104,10 +107,13 @@ class AlertBroadcastModule(framework.StationModule):
         await self._publish("cleared", alert)
         return self._done(alert=alert.id)
 
-    def _gate(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+    async def _gate(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         """Body: ``outcome`` (allow, warn, deny) of the gate's latest decision; sets the light."""
         outcome = event.body.get("outcome")
         if outcome not in ("allow", "warn", "deny"):
             raise alerts.AlertError(f"gate outcome {outcome!r} is not allow, warn or deny")
+        before = (self.board.light, self.board.buzzer)
         self.board = alerts.gate(self.board, outcome, at=event.event.at)
+        if (self.board.light, self.board.buzzer) != before:  # the tower's driver listens on the subject
+            await self._publish("gate", None)
         return self._done(gate=outcome)
