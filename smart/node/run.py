@@ -8,6 +8,13 @@ none`` (the agent's pod on Kubernetes) or a list, only those, and the rest
 run as processes of their own (``smart module run``). The interlock relay
 is closed by the gate only, and opened when this process stops.
 
+One agent enforces at a station at a time: the node log's writer lock
+(:class:`~smart.ledger.NodeLogBusy`) decides. When the systemd fallback and
+the station's pods both exist on one node (a station rebooted while the hub
+was away, then the hub came back), the second to start waits in standby,
+holding no pins, no connection and no subscription, and takes over the
+moment the first lets the lock go (stopped or crashed): :func:`take_lock`.
+
 The stack light follows the alert board wherever AlertBroadcast runs: this
 process listens on the station's alert subject and shows each notice's
 colour and buzzer on the tower (:func:`follow_alerts`).
@@ -16,6 +23,7 @@ colour and buzzer on the tower (:func:`follow_alerts`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Collection
 from datetime import UTC, datetime
@@ -29,6 +37,7 @@ from nats.aio.subscription import Subscription
 from smart.bus import messages, subjects
 from smart.contracts import facts as f
 from smart.keys import KeyStore
+from smart.ledger import NodeLogBusy
 from smart.modules import framework
 from smart.modules.safety import gpio, pins
 from smart.node.agent import AgentConfig, NodeAgent
@@ -88,12 +97,32 @@ async def _follow_alerts_when_connected(agent: NodeAgent, hardware: gpio.Station
     await follow_alerts(agent.connection, agent.station, hardware)
 
 
+async def take_lock(agent: NodeAgent, stop: asyncio.Event, *, every_s: float = 0.5) -> bool:
+    """Start ``agent`` once no other agent of its station holds the node log; False if stopped first."""
+    waiting = False
+    while not stop.is_set():
+        try:
+            await agent.start()
+            if waiting:
+                log.warning("station.took_over", station=agent.station)
+            return True
+        except NodeLogBusy as err:
+            if not waiting:
+                log.warning("station.standby", station=agent.station, why=str(err))
+                waiting = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+    return False
+
+
 async def run_station(settings: Settings, station: str, *, hosted: Collection[str] | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     agent = NodeAgent(agent_config(settings, station))
+    if not await take_lock(agent, stop):  # stopped while in standby: nothing was opened
+        return
     pending: set[asyncio.Task[Any]] = set()
     runtime: StationRuntime | None = None
 
@@ -114,7 +143,11 @@ async def run_station(settings: Settings, station: str, *, hosted: Collection[st
 
         loop.call_soon_threadsafe(record)
 
-    hardware = station_gpio(settings, station, on_estop)
+    try:  # the pins are opened only by the agent holding the lock
+        hardware = station_gpio(settings, station, on_estop)
+    except BaseException:
+        await agent.stop()
+        raise
     runtime = StationRuntime(agent, interlock=hardware.interlock, hosted=hosted)
     kiosk = Kiosk(runtime, screen_token=screen_token(settings.station_data_dir(station)))
     log.info(
