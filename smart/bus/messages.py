@@ -11,6 +11,7 @@ values (frozen dataclasses of :mod:`smart.contracts.facts` and
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
@@ -47,6 +48,53 @@ def plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
+
+
+# -- module requests and replies ----------------------------------------------------------------
+
+
+class ModuleRequest(BaseModel):
+    """A request on ``station.<id>.<module>.<verb>``: the event and the module-specific body."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event: dict[str, Any]
+    body: dict[str, Any] | None = None
+
+
+def read_module_request(data: bytes, *, station: str) -> tuple[f.Event, dict[str, Any]]:
+    """``(event, body)`` of a module request for ``station``; :class:`MessageError` says what is wrong."""
+    try:
+        request = ModuleRequest.model_validate_json(data or b"null")
+    except ValidationError as err:
+        raise MessageError(_first_error(err) if err.errors() else "not a module request") from err
+    return read_event(request.event, station=station), dict(request.body or {})
+
+
+class ModuleReply(BaseModel):
+    """A module's decision as it travels back, the same from every process: its ``entry`` is durable.
+
+    Built from ``ModuleDecision.to_json()``; ``entry`` is the ``node_seq`` of its ``module.decision``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    module: str
+    outcome: Literal["allow", "warn", "deny"]
+    revisions: dict[str, str] = {}
+    reasons: list[dict[str, Any]] = []
+    effects: dict[str, Any] = {}
+    entry: int | None = None
+
+
+def module_reply(decision: Mapping[str, Any], *, entry: int | None) -> bytes:
+    """The reply bytes for a decision (``ModuleDecision.to_json()``) recorded as ``entry``."""
+    return ModuleReply.model_validate({**decision, "entry": entry}).model_dump_json().encode()
+
+
+def module_error(message: str) -> bytes:
+    """The reply to a request that was not decided (unreadable, or its decision not recorded)."""
+    return json.dumps({"error": message}).encode()
 
 
 def read_event(value: Any, *, station: str | None = None) -> f.Event:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from smart.access import stationauth
+from smart.bus import messages
 from smart.modules import framework, rulebound
 from smart.node import ports, station
 
@@ -127,7 +127,7 @@ class ModuleProcess:
         try:
             event, body = station.parse_request(self.station, message.data)
         except station.RequestError as err:
-            await message.respond(json.dumps({"error": f"{self.name}.{verb}: {err}"}).encode())
+            await message.respond(messages.module_error(f"{self.name}.{verb}: {err}"))
             return
         assert self.module is not None
         try:
@@ -141,9 +141,9 @@ class ModuleProcess:
             log.error(
                 "module.not_recorded", station=self.station, module=self.name, verb=verb, error=str(err)
             )
-            await message.respond(json.dumps({"error": f"{self.name}.{verb}: {err}"}).encode())
+            await message.respond(messages.module_error(f"{self.name}.{verb}: {err}"))
             return
-        await message.respond(json.dumps({**decision.to_json(), "entry": entry.node_seq}).encode())
+        await message.respond(messages.module_reply(decision.to_json(), entry=entry.node_seq))
 
     async def stop(self) -> None:
         if self.module is not None:
@@ -167,3 +167,51 @@ async def run_module(name: str, *, station_id: str, leaf_url: str, data_dir: Pat
         await stop.wait()
     finally:
         await process.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``smart module run MODULE --station ID [--leaf-url URL]``, read without the whole command."""
+    import argparse
+    import os
+    import sys
+
+    from smart import logs
+    from smart import settings as smart_settings
+
+    parser = argparse.ArgumentParser(prog="smart module run", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("module", help="the module, e.g. gatekeeper")
+    parser.add_argument(
+        "--station", required=True, help="station id, e.g. pt-1 (on Kubernetes: the node's name)"
+    )
+    parser.add_argument(
+        "--leaf-url",
+        default=os.environ.get("SMART_LEAF_URL"),
+        help="the station's leaf NATS server (default: SMART_LEAF_URL, else the one the settings give it)",
+    )
+    args = parser.parse_args(argv)
+    settings = smart_settings.load()
+    logs.configure(settings.log_level)
+    try:
+        runnable(args.module, framework.load_manifests())
+    except ModuleNotRunnable as err:
+        print(f"smart module: {err}", file=sys.stderr)
+        return 2
+    leaf_url = args.leaf_url
+    if leaf_url is None:
+        if args.station not in settings.station_ids:
+            print(
+                f"smart module: unknown station {args.station!r}; this floor has {settings.station_ids}"
+                " (or give --leaf-url)",
+                file=sys.stderr,
+            )
+            return 2
+        leaf_url = f"nats://{settings.host}:{settings.station_nats_port(args.station)}"
+    asyncio.run(
+        run_module(
+            args.module,
+            station_id=args.station,
+            leaf_url=leaf_url,
+            data_dir=settings.station_data_dir(args.station),
+        )
+    )
+    return 0

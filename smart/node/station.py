@@ -47,7 +47,7 @@ from nats.aio.subscription import Subscription
 from nats.js.kv import KeyValue
 
 from smart import ledger
-from smart.bus import mirror
+from smart.bus import messages, mirror
 from smart.contracts import engine, rules
 from smart.contracts import facts as f
 from smart.contracts.decisions import StationDecision
@@ -71,23 +71,11 @@ class RequestError(ValueError):
 
 
 def parse_request(station: str, data: bytes) -> tuple[f.Event, dict[str, Any]]:
-    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station``."""
+    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station`` (read once, here)."""
     try:
-        value = json.loads(data)
-    except ValueError as err:
-        raise RequestError(f"not JSON: {err}") from err
-    if not isinstance(value, dict) or "event" not in value:
-        raise RequestError('expected {"event": {...}, "body": {...}}')
-    try:
-        event = f.event_from_json(value["event"])
-    except ValueError as err:
-        raise RequestError(f"event: {err}") from err
-    body = value.get("body") or {}
-    if not isinstance(body, dict):
-        raise RequestError("body: expected an object")
-    if event.station != station:
-        raise RequestError(f"event is for station {event.station}, this is {station}")
-    return event, body
+        return messages.read_module_request(data, station=station)
+    except messages.MessageError as err:
+        raise RequestError(str(err)) from err
 
 
 def module_class(name: str) -> type[framework.StationModule] | None:
@@ -395,10 +383,10 @@ class StationRuntime:
         try:
             event, body = parse_request(self.station, message.data)
         except RequestError as err:
-            await message.respond(json.dumps({"error": f"{name}.{verb}: {err}"}).encode())
+            await message.respond(messages.module_error(f"{name}.{verb}: {err}"))
             return
         decision, entry = await self.handle(name, framework.ModuleEvent(verb, event, MappingProxyType(body)))
-        await message.respond(json.dumps({**decision.to_json(), "entry": entry.node_seq}).encode())
+        await message.respond(messages.module_reply(decision.to_json(), entry=entry.node_seq))
 
     async def handle(
         self, name: str, event: framework.ModuleEvent
