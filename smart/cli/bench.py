@@ -287,6 +287,11 @@ def station(
             f"= {ratio:.2f}x the in-process p99 (target <= 1.5x)"
         )
         typer.echo(
-            f"  module processes resident: {total:.0f} MB together (target <= 1024 MB): "
+            f"  module processes resident: {total:.0f} MB summed (target <= 1024 MB): "
             + ", ".join(f"{name} {mb:.0f}" for name, mb in figures.out_of_process_rss_mb)
         )
+        if figures.out_of_process_pss_total_mb is not None:
+            typer.echo(
+                f"  the same processes' proportional set sizes summed (shared libraries counted once): "
+                f"{figures.out_of_process_pss_total_mb:.0f} MB"
+            )

@@ -33,7 +33,9 @@ module run <module> --station pt-1`` in a process of its own, and the same
 interleaved rounds are timed. ``in_process_p99_ms`` and
 ``out_of_process_p99_ms`` are the two gate p99s (target: out of process <=
 1.5x in process), ``out_of_process_rss_mb`` each module process's resident
-set after its rounds (target: all together <= 1 GiB).
+set after its rounds (target: all together <= 1 GiB), and their proportional
+set sizes summed (the libraries they share counted once: what they take
+together).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class Figures:
     out_of_process_p50_ms: float | None = None
     out_of_process_nats_p99_ms: float | None = None
     out_of_process_rss_mb: tuple[tuple[str, float], ...] = ()
+    #: Their proportional set sizes summed: each shared library page counted once over all of them.
+    out_of_process_pss_total_mb: float | None = None
 
     @property
     def decisions_per_s(self) -> float:
@@ -142,6 +146,9 @@ class Figures:
             else round(self.out_of_process_nats_p99_ms, 3),
             "out_of_process_rss_mb": {name: round(mb, 1) for name, mb in self.out_of_process_rss_mb},
             "out_of_process_rss_total_mb": round(sum(mb for _, mb in self.out_of_process_rss_mb), 1),
+            "out_of_process_pss_total_mb": None
+            if self.out_of_process_pss_total_mb is None
+            else round(self.out_of_process_pss_total_mb, 1),
         }
 
 
@@ -424,8 +431,10 @@ async def _out_of_process(
             (module, float(psutil.Process(process.pid).memory_info().rss) / MB)
             for module, process in sorted(processes.items())
         )
+        pss = sum(float(psutil.Process(p.pid).memory_full_info().pss) for p in processes.values()) / MB
         return dataclasses.replace(
             in_process,
+            out_of_process_pss_total_mb=pss,
             out_of_process_p99_ms=percentile(timed.gate, 0.99) * 1000,
             out_of_process_p50_ms=statistics.median(timed.gate) * 1000,
             out_of_process_nats_p99_ms=percentile(timed.echo, 0.99) * 1000,

@@ -38,3 +38,4 @@ def test_the_station_benchmark_prints_one_json_object_with_its_figures() -> None
     rss = figures["out_of_process_rss_mb"]  # each module process's resident set, one per module
     assert set(rss) == set(figures["modules"]) and all(mb > 0 for mb in rss.values())
     assert figures["out_of_process_rss_total_mb"] == pytest.approx(sum(rss.values()), abs=0.5)
+    assert 0 < figures["out_of_process_pss_total_mb"] <= figures["out_of_process_rss_total_mb"]
