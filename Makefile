@@ -29,6 +29,7 @@ $(INSTALLED): pyproject.toml
 lint: install
 	$(BIN)/ruff check smart tests
 	$(BIN)/ruff format --check smart tests
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy

@@ -1,5 +1,5 @@
 """``python -m smart``: the same command as ``smart``, for child processes that know only the interpreter."""
 
-from smart.cli import main
+from smart.launch import main
 
 main()

@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         " creates; the Helm chart sets it to its own image so hub and stations run one build."
         " Unset: each module manifest's image.",
     )
+    nats_credentials: Path | None = Field(
+        default=None,
+        description="The hub services' NATS credentials file (.creds), if the hub NATS asks for one.",
+    )
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="Generated or mounted secrets (database passwords, 0600); default <state_dir>/secrets.",
+    )
     log_level: str = Field(default="INFO", description="Root log level.")
     shop_timezone: str = Field(
         default="UTC",
@@ -182,6 +190,14 @@ class Settings(BaseSettings):
     def key_directory(self) -> Path:
         return self.keys_dir or self.state_dir / "keys"
 
+    @property
+    def secrets_directory(self) -> Path:
+        return self.secrets_dir or self.state_dir / "secrets"
+
+    def hub_nats_url(self) -> str:
+        """The hub's NATS: ``nats_url`` if set, else the embedded floor's hub server."""
+        return self.nats_url or f"nats://{self.host}:{self.nats_port}"
+
     def station_nats_port(self, station: str) -> int:
         return self.station_nats_port_base + self.station_ids.index(station) + 1
 
@@ -230,15 +246,27 @@ def valid_station_id(station: str) -> bool:
     return bool(_STATION_ID.match(station))
 
 
+#: The embedded PostgreSQL's owner role, database and password file (in the secrets directory).
+EMBEDDED_OWNER_ROLE = "smart_owner"
+EMBEDDED_DATABASE = "smart"
+EMBEDDED_OWNER_PASSWORD = "postgres-owner.password"
+
+
 def database_url(settings: Settings) -> str:
-    """The hub database: ``database_url`` if set, else the embedded floor's (password from the state dir)."""
+    """The hub database (owner role): ``database_url`` if set, else the embedded floor's.
+
+    The embedded one's password is read from the secrets directory, never generated here: a
+    floor that has not run yet has no database to give.
+    """
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    from smart.runtime.floor import Floor  # the floor imports this module
-
-    floor = Floor(settings, nats_servers=False)
-    if floor.postgres is None or not floor.postgres.password_file.exists():
+    password_file = settings.secrets_directory / EMBEDDED_OWNER_PASSWORD
+    if not password_file.exists():
         raise ValueError(
             f"no database: set SMART_DATABASE_URL, or run `smart up` with state dir {settings.state_dir}"
         )
-    return floor.database_url()
+    password = password_file.read_text().strip()
+    return (
+        f"postgresql://{EMBEDDED_OWNER_ROLE}:{password}@{settings.host}:{settings.postgres_port}"
+        f"/{EMBEDDED_DATABASE}"
+    )

@@ -22,7 +22,7 @@ from nats.js.api import ExternalStream, StreamConfig, StreamSource
 from nats.js.kv import KeyValue
 
 from smart.bus import subjects
-from smart.runtime.nats import HUB_DOMAIN
+from smart.bus.subjects import HUB_DOMAIN
 
 
 def stream_name(bucket: str) -> str:

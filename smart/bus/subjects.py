@@ -16,6 +16,9 @@ code that publishes can be read side by side.
 
 from __future__ import annotations
 
+#: The hub's JetStream domain, where stations' mirrors find the hub's buckets.
+HUB_DOMAIN = "hub"
+
 CONTRACTS_BUCKET = "contracts"
 CONTRACTS_HISTORY = 5
 STATION_STATUS_BUCKET = "station-status"

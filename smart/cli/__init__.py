@@ -14,8 +14,10 @@ from smart.cli import (
     contracts,
     credentials,
     floor,
+    hub,
     jobs,
     ledger,
+    module,
     node,
     operator,
     people,
@@ -41,6 +43,8 @@ app.add_typer(people.app, name="people")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(station.app, name="station")
 app.add_typer(node.app, name="node")
+app.add_typer(module.app, name="module")
+app.add_typer(hub.app, name="hub")
 app.add_typer(ledger.app, name="ledger")
 app.command("verify")(ledger.verify_bundle)
 app.add_typer(jobs.app, name="jobs")

@@ -244,7 +244,8 @@ def station(
     as_json: bool = typer.Option(
         False,
         "--json",
-        help='Print {"decisions_per_s", "p99_ms", "nats_roundtrip_p99_ms", "station_rss_mb", …}.',
+        help='Print {"decisions_per_s", "p99_ms", "in_process_p99_ms", "out_of_process_p99_ms",'
+        ' "out_of_process_rss_mb", …}.',
     ),
     requests: int = typer.Option(2000, min=10, help="Gate decisions to time, one after another."),
 ) -> None:
@@ -277,6 +278,23 @@ def station(
         f"in-process: {figures.rss_mb:.0f} MB (target <= 600 MB); "
         f"{figures.rss_delta_mb:.0f} MB more than before the station started"
     )
+    if figures.out_of_process_p99_ms is not None:
+        ratio = figures.out_of_process_p99_ms / figures.p99_ms
+        total = sum(mb for _, mb in figures.out_of_process_rss_mb)
+        typer.echo(
+            f"  every module in a process of its own (smart module run; same run, same rounds): "
+            f"p50 {figures.out_of_process_p50_ms:.2f} ms   p99 {figures.out_of_process_p99_ms:.2f} ms   "
+            f"= {ratio:.2f}x the in-process p99 (target <= 1.5x)"
+        )
+        typer.echo(
+            f"  module processes resident: {total:.0f} MB summed (target <= 1024 MB): "
+            + ", ".join(f"{name} {mb:.0f}" for name, mb in figures.out_of_process_rss_mb)
+        )
+        if figures.out_of_process_pss_total_mb is not None:
+            typer.echo(
+                f"  the same processes' proportional set sizes summed (shared libraries counted once): "
+                f"{figures.out_of_process_pss_total_mb:.0f} MB"
+            )
 
 
 @app.command("hub")

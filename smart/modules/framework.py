@@ -15,8 +15,10 @@ which need it and must not depend on this package; it is re-exported here.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from smart import ledger
-    from smart.node.enforcement import StationDecision
+    from smart.contracts.decisions import StationDecision
 
 DEFAULT_IMAGE = catalog.DEFAULT_IMAGE
 MODULES_DIR = catalog.MODULES_DIR
@@ -76,22 +78,111 @@ class ModuleDecision:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class HeldRevision:
+    """A contract revision in force at the station: its verified envelope and since when."""
+
+    contract: str
+    revision: str
+    envelope: bytes
+    activated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionChange:
+    """One change of a contract's active revision (``revision`` None: retired), as the history shows it."""
+
+    contract: str
+    revision: str | None
+    previous: str | None
+    at: str
+
+
 class StationContext(Protocol):
-    """What a module may use of its station: local facts, the contracts in force, the ledger, the bus."""
+    """The station's ports: all a module may use of its station, the same in-process and across processes.
 
-    station: str
+    In-process (``smart node run``, the systemd fallback, ``smart up``) they are calls into the
+    station runtime; in a module's own process (``smart module run``) each is a request on the
+    station's leaf to the node agent, which stays the node log's one writer. A module never
+    reaches past them (no node internals, no other module).
+    """
 
-    def facts(self) -> f.Facts:
+    @property
+    def station(self) -> str:
+        """The station's id."""
+
+    @property
+    def data_dir(self) -> Path:
+        """The station's own directory on its node (the folder of scanned images lives there)."""
+
+    # -- the records (read; writes go with a ledger entry) --------------------------------------
+
+    async def facts(self) -> f.Facts:
         """The station's local knowledge now (people, equipment, checks, lots, PO lines, jobs, procedures)."""
 
-    def judge(self, event: f.Event, *, module: str) -> StationDecision:
+    async def held(self, kind: str, key: str) -> Any | None:
+        """The record of ``kind`` under ``key`` now, if any."""
+
+    async def keep(self, kind: str, record: Any, *, actor: str) -> None:
+        """Store ``record`` (a facts value of ``kind``) and record it on the ledger, durably."""
+
+    # -- the active revisions -----------------------------------------------------------------
+
+    async def judge(self, event: f.Event, *, module: str) -> StationDecision:
         """The active revisions' verdict on ``event``, from the rules whose kind ``module`` enforces."""
 
-    def record(self, *, kind: str, subject: str, data: Mapping[str, Any], actor: str) -> ledger.Entry:
-        """Append durably to the station's ledger, naming the revisions in force."""
+    async def judge_kinds(self, event: f.Event, *, kinds: Collection[str]) -> StationDecision:
+        """The active revisions' verdict on ``event`` by the rules of ``kinds`` only."""
+
+    async def active_revisions(self) -> list[HeldRevision]:
+        """Each contract's revision in force and since when."""
+
+    async def revision_history(self, contract: str | None = None) -> list[RevisionChange]:
+        """Each change of a contract's (or every contract's) active revision, oldest first."""
+
+    async def envelope(self, contract: str, revision: str) -> bytes | None:
+        """The verified envelope of one revision the station has held, if it still has it."""
+
+    # -- the node ledger ----------------------------------------------------------------------
+
+    async def record(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        data: Mapping[str, Any],
+        actor: str,
+        revisions: Mapping[str, str] | None = None,
+    ) -> ledger.Entry:
+        """Append to the station's ledger, naming the revisions in force; returns once durable."""
+
+    async def ledger_size(self) -> int:
+        """How many entries the station's ledger holds."""
+
+    async def entries(self, start: int, stop: int | None = None) -> list[ledger.Entry]:
+        """The ledger's entries with ``start <= node_seq < stop``, in order."""
+
+    async def shipped_seq(self) -> int:
+        """The last ``node_seq`` the hub has acknowledged (-1 before the first)."""
+
+    async def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
+        """Jobs whose allowed decisions named ``equipment`` at or after ``since``, oldest first."""
+
+    # -- badges -------------------------------------------------------------------------------
+
+    async def badge_refusals(self, badge: str | None, at: datetime) -> tuple[engine.Reason, ...]:
+        """Why ``badge``'s SMART-ID signed access credential fails here at ``at`` (none: it passes).
+
+        A station that holds no SMART-ID keys yet judges badges by their records only: none.
+        """
+
+    # -- the bus (alerts, status, the job machine) --------------------------------------------
 
     async def publish(self, subject: str, body: Mapping[str, Any]) -> None:
         """Publish on the station's own leaf (alerts, status, signals to the hub)."""
+
+    async def request(self, subject: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A request on the station's own leaf (a module asking the job machine, as a kiosk would)."""
 
 
 class StationModule(abc.ABC):

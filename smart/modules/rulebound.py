@@ -13,45 +13,13 @@ result the next decision reads.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 from smart.contracts import engine
-from smart.contracts import facts as f
+from smart.contracts.decisions import StationDecision
 from smart.modules import framework
-from smart.node.enforcement import StationDecision
-
-
-@runtime_checkable
-class JudgesKinds(Protocol):
-    """A station that can also judge by some rule kinds only (the node's :class:`StationRuntime` can)."""
-
-    def judge_kinds(self, event: f.Event, *, kinds: Collection[str]) -> StationDecision: ...
-
-
-@runtime_checkable
-class KeepsRecords(Protocol):
-    """A station whose local records a module may write (a check result, a lot opened, a count)."""
-
-    def keep(self, kind: str, record: Any, *, actor: str) -> None:
-        """Store ``record`` (a facts value of ``kind``) and record it on the ledger."""
-
-    def held(self, kind: str, key: str) -> Any | None:
-        """The record of ``kind`` under ``key`` now, if any."""
-
-
-@runtime_checkable
-class RecallsJobs(Protocol):
-    """A station that can list the jobs a piece of equipment served (AS9100D 7.1.5.2 recall, rule 27)."""
-
-    def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
-        """Jobs whose allowed decisions named ``equipment`` at or after ``since``, oldest first."""
-
-
-def keeper(station: framework.StationContext) -> KeepsRecords | None:
-    return station if isinstance(station, KeepsRecords) else None
 
 
 def refusal(module: str, rule: str, message: str, **values: Any) -> framework.ModuleDecision:
@@ -80,7 +48,7 @@ class RuleBoundModule(framework.StationModule):
         effects = await self.before(event)
         if isinstance(effects, framework.ModuleDecision):
             return effects
-        decision = self.judge(event)
+        decision = await self.judge(event)
         return framework.ModuleDecision(
             module=self.name,
             outcome=decision.outcome,
@@ -89,11 +57,11 @@ class RuleBoundModule(framework.StationModule):
             effects=MappingProxyType(dict(effects)),
         )
 
-    def judge(self, event: framework.ModuleEvent) -> StationDecision:
+    async def judge(self, event: framework.ModuleEvent) -> StationDecision:
         kinds = self.verb_kinds.get(event.verb)
-        if kinds is not None and isinstance(self.station, JudgesKinds):
-            return self.station.judge_kinds(event.event, kinds=kinds)
-        return self.station.judge(event.event, module=self.name)
+        if kinds is not None:
+            return await self.station.judge_kinds(event.event, kinds=kinds)
+        return await self.station.judge(event.event, module=self.name)
 
     async def before(self, event: framework.ModuleEvent) -> Mapping[str, Any] | framework.ModuleDecision:
         """Write what this verb must leave behind before the decision reads the facts.

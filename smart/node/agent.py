@@ -88,8 +88,10 @@ class NodeAgent:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         data = self.config.data_dir
-        self.store = StationStore(data / "store.sqlite3")
+        # The node log's writer lock first: a second agent of this station (the systemd fallback and
+        # the pods both present) raises NodeLogBusy here, before it has opened anything else.
         self.ledger = ledger.NodeLog.open(data / "ledger", node=self.station, keys=self.config.keys)
+        self.store = StationStore(data / "store.sqlite3")
         self._shipped_seq = self.store.shipped_seq(self.station)
         self._hub_key = self._load_hub_key()
         if self._hub_key is not None:

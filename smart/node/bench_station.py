@@ -25,14 +25,29 @@ Memory: the resident set of this process (which runs the runtime and all
 its modules in-process), after the timed requests, and that figure less the
 resident set just before the runtime started (after the floor, the client
 and the records were set up).
+
+Then, in the same run, the same station out of process, as Kubernetes runs
+it: the runtime is stopped and started again on the same data hosting no
+module (``--modules none``), each module the contract needs runs as ``smart
+module run <module> --station pt-1`` in a process of its own, and the same
+interleaved rounds are timed. ``in_process_p99_ms`` and
+``out_of_process_p99_ms`` are the two gate p99s (target: out of process <=
+1.5x in process), ``out_of_process_rss_mb`` each module process's resident
+set after its rounds (target: all together <= 1 GiB), and their proportional
+set sizes summed (the libraries they share counted once: what they take
+together).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import sqlite3
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +95,13 @@ class Figures:
     rss_before_mb: float
     rss_mb: float
     modules: tuple[str, ...]
+    #: The same rounds with every module in a process of its own (None: not measured).
+    out_of_process_p99_ms: float | None = None
+    out_of_process_p50_ms: float | None = None
+    out_of_process_nats_p99_ms: float | None = None
+    out_of_process_rss_mb: tuple[tuple[str, float], ...] = ()
+    #: Their proportional set sizes summed: each shared library page counted once over all of them.
+    out_of_process_pss_total_mb: float | None = None
 
     @property
     def decisions_per_s(self) -> float:
@@ -112,6 +134,21 @@ class Figures:
             "warmup": self.warmup,
             "sequential": True,
             "modules": list(self.modules),
+            "in_process_p99_ms": round(self.p99_ms, 3),
+            "out_of_process_p99_ms": None
+            if self.out_of_process_p99_ms is None
+            else round(self.out_of_process_p99_ms, 3),
+            "out_of_process_p50_ms": None
+            if self.out_of_process_p50_ms is None
+            else round(self.out_of_process_p50_ms, 3),
+            "out_of_process_nats_roundtrip_p99_ms": None
+            if self.out_of_process_nats_p99_ms is None
+            else round(self.out_of_process_nats_p99_ms, 3),
+            "out_of_process_rss_mb": {name: round(mb, 1) for name, mb in self.out_of_process_rss_mb},
+            "out_of_process_rss_total_mb": round(sum(mb for _, mb in self.out_of_process_rss_mb), 1),
+            "out_of_process_pss_total_mb": None
+            if self.out_of_process_pss_total_mb is None
+            else round(self.out_of_process_pss_total_mb, 1),
         }
 
 
@@ -291,7 +328,7 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
             raise RuntimeError(f"bench station: {len(refused)} gate decisions were not allow: {refused[0]}")
         if ledger_.size() - before < requests:
             raise RuntimeError("bench station: fewer decisions on the ledger than replies")
-        return Figures(
+        in_process = Figures(
             requests=requests,
             warmup=warmup,
             seconds=sum(timed.gate),
@@ -305,12 +342,113 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
             rss_mb=_rss_mb(),
             modules=tuple(sorted(station.modules)),
         )
+        await runtime.stop()
+        runtime = None
+        return await _out_of_process(floor, root, keys, client, payload, requests, warmup, in_process)
     finally:
         if runtime is not None:
             await runtime.stop()
         await echo.close()
         await client.close()
         await hub.close()
+
+
+def _module_process(module: str, leaf_url: str, root: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SMART_STATE_DIR": str(root / "module-state"), "SMART_LOG_LEVEL": "WARNING"}
+    with (root / f"module-{module}.log").open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smart",
+                "module",
+                "run",
+                module,
+                "--station",
+                STATION,
+                "--leaf-url",
+                leaf_url,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _answers(client: NatsClient, module: str) -> bool:
+    """The module's process is subscribed: a request it cannot read gets its error (nothing recorded)."""
+    try:
+        reply = await client.request(framework.subject(STATION, module, "probe"), b"{}", timeout=1)
+    except Exception:
+        return False
+    return "error" in json.loads(reply.data)
+
+
+async def _out_of_process(
+    floor: BackgroundFloor,
+    root: Path,
+    keys: KeyStore,
+    client: NatsClient,
+    payload: bytes,
+    requests: int,
+    warmup: int,
+    in_process: Figures,
+) -> Figures:
+    """The same station and rounds with the agent hosting no module and each module its own process."""
+    leaf_url = floor.floor.leaves[STATION].url
+    agent = NodeAgent(AgentConfig(station=STATION, leaf_url=leaf_url, data_dir=root / STATION, keys=keys))
+    runtime = StationRuntime(agent, hosted=frozenset())
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        await runtime.start()
+        await _until(lambda: CONTRACT in runtime.agent.enforcer.revisions, f"{CONTRACT} active")
+        await _until(runtime.serving, "the agent serving its ports")
+        wanted = sorted(runtime.wanted_modules())
+        processes = {module: _module_process(module, leaf_url, root) for module in wanted}
+        waiting = set(wanted)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 300
+        while waiting:
+            for module in sorted(waiting):
+                if processes[module].poll() is not None:
+                    log = (root / f"module-{module}.log").read_text(errors="replace")
+                    raise RuntimeError(f"bench station: module {module} exited: {log[-2000:]}")
+                if await _answers(client, module):
+                    waiting.discard(module)
+            if loop.time() > deadline:
+                raise RuntimeError(f"bench station: module processes not answering: {sorted(waiting)}")
+            await asyncio.sleep(0.2)
+        (root / "out-of-process").mkdir(exist_ok=True)
+        with _sqlite_probe(root / "out-of-process") as probe:
+            await _rounds(client, payload, probe, warmup)
+            timed = await _rounds(client, payload, probe, requests)
+        refused = [json.loads(r) for r in timed.replies if json.loads(r).get("outcome") != "allow"]
+        if refused:
+            raise RuntimeError(
+                f"bench station: {len(refused)} out-of-process decisions were not allow: {refused[0]}"
+            )
+        rss = tuple(
+            (module, float(psutil.Process(process.pid).memory_info().rss) / MB)
+            for module, process in sorted(processes.items())
+        )
+        pss = sum(float(psutil.Process(p.pid).memory_full_info().pss) for p in processes.values()) / MB
+        return dataclasses.replace(
+            in_process,
+            out_of_process_pss_total_mb=pss,
+            out_of_process_p99_ms=percentile(timed.gate, 0.99) * 1000,
+            out_of_process_p50_ms=statistics.median(timed.gate) * 1000,
+            out_of_process_nats_p99_ms=percentile(timed.echo, 0.99) * 1000,
+            out_of_process_rss_mb=rss,
+        )
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await runtime.stop()
 
 
 def run(requests: int = 2000, *, warmup: int | None = None) -> Figures:

@@ -11,37 +11,16 @@ on the old revision finishes on it.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from smart.contracts import engine
 from smart.contracts import facts as f
+from smart.contracts.decisions import StationDecision
 
 NO_VALID_CONTRACT = "no valid contract"
 NO_VALID_CONTRACT_RULE = "station.no-valid-contract"
 
-
-@dataclass(frozen=True, slots=True)
-class StationDecision:
-    """The station's answer: outcome, every reason, and the revisions it was judged against."""
-
-    station: str
-    outcome: engine.Outcome
-    reasons: tuple[engine.Reason, ...]
-    revisions: Mapping[str, str]
-
-    @property
-    def allowed(self) -> bool:
-        return self.outcome != "deny"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "station": self.station,
-            "outcome": self.outcome,
-            "revisions": dict(self.revisions),
-            "reasons": [reason.to_json() for reason in self.reasons],
-        }
+__all__ = ["NO_VALID_CONTRACT", "NO_VALID_CONTRACT_RULE", "StationDecision", "StationEnforcer"]
 
 
 class StationEnforcer:

@@ -26,7 +26,6 @@ import sqlite3
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -36,7 +35,11 @@ from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 from pydantic import TypeAdapter, ValidationError
 
+from smart.bus import messages
 from smart.contracts import facts as f
+
+#: The records' JSON codec lives with the bus messages; re-exported for the node's callers.
+plain = messages.plain
 
 RECORDS_BUCKET = "station-records"
 
@@ -101,23 +104,6 @@ def parse_key(station: str, key: str) -> tuple[str, str] | None:
         return None
     kind, _, record_id = key[len(prefix) :].partition(".")
     return (kind, record_id) if kind and record_id else None
-
-
-def plain(value: Any) -> Any:
-    """A facts value as JSON-ready data, in the shapes :func:`facts.facts_from_json` reads back."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, frozenset | set):
-        return sorted(plain(item) for item in value)
-    if isinstance(value, tuple | list):
-        return [plain(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value
 
 
 def parse(kind: str, value: Any) -> Any:

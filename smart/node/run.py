@@ -3,21 +3,41 @@
 Under ``smart up`` the floor's supervisor runs one of these per simulated
 station; on a Pi the same command runs as a pod or as a systemd unit. The
 station's modules run in-process (:class:`StationRuntime`) with its GPIO:
-real pins on a Pi, gpiozero's simulated pins elsewhere. The interlock relay
+real pins on a Pi, gpiozero's simulated pins elsewhere; with ``--modules
+none`` (the agent's pod on Kubernetes) or a list, only those, and the rest
+run as processes of their own (``smart module run``). The interlock relay
 is closed by the gate only, and opened when this process stops.
+
+One agent enforces at a station at a time: the node log's writer lock
+(:class:`~smart.ledger.NodeLogBusy`) decides. When the systemd fallback and
+the station's pods both exist on one node (a station rebooted while the hub
+was away, then the hub came back), the second to start waits in standby,
+holding no pins, no connection and no subscription, and takes over the
+moment the first lets the lock go (stopped or crashed): :func:`take_lock`.
+
+The stack light follows the alert board wherever AlertBroadcast runs: this
+process listens on the station's alert subject and shows each notice's
+colour and buzzer on the tower (:func:`follow_alerts`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
+from smart.bus import messages, subjects
 from smart.contracts import facts as f
 from smart.keys import KeyStore
+from smart.ledger import NodeLogBusy
 from smart.modules import framework
 from smart.modules.safety import gpio, pins
 from smart.node.agent import AgentConfig, NodeAgent
@@ -54,12 +74,55 @@ def station_gpio(settings: Settings, station: str, on_estop: Any) -> gpio.Statio
     return gpio.simulated(pin_map, lease_s=settings.gpio_interlock_lease_ms / 1000, on_estop=on_estop)
 
 
-async def run_station(settings: Settings, station: str) -> None:
+async def follow_alerts(connection: NatsClient, station: str, hardware: gpio.StationGpio) -> Subscription:
+    """Show every alert notice of ``station`` on its tower; a notice that cannot be read changes nothing."""
+
+    async def on_notice(message: Msg) -> None:
+        try:
+            notice = messages.read_alert_notice(message.data)
+        except messages.MessageError as err:
+            log.debug("station.alert_notice_unread", station=station, error=str(err))  # e.g. the agent's own
+            return
+        lit = hardware.show(notice.light, buzzer=notice.buzzer)
+        log.info(
+            "station.stack_light", station=station, light=lit, buzzer=notice.buzzer, change=notice.change
+        )
+
+    return await connection.subscribe(subjects.alert(station), cb=on_notice)
+
+
+async def _follow_alerts_when_connected(agent: NodeAgent, hardware: gpio.StationGpio) -> None:
+    await agent.connected.wait()
+    assert agent.connection is not None
+    await follow_alerts(agent.connection, agent.station, hardware)
+
+
+async def take_lock(agent: NodeAgent, stop: asyncio.Event, *, every_s: float = 0.5) -> bool:
+    """Start ``agent`` once no other agent of its station holds the node log; False if stopped first."""
+    waiting = False
+    while not stop.is_set():
+        try:
+            await agent.start()
+            if waiting:
+                log.warning("station.took_over", station=agent.station)
+            return True
+        except NodeLogBusy as err:
+            if not waiting:
+                log.warning("station.standby", station=agent.station, why=str(err))
+                waiting = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+    return False
+
+
+async def run_station(settings: Settings, station: str, *, hosted: Collection[str] | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     agent = NodeAgent(agent_config(settings, station))
+    if not await take_lock(agent, stop):  # stopped while in standby: nothing was opened
+        return
     pending: set[asyncio.Task[Any]] = set()
     runtime: StationRuntime | None = None
 
@@ -68,16 +131,24 @@ async def run_station(settings: Settings, station: str) -> None:
             if runtime is None:
                 return
             event = f.Event(action="operate", at=datetime.now(UTC), station=station)
-            task = loop.create_task(
-                runtime.handle("safety", framework.ModuleEvent("estop", event, {"pressed": pressed}))
-            )
+            task: asyncio.Task[Any]
+            if "safety" in runtime.modules:
+                task = loop.create_task(
+                    runtime.handle("safety", framework.ModuleEvent("estop", event, {"pressed": pressed}))
+                )
+            else:  # Safety in a process of its own: told over the station's bus
+                task = loop.create_task(runtime.ask("safety", "estop", event, {"pressed": pressed}))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
         loop.call_soon_threadsafe(record)
 
-    hardware = station_gpio(settings, station, on_estop)
-    runtime = StationRuntime(agent, interlock=hardware.interlock)
+    try:  # the pins are opened only by the agent holding the lock
+        hardware = station_gpio(settings, station, on_estop)
+    except BaseException:
+        await agent.stop()
+        raise
+    runtime = StationRuntime(agent, interlock=hardware.interlock, hosted=hosted)
     kiosk = Kiosk(runtime, screen_token=screen_token(settings.station_data_dir(station)))
     log.info(
         "kiosk.screen",
@@ -87,6 +158,7 @@ async def run_station(settings: Settings, station: str) -> None:
     )
     try:
         await runtime.start()
+        pending.add(loop.create_task(_follow_alerts_when_connected(agent, hardware)))
         kiosk.probe.start()
         server, web = await serve_web(
             create_station_app(agent, kiosk), settings.host, settings.station_web_port(station)
@@ -95,6 +167,8 @@ async def run_station(settings: Settings, station: str) -> None:
         server.should_exit = True
         await web
     finally:
+        for task in list(pending):
+            task.cancel()
         await kiosk.probe.stop()
         await runtime.stop()
         hardware.close()

@@ -47,14 +47,14 @@ from nats.aio.subscription import Subscription
 from nats.js.kv import KeyValue
 
 from smart import ledger
-from smart.bus import mirror
+from smart.bus import messages, mirror
 from smart.contracts import engine, rules
 from smart.contracts import facts as f
+from smart.contracts.decisions import StationDecision
 from smart.modules import framework, rulebound
-from smart.node import job, records
+from smart.node import job, ports, records
 from smart.node.agent import NodeAgent
 from smart.node.badges import StationBadges
-from smart.node.enforcement import StationDecision
 from smart.runtime.nats import HUB_DOMAIN
 
 if TYPE_CHECKING:
@@ -71,23 +71,11 @@ class RequestError(ValueError):
 
 
 def parse_request(station: str, data: bytes) -> tuple[f.Event, dict[str, Any]]:
-    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station``."""
+    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station`` (read once, here)."""
     try:
-        value = json.loads(data)
-    except ValueError as err:
-        raise RequestError(f"not JSON: {err}") from err
-    if not isinstance(value, dict) or "event" not in value:
-        raise RequestError('expected {"event": {...}, "body": {...}}')
-    try:
-        event = f.event_from_json(value["event"])
-    except ValueError as err:
-        raise RequestError(f"event: {err}") from err
-    body = value.get("body") or {}
-    if not isinstance(body, dict):
-        raise RequestError("body: expected an object")
-    if event.station != station:
-        raise RequestError(f"event is for station {event.station}, this is {station}")
-    return event, body
+        return messages.read_module_request(data, station=station)
+    except messages.MessageError as err:
+        raise RequestError(str(err)) from err
 
 
 def module_class(name: str) -> type[framework.StationModule] | None:
@@ -107,6 +95,56 @@ def module_class(name: str) -> type[framework.StationModule] | None:
         ):
             return value
     return None
+
+
+async def decide(
+    station: framework.StationContext,
+    name: str,
+    module: framework.StationModule | None,
+    event: framework.ModuleEvent,
+) -> tuple[framework.ModuleDecision, ledger.Entry]:
+    """Have ``module`` decide ``event`` and record the decision; on the ledger when this returns.
+
+    The same in the station's process and in a module's own one: a module that is not running,
+    or that raises, is a deny naming it (fail closed), recorded like any other decision.
+    """
+    if module is None:
+        reason = engine.Reason(
+            "station.module-not-running",
+            f"module {name} does not run at {station.station}",
+            MappingProxyType({"module": name}),
+        )
+        decision = framework.ModuleDecision(module=name, outcome="deny", reasons=(reason,))
+    else:
+        try:
+            decision = await module.handle(event)
+        except Exception as err:  # fail closed: a module that breaks never lets work through
+            log.exception("station.module_failed", station=station.station, module=name, verb=event.verb)
+            reason = engine.Reason(
+                f"{name}.failed",
+                f"module {name} failed on {event.verb}: {type(err).__name__}: {err}",
+                MappingProxyType({"module": name, "verb": event.verb}),
+            )
+            revisions: Mapping[str, str] = {}
+            with contextlib.suppress(Exception):
+                revisions = {a.contract: a.revision for a in await station.active_revisions()}
+            decision = framework.ModuleDecision(
+                module=name, outcome="deny", reasons=(reason,), revisions=revisions
+            )
+    happened = event.event
+    entry = await station.record(
+        kind=DECISION_KIND,
+        subject=happened.job or happened.person or happened.action,
+        data={
+            "verb": event.verb,
+            "action": happened.action,
+            "event": records.plain(happened),
+            **decision.to_json(),
+        },
+        actor=happened.person or station.station,
+        revisions=decision.revisions or None,
+    )
+    return decision, entry
 
 
 def modules_of(bundle: Mapping[str, Any]) -> set[str]:
@@ -134,6 +172,7 @@ class StationRuntime:
         manifests: Mapping[str, framework.ModuleManifest] | None = None,
         request_timeout_s: float = 5.0,
         interlock: Interlock | None = None,
+        hosted: Collection[str] | None = None,
     ) -> None:
         self.agent = agent
         self.station = agent.station
@@ -146,12 +185,18 @@ class StationRuntime:
         #: SMART-ID's signed badges as this station holds them (the Gatekeeper verifies them offline).
         self.badges: StationBadges | None = None
         self.modules: dict[str, framework.StationModule] = {}
+        #: The modules this process runs in-process (None: all the contracts need); others run as
+        #: processes of their own (``smart module run``) and reach the station through the ports.
+        self.hosted = None if hosted is None else frozenset(hosted)
+        #: What the modules see of the station, here with no bus hop; served on the leaf for the rest.
+        self.ports = ports.LocalPorts(self)
         self.jobs = job.JobMachine(self)
         self.ready = asyncio.Event()
         self._subscriptions: dict[str, Subscription] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._revisions: Mapping[str, str] | None = None
         self._lock = asyncio.Lock()
+        self._wanted: frozenset[str] = frozenset()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -209,6 +254,7 @@ class StationRuntime:
         self._subscriptions["job"] = await connection.subscribe(
             framework.subject(self.station, "job", "*"), cb=self._on_job_request
         )
+        self._subscriptions[ports.PORTS] = await ports.serve(connection, self.ports)
         for name in self.modules:
             await self._subscribe(name)
         await connection.flush()  # the leaf knows every subscription before anyone is told we are ready
@@ -261,6 +307,7 @@ class StationRuntime:
             and not self._lock.locked()
             and self._revisions == self.agent.enforcer.revisions
             and set(self.modules) <= set(self._subscriptions)
+            and ports.PORTS in self._subscriptions
         )
 
     async def reconcile_modules(self) -> None:
@@ -268,6 +315,9 @@ class StationRuntime:
         async with self._lock:
             self._revisions = dict(self.agent.enforcer.revisions)
             wanted = self.wanted_modules()
+            self._wanted = frozenset(wanted)
+            if self.hosted is not None:
+                wanted &= self.hosted
             for name in sorted(set(self.modules) - wanted):
                 await self._stop_module(name)
             for name in sorted(wanted - set(self.modules)):
@@ -285,7 +335,7 @@ class StationRuntime:
                 return
             cls = rulebound.RuleBoundModule  # its rules are still enforced, by the generic module
         try:
-            module = cls(self, manifest)
+            module = cls(self.ports, manifest)
             await module.start()
         except Exception as err:  # its subjects stay unanswered, so whatever asks it is refused
             log.exception("station.module_failed_to_start", station=self.station, module=name)
@@ -323,7 +373,9 @@ class StationRuntime:
             await self._on_module_request(name, message)
 
         self._subscriptions[name] = await connection.subscribe(
-            framework.subject(self.station, name, "*"), cb=on_request
+            framework.subject(self.station, name, "*"),
+            queue=f"station.{self.station}.{name}",  # one decision per request, however often hosted
+            cb=on_request,
         )
 
     async def _on_module_request(self, name: str, message: Msg) -> None:
@@ -331,52 +383,18 @@ class StationRuntime:
         try:
             event, body = parse_request(self.station, message.data)
         except RequestError as err:
-            await message.respond(json.dumps({"error": f"{name}.{verb}: {err}"}).encode())
+            await message.respond(messages.module_error(f"{name}.{verb}: {err}"))
             return
         decision, entry = await self.handle(name, framework.ModuleEvent(verb, event, MappingProxyType(body)))
-        await message.respond(json.dumps({**decision.to_json(), "entry": entry.node_seq}).encode())
+        await message.respond(messages.module_reply(decision.to_json(), entry=entry.node_seq))
 
     async def handle(
         self, name: str, event: framework.ModuleEvent
     ) -> tuple[framework.ModuleDecision, ledger.Entry]:
         """Have module ``name`` decide ``event``; the decision is on the ledger when this returns."""
-        module = self.modules.get(name)
-        if module is None:
-            reason = engine.Reason(
-                "station.module-not-running",
-                f"module {name} does not run at {self.station}",
-                MappingProxyType({"module": name}),
-            )
-            decision = framework.ModuleDecision(module=name, outcome="deny", reasons=(reason,))
-        else:
-            try:
-                decision = await module.handle(event)
-            except Exception as err:  # fail closed: a module that breaks never lets work through
-                log.exception("station.module_failed", station=self.station, module=name, verb=event.verb)
-                reason = engine.Reason(
-                    f"{name}.failed",
-                    f"module {name} failed on {event.verb}: {type(err).__name__}: {err}",
-                    MappingProxyType({"module": name, "verb": event.verb}),
-                )
-                decision = framework.ModuleDecision(
-                    module=name, outcome="deny", reasons=(reason,), revisions=self.agent.enforcer.revisions
-                )
-        happened = event.event
-        entry = self.agent.record(
-            kind=DECISION_KIND,
-            subject=happened.job or happened.person or happened.action,
-            data={
-                "verb": event.verb,
-                "action": happened.action,
-                "event": records.plain(happened),
-                **decision.to_json(),
-            },
-            actor=happened.person or self.station,
-            revisions=decision.revisions or None,
-        )
-        return decision, entry
+        return await decide(self.ports, name, self.modules.get(name), event)
 
-    # -- StationContext ----------------------------------------------------------------------
+    # -- what the ports call (LocalPorts) ------------------------------------------------------
 
     def facts(self) -> f.Facts:
         assert self.records is not None
@@ -575,7 +593,15 @@ class StationRuntime:
         return ",".join(f"{name}@{rev}" for name, rev in sorted(revisions.items())) or None
 
     def running(self, names: Sequence[str]) -> list[str]:
-        return [name for name in names if name in self.modules]
+        """Of ``names``, the modules that answer here: run in-process, or needed and left to their own
+        processes (``hosted``), which the job machine asks over the bus like the others (one that does
+        not answer is a deny)."""
+        return [
+            name
+            for name in names
+            if name in self.modules
+            or (self.hosted is not None and name not in self.hosted and name in self._wanted)
+        ]
 
 
 def _unanswered(module: str, message: str) -> dict[str, Any]:

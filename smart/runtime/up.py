@@ -102,7 +102,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
     """
     floor = Floor(settings, node_agents=True)
     floor.preflight(extra_ports={settings.web_port: "hub web app"})
-    services = HubServices(floor)
+    services = HubServices(settings)  # from settings, as `smart hub run` builds them
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

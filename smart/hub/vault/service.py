@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from smart import ledger
+from smart import settings as settings_
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import NODE, SmartId, utc_now
 from smart.keys import KeyStore
 from smart.ledger.node_store import NodeLogBusy
-from smart.runtime.floor import Floor
 from smart.settings import Settings
 
 CREDENTIAL_KEY = "smart-id"
@@ -29,13 +29,11 @@ LEDGER_KEY = "smart-id-ledger"
 
 def database_url(settings: Settings) -> str:
     """The external database when configured, else the embedded floor's (owner role)."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return Floor(settings, nats_servers=False).database_url()
+    return settings_.database_url(settings)
 
 
 def hub_nats_url(settings: Settings) -> str:
-    return settings.nats_url or f"nats://{settings.host}:{settings.nats_port}"
+    return settings.hub_nats_url()
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from smart.runtime.floor import FloorStatus
+from smart.hub.web.status import FloorStatus
 
 StatusSource = Callable[[], Awaitable[FloorStatus]]
 

@@ -30,9 +30,11 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from smart.bus import messages
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
-Light = Literal["green", "amber", "red"]
+Light = messages.Light
 GateOutcome = Literal["allow", "warn", "deny"]
 _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from smart.bus import subjects
+from smart.bus import messages, subjects
 from smart.contracts import engine
 from smart.modules import framework
 from smart.modules.alert_broadcast import alerts
@@ -40,7 +40,7 @@ class AlertBroadcastModule(framework.StationModule):
             if event.verb == "clear":
                 return await self._clear(event)
             if event.verb == "gate":
-                return self._gate(event)
+                return await self._gate(event)
         except alerts.AlertError as err:
             return self._refuse("alert.request", str(err))
         return self._refuse("alert.verb", f"alert-broadcast does not answer {event.verb!r}")
@@ -57,14 +57,14 @@ class AlertBroadcastModule(framework.StationModule):
             effects={**effects, "light": self.board.light, "buzzer": self.board.buzzer},
         )
 
-    async def _publish(self, change: str, alert: alerts.Alert) -> None:
-        body = {
-            "change": change,
-            "alert": alert.to_json(),
-            "light": self.board.light,
-            "buzzer": self.board.buzzer,
-        }
-        await self.station.publish(subjects.alert(self.station.station), body)
+    async def _publish(self, change: str, alert: alerts.Alert | None) -> None:
+        notice = messages.AlertNotice(
+            change=change,
+            alert=None if alert is None else alert.to_json(),
+            light=self.board.light,
+            buzzer=self.board.buzzer,
+        )
+        await self.station.publish(subjects.alert(self.station.station), notice.model_dump(mode="json"))
 
     async def _raise(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         """Body: ``severity`` (info, warning, critical), ``source``, ``message``, ``key`` (optional)."""
@@ -80,7 +80,7 @@ class AlertBroadcastModule(framework.StationModule):
             key=body.get("key"),
         )
         if change != "repeated":
-            self.station.record(kind="alert.raised", subject=alert.id, data=alert.to_json(), actor=by)
+            await self.station.record(kind="alert.raised", subject=alert.id, data=alert.to_json(), actor=by)
             await self._publish(change, alert)
             log.info("alert.raised", station=self.station.station, alert=alert.id, severity=alert.severity)
         return self._done(alert=alert.id, change=change, count=alert.count)
@@ -92,7 +92,9 @@ class AlertBroadcastModule(framework.StationModule):
             self.board, alert_id, by=event.event.person or "", at=event.event.at
         )
         who = alert.acknowledged_by or ""
-        self.station.record(kind="alert.acknowledged", subject=alert.id, data=alert.to_json(), actor=who)
+        await self.station.record(
+            kind="alert.acknowledged", subject=alert.id, data=alert.to_json(), actor=who
+        )
         await self._publish("acknowledged", alert)
         log.info("alert.acknowledged", station=self.station.station, alert=alert.id)
         return self._done(alert=alert.id)
@@ -101,14 +103,17 @@ class AlertBroadcastModule(framework.StationModule):
         """Body: ``id`` of the alert whose cause is gone."""
         self.board, alert = alerts.clear(self.board, str(event.body.get("id") or ""))
         actor = event.event.person or alert.source
-        self.station.record(kind="alert.cleared", subject=alert.id, data=alert.to_json(), actor=actor)
+        await self.station.record(kind="alert.cleared", subject=alert.id, data=alert.to_json(), actor=actor)
         await self._publish("cleared", alert)
         return self._done(alert=alert.id)
 
-    def _gate(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+    async def _gate(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         """Body: ``outcome`` (allow, warn, deny) of the gate's latest decision; sets the light."""
         outcome = event.body.get("outcome")
         if outcome not in ("allow", "warn", "deny"):
             raise alerts.AlertError(f"gate outcome {outcome!r} is not allow, warn or deny")
+        before = (self.board.light, self.board.buzzer)
         self.board = alerts.gate(self.board, outcome, at=event.event.at)
+        if (self.board.light, self.board.buzzer) != before:  # the tower's driver listens on the subject
+            await self._publish("gate", None)
         return self._done(gate=outcome)

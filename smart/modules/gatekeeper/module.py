@@ -7,7 +7,7 @@ judges every Gatekeeper rule, the traveler and the station's role included.
 
 Both also verify the badge's SMART-ID signed access credential for this
 station, offline, where the station holds SMART-ID's keys
-(:mod:`smart.node.badges`): a badge without a good one is refused whatever
+(through the station's badge port): a badge without a good one is refused whatever
 its records say, and so is a supervisor's.
 """
 
@@ -15,20 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar
 
 from smart.modules import framework, rulebound
-from smart.node.badges import StationBadges
 
 #: The verbs at which the badge (and a supervisor's) must hold a signed access credential.
 _SIGNED_BADGE_VERBS = ("badge", "start")
-
-
-@runtime_checkable
-class HoldsBadges(Protocol):
-    """A station that keeps SMART-ID's mirrored keys, revocations and badges (the node's runtime)."""
-
-    badges: StationBadges | None
 
 
 class GatekeeperModule(rulebound.RuleBoundModule):
@@ -37,16 +29,12 @@ class GatekeeperModule(rulebound.RuleBoundModule):
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         decision = await super().handle(event)
-        if event.verb not in _SIGNED_BADGE_VERBS or not isinstance(self.station, HoldsBadges):
-            return decision
-        badges = self.station.badges
-        if badges is None:
+        if event.verb not in _SIGNED_BADGE_VERBS:
             return decision
         happened = event.event
-        refused = [
-            *badges.judge(happened.person, happened.at),
-            *(badges.judge(happened.supervisor, happened.at) if happened.supervisor else ()),
-        ]
+        refused = [*await self.station.badge_refusals(happened.person, happened.at)]
+        if happened.supervisor:
+            refused += await self.station.badge_refusals(happened.supervisor, happened.at)
         if not refused:
             return decision
         return framework.ModuleDecision(

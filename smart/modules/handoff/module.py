@@ -21,24 +21,16 @@ what was appended since.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from smart import ledger
+from smart.bus import messages
 from smart.contracts import engine
 from smart.contracts import facts as f
-from smart.modules import framework, rulebound
-from smart.node import records
-from smart.node.agent import NodeAgent
+from smart.modules import framework
 
 HANDOFF_KIND = "job.handoff"
 _RELEASING = ("release", "ship")
-
-
-@runtime_checkable
-class HoldsAgent(Protocol):
-    """A station whose node agent (ledger, shipped cursor) a module may read (the node's runtime)."""
-
-    agent: NodeAgent
 
 
 class HandoffModule(framework.StationModule):
@@ -56,27 +48,24 @@ class HandoffModule(framework.StationModule):
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb != "job":
             return self._refuse("verb", f"handoff does not answer {event.verb!r}; it answers job")
-        if not isinstance(self.station, HoldsAgent) or self.station.agent.ledger is None:
-            return self._refuse("ledger", "this station's ledger is not open")
-        agent = self.station.agent
-        assert agent.ledger is not None and agent.store is not None
+        station = self.station.station
         job_id = event.body.get("job") or event.event.job
         if not isinstance(job_id, str) or not job_id:
             return self._refuse("request", "a hand-off names its job (body.job or the event's job)")
-        self._read(agent.ledger)
+        await self._read()
         entry = self._handed.get(job_id)
         recorded = False
         if entry is None:
             released = self._released.get(job_id)
             if released is None:
-                return self._refuse("not-released", f"job {job_id} has not been released at {agent.station}")
-            entry = self.station.record(
+                return self._refuse("not-released", f"job {job_id} has not been released at {station}")
+            entry = await self.station.record(
                 kind=HANDOFF_KIND,
                 subject=job_id,
                 data={
                     "job": job_id,
-                    "station": agent.station,
-                    "record": self._record(job_id),
+                    "station": station,
+                    "record": await self._record(job_id),
                     "released": {
                         "entry": released.node_seq,
                         "verb": released.data.get("verb"),
@@ -85,11 +74,11 @@ class HandoffModule(framework.StationModule):
                         "releasedAt": released.data.get("at"),
                     },
                 },
-                actor=event.event.person or agent.station,
+                actor=event.event.person or station,
             )
             self._handed[job_id] = entry
             recorded = True
-        shipped = agent.store.shipped_seq(agent.station)
+        shipped = await self.station.shipped_seq()
         return framework.ModuleDecision(
             module=self.name,
             outcome="allow",
@@ -106,12 +95,12 @@ class HandoffModule(framework.StationModule):
         reason = engine.Reason(f"handoff.{rule}", message)
         return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
 
-    def _read(self, log: ledger.NodeLog) -> None:
+    async def _read(self) -> None:
         """Take in the ledger's entries appended since the last read (all of them, the first time)."""
-        size = log.size()
+        size = await self.station.ledger_size()
         while self._read_to < size:
             stop = min(size, self._read_to + 1000)
-            for entry in log.entries(self._read_to, stop):
+            for entry in await self.station.entries(self._read_to, stop):
                 job_id = entry.subject
                 if entry.kind == HANDOFF_KIND:
                     self._handed.setdefault(job_id, entry)
@@ -122,10 +111,9 @@ class HandoffModule(framework.StationModule):
                         self._transitions[job_id] = entry
             self._read_to = stop
 
-    def _record(self, job_id: str) -> Any:
-        keeper = rulebound.keeper(self.station)
-        held = keeper.held("job", job_id) if keeper is not None else None
+    async def _record(self, job_id: str) -> Any:
+        held = await self.station.held("job", job_id)
         if isinstance(held, f.Job):
-            return records.plain(held)
+            return messages.plain(held)
         transition = self._transitions.get(job_id)
         return transition.data.get("record") if transition is not None else None

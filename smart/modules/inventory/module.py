@@ -56,45 +56,44 @@ class InventoryModule(rulebound.RuleBoundModule):
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb in ("consume", "stock", "receive"):
-            return self._write(event)
+            return await self._write(event)
         decision = await super().handle(event)
         if decision.module != self.name or any(r.rule.startswith(f"{self.name}.") for r in decision.reasons):
             return decision  # a request refused by this module itself: nothing was used
-        lots = self.station.facts().lots
-        signals = self._signals((lots[i].material for i in event.event.lots if i in lots), event.event)
+        lots = (await self.station.facts()).lots
+        signals = await self._signals((lots[i].material for i in event.event.lots if i in lots), event.event)
         if not signals:
             return decision
         return dataclasses.replace(decision, effects={**decision.effects, "reorder": signals})
 
     async def before(self, event: framework.ModuleEvent) -> Mapping[str, Any] | framework.ModuleDecision:
         if event.verb == "use" and "consumed" in event.body:
-            drawn = self._drawn(event.body.get("consumed"))
+            drawn = await self._drawn(event.body.get("consumed"))
             if isinstance(drawn, framework.ModuleDecision):
                 return drawn
             return {"consumed": {lot.id: quantity for lot, quantity in drawn}}
         if event.verb != "lot":
             return {}
         lot_id = str(event.body.get("lot") or "")
-        keeper = rulebound.keeper(self.station)
-        held = keeper.held("lot", lot_id) if keeper is not None else None
-        if keeper is None or not isinstance(held, f.Lot):
+        held = await self.station.held("lot", lot_id)
+        if not isinstance(held, f.Lot):
             return rulebound.refusal(
                 self.name, "lot.unknown", f"lot {lot_id!r} is not known here", lot=lot_id
             )
         if held.opened is None:
             actor = event.event.person or self.station.station
-            keeper.keep("lot", dataclasses.replace(held, opened=event.event.at), actor=actor)
+            await self.station.keep("lot", dataclasses.replace(held, opened=event.event.at), actor=actor)
         return {"lot": lot_id, "opened": (held.opened or event.event.at).isoformat()}
 
     # -- stock movements ---------------------------------------------------------------------
 
-    def _drawn(self, raw: Any) -> list[tuple[f.Lot, float]] | framework.ModuleDecision:
+    async def _drawn(self, raw: Any) -> list[tuple[f.Lot, float]] | framework.ModuleDecision:
         """``consumed`` read and checked against the lots: every quantity positive and on the shelf."""
         if not isinstance(raw, dict) or not raw:
             return rulebound.refusal(
                 self.name, "consumed", "body.consumed: expected an object of lot → quantity"
             )
-        lots = self.station.facts().lots
+        lots = (await self.station.facts()).lots
         drawn: list[tuple[f.Lot, float]] = []
         for lot_id, quantity in raw.items():
             lot = lots.get(lot_id)
@@ -122,32 +121,31 @@ class InventoryModule(rulebound.RuleBoundModule):
             drawn.append((lot, float(quantity)))
         return drawn
 
-    def _write(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
-        keeper = rulebound.keeper(self.station)
-        if keeper is None:
-            return rulebound.refusal(self.name, "records", "this station keeps no records")
+    async def _write(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         happened, body = event.event, event.body
         actor = happened.person or self.station.station
         effects: dict[str, Any] = {}
         if event.verb == "consume":
-            drawn = self._drawn(body.get("consumed"))
+            drawn = await self._drawn(body.get("consumed"))
             if isinstance(drawn, framework.ModuleDecision):
                 return drawn
             for lot, quantity in drawn:
                 if lot.on_hand is not None:
-                    keeper.keep("lot", dataclasses.replace(lot, on_hand=lot.on_hand - quantity), actor=actor)
-                stock = _stock(keeper.held("stock", lot.material), lot.material)
+                    await self.station.keep(
+                        "lot", dataclasses.replace(lot, on_hand=lot.on_hand - quantity), actor=actor
+                    )
+                stock = _stock(await self.station.held("stock", lot.material), lot.material)
                 since = happened.at - WINDOW
                 used = (
                     *(u for u in stock.used if u.at > since),
                     f.Consumption(happened.at, lot.id, quantity),
                 )
-                keeper.keep("stock", dataclasses.replace(stock, used=used), actor=actor)
+                await self.station.keep("stock", dataclasses.replace(stock, used=used), actor=actor)
             effects["consumed"] = {lot.id: quantity for lot, quantity in drawn}
             materials = [lot.material for lot, _ in drawn]
         elif event.verb == "stock":
             lot_id, on_hand = body.get("lot"), body.get("onHand")
-            held = keeper.held("lot", str(lot_id))
+            held = await self.station.held("lot", str(lot_id))
             if not isinstance(held, f.Lot):
                 return rulebound.refusal(
                     self.name, "lot.unknown", f"lot {lot_id!r} is not known here", lot=lot_id
@@ -156,21 +154,21 @@ class InventoryModule(rulebound.RuleBoundModule):
                 return rulebound.refusal(
                     self.name, "stock", f"body.onHand: expected a quantity >= 0, got {on_hand!r}", lot=held.id
                 )
-            keeper.keep("lot", dataclasses.replace(held, on_hand=float(on_hand)), actor=actor)
+            await self.station.keep("lot", dataclasses.replace(held, on_hand=float(on_hand)), actor=actor)
             effects.update(lot=held.id, onHand=float(on_hand))
             materials = [held.material]
         else:
             received = self._received(body)
             if isinstance(received, str):
                 return rulebound.refusal(self.name, "receive", received, lot=body.get("lot"))
-            if keeper.held("lot", received.id) is not None:
+            if await self.station.held("lot", received.id) is not None:
                 return rulebound.refusal(
                     self.name, "receive", f"lot {received.id} is already at this station", lot=received.id
                 )
-            keeper.keep("lot", received, actor=actor)
+            await self.station.keep("lot", received, actor=actor)
             effects.update(lot=received.id, material=received.material, onHand=received.on_hand)
             materials = [received.material]
-        signals = self._signals(materials, happened)
+        signals = await self._signals(materials, happened)
         if signals:
             effects["reorder"] = signals
         return framework.ModuleDecision(module=self.name, outcome="allow", effects=effects)
@@ -198,30 +196,25 @@ class InventoryModule(rulebound.RuleBoundModule):
 
     # -- reorder signals ---------------------------------------------------------------------
 
-    def _signals(self, materials: Iterable[str], happened: f.Event) -> list[dict[str, Any]]:
+    async def _signals(self, materials: Iterable[str], happened: f.Event) -> list[dict[str, Any]]:
         """Raise or clear each material's reorder signal as its projection says; what changed or is open."""
-        keeper = rulebound.keeper(self.station)
-        if keeper is None:
-            return []
         found: list[dict[str, Any]] = []
         for material in dict.fromkeys(materials):
-            state = self._signal(keeper, material, happened)
+            state = await self._signal(material, happened)
             if state is not None:
                 found.append(state)
         return found
 
-    def _signal(
-        self, keeper: rulebound.KeepsRecords, material: str, happened: f.Event
-    ) -> dict[str, Any] | None:
-        terms = keeper.held("material", material)
+    async def _signal(self, material: str, happened: f.Event) -> dict[str, Any] | None:
+        terms = await self.station.held("material", material)
         tracked = [
             lot
-            for lot in self.station.facts().lots.values()
+            for lot in (await self.station.facts()).lots.values()
             if lot.material == material and lot.on_hand is not None
         ]
         if not isinstance(terms, f.Material) or not tracked:
             return None
-        kept = _stock(keeper.held("stock", material), material)
+        kept = _stock(await self.station.held("stock", material), material)
         stock = reorder.Stock(
             material=material,
             unit=terms.unit,
@@ -239,7 +232,7 @@ class InventoryModule(rulebound.RuleBoundModule):
         if signal is None:
             if kept.reorder_entry is None:
                 return None
-            cleared = self.station.record(
+            cleared = await self.station.record(
                 kind="inventory.reorder.cleared",
                 subject=material,
                 data={
@@ -252,7 +245,7 @@ class InventoryModule(rulebound.RuleBoundModule):
                 },
                 actor=actor,
             )
-            keeper.keep(
+            await self.station.keep(
                 "stock",
                 dataclasses.replace(kept, reorder_entry=None, reorder_at=None, reorder_quantity=None),
                 actor=actor,
@@ -267,7 +260,7 @@ class InventoryModule(rulebound.RuleBoundModule):
             return {"material": material, "state": "cleared", "entry": cleared.node_seq}
         if kept.reorder_entry is not None:
             return {"material": material, "state": "open", "entry": kept.reorder_entry}
-        entry = self.station.record(
+        entry = await self.station.record(
             kind="inventory.reorder",
             subject=material,
             data={
@@ -286,7 +279,7 @@ class InventoryModule(rulebound.RuleBoundModule):
             },
             actor=actor,
         )
-        keeper.keep(
+        await self.station.keep(
             "stock",
             dataclasses.replace(
                 kept, reorder_entry=entry.node_seq, reorder_at=happened.at, reorder_quantity=signal.quantity

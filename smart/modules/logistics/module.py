@@ -36,12 +36,9 @@ class LogisticsModule(rulebound.RuleBoundModule):
             return rulebound.refusal(
                 self.name, "quantities", f"quantities are counts of {', '.join(_COUNTED)}", job=job_id
             )
-        keeper = rulebound.keeper(self.station)
-        if keeper is None:
-            return rulebound.refusal(self.name, "records", "this station keeps no job records")
-        held = keeper.held("job", job_id)
+        held = await self.station.held("job", job_id)
         job = held if isinstance(held, f.Job) else f.Job(id=job_id)
         serials = tuple(body.get("serials") or job.serials)
         updated = dataclasses.replace(job, quantities={**job.quantities, **counts}, serials=serials)
-        keeper.keep("job", updated, actor=event.event.person or self.station.station)
+        await self.station.keep("job", updated, actor=event.event.person or self.station.station)
         return {"job": job_id, "quantities": dict(updated.quantities)}

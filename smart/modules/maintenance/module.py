@@ -59,22 +59,21 @@ class MaintenanceModule(rulebound.RuleBoundModule):
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb == "check":
-            return self._check(event)
+            return await self._check(event)
         if event.verb == "count":
-            return self._count(event)
+            return await self._count(event)
         if event.verb == "service":
-            return self._service(event)
+            return await self._service(event)
         decision = await super().handle(event)
-        return self._with_counters(event, decision) if event.verb == "use" else decision
+        return await self._with_counters(event, decision) if event.verb == "use" else decision
 
     # -- usage counters ----------------------------------------------------------------------
 
-    def _counters(self, equipment: f.EquipmentRecord) -> list[usage.Counter]:
+    async def _counters(self, equipment: f.EquipmentRecord) -> list[usage.Counter]:
         """The equipment's counters now: its limits with the counts the station keeps (zero if none)."""
-        keeper = rulebound.keeper(self.station)
         found = []
         for limit in equipment.usage_limits:
-            held = keeper.held("usage", f.usage_key(equipment.id, limit.task)) if keeper else None
+            held = await self.station.held("usage", f.usage_key(equipment.id, limit.task))
             kept = (
                 held
                 if isinstance(held, f.UsageCount)
@@ -96,27 +95,29 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             )
         return found
 
-    def _used_equipment(self, event: framework.ModuleEvent) -> list[f.EquipmentRecord] | str:
+    async def _used_equipment(self, event: framework.ModuleEvent) -> list[f.EquipmentRecord] | str:
         """The equipment records a count or use names, or what is wrong with the request."""
         raw = event.body.get("equipment", list(event.event.equipment))
         names = [raw] if isinstance(raw, str) else raw
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             return "body.equipment: expected an equipment id or a list of them"
-        known = self.station.facts().equipment
+        known = (await self.station.facts()).equipment
         unknown = [n for n in names if n not in known]
         if unknown:
             return f"no equipment {', '.join(unknown)} at {self.station.station}"
         return [known[n] for n in names]
 
-    def _with_counters(
+    async def _with_counters(
         self, event: framework.ModuleEvent, decision: framework.ModuleDecision
     ) -> framework.ModuleDecision:
         """The ``use`` decision with every counter of the event's equipment: overdue denies, due warns."""
-        known = self.station.facts().equipment
+        known = (await self.station.facts()).equipment
         reasons = list(decision.reasons)
         shown = []
         try:
-            counters = [c for e in event.event.equipment if e in known for c in self._counters(known[e])]
+            counters = [
+                c for e in event.event.equipment if e in known for c in await self._counters(known[e])
+            ]
         except usage.CounterError as err:
             return rulebound.refusal(self.name, "usage.limit", str(err))
         for counter in counters:
@@ -154,8 +155,8 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             effects={**decision.effects, "counters": shown},
         )
 
-    def _count(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
-        used = self._used_equipment(event)
+    async def _count(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        used = await self._used_equipment(event)
         if isinstance(used, str):
             return rulebound.refusal(self.name, "count.equipment", used)
         hours = event.body.get("hours", 0.0)
@@ -164,19 +165,18 @@ class MaintenanceModule(rulebound.RuleBoundModule):
                 self.name, "count.hours", f"body.hours: expected a number of hours >= 0, got {hours!r}"
             )
         try:
-            counters = [c for equipment in used for c in self._counters(equipment)]
+            counters = [c for equipment in used for c in await self._counters(equipment)]
         except usage.CounterError as err:
             return rulebound.refusal(self.name, "usage.limit", str(err))
-        keeper = rulebound.keeper(self.station)
         actor = event.event.person or self.station.station
         counted = []
         for counter in counters:
             amount = 1.0 if counter.unit == "cycles" else float(hours)
             after = usage.count(counter, amount)
-            if keeper is not None and amount:
-                held = keeper.held("usage", f.usage_key(after.equipment, after.task))
+            if amount:
+                held = await self.station.held("usage", f.usage_key(after.equipment, after.task))
                 by = held.last_service_by if isinstance(held, f.UsageCount) else None
-                keeper.keep("usage", _kept(after, by=by), actor=actor)
+                await self.station.keep("usage", _kept(after, by=by), actor=actor)
             counted.append(_counter_json(after))
             if after.status != "ok" and counter.status == "ok":
                 log.warning(
@@ -190,9 +190,9 @@ class MaintenanceModule(rulebound.RuleBoundModule):
                 )
         return framework.ModuleDecision(module=self.name, outcome="allow", effects={"counters": counted})
 
-    def _service(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+    async def _service(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         equipment_id, task = event.body.get("equipment"), event.body.get("task")
-        held = self.station.facts().equipment.get(str(equipment_id))
+        held = (await self.station.facts()).equipment.get(str(equipment_id))
         if held is None:
             return rulebound.refusal(
                 self.name, "service.equipment", f"no equipment {equipment_id!r} at {self.station.station}"
@@ -210,16 +210,13 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             return rulebound.refusal(
                 self.name, "service.person", "a service names who did it (the event's person)"
             )
-        keeper = rulebound.keeper(self.station)
-        if keeper is None:
-            return rulebound.refusal(self.name, "service.records", "this station keeps no records")
         try:
-            (counter,) = [c for c in self._counters(held) if c.task == task]
+            (counter,) = [c for c in await self._counters(held) if c.task == task]
         except usage.CounterError as err:
             return rulebound.refusal(self.name, "usage.limit", str(err))
         after = usage.serviced(counter, at=event.event.at)
-        keeper.keep("usage", _kept(after, by=person), actor=person)
-        entry = self.station.record(
+        await self.station.keep("usage", _kept(after, by=person), actor=person)
+        entry = await self.station.record(
             kind="maintenance.serviced",
             subject=f.usage_key(held.id, task),
             data={
@@ -255,7 +252,7 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             },
         )
 
-    def _check(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+    async def _check(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         body, happened = event.body, event.event
         name = body.get("check")
         if not isinstance(name, str) or not name:
@@ -266,20 +263,13 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             )
         except ValidationError as err:
             return rulebound.refusal(self.name, "check.readings", f"readings of {name}: {err}", check=name)
-        decision = self.judge(event)
+        decision = await self.judge(event)
         equipment = body.get("equipment") or (happened.equipment[0] if happened.equipment else None)
         passed = bool(body.get("passed", True)) and decision.allowed
         record = f.CheckRecord(
             check=name, at=happened.at, passed=passed, equipment=equipment, readings=dict(readings)
         )
-        keeper = rulebound.keeper(self.station)
-        actor = happened.person or self.station.station
-        if keeper is not None:
-            keeper.keep("check", record, actor=actor)
-        else:
-            self.station.record(
-                kind="maintenance.check", subject=name, data={"check": name, "passed": passed}, actor=actor
-            )
+        await self.station.keep("check", record, actor=happened.person or self.station.station)
         return framework.ModuleDecision(
             module=self.name,
             outcome=decision.outcome,
@@ -292,24 +282,23 @@ class MaintenanceModule(rulebound.RuleBoundModule):
         if event.verb != "calibration":
             return {}
         equipment_id = event.body.get("equipment")
-        keeper = rulebound.keeper(self.station)
-        held = keeper.held("equipment", str(equipment_id)) if keeper is not None else None
-        if keeper is None or not isinstance(held, f.EquipmentRecord):
+        held = await self.station.held("equipment", str(equipment_id))
+        if not isinstance(held, f.EquipmentRecord):
             return rulebound.refusal(
                 self.name, "calibration.equipment", f"no equipment {equipment_id!r} at this station"
             )
         in_tolerance = bool(event.body.get("inTolerance", True))
         calibration = f.Calibration(at=event.event.at, in_tolerance=in_tolerance)
         actor = event.event.person or self.station.station
-        keeper.keep("equipment", dataclasses.replace(held, calibration=calibration), actor=actor)
+        await self.station.keep("equipment", dataclasses.replace(held, calibration=calibration), actor=actor)
         effects: dict[str, Any] = {"equipment": held.id, "inTolerance": in_tolerance}
-        if not in_tolerance and isinstance(self.station, rulebound.RecallsJobs):
+        if not in_tolerance:
             good = (
                 held.calibration if held.calibration is not None and held.calibration.in_tolerance else None
             )
-            recall = self.station.jobs_served_by(held.id, since=good.at if good else None)
+            recall = await self.station.jobs_served_by(held.id, since=good.at if good else None)
             effects["recall"] = recall
-            self.station.record(
+            await self.station.record(
                 kind="maintenance.recall",
                 subject=held.id,
                 data={

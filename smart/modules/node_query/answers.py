@@ -1,8 +1,8 @@
 """Answers to the station's questions, from the station's own store and nothing else.
 
 Every answer comes from what the station holds: the contract revisions in
-its store (:class:`~smart.node.store.StationStore`), its ledger
-(:class:`~smart.ledger.NodeLog`: decisions with their reasons, job
+its store (:class:`HeldStore`: what the station's revision port says), its ledger
+(:class:`ReadLog`: decisions with their reasons, job
 transitions, what is shipped) and a snapshot of its facts (people's
 certifications and exams, equipment calibrations) as the station runtime
 built them. No answer waits for, or asks, a hub: a station that is cut off
@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
@@ -37,7 +37,6 @@ from smart import intervals, ledger
 from smart.contracts import facts as f
 from smart.contracts import rules
 from smart.modules.node_query import questions
-from smart.node.store import StationStore
 
 #: Ledger entry kinds that carry a station's decision with its reasons.
 DECISION_KINDS = ("gate.decision", "module.decision")
@@ -45,7 +44,7 @@ JOB_KIND = "job.transition"
 #: Job states in which no job is in hand.
 _NO_JOB = {"idle", "badged-in", "handed-off"}
 #: How far back (entries) the ledger is read for the last refusal or job.
-_LOOK_BACK = 5000
+LOOK_BACK = 5000
 _PAGE = 200
 #: Reasons said aloud before "and N more" (the screen shows all).
 _SPOKEN_REASONS = 2
@@ -53,13 +52,50 @@ _SPOKEN_REASONS = 2
 _RULE = TypeAdapter(rules.Rule)
 
 
+class HeldRevision(Protocol):
+    """An active revision as the station holds it."""
+
+    @property
+    def contract(self) -> str: ...
+    @property
+    def revision(self) -> str: ...
+    @property
+    def envelope(self) -> bytes: ...
+    @property
+    def activated_at(self) -> str: ...
+
+
+class RevisionChange(Protocol):
+    """One change of a contract's active revision."""
+
+    @property
+    def revision(self) -> str | None: ...
+    @property
+    def previous(self) -> str | None: ...
+
+
+class HeldStore(Protocol):
+    """The station's contract revisions and shipped cursor, as answers read them."""
+
+    def active(self) -> Sequence[HeldRevision]: ...
+    def history(self, contract: str | None = None) -> Sequence[RevisionChange]: ...
+    def shipped_seq(self, node: str) -> int: ...
+
+
+class ReadLog(Protocol):
+    """The station's ledger, read by sequence range."""
+
+    def size(self) -> int: ...
+    def entries(self, start: int, stop: int | None = None) -> Sequence[ledger.Entry]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Local:
     """What a station holds: the only sources an answer may read."""
 
     station: str
-    store: StationStore
-    log: ledger.NodeLog
+    store: HeldStore
+    log: ReadLog
     facts: f.Facts = field(default_factory=f.Facts)
 
 
@@ -140,7 +176,7 @@ def _when(text: Any) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def contracts(store: StationStore) -> list[_Contract]:
+def contracts(store: HeldStore) -> list[_Contract]:
     """The station's active revisions, each with its rules typed (rules that do not read are skipped)."""
     found: list[_Contract] = []
     for active in store.active():
@@ -183,11 +219,11 @@ def _in_days(due: date, today: date) -> str:
     return f"overdue by {-days} day{'s' if days != -1 else ''}"
 
 
-def _last_entries(log: ledger.NodeLog, kinds: Iterable[str]) -> Iterable[ledger.Entry]:
-    """The log's entries of ``kinds``, newest first, reading back at most ``_LOOK_BACK`` entries."""
+def _last_entries(log: ReadLog, kinds: Iterable[str]) -> Iterable[ledger.Entry]:
+    """The log's entries of ``kinds``, newest first, reading back at most ``LOOK_BACK`` entries."""
     wanted = set(kinds)
     stop = log.size()
-    floor = max(0, stop - _LOOK_BACK)
+    floor = max(0, stop - LOOK_BACK)
     while stop > floor:
         start = max(floor, stop - _PAGE)
         for entry in reversed(log.entries(start, stop)):

@@ -11,19 +11,51 @@ function from the microphone loop; no audio travels on the bus.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from smart import ledger
 from smart.contracts import engine
 from smart.modules import framework
 from smart.modules.node_query import answers, speech
-from smart.node.agent import NodeAgent
+
+#: How far back (entries) an answer may read the ledger; answers read no further.
+_LOOK_BACK = answers.LOOK_BACK
 
 
-@runtime_checkable
-class HoldsAgent(Protocol):
-    """A station whose node agent (store and ledger) a module may read (the node's runtime)."""
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """The station's revisions and shipped cursor as the ports gave them for one question."""
 
-    agent: NodeAgent
+    held: Sequence[framework.HeldRevision]
+    changes: Sequence[framework.RevisionChange]
+    shipped: int
+
+    def active(self) -> Sequence[framework.HeldRevision]:
+        return self.held
+
+    def history(self, contract: str | None = None) -> Sequence[framework.RevisionChange]:
+        return [c for c in self.changes if contract is None or c.contract == contract]
+
+    def shipped_seq(self, node: str) -> int:
+        return self.shipped
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The ledger's last entries (at most ``_LOOK_BACK``), read once for one question."""
+
+    first: int
+    size_: int
+    held: Sequence[ledger.Entry]
+
+    def size(self) -> int:
+        return self.size_
+
+    def entries(self, start: int, stop: int | None = None) -> Sequence[ledger.Entry]:
+        stop = self.size_ if stop is None else min(stop, self.size_)
+        start = max(start, self.first)
+        return self.held[start - self.first : max(start, stop) - self.first]
 
 
 class NodeQueryModule(framework.StationModule):
@@ -39,13 +71,18 @@ class NodeQueryModule(framework.StationModule):
             return self._refuse("request", "body.text: expected the question as text")
         if badge is not None and not isinstance(badge, str):
             return self._refuse("request", "body.badge: expected the asker's badge id")
-        if not isinstance(self.station, HoldsAgent):
-            return self._refuse("store", "this station has no node-local store to answer from")
-        agent = self.station.agent
-        if agent.store is None or agent.ledger is None:
-            return self._refuse("store", "the station's store is not open")
+        station = self.station
+        size = await station.ledger_size()
+        first = max(0, size - _LOOK_BACK)
         local = answers.Local(
-            station=agent.station, store=agent.store, log=agent.ledger, facts=self.station.facts()
+            station=station.station,
+            store=_Held(
+                await station.active_revisions(),
+                await station.revision_history(),
+                await station.shipped_seq(),
+            ),
+            log=_Window(first, size, await station.entries(first, size)),
+            facts=await station.facts(),
         )
         reply = speech.voice_answer(text, local=local, badge=badge or event.event.person, at=event.event.at)
         return framework.ModuleDecision(

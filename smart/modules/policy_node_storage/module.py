@@ -22,24 +22,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from smart import ledger
 from smart.contracts import engine
 from smart.modules import framework
-from smart.node.agent import NodeAgent
-from smart.node.store import StationStore
 
 #: Ledger kinds that carry a decision with the revisions it was judged under.
 DECISION_KINDS = ("module.decision", "gate.decision")
 _RULE_FIELDS = ("id", "kind", "message", "severity", "appliesTo", "cites")
-
-
-@runtime_checkable
-class HoldsAgent(Protocol):
-    """A station whose node agent (store and ledger) a module may read (the node's runtime)."""
-
-    agent: NodeAgent
 
 
 def rule_text(bundle: Mapping[str, Any], rule_id: str) -> dict[str, Any] | None:
@@ -77,20 +68,15 @@ class PolicyNodeStorageModule(framework.StationModule):
     name = "policy-node-storage"
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
-        if not isinstance(self.station, HoldsAgent):
-            return self._refuse("store", "this station has no node-local store to read")
-        agent = self.station.agent
-        if agent.store is None or agent.ledger is None:
-            return self._refuse("store", "the station's store is not open")
         if event.verb == "active":
-            return self._answer(active=self._active(agent.store))
+            return self._answer(active=await self._active())
         if event.verb == "history":
             contract = event.body.get("contract")
             if contract is not None and not isinstance(contract, str):
                 return self._refuse("request", "body.contract: expected a contract name")
-            return self._answer(**self._history(agent.store, agent.ledger, contract))
+            return self._answer(**await self._history(contract))
         if event.verb == "why":
-            return self._why(agent.store, agent.ledger, event.body)
+            return await self._why(event.body)
         answers = ", ".join(self.manifest.subjects)
         return self._refuse("verb", f"{self.name} does not answer {event.verb!r}; it answers {answers}")
 
@@ -101,17 +87,16 @@ class PolicyNodeStorageModule(framework.StationModule):
     def _answer(self, **effects: Any) -> framework.ModuleDecision:
         return framework.ModuleDecision(module=self.name, outcome="allow", effects=effects)
 
-    @staticmethod
-    def _active(store: StationStore) -> list[dict[str, str]]:
+    async def _active(self) -> list[dict[str, str]]:
         return [
-            {"contract": a.contract, "revision": a.revision, "since": a.activated_at} for a in store.active()
+            {"contract": a.contract, "revision": a.revision, "since": a.activated_at}
+            for a in await self.station.active_revisions()
         ]
 
-    @staticmethod
-    def _history(store: StationStore, log: ledger.NodeLog, contract: str | None) -> dict[str, Any]:
+    async def _history(self, contract: str | None) -> dict[str, Any]:
         changes = [
             {"contract": a.contract, "revision": a.revision, "previous": a.previous, "at": a.at}
-            for a in store.history(contract)
+            for a in await self.station.revision_history(contract)
         ]
         refused = [
             {
@@ -121,14 +106,12 @@ class PolicyNodeStorageModule(framework.StationModule):
                 "at": e.ts,
                 "entry": e.node_seq,
             }
-            for e in log.entries(0)
+            for e in await self.station.entries(0)
             if e.kind == "contract.refused" and (contract is None or e.data.get("contract") == contract)
         ]
         return {"contract": contract, "history": changes, "refused": refused}
 
-    def _why(
-        self, store: StationStore, log: ledger.NodeLog, body: Mapping[str, Any]
-    ) -> framework.ModuleDecision:
+    async def _why(self, body: Mapping[str, Any]) -> framework.ModuleDecision:
         rule_id, seq = body.get("rule"), body.get("entry")
         if not isinstance(rule_id, str) or not rule_id:
             return self._refuse("request", "body.rule: expected the id of a rule")
@@ -136,17 +119,17 @@ class PolicyNodeStorageModule(framework.StationModule):
             return self._refuse("request", "body.entry: expected a ledger entry number")
         decided: ledger.Entry | None = None
         if seq is not None:
-            found = log.entries(seq, seq + 1)
+            found = await self.station.entries(seq, seq + 1)
             if not found or found[0].kind not in DECISION_KINDS:
                 return self._refuse("entry", f"ledger entry {seq} is not a module or gate decision")
             decided = found[0]
             revisions = decided.data.get("revisions") or {}
             candidates = [(str(c), str(r)) for c, r in sorted(revisions.items())]
         else:
-            candidates = [(a.contract, a.revision) for a in store.active()]
-        in_force = {a.contract: a.revision for a in store.active()}
+            candidates = [(a.contract, a.revision) for a in await self.station.active_revisions()]
+        in_force = {a.contract: a.revision for a in await self.station.active_revisions()}
         for contract, revision in candidates:
-            envelope = store.envelope(contract, revision)
+            envelope = await self.station.envelope(contract, revision)
             if envelope is None:
                 continue
             text = rule_text(json.loads(envelope)["bundle"], rule_id)

@@ -155,23 +155,23 @@ class QaModule(framework.StationModule):
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb == "measure":
-            return self._measure(event)
+            return await self._measure(event)
         if event.verb == "disposition":
-            return self._disposition(event)
+            return await self._disposition(event)
         reason = engine.Reason(
             "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, disposition"
         )
         return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
 
-    def _measure(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
-        decision = self.station.judge(event.event, module=self.name)
+    async def _measure(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        decision = await self.station.judge(event.event, module=self.name)
         cites = {str(rule): tuple(clauses) for rule, clauses in dict(event.body.get("cites") or {}).items()}
         result = assess(decision.outcome, decision.reasons, event.event, self.charts, cites=cites)
         self.charts = dict(result.charts)
         actor = event.event.person or self.station.station
         for record in result.opened:
             self.ncrs[record.id] = record
-            self.station.record(
+            await self.station.record(
                 kind="qa.ncr.opened", subject=record.job or record.id, data=record.to_json(), actor=actor
             )
             log.info("qa.ncr_opened", station=self.station.station, ncr=record.id, job=record.job)
@@ -193,7 +193,7 @@ class QaModule(framework.StationModule):
             },
         )
 
-    def _disposition(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+    async def _disposition(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         ncr_id = str(event.body.get("ncr") or "")
         record = self.ncrs.get(ncr_id)
         if record is None:
@@ -209,7 +209,9 @@ class QaModule(framework.StationModule):
             return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(refused.reason,))
         self.ncrs[ncr_id] = updated
         kind = "qa.ncr.closed" if not updated.open else "qa.ncr.dispositioned"
-        self.station.record(kind=kind, subject=updated.job or updated.id, data=updated.to_json(), actor=by)
+        await self.station.record(
+            kind=kind, subject=updated.job or updated.id, data=updated.to_json(), actor=by
+        )
         log.info("qa.ncr_updated", station=self.station.station, ncr=ncr_id, open=updated.open)
         return framework.ModuleDecision(
             module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open}

@@ -12,8 +12,9 @@ Where the pins come from is a gpiozero *pin factory*:
 
 :class:`StationGpio` owns the six devices, the :class:`~.interlock.Interlock`
 on the relay and e-stop and the :class:`~.stacklight.StackLight` on the lamps
-and buzzer. The light shows the alert board (:mod:`.alerts` decides green,
-amber, red and the buzzer) with two overrides from the interlock: **red**
+and buzzer. The light shows the alert board (AlertBroadcast decides green,
+amber, red and the buzzer and publishes them as
+:class:`smart.bus.messages.AlertNotice`) with two overrides from the interlock: **red**
 while the e-stop is pressed or latched or the relay dropped on a fault (the
 watchdog, a controller crash), and **amber** rather than green while the
 relay is off — green means "you may work", and the relay says whether that
@@ -30,8 +31,8 @@ import gpiozero
 from gpiozero.pins import mock
 
 from smart import settings as settings_
-from smart.modules.alert_broadcast import alerts, stacklight
-from smart.modules.safety import interlock, pins
+from smart.bus import messages
+from smart.modules.safety import interlock, pins, stacklight
 
 
 class NoGpio(RuntimeError):
@@ -86,7 +87,7 @@ def simulated_factory(pin_map: pins.PinMap | None = None) -> mock.MockFactory:
     return factory
 
 
-def light_for(light: alerts.Light, state: interlock.State) -> alerts.Light:
+def light_for(light: messages.Light, state: interlock.State) -> messages.Light:
     """The tower's colour: the board's ``light``; red on an e-stop or fault; not green, relay off."""
     if state.estop_pressed or state.estop_latched or state.fault:
         return "red"
@@ -111,7 +112,7 @@ class StationGpio:
         self.factory = factory
         self._on_change = on_change
         #: The colour and buzzer the alert board asks for (amber and quiet until it says).
-        self._light: alerts.Light = "amber"
+        self._light: messages.Light = "amber"
         self._buzzer = False
         self._devices: list[Any] = []
         try:
@@ -179,17 +180,17 @@ class StationGpio:
 
     # -- feeding it ---------------------------------------------------------------------
 
-    def show(self, light: alerts.Light, *, buzzer: bool) -> alerts.Light:
+    def show(self, light: messages.Light, *, buzzer: bool) -> messages.Light:
         """Show what the alert board asks for (as published on the alert subject); returns what is lit."""
         self._light = light
         self._buzzer = buzzer
         return self.refresh()
 
-    def show_board(self, board: alerts.Board) -> alerts.Light:
+    def show_board(self, board: messages.Lit) -> messages.Light:
         """The alert board changed (an alert, an acknowledgement, a gate decision): relight the tower."""
         return self.show(board.light, buzzer=board.buzzer)
 
-    def refresh(self) -> alerts.Light:
+    def refresh(self) -> messages.Light:
         light = light_for(self._light, self.interlock.state)
         self.stacklight.show(light, buzzer=self._buzzer)
         return light

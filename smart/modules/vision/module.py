@@ -30,7 +30,7 @@ import asyncio
 import collections
 import dataclasses
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import structlog
 
@@ -44,16 +44,6 @@ SCAN_KIND = "vision.scan"
 SCANS_FOLDER = "scans"
 #: How long after a badge is refused the next, different badge counts as its supervisor's.
 SUPERVISOR_WINDOW_S = 60.0
-
-
-@runtime_checkable
-class RequestsJobs(Protocol):
-    """A station with a directory of its own and a bus a module may send requests on (the node's runtime)."""
-
-    @property
-    def data_dir(self) -> Path: ...
-
-    async def request(self, subject: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def describe(code: codes.Code) -> dict[str, Any]:
@@ -82,9 +72,6 @@ class VisionModule(framework.StationModule):
         self._refused_at: float | None = None
 
     async def start(self) -> None:
-        if not isinstance(self.station, RequestsJobs):
-            log.info("vision.no_scan_folder", station=self.station.station)
-            return
         self.folder = self.station.data_dir / SCANS_FOLDER
         self.folder.mkdir(parents=True, exist_ok=True)
         self.watcher = watcher.Watcher(sources.FolderSource(self.folder, skip_existing=True), self._seen)
@@ -140,7 +127,7 @@ class VisionModule(framework.StationModule):
                         if verb == "badge" and data.get("outcome") == "deny" and "supervisor" not in body
                         else None
                     )
-            self.station.record(kind=SCAN_KIND, subject=data["file"], data=data, actor=actor)
+            await self.station.record(kind=SCAN_KIND, subject=data["file"], data=data, actor=actor)
             self.last.append(data)
 
     async def _before(self, code: codes.Code) -> codes.Scanned:
@@ -172,7 +159,6 @@ class VisionModule(framework.StationModule):
         return None, None
 
     async def _ask_job(self, verb: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert isinstance(self.station, RequestsJobs)
         subject = framework.subject(self.station.station, "job", verb)
         try:
             reply = await self.station.request(subject, body)

@@ -307,7 +307,7 @@ class Kiosk:
         return {
             "person": person,
             #: A receiving and shipping station: receive → ship instead of scan → gate → steps.
-            "shipping": "logistics" in self.runtime.modules,
+            "shipping": bool(self.runtime.running(["logistics"])),
             "state": machine.state.value,
             "session": machine.session,
             "job": job,

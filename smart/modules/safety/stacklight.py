@@ -1,8 +1,9 @@
 """The stack light and buzzer: three lamps and a sounder showing what :mod:`.alerts` decided.
 
-Which colour and whether the buzzer sounds are worked out by
-:class:`smart.modules.alert_broadcast.alerts.Board` (green allowed, amber
-warning, red blocked; the buzzer while a critical alert waits for someone).
+Which colour and whether the buzzer sounds are worked out by the alert board
+(AlertBroadcast: green allowed, amber warning, red blocked; the buzzer while
+a critical alert waits for someone), which publishes them on the station's
+alert subject (:class:`smart.bus.messages.AlertNotice`).
 This file only puts that on the lamps: exactly one lamp lit at a time. When
 the colour changes the old lamp goes out before the new one lights, so the
 tower never shows two colours at once (for an instant it shows none).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from smart.modules.alert_broadcast import alerts
+from smart.bus import messages
 
 
 class Output(Protocol):
@@ -34,10 +35,10 @@ class StackLight:
     """A green/amber/red tower and a buzzer, driven from a colour and a buzzer flag."""
 
     def __init__(self, *, green: Output, amber: Output, red: Output, buzzer: Output) -> None:
-        self._lamps: dict[alerts.Light, Output] = {"green": green, "amber": amber, "red": red}
+        self._lamps: dict[messages.Light, Output] = {"green": green, "amber": amber, "red": red}
         self._buzzer = buzzer
 
-    def show(self, light: alerts.Light, *, buzzer: bool) -> None:
+    def show(self, light: messages.Light, *, buzzer: bool) -> None:
         """Light ``light`` alone and sound or silence the buzzer."""
         if light not in self._lamps:
             raise ValueError(f"stack light colour {light!r} is not green, amber or red")
@@ -50,8 +51,8 @@ class StackLight:
         else:
             self._buzzer.off()
 
-    def show_board(self, board: alerts.Board) -> None:
-        """The board's colour and buzzer, as :class:`~.alerts.Board` decides them."""
+    def show_board(self, board: messages.Lit) -> None:
+        """The board's colour and buzzer, as the alert board decides them."""
         self.show(board.light, buzzer=board.buzzer)
 
     def dark(self) -> None:
@@ -61,7 +62,7 @@ class StackLight:
         self._buzzer.off()
 
     @property
-    def lit(self) -> alerts.Light | None:
+    def lit(self) -> messages.Light | None:
         """The lamp that is on, or ``None`` when the tower is dark."""
         for colour, lamp in self._lamps.items():
             if lamp.is_active:

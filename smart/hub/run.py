@@ -1,0 +1,59 @@
+"""``smart hub run``: the hub's services and web app from settings alone, until SIGTERM.
+
+What the hub Deployment runs on Kubernetes: the database, the hub NATS (URL
+and credentials), the keys and secrets directories and the stations all come
+from the settings (``SMART_*`` variables or the config file); no embedded
+floor, no PostgreSQL or NATS server of its own. ``smart up`` builds the same
+:class:`~smart.hub.services.HubServices` beside the servers it runs.
+Roles (vault, floor, business) come later; today there is one, ``all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+import uvicorn
+
+from smart.hub.services import HubServices
+from smart.hub.web.app import create_app
+from smart.settings import Settings
+
+log = structlog.get_logger("smart.hub.run")
+
+ROLES = ("all",)
+
+
+async def run_hub(settings: Settings, *, role: str = "all") -> None:
+    if role not in ROLES:
+        raise ValueError(f"hub role {role!r} is not one of {', '.join(ROLES)}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    services = HubServices(settings)
+    try:
+        await services.start()
+        app = create_app(services.status, routers=services.routers())
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        web = asyncio.create_task(server.serve(), name="hub-web")
+        while not server.started and not web.done():  # noqa: ASYNC110 - uvicorn offers no event
+            await asyncio.sleep(0.02)
+        if web.done():
+            await web
+            raise RuntimeError(f"the hub web app on {settings.host}:{settings.web_port} did not start")
+        log.info(
+            "hub.serving",
+            role=role,
+            url=f"http://{settings.host}:{settings.web_port}/",
+            stations=services.stations,
+        )
+        await stop.wait()
+        server.should_exit = True
+        await web
+    finally:
+        await services.stop()
