@@ -313,7 +313,7 @@ def hub(
 ) -> None:
     """PO search over 100,000 lines beside a plain SELECT, a 10,000-line import, release → station record."""
     from smart import logs
-    from smart.hub import work_bench
+    from smart.runtime import work_bench
 
     logs.configure("WARNING")
 
