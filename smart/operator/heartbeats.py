@@ -34,11 +34,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 import structlog
 from nats.aio.msg import Msg
 
 from smart.bus import subjects
-from smart.contracts.models import Station
+from smart.contracts.models import Station, StationStatus
 
 log = structlog.get_logger("smart.operator.heartbeats")
 
@@ -88,6 +89,34 @@ class Heard:
         heartbeat = parse(message.subject, message.data, heard_at=time.monotonic(), heard_wall=time.time())
         if heartbeat is not None:
             self.last[heartbeat.station] = heartbeat
+
+    def active(
+        self, stations: Iterable[Station], *, now: float, offline_after_s: float
+    ) -> dict[str, Mapping[str, str]]:
+        """Station id → the revisions it reports in force, for the stations whose report counts now.
+
+        A station heard within the offline time counts with what it said; a silent one does not
+        count (its last word may be stale). While the operator has listened for less than the
+        offline time, a station not heard yet counts with what its Station status shows (the
+        last report written before a restart, if it was online then), so a restart with nothing
+        changed changes no contract's Ready.
+        """
+        found: dict[str, Mapping[str, str]] = {}
+        warming = now - self.since <= offline_after_s
+        for station in stations:
+            sid = station.spec.station_id
+            heard = self.last.get(sid)
+            if heard is not None:
+                if now - heard.heard_at <= offline_after_s:
+                    found[sid] = heard.revisions
+            elif warming:
+                try:
+                    shown = StationStatus.model_validate(station.status or {})
+                except pydantic.ValidationError:
+                    continue
+                if shown.online:
+                    found[sid] = shown.active_revisions
+        return found
 
 
 def _timestamp(wall: float) -> str:
