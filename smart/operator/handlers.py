@@ -62,6 +62,9 @@ STATIONS = "stations"
 FINALIZER = f"{GROUP}/retire"
 LEDGER_NODE = "smart-operator"
 HUB_KEY = "hub"
+#: Seconds before kopf retries a handler that raised (an API server or NATS away a moment), not
+#: kopf's default minute: a refused cluster write holds distribution back only this long after a fix.
+RETRY_S = 5.0
 
 Key = tuple[str, str]  # namespace, name
 
@@ -444,9 +447,9 @@ async def _reconcile(
     return results
 
 
-@kopf.on.resume(GROUP, VERSION, CONTRACTS)
-@kopf.on.create(GROUP, VERSION, CONTRACTS)
-@kopf.on.update(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]  # indexes come as kwargs
+@kopf.on.resume(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)  # type: ignore[arg-type]  # indexes come as kwargs
 async def contract_changed(
     *,
     body: kopf.Body,
@@ -473,7 +476,7 @@ async def contract_changed(
             namespace,
             sorted([*others, contract], key=lambda c: c.metadata.name),
             stations,
-            shown={name: dict(body.status)},
+            shown={**{c.metadata.name: dict(c.status or {}) for c in others}, name: dict(body.status)},
             resource="smartcontract",
         )
     for item, deployment in results:
@@ -516,7 +519,7 @@ def _reference(contract: SmartContract) -> kopf.Body:
     return kopf.Body(cast("kopf.RawBody", raw))
 
 
-@kopf.on.delete(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]
+@kopf.on.delete(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)  # type: ignore[arg-type]
 async def contract_deleted(
     *,
     name: str,
@@ -539,10 +542,10 @@ async def contract_deleted(
     metrics.RECONCILES.labels("smartcontract", "retired").inc()
 
 
-@kopf.on.resume(GROUP, VERSION, STATIONS)
-@kopf.on.create(GROUP, VERSION, STATIONS)
-@kopf.on.update(GROUP, VERSION, STATIONS)
-@kopf.on.delete(GROUP, VERSION, STATIONS)  # type: ignore[arg-type]
+@kopf.on.resume(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.delete(GROUP, VERSION, STATIONS, backoff=RETRY_S)  # type: ignore[arg-type]
 async def station_changed(
     *,
     body: kopf.Body,

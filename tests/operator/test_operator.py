@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import kmock
-import kopf
 import nats
 import pytest
 
@@ -24,14 +21,20 @@ from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.node.agent import AgentConfig, NodeAgent
-from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FloorFactory, make_settings
+from tests.operator.conftest import (
+    CONTRACTS,
+    DAEMONSETS,
+    NODES,
+    NS,
+    STATIONS,
+    Api,
+    Starter,
+    eventually,
+)
 
-NS = "smart"
-CONTRACTS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/smartcontracts"
-STATIONS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/stations"
-DAEMONSETS = f"/apis/apps/v1/namespaces/{NS}/daemonsets"
+__all__ = ["CONTRACTS", "DAEMONSETS", "NODES", "NS", "STATIONS", "Api", "Starter", "eventually"]
 
 
 def station(sid: str, role: str, process: str) -> dict[str, Any]:
@@ -80,146 +83,6 @@ CONTRACT: dict[str, Any] = {
         ],
     },
 }
-
-
-class Api:
-    """Plain HTTP to the emulator, as kubectl would talk to an API server; ``stop`` ends the operator."""
-
-    def __init__(
-        self, url: str, stop: Callable[[], Awaitable[None]], task: asyncio.Task[None] | None = None
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.stop = stop
-        self.task: asyncio.Task[None] = task or asyncio.get_running_loop().create_future()  # type: ignore[assignment]
-
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(method, self.url + path, json=body, headers=headers) as response,
-        ):
-            return await response.json(content_type=None) if response.status < 400 else None
-
-    async def get(self, path: str) -> Any:
-        return await self.call("GET", path)
-
-    async def items(self, path: str) -> list[dict[str, Any]]:
-        found = await self.get(path)
-        return list(found["items"]) if found else []
-
-
-async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = 30.0) -> Any:
-    """Wait until ``what`` returns something truthy (a wait, not a timed assertion)."""
-    deadline = asyncio.get_running_loop().time() + patience
-    while True:
-        value = await what()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the expected state never came")
-        await asyncio.sleep(0.1)
-
-
-NODES = "/api/v1/nodes"
-
-
-def declare(emulator: kmock.KubernetesEmulator) -> None:
-    verbs = {"list", "watch", "get", "patch", "create", "delete", "update"}
-    info = kmock.ResourceInfo
-    emulator.resources["smart.aero/v1alpha1/smartcontracts"] = info(
-        kind="SmartContract", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"smc"}
-    )
-    emulator.resources["smart.aero/v1alpha1/stations"] = info(
-        kind="Station", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"sst"}
-    )
-    emulator.resources["apps/v1/daemonsets"] = info(kind="DaemonSet", namespaced=True, verbs=verbs)
-    emulator.resources["v1/events"] = info(kind="Event", namespaced=True, verbs=verbs)
-    emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)
-    emulator.resources["v1/nodes"] = info(kind="Node", namespaced=False, verbs=verbs)
-    emulator.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = info(
-        kind="CustomResourceDefinition", namespaced=False, verbs=verbs
-    )
-    # The Pi nodes the stations bind to, as the shop labels them, and one node of no station.
-    for sid in ("pt-1", "mt-1", "ut-1", "sr-1", "ht-1"):
-        emulator.objects["v1/nodes", None, f"pi-{sid}"] = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": f"pi-{sid}", "labels": {"smart.aero/station": sid}},
-        }
-    emulator.objects["v1/nodes", None, "hub-1"] = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": "hub-1", "labels": {"node-role.kubernetes.io/control-plane": ""}},
-    }
-
-
-@pytest.fixture
-def operator_env() -> dict[str, str]:
-    """More ``SMART_*`` settings for the operator; a test parametrizes this to change one."""
-    return {}
-
-
-Starter = Callable[..., Awaitable[Api]]
-
-
-@pytest.fixture
-async def start_operator(
-    kmock: kmock.KubernetesEmulator,
-    nats_floor: BackgroundFloor,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    operator_env: dict[str, str],
-) -> AsyncIterator[Starter]:
-    """Starts the operator (again, after a stop: a restart) on the same state, keys and cluster."""
-    declare(kmock)
-    for variable, value in operator_env.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))
-    monkeypatch.setenv("SMART_NATS_URL", nats_floor.hub_url)
-    monkeypatch.setenv("SMART_STATE_DIR", str(tmp_path / "operator"))
-    monkeypatch.setenv("SMART_KEYS_DIR", str(tmp_path / "keys"))
-    KeyStore(tmp_path / "keys").signing_key("hub")  # provisioned, as the hub's key always is
-    running: list[Api] = []
-
-    async def start(*, namespaces: list[str] | None = None, url: str | None = None) -> Api:
-        stop = asyncio.Event()
-        ready = asyncio.Event()
-        settings = kopf.OperatorSettings()
-        settings.watching.server_timeout = 1  # kmock's watch streams never end by themselves
-        settings.watching.client_timeout = 2
-        task = asyncio.create_task(
-            kopf.operator(
-                clusterwide=not namespaces,
-                namespaces=namespaces or (),
-                standalone=True,
-                stop_flag=stop,
-                ready_flag=ready,
-                settings=settings,
-                registry=handlers.registry(),
-            )
-        )
-        await asyncio.wait_for(ready.wait(), 60)
-
-        async def stop_operator() -> None:
-            stop.set()
-            with contextlib.suppress(asyncio.CancelledError):  # kopf ends its own task on the stop flag
-                await asyncio.wait_for(task, 30)
-
-        api = Api(url or str(kmock.url), stop_operator, task)
-        running.append(api)
-        return api
-
-    try:
-        yield start
-    finally:
-        for api in running:
-            if not api.task.done():
-                await api.stop()
-
-
-@pytest.fixture
-async def operator(start_operator: Starter) -> Api:
-    return await start_operator()
 
 
 async def distributed(api: Api, name: str, generation: int, stations: int) -> dict[str, Any] | None:
