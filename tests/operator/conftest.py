@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl as ssl_
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -117,17 +118,22 @@ class Api:
     """Plain HTTP to the emulator, as kubectl would talk to an API server; ``stop`` ends the operator."""
 
     def __init__(
-        self, url: str, stop: Callable[[], Awaitable[None]], task: asyncio.Task[None] | None = None
+        self,
+        url: str,
+        stop: Callable[[], Awaitable[None]],
+        task: asyncio.Task[None] | None = None,
+        ssl: ssl_.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.stop = stop
+        self.ssl: ssl_.SSLContext | bool = ssl if ssl is not None else True
         self.task: asyncio.Task[None] = task or asyncio.get_running_loop().create_future()  # type: ignore[assignment]
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
         async with (
             aiohttp.ClientSession() as session,
-            session.request(method, self.url + path, json=body, headers=headers) as response,
+            session.request(method, self.url + path, json=body, headers=headers, ssl=self.ssl) as response,
         ):
             return await response.json(content_type=None) if response.status < 400 else None
 
@@ -212,7 +218,9 @@ async def start_operator(
     KeyStore(tmp_path / "keys").signing_key("hub")  # provisioned, as the hub's key always is
     running: list[Api] = []
 
-    async def start(*, namespaces: list[str] | None = None, url: str | None = None) -> Api:
+    async def start(
+        *, namespaces: list[str] | None = None, url: str | None = None, ssl: ssl_.SSLContext | None = None
+    ) -> Api:
         stop = asyncio.Event()
         ready = asyncio.Event()
         settings = kopf.OperatorSettings()
@@ -236,7 +244,7 @@ async def start_operator(
             with contextlib.suppress(asyncio.CancelledError):  # kopf ends its own task on the stop flag
                 await asyncio.wait_for(task, 30)
 
-        api = Api(url or str(kmock.url), stop_operator, task)
+        api = Api(url or str(kmock.url), stop_operator, task, ssl)
         running.append(api)
         return api
 
