@@ -145,7 +145,7 @@ def hub_key(directory: os.PathLike[str] | str) -> SigningKey:
     return KeyStore(Path(directory)).signing_key(HUB_KEY)
 
 
-@kopf.on.startup()  # type: ignore[arg-type]  # indexes come as kwargs
+@kopf.on.startup(backoff=RETRY_S)  # type: ignore[arg-type]  # indexes come as kwargs
 async def startup(
     settings: kopf.OperatorSettings,
     memo: kopf.Memo,
