@@ -22,7 +22,7 @@ from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart.hub import handoff_central, reorders
-from smart.hub.gathering import HubNodeGathering
+from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
@@ -69,6 +69,7 @@ class HubServices:
         )
         stations = list(self.floor.leaves)
         await asyncio.to_thread(register_stations, self.hub_log, keys, stations)
+        await asyncio.to_thread(register_shipped_nodes, self.hub_log, keys)  # the operator's node
         assert self.floor.hub is not None
         self.connection = await nats.connect(
             self.floor.hub.url, name="smart-hub-services", max_reconnect_attempts=-1, reconnect_time_wait=0.25

@@ -53,7 +53,7 @@ from smart.bus import subjects
 from smart.contracts import distribution, reconcile
 from smart.contracts.models import GROUP, VERSION, SmartContract, SmartContractStatus, Station
 from smart.keys import KeyStore, SigningKey
-from smart.operator import heartbeats, kube, metrics, workloads
+from smart.operator import heartbeats, kube, metrics, shipping, workloads
 
 log = structlog.get_logger("smart.operator")
 
@@ -197,6 +197,14 @@ async def startup(
     )
     runtime.tasks.append(
         asyncio.create_task(_keep_contracts(runtime, station_index, contract_index), name="contract-status")
+    )
+    runtime.tasks.append(  # the hub takes this node's entries as it takes a station's
+        asyncio.create_task(
+            shipping.ship(
+                node_log, connection.jetstream(), shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")
+            ),
+            name="ledger-shipping",
+        )
     )
     log.info("operator started", nats=url, hub_key=key.key_id)
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import ssl as ssl_
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,44 @@ NS = "smart"
 CONTRACTS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/smartcontracts"
 STATIONS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/stations"
 DAEMONSETS = f"/apis/apps/v1/namespaces/{NS}/daemonsets"
+
+
+class LoopThread:
+    """Runs ``main(stopping)`` on an event loop of its own, in a thread, until :meth:`stop`.
+
+    For what is another process on a floor (a station's agent, the hub's intake): kopf, when it
+    stops, cancels every task started on its loop after it started (it cannot tell them from its
+    own), so these would die with the first operator if they shared the test's loop.
+    """
+
+    def __init__(self, main: Callable[[asyncio.Event, threading.Event], Awaitable[None]]) -> None:
+        self.main = main
+        self.started = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
+        self.thread.start()
+        assert self.started.wait(60), f"did not start: {self.error!r}"
+
+    async def _run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        try:
+            await self.main(self.stopping, self.started)
+        except BaseException as err:
+            self.error = err
+            raise
+
+    def stop(self) -> None:
+        if self.thread is None or not self.thread.is_alive():
+            return
+        assert self.loop is not None and self.stopping is not None
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(60)
 
 
 class Api:
