@@ -390,11 +390,6 @@ async def _apply_workloads(
         log.info("workload deleted", daemonset=name, namespace=ns)
 
 
-def _with(contracts: list[SmartContract], current: SmartContract | None, name: str) -> list[SmartContract]:
-    others = [c for c in contracts if c.metadata.name != name]
-    return sorted(others + ([current] if current is not None else []), key=lambda c: c.metadata.name)
-
-
 def _key(namespace: str | None, name: str) -> Key:
     return (namespace or "default", name)
 
@@ -415,13 +410,12 @@ async def _reconcile(
     started = time.monotonic()
 
     async def before(planned: Sequence[reconcile.Planned]) -> None:
-        valid = [item for item in planned if item.invalid is None]
-        every = [c for c in contracts]  # a degraded contract keeps its workloads: its previous revision runs
-        await _apply_workloads(namespace, every, stations)
+        # Every contract's workloads, a degraded one's too: its previous revision still runs.
+        await _apply_workloads(namespace, contracts, stations)
         for item in planned:
             held = await runtime.store.revisions(item.name)
             key = _key(namespace, item.name)
-            if item in valid:
+            if item.invalid is None:
                 sent: dict[str, str | None] = dict.fromkeys(held)
                 sent.update(item.revisions)
                 await _record_on_stations(namespace, item.name, stations, sent)
