@@ -114,8 +114,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         info = kopf.ConnectionInfo(server=server)
     else:
         try:  # in-cluster, else kubeconfig: tokens, CA data, client certificates, exec plugins
-            info = kopf.login_via_client(**kwargs)
-        except kopf.LoginError:
+            info = kube.login_with_client(kwargs["settings"])
+        except kopf.LoginError as err:
+            log.warning("kubernetes client login failed; trying kopf's own", error=str(err))
             info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
     if info is not None:
         _connection["info"] = info

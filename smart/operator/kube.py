@@ -31,6 +31,42 @@ class KubeError(RuntimeError):
     """The API server refused a call; the message names the call and the status."""
 
 
+def login_with_client(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    """Log in as the ``kubernetes`` client does: in-cluster service account, else the kubeconfig.
+
+    kopf's ``login_via_client`` does the same, but the client library reads ``KUBECONFIG`` once,
+    when it is imported; this reads it now. Exec plugins and auth providers run here (the client
+    library calls them); inline CA, certificate and key data come back as files it wrote.
+    """
+    from kubernetes import client as sync_client
+    from kubernetes import config as kube_config
+
+    try:
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException:
+        paths = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        try:
+            kube_config.load_kube_config(config_file=paths)  # type: ignore[no-untyped-call]
+        except (kube_config.ConfigException, OSError) as err:
+            raise kopf.LoginError(f"neither in-cluster nor from the kubeconfig ({paths}): {err}") from err
+    config = sync_client.Configuration.get_default_copy()
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
+    scheme, _, token = (header or "").partition(" ") if header and " " in header else (None, "", header)
+    return kopf.ConnectionInfo(
+        server=str(config.host),
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+        trust_env=settings.networking.trust_env,
+        priority=30,
+    )
+
+
 def _pem(data: str | bytes) -> bytes:
     raw = data.encode() if isinstance(data, str) else data
     return raw if raw.startswith(b"-----BEGIN ") else base64.b64decode(raw)

@@ -1,4 +1,4 @@
-"""The operator over TLS with the kubeconfigs clusters really hand out: inline CA data, a client certificate.
+"""The operator over TLS with the kubeconfigs clusters hand out: inline CA data, client certificates, exec.
 
 kmock serves HTTPS here with a certificate signed by a CA made for the test; for the client
 certificate case it demands and verifies the client's certificate, so a call without one (the
@@ -14,6 +14,7 @@ import base64
 import copy
 import datetime
 import ipaddress
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kmock._internal import apps
 
+from smart.operator import handlers
 from tests.operator.conftest import (
     CONTRACTS,
     DAEMONSETS,
@@ -124,7 +126,7 @@ def tls_server(context: ssl.SSLContext) -> type[aiohttp.test_utils.RawTestServer
     return TlsServer
 
 
-def kubeconfig(path: Path, url: str, keys: Pki, *, user: dict[str, str]) -> Path:
+def kubeconfig(path: Path, url: str, keys: Pki, *, user: dict[str, Any]) -> Path:
     b64 = base64.b64encode
     path.write_text(
         yaml.safe_dump(
@@ -163,7 +165,7 @@ async def tls_cluster(
         yield emulator, f"https://127.0.0.1:{server.port}", keys
 
 
-@pytest.mark.parametrize("tls_cluster", ["token", "client-certificate"], indirect=True)
+@pytest.mark.parametrize("tls_cluster", ["token", "client-certificate", "exec-plugin"], indirect=True)
 async def test_operator_works_with_inline_ca_data_and_a_token_or_a_client_certificate(
     start_operator: Starter,
     tls_cluster: tuple[VersionedEmulator, str, Pki],
@@ -173,14 +175,28 @@ async def test_operator_works_with_inline_ca_data_and_a_token_or_a_client_certif
 ) -> None:
     emulator, url, keys = tls_cluster
     with_certificate = "client-certificate" in request.node.name
-    user = (
-        {
+    user: dict[str, Any] = {"token": TOKEN}
+    if with_certificate:
+        user = {
             "client-certificate-data": base64.b64encode(keys.client.cert).decode(),
             "client-key-data": base64.b64encode(keys.client.key).decode(),
         }
-        if with_certificate
-        else {"token": TOKEN}
-    )
+    elif "exec-plugin" in request.node.name:  # as cloud CLIs do: a command prints an ExecCredential
+        credential = {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"token": TOKEN},
+        }
+        plugin = tmp_path / "credential-plugin"
+        plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+        plugin.chmod(0o700)
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(plugin),
+                "interactiveMode": "Never",
+            }
+        }
     monkeypatch.delenv("SMART_KUBE_SERVER")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in a pod: the kubeconfig it is
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", url, keys, user=user)))
@@ -190,6 +206,8 @@ async def test_operator_works_with_inline_ca_data_and_a_token_or_a_client_certif
     await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
     done = await eventually(lambda: distributed(api, "floor-basics", 1, 1), patience=120)
     assert done["status"]["conditions"]  # written by the operator's own client, over TLS
+    info = handlers._connection["info"]
+    assert info.priority == 30  # the kubernetes client's login, not kopf's plain kubeconfig reader
     assert {d["metadata"]["name"] for d in await api.items(DAEMONSETS)} >= {"smart-gatekeeper", "smart-qa"}
 
     own = [r for r in emulator if r.headers.get("User-Agent", "").startswith("OpenAPI-Generator")]
@@ -202,4 +220,4 @@ async def test_operator_works_with_inline_ca_data_and_a_token_or_a_client_certif
     if with_certificate:  # no token anywhere: the TLS layer proved who called
         assert not [r for r in own if "Authorization" in r.headers]
     else:
-        assert all(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in own)
+        assert {r.headers.get("Authorization") for r in own} == {f"Bearer {TOKEN}"}
