@@ -136,22 +136,27 @@ def desired(
     if heard is None:
         if now - listening_since <= offline_after_s:
             return None
-        return {"online": False}
-    current = dict(station.status or {})
-    shown = dict(current.get("activeRevisions") or {})
-    revisions: dict[str, str | None] = {contract: None for contract in shown}  # merge patch: null drops
-    revisions.update(heard.revisions)
-    status: dict[str, Any] = {
+        return _patch(StationStatus(online=False))
+    fields: dict[str, Any] = {
         "online": now - heard.heard_at <= offline_after_s,
-        "lastHeartbeat": _timestamp(heard.heard_wall),
-        "activeRevisions": revisions,
-        "activeRevision": _short(heard.revisions),
+        "last_heartbeat": _timestamp(heard.heard_wall),
+        "active_revisions": dict(heard.revisions),
+        "active_revision": _short(heard.revisions),
     }
     if heard.mirror_lag is not None:
-        status["mirrorLag"] = heard.mirror_lag
+        fields["mirror_lag"] = heard.mirror_lag
     if heard.ledger_lag is not None:
-        status["ledgerLag"] = heard.ledger_lag
+        fields["ledger_lag"] = heard.ledger_lag
+    status = _patch(StationStatus(**fields))
+    # Merge patch: a contract the station no longer reports is set to null, which drops it.
+    shown = dict((station.status or {}).get("activeRevisions") or {})
+    status["activeRevisions"] = {**dict.fromkeys(shown), **status["activeRevisions"]}
     return status
+
+
+def _patch(status: StationStatus) -> dict[str, Any]:
+    """The typed status as the fields it sets (only those), in the API's camelCase."""
+    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
