@@ -73,14 +73,14 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
         stored = [SmartContract.model_validate(r["manifest"]) for r in await _records(kv, "contract")]
         chosen = {c.metadata.name: c for c in stored}
         chosen.update({c.metadata.name: c for c in named})
-        invalid = [c.metadata.name for c in named if reconcile.plan(c, stations, key).invalid is not None]
-        if invalid:  # a contract named on the command line must be right: refuse, touching nothing
-            bad = next(c for c in named if c.metadata.name == invalid[0])
-            semantics.check(bad.metadata.name, bad.spec)
+        named_names = {c.metadata.name for c in named}
         shown: dict[str, SmartContractStatus] = {}
 
         async def before(planned: Sequence[reconcile.Planned]) -> None:
             """The manifest store shows each contract's status before any bundle goes out."""
+            for item in planned:  # a contract named on the command line must be right: refuse, touch nothing
+                if item.invalid is not None and item.name in named_names:
+                    semantics.check(item.name, item.contract.spec)  # raises with the full error
             for item in planned:
                 held = await store.revisions(item.name)
                 status = _status(item, distributed=item.invalid is None and held == item.revisions, held=held)

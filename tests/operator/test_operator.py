@@ -260,6 +260,7 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
 
     after_relabel = await eventually(relabelled)
     assert "ut-1" not in {k for k, v in after_relabel["status"]["revisions"].items() if v}
+    await eventually(lambda: distributed(api, "floor-basics", 4, 3))  # status first, then the bucket
     assert await kv_value(hub, "ut-1.floor-basics") is None
     assert (await api.get(f"{STATIONS}/ut-1"))["status"]["revisions"].get("floor-basics") is None
     assert await eventually(lambda: _equal(labelled("gatekeeper"), ["pi-mt-1", "pi-pt-1", "pi-sr-1"]))
