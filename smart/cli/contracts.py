@@ -141,9 +141,11 @@ def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
     kind = {
         "contracts": "contract",
         "contract": "contract",
+        "smc": "contract",
         "sc": "contract",
         "stations": "station",
         "station": "station",
+        "sst": "station",
         "st": "station",
     }.get(what)
     if kind is None:

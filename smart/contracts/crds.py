@@ -18,7 +18,19 @@ from typing import Any
 
 import yaml
 
-from smart.contracts.models import GROUP, VERSION, SmartContractSpec, StationSpec
+from smart.contracts.models import (
+    GROUP,
+    VERSION,
+    SmartContractSpec,
+    SmartContractStatus,
+    StationSpec,
+    StationStatus,
+)
+
+#: ``kubectl get smc`` / ``kubectl get sst``: short names no built-in kind or common CRD uses
+#: (``sc`` is StorageClass, ``st`` too close to it to be safe).
+SMARTCONTRACT_SHORT = "smc"
+STATION_SHORT = "sst"
 
 MAX_ITEMS = 256
 MAX_LENGTH = 1024
@@ -57,13 +69,13 @@ def _merge_union(variants: list[dict[str, Any]], description: str | None) -> dic
                 raise ValueError(f"rule field {name!r} has different types across rule kinds")
             properties.setdefault(name, prop)
         validations.extend(variant.get("x-kubernetes-validations", []))
-        own = sorted(required - {"kind", "id"})
-        if own:
-            condition = " && ".join(f"has(self.{name})" for name in own)
+        for name in sorted(required - {"kind", "id"}):  # one rule per field, so the error names it
             validations.append(
                 {
-                    "rule": f"self.kind != '{tag}' || ({condition})",
-                    "message": f"a {tag} rule needs {', '.join(own)}",
+                    "rule": f"self.kind != '{tag}' || has(self.{name})",
+                    "message": f"required for a {tag} rule",
+                    "fieldPath": f".{name}",
+                    "reason": "FieldValueRequired",
                 }
             )
         allowed = sorted(set(variant["properties"]) - {"kind"})
@@ -128,8 +140,12 @@ def spec_schema(model: type[SmartContractSpec] | type[StationSpec]) -> dict[str,
     return _structural(_inline(raw, raw.get("$defs", {})))
 
 
-def _status(description: str) -> dict[str, Any]:
-    return {"type": "object", "description": description, "x-kubernetes-preserve-unknown-fields": True}
+def status_schema(model: type[SmartContractStatus] | type[StationStatus], description: str) -> dict[str, Any]:
+    """The status as the operator writes it, field by field, so ``kubectl explain …status`` explains it."""
+    raw = model.model_json_schema(by_alias=True)
+    schema = _structural(_inline(raw, raw.get("$defs", {})))
+    schema["description"] = description
+    return schema
 
 
 def _crd(
@@ -138,7 +154,7 @@ def _crd(
     plural: str,
     short: str,
     spec: dict[str, Any],
-    status: str,
+    status: dict[str, Any],
     columns: list[dict[str, Any]],
     description: str,
 ) -> dict[str, Any]:
@@ -173,6 +189,7 @@ def _crd(
                                 {
                                     "rule": "!self.metadata.name.contains('.')",
                                     "message": "the name is a KV key token: no dots",
+                                    "fieldPath": ".metadata.name",
                                 }
                             ],
                             "properties": {
@@ -180,7 +197,7 @@ def _crd(
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
-                                "status": _status(status),
+                                "status": status,
                             },
                         }
                     },
@@ -194,17 +211,20 @@ def smartcontract_crd() -> dict[str, Any]:
     return _crd(
         kind="SmartContract",
         plural="smartcontracts",
-        short="sc",
+        short=SMARTCONTRACT_SHORT,
         spec=spec_schema(SmartContractSpec),
-        status="Written by the operator: revisions per station, synced/desired, conditions "
-        "(Ready, Distributed, Degraded) with observedGeneration.",
+        status=status_schema(
+            SmartContractStatus,
+            "Written by the operator: the revision sent to each station, active/selected stations, "
+            "conditions (Ready, Distributed, Degraded, NoStations, ModulesPlaced) with observedGeneration.",
+        ),
         columns=[
             {"name": "Revision", "type": "string", "jsonPath": ".status.revision"},
             {
                 "name": "Stations",
                 "type": "string",
                 "jsonPath": ".status.stations",
-                "description": "synced/desired",
+                "description": "active/selected",
             },
             {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -217,9 +237,13 @@ def station_crd() -> dict[str, Any]:
     return _crd(
         kind="Station",
         plural="stations",
-        short="st",
+        short=STATION_SHORT,
         spec=spec_schema(StationSpec),
-        status="Written by the operator: active revision, last heartbeat, mirror lag, online.",
+        status=status_schema(
+            StationStatus,
+            "Written by the operator: revisions sent, revisions active (heartbeats), last heartbeat, "
+            "mirror and ledger lag, online.",
+        ),
         columns=[
             {"name": "Station", "type": "string", "jsonPath": ".spec.stationId"},
             {"name": "Process", "type": "string", "jsonPath": ".spec.process"},

@@ -121,24 +121,34 @@ class SmartContractSpec(Model):
 
 
 class Condition(Model):
-    type: str
+    """One condition, as Kubernetes conventions have it; its time moves only when its status does."""
+
+    type: str = Field(max_length=64, description="Ready, Distributed, Degraded, NoStations or ModulesPlaced.")
     status: Literal["True", "False", "Unknown"]
-    reason: str | None = None
-    message: str | None = None
-    observed_generation: int | None = None
-    last_transition_time: str | None = None
+    reason: str | None = Field(default=None, max_length=64, description="One CamelCase word.")
+    message: str | None = Field(default=None, max_length=1024, description="What a person should know.")
+    observed_generation: int | None = Field(default=None, description="The generation this was judged at.")
+    last_transition_time: str | None = Field(
+        default=None, max_length=64, description="When the status last changed (RFC 3339)."
+    )
 
 
 class SmartContractStatus(Model):
     """Written by the operator or the embedded driver; never by people."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
-    observed_generation: int | None = None
-    revisions: dict[str, str] = Field(default_factory=dict, description="Station → active bundle revision.")
+    observed_generation: int | None = Field(default=None, description="The generation last reconciled.")
+    revisions: dict[str, str] = Field(
+        default_factory=dict, description="Station → the bundle revision sent to it (SHA-256)."
+    )
     revision: str | None = Field(default=None, description="Short form of the revisions, for kubectl.")
-    stations: str | None = Field(default=None, description="'synced/desired', e.g. 3/3.")
-    ready: str | None = None
+    stations: str | None = Field(
+        default=None, description="'active/selected': stations reporting the revision in force, e.g. 3/3."
+    )
+    ready: str | None = Field(
+        default=None, description="True when every selected station reports the revision active."
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 
@@ -184,12 +194,23 @@ class StationSpec(Model):
 
 
 class StationStatus(Model):
-    model_config = ConfigDict(extra="allow")
+    """Written by the operator: what the hub sent the station and what its heartbeats report."""
 
-    active_revision: str | None = None
-    last_heartbeat: str | None = None
+    model_config = ConfigDict(extra="ignore")
+
+    revisions: dict[str, str] = Field(
+        default_factory=dict, description="Contract → the revision the hub distributed to this station."
+    )
+    active_revisions: dict[str, str] = Field(
+        default_factory=dict, description="Contract → the revision the station reports in force."
+    )
+    active_revision: str | None = Field(
+        default=None, description="Short form of the active revisions, for kubectl."
+    )
+    last_heartbeat: str | None = Field(default=None, description="When the operator last heard the station.")
     mirror_lag: int | None = Field(default=None, description="Messages the mirror is behind the hub.")
-    online: bool | None = None
+    ledger_lag: int | None = Field(default=None, description="Ledger entries not yet shipped to the hub.")
+    online: bool | None = Field(default=None, description="Heard within the offline time.")
     conditions: list[Condition] = Field(default_factory=list)
 
 

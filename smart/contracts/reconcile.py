@@ -15,16 +15,16 @@ stations hold stay as they were.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 
 from smart import ledger
 from smart.contracts import bundle, catalog, semantics
-from smart.contracts.models import SmartContract, Station
+from smart.contracts.models import Condition, SmartContract, SmartContractStatus, Station
 from smart.keys import SigningKey
 
 log = structlog.get_logger("smart.contracts")
@@ -64,12 +64,16 @@ class Deployment:
     @property
     def warnings(self) -> tuple[str, ...]:
         """One message per module left off some selected stations (reason :data:`MODULE_NOT_PLACED`)."""
-        found = []
-        for module, stations in self.unplaced.items():
-            labels = catalog.MODULES[module].station_labels
-            needs = ", ".join(f"{key}={value}" for key, value in labels.items())
-            found.append(f"module {module} not placed on {', '.join(stations)}: it runs only where {needs}")
-        return tuple(found)
+        return _warnings(self.unplaced)
+
+
+def _warnings(unplaced: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    found = []
+    for module, stations in unplaced.items():
+        labels = catalog.MODULES[module].station_labels
+        needs = ", ".join(f"{key}={value}" for key, value in labels.items())
+        found.append(f"module {module} not placed on {', '.join(stations)}: it runs only where {needs}")
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,76 @@ def compile_signed(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One contract compiled for the stations it selects, before anything is distributed.
+
+    ``invalid`` names what is wrong with a contract that cannot be compiled: it is degraded,
+    nothing of it is distributed, and the revisions stations hold stay active.
+    """
+
+    contract: SmartContract
+    bundles: tuple[bundle.SignedBundle, ...] = ()
+    unplaced: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    invalid: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.contract.metadata.name
+
+    @property
+    def revisions(self) -> dict[str, str]:
+        return {item.station: item.revision for item in self.bundles}
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return _warnings(self.unplaced)
+
+
+def plan(contract: SmartContract, stations: Sequence[Station], key: SigningKey) -> Planned:
+    """Compile and sign ``contract`` for its stations, or say why it is invalid (no I/O)."""
+    try:
+        signed = compile_signed(contract, stations, key)
+    except semantics.ContractInvalid as err:
+        return Planned(contract, invalid=str(err))
+    return Planned(contract, tuple(signed), MappingProxyType(unplaced_modules(contract, stations)))
+
+
+#: Writes what the cluster (or the embedded floor's store) should show, before any bundle goes out.
+BeforeDistribution = Callable[[Sequence[Planned]], Awaitable[None]]
+
+
+async def deploy_all(
+    contracts: Sequence[SmartContract],
+    stations: Sequence[Station],
+    *,
+    key: SigningKey,
+    store: BundleStore,
+    log_: ledger.NodeLog | None,
+    actor: str = ACTOR,
+    before: BeforeDistribution | None = None,
+) -> list[tuple[Planned, Deployment | None]]:
+    """Deploy every contract over ``stations``; an invalid one is marked degraded and left as it was.
+
+    The step both drivers share. ``before`` writes the state the driver shows (Kubernetes status
+    and workloads, the embedded floor's manifest store) for the whole plan; only once it has
+    returned is anything put in the bucket or recorded as ``contract.deployed``, so stations
+    never enforce a revision the cluster does not show. When ``before`` raises, nothing is
+    distributed.
+    """
+    planned = [plan(contract, stations, key) for contract in contracts]
+    if before is not None:
+        await before(planned)
+    results: list[tuple[Planned, Deployment | None]] = []
+    for item in planned:
+        if item.invalid is not None:
+            log.warning("contract invalid", contract=item.name, error=item.invalid)
+            results.append((item, None))
+            continue
+        results.append((item, await distribute(item, store=store, log_=log_, actor=actor)))
+    return results
+
+
 async def deploy(
     contract: SmartContract,
     stations: Sequence[Station],
@@ -122,42 +196,56 @@ async def deploy(
     log_: ledger.NodeLog | None,
     actor: str = ACTOR,
 ) -> Deployment:
-    """Make the bucket hold this contract's bundles for exactly the stations it selects."""
-    name = contract.metadata.name
-    signed = compile_signed(contract, stations, key)
+    """Make the bucket hold this contract's bundles for exactly the stations it selects.
+
+    Raises :class:`~smart.contracts.semantics.ContractInvalid` (touching nothing) for an invalid one.
+    """
+    item = plan(contract, stations, key)
+    if item.invalid is not None:
+        semantics.check(contract.metadata.name, contract.spec)  # raises with the full error
+    return await distribute(item, store=store, log_=log_, actor=actor)
+
+
+async def distribute(
+    item: Planned, *, store: BundleStore, log_: ledger.NodeLog | None, actor: str = ACTOR
+) -> Deployment:
+    """Put the planned bundles that changed, retire the stations no longer selected, record both."""
+    name = item.name
+    contract = item.contract
+    signed = item.bundles
     held = await store.revisions(name)
     changed: list[str] = []
-    for item in signed:
-        if held.get(item.station) == item.revision:
+    for item_ in signed:
+        if held.get(item_.station) == item_.revision:
             continue
-        await store.put(item.station, name, item.envelope)
-        changed.append(item.station)
+        await store.put(item_.station, name, item_.envelope)
+        changed.append(item_.station)
         if log_ is not None:
             log_.append(
                 kind="contract.deployed",
-                subject=f"station/{item.station}",
+                subject=f"station/{item_.station}",
                 data={
                     "contract": name,
-                    "station": item.station,
-                    "revision": item.revision,
-                    "previous": held.get(item.station),
+                    "station": item_.station,
+                    "revision": item_.revision,
+                    "previous": held.get(item_.station),
                     "enforcement": contract.spec.enforcement,
                 },
                 actor=actor,
-                contract=item.revision,
+                contract=item_.revision,
             )
-        log.info("contract deployed", contract=name, station=item.station, revision=item.short_revision)
-    wanted = {item.station for item in signed}
+        log.info("contract deployed", contract=name, station=item_.station, revision=item_.short_revision)
+    wanted = {b.station for b in signed}
     retired = sorted(station for station in held if station not in wanted)
     await _retire(name, {s: held[s] for s in retired}, store=store, log_=log_, actor=actor)
     deployment = Deployment(
         contract=name,
-        revisions={item.station: item.revision for item in signed},
+        revisions={b.station: b.revision for b in signed},
         desired=len(signed),
         changed=tuple(changed),
         retired=tuple(retired),
         bundles=tuple(signed),
-        unplaced=MappingProxyType(unplaced_modules(contract, stations)),
+        unplaced=item.unplaced,
     )
     for warning in deployment.warnings:
         log.warning("module not placed", contract=name, reason=MODULE_NOT_PLACED, detail=warning)
@@ -224,3 +312,123 @@ def workloads(contracts: Sequence[SmartContract], stations: Sequence[Station]) -
             )
         )
     return result
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+# Condition types and reasons of a contract's status, the same from both drivers.
+READY, DISTRIBUTED, DEGRADED, NO_STATIONS, MODULES_PLACED = (
+    "Ready",
+    "Distributed",
+    "Degraded",
+    "NoStations",
+    "ModulesPlaced",
+)
+
+
+def contract_status(
+    item: Planned,
+    *,
+    generation: int | None,
+    distributed: bool,
+    active: Mapping[str, str] | None,
+    held: Mapping[str, str] | None = None,
+    previous: SmartContractStatus | None = None,
+    now: str,
+) -> SmartContractStatus:
+    """The status a contract should show: revisions, synced N/M, and its conditions.
+
+    ``active`` is what the selected stations report in force (their heartbeats; only stations
+    heard recently count), ``None`` where nobody listens (``smart apply``: Ready is then
+    ``Unknown`` and "synced N/M" counts the bundles sent). Ready is true only
+    when every selected station reports the revision it was sent; "synced N/M" counts those
+    activations; a contract selecting no station gets ``NoStations`` and is not Ready. An
+    invalid contract keeps showing the revisions stations ``held`` before. A condition's
+    ``lastTransitionTime`` moves only when its status changes (from ``previous``).
+    """
+    wanted = dict(held or {}) if item.invalid is not None else item.revisions
+    desired = len(wanted)
+    if active is None and distributed:  # nobody listens (``smart apply``): N/M counts bundles sent
+        synced = desired
+    else:
+        synced = sum(1 for station, revision in wanted.items() if (active or {}).get(station) == revision)
+    waiting = sorted(
+        station for station, revision in wanted.items() if (active or {}).get(station) != revision
+    )
+    ready: ConditionStatus
+    if item.invalid is not None:
+        ready, reason, text = (
+            "False",
+            "InvalidContract",
+            "invalid contract; stations keep their previous revision",
+        )
+    elif desired == 0:
+        ready, reason, text = "False", NO_STATIONS, "the station selector matches no station"
+    elif not distributed:
+        ready, reason, text = "False", "Distributing", f"sending revisions to {desired} stations"
+    elif active is None:
+        ready, reason, text = (
+            "Unknown",
+            "NotObserved",
+            f"distributed to {desired} stations; activation not observed",
+        )
+    elif waiting:
+        ready, reason = "False", "Activating"
+        text = f"synced {synced}/{desired} stations; not yet active on {', '.join(waiting)}"
+    else:
+        ready, reason, text = "True", "Active", f"synced {synced}/{desired} stations"
+    warnings = item.warnings
+    in_kv = bool(held) if item.invalid is not None else distributed
+    conditions: list[tuple[str, ConditionStatus, str, str]] = [
+        (READY, ready, reason, text),
+        (
+            DISTRIBUTED,
+            "True" if in_kv else "False",
+            "BundlesInKV" if in_kv else ("NotDistributed" if item.invalid else "Distributing"),
+            f"{len(wanted)} bundles in the contracts bucket" if in_kv else "not yet distributed",
+        ),
+        (
+            DEGRADED,
+            "True" if item.invalid else "False",
+            "InvalidContract" if item.invalid else "AsExpected",
+            item.invalid or "no problems",
+        ),
+        (
+            NO_STATIONS,
+            "True" if desired == 0 and item.invalid is None else "False",
+            "SelectorMatchesNone" if desired == 0 and item.invalid is None else "StationsSelected",
+            "the station selector matches no station"
+            if desired == 0 and item.invalid is None
+            else f"{desired} stations selected",
+        ),
+        (
+            MODULES_PLACED,
+            "False" if warnings else "True",
+            MODULE_NOT_PLACED if warnings else "AllPlaced",
+            "; ".join(warnings) or "every module runs on every selected station",
+        ),
+    ]
+    before = {c.type: c for c in (previous.conditions if previous else [])}
+    short = sorted({revision[:12] for revision in wanted.values()})
+    return SmartContractStatus(
+        observed_generation=generation,
+        revisions=dict(sorted(wanted.items())),
+        revision=short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-"),
+        stations=f"{synced}/{desired}",
+        ready=ready,
+        conditions=[
+            Condition(
+                type=kind,
+                status=status,
+                reason=why,
+                message=message[:1000],
+                observed_generation=generation,
+                last_transition_time=(
+                    before[kind].last_transition_time
+                    if kind in before and before[kind].status == status and before[kind].last_transition_time
+                    else now
+                ),
+            )
+            for kind, status, why, message in conditions
+        ],
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from smart import ledger
 from smart.bus import buckets
 from smart.contracts import distribution, manifests, reconcile, semantics
 from smart.contracts.manifests import Manifest
-from smart.contracts.models import SmartContract, Station
+from smart.contracts.models import SmartContract, SmartContractStatus, Station
 from smart.keys import KeyStore
 from smart.settings import Settings
 
@@ -59,37 +60,46 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
     connection = await nats.connect(hub_url(settings), name="smart-apply")
     log_ = ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
     try:
+        key = keys.signing_key("hub")
         kv = await _manifests_bucket(connection)
         store = distribution.KvBundleStore(await distribution.bucket(connection.jetstream()))
         applied: list[Applied] = []
         for manifest in manifests:
             if isinstance(manifest, Station):
-                await kv.put(f"station.{manifest.metadata.name}", _record(manifest, {}))
+                await kv.put(f"station.{manifest.metadata.name}", _record(manifest, None))
                 applied.append(Applied("Station", manifest.metadata.name, "configured"))
         stations = [Station.model_validate(r["manifest"]) for r in await _records(kv, "station")]
         named = [m for m in manifests if isinstance(m, SmartContract)]
         stored = [SmartContract.model_validate(r["manifest"]) for r in await _records(kv, "contract")]
         chosen = {c.metadata.name: c for c in stored}
         chosen.update({c.metadata.name: c for c in named})
-        for contract in chosen.values():
-            try:
-                deployment = await reconcile.deploy(
-                    contract, stations, key=keys.signing_key("hub"), store=store, log_=log_, actor=LEDGER_NODE
-                )
-            except semantics.ContractInvalid as err:
-                if contract in named:
-                    raise
-                applied.append(Applied("SmartContract", contract.metadata.name, f"degraded: {err}"))
+        named_names = {c.metadata.name for c in named}
+        shown: dict[str, SmartContractStatus] = {}
+
+        async def before(planned: Sequence[reconcile.Planned]) -> None:
+            """The manifest store shows each contract's status before any bundle goes out."""
+            for item in planned:  # a contract named on the command line must be right: refuse, touch nothing
+                if item.invalid is not None and item.name in named_names:
+                    semantics.check(item.name, item.contract.spec)  # raises with the full error
+            for item in planned:
+                held = await store.revisions(item.name)
+                status = _status(item, distributed=item.invalid is None and held == item.revisions, held=held)
+                shown[item.name] = status
+                await kv.put(f"contract.{item.name}", _record(item.contract, status))
+
+        results = await reconcile.deploy_all(
+            list(chosen.values()), stations, key=key, store=store, log_=log_, actor=LEDGER_NODE, before=before
+        )
+        for item, deployment in results:
+            name = item.name
+            if deployment is None:
+                applied.append(Applied("SmartContract", name, f"degraded: {item.invalid}"))
                 continue
-            status = {
-                "revisions": dict(deployment.revisions),
-                "stations": f"{deployment.synced}/{deployment.desired}",
-                "ready": "True",
-            }
-            await kv.put(f"contract.{contract.metadata.name}", _record(contract, status))
-            if contract in named:
+            status = _status(item, distributed=True, held=deployment.revisions, previous=shown[name])
+            await kv.put(f"contract.{name}", _record(item.contract, status))
+            if item.contract in named:
                 applied.append(
-                    Applied("SmartContract", contract.metadata.name, f"synced {status['stations']}")
+                    Applied("SmartContract", name, f"synced {deployment.synced}/{deployment.desired}")
                 )
         return applied
     finally:
@@ -97,9 +107,30 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
         await connection.close()
 
 
-def _record(manifest: Manifest, status: dict[str, Any]) -> bytes:
+def _status(
+    item: reconcile.Planned,
+    *,
+    distributed: bool,
+    held: Mapping[str, str],
+    previous: SmartContractStatus | None = None,
+) -> SmartContractStatus:
+    """The same typed status the operator writes; nobody listens to heartbeats here, so no Ready yet."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return reconcile.contract_status(
+        item,
+        generation=item.contract.metadata.generation,
+        distributed=distributed,
+        active=None,
+        held=held,
+        previous=previous,
+        now=now,
+    )
+
+
+def _record(manifest: Manifest, status: SmartContractStatus | None) -> bytes:
     body = manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return json.dumps({"manifest": body, "status": status}, sort_keys=True).encode()
+    shown = status.model_dump(mode="json", by_alias=True, exclude_none=True) if status else {}
+    return json.dumps({"manifest": body, "status": shown}, sort_keys=True).encode()
 
 
 async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:

@@ -1,12 +1,14 @@
 """Gathering the hub services' own node logs into the hub log, as stations' logs are.
 
-SMART-ID, ``smart apply`` (node ``smart-embedded``) and the operator append
+SMART-ID and ``smart apply`` (node ``smart-embedded``) append
 to node logs of their own under ``<state_dir>/ledger/`` (DESIGN "Ledger":
 hub services append through the same path, as nodes of their own). A
 station ships its log over JetStream; these logs sit beside the hub, so the
 hub services read them directly and ingest them into PostgreSQL with the
 same checks: the chain re-derived from the bytes, each batch closed by a
-head the node signed, exactly once by (node, node_seq).
+head the node signed, exactly once by (node, node_seq). The operator runs in a pod of its own
+and ships its log over the LEDGER stream instead (:data:`SHIPPED_NODES`,
+:mod:`smart.operator.shipping`).
 
 The reader (``ledger.NodeLogReader``) never takes the writer's lock (the
 writer may be another process, e.g. a CLI command) and opens the SQLite
@@ -30,6 +32,9 @@ from smart.ledger.node_store import NodeLogError, NodeLogReader
 
 log = structlog.get_logger("smart.hub.gathering")
 
+#: Hub-service nodes that ship their own log over the LEDGER stream (they run in pods of their
+#: own, whose volumes the hub cannot read): never gathered from a file, even one found here.
+SHIPPED_NODES = frozenset({"smart-operator"})
 #: Ledger key names of hub-service nodes whose key is not named after the node.
 NODE_KEY_NAMES: Mapping[str, str] = {"smart-id": "smart-id-ledger"}
 #: Entries per ingested batch at most (unless the first signed head lies further on).
@@ -82,6 +87,8 @@ class HubNodeGathering:
         gathered: list[Gathered] = []
         for path in sorted(self.directory.glob("*.sqlite3")):
             node = path.stem
+            if node in SHIPPED_NODES:
+                continue
             try:
                 while True:
                     start = self.hub_log.node_size(node)
@@ -101,3 +108,19 @@ class HubNodeGathering:
             except (NodeLogFileError, IngestError) as err:
                 log.error("hub node log not gathered", node=node, file=str(path), error=str(err))
         return gathered
+
+
+def register_shipped_nodes(hub_log: HubLog, keys: KeyStore) -> list[str]:
+    """Trust the ledger keys of the hub-service nodes that ship their logs, where provisioned.
+
+    The intake checks their batches' signed heads with these keys, as it checks a station's; a
+    node whose public key is not in the keys directory is not trusted (its batches are refused).
+    """
+    trusted = []
+    for node in sorted(SHIPPED_NODES):
+        try:
+            hub_log.register_node(node, keys.verifying_key(NODE_KEY_NAMES.get(node, node)))
+        except KeyFileError:
+            continue
+        trusted.append(node)
+    return trusted

@@ -27,7 +27,7 @@ from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
-from smart.hub.gathering import HubNodeGathering
+from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
@@ -96,6 +96,7 @@ class HubServices:
         )
         stations = self.stations
         await asyncio.to_thread(register_stations, self.hub_log, keys, stations)
+        await asyncio.to_thread(register_shipped_nodes, self.hub_log, keys)  # the operator's node
         self.connection = await self.connect_nats("smart-hub-services")
         self.intake = LedgerIntake(self.connection, self.hub_log, stations=stations)
         self._task = asyncio.create_task(self.intake.run(), name="ledger-intake")

@@ -1,20 +1,31 @@
-"""kopf handlers: SmartContract and Station in, bundles in KV, DaemonSets, status and Events out.
+"""kopf handlers: SmartContract and Station in, node labels, DaemonSets, status, then bundles out.
 
 Run with ``smart operator run`` or ``kopf run -m smart.operator.handlers``.
 Settings come from :mod:`smart.settings` (NATS URL, keys and state
 directories); ``SMART_KUBE_SERVER`` points the operator at an API server
-without credentials (tests, a local proxy), otherwise it logs in with its
-service account or kubeconfig like any kopf operator.
+without credentials (tests, a local proxy), otherwise it logs in the way kopf
+does with the ``kubernetes`` client installed: in-cluster service account,
+else the kubeconfig (tokens, inline or file CA, client certificates, exec
+plugins), and its own API calls (:mod:`smart.operator.kube`) use that login.
 
-Every handler is idempotent: the reconcile core puts a bundle only when its
-revision changed, and a DaemonSet is patched only when its desired spec
-changed, so kopf's replays (resume, re-listing) do no harm. A contract whose
-semantics are wrong gets ``Degraded`` with the error and a Warning event;
+Order of every reconcile (:func:`smart.contracts.reconcile.deploy_all`): compile and sign, then
+write the cluster state (node labels, DaemonSets, each Station's ``status.revisions``, the
+contract's status), and only then put bundles in KV and record ``contract.deployed``. A cluster
+write that fails raises before anything is distributed, kopf retries, and stations never enforce
+a revision the cluster does not show.
+
+Every handler is idempotent: the reconcile core puts a bundle only when its revision changed, a
+DaemonSet is patched only when its desired spec changed, a node only when its module labels do,
+and a status only when it differs from what is shown (a condition's ``lastTransitionTime`` moves
+only when its status does), so kopf's replays and an operator restart do no harm and no churn.
+A contract whose semantics are wrong gets ``Degraded`` with the error and a Warning event;
 nothing is distributed and the revisions stations hold stay active.
 
-Each Station's status also says whether the station is online and what it holds in force, from the
-heartbeats the stations publish on the hub NATS (:mod:`smart.operator.heartbeats`, one background
-task started with the operator, writes throttled).
+Ready means active: a contract is Ready only when every selected station's heartbeat reports the
+revision it was sent (:mod:`smart.operator.heartbeats`); a background task keeps each contract's
+status and each Station's status in step with the heartbeats. A Station has a finalizer: deleting
+it retires its bundles (``contract.retired``), drops its node's module labels and updates the
+contracts it was in, at once.
 """
 
 from __future__ import annotations
@@ -24,8 +35,10 @@ import contextlib
 import datetime
 import logging
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import kopf
@@ -37,10 +50,10 @@ from nats.aio.client import Client as NatsClient
 from smart import ledger
 from smart import settings as smart_settings
 from smart.bus import subjects
-from smart.contracts import distribution, reconcile, semantics
-from smart.contracts.models import GROUP, VERSION, SmartContract, Station
+from smart.contracts import distribution, reconcile
+from smart.contracts.models import GROUP, VERSION, SmartContract, SmartContractStatus, Station
 from smart.keys import KeyStore, SigningKey
-from smart.operator import heartbeats, kube, workloads
+from smart.operator import heartbeats, kube, metrics, shipping, workloads
 
 log = structlog.get_logger("smart.operator")
 
@@ -48,108 +61,195 @@ CONTRACTS = "smartcontracts"
 STATIONS = "stations"
 FINALIZER = f"{GROUP}/retire"
 LEDGER_NODE = "smart-operator"
+HUB_KEY = "hub"
+#: Seconds before kopf retries a handler that raised (an API server or NATS away a moment), not
+#: kopf's default minute: a refused cluster write holds distribution back only this long after a fix.
+RETRY_S = 5.0
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass
+class Shown:
+    """What a contract's status is built from: its plan, whether it is in KV, what KV held."""
+
+    planned: reconcile.Planned
+    generation: int | None
+    distributed: bool
+    held: Mapping[str, str]
 
 
 @dataclass
 class Runtime:
-    """What the handlers share: the hub NATS connection, the bundle store, the hub key, the ledger."""
+    """What the handlers share: hub NATS, the bundle store, the hub key, the ledger, the heartbeats."""
 
     nats: NatsClient
     store: distribution.KvBundleStore
     key: SigningKey
     log: ledger.NodeLog
     lock: asyncio.Lock
-    status_keeper: asyncio.Task[None] | None = None
+    heard: heartbeats.Heard
+    offline_after_s: float
+    contracts: dict[Key, Shown] = field(default_factory=dict)
+    written: dict[Key, SmartContractStatus] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: The ``station_image`` setting: the module DaemonSets' image (None: the manifests').
     image: str | None = None
 
 
 _connection: dict[str, Any] = {}
+_state: dict[str, Runtime] = {}
+
+
+def ready() -> bool:
+    """Readiness: the operator started (hub NATS connected, hub key loaded, ledger open)."""
+    runtime = _state.get("runtime")
+    return runtime is not None and runtime.nats.is_connected
 
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own login order, remembered so the operator's own calls use the same connection."""
     server = os.environ.get("SMART_KUBE_SERVER")
     info: kopf.ConnectionInfo | None
     if server:
         info = kopf.ConnectionInfo(server=server)
     else:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        try:  # in-cluster, else kubeconfig: tokens, CA data, client certificates, exec plugins
+            info = kube.login_with_client(kwargs["settings"])
+        except kopf.LoginError as err:
+            log.warning("kubernetes client login failed; trying kopf's own", error=str(err))
+            info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
     if info is not None:
         _connection["info"] = info
     return info
 
 
-@kopf.on.startup()  # type: ignore[arg-type]  # indexes come as kwargs
+def _kube() -> kube.Kube:
+    """The API client over the connection the login handler found; rebuilt when kopf logs in again."""
+    info = _connection.get("info")
+    if info is None:
+        raise kopf.TemporaryError("no Kubernetes connection yet: the login handler has not run", delay=1)
+    current: kube.Kube | None = _connection.get("client")
+    if current is None or current.info is not info:
+        current = kube.Kube(info)
+        _connection["client"] = current
+    return current
+
+
+def hub_key(directory: os.PathLike[str] | str) -> SigningKey:
+    """The provisioned hub key; never generated here (stations would refuse what it signs)."""
+    path = os.path.join(os.fspath(directory), f"{HUB_KEY}.key")
+    if not os.path.exists(path):
+        raise kopf.PermanentError(
+            f"no hub key at {path}: provision the hub's signing key there (SMART_KEYS_DIR) before starting"
+            " the operator; a key made up here would sign bundles every station refuses"
+        )
+    return KeyStore(Path(directory)).signing_key(HUB_KEY)
+
+
+@kopf.on.startup(backoff=RETRY_S)  # type: ignore[arg-type]  # indexes come as kwargs
 async def startup(
     settings: kopf.OperatorSettings,
     memo: kopf.Memo,
     station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
     **_: Any,
 ) -> None:
     settings.persistence.finalizer = FINALIZER
+    # Progress in annotations only: the status schema is the operator's, field by field.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.posting.level = logging.INFO  # INFO and above become Kubernetes Events
     config = smart_settings.load()
     keys = KeyStore(config.key_directory)
+    key = hub_key(config.key_directory)  # before anything is opened: a refusal leaks nothing
     url = config.nats_url or f"nats://{config.host}:{config.nats_port}"
     connection = await nats.connect(url, name="smart-operator")
-    kv = await distribution.bucket(connection.jetstream())
-    memo.smart = Runtime(
-        nats=connection,
-        store=distribution.KvBundleStore(kv),
-        key=keys.signing_key("hub"),
-        log=ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys),
-        lock=asyncio.Lock(),
-        image=config.station_image,
-    )
-    heard = heartbeats.Heard()
-    await connection.subscribe(subjects.HEARTBEATS, cb=heard.on_message)
-    memo.smart.status_keeper = asyncio.create_task(
-        heartbeats.keep_status(
+    node_log: ledger.NodeLog | None = None
+    try:  # every later failure closes what was opened, so kopf's retries leak no connection
+        kv = await distribution.bucket(connection.jetstream())
+        node_log = ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
+        heard = heartbeats.Heard()
+        runtime = Runtime(
+            nats=connection,
+            store=distribution.KvBundleStore(kv),
+            key=key,
+            log=node_log,
+            lock=asyncio.Lock(),
+            image=config.station_image,
             heard=heard,
-            stations=lambda: _all_stations(station_index),
-            patch=_patch_station_status,
             offline_after_s=config.station_offline_after_s,
-        ),
-        name="station-status",
+        )
+        await connection.subscribe(subjects.HEARTBEATS, cb=heard.on_message)
+    except BaseException:
+        if node_log is not None:
+            node_log.close()
+        await connection.close()
+        raise
+    memo.smart = runtime
+    _state["runtime"] = runtime
+    runtime.tasks.append(
+        asyncio.create_task(
+            heartbeats.keep_status(
+                heard=heard,
+                stations=lambda: _all(station_index),
+                patch=_patch_station_status,
+                offline_after_s=config.station_offline_after_s,
+            ),
+            name="station-status",
+        )
     )
-    log.info("operator started", nats=url, hub_key=memo.smart.key.key_id)
+    runtime.tasks.append(
+        asyncio.create_task(_keep_contracts(runtime, station_index, contract_index), name="contract-status")
+    )
+    runtime.tasks.append(  # the hub takes this node's entries as it takes a station's
+        asyncio.create_task(
+            shipping.ship(
+                node_log, connection.jetstream(), shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")
+            ),
+            name="ledger-shipping",
+        )
+    )
+    log.info("operator started", nats=url, hub_key=key.key_id)
 
 
-def _all_stations(index: kopf.Index[str | None, Station]) -> list[Station]:
-    return [station for namespace in list(index) for station in index.get(namespace, [])]
+@kopf.on.probe(id="hub_nats")
+def hub_nats_probe(memo: kopf.Memo, **_: Any) -> bool:
+    """Part of kopf's liveness answer: is the hub NATS connection up."""
+    runtime: Runtime | None = getattr(memo, "smart", None)
+    return runtime is not None and runtime.nats.is_connected
+
+
+def _all(index: kopf.Index[str | None, Any]) -> list[Any]:
+    return [item for namespace in list(index) for item in index.get(namespace, [])]
 
 
 async def _patch_station_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Heartbeat fields of a Station, through its status subresource."""
-    await _kube().merge_patch(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{STATIONS}/{name}/status", {"status": status}
-    )
-
-
-def _kube() -> kube.Kube:
-    """The API client over the connection the login handler found (login runs after startup)."""
-    info = _connection.get("info")
-    if info is None:
-        raise kopf.PermanentError("no Kubernetes connection: the login handler found no credentials")
-    token = info.token if isinstance(info.token, str) else None
-    return kube.Kube(str(info.server), token=token, ca_path=info.ca_path, insecure=bool(info.insecure))
+    await _kube().patch_status(STATIONS, namespace, name, status)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "smart", None)
+    _state.pop("runtime", None)
     if runtime is not None:
-        if runtime.status_keeper is not None:
-            runtime.status_keeper.cancel()
+        for task in runtime.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await runtime.status_keeper
+                await task
         await runtime.nats.close()
         runtime.log.close()
+    client: kube.Kube | None = _connection.pop("client", None)
+    if client is not None:
+        await client.close()
 
 
 @kopf.index(GROUP, VERSION, STATIONS)
 def station_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, Station]:
+    """Stations in force; one being deleted is leaving, and no contract may select it again."""
+    if body.metadata.get("deletionTimestamp"):
+        return {}
     try:
         return {namespace: Station.model_validate(_plain(body))}
     except pydantic.ValidationError:
@@ -185,140 +285,184 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _conditions(
-    generation: int | None, *, ready: bool, distributed: bool, degraded: str | None, message: str
-) -> list[dict[str, Any]]:
-    now = _now()
-
-    def condition(kind: str, status: bool, reason: str, text: str) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "status": "True" if status else "False",
-            "reason": reason,
-            "message": text,
-            "observedGeneration": generation,
-            "lastTransitionTime": now,
-        }
-
-    return [
-        condition("Ready", ready, "Deployed" if ready else "NotReady", message),
-        condition("Distributed", distributed, "BundlesInKV" if distributed else "NotDistributed", message),
-        condition(
-            "Degraded",
-            degraded is not None,
-            "InvalidContract" if degraded else "AsExpected",
-            degraded or "no problems",
-        ),
-    ]
+def _shown_status(raw: Mapping[str, Any] | None) -> SmartContractStatus | None:
+    try:
+        return SmartContractStatus.model_validate(dict(raw or {}))
+    except pydantic.ValidationError:
+        return None
 
 
-def _deployed_status(
-    generation: int | None, deployment: reconcile.Deployment, previous: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Status of a deployed contract: revisions per station, synced/desired, Ready and Distributed.
+async def _show(
+    runtime: Runtime,
+    key: Key,
+    stations: Sequence[Station],
+    shown_on_object: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the contract's status if it differs from what is shown (no churn, stable times)."""
+    item = runtime.contracts.get(key)
+    if item is None:
+        return
+    previous = runtime.written.get(key) or _shown_status(shown_on_object)
+    selected = reconcile.selected_stations(item.planned.contract, stations)
+    reports = runtime.heard.active(selected, now=time.monotonic(), offline_after_s=runtime.offline_after_s)
+    active = {sid: revisions[key[1]] for sid, revisions in reports.items() if key[1] in revisions}
+    status = reconcile.contract_status(
+        item.planned,
+        generation=item.generation,
+        distributed=item.distributed,
+        active=active,
+        held=item.held,
+        previous=previous,
+        now=_now(),
+    )
+    if status == previous:
+        runtime.written[key] = status
+        return
+    body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    dropped = set(previous.revisions if previous else ()) - set(status.revisions)
+    body["revisions"] = {**body["revisions"], **dict.fromkeys(dropped)}  # merge patch: null drops a key
+    await _kube().patch_status(CONTRACTS, *key, body)
+    runtime.written[key] = status
+    if previous is None or previous.ready != status.ready:
+        log.info("contract status", contract=key[1], ready=status.ready, stations=status.stations)
 
-    Stations that no longer hold a bundle are set to null: status is merge-patched, and a merge
-    patch keeps map keys it does not mention.
-    """
-    revisions: dict[str, str | None] = {station: None for station in previous or {}}
-    revisions.update(deployment.revisions)
-    synced = f"{deployment.synced}/{deployment.desired}"
-    short = sorted({r[:12] for r in deployment.revisions.values()})
-    return {
-        "observedGeneration": generation,
-        "revisions": revisions,
-        "revision": short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-"),
-        "stations": synced,
-        "ready": "True",
-        "conditions": [
-            *_conditions(
-                generation, ready=True, distributed=True, degraded=None, message=f"synced {synced} stations"
-            ),
-            _placement(generation, deployment),
-        ],
-    }
 
-
-def _placement(generation: int | None, deployment: reconcile.Deployment) -> dict[str, Any]:
-    """ModulesPlaced: False, naming module and stations, when a manifest kept a module off a station."""
-    warnings = deployment.warnings
-    return {
-        "type": "ModulesPlaced",
-        "status": "False" if warnings else "True",
-        "reason": reconcile.MODULE_NOT_PLACED if warnings else "AllPlaced",
-        "message": "; ".join(warnings) or "every module runs on every selected station",
-        "observedGeneration": generation,
-        "lastTransitionTime": _now(),
-    }
+async def _keep_contracts(
+    runtime: Runtime,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+) -> None:
+    """Forever: Ready and synced N/M follow the heartbeats (activations), one write per change."""
+    tick = min(1.0, runtime.offline_after_s / 4)
+    while True:
+        await asyncio.sleep(tick)
+        async with runtime.lock:
+            for key in list(runtime.contracts):
+                stations = list(station_index.get(key[0], []))
+                try:
+                    await _show(runtime, key, stations)
+                except Exception as err:  # the API server may be away; the next tick tries again
+                    log.warning("contract status not written", contract=key[1], error=str(err)[:200])
 
 
 async def _record_on_stations(
-    namespace: str | None, contract: str, stations: list[Station], revisions: dict[str, str | None]
+    namespace: str | None, contract: str, stations: Iterable[Station], revisions: Mapping[str, str | None]
 ) -> None:
-    """Write ``status.revisions[contract]`` on each Station: the revision the hub distributed to it.
+    """Write ``status.revisions[contract]`` on each Station: the revision the hub sends it (null: none).
 
     ``status.activeRevision(s)`` come from the station's heartbeats (:mod:`smart.operator.heartbeats`).
     """
-    by_id = {s.spec.station_id: s.metadata.name for s in stations}
+    by_id = {s.spec.station_id: s for s in stations}
     for station_id, revision in sorted(revisions.items()):
-        name = by_id.get(station_id)
-        if name is None:
+        station = by_id.get(station_id)
+        if station is None:
             continue
-        await _kube().merge_patch(
-            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace or 'default'}/{STATIONS}/{name}/status",
-            {"status": {"revisions": {contract: revision}}},
+        if ((station.status or {}).get("revisions") or {}).get(contract) == revision:
+            continue
+        await _kube().patch_status(
+            STATIONS, namespace or "default", station.metadata.name, {"revisions": {contract: revision}}
         )
 
 
-def _distributed(deployment: reconcile.Deployment) -> dict[str, str | None]:
-    changed: dict[str, str | None] = {station: None for station in deployment.retired}
-    changed.update(deployment.revisions)
-    return changed
-
-
-def _in_namespace(index: kopf.Index[str | None, Any], namespace: str | None) -> list[Any]:
-    return list(index.get(namespace, []))
-
-
 async def _apply_workloads(
-    runtime: Runtime, namespace: str | None, contracts: Iterable[SmartContract], stations: list[Station]
+    namespace: str | None, contracts: Iterable[SmartContract], stations: list[Station]
 ) -> None:
+    """Node labels and DaemonSets for what all contracts together need.
+
+    Labels first when adding (a new DaemonSet finds its nodes), DaemonSets are never rewritten
+    for a station joining or leaving: only the labels of that station's node change.
+    """
     contracts = list(contracts)
     ns = namespace or "default"
+    client = _kube()
     owners = {c.metadata.name: c.metadata.uid or "" for c in contracts}
-    desired = [
-        workloads.daemonset(w, namespace=ns, owners=owners, image=runtime.image)
-        for w in reconcile.workloads(contracts, stations)
-    ]
-    path = f"/apis/apps/v1/namespaces/{ns}/daemonsets"
-    existing = await _kube().list(path, label_selector=workloads.SELECTOR)
+    needed = reconcile.workloads(contracts, stations)
+    for node, labels in workloads.label_changes(await client.nodes(), needed).items():
+        await client.label_node(node, labels)
+        log.info("node labels", node=node, labels=labels, namespace=ns)
+    runtime: Runtime | None = _state.get("runtime")
+    image = runtime.image if runtime is not None else None
+    desired = [workloads.daemonset(w, namespace=ns, owners=owners, image=image) for w in needed]
+    existing = await client.daemonsets(ns, label_selector=workloads.SELECTOR)
     create, patch, delete = workloads.changes(desired, existing)
     for body in create:
-        await _kube().create(path, body)
+        await client.create_daemonset(ns, workloads.typed(body))
         log.info("workload created", daemonset=body["metadata"]["name"], namespace=ns)
     for body in patch:
-        await _kube().merge_patch(f"{path}/{body['metadata']['name']}", body)
+        await client.patch_daemonset(ns, body["metadata"]["name"], workloads.typed(body))
         log.info("workload patched", daemonset=body["metadata"]["name"], namespace=ns)
     for name in delete:
-        await _kube().delete(f"{path}/{name}")
+        await client.delete_daemonset(ns, name)
         log.info("workload deleted", daemonset=name, namespace=ns)
 
 
-def _with(contracts: list[SmartContract], current: SmartContract | None, name: str) -> list[SmartContract]:
-    others = [c for c in contracts if c.metadata.name != name]
-    return sorted(others + ([current] if current is not None else []), key=lambda c: c.metadata.name)
+def _key(namespace: str | None, name: str) -> Key:
+    return (namespace or "default", name)
 
 
-@kopf.on.resume(GROUP, VERSION, CONTRACTS)
-@kopf.on.create(GROUP, VERSION, CONTRACTS)
-@kopf.on.update(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]  # indexes come as kwargs
+async def _reconcile(
+    runtime: Runtime,
+    namespace: str | None,
+    contracts: Sequence[SmartContract],
+    stations: list[Station],
+    *,
+    shown: Mapping[str, Mapping[str, Any]],
+    resource: str,
+) -> list[tuple[reconcile.Planned, reconcile.Deployment | None]]:
+    """Deploy ``contracts`` over ``stations``: cluster state first, then bundles and ledger.
+
+    ``shown`` maps contract name → the status its object shows now (for stable condition times).
+    """
+    started = time.monotonic()
+
+    async def before(planned: Sequence[reconcile.Planned]) -> None:
+        # Every contract's workloads, a degraded one's too: its previous revision still runs.
+        await _apply_workloads(namespace, contracts, stations)
+        for item in planned:
+            held = await runtime.store.revisions(item.name)
+            key = _key(namespace, item.name)
+            if item.invalid is None:
+                sent: dict[str, str | None] = dict.fromkeys(held)
+                sent.update(item.revisions)
+                await _record_on_stations(namespace, item.name, stations, sent)
+            runtime.contracts[key] = Shown(
+                item,
+                item.contract.metadata.generation,
+                distributed=item.invalid is None and dict(held) == item.revisions,
+                held=held,
+            )
+            await _show(runtime, key, stations, shown.get(item.name))
+
+    try:
+        results = await reconcile.deploy_all(
+            contracts, stations, key=runtime.key, store=runtime.store, log_=runtime.log, before=before
+        )
+    except Exception:
+        metrics.ERRORS.labels(resource).inc()
+        metrics.RECONCILES.labels(resource, "error").inc()
+        raise
+    metrics.DISTRIBUTION.observe(time.monotonic() - started)
+    for item, deployment in results:
+        key = _key(namespace, item.name)
+        if deployment is None:
+            metrics.RECONCILES.labels(resource, "degraded").inc()
+            continue
+        metrics.RECONCILES.labels(resource, "deployed").inc()
+        runtime.contracts[key] = Shown(
+            item, item.contract.metadata.generation, True, dict(deployment.revisions)
+        )
+        await _show(runtime, key, stations)
+    return results
+
+
+@kopf.on.resume(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)  # type: ignore[arg-type]  # indexes come as kwargs
 async def contract_changed(
     *,
     body: kopf.Body,
     name: str,
     namespace: str | None,
-    status: kopf.Status,
-    patch: kopf.Patch,
     memo: kopf.Memo,
     station_index: kopf.Index[str | None, Station],
     contract_index: kopf.Index[str | None, SmartContract],
@@ -326,36 +470,30 @@ async def contract_changed(
 ) -> None:
     """Deploy a new or edited contract; an invalid one degrades and leaves stations as they were."""
     runtime: Runtime = memo.smart
-    generation = body.metadata.get("generation")
-    stations = _in_namespace(station_index, namespace)
-    previous = dict(status.get("revisions", {}) or {})
     try:
         contract = SmartContract.model_validate(_plain(body))
-        async with runtime.lock:
-            deployment = await reconcile.deploy(
-                contract, stations, key=runtime.key, store=runtime.store, log_=runtime.log
-            )
-            await _apply_workloads(
-                runtime, namespace, _with(_in_namespace(contract_index, namespace), contract, name), stations
-            )
-            await _record_on_stations(namespace, name, stations, _distributed(deployment))
-    except (semantics.ContractInvalid, pydantic.ValidationError) as err:
-        message = str(err) if isinstance(err, semantics.ContractInvalid) else f"contract {name}: {err}"
-        patch.status["observedGeneration"] = generation
-        patch.status["ready"] = "False"
-        patch.status["conditions"] = _conditions(
-            generation,
-            ready=False,
-            distributed=bool(previous),
-            degraded=message,
-            message="invalid contract; stations keep their previous revision",
+    except pydantic.ValidationError as err:  # the CRD schema keeps these out; a stale CRD may not
+        metrics.RECONCILES.labels("smartcontract", "degraded").inc()
+        raise kopf.PermanentError(f"contract {name}: {err}") from err
+    async with runtime.lock:
+        # Read under the lock: a station deleted while this handler waited is out of the index by now.
+        stations = list(station_index.get(namespace, []))
+        others = [c for c in contract_index.get(namespace, []) if c.metadata.name != name]
+        results = await _reconcile(
+            runtime,
+            namespace,
+            sorted([*others, contract], key=lambda c: c.metadata.name),
+            stations,
+            shown={**{c.metadata.name: dict(c.status or {}) for c in others}, name: dict(body.status)},
+            resource="smartcontract",
         )
-        kopf.warn(body, reason="InvalidContract", message=message[:1000])
-        log.warning("contract invalid", contract=name, error=message)
-        return
-    for field, value in _deployed_status(generation, deployment, previous).items():
-        patch.status[field] = value
-    _announce(body, deployment)
+    for item, deployment in results:
+        if item.name != name:
+            continue
+        if deployment is None:
+            kopf.warn(body, reason="InvalidContract", message=(item.invalid or "")[:1000])
+        else:
+            _announce(body, deployment)
 
 
 def _announce(contract: kopf.Body, deployment: reconcile.Deployment) -> None:
@@ -389,7 +527,7 @@ def _reference(contract: SmartContract) -> kopf.Body:
     return kopf.Body(cast("kopf.RawBody", raw))
 
 
-@kopf.on.delete(GROUP, VERSION, CONTRACTS)  # type: ignore[arg-type]
+@kopf.on.delete(GROUP, VERSION, CONTRACTS, backoff=RETRY_S)  # type: ignore[arg-type]
 async def contract_deleted(
     *,
     name: str,
@@ -402,22 +540,20 @@ async def contract_deleted(
     """The finalizer's work: retire the contract from KV and the ledger, drop workloads no one needs."""
     runtime: Runtime = memo.smart
     async with runtime.lock:
+        stations = list(station_index.get(namespace, []))
         retired = await reconcile.retire(name, store=runtime.store, log_=runtime.log)
-        await _record_on_stations(
-            namespace, name, _in_namespace(station_index, namespace), dict.fromkeys(retired)
-        )
-        await _apply_workloads(
-            runtime,
-            namespace,
-            _with(_in_namespace(contract_index, namespace), None, name),
-            _in_namespace(station_index, namespace),
-        )
+        runtime.contracts.pop(_key(namespace, name), None)
+        runtime.written.pop(_key(namespace, name), None)
+        await _record_on_stations(namespace, name, stations, dict.fromkeys(retired))
+        others = [c for c in contract_index.get(namespace, []) if c.metadata.name != name]
+        await _apply_workloads(namespace, others, stations)
+    metrics.RECONCILES.labels("smartcontract", "retired").inc()
 
 
-@kopf.on.resume(GROUP, VERSION, STATIONS)
-@kopf.on.create(GROUP, VERSION, STATIONS)
-@kopf.on.update(GROUP, VERSION, STATIONS)
-@kopf.on.delete(GROUP, VERSION, STATIONS, optional=True)  # type: ignore[arg-type]
+@kopf.on.resume(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, STATIONS, backoff=RETRY_S)
+@kopf.on.delete(GROUP, VERSION, STATIONS, backoff=RETRY_S)  # type: ignore[arg-type]
 async def station_changed(
     *,
     body: kopf.Body,
@@ -425,47 +561,39 @@ async def station_changed(
     namespace: str | None,
     reason: str,
     memo: kopf.Memo,
-    patch: kopf.Patch,
     station_index: kopf.Index[str | None, Station],
     contract_index: kopf.Index[str | None, SmartContract],
     **_: Any,
 ) -> None:
-    """A station came, went or changed labels: redeploy every contract so selections stay right."""
+    """A station came, went or changed labels: redeploy every contract so selections stay right.
+
+    Deletion holds the Station's finalizer until its bundles are retired (``contract.retired``),
+    its node's module labels dropped and the contracts it was in updated.
+    """
     runtime: Runtime = memo.smart
-    stations = [s for s in _in_namespace(station_index, namespace) if s.metadata.name != name]
-    if reason != "delete":
-        try:
-            stations.append(Station.model_validate(_plain(body)))
-        except pydantic.ValidationError as err:
-            kopf.warn(body, reason="InvalidStation", message=str(err)[:1000])
-            return
+    leaving = reason == "delete" or bool(body.metadata.get("deletionTimestamp"))
     async with runtime.lock:
-        # Read under the lock: a contract retired while this handler waited is out of the index by now.
-        contracts = _in_namespace(contract_index, namespace)
-        deployed: list[tuple[SmartContract, reconcile.Deployment]] = []
-        for contract in contracts:
+        stations = [s for s in station_index.get(namespace, []) if s.metadata.name != name]
+        if not leaving:
             try:
-                deployment = await reconcile.deploy(
-                    contract, stations, key=runtime.key, store=runtime.store, log_=runtime.log
-                )
-            except semantics.ContractInvalid as err:
-                log.warning("contract invalid", contract=contract.metadata.name, station=name, error=str(err))
-                continue
-            deployed.append((contract, deployment))
-        # Workloads before statuses, so a contract shown Ready has its module pods placed.
-        await _apply_workloads(runtime, namespace, contracts, stations)
-        for contract, deployment in deployed:
-            await _record_on_stations(namespace, contract.metadata.name, stations, _distributed(deployment))
-            _announce(_reference(contract), deployment)
-            await _kube().merge_patch(
-                f"/apis/{GROUP}/{VERSION}/namespaces/{namespace or 'default'}/{CONTRACTS}/"
-                f"{contract.metadata.name}/status",
-                {
-                    "status": _deployed_status(
-                        contract.metadata.generation, deployment, (contract.status or {}).get("revisions")
-                    )
-                },
-            )
+                stations.append(Station.model_validate(_plain(body)))
+            except pydantic.ValidationError as err:
+                kopf.warn(body, reason="InvalidStation", message=str(err)[:1000])
+                return
+        contracts = sorted(contract_index.get(namespace, []), key=lambda c: c.metadata.name)
+        results = await _reconcile(
+            runtime,
+            namespace,
+            contracts,
+            stations,
+            shown={c.metadata.name: dict(c.status or {}) for c in contracts},
+            resource="station",
+        )
+    for item, deployment in results:
+        if deployment is not None:
+            _announce(_reference(item.contract), deployment)
+    if leaving:
+        log.info("station retired", station=name, namespace=namespace or "default")
 
 
 def registry() -> kopf.OperatorRegistry:

@@ -34,11 +34,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 import structlog
 from nats.aio.msg import Msg
 
 from smart.bus import subjects
-from smart.contracts.models import Station
+from smart.contracts.models import Station, StationStatus
 
 log = structlog.get_logger("smart.operator.heartbeats")
 
@@ -89,6 +90,34 @@ class Heard:
         if heartbeat is not None:
             self.last[heartbeat.station] = heartbeat
 
+    def active(
+        self, stations: Iterable[Station], *, now: float, offline_after_s: float
+    ) -> dict[str, Mapping[str, str]]:
+        """Station id → the revisions it reports in force, for the stations whose report counts now.
+
+        A station heard within the offline time counts with what it said; a silent one does not
+        count (its last word may be stale). While the operator has listened for less than the
+        offline time, a station not heard yet counts with what its Station status shows (the
+        last report written before a restart, if it was online then), so a restart with nothing
+        changed changes no contract's Ready.
+        """
+        found: dict[str, Mapping[str, str]] = {}
+        warming = now - self.since <= offline_after_s
+        for station in stations:
+            sid = station.spec.station_id
+            heard = self.last.get(sid)
+            if heard is not None:
+                if now - heard.heard_at <= offline_after_s:
+                    found[sid] = heard.revisions
+            elif warming:
+                try:
+                    shown = StationStatus.model_validate(station.status or {})
+                except pydantic.ValidationError:
+                    continue
+                if shown.online:
+                    found[sid] = shown.active_revisions
+        return found
+
 
 def _timestamp(wall: float) -> str:
     moment = datetime.datetime.fromtimestamp(wall, datetime.UTC).replace(microsecond=0)
@@ -107,22 +136,27 @@ def desired(
     if heard is None:
         if now - listening_since <= offline_after_s:
             return None
-        return {"online": False}
-    current = dict(station.status or {})
-    shown = dict(current.get("activeRevisions") or {})
-    revisions: dict[str, str | None] = {contract: None for contract in shown}  # merge patch: null drops
-    revisions.update(heard.revisions)
-    status: dict[str, Any] = {
+        return _patch(StationStatus(online=False))
+    fields: dict[str, Any] = {
         "online": now - heard.heard_at <= offline_after_s,
-        "lastHeartbeat": _timestamp(heard.heard_wall),
-        "activeRevisions": revisions,
-        "activeRevision": _short(heard.revisions),
+        "last_heartbeat": _timestamp(heard.heard_wall),
+        "active_revisions": dict(heard.revisions),
+        "active_revision": _short(heard.revisions),
     }
     if heard.mirror_lag is not None:
-        status["mirrorLag"] = heard.mirror_lag
+        fields["mirror_lag"] = heard.mirror_lag
     if heard.ledger_lag is not None:
-        status["ledgerLag"] = heard.ledger_lag
+        fields["ledger_lag"] = heard.ledger_lag
+    status = _patch(StationStatus(**fields))
+    # Merge patch: a contract the station no longer reports is set to null, which drops it.
+    shown = dict((station.status or {}).get("activeRevisions") or {})
+    status["activeRevisions"] = {**dict.fromkeys(shown), **status["activeRevisions"]}
     return status
+
+
+def _patch(status: StationStatus) -> dict[str, Any]:
+    """The typed status as the fields it sets (only those), in the API's camelCase."""
+    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:

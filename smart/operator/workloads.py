@@ -1,11 +1,12 @@
-"""DaemonSets from the reconcile core's workloads: one per module, pinned to its stations' nodes.
+"""DaemonSets from the reconcile core's workloads: one per module, on the nodes labelled for it.
 
-Each DaemonSet's pods may run only on the nodes of the stations that need
-the module (node affinity: one selector term per station, from the
-Station's ``nodeSelector``), carry an owner reference to every contract that
-asks for the module, and an annotation with the hash of their desired spec,
-so an unchanged workload is never patched (editing a limit leaves the
-DaemonSets alone). The container's resource requests and limits are the
+Each DaemonSet's pods run on the nodes carrying the label ``smart.aero/module.<module>=true``,
+which the operator keeps on the nodes of the stations that need the module (the nodes a
+Station's ``nodeSelector`` matches). A station joining or leaving changes node labels, never a
+pod template, so no module pod on another station is rolled. A DaemonSet carries an owner
+reference to every contract that asks for the module, and an annotation with the hash of its
+desired spec, so an unchanged workload is never patched (editing a limit leaves the DaemonSets
+alone). The container's resource requests and limits are the
 module's manifest's, and its pods carry an annotation naming the hardware the
 manifest says it drives (camera, GPIO, microphone…), for whoever wires a
 station.
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from kubernetes.aio import client
 
 from smart.contracts.models import GROUP
 from smart.contracts.reconcile import Workload
@@ -28,8 +31,17 @@ HARDWARE_ANNOTATION = f"{GROUP}/hardware"
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 
 
+#: Prefix of the node labels the operator manages; nothing else should set labels under it.
+NODE_LABEL_PREFIX = f"{GROUP}/module."
+
+
 def name(module: str) -> str:
     return f"smart-{module}"
+
+
+def node_label(module: str) -> str:
+    """The label on a station's node that lets ``module``'s DaemonSet place a pod there."""
+    return f"{NODE_LABEL_PREFIX}{module}"
 
 
 def daemonset(
@@ -46,10 +58,6 @@ def daemonset(
         "app.kubernetes.io/managed-by": MANAGED_BY,
         MODULE_LABEL: workload.module,
     }
-    terms = [
-        {"matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in selector.items()]}
-        for selector in workload.node_selectors
-    ]
     template_metadata: dict[str, Any] = {"labels": labels}
     if workload.hardware:
         template_metadata["annotations"] = {HARDWARE_ANNOTATION: ",".join(workload.hardware)}
@@ -58,11 +66,7 @@ def daemonset(
         "template": {
             "metadata": template_metadata,
             "spec": {
-                "affinity": {
-                    "nodeAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
-                    }
-                },
+                "nodeSelector": {node_label(workload.module): "true"},
                 "containers": [
                     {
                         "name": workload.module,
@@ -109,18 +113,57 @@ def daemonset(
 
 
 def changes(
-    desired: Sequence[dict[str, Any]], existing: Sequence[dict[str, Any]]
+    desired: Sequence[dict[str, Any]], existing: Sequence[client.V1DaemonSet]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """(to create, to patch, names to delete), comparing the desired-spec hashes."""
-    have = {d["metadata"]["name"]: d for d in existing}
+    have = {d.metadata.name: d for d in existing if d.metadata is not None and d.metadata.name}
     want = {d["metadata"]["name"]: d for d in desired}
     create = [d for n, d in want.items() if n not in have]
     patch = [
         d
         for n, d in want.items()
-        if n in have
-        and have[n].get("metadata", {}).get("annotations", {}).get(HASH_ANNOTATION)
-        != d["metadata"]["annotations"][HASH_ANNOTATION]
+        if n in have and desired_hash(have[n]) != d["metadata"]["annotations"][HASH_ANNOTATION]
     ]
     delete = sorted(n for n in have if n not in want)
     return create, patch, delete
+
+
+def typed(body: Mapping[str, Any]) -> client.V1DaemonSet:
+    """The manifest as the client's model (checked against the API's schema on the way)."""
+    model = client.V1DaemonSet.from_dict(dict(body))
+    if model is None:
+        raise ValueError(f"not a DaemonSet: {body.get('metadata', {}).get('name')}")
+    return model
+
+
+def desired_hash(daemonset: client.V1DaemonSet) -> str | None:
+    annotations = (daemonset.metadata.annotations if daemonset.metadata else None) or {}
+    return annotations.get(HASH_ANNOTATION)
+
+
+def label_changes(
+    nodes: Iterable[client.V1Node], workloads: Sequence[Workload]
+) -> dict[str, dict[str, str | None]]:
+    """Node name → the module labels to set ("true") or drop (None) so each node runs what it should.
+
+    A node runs a module when it matches the ``nodeSelector`` of a station the module's workload
+    covers. Only labels under :data:`NODE_LABEL_PREFIX` are touched.
+    """
+    patches: dict[str, dict[str, str | None]] = {}
+    for node in nodes:
+        if node.metadata is None or node.metadata.name is None:
+            continue
+        labels = dict(node.metadata.labels or {})
+        wanted = {
+            node_label(w.module)
+            for w in workloads
+            for selector in w.node_selectors
+            if all(labels.get(key) == value for key, value in selector.items())
+        }
+        held = {key for key, value in labels.items() if key.startswith(NODE_LABEL_PREFIX) and value == "true"}
+        stale = {key for key in labels if key.startswith(NODE_LABEL_PREFIX)} - held
+        patch: dict[str, str | None] = {key: "true" for key in sorted(wanted - held)}
+        patch.update({key: None for key in sorted((held | stale) - wanted)})
+        if patch:
+            patches[node.metadata.name] = patch
+    return patches

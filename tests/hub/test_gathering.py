@@ -59,12 +59,12 @@ def test_a_hub_log_file_without_a_known_key_is_skipped_and_the_others_still_gath
 ) -> None:
     keys = KeyStore(tmp_path / "keys")
     directory = tmp_path / "state" / "ledger"
-    with ledger.NodeLog.open(directory, node="smart-operator", keys=keys) as operator:
-        operator.append(kind="contract.deployed", subject="x", data={}, actor="smart-operator")
+    with ledger.NodeLog.open(directory, node="smart-embedded", keys=keys) as applying:
+        applying.append(kind="contract.deployed", subject="x", data={}, actor="smart-embedded")
     strangers = KeyStore(tmp_path / "elsewhere")  # a log whose key this hub has never seen
     with ledger.NodeLog.open(directory, node="stray-node", keys=strangers) as stray:
         stray.append(kind="stray.noise", subject="x", data={}, actor="someone")
 
     gathered = HubNodeGathering(directory, hub_log, keys).gather_once()
-    assert [(g.node, g.entries) for g in gathered] == [("smart-operator", 1)]
+    assert [(g.node, g.entries) for g in gathered] == [("smart-embedded", 1)]
     assert hub_log.node_size("stray-node") == 0

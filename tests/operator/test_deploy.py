@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes.aio import client
 
 from smart.contracts import catalog, reconcile
 from smart.contracts.models import ROLE_LABEL, LabelSelector, SmartContract, Station
@@ -41,8 +42,9 @@ def test_operator_rbac_grants_no_wildcards_no_secrets_and_no_cluster_writes() ->
         for rule in doc["rules"]:  # type: ignore[attr-defined]
             assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
             assert "secrets" not in rule["resources"]
-            if doc["kind"] == "ClusterRole":
-                assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+            if doc["kind"] == "ClusterRole":  # cluster-wide it reads, and writes only node labels
+                writes = set(rule["verbs"]) - {"get", "list", "watch"}
+                assert not writes or (rule["resources"] == ["nodes"] and writes == {"patch"}), rule
 
 
 def station(sid: str, role: str) -> Station:
@@ -97,11 +99,17 @@ def container(daemonset: dict[str, Any]) -> dict[str, Any]:
     return dict(daemonset["spec"]["template"]["spec"]["containers"][0])
 
 
-def pinned(daemonset: dict[str, Any]) -> list[str]:
-    terms = daemonset["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    ]["nodeSelectorTerms"]
-    return [term["matchExpressions"][0]["values"][0] for term in terms]
+def placed(module: str) -> list[str]:
+    """The stations whose nodes get the module's placement label."""
+    found = reconcile.workloads([EVERYWHERE], STATIONS)
+    nodes = [
+        client.V1Node(metadata=client.V1ObjectMeta(name=s.spec.station_id, labels=dict(s.spec.node_selector)))
+        for s in STATIONS
+    ]
+    label = workloads.node_label(module)
+    return sorted(
+        n for n, labels in workloads.label_changes(nodes, found).items() if labels.get(label) == "true"
+    )
 
 
 def test_daemonset_resources_are_the_module_manifests() -> None:
@@ -127,7 +135,7 @@ def test_daemonset_pods_name_the_hardware_their_module_drives() -> None:
 def test_a_new_limit_in_a_manifest_patches_the_daemonset_and_an_unchanged_one_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    before = list(daemonsets().values())
+    before = [workloads.typed(d) for d in daemonsets().values()]  # as the API server lists them
     assert workloads.changes(list(daemonsets().values()), before) == ([], [], [])
     bigger = dataclasses.replace(catalog.MODULES["vision"], limits={"memory": "1Gi"})
     monkeypatch.setattr(catalog, "MODULES", {**catalog.MODULES, "vision": bigger})
@@ -137,10 +145,13 @@ def test_a_new_limit_in_a_manifest_patches_the_daemonset_and_an_unchanged_one_do
     assert container(patch[0])["resources"]["limits"] == {"memory": "1Gi"}
 
 
-def test_logistics_daemonset_is_pinned_only_to_shipping_stations_even_when_asked_for_everywhere() -> None:
-    found = daemonsets()
-    assert pinned(found["gatekeeper"]) == ["ht-1", "pt-1", "sr-1"]
-    assert pinned(found["logistics"]) == ["sr-1"]
+def test_logistics_is_placed_only_on_shipping_stations_even_when_asked_for_everywhere() -> None:
+    assert placed("gatekeeper") == ["ht-1", "pt-1", "sr-1"]
+    assert placed("logistics") == ["sr-1"]
+    # The template names the label only: which stations run it never enters the pod template.
+    assert daemonsets()["logistics"]["spec"]["template"]["spec"]["nodeSelector"] == {
+        "smart.aero/module.logistics": "true"
+    }
 
 
 async def test_the_deploy_says_logistics_was_not_placed_on_the_stations_not_labelled_for_shipping() -> None:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import kmock
-import kopf
 import nats
 import pytest
 
@@ -24,14 +21,20 @@ from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.node.agent import AgentConfig, NodeAgent
-from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FloorFactory, make_settings
+from tests.operator.conftest import (
+    CONTRACTS,
+    DAEMONSETS,
+    NODES,
+    NS,
+    STATIONS,
+    Api,
+    Starter,
+    eventually,
+)
 
-NS = "smart"
-CONTRACTS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/smartcontracts"
-STATIONS = f"/apis/smart.aero/v1alpha1/namespaces/{NS}/stations"
-DAEMONSETS = f"/apis/apps/v1/namespaces/{NS}/daemonsets"
+__all__ = ["CONTRACTS", "DAEMONSETS", "NODES", "NS", "STATIONS", "Api", "Starter", "eventually"]
 
 
 def station(sid: str, role: str, process: str) -> dict[str, Any]:
@@ -82,106 +85,26 @@ CONTRACT: dict[str, Any] = {
 }
 
 
-class Api:
-    """Plain HTTP to the emulator, as kubectl would talk to an API server; ``stop`` ends the operator."""
-
-    def __init__(self, url: str, stop: Callable[[], Awaitable[None]]) -> None:
-        self.url = url.rstrip("/")
-        self.stop = stop
-
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(method, self.url + path, json=body, headers=headers) as response,
-        ):
-            return await response.json(content_type=None) if response.status < 400 else None
-
-    async def get(self, path: str) -> Any:
-        return await self.call("GET", path)
-
-    async def items(self, path: str) -> list[dict[str, Any]]:
-        found = await self.get(path)
-        return list(found["items"]) if found else []
+async def distributed(api: Api, name: str, generation: int, stations: int) -> dict[str, Any] | None:
+    """The contract once its bundles at ``generation`` are in KV for ``stations`` stations."""
+    obj = await api.get(f"{CONTRACTS}/{name}")
+    status = (obj or {}).get("status", {})
+    done = [c for c in status.get("conditions", []) if c["type"] == "Distributed" and c["status"] == "True"]
+    settled = status.get("observedGeneration") == generation and len(status.get("revisions", {})) == stations
+    return obj if settled and done else None
 
 
-async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = 30.0) -> Any:
-    """Wait until ``what`` returns something truthy (a wait, not a timed assertion)."""
-    deadline = asyncio.get_running_loop().time() + patience
-    while True:
-        value = await what()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the expected state never came")
-        await asyncio.sleep(0.1)
-
-
-def declare(emulator: kmock.KubernetesEmulator) -> None:
-    verbs = {"list", "watch", "get", "patch", "create", "delete", "update"}
-    info = kmock.ResourceInfo
-    emulator.resources["smart.aero/v1alpha1/smartcontracts"] = info(
-        kind="SmartContract", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"sc"}
-    )
-    emulator.resources["smart.aero/v1alpha1/stations"] = info(
-        kind="Station", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"st"}
-    )
-    emulator.resources["apps/v1/daemonsets"] = info(kind="DaemonSet", namespaced=True, verbs=verbs)
-    emulator.resources["v1/events"] = info(kind="Event", namespaced=True, verbs=verbs)
-    emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)
-    emulator.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = info(
-        kind="CustomResourceDefinition", namespaced=False, verbs=verbs
+async def nodes_labelled(api: Api, module: str) -> list[str]:
+    """The nodes carrying the module's placement label, by name."""
+    return sorted(
+        n["metadata"]["name"]
+        for n in await api.items(NODES)
+        if n["metadata"].get("labels", {}).get(f"smart.aero/module.{module}") == "true"
     )
 
 
-@pytest.fixture
-def operator_env() -> dict[str, str]:
-    """More ``SMART_*`` settings for the operator; a test parametrizes this to change one."""
-    return {}
-
-
-@pytest.fixture
-async def operator(
-    kmock: kmock.KubernetesEmulator,
-    nats_floor: BackgroundFloor,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    operator_env: dict[str, str],
-) -> AsyncIterator[Api]:
-    declare(kmock)
-    for variable, value in operator_env.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))
-    monkeypatch.setenv("SMART_NATS_URL", nats_floor.hub_url)
-    monkeypatch.setenv("SMART_STATE_DIR", str(tmp_path / "operator"))
-    monkeypatch.setenv("SMART_KEYS_DIR", str(tmp_path / "keys"))
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    settings = kopf.OperatorSettings()
-    settings.watching.server_timeout = 1  # kmock's watch streams never end by themselves
-    settings.watching.client_timeout = 2
-    task = asyncio.create_task(
-        kopf.operator(
-            clusterwide=True,
-            standalone=True,
-            stop_flag=stop,
-            ready_flag=ready,
-            settings=settings,
-            registry=handlers.registry(),
-        )
-    )
-    await asyncio.wait_for(ready.wait(), 30)
-
-    async def stop_operator() -> None:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):  # kopf ends its own task on the stop flag
-            await asyncio.wait_for(task, 30)
-
-    try:
-        yield Api(str(kmock.url), stop_operator)
-    finally:
-        if not task.done():
-            await stop_operator()
+async def _equal(value: Awaitable[Any], expected: Any) -> bool:
+    return bool(await value == expected)
 
 
 async def kv_value(url: str, key: str) -> bytes | None:
@@ -216,16 +139,16 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
 
     async def ready_gen(generation: int) -> dict[str, Any] | None:
-        """Ready at ``generation`` on all four stations (a station created late converges to it)."""
-        obj = await api.get(f"{CONTRACTS}/floor-basics")
-        status = (obj or {}).get("status", {})
-        settled = status.get("observedGeneration") == generation and status.get("stations") == "4/4"
-        return obj if settled and status.get("ready") == "True" else None
+        """Distributed at ``generation`` to all four stations (a station created late converges to it)."""
+        return await distributed(api, "floor-basics", generation, 4)
 
     created = await eventually(lambda: ready_gen(1))
-    assert condition(created, "Ready")["status"] == "True"
+    # No station heartbeats in this test: in KV is not in force, so not Ready, and 0/4 active.
+    assert condition(created, "Ready")["status"] == "False"
+    assert condition(created, "Ready")["reason"] == "Activating"
     assert condition(created, "Ready")["observedGeneration"] == 1
-    assert created["status"]["stations"] == "4/4"
+    assert created["status"]["stations"] == "0/4"
+    assert condition(created, "NoStations")["status"] == "False"
     # Logistics runs only on a shipping station: the contract says where it was kept off.
     placed = condition(created, "ModulesPlaced")
     assert placed["status"] == "False" and placed["reason"] == "ModuleNotPlaced"
@@ -244,19 +167,23 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     # One DaemonSet per module, pinned to the nodes of the stations that may run it: the contract's
     # modules, and the station-wide ones (contract store, handoff, alerts, board, vision, questions).
     daemonsets = {d["metadata"]["name"]: d for d in await api.items(DAEMONSETS)}
-    station_wide = sorted(f"smart-{m.name}" for m in catalog.MODULES.values() if m.every_station)
+    station_wide_modules = sorted(m.name for m in catalog.MODULES.values() if m.every_station)
+    station_wide = [f"smart-{m}" for m in station_wide_modules]
+
+    async def labelled(module: str) -> list[str]:
+        return await nodes_labelled(api, module)
+
     assert len(station_wide) == 6
     assert sorted(daemonsets) == sorted(["smart-gatekeeper", "smart-logistics", "smart-qa", *station_wide])
 
-    def pinned(ds: dict[str, Any]) -> list[str]:
-        terms = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
-            "requiredDuringSchedulingIgnoredDuringExecution"
-        ]["nodeSelectorTerms"]
-        return [t["matchExpressions"][0]["values"][0] for t in terms]
-
-    assert pinned(daemonsets["smart-gatekeeper"]) == ["mt-1", "pt-1", "sr-1", "ut-1"]
-    assert pinned(daemonsets["smart-logistics"]) == ["sr-1"]
-    assert all(pinned(daemonsets[name]) == ["mt-1", "pt-1", "sr-1", "ut-1"] for name in station_wide)
+    # Each DaemonSet places its pods by one node label the operator keeps on the stations' nodes.
+    for name, ds in daemonsets.items():
+        module = name.removeprefix("smart-")
+        assert ds["spec"]["template"]["spec"]["nodeSelector"] == {f"smart.aero/module.{module}": "true"}
+    assert await labelled("gatekeeper") == ["pi-mt-1", "pi-pt-1", "pi-sr-1", "pi-ut-1"]
+    assert await labelled("logistics") == ["pi-sr-1"]
+    for module in station_wide_modules:
+        assert await labelled(module) == ["pi-mt-1", "pi-pt-1", "pi-sr-1", "pi-ut-1"]
     assert daemonsets["smart-qa"]["metadata"]["ownerReferences"][0]["name"] == "floor-basics"
 
     # A signed bundle per selected station, verifiable with the hub key, readable from a station's mirror.
@@ -329,14 +256,14 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     async def relabelled() -> dict[str, Any] | None:
         obj = await api.get(f"{CONTRACTS}/floor-basics")
         status = (obj or {}).get("status", {})
-        return obj if status.get("stations") == "3/3" else None
+        return obj if status.get("stations") == "0/3" and len(status.get("revisions", {})) == 3 else None
 
     after_relabel = await eventually(relabelled)
     assert "ut-1" not in {k for k, v in after_relabel["status"]["revisions"].items() if v}
+    await eventually(lambda: distributed(api, "floor-basics", 4, 3))  # status first, then the bucket
     assert await kv_value(hub, "ut-1.floor-basics") is None
     assert (await api.get(f"{STATIONS}/ut-1"))["status"]["revisions"].get("floor-basics") is None
-    gatekeeper = next(d for d in await api.items(DAEMONSETS) if d["metadata"]["name"] == "smart-gatekeeper")
-    assert pinned(gatekeeper) == ["mt-1", "pt-1", "sr-1"]
+    assert await eventually(lambda: _equal(labelled("gatekeeper"), ["pi-mt-1", "pi-pt-1", "pi-sr-1"]))
 
     # Delete: the finalizer retires the contract from KV and the ledger; the DaemonSets go.
     await api.call("DELETE", f"{CONTRACTS}/floor-basics")
@@ -380,11 +307,7 @@ async def test_operator_and_embedded_driver_put_byte_identical_bundles(
         await operator.call("POST", STATIONS, body)
     await operator.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
 
-    async def ready() -> bool:
-        obj = await operator.get(f"{CONTRACTS}/floor-basics")
-        return bool(obj) and obj.get("status", {}).get("ready") == "True"
-
-    await eventually(ready)
+    await eventually(lambda: distributed(operator, "floor-basics", 1, 4))
     other_floor = floor_factory(stations=1)  # a second hub: the embedded driver's own bucket
     settings = make_settings(
         tmp_path / "embedded", stations=1, nats_url=other_floor.hub_url, keys_dir=tmp_path / "keys"
