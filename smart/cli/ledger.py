@@ -17,7 +17,7 @@ import typer
 from smart import logs
 from smart import settings as smart_settings
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
-from smart.ledger import bundle, hub_store, merkle, verify
+from smart.ledger import bundle, hub_store, merkle, trust, verify
 from smart.ledger.checkpoint import CheckpointError
 
 app = typer.Typer(help="The Custodian: verify the ledger, show its head, write proofs, read recent entries.")
@@ -43,6 +43,17 @@ def _hub_key(keys: KeyStore) -> VerifyingKey:
         raise typer.Exit(2) from err
 
 
+def _admin_key(keys: KeyStore) -> VerifyingKey | None:
+    """The administrator's public key: without it no node or witness key is established."""
+    try:
+        return keys.verifying_key(trust.ADMIN_KEY)
+    except KeyFileError as err:
+        typer.echo(
+            f"warning: no administrator key ({trust.ADMIN_KEY}.pub): no node key is trusted: {err}", err=True
+        )
+        return None
+
+
 @app.command("verify")
 def verify_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -56,7 +67,9 @@ def verify_command(
     conn, keys = _connect()
     with conn:
         try:
-            report = verify.verify_hub(conn, log_key=_hub_key(keys), parallel=parallel, full=full)
+            report = verify.verify_hub(
+                conn, log_key=_hub_key(keys), admin=_admin_key(keys), parallel=parallel, full=full
+            )
         except psycopg.errors.UndefinedTable as err:
             typer.echo(f"the database holds no ledger: {err}", err=True)
             raise typer.Exit(2) from err
@@ -107,7 +120,9 @@ def proof(
     conn, keys = _connect()
     with conn:
         try:
-            made = hub_store.HubLog(conn).proof_bundle(index, size=size, log_key=_hub_key(keys))
+            made = hub_store.HubLog(conn, admin=_admin_key(keys)).proof_bundle(
+                index, size=size, log_key=_hub_key(keys)
+            )
         except (CheckpointError, merkle.ProofError) as err:
             typer.echo(f"cannot prove index {index}: {err}", err=True)
             raise typer.Exit(1) from err
@@ -120,17 +135,25 @@ def proof(
 def export_keys(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of printing."),
 ) -> None:
-    """Export the public keys a verifier needs (hub, witnesses, nodes) as JSON for `smart verify --keys`."""
+    """Export the trust file a verifier needs (`smart verify --keys`): each key with its one role.
+
+    The log's key and origin; the witness and node keys the administrator established (a
+    registration signed by the ledger-admin key). Rows of the database without that signature
+    are left out, whoever inserted them.
+    """
     conn, keys = _connect()
     with conn:
-        hub = hub_store.HubLog(conn)
-        public = [_hub_key(keys), *hub.witness_keys().values(), *hub.node_keys().values()]
-    text = bundle.keys_json(public)
+        hub = hub_store.HubLog(conn, admin=_admin_key(keys))
+        trusted = hub.trust(_hub_key(keys))
+    text = trusted.to_bytes()
     if out is None:
         typer.echo(text.decode(), nl=False)
     else:
         out.write_bytes(text)
-        typer.echo(f"wrote {out} ({len(public)} keys)")
+        typer.echo(
+            f"wrote {out} (log {trusted.log.name} for {trusted.origin}, {len(trusted.witnesses)} witnesses, "
+            f"{len(trusted.nodes)} nodes)"
+        )
 
 
 @app.command("tail")
@@ -162,14 +185,18 @@ def tail(
 
 def verify_bundle(
     path: Path = typer.Argument(..., help="The proof bundle (JSON)."),
-    keys: Path = typer.Option(..., "--keys", help="Trusted public keys: a JSON file or a keys directory."),
-    min_witnesses: int = typer.Option(0, "--min-witnesses", help="Require this many witness cosignatures."),
+    keys: Path = typer.Option(
+        ..., "--keys", help="The trust file (`smart ledger keys`), or a provisioned keys directory."
+    ),
+    min_witnesses: int = typer.Option(
+        0, "--min-witnesses", help="Require cosignatures of this many distinct trusted witnesses."
+    ),
 ) -> None:
     """Check a ledger proof bundle offline: entry, index, inclusion proof, checkpoint and cosignatures."""
     try:
-        trusted = bundle.load_keys(keys)
+        trusted = trust.load(keys)
         raw = path.read_bytes()
-    except (KeyFileError, OSError) as err:
+    except (trust.TrustError, OSError) as err:
         typer.echo(f"FAILED: {err}")
         raise typer.Exit(2) from err
     try:

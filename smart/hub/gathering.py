@@ -27,6 +27,7 @@ from smart.keys import KeyFileError, KeyStore
 from smart.ledger.batch import Batch
 from smart.ledger.hub_store import HubLog, IngestError
 from smart.ledger.node_store import NodeLogError, NodeLogReader
+from smart.ledger.trust import ADMIN_KEY
 
 log = structlog.get_logger("smart.hub.gathering")
 
@@ -73,7 +74,7 @@ class HubNodeGathering:
         except KeyFileError as err:
             log.warning("hub node not gathered: no public key", node=node, error=str(err))
             return False
-        self.hub_log.register_node(node, key)
+        self.hub_log.register_node(node, key, admin=self.keys.signing_key(ADMIN_KEY))
         self._registered.add(node)
         return True
 

@@ -34,6 +34,7 @@ from smart.keys import KeyStore
 from smart.ledger import Batch, BatchError
 from smart.ledger.checkpoint import CheckpointError, NoteSignature, SignedCheckpoint
 from smart.ledger.hub_store import ChainGap, HubLog, Ingested, IngestError
+from smart.ledger.trust import ADMIN_KEY
 
 log = structlog.get_logger("smart.hub.intake")
 
@@ -307,9 +308,12 @@ def register_stations(hub_log: HubLog, keys: KeyStore, stations: Sequence[str]) 
     """Enrol stations with the hub log: each one's ledger key (its node) and its witness key.
 
     On one machine the hub and the stations share a keys directory, so the
-    hub reads the public keys there; a station joining a real floor brings
-    its public keys to SMART-ID instead.
+    hub reads the public keys there, and the administrator's key
+    (``ledger-admin``) that signs each registration; a station joining a real
+    floor brings its public keys to the administrator instead. Only
+    registrations that key signed are trusted (:mod:`smart.ledger.trust`).
     """
+    admin = keys.signing_key(ADMIN_KEY)
     for station in stations:
-        hub_log.register_node(station, keys.signing_key(station).verifying)
-        hub_log.register_witness(keys.signing_key(witnessing.witness_name(station)).verifying)
+        hub_log.register_node(station, keys.signing_key(station).verifying, admin=admin)
+        hub_log.register_witness(keys.signing_key(witnessing.witness_name(station)).verifying, admin=admin)

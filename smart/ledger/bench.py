@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from smart.keys import KeyStore
-from smart.ledger import hub_store, synthetic, verify
+from smart.ledger import hub_store, synthetic, trust, verify
 from smart.ledger.batch import Batch
 from smart.ledger.node_store import NodeLog
 
@@ -69,7 +69,9 @@ def _six_nodes(
 ) -> tuple[hub_store.HubLog, Iterator[Batch]]:
     per_node = entries // len(NODES)
     chains = [synthetic.fast_chain(n, keys.signing_key(n), per_node, batch_size=batch_size) for n in NODES]
-    hub = hub_store.HubLog.connect(url, key=keys.signing_key(hub_store.HUB_KEY))
+    hub = hub_store.HubLog.connect(
+        url, key=keys.signing_key(hub_store.HUB_KEY), admin=keys.signing_key(trust.ADMIN_KEY)
+    )
     for node in NODES:
         hub.register_node(node, keys.signing_key(node).verifying)
     return hub, _interleave(chains)
@@ -162,7 +164,9 @@ def measure_verify(admin_url: str, keys: KeyStore, *, entries: int, batch_size: 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
             started = time.perf_counter()
-            report = verify.verify_hub(conn, log_key=keys.verifying_key(hub_store.HUB_KEY))
+            report = verify.verify_hub(
+                conn, log_key=keys.verifying_key(hub_store.HUB_KEY), admin=keys.verifying_key(trust.ADMIN_KEY)
+            )
             seconds = time.perf_counter() - started
         if not report.ok:
             raise AssertionError(f"benchmark log does not verify: {report.first}")

@@ -113,9 +113,18 @@ class _Problems:
 
 
 def verify_hub(
-    conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = False, full: bool = False
+    conn: psycopg.Connection[Any],
+    *,
+    log_key: VerifyingKey,
+    admin: VerifyingKey | None = None,
+    parallel: bool = False,
+    full: bool = False,
 ) -> Report:
     """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``.
+
+    Signed heads are checked with the node keys the administrator established (``admin``, the
+    ``ledger-admin`` public key); a row of the database without the administrator's signature
+    is trusted for nothing, so without ``admin`` no head verifies.
 
     With ``parallel``, a child process rebuilds the Merkle tree from its own
     read of the same snapshot while this one checks the chains. That pays on
@@ -128,7 +137,7 @@ def verify_hub(
         conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _verify(conn, log_key, parallel, full)
+        return _verify(conn, log_key, admin, parallel, full)
 
 
 class _TreeCheck:
@@ -211,10 +220,16 @@ def _tree_in_child(conninfo: str, snapshot: str, tree: _TreeCheck, results: Conn
         results.close()
 
 
-def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool, full: bool) -> Report:
+def _verify(
+    conn: psycopg.Connection[Any],
+    log_key: VerifyingKey,
+    admin: VerifyingKey | None,
+    parallel: bool,
+    full: bool,
+) -> Report:
     problems = _Problems()
-    node_keys = hub_store.node_keys(conn)
-    witness_keys = list(hub_store.witness_keys(conn).values())
+    node_keys = hub_store.node_keys(conn, admin) if admin is not None else {}
+    witness_keys = list(hub_store.witness_keys(conn, admin).values()) if admin is not None else []
     heads: dict[str, list[tuple[int, int, bytes, str, bytes]]] = defaultdict(list)
     for node, seq, idx, digest, key_id, signature in conn.execute(
         "SELECT node, node_seq, idx, entry_hash, key_id, signature FROM ledger_heads ORDER BY node, node_seq"
@@ -476,7 +491,7 @@ def _check_note(
 ) -> None:
     try:
         signed = SignedCheckpoint.parse(text)
-        signed.verify(log_key, witnesses)
+        signed.verify(log_key, witnesses, origin=hub_store.ORIGIN)
     except CheckpointError as err:
         problems.add(at, f"checkpoint of size {size}: {err}")
         return
