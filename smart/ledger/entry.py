@@ -127,13 +127,9 @@ class Entry:
             raise EntryError("entry bytes are not a JSON object")
         _check_fields(body)
         if canonical:
-            where = _where(body, None)
-            try:
-                again = canonical_json(body)
-            except (rfc8785.CanonicalizationError, ValueError) as err:
-                raise EntryError(f"{where}: cannot be canonical JSON: {err}") from err
-            if again != raw:
-                raise EntryError(f"{where}: bytes are not RFC 8785 canonical JSON")
+            why = not_canonical(raw, body)
+            if why is not None:
+                raise EntryError(f"{_where(body, None)}: not RFC 8785 canonical JSON: {why}")
         return cls._from_body(body, bytes(raw))
 
     @classmethod
@@ -170,6 +166,62 @@ def canonical_json(value: Any) -> bytes:
     if _plain(value):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     return rfc8785.dumps(value)
+
+
+# A number that might not be a safe integer (a fraction, an exponent, 16+ digits), or might be one
+# inside a string: either way the exact check decides.
+_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+
+
+def not_canonical(raw: bytes, body: Any) -> str | None:
+    """Why ``raw`` (which parsed as ``body``) is not the RFC 8785 encoding of it; ``None`` if it is.
+
+    Two readers must never disagree on what an entry says: a duplicated key (one reader keeps
+    the first, another the last), a number in another form, whitespace or another key order
+    all let the same bytes be read two ways or the same facts be hashed two ways.
+
+    The quick test: orjson's sorted compact encoding of ``body`` equals ``raw``, for a document
+    of ASCII with no number but safe integers. There orjson and JCS agree byte for byte (same
+    escapes, code-point key order, integers as digits); a parsed duplicate key has lost one of
+    its copies, so it can never pass. Anything else gets the exact, slower comparison.
+    """
+    if raw.isascii() and _MAYBE_NOT_SAFE_INT.search(raw) is None:
+        if orjson.dumps(body, option=orjson.OPT_SORT_KEYS) == raw:
+            return None
+    try:
+        again = canonical_json(body)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:
+        return f"cannot be encoded canonically: {err}"
+    if again == raw:
+        return None
+    duplicate = _duplicate_key(raw)
+    if duplicate is not None:
+        return duplicate
+    at = next(
+        (i for i, (a, b) in enumerate(zip(raw, again, strict=False)) if a != b), min(len(raw), len(again))
+    )
+    return (
+        f"byte {at} is {raw[at : at + 12]!r}, the canonical form has {again[at : at + 12]!r} there "
+        "(whitespace, key order or number form)"
+    )
+
+
+def _duplicate_key(raw: bytes) -> str | None:
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return f"key {found[0]!r} appears twice in one object (readers would disagree on it)" if found else None
 
 
 def _plain(value: Any) -> bool:

@@ -19,9 +19,11 @@ import hashlib
 import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
+import rfc8785
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import sql
@@ -79,6 +81,71 @@ class ChainGap(IngestError):
 
 class ForkAlarm(IngestError):
     """A node offered an entry that conflicts with the one stored for the same (node, node_seq)."""
+
+
+class LedgerBlocked(IngestError):
+    """The node's ledger has an open alarm (a fork, a refused entry): nothing more of it is taken
+    until an administrator decides the alarm (``smart ledger alarms decide``)."""
+
+
+#: Alarms that stop a node's ledger until an administrator decides; others (a witness's view of
+#: a rollback) are reported but stop nothing.
+BLOCKING = ("fork", "refused")
+DECISION = "smart-ledger-alarm-decision/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One ledger alarm: who, at which entry, what kind, why, and the administrator's decision if any."""
+
+    id: int
+    raised_at: datetime
+    node: str
+    node_seq: int
+    kind: str
+    detail: str
+    decision: str | None = None
+    decided_by: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.decision is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "raised_at": self.raised_at.isoformat(),
+            "node": self.node,
+            "node_seq": self.node_seq,
+            "kind": self.kind,
+            "detail": self.detail,
+            "open": self.open,
+            "decision": self.decision,
+            "decided_by": self.decided_by,
+        }
+
+
+def blocked_reason(alarm: Alarm) -> str:
+    return (
+        f"the ledger of {alarm.node} is blocked by alarm #{alarm.id} ({alarm.kind} at #{alarm.node_seq}: "
+        f"{alarm.detail}) until an administrator decides it"
+    )
+
+
+def decision_statement(alarm: Alarm, decision: str, by: str) -> bytes:
+    """What the administrator signs to decide ``alarm``: canonical JSON naming the alarm exactly."""
+    return rfc8785.dumps(
+        {
+            "format": DECISION,
+            "alarm": alarm.id,
+            "node": alarm.node,
+            "node_seq": alarm.node_seq,
+            "kind": alarm.kind,
+            "detail": alarm.detail,
+            "decision": decision,
+            "by": by,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +322,12 @@ class HubLog:
             raise IngestError("this HubLog has no signing key: it can read but not ingest")
         outcomes: list[Ingested | IngestError | None] = [None] * len(batches)
         checked: list[tuple[int, Batch, list[bytes]]] = []
+        blocked = self.blocking_alarms(sorted({batch.node for batch in batches}))
         for at, batch in enumerate(batches):
+            alarm = blocked.get(batch.node)
+            if alarm is not None:
+                outcomes[at] = LedgerBlocked(blocked_reason(alarm))
+                continue
             try:
                 checked.append((at, batch, self._validate(batch)))
             except IngestError as err:
@@ -466,23 +538,108 @@ class HubLog:
                 )
 
     def _raise_alarm(self, fork: _Fork) -> ForkAlarm:
-        with self.conn.transaction():
-            self.conn.execute(
-                "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (fork.node, fork.node_seq, fork.detail, fork.stored, fork.offered),
-            )
+        alarm = self.raise_alarm(
+            fork.node, fork.node_seq, "fork", fork.detail, stored=fork.stored, offered=fork.offered
+        )
         log.error(
             "fork alarm: conflicting ledger entry refused",
             node=fork.node,
             node_seq=fork.node_seq,
             detail=fork.detail,
+            alarm=alarm,
         )
-        return ForkAlarm(f"fork alarm: node {fork.node} {fork.detail}")
+        return ForkAlarm(f"fork alarm #{alarm}: node {fork.node} {fork.detail}")
+
+    def raise_alarm(
+        self,
+        node: str,
+        node_seq: int,
+        kind: str,
+        detail: str,
+        *,
+        stored: bytes | None = None,
+        offered: bytes | None = None,
+    ) -> int:
+        """Record an alarm (kinds: ``fork``, ``refused``, ``rollback``, …); returns its id."""
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered, kind)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (node, node_seq, detail, stored, offered, kind),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def alarms(self) -> list[tuple[str, int, str]]:
         rows = self.conn.execute("SELECT node, node_seq, detail FROM ledger_alarms ORDER BY id").fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def ledger_alarms(self, *, nodes: Sequence[str] | None = None, open_only: bool = False) -> list[Alarm]:
+        """Every alarm (of ``nodes``), each with the administrator's decision if one verifies."""
+        query = "SELECT id, raised_at, node, node_seq, kind, detail FROM ledger_alarms"
+        params: tuple[Any, ...] = ()
+        if nodes is not None:
+            query += " WHERE node = ANY(%s)"
+            params = (list(nodes),)
+        alarms = [Alarm(*row) for row in self.conn.execute(query + " ORDER BY id", params).fetchall()]
+        if not alarms:
+            return []
+        decided: dict[int, tuple[str, str]] = {}
+        admin = self.admin_key
+        by_id = {alarm.id: alarm for alarm in alarms}
+        for alarm_id, by, decision, signature in self.conn.execute(
+            "SELECT alarm_id, decided_by, decision, signature FROM ledger_alarm_decisions"
+            " WHERE alarm_id = ANY(%s) ORDER BY decided_at",
+            ([a.id for a in alarms],),
+        ).fetchall():
+            alarm = by_id[alarm_id]
+            if admin is not None and admin.verify(bytes(signature), decision_statement(alarm, decision, by)):
+                decided.setdefault(alarm_id, (decision, by))
+            else:
+                log.error("alarm decision not signed by the administrator: ignored", alarm=alarm_id)
+        judged = [
+            Alarm(a.id, a.raised_at, a.node, a.node_seq, a.kind, a.detail, *decided.get(a.id, (None, None)))
+            for a in alarms
+        ]
+        return [a for a in judged if a.open] if open_only else judged
+
+    def blocking_alarms(self, nodes: Sequence[str]) -> dict[str, Alarm]:
+        """The first open alarm that blocks each of ``nodes``' ledgers (one cheap query when none)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM ledger_alarms WHERE node = ANY(%s) AND kind = ANY(%s) LIMIT 1",
+            (list(nodes), list(BLOCKING)),
+        ).fetchone()
+        if row is None:
+            return {}
+        blocking: dict[str, Alarm] = {}
+        for alarm in self.ledger_alarms(nodes=nodes, open_only=True):
+            if alarm.kind in BLOCKING:
+                blocking.setdefault(alarm.node, alarm)
+        return blocking
+
+    def decide_alarm(self, alarm_id: int, *, decision: str, by: str, admin: SigningKey) -> Alarm:
+        """Close an alarm with the administrator's signed decision (the caller also puts it on the ledger)."""
+        if admin.name != ADMIN_KEY:
+            raise TrustError(f"alarms are decided with the {ADMIN_KEY} key, not {admin.name!r}")
+        if not decision.strip() or not by.strip():
+            raise TrustError("a decision says what was decided and who decided it")
+        found = [a for a in self.ledger_alarms() if a.id == alarm_id]
+        if not found:
+            raise TrustError(f"no ledger alarm #{alarm_id}")
+        alarm = found[0]
+        if not alarm.open:
+            raise TrustError(f"alarm #{alarm_id} was already decided by {alarm.decided_by}: {alarm.decision}")
+        signature = admin.sign(decision_statement(alarm, decision, by))
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO ledger_alarm_decisions (alarm_id, decided_by, decision, signature)"
+                " VALUES (%s, %s, %s, %s)",
+                (alarm_id, by, decision, signature),
+            )
+        log.warning("ledger alarm decided", alarm=alarm_id, node=alarm.node, by=by, decision=decision)
+        return Alarm(
+            alarm.id, alarm.raised_at, alarm.node, alarm.node_seq, alarm.kind, alarm.detail, decision, by
+        )
 
     # -- reading --------------------------------------------------------------------------
 

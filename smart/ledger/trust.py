@@ -34,6 +34,10 @@ from smart.keys import KeyFileError, KeyStore, SigningKey, VerifyingKey
 
 #: The administrator's key: it signs registrations of node and witness keys, and nothing else.
 ADMIN_KEY = "ledger-admin"
+#: The administrator's decisions (on alarms) go on the ledger as this node's entries, signed with a
+#: key of their own: the administrator's key signs registrations and decisions only.
+ADMIN_NODE = "ledger-admin"
+ADMIN_NODE_KEY = "ledger-admin-log"
 #: The log's key in the keys directory (the hub's).
 LOG_KEY = "hub"
 #: The origin line of the hub's checkpoints (C2SP: a schema-less URL naming the log).

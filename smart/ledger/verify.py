@@ -62,10 +62,14 @@ class Report:
     problems: tuple[Problem, ...]
     checkpoints: int
     nodes: int
+    #: What the witnesses' own cosigned checkpoints (handed in as evidence) say against this log:
+    #: a witness that cosigned a larger tree than the hub's latest (a rolled-back hub), or another
+    #: root at a size the hub also signed.
+    witness_findings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.witness_findings
 
     @property
     def first(self) -> Problem | None:
@@ -330,9 +334,52 @@ def _verify(
     for index, why in found_in_tree.items():
         problems.add(index, why)
     found = tuple(sorted(Problem(i, why) for i, why in problems.found.items()))
-    report = Report(size=expected, problems=found, checkpoints=len(checkpoints), nodes=len(nodes))
+    findings = _witness_evidence(
+        conn, log_key, witness_keys, {size: root for size, root, _, _ in checkpoints}
+    )
+    report = Report(
+        size=expected,
+        problems=found,
+        checkpoints=len(checkpoints),
+        nodes=len(nodes),
+        witness_findings=tuple(findings),
+    )
     log.info("ledger verified", size=expected, problems=len(found), first=str(found[0]) if found else None)
     return report
+
+
+def _witness_evidence(
+    conn: psycopg.Connection[Any],
+    log_key: VerifyingKey,
+    witnesses: list[VerifyingKey],
+    roots: dict[int, bytes],
+) -> list[str]:
+    """Check each witness's refusal evidence (its own cosigned checkpoint) against the hub's checkpoints.
+
+    The evidence is a note signed by this log's key and cosigned by an established witness, so
+    nobody without those keys can make one up; one that does not verify is left out.
+    """
+    latest = max(roots, default=0)
+    findings: dict[str, str] = {}
+    for witness, offered in conn.execute(
+        "SELECT node, offered FROM ledger_alarms WHERE kind = 'witness' AND offered IS NOT NULL ORDER BY id"
+    ):
+        try:
+            note = SignedCheckpoint.parse(bytes(offered).decode())
+            cosigned = note.verify(log_key, witnesses, origin=hub_store.ORIGIN)
+        except (CheckpointError, UnicodeDecodeError):
+            continue
+        if witness not in cosigned:
+            continue
+        size, root = note.checkpoint.size, note.checkpoint.root
+        if size > latest:
+            findings[witness] = (
+                f"the hub's latest checkpoint (size {latest}) is older than the checkpoint of size {size} "
+                f"{witness} cosigned: the hub's database was rolled back (restored from an older backup?)"
+            )
+        elif size in roots and roots[size] != root:
+            findings[witness] = f"{witness} cosigned another root at size {size} than the hub holds: a fork"
+    return list(findings.values())
 
 
 def _start_child(conn: psycopg.Connection[Any], tree: _TreeCheck) -> tuple[Any, Connection | None]:

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -64,10 +65,34 @@ class ServiceHealth(BaseModel):
     url: str | None = None
     online: bool | None = Field(default=None, description="Station agents: heard from lately.")
     revisions: dict[str, str] = Field(default_factory=dict, description="Active contract revisions.")
-    ledger_lag: int | None = Field(default=None, description="Entries the station has not shipped yet.")
+    ledger_lag: int | None = Field(
+        default=None, description="Entries of the station's ledger the hub has not taken yet."
+    )
+    ledger_blocked: str | None = Field(
+        default=None,
+        description="Why the hub refuses the station's ledger (a fork, a refused entry); null if not.",
+    )
+    ledger_alarms: list[str] = Field(
+        default_factory=list, description="The station's open ledger alarms (witness refusals, a bad entry)."
+    )
     mirror_lag: int | None = Field(
         default=None, description="Messages the station's mirrors of hub buckets are behind the hub."
     )
+
+
+def ledger_trouble(heartbeat: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """From a station's heartbeat: why the hub refuses its ledger (or None), and its open ledger alarms.
+
+    A station whose ledger the hub refuses is not healthy, whatever its lag says: the lag of a
+    blocked station only grows, and nobody would look at a green row.
+    """
+    blocked = heartbeat.get("ledger_blocked")
+    alarms = [
+        str(alarm.get("message", alarm))
+        for alarm in heartbeat.get("ledger_alarms") or []
+        if isinstance(alarm, dict) and alarm.get("key") != "ledger-shipping"
+    ]
+    return (str(blocked) if blocked else None), alarms
 
 
 class FloorStatus(BaseModel):
@@ -366,12 +391,19 @@ class Floor:
         revisions: dict[str, str] = {}
         lag: int | None = None
         behind: int | None = None
+        blocked: str | None = None
+        alarms: list[str] = []
         if heard is not None:
             revisions = dict(heard[1].get("revisions", {}))
             lag = heard[1].get("ledger_lag")
             behind = heard[1].get("mirror_lag")
+            blocked, alarms = ledger_trouble(heard[1])
         if problem:
             health = Health(False, problem)
+        elif blocked is not None:
+            health = Health(False, f"ledger blocked: {blocked}")
+        elif alarms:
+            health = Health(False, f"ledger alarm: {alarms[0]}")
         elif heard is None:
             health = Health(False, "no heartbeat from the station yet")
         elif time.time() - heard[0] > self.settings.station_offline_after_s:
@@ -390,6 +422,8 @@ class Floor:
             online=heard is not None and time.time() - heard[0] <= self.settings.station_offline_after_s,
             revisions=revisions,
             ledger_lag=lag,
+            ledger_blocked=blocked,
+            ledger_alarms=alarms,
             mirror_lag=behind,
             url=f"http://{self.settings.host}:{self.settings.station_web_port(station)}/",
         )
