@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from smart.node.store import MirrorUpdate, StationStore
 log = structlog.get_logger("smart.node")
 
 HUB_KEY_NAME = "hub"
+#: How often a station re-checks its own node log (from the last entry found sound).
+SELF_CHECK_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class NodeAgent:
             )
         self._restore_from_store()
         self._tasks.append(asyncio.create_task(self._stay_connected(), name=f"leaf-{self.station}"))
+        self._tasks.append(asyncio.create_task(self._check_own_ledger(), name=f"self-check-{self.station}"))
 
     async def stop(self) -> None:
         """Stop every task (each given a few seconds), close the connection, the ledger and the store."""
@@ -483,14 +487,17 @@ class NodeAgent:
         self._board("clear", {"id": key})
 
     def _board(self, verb: str, body: dict[str, Any]) -> None:
-        """Ask the station's alert board (``station.<id>.alert-broadcast.<verb>``); best effort."""
-        connection = self.connection
-        if connection is None or not connection.is_connected or self._loop is None:
+        """Ask the station's alert board (``station.<id>.alert-broadcast.<verb>``) once the leaf is up."""
+        if self._loop is None:
             return
         event = {"action": f"alert.{verb}", "at": datetime.now(UTC).isoformat(), "station": self.station}
         request = json.dumps({"event": event, "body": body}).encode()
 
         async def ask() -> None:
+            await self.connected.wait()  # an alarm of the start-up check waits for the leaf
+            connection = self.connection
+            if connection is None:
+                return
             try:
                 await connection.request(
                     subjects.station_subject(self.station, "alert-broadcast", verb), request, timeout=2
@@ -503,3 +510,29 @@ class NodeAgent:
             self._tasks.append(asyncio.create_task(ask()))
 
         self._loop.call_soon_threadsafe(start)
+
+    # -- the station's own check of its ledger -------------------------------------------------
+
+    async def _check_own_ledger(self) -> None:
+        """Re-derive the station's own node log on start (all of it: the disk is not trusted across
+        a restart) and then every ``SELF_CHECK_S`` from the last entry found sound; alarm on the
+        first bad entry (an entry edited in the SQLite file after it was written or shipped)."""
+        node_log = self.ledger
+        assert node_log is not None
+        verified, last_hash = -1, ledger.GENESIS
+        while True:
+            try:
+                found = await asyncio.to_thread(node_log.check, verified + 1, last_hash)
+            except (ledger.NodeLogError, sqlite3.Error) as err:
+                found = ledger.ChainCheck(verified, last_hash, f"the node log cannot be read: {err}")
+            if found.problem is None:
+                verified, last_hash = found.verified, found.last_hash
+                log.info("node.ledger_self_check", station=self.station, verified=verified)
+            else:
+                self.ledger_alarm(
+                    "ledger-self-check",
+                    kind="ledger.self_check_failed",
+                    message=f"this station's own ledger is damaged: {found.problem}",
+                    data={"problem": found.problem, "verified_through": found.verified},
+                )
+            await asyncio.sleep(SELF_CHECK_S)

@@ -350,3 +350,32 @@ async def test_a_hub_restored_from_an_older_backup_is_caught_by_the_witnesses_in
     finally:
         await agent.stop()
         await connection.close()
+
+
+async def test_a_station_finds_its_own_log_edited_after_shipping(shop: Shop) -> None:
+    agent = shop.agent()
+    await agent.start()
+    _work(agent, 10)
+    await _all_taken(shop, agent)
+    await agent.stop()
+    with sqlite3.connect(shop.ledger_file()) as db:  # someone with a shell on the Pi
+        (raw,) = db.execute("SELECT entry FROM ledger_entries WHERE node_seq = 4").fetchone()
+        assert b'"J-4"' in raw
+        db.execute(
+            "UPDATE ledger_entries SET entry = ? WHERE node_seq = 4", (raw.replace(b'"J-4"', b'"J-9"'),)
+        )
+
+    agent = shop.agent()
+    await agent.start()
+    try:
+        await eventually(lambda: "ledger-self-check" in agent.ledger_alarms, deadline_s=60, what="found")
+        message = agent.ledger_alarms["ledger-self-check"]["message"]
+        assert "pt-1#4: does not match its stored hash" in message
+        _, alarms = ledger_trouble(agent.status())
+        assert alarms and "pt-1#4" in alarms[0]
+        await eventually(lambda: any("pt-1#4" in str(a.get("message")) for a in shop.alerts), what="alerted")
+        assert agent.ledger is not None
+        (found,) = [e for e in agent.ledger.entries(10) if e.kind == "ledger.self_check_failed"]
+        assert found.data["verified_through"] == 3
+    finally:
+        await agent.stop()
