@@ -131,6 +131,9 @@ class LedgerIntake:
                 try:
                     messages = await subscription.fetch(self.fetch, timeout=0.2)
                 except (nats.errors.TimeoutError, TimeoutError):
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():  # nats-py turned our cancel into
+                        raise asyncio.CancelledError from None  # a fetch timeout: stop, as asked
                     messages = []
                 if messages:
                     self._hold_collector()
