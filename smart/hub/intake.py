@@ -76,7 +76,7 @@ class LedgerIntake:
         self.witness_every_s = witness_every_s
         self.ingested_batches = 0
         self.refused_batches = 0
-        #: Each station whose last receipt was a refusal, with that receipt (the status page shows it).
+        #: Each station whose last receipt was a refusal, with that receipt.
         self.blocked: dict[str, Receipt] = {}
         #: Each station's answer in the last witnessing round (``cosigned``, ``refused: …``, …).
         self.witness_outcomes: dict[str, str] = {}
