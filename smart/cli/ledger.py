@@ -158,6 +158,10 @@ def export_keys(
     with conn:
         hub = hub_store.HubLog(conn, admin=_admin_key(keys))
         trusted = hub.trust(_hub_key(keys))
+    for key in (trusted.log, *trusted.witnesses.values(), *trusted.nodes.values()):
+        roles = trusted.roles_of(key)
+        if len(roles) > 1:  # a provisioning mistake: a key is trusted for one role only
+            typer.echo(f"warning: key {key.name} ({key.key_id}) holds {len(roles)} roles: {roles}", err=True)
     text = trusted.to_bytes()
     if out is None:
         typer.echo(text.decode(), nl=False)
