@@ -168,9 +168,10 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-# A number that might not be a safe integer (a fraction, an exponent, 16+ digits), or might be one
-# inside a string: either way the exact check decides.
-_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+# A number token that might not be a safe integer (a fraction, an exponent, 16+ digits). In compact
+# JSON every number token follows ``":`` (a key), ``,`` or ``[``; the same bytes inside a string
+# only send the entry to the exact check.
+_MAYBE_NOT_SAFE_INT = re.compile(rb'(?:":|,|\[)-?[0-9]+(?:[.eE]|[0-9]{15})')
 
 
 def not_canonical(raw: bytes, body: Any) -> str | None:
