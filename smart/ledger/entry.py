@@ -168,10 +168,10 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-# A number token that might not be a safe integer (a fraction, an exponent, 16+ digits). In compact
-# JSON every number token follows ``":`` (a key), ``,`` or ``[``; the same bytes inside a string
-# only send the entry to the exact check.
-_MAYBE_NOT_SAFE_INT = re.compile(rb'(?:":|,|\[)-?[0-9]+(?:[.eE]|[0-9]{15})')
+# A number that might not be a safe integer (a fraction, an exponent, 16+ digits), or the same bytes
+# inside a string (which only sends the entry to the exact check). Looked for in ``data`` alone: the
+# other fields are strings (timestamps, hashes) and ``node_seq``, an integer by its field check.
+_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]|[0-9]{16}")
 
 
 def not_canonical(raw: bytes, body: Any) -> str | None:
@@ -181,14 +181,21 @@ def not_canonical(raw: bytes, body: Any) -> str | None:
     the first, another the last), a number in another form, whitespace or another key order
     all let the same bytes be read two ways or the same facts be hashed two ways.
 
-    The quick test: orjson's sorted compact encoding of ``body`` equals ``raw``, for a document
+    The quick test: orjson's sorted compact encoding of ``body`` equals ``raw``, for an entry
     of ASCII with no number but safe integers. There orjson and JCS agree byte for byte (same
     escapes, code-point key order, integers as digits); a parsed duplicate key has lost one of
     its copies, so it can never pass. Anything else gets the exact, slower comparison.
     """
-    if raw.isascii() and _MAYBE_NOT_SAFE_INT.search(raw) is None:
-        if orjson.dumps(body, option=orjson.OPT_SORT_KEYS) == raw:
-            return None
+    # The first ``"data":`` is the top-level key (the strings before it have their quotes
+    # escaped); the last ``"node":`` ends data and kind (see ``_CHAIN_TAIL``).
+    data_at, tail_at = raw.find(b'"data":'), raw.rfind(b'"node":')
+    if (
+        0 < data_at < tail_at
+        and raw.isascii()
+        and _MAYBE_NOT_SAFE_INT.search(raw, data_at, tail_at) is None
+        and orjson.dumps(body, option=orjson.OPT_SORT_KEYS) == raw
+    ):
+        return None
     try:
         again = canonical_json(body)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:

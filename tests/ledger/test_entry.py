@@ -229,3 +229,22 @@ def test_a_duplicated_key_is_named_as_such() -> None:
     assert ledger_entry.not_canonical(raw, orjson.loads(raw)) == (
         "key 'data' appears twice in one object (readers would disagree on it)"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "canonical"),
+    [
+        (b'{"n":3}', True),
+        (b'{"mm":1.5}', True),
+        (b'{"mm":1.0}', False),
+        (b'{"mm":1e16}', False),
+        (b'{"big":90071992547409930}', False),
+        (b'{"b":1,"a":2}', False),
+    ],
+)
+def test_an_entry_with_numbers_in_its_data_is_judged_exactly(data: bytes, canonical: bool) -> None:
+    made = ledger.Entry.create(
+        node="pt-1", node_seq=0, prev=ledger.GENESIS, kind="qa.result", subject="s", data={"n": 3}, actor="a"
+    )
+    raw = made.raw.replace(b'"data":{"n":3}', b'"data":' + data)
+    assert (ledger_entry.not_canonical(raw, orjson.loads(raw)) is None) is canonical
