@@ -171,7 +171,7 @@ def canonical_json(value: Any) -> bytes:
 # A number that might not be a safe integer (a fraction, an exponent, 16+ digits), or the same bytes
 # inside a string (which only sends the entry to the exact check). Looked for in ``data`` alone: the
 # other fields are strings (timestamps, hashes) and ``node_seq``, an integer by its field check.
-_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]")  # integers past 2^53: OPT_STRICT_INTEGER refuses them
 
 
 def not_canonical(raw: bytes, body: Any) -> str | None:
@@ -193,7 +193,7 @@ def not_canonical(raw: bytes, body: Any) -> str | None:
         0 < data_at < tail_at
         and raw.isascii()
         and _MAYBE_NOT_SAFE_INT.search(raw, data_at, tail_at) is None
-        and orjson.dumps(body, option=orjson.OPT_SORT_KEYS) == raw
+        and _orjson_sorted(body) == raw
     ):
         return None
     try:
@@ -212,6 +212,13 @@ def not_canonical(raw: bytes, body: Any) -> str | None:
         f"byte {at} is {raw[at : at + 12]!r}, the canonical form has {again[at : at + 12]!r} there "
         "(whitespace, key order or number form)"
     )
+
+
+def _orjson_sorted(body: Any) -> bytes | None:
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:  # an integer past 2^53: JCS writes it as a double, to the exact check
+        return None
 
 
 def _duplicate_key(raw: bytes) -> str | None:
