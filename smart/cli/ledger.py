@@ -240,7 +240,7 @@ def decide(
         entry = record.append(
             kind="ledger.alarm_decided",
             subject=f"alarm:{decided.id}",
-            data={**decided.to_json(), "raised_at": decided.raised_at.isoformat()},
+            data=decided.to_json(),
             actor=by,
         )
         record.sign_head()
