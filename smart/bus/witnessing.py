@@ -5,7 +5,10 @@ signed checkpoint and a consistency proof from the last size that station
 cosigned; the station answers (on ``station.<id>.ledger.cosigned.<token>``,
 which its leaf may publish) with its cosignature line, with the size it
 last cosigned when the proof starts elsewhere (the hub then proves from
-there), or with why it refuses. Both sides import this file so the wire format is written once.
+there), or with why it refuses: a smaller tree than it cosigned (the hub
+rolled back), no consistency proof from its checkpoint, a note the log did
+not sign. A refusal carries the station's largest cosigned checkpoint.
+Both sides import this file so the wire format is written once.
 """
 
 from __future__ import annotations
@@ -60,8 +63,11 @@ def cosigned(line: str) -> bytes:
     return json.dumps({"cosignature": line}).encode()
 
 
-def refused(reason: str) -> bytes:
-    return json.dumps({"refused": reason}).encode()
+def refused(reason: str, *, evidence: str | None = None) -> bytes:
+    """The station will not cosign; ``evidence`` is the largest checkpoint it did cosign (its signed
+    note: the log's signature and the station's cosignature), so the hub and anyone after it can
+    see, and check, that the log once said more than it says now."""
+    return json.dumps({"refused": reason, "evidence": evidence}).encode()
 
 
 def seen(size: int) -> bytes:

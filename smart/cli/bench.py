@@ -138,6 +138,11 @@ def ledger(
         f"  raw SQLite FULL-sync single-row commits (same run): {figures.raw_sqlite_commits_per_s:,.0f}/s"
     )
     typer.echo(f"  verify {figures.verify_entries:,} entries: {figures.verify_1m_s:.2f} s per million")
+    typer.echo(
+        f"  wire read with every entry proved RFC 8785 canonical (the intake's door): "
+        f"{figures.wire_read_per_s:,.0f}/s; the same read without that proof: "
+        f"{figures.wire_read_unchecked_per_s:,.0f}/s"
+    )
 
 
 @app.command("propagation")

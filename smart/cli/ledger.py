@@ -17,8 +17,9 @@ import typer
 from smart import logs
 from smart import settings as smart_settings
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
-from smart.ledger import bundle, hub_store, merkle, verify
+from smart.ledger import bundle, hub_store, merkle, trust, verify
 from smart.ledger.checkpoint import CheckpointError
+from smart.ledger.node_store import NodeLog
 
 app = typer.Typer(help="The Custodian: verify the ledger, show its head, write proofs, read recent entries.")
 
@@ -43,6 +44,17 @@ def _hub_key(keys: KeyStore) -> VerifyingKey:
         raise typer.Exit(2) from err
 
 
+def _admin_key(keys: KeyStore) -> VerifyingKey | None:
+    """The administrator's public key: without it no node or witness key is established."""
+    try:
+        return keys.verifying_key(trust.ADMIN_KEY)
+    except KeyFileError as err:
+        typer.echo(
+            f"warning: no administrator key ({trust.ADMIN_KEY}.pub): no node key is trusted: {err}", err=True
+        )
+        return None
+
+
 @app.command("verify")
 def verify_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -56,22 +68,36 @@ def verify_command(
     conn, keys = _connect()
     with conn:
         try:
-            report = verify.verify_hub(conn, log_key=_hub_key(keys), parallel=parallel, full=full)
+            report = verify.verify_hub(
+                conn, log_key=_hub_key(keys), admin=_admin_key(keys), parallel=parallel, full=full
+            )
         except psycopg.errors.UndefinedTable as err:
             typer.echo(f"the database holds no ledger: {err}", err=True)
             raise typer.Exit(2) from err
     if as_json:
         problems = [{"index": p.index, "why": p.why} for p in report.problems[:show]]
-        body = {"ok": report.ok, "size": report.size, "checkpoints": report.checkpoints, "problems": problems}
+        body = {
+            "ok": report.ok,
+            "size": report.size,
+            "checkpoints": report.checkpoints,
+            "problems": problems,
+            "witness_findings": list(report.witness_findings),
+        }
         typer.echo(json.dumps(body, indent=2))
     elif report.ok:
         typer.echo(
             f"ok: {report.size} entries from {report.nodes} nodes, {report.checkpoints} checkpoints; "
             "every hash, link, signature, index and root re-derived"
         )
+    elif not report.problems:
+        typer.echo(f"FAILED: the log re-derives ({report.size} entries), but the witnesses disagree:")
+        for finding in report.witness_findings:
+            typer.echo(f"  {finding}")
     else:
         first = report.problems[0]
         typer.echo(f"FAILED at index {first.index}: {first.why}")
+        for finding in report.witness_findings:
+            typer.echo(f"  witness: {finding}")
         for problem in report.problems[1:show]:
             typer.echo(f"  also {problem}")
         if len(report.problems) > show:
@@ -107,7 +133,9 @@ def proof(
     conn, keys = _connect()
     with conn:
         try:
-            made = hub_store.HubLog(conn).proof_bundle(index, size=size, log_key=_hub_key(keys))
+            made = hub_store.HubLog(conn, admin=_admin_key(keys)).proof_bundle(
+                index, size=size, log_key=_hub_key(keys)
+            )
         except (CheckpointError, merkle.ProofError) as err:
             typer.echo(f"cannot prove index {index}: {err}", err=True)
             raise typer.Exit(1) from err
@@ -120,17 +148,106 @@ def proof(
 def export_keys(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of printing."),
 ) -> None:
-    """Export the public keys a verifier needs (hub, witnesses, nodes) as JSON for `smart verify --keys`."""
+    """Export the trust file a verifier needs (`smart verify --keys`): each key with its one role.
+
+    The log's key and origin; the witness and node keys the administrator established (a
+    registration signed by the ledger-admin key). Rows of the database without that signature
+    are left out, whoever inserted them.
+    """
     conn, keys = _connect()
     with conn:
-        hub = hub_store.HubLog(conn)
-        public = [_hub_key(keys), *hub.witness_keys().values(), *hub.node_keys().values()]
-    text = bundle.keys_json(public)
+        hub = hub_store.HubLog(conn, admin=_admin_key(keys))
+        trusted = hub.trust(_hub_key(keys))
+    for key in (trusted.log, *trusted.witnesses.values(), *trusted.nodes.values()):
+        roles = trusted.roles_of(key)
+        if len(roles) > 1:  # a provisioning mistake: a key is trusted for one role only
+            typer.echo(f"warning: key {key.name} ({key.key_id}) holds {len(roles)} roles: {roles}", err=True)
+    text = trusted.to_bytes()
     if out is None:
         typer.echo(text.decode(), nl=False)
     else:
         out.write_bytes(text)
-        typer.echo(f"wrote {out} ({len(public)} keys)")
+        typer.echo(
+            f"wrote {out} (log {trusted.log.name} for {trusted.origin}, {len(trusted.witnesses)} witnesses, "
+            f"{len(trusted.nodes)} nodes)"
+        )
+
+
+alarms_app = typer.Typer(help="Ledger alarms: forks, refused entries, rollbacks seen by witnesses.")
+app.add_typer(alarms_app, name="alarms")
+
+
+@alarms_app.callback(invoke_without_command=True)
+def alarms(
+    ctx: typer.Context,
+    show_all: bool = typer.Option(False, "--all", help="Also the alarms an administrator decided."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the open ledger alarms (a station's ledger stays blocked while its fork alarm is open)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    conn, keys = _connect()
+    with conn:
+        found = hub_store.HubLog(conn, admin=_admin_key(keys)).ledger_alarms(open_only=not show_all)
+    if as_json:
+        typer.echo(json.dumps({"alarms": [a.to_json() for a in found]}, indent=2))
+        return
+    if not found:
+        typer.echo("no open ledger alarms" if not show_all else "no ledger alarms")
+        return
+    for alarm in found:
+        state = "OPEN" if alarm.open else f"decided by {alarm.decided_by}: {alarm.decision}"
+        blocks = " (blocks its ledger)" if alarm.open and alarm.kind in hub_store.BLOCKING else ""
+        typer.echo(
+            f"#{alarm.id}  {alarm.raised_at:%Y-%m-%d %H:%M:%S}  {alarm.kind}  {alarm.node}#{alarm.node_seq}"
+            f"  {state}{blocks}  {alarm.detail}"
+        )
+
+
+@alarms_app.command("decide")
+def decide(
+    alarm_id: int = typer.Argument(..., help="The alarm's number (from `smart ledger alarms`)."),
+    decision: str = typer.Option(..., "--decision", help="What was decided, in words, for the record."),
+    by: str = typer.Option(..., "--by", help="Who decided (the administrator's name or badge)."),
+) -> None:
+    """Close an alarm with the administrator's decision, signed with ledger-admin and put on the ledger.
+
+    Deciding unblocks the station's ledger: the hub takes its batches again, judged as ever (a
+    log that still conflicts raises a new alarm).
+    """
+    conn, keys = _connect()
+    settings = smart_settings.load()
+    try:
+        admin = (
+            keys.signing_key(trust.ADMIN_KEY)
+            if (keys.directory / f"{trust.ADMIN_KEY}.key").exists()
+            else None
+        )
+        if admin is None:
+            raise trust.TrustError(
+                f"this machine does not hold the administrator's key ({trust.ADMIN_KEY}.key)"
+            )
+        with conn:
+            hub = hub_store.HubLog(conn, admin=admin)
+            decided = hub.decide_alarm(alarm_id, decision=decision, by=by, admin=admin)
+    except (trust.TrustError, KeyFileError) as err:
+        typer.echo(f"cannot decide alarm #{alarm_id}: {err}", err=True)
+        raise typer.Exit(1) from err
+    # On the ledger: an entry of the administrator's own node, gathered into the hub's log.
+    with NodeLog.open(
+        settings.state_dir / "ledger", node=trust.ADMIN_NODE, keys=keys, key_name=trust.ADMIN_NODE_KEY
+    ) as record:
+        entry = record.append(
+            kind="ledger.alarm_decided",
+            subject=f"alarm:{decided.id}",
+            data=decided.to_json(),
+            actor=by,
+        )
+        record.sign_head()
+    typer.echo(
+        f"alarm #{decided.id} ({decided.kind}, {decided.node}#{decided.node_seq}) decided by {by}: "
+        f"{decision}; recorded as {trust.ADMIN_NODE}#{entry.node_seq}"
+    )
 
 
 @app.command("tail")
@@ -162,14 +279,18 @@ def tail(
 
 def verify_bundle(
     path: Path = typer.Argument(..., help="The proof bundle (JSON)."),
-    keys: Path = typer.Option(..., "--keys", help="Trusted public keys: a JSON file or a keys directory."),
-    min_witnesses: int = typer.Option(0, "--min-witnesses", help="Require this many witness cosignatures."),
+    keys: Path = typer.Option(
+        ..., "--keys", help="The trust file (`smart ledger keys`), or a provisioned keys directory."
+    ),
+    min_witnesses: int = typer.Option(
+        0, "--min-witnesses", help="Require cosignatures of this many distinct trusted witnesses."
+    ),
 ) -> None:
     """Check a ledger proof bundle offline: entry, index, inclusion proof, checkpoint and cosignatures."""
     try:
-        trusted = bundle.load_keys(keys)
+        trusted = trust.load(keys)
         raw = path.read_bytes()
-    except (KeyFileError, OSError) as err:
+    except (trust.TrustError, OSError) as err:
         typer.echo(f"FAILED: {err}")
         raise typer.Exit(2) from err
     try:

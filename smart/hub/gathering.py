@@ -26,9 +26,10 @@ from pathlib import Path
 import structlog
 
 from smart.keys import KeyFileError, KeyStore
-from smart.ledger.batch import Batch
+from smart.ledger.batch import Batch, BatchError
 from smart.ledger.hub_store import HubLog, IngestError
 from smart.ledger.node_store import NodeLogError, NodeLogReader
+from smart.ledger.trust import ADMIN_KEY, ADMIN_NODE, ADMIN_NODE_KEY
 
 log = structlog.get_logger("smart.hub.gathering")
 
@@ -36,7 +37,7 @@ log = structlog.get_logger("smart.hub.gathering")
 #: own, whose volumes the hub cannot read): never gathered from a file, even one found here.
 SHIPPED_NODES = frozenset({"smart-operator"})
 #: Ledger key names of hub-service nodes whose key is not named after the node.
-NODE_KEY_NAMES: Mapping[str, str] = {"smart-id": "smart-id-ledger"}
+NODE_KEY_NAMES: Mapping[str, str] = {"smart-id": "smart-id-ledger", ADMIN_NODE: ADMIN_NODE_KEY}
 #: Entries per ingested batch at most (unless the first signed head lies further on).
 BATCH_LIMIT = 2000
 
@@ -78,7 +79,7 @@ class HubNodeGathering:
         except KeyFileError as err:
             log.warning("hub node not gathered: no public key", node=node, error=str(err))
             return False
-        self.hub_log.register_node(node, key)
+        self.hub_log.register_node(node, key, admin=self.keys.signing_key(ADMIN_KEY))
         self._registered.add(node)
         return True
 
@@ -97,6 +98,8 @@ class HubNodeGathering:
                         raise NodeLogFileError(f"node log {path} belongs to {found!r}, not {node!r}")
                     if batch is None or not self._register(node):
                         break
+                    # Through the same door as a station's batch: canonical RFC 8785 entries only.
+                    batch = Batch.from_bytes(batch.to_bytes())
                     self.hub_log.ingest(batch)
                     gathered.append(Gathered(node, len(batch.entries)))
                     log.info(
@@ -105,7 +108,7 @@ class HubNodeGathering:
                         first=batch.entries[0].node_seq,
                         last=batch.head.node_seq,
                     )
-            except (NodeLogFileError, IngestError) as err:
+            except (NodeLogFileError, IngestError, BatchError) as err:
                 log.error("hub node log not gathered", node=node, file=str(path), error=str(err))
         return gathered
 

@@ -14,6 +14,7 @@ cosignatures it returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import secrets
@@ -29,11 +30,21 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from smart.bus import subjects, witnessing
+from smart.bus import receipts, subjects, witnessing
+from smart.bus.receipts import Receipt
 from smart.keys import KeyStore
 from smart.ledger import Batch, BatchError
 from smart.ledger.checkpoint import CheckpointError, NoteSignature, SignedCheckpoint
-from smart.ledger.hub_store import ChainGap, HubLog, Ingested, IngestError
+from smart.ledger.hub_store import (
+    ChainGap,
+    ForkAlarm,
+    HubLog,
+    Ingested,
+    IngestError,
+    LedgerBlocked,
+    blocked_reason,
+)
+from smart.ledger.trust import ADMIN_KEY
 
 log = structlog.get_logger("smart.hub.intake")
 
@@ -65,6 +76,12 @@ class LedgerIntake:
         self.witness_every_s = witness_every_s
         self.ingested_batches = 0
         self.refused_batches = 0
+        #: Each station whose last receipt was a refusal, with that receipt.
+        self.blocked: dict[str, Receipt] = {}
+        #: Each station's answer in the last witnessing round (``cosigned``, ``refused: …``, …).
+        self.witness_outcomes: dict[str, str] = {}
+        self._witnessed_size: int | None = None
+        self._witness_alarms: dict[str, str] = {}
         self._answers: dict[str, Subscription] = {}
         self._collector_holds = 0
         self._collector_was_on = False
@@ -114,6 +131,9 @@ class LedgerIntake:
                 try:
                     messages = await subscription.fetch(self.fetch, timeout=0.2)
                 except (nats.errors.TimeoutError, TimeoutError):
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():  # nats-py turned our cancel into
+                        raise asyncio.CancelledError from None  # a fetch timeout: stop, as asked
                     messages = []
                 if messages:
                     self._hold_collector()
@@ -133,8 +153,12 @@ class LedgerIntake:
                 pending_witness = pending_witness or new_entries > 0
                 # Witness at most every ``witness_every_s`` while batches pour in (a backlog after an
                 # outage), and as soon as the stream is drained: the latest checkpoint is what counts.
-                drained = not messages or time.monotonic() - last_witness >= self.witness_every_s
-                if pending_witness and in_db is None and drained:
+                # Also at start and whenever the latest checkpoint is not yet cosigned by every
+                # station (another writer signed it, a station was away): every checkpoint gets its
+                # round, and a hub restored from an older backup is shown to its witnesses at once.
+                due = time.monotonic() - last_witness >= self.witness_every_s
+                drained = not messages or due
+                if in_db is None and drained and (pending_witness or (due and await self._unwitnessed())):
                     await self.witness_round()
                     pending_witness, last_witness = False, time.monotonic()
         finally:
@@ -165,57 +189,132 @@ class LedgerIntake:
             gc.enable()
 
     async def _parse(self, messages: Sequence[Msg]) -> tuple[list[Msg], list[Batch]]:
-        """The batches in ``messages`` (and their messages); one that cannot be read is refused."""
+        """The batches in ``messages`` (and their messages); one that cannot be read is refused.
+
+        Reading is where entries enter the hub: one that is not RFC 8785 canonical (a duplicated
+        key, another number form, whitespace, key order) is refused here, with the reason
+        recorded as an alarm and sent back to the station.
+        """
         readable: list[Msg] = []
         batches: list[Batch] = []
         if not messages:
             return readable, batches
         loop = asyncio.get_running_loop()
         read = await loop.run_in_executor(self._reader, _read_batches, [m.data for m in messages])
+        refused: dict[str, Receipt] = {}
         for message, outcome in zip(messages, read, strict=True):
+            station = _station_of(message)
+            if isinstance(outcome, Batch) and outcome.node != station:
+                outcome = BatchError(f"a batch of {outcome.node} came on {station}'s subject")
             if isinstance(outcome, BatchError):
-                await self._refuse(message, outcome)
+                refused[station] = await self._refuse(message, station, outcome, raise_alarm=True)
+            elif station in refused:  # after a refused batch of its station: judged again once re-sent
+                await message.term()
             else:
                 batches.append(outcome)
                 readable.append(message)
+        for receipt in refused.values():
+            await self._send_receipt(receipt)
         return readable, batches
 
     async def _settle(
         self, messages: Sequence[Msg], ingesting: Awaitable[list[Ingested | IngestError]]
     ) -> int:
-        """Once the batches of ``messages`` are committed (or refused), ack, nak or terminate each."""
+        """Once the batches of ``messages`` are committed (or refused), ack or terminate each, and
+        send each station its receipt: how much of its ledger the hub now holds, or why not."""
         outcomes = await ingesting
         new_entries = 0
+        answers: dict[str, Receipt] = {}
         for message, outcome in zip(messages, outcomes, strict=True):
+            station = _station_of(message)
             if isinstance(outcome, ChainGap):
-                # An earlier batch of this node is still to come (redelivered after a failure): later.
-                log.info("intake.batch_early", subject=message.subject, detail=str(outcome))
-                await message.nak(delay=0.5)
+                # The hub lacks earlier entries (a batch lost or refused before): the station re-ships.
+                log.info("intake.batch_early", station=station, detail=str(outcome))
+                await message.term()
+                if station not in answers or answers[station].status == "accepted":
+                    answers[station] = Receipt(station, "gap", -1, str(outcome), "gap")
             elif isinstance(outcome, IngestError):
-                await self._refuse(message, outcome)
+                answers[station] = await self._refuse(message, station, outcome, raise_alarm=False)
             else:
                 await message.ack()
                 self.ingested_batches += 1
                 new_entries += outcome.count
+                answers.setdefault(station, Receipt(station, "accepted", -1))
                 log.debug(
                     "intake.batch_ingested",
                     node=outcome.node,
                     first_index=outcome.first_index,
                     count=outcome.count,
                 )
+        for receipt in answers.values():
+            await self._send_receipt(receipt)
         return new_entries
 
-    async def _refuse(self, message: Msg, err: Exception) -> None:
-        # A batch that can never be taken (bad signature, fork, gap) is not redelivered forever:
-        # the hub's alarms table and this log line say why; the node re-ships from its cursor.
+    async def _refuse(self, message: Msg, station: str, err: Exception, *, raise_alarm: bool) -> Receipt:
+        """A batch that can never be taken as it is: not redelivered; an alarm if none was raised yet.
+
+        A fork alarm is raised by the hub log itself; a batch that could not be read (not
+        canonical, not well-formed) is recorded here. Either blocks the station's ledger until
+        an administrator decides; the station is told, and alerts.
+        """
         self.refused_batches += 1
-        log.error("intake.batch_refused", subject=message.subject, error=str(err))
+        kind = (
+            "fork"
+            if isinstance(err, ForkAlarm)
+            else "blocked"
+            if isinstance(err, LedgerBlocked)
+            else "refused"
+        )
+        alarm: int | None = None
+        if raise_alarm:
+            open_alarm = (await self._db(self.hub_log.blocking_alarms, [station])).get(station)
+            if open_alarm is not None:  # already blocked: one alarm per cause, not one per batch
+                err, kind, raise_alarm = LedgerBlocked(blocked_reason(open_alarm)), "blocked", False
+                alarm = open_alarm.id
+        if raise_alarm:
+            first = _first_seq(message)
+            alarm = await self._db(self.hub_log.raise_alarm, station, first, "refused", str(err))
+        elif isinstance(err, ForkAlarm):
+            alarm = _alarm_number(str(err))
+        elif not isinstance(err, LedgerBlocked):  # a bad head: the station's key or log is wrong
+            alarm = await self._db(
+                self.hub_log.raise_alarm, station, _first_seq(message), "refused", str(err)
+            )
+        log.error("intake.batch_refused", station=station, kind=kind, alarm=alarm, error=str(err))
         await message.term()
+        return Receipt(station, "refused", -1, str(err), kind, alarm)
+
+    async def _send_receipt(self, receipt: Receipt) -> None:
+        """Tell the station how much of its ledger the hub holds (best effort: it re-ships if none comes)."""
+        try:
+            hub_has = await self._db(self.hub_log.node_size, receipt.station)
+            sent = dataclasses.replace(receipt, hub_has=hub_has)
+            await self.connection.publish(receipts.receipt_subject(receipt.station), sent.to_bytes())
+        except (nats.errors.Error, OSError) as err:
+            log.warning("intake.receipt_not_sent", station=receipt.station, error=str(err))
+            return
+        if receipt.status == "refused":
+            self.blocked[receipt.station] = sent
+        else:
+            self.blocked.pop(receipt.station, None)
+
+    async def _unwitnessed(self) -> bool:
+        """Whether the latest checkpoint still lacks a station's answer (cosigned or refused)."""
+        size = await self._db(self.hub_log.size)
+        if size == 0:
+            return False
+        return self._witnessed_size != size or any(
+            outcome not in ("cosigned",) and not outcome.startswith("refused")
+            for outcome in self.witness_outcomes.values()
+        )
 
     async def witness_round(self) -> dict[str, str]:
         """Ask every station to cosign the latest checkpoint; returns each station's outcome."""
+        size = await self._db(self.hub_log.size)
         outcomes = await asyncio.gather(*(self._witness(station) for station in self.stations))
-        return dict(zip(self.stations, outcomes, strict=True))
+        self.witness_outcomes = dict(zip(self.stations, outcomes, strict=True))
+        self._witnessed_size = size
+        return self.witness_outcomes
 
     async def _witness(self, station: str) -> str:
         try:
@@ -236,10 +335,14 @@ class LedgerIntake:
         if answer is None:
             return "unreachable"
         if "seen_size" in answer:
-            return f"station has seen size {answer['seen_size']}"
+            seen = int(answer["seen_size"])
+            reason = f"the station cosigned size {seen}; the hub's latest checkpoint is size {size}"
+            await self._witness_alarm(station, size, reason, None)
+            return f"refused: {reason}"
         if "refused" in answer:
-            log.error("intake.witness_refused", station=station, size=size, reason=answer["refused"])
+            await self._witness_alarm(station, size, str(answer["refused"]), answer.get("evidence"))
             return f"refused: {answer['refused']}"
+        self._witness_alarms.pop(station, None)
         line = SignedCheckpoint.parse(signed.checkpoint.body().decode() + "\n" + answer["cosignature"])
         signature: NoteSignature = line.signatures[0]
         try:
@@ -248,6 +351,20 @@ class LedgerIntake:
             log.error("intake.cosignature_refused", station=station, size=size, error=str(err))
             return f"bad cosignature: {err}"
         return "cosigned"
+
+    async def _witness_alarm(self, station: str, size: int, reason: str, evidence: object) -> None:
+        """A witness refused the hub's checkpoint: an alarm at the hub (once per cause), with the
+        witness's own cosigned checkpoint as evidence (``smart ledger verify`` checks and reports it)."""
+        log.error("intake.witness_refused", station=station, size=size, reason=reason)
+        if self._witness_alarms.get(station) == reason:
+            return
+        self._witness_alarms[station] = reason
+        note = evidence.encode() if isinstance(evidence, str) else None
+        await self._db(
+            lambda: self.hub_log.raise_alarm(
+                witnessing.witness_name(station), size, "witness", reason, offered=note
+            )
+        )
 
     async def _ask(self, station: str, request: witnessing.WitnessRequest) -> dict[str, Any] | None:
         """Ask ``station``; its answer comes on a subject of its own (``witnessing.answer_subject``).
@@ -292,6 +409,28 @@ class LedgerIntake:
         return int(row[0]) if row is not None and row[0] is not None else 0
 
 
+def _station_of(message: Msg) -> str:
+    """The station whose subject (``ledger.<id>.batch``) a batch came on: its leaf may publish no other."""
+    parts = message.subject.split(".")
+    return parts[1] if len(parts) == 3 else message.subject
+
+
+def _first_seq(message: Msg) -> int:
+    """The first node_seq a batch's message id names (``<id>:<first>-<last>…``), or -1."""
+    msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
+    try:
+        return int(msg_id.split(":", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _alarm_number(text: str) -> int | None:
+    """The alarm id in a fork alarm's message (``fork alarm #12: …``)."""
+    head = text.split(":", 1)[0]
+    number = head.rpartition("#")[2]
+    return int(number) if number.isascii() and number.isdigit() else None
+
+
 def _read_batches(payloads: Sequence[bytes]) -> list[Batch | BatchError]:
     """Each payload as a batch, or the reason it is not one."""
     read: list[Batch | BatchError] = []
@@ -307,9 +446,12 @@ def register_stations(hub_log: HubLog, keys: KeyStore, stations: Sequence[str]) 
     """Enrol stations with the hub log: each one's ledger key (its node) and its witness key.
 
     On one machine the hub and the stations share a keys directory, so the
-    hub reads the public keys there; a station joining a real floor brings
-    its public keys to SMART-ID instead.
+    hub reads the public keys there, and the administrator's key
+    (``ledger-admin``) that signs each registration; a station joining a real
+    floor brings its public keys to the administrator instead. Only
+    registrations that key signed are trusted (:mod:`smart.ledger.trust`).
     """
+    admin = keys.signing_key(ADMIN_KEY)
     for station in stations:
-        hub_log.register_node(station, keys.signing_key(station).verifying)
-        hub_log.register_witness(keys.signing_key(witnessing.witness_name(station)).verifying)
+        hub_log.register_node(station, keys.signing_key(station).verifying, admin=admin)
+        hub_log.register_witness(keys.signing_key(witnessing.witness_name(station)).verifying, admin=admin)

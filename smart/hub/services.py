@@ -38,6 +38,7 @@ from smart.hub.web.status import FloorStatus, ServiceHealth
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
+from smart.ledger.trust import ADMIN_KEY
 from smart.secret_files import secret
 
 #: The app role's password, generated on first use (or mounted) in the secrets directory.
@@ -91,8 +92,14 @@ class HubServices:
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
+        # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
+        # which establishes the stations' keys; the hub services only read its public half.
+        admin = keys.signing_key(ADMIN_KEY).verifying
         self.hub_log = await asyncio.to_thread(
-            HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
+            HubLog.connect,
+            self.app_database_url(),
+            key=keys.signing_key(hub_store.HUB_KEY),
+            admin=admin,
         )
         stations = self.stations
         await asyncio.to_thread(register_stations, self.hub_log, keys, stations)
@@ -102,7 +109,10 @@ class HubServices:
         self._task = asyncio.create_task(self.intake.run(), name="ledger-intake")
         # A connection of its own: the gathering runs in a worker thread beside the intake.
         self.gathering_log = await asyncio.to_thread(
-            HubLog.connect, self.app_database_url(), key=keys.signing_key(hub_store.HUB_KEY)
+            HubLog.connect,
+            self.app_database_url(),
+            key=keys.signing_key(hub_store.HUB_KEY),
+            admin=admin,
         )
         gathering = HubNodeGathering(self.settings.state_dir / "ledger", self.gathering_log, keys)
         self._gathering = asyncio.create_task(self._gather(gathering), name="hub-node-gathering")

@@ -34,7 +34,7 @@ from smart.ledger.hub_store import (
     IngestError,
     migrate,
 )
-from smart.ledger.node_store import NodeLog, NodeLogBusy, NodeLogError, NodeLogReader
+from smart.ledger.node_store import ChainCheck, NodeLog, NodeLogBusy, NodeLogError, NodeLogReader
 from smart.ledger.store import LogStore
 from smart.ledger.verify import Problem, Report, verify_hub
 from smart.ledger.witness import Witness, WitnessRefusal
@@ -47,6 +47,7 @@ __all__ = [
     "Batch",
     "BatchError",
     "BundleError",
+    "ChainCheck",
     "ChainGap",
     "Checkpoint",
     "CheckpointError",

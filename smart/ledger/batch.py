@@ -73,7 +73,7 @@ class Batch:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Batch:
-        """Read a shipped batch; each entry is parsed and its fields checked (not re-encoded)."""
+        """Read a shipped batch; each entry is parsed, its fields checked, and its bytes proved canonical."""
         try:
             line, newline, rest = raw.partition(b"\n")
             body = orjson.loads(line)
@@ -88,7 +88,8 @@ class Batch:
             else:  # the first wire form: every entry in base64 inside the JSON
                 # a2b_base64 in strict mode is b64decode(validate=True) without its wrapper
                 items = [binascii.a2b_base64(item, strict_mode=True) for item in body["entries"]]
-            entries = tuple(Entry.from_bytes(item, canonical=False) for item in items)
+            # Canonical RFC 8785 bytes or nothing: this is where a node's entries enter the hub.
+            entries = tuple(Entry.from_bytes(item, canonical=True) for item in items)
             head = SignedHead.from_json(body["head"])
             return cls(node=str(body["node"]), entries=entries, head=head)
         except EntryError as err:

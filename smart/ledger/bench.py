@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import orjson
 import psycopg
 from psycopg import sql
 
 from smart.keys import KeyStore
-from smart.ledger import hub_store, synthetic, verify
+from smart.ledger import hub_store, synthetic, trust, verify
 from smart.ledger.batch import Batch
+from smart.ledger.entry import Entry
 from smart.ledger.node_store import NodeLog
 
 NODES = ("pt-1", "mt-1", "ut-1", "ht-1", "cp-1", "sr-1")
@@ -37,6 +39,10 @@ class Figures:
     node_appends_per_s: float
     raw_sqlite_commits_per_s: float
     verify_1m_s: float
+    #: Reading the same batches off the wire as the intake does (every entry proved RFC 8785
+    #: canonical at the door), beside the same read without that proof, alternating.
+    wire_read_per_s: float
+    wire_read_unchecked_per_s: float
     verify_entries: int
     ingest_entries: int
     batch_size: int
@@ -69,7 +75,9 @@ def _six_nodes(
 ) -> tuple[hub_store.HubLog, Iterator[Batch]]:
     per_node = entries // len(NODES)
     chains = [synthetic.fast_chain(n, keys.signing_key(n), per_node, batch_size=batch_size) for n in NODES]
-    hub = hub_store.HubLog.connect(url, key=keys.signing_key(hub_store.HUB_KEY))
+    hub = hub_store.HubLog.connect(
+        url, key=keys.signing_key(hub_store.HUB_KEY), admin=keys.signing_key(trust.ADMIN_KEY)
+    )
     for node in NODES:
         hub.register_node(node, keys.signing_key(node).verifying)
     return hub, _interleave(chains)
@@ -81,6 +89,28 @@ def _build_log(url: str, keys: KeyStore, entries: int, batch_size: int) -> None:
     with hub:
         for batch in batches:
             hub.ingest(batch)
+
+
+def measure_wire_read(keys: KeyStore, *, entries: int, batch_size: int) -> tuple[float, float]:
+    """(entries/s read with the canonical check, entries/s read without it) of the same batches."""
+    per_node = entries // len(NODES)
+    chains = [synthetic.fast_chain(n, keys.signing_key(n), per_node, batch_size=batch_size) for n in NODES]
+    checked_s = unchecked_s = 0.0
+    count = 0
+    for batch in _interleave(chains):
+        payload = batch.to_bytes()
+        started = time.perf_counter()
+        Batch.from_bytes(payload)
+        checked_s += time.perf_counter() - started
+        started = time.perf_counter()
+        line, _, rest = payload.partition(b"\n")
+        sizes, at = orjson.loads(line)["sizes"], 0
+        for size in sizes:
+            Entry.from_bytes(rest[at : at + size], canonical=False)
+            at += size
+        unchecked_s += time.perf_counter() - started
+        count += len(batch.entries)
+    return count / checked_s, count / unchecked_s
 
 
 def measure_ingest(admin_url: str, keys: KeyStore, *, entries: int, batch_size: int) -> tuple[float, float]:
@@ -162,7 +192,9 @@ def measure_verify(admin_url: str, keys: KeyStore, *, entries: int, batch_size: 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
             started = time.perf_counter()
-            report = verify.verify_hub(conn, log_key=keys.verifying_key(hub_store.HUB_KEY))
+            report = verify.verify_hub(
+                conn, log_key=keys.verifying_key(hub_store.HUB_KEY), admin=keys.verifying_key(trust.ADMIN_KEY)
+            )
             seconds = time.perf_counter() - started
         if not report.ok:
             raise AssertionError(f"benchmark log does not verify: {report.first}")
@@ -185,6 +217,8 @@ def run(
         keys = KeyStore(Path(tmp) / "keys")
         progress(f"hub ingest of {ingest_entries} entries vs plain COPY …")
         ingest, plain = measure_ingest(admin_url, keys, entries=ingest_entries, batch_size=batch_size)
+        progress(f"reading {ingest_entries} entries off the wire, with and without the canonical check …")
+        wire, unchecked = measure_wire_read(keys, entries=ingest_entries, batch_size=batch_size)
         progress(f"node durable appends ({appends}) …")
         node_rate, raw_rate = measure_node_appends(Path(tmp), keys, appends=appends)
         progress(f"building and verifying a log of {verify_entries} entries …")
@@ -196,6 +230,8 @@ def run(
         ingest_time_ratio=round(plain / ingest, 3),
         node_appends_per_s=round(node_rate, 1),
         raw_sqlite_commits_per_s=round(raw_rate, 1),
+        wire_read_per_s=round(wire, 1),
+        wire_read_unchecked_per_s=round(unchecked, 1),
         verify_1m_s=round(verify_s * 1_000_000 / (verify_entries // len(NODES) * len(NODES)), 3),
         verify_entries=verify_entries // len(NODES) * len(NODES),
         ingest_entries=count,

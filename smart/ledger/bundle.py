@@ -4,8 +4,10 @@ A bundle is canonical JSON (RFC 8785) holding the entry's bytes, its global
 index, its inclusion proof, the signed checkpoint with the witnesses'
 cosignatures, and the key ids of the log and the witnesses. Anyone with the
 public keys checks it with no network and no database (``smart verify``).
-Every byte counts: the bundle must be canonical, every signature line must
-be by a named key, and a failure names the part of the bundle at fault.
+Every byte counts: the bundle must be canonical, its checkpoint signed by the
+trusted log's key for the trusted origin, and a failure names the part of
+the bundle at fault. What is trusted comes from the verifier's trust file
+(:mod:`smart.ledger.trust`), never from the bundle.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import binascii
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import rfc8785
 
-from smart.keys import KeyFileError, KeyStore, VerifyingKey
+from smart.keys import VerifyingKey
 from smart.ledger import merkle
 from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
 from smart.ledger.entry import Entry, EntryError
+from smart.ledger.trust import Trust
 
 FORMAT = "smart-ledger-proof/v1"
 _FIELDS = {"format", "index", "entry", "inclusion_proof", "checkpoint", "key_ids"}
@@ -84,8 +86,12 @@ def make(
     return ProofBundle(index, entry, tuple(inclusion_proof), checkpoint, log_key.key_id, ids)
 
 
-def verify(raw: bytes, keys: Iterable[VerifyingKey], *, min_witnesses: int = 0) -> Verified:
-    """Check a bundle offline against trusted ``keys``; :class:`BundleError` names the part at fault."""
+def verify(raw: bytes, trust: Trust, *, min_witnesses: int = 0) -> Verified:
+    """Check a bundle offline against ``trust``; :class:`BundleError` names the part at fault.
+
+    The checkpoint must be signed by the trust's log key and be of its origin; cosignatures
+    count only from the trust's witnesses, each once (lines from other keys are ignored).
+    """
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
@@ -103,34 +109,33 @@ def verify(raw: bytes, keys: Iterable[VerifyingKey], *, min_witnesses: int = 0) 
     if body["format"] != FORMAT:
         raise BundleError("format", f"expected {FORMAT!r}, got {body['format']!r}")
 
-    trusted = {key.key_id: key for key in keys}
     key_ids = body["key_ids"]
     if not isinstance(key_ids, dict) or set(key_ids) != {"log", "witnesses"}:
         raise BundleError("key_ids", "must name the log key and the witness keys")
-    log_key = trusted.get(key_ids["log"]) if isinstance(key_ids["log"], str) else None
-    if log_key is None:
-        raise BundleError("key_ids.log", f"no trusted key has id {key_ids['log']!r}")
-    if not isinstance(key_ids["witnesses"], list):
+    if key_ids["log"] != trust.log.key_id:
+        raise BundleError(
+            "key_ids.log",
+            f"the bundle names log key {key_ids['log']!r}; the trusted log {trust.origin} has key "
+            f"{trust.log.name} ({trust.log.key_id})",
+        )
+    if not isinstance(key_ids["witnesses"], list) or not all(
+        isinstance(k, str) for k in key_ids["witnesses"]
+    ):
         raise BundleError("key_ids.witnesses", "must be a list of key ids")
-    witnesses: list[VerifyingKey] = []
-    for key_id in key_ids["witnesses"]:
-        key = trusted.get(key_id) if isinstance(key_id, str) else None
-        if key is None:
-            raise BundleError("key_ids.witnesses", f"no trusted key has id {key_id!r}")
-        witnesses.append(key)
 
     if not isinstance(body["checkpoint"], str):
         raise BundleError("checkpoint", "must be a signed note")
     try:
         signed = SignedCheckpoint.parse(body["checkpoint"])
-        cosigned = signed.verify(log_key, witnesses)
+        # Only the trusted log's key, for the trusted origin; only trusted witnesses count.
+        cosigned = signed.verify(trust.log, trust.witnesses.values(), origin=trust.origin)
     except CheckpointError as err:
         raise BundleError("checkpoint", str(err)) from err
-    missing = sorted({w.name for w in witnesses} - set(cosigned))
-    if missing:
-        raise BundleError("key_ids.witnesses", f"named but did not cosign the checkpoint: {missing}")
     if len(cosigned) < min_witnesses:
-        raise BundleError("checkpoint", f"cosigned by {len(cosigned)} witnesses; {min_witnesses} required")
+        raise BundleError(
+            "checkpoint",
+            f"cosigned by {len(cosigned)} distinct trusted witnesses; {min_witnesses} required",
+        )
 
     entry_raw = _b64(body["entry"], "entry")
     try:
@@ -151,23 +156,6 @@ def verify(raw: bytes, keys: Iterable[VerifyingKey], *, min_witnesses: int = 0) 
             "inclusion_proof", f"does not prove the entry at index {index} under the checkpoint's root: {err}"
         ) from err
     return Verified(entry, index, size, signed.checkpoint.origin, tuple(cosigned))
-
-
-def load_keys(path: Path) -> list[VerifyingKey]:
-    """Trusted public keys: a directory of ``<name>.pub`` files, or JSON (a list, or ``{"keys": [...]}``)."""
-    try:
-        if path.is_dir():
-            store = KeyStore(path)
-            return [store.verifying_key(p.stem) for p in sorted(path.glob("*.pub"))]
-        value: Any = json.loads(path.read_text())
-        items = value["keys"] if isinstance(value, dict) else value
-        return [VerifyingKey.from_json(item) for item in items]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise KeyFileError(f"cannot read trusted keys from {path}: {err}") from err
-
-
-def keys_json(keys: Iterable[VerifyingKey]) -> bytes:
-    return json.dumps({"keys": [k.to_json() for k in keys]}, indent=2).encode() + b"\n"
 
 
 def _b64(value: Any, part: str) -> bytes:

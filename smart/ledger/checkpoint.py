@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,10 @@ from smart.ledger import merkle
 _ED25519 = b"\x01"
 _COSIGNATURE_V1 = b"\x04"
 _DASH = "\u2014 "
+#: C2SP tlog-checkpoint: the size is ASCII decimal, no leading zero (``str.isdigit`` takes any digits).
+_SIZE = re.compile(r"(0|[1-9][0-9]{0,18})", re.ASCII)
+#: Go's note package refuses notes with more signature lines than this.
+MAX_SIGNATURES = 100
 
 
 class CheckpointError(ValueError):
@@ -57,12 +62,20 @@ class Checkpoint:
 
     @classmethod
     def from_body(cls, body: bytes) -> Checkpoint:
-        lines = body.decode("utf-8", errors="strict").split("\n")
+        try:
+            lines = body.decode("utf-8", errors="strict").split("\n")
+        except UnicodeDecodeError as err:
+            raise CheckpointError(f"checkpoint is not UTF-8: {err}") from err
         if len(lines) != 4 or lines[3] != "":
             raise CheckpointError("checkpoint body must be exactly origin, size and root hash lines")
         origin, size_text, root_text = lines[:3]
-        if not origin or not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
-            raise CheckpointError(f"checkpoint origin or size line is malformed: {origin!r} / {size_text!r}")
+        if not origin:
+            raise CheckpointError("checkpoint origin line (line 1) is empty")
+        if not _SIZE.fullmatch(size_text) or int(size_text) >= 2**63:
+            raise CheckpointError(
+                f"checkpoint size line (line 2) must be ASCII decimal digits with no leading zero, "
+                f"got {size_text!r}"
+            )
         root = _b64(root_text, "checkpoint root hash")
         if len(root) != 32:
             raise CheckpointError("checkpoint root hash is not 32 bytes")
@@ -142,7 +155,10 @@ class SignedCheckpoint:
         body, sep, rest = text.partition("\n\n")
         if not sep:
             raise CheckpointError("signed note has no blank line between checkpoint and signatures")
-        checkpoint = Checkpoint.from_body((body + "\n").encode())
+        own = (body + "\n").encode()
+        checkpoint = Checkpoint.from_body(own)
+        if checkpoint.body() != own:  # signatures are over the note's own bytes: they must be these
+            raise CheckpointError("checkpoint text is not in its one canonical form")
         if not rest.endswith("\n"):
             raise CheckpointError("signed note does not end with a newline")
         signatures: list[NoteSignature] = []
@@ -152,10 +168,14 @@ class SignedCheckpoint:
             name, space, encoded = line[len(_DASH) :].partition(" ")
             if not space or not name or " " in encoded:
                 raise CheckpointError(f"signature line {number} is not '— <name> <signature>'")
+            if "+" in name:
+                raise CheckpointError(f"signature line {number}: a key name may not hold '+'")
             raw = _b64(encoded, f"signature line {number}")
-            if len(raw) not in (4 + 64, 4 + 72):
-                raise CheckpointError(f"signature line {number} ({name}) is not an Ed25519 (co)signature")
+            if len(raw) < 5:
+                raise CheckpointError(f"signature line {number} ({name}) is too short to be a signature")
             signatures.append(NoteSignature(name, raw[:4], raw[4:]))
+            if len(signatures) > MAX_SIGNATURES:
+                raise CheckpointError(f"signed note has more than {MAX_SIGNATURES} signature lines")
         if not signatures:
             raise CheckpointError("signed note has no signature lines")
         return cls(checkpoint, tuple(signatures))
@@ -166,29 +186,44 @@ class SignedCheckpoint:
         )
         return replace(self, signatures=(*others, signature))
 
-    def verify(self, log_key: VerifyingKey, witnesses: Iterable[VerifyingKey] = ()) -> list[str]:
-        """Check the log's signature and every signature line; return the witnesses that cosigned.
+    def verify(
+        self, log_key: VerifyingKey, witnesses: Iterable[VerifyingKey] = (), *, origin: str | None = None
+    ) -> list[str]:
+        """Check the note as C2SP signed-note says; return the distinct witnesses whose cosignature holds.
 
-        Every line must belong to a key we were given and verify: a line we
-        cannot account for is an error, not something to skip, so that no
-        byte of a note goes unchecked.
+        Only ``log_key`` may sign for the log (an Ed25519 note signature, key type 0x01), and only
+        ``witnesses`` may cosign (``cosignature/v1``, key type 0x04): a key is looked up by its
+        name and its key hash, which binds the key's type, so no key passes for another role.
+        As the spec (and Go's ``note.Open``) has it, a line from a key we were not given is
+        ignored, a known key's repeated line counts once, and a known key's line that does not
+        verify is an error. With ``origin``, the checkpoint must be that log's.
         """
-        keys = {(log_key.name, note_key_hash(log_key.name, log_key.raw)): log_key}
+        if origin is not None and self.checkpoint.origin != origin:
+            raise CheckpointError(
+                f"checkpoint is for log {self.checkpoint.origin!r}, not the trusted log {origin!r}"
+            )
+        log_id = (log_key.name, note_key_hash(log_key.name, log_key.raw))
+        keys = {log_id: log_key}
         for witness in witnesses:
-            keys[(witness.name, note_key_hash(witness.name, witness.raw, cosignature=True))] = witness
-        if not self.signatures or self.signatures[0].is_cosignature:
-            raise CheckpointError(f"checkpoint is not signed by the log key {log_key.name} first")
+            keys.setdefault(
+                (witness.name, note_key_hash(witness.name, witness.raw, cosignature=True)), witness
+            )
+        seen: set[tuple[str, bytes]] = set()
         cosigned: list[str] = []
         for number, signature in enumerate(self.signatures, start=1):
-            key = keys.get((signature.name, signature.key_hash))
-            if key is None:
-                raise CheckpointError(f"signature line {number} is by an unknown key {signature.name!r}")
+            known = (signature.name, signature.key_hash)
+            key = keys.get(known)
+            if key is None or known in seen:
+                continue  # unknown key: not ours to judge; a repeat: each key counts once
+            seen.add(known)
             if not signature_verifies(self.checkpoint, signature, key):
                 raise CheckpointError(f"signature line {number} by {signature.name} does not verify")
-            if signature.is_cosignature:
+            if known != log_id:
                 cosigned.append(signature.name)
-        if self.signatures[0].name != log_key.name:
-            raise CheckpointError(f"checkpoint is not signed by the log key {log_key.name}")
+        if log_id not in seen:
+            raise CheckpointError(
+                f"checkpoint is not signed by the log key {log_key.name} ({log_key.key_id})"
+            )
         return cosigned
 
 

@@ -127,13 +127,9 @@ class Entry:
             raise EntryError("entry bytes are not a JSON object")
         _check_fields(body)
         if canonical:
-            where = _where(body, None)
-            try:
-                again = canonical_json(body)
-            except (rfc8785.CanonicalizationError, ValueError) as err:
-                raise EntryError(f"{where}: cannot be canonical JSON: {err}") from err
-            if again != raw:
-                raise EntryError(f"{where}: bytes are not RFC 8785 canonical JSON")
+            why = not_canonical(raw, body)
+            if why is not None:
+                raise EntryError(f"{_where(body, None)}: not RFC 8785 canonical JSON: {why}")
         return cls._from_body(body, bytes(raw))
 
     @classmethod
@@ -170,6 +166,77 @@ def canonical_json(value: Any) -> bytes:
     if _plain(value):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     return rfc8785.dumps(value)
+
+
+# A number that might not be a safe integer (a fraction, an exponent, 16+ digits), or the same bytes
+# inside a string (which only sends the entry to the exact check). Looked for in ``data`` alone: the
+# other fields are strings (timestamps, hashes) and ``node_seq``, an integer by its field check.
+_MAYBE_NOT_SAFE_INT = re.compile(rb"[0-9][.eE]")  # integers past 2^53: OPT_STRICT_INTEGER refuses them
+
+
+def not_canonical(raw: bytes, body: Any) -> str | None:
+    """Why ``raw`` (which parsed as ``body``) is not the RFC 8785 encoding of it; ``None`` if it is.
+
+    Two readers must never disagree on what an entry says: a duplicated key (one reader keeps
+    the first, another the last), a number in another form, whitespace or another key order
+    all let the same bytes be read two ways or the same facts be hashed two ways.
+
+    The quick test: orjson's sorted compact encoding of ``body`` equals ``raw``, for an entry
+    of ASCII with no number but safe integers. There orjson and JCS agree byte for byte (same
+    escapes, code-point key order, integers as digits); a parsed duplicate key has lost one of
+    its copies, so it can never pass. Anything else gets the exact, slower comparison.
+    """
+    # The first ``"data":`` is the top-level key (the strings before it have their quotes
+    # escaped); the last ``"node":`` ends data and kind (see ``_CHAIN_TAIL``).
+    data_at, tail_at = raw.find(b'"data":'), raw.rfind(b'"node":')
+    if (
+        0 < data_at < tail_at
+        and raw.isascii()
+        and _MAYBE_NOT_SAFE_INT.search(raw, data_at, tail_at) is None
+        and _orjson_sorted(body) == raw
+    ):
+        return None
+    try:
+        again = canonical_json(body)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:
+        return f"cannot be encoded canonically: {err}"
+    if again == raw:
+        return None
+    duplicate = _duplicate_key(raw)
+    if duplicate is not None:
+        return duplicate
+    at = next(
+        (i for i, (a, b) in enumerate(zip(raw, again, strict=False)) if a != b), min(len(raw), len(again))
+    )
+    return (
+        f"byte {at} is {raw[at : at + 12]!r}, the canonical form has {again[at : at + 12]!r} there "
+        "(whitespace, key order or number form)"
+    )
+
+
+def _orjson_sorted(body: Any) -> bytes | None:
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:  # an integer past 2^53: JCS writes it as a double, to the exact check
+        return None
+
+
+def _duplicate_key(raw: bytes) -> str | None:
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return f"key {found[0]!r} appears twice in one object (readers would disagree on it)" if found else None
 
 
 def _plain(value: Any) -> bool:

@@ -19,15 +19,17 @@ import hashlib
 import importlib.resources
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
+import rfc8785
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import sql
 
 from smart.keys import SigningKey, VerifyingKey
-from smart.ledger import bundle, merkle
+from smart.ledger import bundle, merkle, trust
 from smart.ledger.batch import Batch
 from smart.ledger.checkpoint import (
     Checkpoint,
@@ -39,6 +41,7 @@ from smart.ledger.checkpoint import (
     signature_verifies,
 )
 from smart.ledger.entry import GENESIS, Entry, EntryError, chain_fields
+from smart.ledger.trust import ADMIN_KEY, Registration, Role, Trust, TrustError
 from smart.ledger.witness import Witness
 
 log = structlog.get_logger("smart.ledger")
@@ -48,7 +51,7 @@ APP_ROLE = "smart_app"
 #: The name of the hub's key in the keys directory: it signs checkpoints (and contract bundles).
 HUB_KEY = "hub"
 #: The origin line of our checkpoints (C2SP: a schema-less URL naming the log).
-ORIGIN = "smart.local/ledger"
+ORIGIN = trust.ORIGIN
 #: Perfect subtrees from this level up are stored; below it they are recomputed from 256 entries at most.
 STORED_LEVEL = 8
 
@@ -61,6 +64,8 @@ TABLES = (
     "ledger_checkpoints",
     "ledger_cosignatures",
     "ledger_alarms",
+    "ledger_registrations",
+    "ledger_alarm_decisions",
 )
 
 _SEQUENCER = "smart.ledger.sequencer"
@@ -76,6 +81,71 @@ class ChainGap(IngestError):
 
 class ForkAlarm(IngestError):
     """A node offered an entry that conflicts with the one stored for the same (node, node_seq)."""
+
+
+class LedgerBlocked(IngestError):
+    """The node's ledger has an open alarm (a fork, a refused entry): nothing more of it is taken
+    until an administrator decides the alarm (``smart ledger alarms decide``)."""
+
+
+#: Alarms that stop a node's ledger until an administrator decides; others (a witness's view of
+#: a rollback) are reported but stop nothing.
+BLOCKING = ("fork", "refused")
+DECISION = "smart-ledger-alarm-decision/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One ledger alarm: who, at which entry, what kind, why, and the administrator's decision if any."""
+
+    id: int
+    raised_at: datetime
+    node: str
+    node_seq: int
+    kind: str
+    detail: str
+    decision: str | None = None
+    decided_by: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.decision is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "raised_at": self.raised_at.isoformat(),
+            "node": self.node,
+            "node_seq": self.node_seq,
+            "kind": self.kind,
+            "detail": self.detail,
+            "open": self.open,
+            "decision": self.decision,
+            "decided_by": self.decided_by,
+        }
+
+
+def blocked_reason(alarm: Alarm) -> str:
+    return (
+        f"the ledger of {alarm.node} is blocked by alarm #{alarm.id} ({alarm.kind} at #{alarm.node_seq}: "
+        f"{alarm.detail}) until an administrator decides it"
+    )
+
+
+def decision_statement(alarm: Alarm, decision: str, by: str) -> bytes:
+    """What the administrator signs to decide ``alarm``: canonical JSON naming the alarm exactly."""
+    return rfc8785.dumps(
+        {
+            "format": DECISION,
+            "alarm": alarm.id,
+            "node": alarm.node,
+            "node_seq": alarm.node_seq,
+            "kind": alarm.kind,
+            "detail": alarm.detail,
+            "decision": decision,
+            "by": by,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +198,12 @@ class HubLog:
     """The global log on one connection; one per thread (the sequencer lock serialises ingests)."""
 
     def __init__(
-        self, conn: psycopg.Connection[Any], *, key: SigningKey | None = None, origin: str = ORIGIN
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        key: SigningKey | None = None,
+        origin: str = ORIGIN,
+        admin: SigningKey | VerifyingKey | None = None,
     ) -> None:
         # Reads are single statements; writes are explicit transactions (``conn.transaction()``).
         conn.autocommit = True
@@ -136,13 +211,22 @@ class HubLog:
         self._keys: dict[str, VerifyingKey] = {}
         self.key = key
         self.origin = origin
+        # The administrator's key: only registrations it signed establish a node or witness key.
+        self.admin = admin
         # The (size, note) of the last checkpoint this HubLog signed and committed: extending it
         # needs no second look at its signature.
         self._signed_note: tuple[int, str] | None = None
 
     @classmethod
-    def connect(cls, url: str, *, key: SigningKey | None = None, origin: str = ORIGIN) -> HubLog:
-        return cls(psycopg.connect(url, autocommit=True), key=key, origin=origin)
+    def connect(
+        cls,
+        url: str,
+        *,
+        key: SigningKey | None = None,
+        origin: str = ORIGIN,
+        admin: SigningKey | VerifyingKey | None = None,
+    ) -> HubLog:
+        return cls(psycopg.connect(url, autocommit=True), key=key, origin=origin, admin=admin)
 
     def close(self) -> None:
         self.conn.close()
@@ -155,36 +239,59 @@ class HubLog:
 
     # -- who may write --------------------------------------------------------------------
 
-    def register_node(self, node: str, key: VerifyingKey) -> None:
-        """Trust ``key`` for ``node``'s signed heads (again with the same key is a no-op)."""
-        with self.conn.transaction():
-            row = self.conn.execute("SELECT key_id FROM ledger_nodes WHERE node = %s", (node,)).fetchone()
-            if row is None:
-                self.conn.execute(
-                    "INSERT INTO ledger_nodes (node, key_name, key_id, public_key) VALUES (%s, %s, %s, %s)",
-                    (node, key.name, key.key_id, key.raw),
-                )
-            elif row[0] != key.key_id:
-                raise IngestError(f"node {node} is registered with key {row[0]}, not {key.key_id}")
+    def register_node(self, node: str, key: VerifyingKey, *, admin: SigningKey | None = None) -> None:
+        """Establish ``key`` for ``node``'s signed heads, signed by the administrator's key.
 
-    def register_witness(self, key: VerifyingKey) -> None:
-        with self.conn.transaction():
-            row = self.conn.execute(
-                "SELECT key_id FROM ledger_witnesses WHERE name = %s", (key.name,)
-            ).fetchone()
-            if row is None:
-                self.conn.execute(
-                    "INSERT INTO ledger_witnesses (name, key_id, public_key) VALUES (%s, %s, %s)",
-                    (key.name, key.key_id, key.raw),
+        Again with the same key is a no-op; another key for an established node is refused.
+        """
+        self._register("node", node, key, admin)
+
+    def register_witness(self, key: VerifyingKey, *, admin: SigningKey | None = None) -> None:
+        """Establish ``key`` as the witness of its name, signed by the administrator's key."""
+        self._register("witness", key.name, key, admin)
+
+    def _register(self, role: Role, name: str, key: VerifyingKey, admin: SigningKey | None) -> None:
+        signer = admin if admin is not None else self.admin
+        if not isinstance(signer, SigningKey):
+            raise TrustError(f"registering {role} {name} needs the administrator's key ({ADMIN_KEY})")
+        if self.admin is None:
+            self.admin = signer
+        established = established_keys(self.conn, role, signer.verifying).get(name)
+        if established is not None:
+            if established.raw != key.raw:
+                raise IngestError(
+                    f"{role} {name} is registered with key {established.key_id}, not {key.key_id}"
                 )
-            elif row[0] != key.key_id:
-                raise IngestError(f"witness {key.name} is registered with key {row[0]}, not {key.key_id}")
+            return
+        registration = Registration(role, name, key)
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO ledger_registrations (role, name, key_name, public_key, signature)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (role, name, key.name, key.raw, registration.sign(signer)),
+            )
+        log.info("ledger key established", role=role, name=name, key_id=key.key_id)
+
+    @property
+    def admin_key(self) -> VerifyingKey | None:
+        return self.admin.verifying if isinstance(self.admin, SigningKey) else self.admin
 
     def node_keys(self) -> dict[str, VerifyingKey]:
-        return node_keys(self.conn)
+        """The node keys the administrator established (none without the administrator's key)."""
+        admin = self.admin_key
+        return {} if admin is None else established_keys(self.conn, "node", admin)
 
     def witness_keys(self) -> dict[str, VerifyingKey]:
-        return witness_keys(self.conn)
+        """The witness keys the administrator established (none without the administrator's key)."""
+        admin = self.admin_key
+        return {} if admin is None else established_keys(self.conn, "witness", admin)
+
+    def trust(self, log_key: VerifyingKey | None = None) -> Trust:
+        """What a verifier of this log should trust: its key and origin, established witnesses and nodes."""
+        key = log_key or (self.key.verifying if self.key is not None else None)
+        if key is None:
+            raise TrustError("no log key: the trust names the key that signs this log's checkpoints")
+        return Trust(key, self.origin, self.witness_keys(), self.node_keys())
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -215,7 +322,12 @@ class HubLog:
             raise IngestError("this HubLog has no signing key: it can read but not ingest")
         outcomes: list[Ingested | IngestError | None] = [None] * len(batches)
         checked: list[tuple[int, Batch, list[bytes]]] = []
+        blocked = self.blocking_alarms(sorted({batch.node for batch in batches}))
         for at, batch in enumerate(batches):
+            alarm = blocked.get(batch.node)
+            if alarm is not None:
+                outcomes[at] = LedgerBlocked(blocked_reason(alarm))
+                continue
             try:
                 checked.append((at, batch, self._validate(batch)))
             except IngestError as err:
@@ -271,12 +383,12 @@ class HubLog:
     def _node_key(self, node: str) -> VerifyingKey:
         key = self._keys.get(node)
         if key is None:
-            row = self.conn.execute(
-                "SELECT key_name, public_key FROM ledger_nodes WHERE node = %s", (node,)
-            ).fetchone()
-            if row is None:
-                raise IngestError(f"node {node} is not registered with the hub: no key to check its head")
-            key = self._keys[node] = _verifying(row[0], row[1])
+            found = self.node_keys().get(node)
+            if found is None:
+                raise IngestError(
+                    f"node {node} is not registered by the hub's administrator: no key to check its head"
+                )
+            key = self._keys[node] = found
         return key
 
     def _sequence(
@@ -426,23 +538,108 @@ class HubLog:
                 )
 
     def _raise_alarm(self, fork: _Fork) -> ForkAlarm:
-        with self.conn.transaction():
-            self.conn.execute(
-                "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (fork.node, fork.node_seq, fork.detail, fork.stored, fork.offered),
-            )
+        alarm = self.raise_alarm(
+            fork.node, fork.node_seq, "fork", fork.detail, stored=fork.stored, offered=fork.offered
+        )
         log.error(
             "fork alarm: conflicting ledger entry refused",
             node=fork.node,
             node_seq=fork.node_seq,
             detail=fork.detail,
+            alarm=alarm,
         )
-        return ForkAlarm(f"fork alarm: node {fork.node} {fork.detail}")
+        return ForkAlarm(f"fork alarm #{alarm}: node {fork.node} {fork.detail}")
+
+    def raise_alarm(
+        self,
+        node: str,
+        node_seq: int,
+        kind: str,
+        detail: str,
+        *,
+        stored: bytes | None = None,
+        offered: bytes | None = None,
+    ) -> int:
+        """Record an alarm (kinds: ``fork``, ``refused``, ``rollback``, …); returns its id."""
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "INSERT INTO ledger_alarms (node, node_seq, detail, stored, offered, kind)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (node, node_seq, detail, stored, offered, kind),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def alarms(self) -> list[tuple[str, int, str]]:
         rows = self.conn.execute("SELECT node, node_seq, detail FROM ledger_alarms ORDER BY id").fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def ledger_alarms(self, *, nodes: Sequence[str] | None = None, open_only: bool = False) -> list[Alarm]:
+        """Every alarm (of ``nodes``), each with the administrator's decision if one verifies."""
+        query = "SELECT id, raised_at, node, node_seq, kind, detail FROM ledger_alarms"
+        params: tuple[Any, ...] = ()
+        if nodes is not None:
+            query += " WHERE node = ANY(%s)"
+            params = (list(nodes),)
+        alarms = [Alarm(*row) for row in self.conn.execute(query + " ORDER BY id", params).fetchall()]
+        if not alarms:
+            return []
+        decided: dict[int, tuple[str, str]] = {}
+        admin = self.admin_key
+        by_id = {alarm.id: alarm for alarm in alarms}
+        for alarm_id, by, decision, signature in self.conn.execute(
+            "SELECT alarm_id, decided_by, decision, signature FROM ledger_alarm_decisions"
+            " WHERE alarm_id = ANY(%s) ORDER BY decided_at",
+            ([a.id for a in alarms],),
+        ).fetchall():
+            alarm = by_id[alarm_id]
+            if admin is not None and admin.verify(bytes(signature), decision_statement(alarm, decision, by)):
+                decided.setdefault(alarm_id, (decision, by))
+            else:
+                log.error("alarm decision not signed by the administrator: ignored", alarm=alarm_id)
+        judged = [
+            Alarm(a.id, a.raised_at, a.node, a.node_seq, a.kind, a.detail, *decided.get(a.id, (None, None)))
+            for a in alarms
+        ]
+        return [a for a in judged if a.open] if open_only else judged
+
+    def blocking_alarms(self, nodes: Sequence[str]) -> dict[str, Alarm]:
+        """The first open alarm that blocks each of ``nodes``' ledgers (one cheap query when none)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM ledger_alarms WHERE node = ANY(%s) AND kind = ANY(%s) LIMIT 1",
+            (list(nodes), list(BLOCKING)),
+        ).fetchone()
+        if row is None:
+            return {}
+        blocking: dict[str, Alarm] = {}
+        for alarm in self.ledger_alarms(nodes=nodes, open_only=True):
+            if alarm.kind in BLOCKING:
+                blocking.setdefault(alarm.node, alarm)
+        return blocking
+
+    def decide_alarm(self, alarm_id: int, *, decision: str, by: str, admin: SigningKey) -> Alarm:
+        """Close an alarm with the administrator's signed decision (the caller also puts it on the ledger)."""
+        if admin.name != ADMIN_KEY:
+            raise TrustError(f"alarms are decided with the {ADMIN_KEY} key, not {admin.name!r}")
+        if not decision.strip() or not by.strip():
+            raise TrustError("a decision says what was decided and who decided it")
+        found = [a for a in self.ledger_alarms() if a.id == alarm_id]
+        if not found:
+            raise TrustError(f"no ledger alarm #{alarm_id}")
+        alarm = found[0]
+        if not alarm.open:
+            raise TrustError(f"alarm #{alarm_id} was already decided by {alarm.decided_by}: {alarm.decision}")
+        signature = admin.sign(decision_statement(alarm, decision, by))
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO ledger_alarm_decisions (alarm_id, decided_by, decision, signature)"
+                " VALUES (%s, %s, %s, %s)",
+                (alarm_id, by, decision, signature),
+            )
+        log.warning("ledger alarm decided", alarm=alarm_id, node=alarm.node, by=by, decision=decision)
+        return Alarm(
+            alarm.id, alarm.raised_at, alarm.node, alarm.node_seq, alarm.kind, alarm.detail, decision, by
+        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -611,16 +808,42 @@ def _why_not_next(raw: bytes, node: str, seq: int, prev: bytes) -> str:
     return "does not link to the entry before it" if got[2] != prev else "is not a canonical entry"
 
 
-def node_keys(conn: psycopg.Connection[Any]) -> dict[str, VerifyingKey]:
-    """The registered key of every node, by node."""
-    rows = conn.execute("SELECT node, key_name, public_key FROM ledger_nodes").fetchall()
-    return {node: _verifying(name, raw) for node, name, raw in rows}
+def established_keys(
+    conn: psycopg.Connection[Any], role: Role, admin: VerifyingKey
+) -> dict[str, VerifyingKey]:
+    """The keys of ``role`` by name whose registration ``admin`` signed; rows without one are ignored.
+
+    The application role may insert rows here (the hub writes registrations it was handed), so a
+    row is worth nothing but its signature: one inserted by anyone without the administrator's
+    private key is skipped, and logged.
+    """
+    rows = conn.execute(
+        "SELECT name, key_name, public_key, signature FROM ledger_registrations WHERE role = %s"
+        " ORDER BY registered_at",
+        (role,),
+    ).fetchall()
+    keys: dict[str, VerifyingKey] = {}
+    for name, key_name, public, signature in rows:
+        try:
+            key = _verifying(key_name, public)
+        except ValueError:
+            log.error("ledger registration unreadable: ignored", role=role, name=name)
+            continue
+        if not Registration(role, name, key).verifies(bytes(signature), admin):
+            log.error("ledger registration not signed by the administrator: ignored", role=role, name=name)
+            continue
+        keys.setdefault(name, key)
+    return keys
 
 
-def witness_keys(conn: psycopg.Connection[Any]) -> dict[str, VerifyingKey]:
-    """The registered key of every witness, by name."""
-    rows = conn.execute("SELECT name, public_key FROM ledger_witnesses").fetchall()
-    return {name: _verifying(name, raw) for name, raw in rows}
+def node_keys(conn: psycopg.Connection[Any], admin: VerifyingKey) -> dict[str, VerifyingKey]:
+    """The established key of every node, by node."""
+    return established_keys(conn, "node", admin)
+
+
+def witness_keys(conn: psycopg.Connection[Any], admin: VerifyingKey) -> dict[str, VerifyingKey]:
+    """The established key of every witness, by name."""
+    return established_keys(conn, "witness", admin)
 
 
 def _verifying(name: str, raw: bytes) -> VerifyingKey:

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,16 @@ def _entries(db: sqlite3.Connection, path: Path, start: int, end: int) -> list[E
 
 def _signed_head(node: str, row: Any) -> SignedHead:
     return SignedHead(node, row[0], bytes(row[1]), row[2], bytes(row[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """How far a node's chain re-derives (``verified``: the last sound node_seq, ``last_hash`` its
+    hash) and, if it stops short, the first bad entry and why (``problem``)."""
+
+    verified: int
+    last_hash: bytes
+    problem: str | None
 
 
 class NodeLogError(RuntimeError):
@@ -335,6 +346,62 @@ class NodeLog:
             if not head.verify(self.key.verifying):
                 problems.append(f"{self.node}#{seq}: signed head does not verify with the node's key")
         return problems
+
+    def check(self, start: int = 0, prev: bytes = GENESIS, *, chunk: int = 5000) -> ChainCheck:
+        """Re-derive the chain from ``start`` (whose predecessor's hash is ``prev``) to the end.
+
+        The station's own check of its log (on start and every hour, from the last entry found
+        sound): each entry's bytes are a canonical entry of this node at its place, hash to the
+        stored hash and link to the one before, and every signed head in the range names its
+        entry's hash and verifies with the node's key. Stops at the first bad entry and says
+        which and why; ``verified`` is how far it is sound.
+        """
+        expected, previous = start, prev
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT node_seq, hash, entry FROM ledger_entries WHERE node_seq >= ?"
+                    " ORDER BY node_seq LIMIT ?",
+                    (expected, chunk),
+                ).fetchall()
+                heads = {
+                    h[0]: _signed_head(self.node, h)
+                    for h in self._db.execute(
+                        "SELECT node_seq, entry_hash, key_id, signature FROM ledger_heads"
+                        " WHERE node_seq >= ? AND node_seq < ?",
+                        (expected, expected + chunk),
+                    ).fetchall()
+                }
+            if not rows:
+                return ChainCheck(expected - 1, previous, None)
+            for seq, stored_hash, raw in rows:
+                where = f"{self.node}#{seq}"
+                if seq != expected:
+                    return ChainCheck(
+                        expected - 1, previous, f"{self.node}#{expected}: missing (next is #{seq})"
+                    )
+                digest = entry_hash(raw)
+                why: str | None = None
+                try:
+                    entry = Entry.from_bytes(raw)
+                except EntryError as err:
+                    why = str(err)
+                else:
+                    if (entry.node, entry.node_seq) != (self.node, seq):
+                        why = f"the entry says it is {entry.node}#{entry.node_seq}"
+                    elif entry.prev != previous:
+                        why = "does not link to the entry before it"
+                if why is None and digest != bytes(stored_hash):
+                    why = "does not match its stored hash (edited after it was written)"
+                head = heads.get(seq)
+                if why is None and head is not None:
+                    if head.entry_hash != digest:
+                        why = "does not match the signed head"
+                    elif not head.verify(self.key.verifying):
+                        why = "its signed head does not verify with the node's key"
+                if why is not None:
+                    return ChainCheck(expected - 1, previous, f"{where}: {why}")
+                previous, expected = digest, seq + 1
 
     # -- closing ---------------------------------------------------------------------------
 

@@ -24,6 +24,19 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     UNIQUE (node, node_seq)
 );
 
+-- Keys the hub's administrator established: each row counts only with the signature of the
+-- administrator's key (ledger-admin) over its registration; a row without one is trusted by nobody.
+-- (ledger_nodes and ledger_witnesses above are the older, unsigned form: no verifier reads them.)
+CREATE TABLE IF NOT EXISTS ledger_registrations (
+    role text NOT NULL CHECK (role IN ('node', 'witness')),
+    name text NOT NULL,
+    key_name text NOT NULL,
+    public_key bytea NOT NULL,
+    signature bytea NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role, name, public_key, signature)
+);
+
 -- Every signed chain head a node shipped, with the global index the hub gave that entry.
 CREATE TABLE IF NOT EXISTS ledger_heads (
     node text NOT NULL,
@@ -69,6 +82,19 @@ CREATE TABLE IF NOT EXISTS ledger_alarms (
     offered bytea
 );
 
+ALTER TABLE ledger_alarms ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'fork';
+
+-- An administrator's decision on an alarm (which closes it), signed by the ledger-admin key; the
+-- decision is also appended to the ledger as a hub node's entry.
+CREATE TABLE IF NOT EXISTS ledger_alarm_decisions (
+    alarm_id bigint NOT NULL,
+    decided_at timestamptz NOT NULL DEFAULT now(),
+    decided_by text NOT NULL,
+    decision text NOT NULL,
+    signature bytea NOT NULL,
+    PRIMARY KEY (alarm_id, signature)
+);
+
 -- Entries as JSON for dashboards and ad-hoc queries (read-only by construction).
 CREATE OR REPLACE VIEW ledger_log AS
     SELECT idx, node, node_seq, convert_from(entry, 'UTF8')::jsonb AS body FROM ledger_entries;
@@ -85,7 +111,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['ledger_nodes', 'ledger_witnesses', 'ledger_entries', 'ledger_heads',
-                             'ledger_subtrees', 'ledger_checkpoints', 'ledger_cosignatures', 'ledger_alarms']
+                             'ledger_subtrees', 'ledger_checkpoints', 'ledger_cosignatures', 'ledger_alarms',
+                             'ledger_registrations', 'ledger_alarm_decisions']
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON %I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()', t || '_append_only', t);

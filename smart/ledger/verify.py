@@ -62,10 +62,14 @@ class Report:
     problems: tuple[Problem, ...]
     checkpoints: int
     nodes: int
+    #: What the witnesses' own cosigned checkpoints (handed in as evidence) say against this log:
+    #: a witness that cosigned a larger tree than the hub's latest (a rolled-back hub), or another
+    #: root at a size the hub also signed.
+    witness_findings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.witness_findings
 
     @property
     def first(self) -> Problem | None:
@@ -113,9 +117,18 @@ class _Problems:
 
 
 def verify_hub(
-    conn: psycopg.Connection[Any], *, log_key: VerifyingKey, parallel: bool = False, full: bool = False
+    conn: psycopg.Connection[Any],
+    *,
+    log_key: VerifyingKey,
+    admin: VerifyingKey | None = None,
+    parallel: bool = False,
+    full: bool = False,
 ) -> Report:
     """Verify the whole global log on ``conn`` (one consistent snapshot) against the hub key ``log_key``.
+
+    Signed heads are checked with the node keys the administrator established (``admin``, the
+    ``ledger-admin`` public key); a row of the database without the administrator's signature
+    is trusted for nothing, so without ``admin`` no head verifies.
 
     With ``parallel``, a child process rebuilds the Merkle tree from its own
     read of the same snapshot while this one checks the chains. That pays on
@@ -128,7 +141,7 @@ def verify_hub(
         conn.commit()  # a snapshot of our own, not the tail of the caller's transaction
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _verify(conn, log_key, parallel, full)
+        return _verify(conn, log_key, admin, parallel, full)
 
 
 class _TreeCheck:
@@ -211,10 +224,16 @@ def _tree_in_child(conninfo: str, snapshot: str, tree: _TreeCheck, results: Conn
         results.close()
 
 
-def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool, full: bool) -> Report:
+def _verify(
+    conn: psycopg.Connection[Any],
+    log_key: VerifyingKey,
+    admin: VerifyingKey | None,
+    parallel: bool,
+    full: bool,
+) -> Report:
     problems = _Problems()
-    node_keys = hub_store.node_keys(conn)
-    witness_keys = list(hub_store.witness_keys(conn).values())
+    node_keys = hub_store.node_keys(conn, admin) if admin is not None else {}
+    witness_keys = list(hub_store.witness_keys(conn, admin).values()) if admin is not None else []
     heads: dict[str, list[tuple[int, int, bytes, str, bytes]]] = defaultdict(list)
     for node, seq, idx, digest, key_id, signature in conn.execute(
         "SELECT node, node_seq, idx, entry_hash, key_id, signature FROM ledger_heads ORDER BY node, node_seq"
@@ -315,9 +334,52 @@ def _verify(conn: psycopg.Connection[Any], log_key: VerifyingKey, parallel: bool
     for index, why in found_in_tree.items():
         problems.add(index, why)
     found = tuple(sorted(Problem(i, why) for i, why in problems.found.items()))
-    report = Report(size=expected, problems=found, checkpoints=len(checkpoints), nodes=len(nodes))
+    findings = _witness_evidence(
+        conn, log_key, witness_keys, {size: root for size, root, _, _ in checkpoints}
+    )
+    report = Report(
+        size=expected,
+        problems=found,
+        checkpoints=len(checkpoints),
+        nodes=len(nodes),
+        witness_findings=tuple(findings),
+    )
     log.info("ledger verified", size=expected, problems=len(found), first=str(found[0]) if found else None)
     return report
+
+
+def _witness_evidence(
+    conn: psycopg.Connection[Any],
+    log_key: VerifyingKey,
+    witnesses: list[VerifyingKey],
+    roots: dict[int, bytes],
+) -> list[str]:
+    """Check each witness's refusal evidence (its own cosigned checkpoint) against the hub's checkpoints.
+
+    The evidence is a note signed by this log's key and cosigned by an established witness, so
+    nobody without those keys can make one up; one that does not verify is left out.
+    """
+    latest = max(roots, default=0)
+    findings: dict[str, str] = {}
+    for witness, offered in conn.execute(
+        "SELECT node, offered FROM ledger_alarms WHERE kind = 'witness' AND offered IS NOT NULL ORDER BY id"
+    ):
+        try:
+            note = SignedCheckpoint.parse(bytes(offered).decode())
+            cosigned = note.verify(log_key, witnesses, origin=hub_store.ORIGIN)
+        except (CheckpointError, UnicodeDecodeError):
+            continue
+        if witness not in cosigned:
+            continue
+        size, root = note.checkpoint.size, note.checkpoint.root
+        if size > latest:
+            findings[witness] = (
+                f"the hub's latest checkpoint (size {latest}) is older than the checkpoint of size {size} "
+                f"{witness} cosigned: the hub's database was rolled back (restored from an older backup?)"
+            )
+        elif size in roots and roots[size] != root:
+            findings[witness] = f"{witness} cosigned another root at size {size} than the hub holds: a fork"
+    return list(findings.values())
 
 
 def _start_child(conn: psycopg.Connection[Any], tree: _TreeCheck) -> tuple[Any, Connection | None]:
@@ -476,7 +538,7 @@ def _check_note(
 ) -> None:
     try:
         signed = SignedCheckpoint.parse(text)
-        signed.verify(log_key, witnesses)
+        signed.verify(log_key, witnesses, origin=hub_store.ORIGIN)
     except CheckpointError as err:
         problems.add(at, f"checkpoint of size {size}: {err}")
         return

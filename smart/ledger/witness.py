@@ -1,9 +1,11 @@
 """A witness: cosigns the hub's checkpoints only while they tell one consistent history.
 
 A log could show one history to an auditor and another to everyone else.
-A witness (each station, in the distribution issue) remembers the last
-checkpoint it cosigned and signs a new one only with a consistency proof
-from that one; so a rewritten log gets no cosignatures, and a checkpoint
+A witness (each station) remembers the largest checkpoint it cosigned (and
+the signed note, as evidence) and signs a new one only with a consistency
+proof from that one; a smaller tree it refuses outright, since a log never
+shrinks: a hub restored from an older backup is found at its first
+witnessing round. So a rewritten log gets no cosignatures, and a checkpoint
 with enough cosignatures is one the whole floor has seen.
 """
 
@@ -43,6 +45,9 @@ class Witness:
         self.log_key = log_key
         self.origin = origin
         self.state_path = state_path
+        #: The largest checkpoint this witness cosigned, as the signed note (the log's signature and
+        #: this witness's cosignature): evidence anyone can check that the log once said so.
+        self.note: str | None = None
         self.latest: Checkpoint | None = self._load()
 
     def cosign(self, signed: SignedCheckpoint, consistency_proof: Sequence[bytes]) -> NoteSignature:
@@ -53,12 +58,23 @@ class Witness:
                 f"checkpoint is for log {checkpoint.origin!r}; this witness serves {self.origin!r}"
             )
         try:
-            # Other witnesses' lines are not ours to judge: the log's own signature comes first.
-            SignedCheckpoint(checkpoint, signed.signatures[:1]).verify(self.log_key, ())
+            # Only the pinned log key signs for the log; other lines are not ours to judge.
+            signed.verify(self.log_key, (), origin=self.origin)
         except CheckpointError as err:
             raise WitnessRefusal(
                 f"checkpoint of size {checkpoint.size} is not signed by the log: {err}"
             ) from err
+        if self.latest is not None and checkpoint.size < self.latest.size:
+            log.error(
+                "witness refused a smaller tree",
+                witness=self.key.name,
+                seen_size=self.latest.size,
+                offered_size=checkpoint.size,
+            )
+            raise WitnessRefusal(
+                f"checkpoint of size {checkpoint.size} is smaller than size {self.latest.size} this witness "
+                "cosigned: the log was rolled back (restored from an older backup?) or forked"
+            )
         if self.latest is not None:
             try:
                 merkle.verify_consistency(
@@ -77,8 +93,11 @@ class Witness:
                     f"seen before: {err}"
                 ) from err
         signature = cosign(checkpoint, self.key)
-        if self.latest is None or checkpoint.size > self.latest.size:
-            self._save(checkpoint)
+        if self.latest is None or checkpoint.size > self.latest.size or self.note is None:
+            log_line = next(
+                s for s in signed.signatures if not s.is_cosignature and s.name == self.log_key.name
+            )
+            self._save(checkpoint, SignedCheckpoint(checkpoint, (log_line, signature)).text())
         return signature
 
     def _load(self) -> Checkpoint | None:
@@ -86,14 +105,15 @@ class Witness:
             return None
         try:
             value = json.loads(self.state_path.read_text())
+            self.note = value.get("note")
             return Checkpoint(
                 value["origin"], int(value["size"]), base64.b64decode(value["root"], validate=True)
             )
         except (OSError, ValueError, KeyError) as err:
             raise WitnessRefusal(f"witness state {self.state_path} is unreadable: {err}") from err
 
-    def _save(self, checkpoint: Checkpoint) -> None:
-        self.latest = checkpoint
+    def _save(self, checkpoint: Checkpoint, note: str) -> None:
+        self.latest, self.note = checkpoint, note
         if self.state_path is None:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +122,7 @@ class Witness:
             "origin": checkpoint.origin,
             "size": checkpoint.size,
             "root": base64.b64encode(checkpoint.root).decode(),
+            "note": note,
         }
         with open(tmp, "w") as out:
             json.dump(body, out)

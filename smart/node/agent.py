@@ -13,12 +13,13 @@ previous one stays in force.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +39,15 @@ from smart.keys import KeyFileError, KeyStore, VerifyingKey
 from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
 from smart.ledger.hub_store import ORIGIN as LEDGER_ORIGIN
 from smart.ledger.witness import Witness
+from smart.node import shipping
 from smart.node.enforcement import StationDecision, StationEnforcer
 from smart.node.store import MirrorUpdate, StationStore
 
 log = structlog.get_logger("smart.node")
 
 HUB_KEY_NAME = "hub"
-#: A shipped batch stays well under nats-server's default 1 MiB message limit.
-MAX_BATCH_BYTES = 512 * 1024
-#: Batches in flight to the hub at once while a backlog drains.
-SHIP_WINDOW = 4
-#: How soon a station tries the hub again after a publish failed (with a one-entry batch).
-SHIP_RETRY_S = 0.1
+#: How often a station re-checks its own node log (from the last entry found sound).
+SELF_CHECK_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +75,10 @@ class NodeAgent:
         self.connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._hub_key: VerifyingKey | None = None
-        self._shipped_seq = -1
+        self._shipper: shipping.Shipper | None = None
+        #: The station's open ledger alarms (shipping blocked, a witness refusal, a bad entry of its
+        #: own log), by key: shown in its status and heartbeat, alerted on its alert board.
+        self.ledger_alarms: dict[str, dict[str, Any]] = {}
         self._mirror_lag: int | None = None
         self._witness: Witness | None = None
         self._stopping = False
@@ -92,7 +93,13 @@ class NodeAgent:
         # the pods both present) raises NodeLogBusy here, before it has opened anything else.
         self.ledger = ledger.NodeLog.open(data / "ledger", node=self.station, keys=self.config.keys)
         self.store = StationStore(data / "store.sqlite3")
-        self._shipped_seq = self.store.shipped_seq(self.station)
+        self._shipper = shipping.Shipper(
+            station=self.station,
+            node_log=self.ledger,
+            store=self.store,
+            batch=self.config.ship_batch,
+            on_blocked=self._on_ledger_blocked,
+        )
         self._hub_key = self._load_hub_key()
         if self._hub_key is not None:
             self._witness = Witness(
@@ -103,6 +110,7 @@ class NodeAgent:
             )
         self._restore_from_store()
         self._tasks.append(asyncio.create_task(self._stay_connected(), name=f"leaf-{self.station}"))
+        self._tasks.append(asyncio.create_task(self._check_own_ledger(), name=f"self-check-{self.station}"))
 
     async def stop(self) -> None:
         """Stop every task (each given a few seconds), close the connection, the ledger and the store."""
@@ -297,11 +305,13 @@ class NodeAgent:
         )
         self._alert("contract.refused", f"contract {contract} revision {revision[:12]} refused: {reason}")
 
-    def _alert(self, kind: str, message: str) -> None:
+    def _alert(self, kind: str, message: str, *, severity: str = "high") -> None:
         """Tell the station's alert listeners (stack light, buzzer, hub); best effort, never blocking."""
         if self.connection is None or not self.connection.is_connected:
             return
-        payload = json.dumps({"station": self.station, "kind": kind, "message": message, "severity": "high"})
+        payload = json.dumps(
+            {"station": self.station, "kind": kind, "message": message, "severity": severity}
+        )
         connection = self.connection
 
         def publish() -> None:
@@ -354,7 +364,8 @@ class NodeAgent:
             )
         self._tasks.append(asyncio.create_task(self._watch_contracts(contracts), name="watch-contracts"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
-        self._tasks.append(asyncio.create_task(self._ship_ledger(), name="ship-ledger"))
+        assert self._shipper is not None
+        self._tasks.append(asyncio.create_task(self._shipper.run(self.connection), name="ship-ledger"))
 
     async def _watch_contracts(self, bucket: KeyValue) -> None:
         watcher = await bucket.watch(subjects.contract_key_filter(self.station), include_history=False)
@@ -369,14 +380,18 @@ class NodeAgent:
     # -- heartbeats and ledger shipping ------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        assert self.ledger is not None
+        assert self.ledger is not None and self._shipper is not None
         size = self.ledger.size()
+        shipped = self._shipper.shipped_seq
+        blocked = self._shipper.blocked
         return {
             "station": self.station,
             "revisions": self.enforcer.revisions,
             "ledger_size": size,
-            "shipped_seq": self._shipped_seq,
-            "ledger_lag": size - 1 - self._shipped_seq,
+            "shipped_seq": shipped,
+            "ledger_lag": size - 1 - shipped,
+            "ledger_blocked": None if blocked is None else blocked.reason,
+            "ledger_alarms": list(self.ledger_alarms.values()),
             "mirror_lag": self._mirror_lag,
             "ts": time.time(),
         }
@@ -407,99 +422,119 @@ class NodeAgent:
             await asyncio.sleep(self.config.heartbeat_s)
 
     async def _on_witness_request(self, message: Msg) -> None:
-        """Cosign the hub's checkpoint if it extends what this station saw; refuse (and say why) if not."""
+        """Cosign the hub's checkpoint if it extends what this station saw; refuse (and say why) if not.
+
+        Every checkpoint the hub offers is judged: a smaller tree than the largest this station
+        cosigned (a hub restored from an older backup), or one with no consistency proof from
+        it, is refused, alarmed here (ledger, alert board) and answered with the station's own
+        cosigned checkpoint as evidence, so the hub raises the alarm too.
+        """
         assert self._witness is not None
+        witness = self._witness
         try:
             request = witnessing.WitnessRequest.from_bytes(message.data)
             signed = SignedCheckpoint.parse(request.checkpoint)
-            latest = self._witness.latest
-            if latest is not None and latest.size != request.old_size:
+            latest = witness.latest
+            offered = signed.checkpoint.size
+            if latest is not None and latest.size != request.old_size and offered >= latest.size:
                 await message.respond(witnessing.seen(latest.size))
                 return
-            signature = self._witness.cosign(signed, request.proof)
+            signature = witness.cosign(signed, request.proof)
         except (CheckpointError, ValueError, KeyError) as err:
-            self.record(
+            self.ledger_alarm(
+                "ledger-witness",
                 kind="ledger.witness_refused",
-                subject="hub-checkpoint",
-                data={"reason": str(err)},
-                actor=self.station,
+                message=f"hub checkpoint refused: {err}",
+                data={"reason": str(err), "cosigned_size": witness.latest.size if witness.latest else None},
             )
-            self._alert("ledger.witness_refused", f"hub checkpoint refused: {err}")
-            await message.respond(witnessing.refused(str(err)))
+            await message.respond(witnessing.refused(str(err), evidence=witness.note))
             return
+        self.ledger_alarm_cleared("ledger-witness", kind="ledger.witness_agreed")
         await message.respond(witnessing.cosigned(signature.line()))
 
-    def _shipment(self, start: int, *, probe: bool) -> ledger.Shipment | None:
-        """The next batch to send from ``start``; a single entry while the hub is not answering."""
-        assert self.ledger is not None
-        limit = 1 if probe else self.config.ship_batch
-        return self.ledger.shipment(start, limit=limit, max_bytes=MAX_BATCH_BYTES)
+    # -- ledger alarms: shipping blocked, witness refusals, the self-check ----------------------
 
-    async def _ship_ledger(self) -> None:
-        """Send the node's entries to the hub's ledger stream in order, each batch until acknowledged.
+    def _on_ledger_blocked(self, blocked: shipping.Blocked | None) -> None:
+        """The hub refused this station's ledger (or took it again): record, alert, keep enforcing."""
+        if blocked is None:
+            self.ledger_alarm_cleared("ledger-shipping", kind="ledger.shipping_resumed")
+            return
+        self.ledger_alarm(
+            "ledger-shipping",
+            kind="ledger.shipping_blocked",
+            message=f"the hub refuses this station's ledger ({blocked.kind}): {blocked.reason}",
+            data={"kind": blocked.kind, "alarm": blocked.alarm, "reason": blocked.reason},
+        )
 
-        Up to ``SHIP_WINDOW`` batches are in flight at once (a backlog drains at the speed of the
-        hub, not of one round trip per batch); the cursor moves only over batches acknowledged in
-        order. When a publish fails, the rest are dropped and shipping starts again from the
-        cursor: the stream drops a batch it already holds (same message id), and the hub's intake
-        takes each entry once whatever arrives twice or early. While the hub does not answer, the
-        agent tries again every ``SHIP_RETRY_S`` with a batch of one entry, which costs next to
-        nothing and finds the hub back within that time; it starts that way too.
+    def ledger_alarm(self, key: str, *, kind: str, message: str, data: Mapping[str, Any]) -> None:
+        """Raise a ledger alarm at this station: on its own ledger, its status, and its alert board.
+
+        The alert board (the alert-broadcast module, when running) shows it on the kiosk and
+        turns the stack light amber; without it the alert still goes on ``station.<id>.alert``.
+        Enforcing goes on: the station records locally whatever the hub does.
         """
-        assert self.connection is not None and self.ledger is not None and self.store is not None
-        js = self.connection.jetstream()
-        subject = subjects.ledger_subject(self.station)
+        before = self.ledger_alarms.get(key)
+        if before is not None and before["message"] == message:
+            return  # the same cause seen again: recorded and alerted already
+        self.ledger_alarms[key] = {"key": key, "kind": kind, "message": message, "since": time.time()}
+        self.record(kind=kind, subject=key, data={"message": message, **data}, actor=self.station)
+        log.error("node.ledger_alarm", station=self.station, alarm=key, kind=kind, message=message)
+        self._board("raise", {"severity": "warning", "source": "ledger", "message": message, "key": key})
 
-        async def send(shipment: ledger.Shipment) -> None:
-            await js.publish(
-                subject, shipment.payload, timeout=5, headers={"Nats-Msg-Id": shipment.message_id}
-            )
+    def ledger_alarm_cleared(self, key: str, *, kind: str) -> None:
+        if self.ledger_alarms.pop(key, None) is None:
+            return
+        self.record(kind=kind, subject=key, data={}, actor=self.station)
+        log.info("node.ledger_alarm_cleared", station=self.station, alarm=key)
+        self._board("clear", {"id": key})
 
-        window: collections.deque[tuple[ledger.Shipment, asyncio.Task[None]]] = collections.deque()
-        # A station (re)connecting sends one entry before a window of batches: the hub may not be
-        # there, or its stream's interest not yet on this leaf, and a window sent then has its first
-        # batch refused and the others taken early (the hub sets them aside until the gap is filled).
-        probe = True
-        try:
-            while True:
-                start = window[-1][0].last_seq + 1 if window else self._shipped_seq + 1
-                while len(window) < (1 if probe else SHIP_WINDOW):
-                    # In a thread: reading the log and storing a signed head (an fsync) would
-                    # otherwise hold up every other coroutine of the station.
-                    shipment = await asyncio.to_thread(self._shipment, start, probe=probe)
-                    if shipment is None:
-                        break
-                    window.append((shipment, asyncio.create_task(send(shipment))))
-                    start = shipment.last_seq + 1
-                if not window:
-                    await asyncio.sleep(0.1)
-                    continue
-                shipment, task = window[0]
-                try:
-                    await task
-                except Exception as err:
-                    log.debug(
-                        "node.ship_failed",
-                        station=self.station,
-                        error=type(err).__name__,
-                        at=shipment.first_seq,
-                    )
-                    await _drop(window)
-                    probe = True
-                    await asyncio.sleep(SHIP_RETRY_S)
-                    continue
-                window.popleft()
-                probe = False
-                self._shipped_seq = shipment.last_seq
-                await asyncio.to_thread(self.store.set_shipped_seq, self.station, shipment.last_seq)
-        finally:
-            await _drop(window)
+    def _board(self, verb: str, body: dict[str, Any]) -> None:
+        """Ask the station's alert board (``station.<id>.alert-broadcast.<verb>``) once the leaf is up."""
+        if self._loop is None:
+            return
+        event = {"action": f"alert.{verb}", "at": datetime.now(UTC).isoformat(), "station": self.station}
+        request = json.dumps({"event": event, "body": body}).encode()
 
+        async def ask() -> None:
+            await self.connected.wait()  # an alarm of the start-up check waits for the leaf
+            connection = self.connection
+            if connection is None:
+                return
+            try:
+                await connection.request(
+                    subjects.station_subject(self.station, "alert-broadcast", verb), request, timeout=2
+                )
+            except Exception:  # no board running: the plain alert subject still says it
+                if verb == "raise":
+                    self._alert(str(body.get("key")), str(body.get("message")), severity="warning")
 
-async def _drop(window: collections.deque[tuple[ledger.Shipment, asyncio.Task[None]]]) -> None:
-    """Cancel the publishes still in flight and wait for them (their outcome no longer matters)."""
-    tasks = [task for _, task in window]
-    window.clear()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        def start() -> None:
+            self._tasks.append(asyncio.create_task(ask()))
+
+        self._loop.call_soon_threadsafe(start)
+
+    # -- the station's own check of its ledger -------------------------------------------------
+
+    async def _check_own_ledger(self) -> None:
+        """Re-derive the station's own node log on start (all of it: the disk is not trusted across
+        a restart) and then every ``SELF_CHECK_S`` from the last entry found sound; alarm on the
+        first bad entry (an entry edited in the SQLite file after it was written or shipped)."""
+        node_log = self.ledger
+        assert node_log is not None
+        verified, last_hash = -1, ledger.GENESIS
+        while True:
+            try:
+                found = await asyncio.to_thread(node_log.check, verified + 1, last_hash)
+            except (ledger.NodeLogError, sqlite3.Error) as err:
+                found = ledger.ChainCheck(verified, last_hash, f"the node log cannot be read: {err}")
+            if found.problem is None:
+                verified, last_hash = found.verified, found.last_hash
+                log.info("node.ledger_self_check", station=self.station, verified=verified)
+            else:
+                self.ledger_alarm(
+                    "ledger-self-check",
+                    kind="ledger.self_check_failed",
+                    message=f"this station's own ledger is damaged: {found.problem}",
+                    data={"problem": found.problem, "verified_through": found.verified},
+                )
+            await asyncio.sleep(SELF_CHECK_S)

@@ -38,6 +38,7 @@ from smart.hub.intake import LedgerIntake, register_stations
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
+from smart.ledger.trust import ADMIN_KEY
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.secrets import secret
@@ -282,8 +283,8 @@ async def _resync(
     password = secret(root_secret(data))
     hub_store.migrate(owner_url, app_password=password)
     app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
-    intake_log = HubLog.connect(app_url, key=keys.signing_key("hub"))
-    reader = HubLog.connect(app_url)
+    intake_log = HubLog.connect(app_url, key=keys.signing_key("hub"), admin=keys.signing_key(ADMIN_KEY))
+    reader = HubLog.connect(app_url, admin=keys.signing_key(ADMIN_KEY).verifying)
     register_stations(intake_log, keys, station_ids)
     assert floor.floor.hub is not None
     hub = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)

@@ -30,6 +30,7 @@ from smart.bus import subjects, witnessing
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.web.status import FloorStatus as FloorStatus
 from smart.hub.web.status import ServiceHealth as ServiceHealth
+from smart.hub.web.status import ledger_trouble
 from smart.keys import KeyStore
 from smart.node.agent import HUB_KEY_NAME
 from smart.runtime import nats as natsconf
@@ -341,12 +342,19 @@ class Floor:
         revisions: dict[str, str] = {}
         lag: int | None = None
         behind: int | None = None
+        blocked: str | None = None
+        alarms: list[str] = []
         if heard is not None:
             revisions = dict(heard[1].get("revisions", {}))
             lag = heard[1].get("ledger_lag")
             behind = heard[1].get("mirror_lag")
+            blocked, alarms = ledger_trouble(heard[1])
         if problem:
             health = Health(False, problem)
+        elif blocked is not None:
+            health = Health(False, f"ledger blocked: {blocked}")
+        elif alarms:
+            health = Health(False, f"ledger alarm: {alarms[0]}")
         elif heard is None:
             health = Health(False, "no heartbeat from the station yet")
         elif time.time() - heard[0] > self.settings.station_offline_after_s:
@@ -365,6 +373,8 @@ class Floor:
             online=heard is not None and time.time() - heard[0] <= self.settings.station_offline_after_s,
             revisions=revisions,
             ledger_lag=lag,
+            ledger_blocked=blocked,
+            ledger_alarms=alarms,
             mirror_lag=behind,
             url=f"http://{self.settings.host}:{self.settings.station_web_port(station)}/",
         )

@@ -21,7 +21,10 @@ def hub_log(database: FreshDatabase, tmp_path: Path) -> Iterator[hub_store.HubLo
     password = secrets.token_urlsafe(16)
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
-    with hub_store.HubLog.connect(app_url, key=KeyStore(tmp_path / "keys").signing_key("hub")) as log:
+    keys = KeyStore(tmp_path / "keys")
+    with hub_store.HubLog.connect(
+        app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin").verifying
+    ) as log:
         yield log
 
 

@@ -70,7 +70,9 @@ def test_each_job_is_indexed_once_per_station_with_its_place_in_the_ledger_and_a
     with (
         ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
         ledger.NodeLog.open(directory, node="sr-1", keys=key_store) as sr,
-        hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
+        hub_store.HubLog.connect(
+            hub_db.app_url, key=key_store.signing_key("hub"), admin=key_store.signing_key("ledger-admin")
+        ) as hub_log,
     ):
         pt.append(kind="job.transition", subject="J-1", data={"verb": "release"}, actor="op-7")
         first = _hand_off(pt, "J-1", "SN-002")
@@ -117,7 +119,9 @@ def _indexed_at_the_hub(hub_db: HubDatabase, tmp_path: Path, job: str) -> tuple[
     directory = tmp_path / "ledger"
     with (
         ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
-        hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
+        hub_store.HubLog.connect(
+            hub_db.app_url, key=key_store.signing_key("hub"), admin=key_store.signing_key("ledger-admin")
+        ) as hub_log,
     ):
         entry = _hand_off(pt, job, "SN-002")
         pt.sign_head()
@@ -175,7 +179,9 @@ async def test_a_job_handed_off_at_a_station_is_found_at_the_hub_once(
     hub_db: HubDatabase,
     tmp_path: Path,
 ) -> None:
-    intake_log = hub_store.HubLog.connect(hub_db.app_url, key=keys.signing_key("hub"))
+    intake_log = hub_store.HubLog.connect(
+        hub_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    )
     register_stations(intake_log, keys, ["ut-1"])
     intake = LedgerIntake(hub.connection, intake_log, stations=["ut-1"])
     running = asyncio.create_task(intake.run())
@@ -256,7 +262,9 @@ async def test_the_index_keeps_up_after_its_database_connection_is_cut(
             owner.execute("SELECT pg_terminate_backend(%s)", (pid,))  # the database drops the service
         with (
             ledger.NodeLog.open(directory, node="pt-1", keys=key_store) as pt,
-            hub_store.HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub")) as hub_log,
+            hub_store.HubLog.connect(
+                hub_db.app_url, key=key_store.signing_key("hub"), admin=key_store.signing_key("ledger-admin")
+            ) as hub_log,
         ):
             _hand_off(pt, "J-9", "SN-001")
             pt.sign_head()

@@ -57,7 +57,9 @@ def test_open_signals_are_the_raised_ones_no_clearing_names_each_taken_once(
     with (
         ledger.NodeLog.open(directory, node="pt-1", keys=keys) as pt,
         ledger.NodeLog.open(directory, node="mt-1", keys=keys) as mt,
-        hub_store.HubLog.connect(hub_db.app_url, key=keys.signing_key("hub")) as hub_log,
+        hub_store.HubLog.connect(
+            hub_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+        ) as hub_log,
     ):
         penetrant = _raise(pt, "penetrant", 12)
         developer = _raise(pt, "developer", 4)

@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from typer.testing import Result
 
 from smart.keys import KeyStore
-from smart.ledger import hub_store, synthetic
+from smart.ledger import hub_store, synthetic, witness
 from smart.testing.cli import invoke
 from smart.testing.plugin import FreshDatabase
 
@@ -41,7 +41,9 @@ def hub_db(database: FreshDatabase) -> HubDatabase:
 
 @pytest.fixture
 def hub(hub_db: HubDatabase, keys: KeyStore) -> Iterator[hub_store.HubLog]:
-    with hub_store.HubLog.connect(hub_db.app_url, key=keys.signing_key("hub")) as log:
+    with hub_store.HubLog.connect(
+        hub_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    ) as log:
         yield log
 
 
@@ -79,3 +81,17 @@ def three_stations(
     for round_ in range(len(chains[0])):
         for chain in chains:
             hub.ingest(chain[round_])
+
+
+WITNESSES = ("witness-pt-1", "witness-mt-1")
+
+
+@pytest.fixture
+def cosigned(hub: hub_store.HubLog, keys: KeyStore) -> hub_store.HubLog:
+    """The small shop's log, its latest checkpoint cosigned by two stations' witnesses."""
+    three_stations(hub, keys)
+    for name in WITNESSES:
+        key = keys.signing_key(name)
+        hub.register_witness(key.verifying)
+        hub.witness(witness.Witness(key, log_key=keys.signing_key("hub").verifying, origin=hub_store.ORIGIN))
+    return hub

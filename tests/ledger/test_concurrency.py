@@ -22,7 +22,7 @@ def test_eight_ingesters_make_one_gapless_log_with_every_entry_once(
 ) -> None:
     chains = {n: list(synthetic.fast_chain(n, keys.signing_key(n), PER_NODE, batch_size=500)) for n in NODES}
     hub_key = keys.signing_key(hub_store.HUB_KEY)
-    with hub_store.HubLog.connect(hub_db.app_url, key=hub_key) as hub:
+    with hub_store.HubLog.connect(hub_db.app_url, key=hub_key, admin=keys.signing_key("ledger-admin")) as hub:
         enrol(hub, keys, *NODES)
 
     # Every ingester offers each node's next batch as it last saw it; two may race for the same
@@ -36,7 +36,9 @@ def test_eight_ingesters_make_one_gapless_log_with_every_entry_once(
     def ingester(number: int) -> None:
         rng = random.Random(number)
         try:
-            with hub_store.HubLog.connect(hub_db.app_url, key=hub_key) as hub:
+            with hub_store.HubLog.connect(
+                hub_db.app_url, key=hub_key, admin=keys.signing_key("ledger-admin")
+            ) as hub:
                 while True:
                     with guard:
                         open_nodes = [n for n in NODES if shipped[n] < len(chains[n])]
@@ -70,6 +72,6 @@ def test_eight_ingesters_make_one_gapless_log_with_every_entry_once(
             " FROM ledger_entries GROUP BY node ORDER BY node"
         ).fetchall()
         assert per_node == [(n, PER_NODE, PER_NODE, 0, PER_NODE - 1) for n in sorted(NODES)]
-        report = verify.verify_hub(conn, log_key=hub_key.verifying)
+        report = verify.verify_hub(conn, log_key=hub_key.verifying, admin=keys.verifying_key("ledger-admin"))
     assert report.ok, report.first
     assert report.size == total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
+import orjson
 import pytest
 import rfc8785
 
@@ -197,3 +198,53 @@ def test_the_fast_encoder_agrees_with_rfc8785_wherever_it_is_used() -> None:
     for _ in range(3000):
         sample = value(0)
         assert ledger_entry.canonical_json(sample) == rfc8785.dumps(sample)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        (b'{"a":1}', True),
+        (b'{"a":100}', True),
+        (b'{"a":1.5}', True),
+        (b'{"a":0.1}', True),
+        (b'{"a":"12:00:00.000000Z"}', True),
+        (b'{"a":"\xc3\xa9"}', True),
+        (b'{"a":-0}', False),
+        (b'{"a":1e5}', False),
+        (b'{"a":1.0E+2}', False),
+        (b'{"a":[1,2.50]}', False),
+        (b'{"a":12345678901234567}', False),
+        (b'{"b":1,"a":2}', False),
+        (b'{"a": 1}', False),
+        (b'{"a":1,"a":1}', False),
+        (b'{"a":"\\u00e9"}', False),
+    ],
+)
+def test_only_rfc_8785_bytes_pass_the_canonical_check(raw: bytes, canonical: bool) -> None:
+    assert (ledger_entry.not_canonical(raw, orjson.loads(raw)) is None) is canonical
+
+
+def test_a_duplicated_key_is_named_as_such() -> None:
+    raw = b'{"a":{"x":1},"data":{"outcome":"deny"},"data":{"outcome":"allow"}}'
+    assert ledger_entry.not_canonical(raw, orjson.loads(raw)) == (
+        "key 'data' appears twice in one object (readers would disagree on it)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "canonical"),
+    [
+        (b'{"n":3}', True),
+        (b'{"mm":1.5}', True),
+        (b'{"mm":1.0}', False),
+        (b'{"mm":1e16}', False),
+        (b'{"big":90071992547409930}', False),
+        (b'{"b":1,"a":2}', False),
+    ],
+)
+def test_an_entry_with_numbers_in_its_data_is_judged_exactly(data: bytes, canonical: bool) -> None:
+    made = ledger.Entry.create(
+        node="pt-1", node_seq=0, prev=ledger.GENESIS, kind="qa.result", subject="s", data={"n": 3}, actor="a"
+    )
+    raw = made.raw.replace(b'"data":{"n":3}', b'"data":' + data)
+    assert (ledger_entry.not_canonical(raw, orjson.loads(raw)) is None) is canonical

@@ -115,9 +115,13 @@ def test_even_the_owner_is_stopped_by_the_append_only_trigger(
 
 
 def _a_column(table: str) -> str:
-    column = {"ledger_witnesses": "name", "ledger_subtrees": "level", "ledger_checkpoints": "size"}.get(
-        table, "node"
-    )
+    column = {
+        "ledger_witnesses": "name",
+        "ledger_subtrees": "level",
+        "ledger_checkpoints": "size",
+        "ledger_registrations": "name",
+        "ledger_alarm_decisions": "decision",
+    }.get(table, "node")
     if table == "ledger_cosignatures":
         column = "size"
     return f"{column} = {column}"

@@ -164,3 +164,28 @@ def test_a_reader_beside_the_writer_hands_out_entries_only_through_a_signed_head
             batch.check()
             assert reader.signed_batch(5) is None
             assert reader.head() == log.head()
+
+
+def test_the_own_check_goes_on_from_the_last_sound_entry_and_names_the_first_bad_one(tmp_path: Path) -> None:
+    log = _open(tmp_path)
+    try:
+        _record(log, 10)
+        log.sign_head()
+        first = log.check()
+        assert (first.verified, first.problem) == (9, None)
+        entries = _record(log, 5)
+        later = log.check(first.verified + 1, first.last_hash)
+        assert (later.verified, later.problem, later.last_hash) == (14, None, entries[-1].hash)
+        with sqlite3.connect(log.path) as db:
+            (raw,) = db.execute("SELECT entry FROM ledger_entries WHERE node_seq = 12").fetchone()
+            db.execute(
+                "UPDATE ledger_entries SET entry = ? WHERE node_seq = 12", (raw.replace(b"PN-2", b"PN-3"),)
+            )
+        damaged = log.check(first.verified + 1, first.last_hash)
+        assert damaged.verified == 11
+        assert damaged.problem is not None and damaged.problem.startswith(
+            "pt-1#12: does not match its stored hash"
+        )
+        assert log.check(0, ledger.GENESIS).problem == damaged.problem
+    finally:
+        log.close()

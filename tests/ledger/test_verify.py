@@ -155,7 +155,9 @@ def test_the_two_process_verifier_names_the_same_index(
 ) -> None:
     _tamper(hub_db, ONE_BYTE_CHANGES[column].format(i=MIDDLE))
     with psycopg.connect(hub_db.owner_url, autocommit=True) as conn:
-        report = verify.verify_hub(conn, log_key=keys.verifying_key("hub"), parallel=True)
+        report = verify.verify_hub(
+            conn, log_key=keys.verifying_key("hub"), admin=keys.verifying_key("ledger-admin"), parallel=True
+        )
     assert report.first is not None and report.first.index == MIDDLE
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from smart.bus import subjects
 from smart.contracts import bundle as contract_bundle
 from smart.contracts import manifests
 from smart.contracts.models import SmartContract, Station
+from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.ledger import hub_store
@@ -86,12 +88,30 @@ def keys(tmp_path: Path) -> KeyStore:
 
 
 @pytest.fixture
-async def hub(nats_floor: BackgroundFloor, keys: KeyStore) -> AsyncIterator[Hub]:
+async def hub(nats_floor: BackgroundFloor, keys: KeyStore, database: FreshDatabase) -> AsyncIterator[Hub]:
+    """The hub's NATS and its ledger intake (real PostgreSQL): a station's shipped cursor moves only
+    on the intake's receipt, so a station's entries reach "the hub" only with an intake running."""
     assert nats_floor.floor.hub is not None
     connection = await nats.connect(nats_floor.floor.hub.url)
     await ensure_hub_streams(connection.jetstream())
+    password = secrets.token_urlsafe(16)
+    hub_store.migrate(database.url, app_password=password)
+    app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
+    hub_log = hub_store.HubLog.connect(
+        app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    )
+    stations = list(nats_floor.floor.leaves)
+    register_stations(hub_log, keys, stations)
+    intake = LedgerIntake(connection, hub_log, stations=stations)
+    task = asyncio.create_task(intake.run())
     yield Hub(connection, keys)
-    await connection.close()
+    task.cancel()
+    await asyncio.wait({task}, timeout=10)
+    with contextlib.suppress(Exception):  # a test may leave the hub's server away or half back
+        await connection.close()  # an intake still running ends with its connection
+    await asyncio.wait({task}, timeout=10)
+    intake.close()
+    hub_log.close()
 
 
 def agent_for(floor: BackgroundFloor, station: str, keys: KeyStore, data_root: Path) -> NodeAgent:

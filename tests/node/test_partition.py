@@ -42,11 +42,13 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
 
     assert floor.floor.hub is not None
     hub_connection = await nats.connect(floor.floor.hub.url)
-    intake_log = HubLog.connect(ledger_db.app_url, key=keys.signing_key("hub"))
+    intake_log = HubLog.connect(
+        ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    )
     register_stations(intake_log, keys, [cut_off, connected])
     intake = LedgerIntake(hub_connection, intake_log, stations=[cut_off, connected])
     intake_task = asyncio.create_task(intake.run())
-    reader = HubLog.connect(ledger_db.app_url)
+    reader = HubLog.connect(ledger_db.app_url, admin=keys.signing_key("ledger-admin"))
     agents = {s: agent_for(floor, s, keys, tmp_path) for s in (cut_off, connected)}
     try:
         for station, agent in agents.items():
@@ -90,7 +92,9 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
         )
         entries = [e for e in reader.entries(0) if e.node == cut_off]
         assert [e.node_seq for e in entries] == list(range(sizes[cut_off]))
-        assert ledger_verify.verify_hub(reader.conn, log_key=keys.verifying_key("hub")).ok
+        assert ledger_verify.verify_hub(
+            reader.conn, log_key=keys.verifying_key("hub"), admin=keys.verifying_key("ledger-admin")
+        ).ok
     finally:
         intake_task.cancel()
         intake.close()

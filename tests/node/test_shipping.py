@@ -44,10 +44,14 @@ async def test_stations_decide_through_a_hub_outage_and_every_entry_is_ingested_
     )
     await ensure_hub_streams(hub_connection.jetstream())
     hub = Hub(hub_connection, keys)
-    intake_log = HubLog.connect(ledger_db.app_url, key=keys.signing_key("hub"))
+    intake_log = HubLog.connect(
+        ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    )
     register_stations(intake_log, keys, stations)
     intake = LedgerIntake(hub_connection, intake_log, stations=stations)
-    hub_log = HubLog.connect(ledger_db.app_url)  # the test reads on a connection of its own
+    hub_log = HubLog.connect(
+        ledger_db.app_url, admin=keys.signing_key("ledger-admin")
+    )  # the test reads on a connection of its own
     intake_task = asyncio.create_task(intake.run())
     agents = [agent_for(floor, station, keys, tmp_path) for station in stations]
     try:
@@ -96,7 +100,9 @@ async def test_stations_decide_through_a_hub_outage_and_every_entry_is_ingested_
         for station in stations:
             seqs = [e.node_seq for e in indexed if e.node == station]
             assert seqs == list(range(sizes[station]))  # order per node kept, no gap
-        report = ledger_verify.verify_hub(hub_log.conn, log_key=keys.verifying_key("hub"))
+        report = ledger_verify.verify_hub(
+            hub_log.conn, log_key=keys.verifying_key("hub"), admin=keys.verifying_key("ledger-admin")
+        )
         assert report.ok, report
 
         async def cosigned_by_all() -> bool:

@@ -6,7 +6,8 @@ and NATS it was given. Kept with the hub (not the floor) so the hub never needs 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,10 +28,34 @@ class ServiceHealth(BaseModel):
     url: str | None = None
     online: bool | None = Field(default=None, description="Station agents: heard from lately.")
     revisions: dict[str, str] = Field(default_factory=dict, description="Active contract revisions.")
-    ledger_lag: int | None = Field(default=None, description="Entries the station has not shipped yet.")
+    ledger_lag: int | None = Field(
+        default=None, description="Entries of the station's ledger the hub has not taken yet."
+    )
+    ledger_blocked: str | None = Field(
+        default=None,
+        description="Why the hub refuses the station's ledger (a fork, a refused entry); null if not.",
+    )
+    ledger_alarms: list[str] = Field(
+        default_factory=list, description="The station's open ledger alarms (witness refusals, a bad entry)."
+    )
     mirror_lag: int | None = Field(
         default=None, description="Messages the station's mirrors of hub buckets are behind the hub."
     )
+
+
+def ledger_trouble(heartbeat: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """From a station's heartbeat: why the hub refuses its ledger (or None), and its open ledger alarms.
+
+    A station whose ledger the hub refuses is not healthy, whatever its lag says: the lag of a
+    blocked station only grows, and nobody would look at a green row.
+    """
+    blocked = heartbeat.get("ledger_blocked")
+    alarms = [
+        str(alarm.get("message", alarm))
+        for alarm in heartbeat.get("ledger_alarms") or []
+        if isinstance(alarm, dict) and alarm.get("key") != "ledger-shipping"
+    ]
+    return (str(blocked) if blocked else None), alarms
 
 
 class FloorStatus(BaseModel):

@@ -10,9 +10,9 @@ import psutil
 from fastapi.testclient import TestClient
 
 from smart.hub.web.app import create_app
+from smart.hub.web.status import FloorStatus, ServiceHealth, ledger_trouble
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
-from smart.runtime.floor import FloorStatus, ServiceHealth
 from smart.runtime.up import serve_web
 from smart.testing.browser import screenshot_path
 from smart.testing.plugin import FloorFactory
@@ -86,3 +86,37 @@ def test_status_page_shows_each_stations_lags_and_links_its_kiosk() -> None:
     row = row[: row.index("</tr>")]
     assert '<a href="http://127.0.0.1:8601/kiosk"' in row
     assert '<td class="lag">12</td>' in row and '<td class="mirror-lag">3</td>' in row
+
+
+def test_a_station_whose_ledger_the_hub_refuses_is_shown_blocked_on_the_page_and_in_the_api() -> None:
+    heartbeat = {
+        "station": "pt-1",
+        "ledger_lag": 40,
+        "ledger_blocked": "fork alarm #3: node pt-1 #30 does not link to stored #29",
+        "ledger_alarms": [{"key": "ledger-shipping", "message": "the hub refuses this station's ledger"}],
+    }
+    blocked, alarms = ledger_trouble(heartbeat)
+    assert blocked == heartbeat["ledger_blocked"] and alarms == []  # the block is said once, as the block
+
+    async def floor_status() -> FloorStatus:
+        agent = ServiceHealth(
+            name="node-pt-1",
+            kind="station-agent",
+            healthy=False,
+            detail=f"ledger blocked: {blocked}",
+            state="running",
+            station="pt-1",
+            ledger_lag=40,
+            ledger_blocked=blocked,
+            ledger_alarms=alarms,
+        )
+        return FloorStatus(healthy=False, services=[agent], checked_at=time.time())
+
+    with TestClient(create_app(floor_status)) as client:
+        page = client.get("/").text
+        api = client.get("/api/status").json()
+    row = page[page.index('data-service="node-pt-1"') :]
+    row = row[: row.index("</tr>")]
+    assert ">blocked</span> 40</td>" in row and "ledger blocked: fork alarm #3" in row
+    (station,) = api["services"]
+    assert station["healthy"] is False and station["ledger_blocked"].startswith("fork alarm #3")
