@@ -122,8 +122,10 @@ def register_shipped_nodes(hub_log: HubLog, keys: KeyStore) -> list[str]:
     trusted = []
     for node in sorted(SHIPPED_NODES):
         try:
-            hub_log.register_node(node, keys.verifying_key(NODE_KEY_NAMES.get(node, node)))
+            key = keys.verifying_key(NODE_KEY_NAMES.get(node, node))
         except KeyFileError:
             continue
+        # established as the stations' keys are: signed by the administrator's key (smart.ledger.trust)
+        hub_log.register_node(node, key, admin=keys.signing_key(ADMIN_KEY))
         trusted.append(node)
     return trusted
