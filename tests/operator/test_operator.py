@@ -26,6 +26,7 @@ from smart.keys import KeyStore
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FloorFactory, make_settings
 
 NS = "smart"
@@ -105,7 +106,7 @@ class Api:
         return list(found["items"]) if found else []
 
 
-async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = 30.0) -> Any:
+async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = STATE_DEADLINE_S) -> Any:
     """Wait until ``what`` returns something truthy (a wait, not a timed assertion)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:

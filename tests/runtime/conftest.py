@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from smart.settings import Settings
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import make_settings
 
 SMART = str(Path(sys.executable).parent / "smart")
@@ -44,7 +45,7 @@ class RunningFloor:
         return self.urls["hub status page"]
 
     def api_status(self) -> dict[str, object]:
-        response = httpx.get(self.urls["hub status API"], timeout=5)
+        response = httpx.get(self.urls["hub status API"], timeout=STATE_DEADLINE_S)
         response.raise_for_status()
         result: dict[str, object] = response.json()
         return result
@@ -52,12 +53,12 @@ class RunningFloor:
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def interrupt(self, stop_signal: int = signal.SIGINT, timeout: float = 60) -> int:
+    def interrupt(self, stop_signal: int = signal.SIGINT, timeout: float = STATE_DEADLINE_S) -> int:
         self.process.send_signal(stop_signal)
         return self.process.wait(timeout)
 
 
-def start_up(settings: Settings, *args: str, deadline_s: float = 30.0) -> RunningFloor:
+def start_up(settings: Settings, *args: str, deadline_s: float = STATE_DEADLINE_S) -> RunningFloor:
     """Start ``smart up`` and wait until it prints its URLs (or fail with what it printed)."""
     process = subprocess.Popen(
         [SMART, "up", "--state-dir", str(settings.state_dir), *args],
@@ -97,6 +98,6 @@ def running_floors() -> Iterator[list[RunningFloor]]:
     for floor in floors:
         if floor.process.poll() is None:
             try:
-                floor.interrupt(timeout=30)
+                floor.interrupt(timeout=STATE_DEADLINE_S)
             except subprocess.TimeoutExpired:
                 floor.process.kill()
