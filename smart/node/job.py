@@ -26,6 +26,19 @@ The states, in order::
   ``handoff`` carries its effects (``entry``, ``recorded``, ``atHub``).
 - ``badge-out``: back to idle; ``status``: where things stand.
 
+**No dead ends.** A job belongs to the person who scanned it (its
+operator). Anyone may badge in at any time, and the Gatekeeper judges them
+as always; a job in hand stays where it stood. The operator who badges in
+again (after a restart, after a Level 3 came by) resumes it; the gate may be
+run again in the job to close the interlock once more. Anyone else may not
+work the job, but a Level 3 in the method or the quality manager
+(:mod:`smart.node.authority`) may ``take-over`` it (becoming its operator)
+or ``abandon`` it (the station is free again), each with a ``reason`` that
+goes on the ledger. ``disposition`` (body ``ncr``, ``disposition``,
+``designAuthorityApproval``, or ``close`` with ``evidence``) has QA decide an
+NCR by the person badged in now, who needs the same authority; an NCR opened
+by a step is raised on the alert board at once and cleared when it closes.
+
 At a shipping station the job goes ``badged-in → received → shipped``:
 ``receive`` (job, PO, line, part, serial, ``received`` count) is judged by the
 Gatekeeper (station role, PO line) and counted by Logistics; ``ship``
@@ -52,7 +65,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from smart.contracts import engine
 from smart.contracts import facts as f
-from smart.node import enforcement, records
+from smart.node import authority, enforcement, records
 
 if TYPE_CHECKING:
     from smart.node.station import StationRuntime
@@ -91,15 +104,33 @@ class State(StrEnum):
 
 #: Verb → the states it may be asked in and the state it leads to.
 TRANSITIONS: Mapping[str, tuple[frozenset[State], State]] = {
-    "badge": (frozenset({State.IDLE, State.HANDED_OFF, State.SHIPPED, State.BADGED_IN}), State.BADGED_IN),
+    "badge": (frozenset(State), State.BADGED_IN),
     "scan": (frozenset({State.BADGED_IN, State.SCANNED}), State.SCANNED),
-    "start": (frozenset({State.SCANNED}), State.GATED),
+    "start": (frozenset({State.SCANNED, State.GATED, State.WORKING}), State.GATED),
     "step": (frozenset({State.GATED, State.WORKING}), State.WORKING),
     "release": (frozenset({State.WORKING}), State.RELEASED),
     "handoff": (frozenset({State.RELEASED, State.SHIPPED}), State.HANDED_OFF),
     "receive": (frozenset({State.BADGED_IN}), State.RECEIVED),
     "ship": (frozenset({State.RECEIVED}), State.SHIPPED),
     "badge-out": (frozenset(State), State.IDLE),
+}
+#: States in which a job is in hand: badging in keeps it, and it may be taken over or abandoned.
+IN_JOB: frozenset[State] = frozenset(
+    {State.SCANNED, State.GATED, State.WORKING, State.RELEASED, State.RECEIVED}
+)
+#: Verbs that work the job: only its operator may ask them.
+OPERATOR_VERBS: frozenset[str] = frozenset({"scan", "start", "step", "release", "handoff", "receive", "ship"})
+#: Verbs that stay in the state they are asked in (the job goes on as it stood).
+STAYING: Mapping[str, frozenset[State]] = {
+    "badge": frozenset(State),
+    "disposition": frozenset(State) - {State.IDLE},
+    "take-over": IN_JOB,
+}
+#: Verbs beside the transitions: who holds the job, and the NCRs of the job.
+HELD: Mapping[str, tuple[frozenset[State], State]] = {
+    "disposition": (frozenset(State) - {State.IDLE}, State.BADGED_IN),
+    "take-over": (IN_JOB, State.BADGED_IN),
+    "abandon": (IN_JOB, State.BADGED_IN),
 }
 
 
@@ -110,6 +141,8 @@ class Session:
     person: str | None = None
     supervisor: str | None = None
     job: str | None = None
+    #: Who holds the job: the person who scanned it, or who took it over.
+    operator: str | None = None
     scan: f.Scan | None = None
     equipment: tuple[str, ...] = ()
     lots: tuple[str, ...] = ()
@@ -188,6 +221,7 @@ class JobMachine:
                 person=raw.get("person"),
                 supervisor=raw.get("supervisor"),
                 job=raw.get("job"),
+                operator=raw.get("operator") or (raw.get("person") if raw.get("job") else None),
                 scan=scan,
                 equipment=tuple(raw.get("equipment") or ()),
                 lots=tuple(raw.get("lots") or ()),
@@ -216,9 +250,14 @@ class JobMachine:
     async def request(self, verb: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if verb == "status":
             return self.status()
-        if verb not in TRANSITIONS:
-            raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(TRANSITIONS)}")
-        allowed_from, target = TRANSITIONS[verb]
+        verbs = {**TRANSITIONS, **HELD}
+        if verb not in verbs:
+            raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(verbs)}")
+        allowed_from, target = verbs[verb]
+        if self.state in STAYING.get(verb, frozenset()) and (verb != "badge" or self.state in IN_JOB):
+            target = self.state  # the job in hand stays where it stood
+        if verb == "start" and self.state is State.WORKING:
+            target = State.WORKING  # the gate run again in the job (after a restart) keeps its steps
         at = _at(body)
         if verb != "badge-out" and not self.station.agent.enforcer.revisions:
             # fail closed before asking anyone: no module can prove anything without a contract
@@ -240,6 +279,13 @@ class JobMachine:
                 "audit": False,
             }
             return self._transition(verb, target, at, "deny", [], [refusal])
+        operator = self.session.operator
+        if verb in OPERATOR_VERBS and operator is not None and self.session.person != operator:
+            return self._transition(verb, target, at, "deny", [], [self._not_yours(verb, operator)])
+        if verb in ("take-over", "abandon"):
+            return self._hold(verb, target, body, at)
+        if verb == "disposition":
+            return await self._disposition(target, body, at)
         session = self._next_session(verb, body)
         if verb == "badge-out":
             self.session = Session()
@@ -273,11 +319,25 @@ class JobMachine:
         outcomes = [d.get("outcome") for d in decisions]
         outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
         reasons = [reason for d in decisions for reason in d.get("reasons", ())]
+        if verb == "badge" and outcome == "deny" and self._authority_only(session.person, at):
+            # a Level 3 or the quality manager may not operate here, but comes to decide NCRs and jobs:
+            # let in for that alone (every operating verb is judged by the Gatekeeper again)
+            outcome = "warn"
+            reasons = [
+                _refusal(
+                    "station.authority-only",
+                    f"{session.person} is let in to disposition NCRs and take over or abandon jobs, not to"
+                    " operate: " + "; ".join(str(r.get("message")) for r in reasons),
+                    person=session.person,
+                )
+                | {"severity": "warn"}
+            ]
         if outcome != "deny":
             self.session = session
             self._apply(verb, body, event, at)
             if verb == "start":
                 decisions += await self._after_gate(event, body)
+        await self._raise_ncrs(decisions, event)
         light = await self._show(verb, outcome, event)
         reply = self._transition(verb, target, at, outcome, decisions, reasons)
         if light is not None:
@@ -286,6 +346,89 @@ class JobMachine:
         if handed is not None:
             reply["handoff"] = handed.get("effects") or {}
         return reply
+
+    # -- who holds the job, and its NCRs ----------------------------------------------------
+
+    def _methods(self) -> tuple[str, ...]:
+        return authority.methods_of(self.station.facts(), self.session.procedure)
+
+    def _not_yours(self, verb: str, operator: str) -> dict[str, Any]:
+        job = self.session.job
+        needs = authority.who_may(self._methods())
+        return _refusal(
+            "job.operator",
+            f"job {job} is {operator}'s: {operator} badges in to go on with it, or {needs} takes it"
+            " over or abandons it with a reason",
+            verb=verb,
+            job=job,
+            operator=operator,
+            person=self.session.person,
+        )
+
+    def _authority_only(self, person: str | None, at: datetime) -> bool:
+        """Whether ``person``'s badge verifies and carries the authority of a Level 3 or quality manager."""
+        facts = self.station.facts()
+        methods = authority.methods_of(facts, self.session.procedure)
+        found = authority.judge(
+            person, what="decide", facts=facts, badges=self.station.badges, at=at, methods=methods
+        )
+        return not found
+
+    def _hold(self, verb: str, target: State, body: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """``take-over`` or ``abandon`` the job in hand: a Level 3 or the quality manager, with a reason."""
+        reason = str(body.get("reason") or "").strip()
+        person, job = self.session.person, self.session.job
+        words = "take over" if verb == "take-over" else "abandon"
+        refused = [
+            r.to_json()
+            for r in authority.judge(
+                person,
+                what=f"{words} job {job}",
+                facts=self.station.facts(),
+                badges=self.station.badges,
+                at=at,
+                methods=self._methods(),
+            )
+        ]
+        if not reason:
+            refused.append(_refusal(f"job.{verb}", f"to {words} job {job} say why (a reason)", job=job))
+        if refused:
+            return self._transition(verb, target, at, "deny", [], refused)
+        held = {"job": job, "reason": reason, "operator": self.session.operator, "by": person}
+        if verb == "take-over":
+            self.session.operator = person
+        else:
+            self.session = Session(person=person, supervisor=self.session.supervisor)
+        return self._transition(verb, target, at, "allow", [], [], extra=held)
+
+    async def _disposition(self, target: State, body: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """QA decides an NCR by the person badged in now; a closed NCR leaves the alert board."""
+        fields = ("ncr", "disposition", "designAuthorityApproval", "close", "evidence")
+        asked = {k: body[k] for k in fields if k in body}
+        event = self._event(self.session, "release", at)
+        decision = await self.station.ask("qa", "disposition", event, asked)
+        outcome = str(decision.get("outcome") or "deny")
+        effects = decision.get("effects") or {}
+        if outcome != "deny" and effects.get("open") is False and self.station.running(["alert-broadcast"]):
+            await self.station.ask("alert-broadcast", "clear", event, {"id": effects.get("ncr")})
+        return self._transition(
+            "disposition", target, at, outcome, [decision], list(decision.get("reasons") or ())
+        )
+
+    async def _raise_ncrs(self, decisions: list[dict[str, Any]], event: f.Event) -> None:
+        """Each NCR a step opened goes on the alert board at once (the light and the hub see it)."""
+        if not self.station.running(["alert-broadcast"]):
+            return
+        needs = authority.who_may(self._methods())
+        for decision in decisions:
+            opened = (decision.get("effects") or {}).get("ncrs") or ()
+            why = "; ".join(
+                str(r.get("message")) for r in decision.get("reasons") or () if r.get("severity") == "deny"
+            )
+            for ncr_id in opened:
+                message = f"NCR {ncr_id} opened on job {event.job}: {why}; {needs} dispositions it"
+                body = {"severity": "warning", "source": "qa", "message": message, "key": ncr_id}
+                await self.station.ask("alert-broadcast", "raise", event, body)
 
     async def _after_gate(self, event: f.Event, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The allowed gate's use of equipment and consumables, counted where the modules run."""
@@ -314,11 +457,15 @@ class JobMachine:
     def _next_session(self, verb: str, body: Mapping[str, Any]) -> Session:
         session = dataclasses.replace(self.session, attributes=dict(self.session.attributes))
         if verb == "badge":
-            session = Session(
-                person=_text(body, "person", required=True), supervisor=_text(body, "supervisor")
-            )
+            person = _text(body, "person", required=True)
+            supervisor = _text(body, "supervisor")
+            if self.state in IN_JOB:  # the job in hand stays; whoever badges in is judged as always
+                session = dataclasses.replace(session, person=person, supervisor=supervisor)
+            else:
+                session = Session(person=person, supervisor=supervisor)
         elif verb in ("scan", "receive"):
             session.job = _text(body, "job", required=True)
+            session.operator = session.person
             try:
                 session.scan = _SCAN.validate_python(
                     {k: body.get(k) for k in ("po", "line", "part", "serial", "operation") if k in body}
@@ -470,7 +617,7 @@ class JobMachine:
         if verb == "start":
             gate: engine.Outcome = "warn" if outcome == "warn" else "allow" if allowed else "deny"
             relay.decide(gate, job=self.session.job, revision=self.station.revision_text())
-        elif allowed and verb in ("badge", "release", "ship", "handoff", "badge-out"):
+        elif allowed and verb in ("badge", "release", "ship", "handoff", "badge-out", "abandon"):
             relay.end_job()
 
     def renew_interlock(self) -> None:
@@ -487,6 +634,8 @@ class JobMachine:
         outcome: str,
         decisions: list[dict[str, Any]],
         reasons: list[dict[str, Any]],
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         before = self.state
         allowed = outcome != "deny"
@@ -507,6 +656,8 @@ class JobMachine:
         }
         if verb == "handoff" and job is not None:
             data["record"] = records.plain(job)
+        if extra:
+            data.update(extra)
         entry = self.station.record(
             kind="job.transition",
             subject=self.session.job or self.session.person or self.station.station,
@@ -524,3 +675,7 @@ class JobMachine:
             "job": records.plain(job) if job is not None else None,
             "entry": entry.node_seq,
         }
+
+
+def _refusal(rule: str, message: str, **values: Any) -> dict[str, Any]:
+    return {"rule": rule, "message": message, "values": values, "severity": "deny", "audit": False}

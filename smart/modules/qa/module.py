@@ -11,6 +11,15 @@ into a warn.
 
 The decisions are pure (:func:`assess`, :func:`dispose`); the class only
 holds the station's charts and open NCRs, and writes to the ledger.
+
+**Who dispositions.** A disposition (or closure) is made by the person badged
+in at the station now, whose badge verifies like any badge and whose record
+gives the authority (:mod:`smart.node.authority`: a Level 3 in the station's
+method or the quality manager). A request naming anyone else is refused,
+whatever name it carries: the job machine's ``disposition`` verb is the way
+in, for the kiosk or any client, and it names the badged-in person itself.
+The station's open NCRs are read back from its ledger when QA starts, so a
+restart never leaves an NCR that cannot be closed.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -27,6 +36,9 @@ from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.modules import framework
 from smart.modules.qa import ncr, spc
+from smart.node import authority
+from smart.node.agent import NodeAgent
+from smart.node.badges import StationBadges
 
 log = structlog.get_logger("smart.modules.qa")
 
@@ -43,6 +55,17 @@ class Assessment:
     opened: tuple[ncr.Nonconformance, ...]
     findings: tuple[spc.Finding, ...]
     charts: Mapping[str, spc.Chart] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@runtime_checkable
+class KnowsWhoIsBadgedIn(Protocol):
+    """A station that knows who is badged in now and holds SMART-ID's badges (the node's runtime)."""
+
+    badges: StationBadges | None
+    agent: NodeAgent
+
+    def badged_in(self) -> str | None:
+        """The badge the job machine let in and that is at the station now, if any."""
 
 
 def is_measurement_reject(reason: engine.Reason) -> bool:
@@ -153,6 +176,29 @@ class QaModule(framework.StationModule):
         self.charts: dict[str, spc.Chart] = {}
         self.ncrs: dict[str, ncr.Nonconformance] = {}
 
+    async def start(self) -> None:
+        """Read the station's NCRs back from its ledger: the latest entry of each is where it stands."""
+        if not isinstance(self.station, KnowsWhoIsBadgedIn) or self.station.agent.ledger is None:
+            return
+        for entry in self.station.agent.ledger.entries(0):
+            if entry.kind.startswith("qa.ncr."):
+                try:
+                    record = ncr.Nonconformance.from_json(entry.data)
+                except (KeyError, ValueError, TypeError):
+                    log.error("qa.ncr_unreadable", station=self.station.station, entry=entry.node_seq)
+                    continue
+                self.ncrs[record.id] = record
+
+    def open_ncrs(self) -> list[ncr.Nonconformance]:
+        """The NCRs still open here, oldest first (the kiosk shows them with who may decide)."""
+        return sorted((n for n in self.ncrs.values() if n.open), key=lambda n: (n.opened_at, n.id))
+
+    def who_may(self, at: datetime) -> dict[str, Any]:
+        """Who may disposition an NCR here: the authority in words and the badges that hold it now."""
+        facts = self.station.facts()
+        methods = authority.methods_of(facts)
+        return {"needs": authority.who_may(methods), "badges": list(authority.holders(facts, methods, at))}
+
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb == "measure":
             return self._measure(event)
@@ -200,9 +246,10 @@ class QaModule(framework.StationModule):
             reason = engine.Reason("ncr.unknown", f"no NCR {ncr_id!r} at {self.station.station}")
             return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
         by = event.event.person
-        if by is None:
-            reason = engine.Reason("ncr.who", f"a disposition of {ncr_id} names the person who decides it")
-            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        unauthorised = self._authority(record, by, event.event.at)
+        if unauthorised:
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=unauthorised)
+        assert by is not None
         try:
             updated = dispose(record, event.body, by=by, at=event.event.at)
         except ncr.NcrRefused as refused:
@@ -213,6 +260,35 @@ class QaModule(framework.StationModule):
         log.info("qa.ncr_updated", station=self.station.station, ncr=ncr_id, open=updated.open)
         return framework.ModuleDecision(
             module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open}
+        )
+
+    def _authority(
+        self, record: ncr.Nonconformance, by: str | None, at: datetime
+    ) -> tuple[engine.Reason, ...]:
+        """Why ``by`` may not decide ``record`` now: not the badge at the station, or no authority."""
+        station = self.station
+        if not isinstance(station, KnowsWhoIsBadgedIn):  # cannot prove who is there: fail closed
+            reason = engine.Reason(
+                "ncr.badge", f"{station.station} cannot tell who is badged in; no disposition is taken"
+            )
+            return (reason,)
+        here = station.badged_in()
+        if by is None or by != here:
+            reason = engine.Reason(
+                "ncr.badge",
+                f"a disposition of {record.id} is made by the person badged in at {station.station}"
+                f" ({here or 'nobody'}), never by a name in a request",
+                MappingProxyType({"ncr": record.id, "named": by, "badgedIn": here}),
+            )
+            return (reason,)
+        facts = station.facts()
+        return authority.judge(
+            by,
+            what=f"disposition {record.id}",
+            facts=facts,
+            badges=station.badges,
+            at=at,
+            methods=authority.methods_of(facts),
         )
 
     def job_ncrs(self, job: str) -> tuple[f.Ncr, ...]:
