@@ -18,13 +18,16 @@ The states, in order::
   quantities (lot → quantity) from stock (``consume``, its reorder signal);
   Inventory's gate ``use`` already refused a draw larger than a lot holds.
 - ``step`` (step, readings): Compliance (order) and QA (limits, dwell)
-  judge it; an allowed step and its readings go on the job's record.
+  judge it; an allowed step and its readings go on the job's record. An
+  ``inspection`` (``result`` accept or reject, ``indications``) is QA's
+  ``inspect``: recorded, and a reject opens an NCR.
 - ``release`` (signer): the signer signs the record, then the Guardian (and
   Logistics where it runs) judges it complete.
 - ``handoff``: the whole record goes on the ledger for the hub: HandoffNode (``handoff``
   ``job``), where it runs, records the job's ``job.handoff`` entry once, and the reply's
   ``handoff`` carries its effects (``entry``, ``recorded``, ``atHub``).
-- ``badge-out``: back to idle; ``status``: where things stand.
+- ``badge-out``: back to idle, or, with a job in hand, nobody badged in and
+  the job where it stood; ``status``: where things stand.
 
 **No dead ends.** A job belongs to the person who scanned it (its
 operator). Anyone may badge in at any time, and the Gatekeeper judges them
@@ -84,7 +87,8 @@ AFTER_GATE: tuple[tuple[str, str], ...] = (("maintenance", "count"), ("inventory
 STEP: tuple[tuple[str, str], ...] = (("compliance", "step"), ("qa", "measure"))
 RELEASE: tuple[tuple[str, str], ...] = (("guardian", "release"), ("logistics", "ship"))
 #: Shipping (sr-1): the station's role and the PO line, the C of C, then every part accounted for.
-SHIP: tuple[tuple[str, str], ...] = (("gatekeeper", "start"), ("guardian", "release"), ("logistics", "ship"))
+#: Logistics before the Guardian: it writes the counts and says what the C of C signer lacks.
+SHIP: tuple[tuple[str, str], ...] = (("gatekeeper", "start"), ("logistics", "ship"), ("guardian", "release"))
 
 _READINGS = TypeAdapter(dict[str, f.Reading])
 _SCAN = TypeAdapter(f.Scan)
@@ -119,7 +123,8 @@ IN_JOB: frozenset[State] = frozenset(
     {State.SCANNED, State.GATED, State.WORKING, State.RELEASED, State.RECEIVED}
 )
 #: Verbs that work the job: only its operator may ask them.
-OPERATOR_VERBS: frozenset[str] = frozenset({"scan", "start", "step", "release", "handoff", "receive", "ship"})
+#: (Shipping is not: the person who signs the C of C badges in and ships what the clerk received.)
+OPERATOR_VERBS: frozenset[str] = frozenset({"scan", "start", "step", "release", "handoff", "receive"})
 #: Verbs that stay in the state they are asked in (the job goes on as it stood).
 STAYING: Mapping[str, frozenset[State]] = {
     "badge": frozenset(State),
@@ -288,13 +293,28 @@ class JobMachine:
             return await self._disposition(target, body, at)
         session = self._next_session(verb, body)
         if verb == "badge-out":
+            if self.state in IN_JOB:  # the job stays in hand for its operator to badge in and resume
+                self.session = dataclasses.replace(self.session, person=None, supervisor=None)
+                return self._transition(verb, self.state, at, "allow", [], [])
             self.session = Session()
             return self._transition(verb, target, at, "allow", [], [])
         event, asks = self._plan(verb, body, session, at)
-        if verb == "release":
-            self._sign(session, _text(body, "signer") or session.person, at)
-        if verb == "ship" and _text(body, "cocSigner") is not None:
-            self._sign(session, _text(body, "cocSigner"), at, coc=True)
+        signing = verb == "release" or (
+            verb == "ship" and (bool(body.get("signCoc")) or _text(body, "cocSigner") is not None)
+        )
+        if signing:
+            signer = _text(body, "cocSigner" if verb == "ship" else "signer") or session.person
+            if signer != session.person:  # signed by the signer's own badge, never by an id typed in
+                what = "the C of C" if verb == "ship" else "the job's record"
+                refusal = _refusal(
+                    "job.own-badge",
+                    f"{what} is signed by the signer's own badge: {signer} badges in at"
+                    f" {self.station.station} to sign it (badged in now: {session.person})",
+                    signer=signer,
+                    person=session.person,
+                )
+                return self._transition(verb, target, at, "deny", [], [refusal])
+            self._sign(session, signer, at, coc=verb == "ship")
         decisions: list[dict[str, Any]] = []
         for module, mverb, event_for, extra in asks:
             if extra and any(d.get("outcome") == "deny" for d in decisions):
@@ -541,7 +561,15 @@ class JobMachine:
             readings = _readings(body)
             attributes = {**session.attributes, **dict(body.get("attributes") or {})}
             event = self._event(session, "step", at, step=step, readings=readings, attributes=attributes)
-            return event, [(m, v, event, {}) for m, v in STEP if m in running([m])]
+            asks = [(m, v, event, {}) for m, v in STEP if m in running([m])]
+            inspection = body.get("inspection")
+            if inspection is not None:
+                if not isinstance(inspection, dict) or inspection.get("result") not in ("accept", "reject"):
+                    raise JobError("inspection: expected {result: accept|reject, indications: text}")
+                if not running(["qa"]):
+                    raise JobError(f"inspection: qa does not run at {self.station.station} to record it")
+                asks.append(("qa", "inspect", event, dict(inspection)))
+            return event, asks
         if verb == "release":
             signer = _text(body, "signer") or session.person
             event = self._event(session, "release", at, person=signer)
@@ -604,6 +632,8 @@ class JobMachine:
                 dataclasses.replace(job, steps=steps, measurements=measurements, step_measurements=by_step),
                 session.person,
             )
+        elif verb == "ship":  # who signed and shipped hands the job off
+            session.operator = session.person
         elif verb == "release" and session.person is not None and session.procedure is not None:
             procedure = self.station.held("procedure", session.procedure)
             if isinstance(procedure, f.Procedure) and self.station.records is not None:

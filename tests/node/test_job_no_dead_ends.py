@@ -114,7 +114,9 @@ async def test_a_quality_manager_is_let_in_to_decide_but_not_to_operate(
         assert qm["reasons"][0]["rule"] == "station.authority-only"
         scrap = await pt.job("disposition", ncr=ncr_id, disposition="scrap", at=at(102))
         assert scrap["allowed"], scrap["reasons"]
-        assert (await pt.job("badge-out", at=at(103)))["state"] == "idle"
+        out = await pt.job("badge-out", at=at(103))  # the job stays in hand for its operator
+        assert out["allowed"] and out["state"] == "in-process"
+        assert (await pt.job("status"))["person"] is None
         # a stranger (no record at the station) is refused at the badge as always
         stranger = await pt.job("badge", person="nobody", at=at(104))
         assert not stranger["allowed"]

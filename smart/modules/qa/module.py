@@ -164,6 +164,8 @@ class QaModule(framework.StationModule):
 
     - ``measure``: the event carries the readings; body ``cites`` (optional) maps a rule id to the
       standard clauses it cites, copied into any NCR opened.
+    - ``inspect``: body ``result`` (accept or reject) and ``indications`` (what was seen: needed for
+      a reject), recorded as ``qa.inspection``; a reject of a job opens an NCR.
     - ``disposition``: body ``ncr`` (its id) and either ``disposition`` (use-as-is, repair, rework,
       scrap) with ``designAuthorityApproval`` where needed, or ``close: true`` with ``evidence``;
       the event's person decides.
@@ -204,8 +206,10 @@ class QaModule(framework.StationModule):
             return self._measure(event)
         if event.verb == "disposition":
             return self._disposition(event)
+        if event.verb == "inspect":
+            return self._inspect(event)
         reason = engine.Reason(
-            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, disposition"
+            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, inspect, disposition"
         )
         return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
 
@@ -237,6 +241,40 @@ class QaModule(framework.StationModule):
                 "ncrs": [record.id for record in result.opened],
                 "spc": [finding.to_json() for finding in result.findings],
             },
+        )
+
+    def _inspect(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        """The inspector's finding: the indications seen and accept or reject; a reject opens an NCR."""
+        happened = event.event
+        result = event.body.get("result")
+        indications = str(event.body.get("indications") or "").strip()
+        if result not in ("accept", "reject"):
+            reason = engine.Reason("qa.inspection", f"an inspection is accept or reject, not {result!r}")
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        if result == "reject" and not indications:
+            reason = engine.Reason(
+                "qa.inspection", "a reject says which indications were found (what, size, where)"
+            )
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        actor = happened.person or self.station.station
+        found = {"job": happened.job, "step": happened.step, "result": result, "indications": indications}
+        self.station.record(kind="qa.inspection", subject=happened.job or actor, data=found, actor=actor)
+        opened: list[str] = []
+        if result == "reject" and happened.job is not None:
+            rejected = engine.Reason(
+                "qa.inspection-reject",
+                f"rejected at inspection: {indications}",
+                MappingProxyType({"quantity": "inspection"}),
+            )
+            record = ncr.open_from_reason(rejected, happened)
+            self.ncrs[record.id] = record
+            self.station.record(
+                kind="qa.ncr.opened", subject=record.job or record.id, data=record.to_json(), actor=actor
+            )
+            opened.append(record.id)
+            log.info("qa.ncr_opened", station=self.station.station, ncr=record.id, job=record.job)
+        return framework.ModuleDecision(
+            module=self.name, outcome="allow", effects={"inspection": found, "ncrs": opened}
         )
 
     def _disposition(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
