@@ -211,3 +211,27 @@ async def test_qa_reads_its_open_ncrs_back_from_the_ledger_after_a_restart(
     finally:
         await client.close()
         await restarted.stop()
+
+
+async def test_the_inspect_step_records_the_indications_and_a_reject_opens_an_ncr_that_holds_the_release(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", SHOP) as pt:
+        await checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["allowed"]
+        for minutes, step in enumerate(PENETRANT_STEPS[:-1], start=3):
+            assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"]
+        silent = await pt.job("step", step="inspect", inspection={"result": "reject"}, at=at(150))
+        assert not silent["allowed"] and silent["reasons"][0]["rule"] == "qa.inspection"
+        found = "1 linear indication, 3 mm, at the bore"
+        rejected = await pt.job(
+            "step", step="inspect", inspection={"result": "reject", "indications": found}, at=at(151)
+        )
+        assert rejected["allowed"], rejected["reasons"]
+        (inspection,) = pt.entries("qa.inspection")
+        assert inspection.data == {"job": "J-1", "step": "inspect", "result": "reject", "indications": found}
+        (opened,) = pt.entries("qa.ncr.opened")
+        assert opened.data["characteristic"] == "inspection" and found in opened.data["message"]
+        assert any(a["id"] == opened.data["id"] for a in board(pt)["alerts"])
+        held = await pt.job("release", signer="op-7", at=at(160))
+        assert not held["allowed"] and "is open" in held["reasons"][0]["message"]

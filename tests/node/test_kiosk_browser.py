@@ -567,3 +567,41 @@ async def test_after_a_restart_the_job_is_taken_over_by_a_level_3_with_a_reason_
     finally:
         await client.close()
         await restarted.stop()
+
+
+async def test_a_refused_gate_unticks_the_expired_lot_saying_why_and_keeps_the_rest_after_a_reload(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock()
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt,
+        kiosk_at(pt, clock) as url,
+        async_page(TOUCH_7_INCH) as page,
+    ):
+        await checks_done(pt)
+        await badge_in(page, url, "op-7")
+        for name, value in {"job": "J-1", "po": "PO-4411", "line": "1", "part": "BRK-220"}.items():
+            await page.fill(f"#scan-form input[name={name}]", value)
+        await page.fill("#scan-form input[name=serial]", "SN-002")
+        clock.advance(1)
+        await page.click("#scan")
+        assert "Job J-1 — traveler scanned" in (await page.text_content("#state h1") or "")
+        for box in ("UV-METER-1", "TAM-146040", "PEN-1990", "nitrile-gloves"):
+            await page.check(f"#start-form input[value='{box}']")
+        await page.select_option("#start-form select[name=procedure]", "PT-PROC-12@D")
+        await page.select_option("#start-form select[name='attr:part-finish']", "grit-blasted")
+        clock.advance(1)
+        await page.click("#start")
+        assert await outcome(page) == "deny" and "pt-penetrant-lot" in await reason_rules(page)
+        await page.reload()  # the reasons stay, the expired lot is unticked and says why, the rest kept
+        assert await outcome(page) == "deny" and "pt-penetrant-lot" in await reason_rules(page)
+        assert not await page.is_checked("#start-form input[value='PEN-1990']")
+        assert "PEN-1990 unticked: it has expired" in (await page.text_content("#start-form") or "")
+        for box in ("UV-METER-1", "TAM-146040", "nitrile-gloves"):
+            assert await page.is_checked(f"#start-form input[value='{box}']"), box
+        await shot(page, "46-expired-lot-unticked")
+        await page.check("#start-form input[value='PEN-2291']")
+        clock.advance(1)
+        await page.click("#start")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert "Job J-1 — gate passed" in (await page.text_content("#state h1") or "")
