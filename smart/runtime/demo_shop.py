@@ -8,13 +8,17 @@ walk-through shop there, dated from today: two Level 2 operators (one whose
 near-vision exam is 13 months old, to see a refusal), a trainee and a Level
 3; a calibrated UV-A meter and a TAM panel; a penetrant lot in date and one
 expired; a released PO line with its traveler routing; an approved
-procedure. The daily checks are left to do at the kiosk. Nothing here is a
-real person; badges are ids only, as everywhere on a station.
+procedure. The daily checks are left to do at the kiosk. The same PO line
+reaches the shipping station sr-1, with a shipping clerk (who receives and
+counts but may not sign the C of C) and the quality manager (who signs it and
+may disposition NCRs); pt-1's people have no access to sr-1, so sr-1 refuses
+them. Nothing here is a real person; badges are ids only, as everywhere on a
+station.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,12 +30,21 @@ from smart.node import records
 
 DAY = timedelta(days=1)
 STATION = "pt-1"
+#: The shipping station the demo's PO line also reaches.
+SHIPPING = "sr-1"
 #: What to tell the person who asked for the demo: each badge and what it will show.
 BADGES: Mapping[str, str] = {
-    "op-7": "PT Level 2, everything current: allowed",
-    "op-9": "PT Level 2, near-vision exam 13 months old: refused at the badge",
-    "tr-1": "PT trainee: refused alone, allowed with supervisor op-7",
-    "l3-1": "PT Level 3",
+    "op-7": "PT Level 2 at pt-1, everything current: allowed (no access to sr-1)",
+    "op-9": "PT Level 2 at pt-1, near-vision exam 13 months old: refused at the badge",
+    "tr-1": "PT trainee at pt-1: refused alone, allowed with supervisor op-7",
+    "l3-1": "PT Level 3 at pt-1: dispositions NCRs, takes over or abandons jobs",
+    "ship-1": "shipping clerk at sr-1: receives and counts; may not sign the C of C",
+    "qm-1": "quality manager at sr-1: signs the C of C, dispositions NCRs",
+}
+#: Who is at which station (the badges each station's records hold).
+PEOPLE_AT: Mapping[str, tuple[str, ...]] = {
+    STATION: ("op-7", "op-9", "tr-1", "l3-1"),
+    SHIPPING: ("ship-1", "qm-1"),
 }
 TRAVELER = {"job": "J-1", "po": "PO-4411", "line": "1", "part": "BRK-220", "serial": "SN-002"}
 
@@ -51,6 +64,36 @@ def _person(person_id: str, level: Level, now: datetime, *, vision_days: int = 1
     )
 
 
+def po_line() -> f.PoLine:
+    """PO-4411 line 1: penetrant at pt-1, then shipping at sr-1, with the flowdowns receiving checks."""
+    return f.PoLine(
+        "PO-4411",
+        "1",
+        True,
+        "BRK-220",
+        ("SN-001", "SN-002"),
+        ("penetrant", "shipping"),
+        "l3-1",
+        {
+            "spec": "ASTM E1417-21",
+            "spec-revision": "21",
+            "acceptance-criteria": "no relevant indications",
+            "retention": "10 years after final payment",
+        },
+    )
+
+
+def shipping_shop(now: datetime) -> dict[str, list[Any]]:
+    """sr-1's records: the shipping clerk, the quality manager and the PO line."""
+    return {
+        "person": [
+            f.Person("ship-1"),
+            f.Person("qm-1", authorities=("coc-signature", "quality-manager")),
+        ],
+        "po-line": [po_line()],
+    }
+
+
 def penetrant_shop(now: datetime) -> dict[str, list[Any]]:
     """pt-1's records, by kind, dated from ``now``."""
     return {
@@ -68,27 +111,24 @@ def penetrant_shop(now: datetime) -> dict[str, list[Any]]:
             f.Lot("PEN-2291", "penetrant", now + 200 * DAY),
             f.Lot("PEN-1990", "penetrant", now - 10 * DAY),
         ],
-        "po-line": [
-            f.PoLine(
-                "PO-4411",
-                "1",
-                True,
-                "BRK-220",
-                ("SN-001", "SN-002"),
-                ("penetrant",),
-                "l3-1",
-                {"spec": "ASTM E1417-21", "retention": "10 years after final payment"},
-            )
-        ],
+        "po-line": [po_line()],
         "procedure": [f.Procedure("PT-PROC-12", "D", "PT", approved_by="l3-1", validated=True)],
     }
 
 
-async def seed(js: JetStreamContext, now: datetime) -> int:
+def shops(now: datetime) -> dict[str, dict[str, list[Any]]]:
+    """Each station's records, by station then kind, dated from ``now``."""
+    return {STATION: penetrant_shop(now), SHIPPING: shipping_shop(now)}
+
+
+async def seed(js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None) -> int:
     """Put the demo shop in the hub's ``station-records`` bucket; returns how many records."""
     count = 0
-    for kind, values in penetrant_shop(now).items():
-        for value in values:
-            await records.publish_record(js, STATION, kind, records.fact_key(kind, value), value)
-            count += 1
+    for station, shop in shops(now).items():
+        if stations is not None and station not in stations:
+            continue
+        for kind, values in shop.items():
+            for value in values:
+                await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
+                count += 1
     return count

@@ -25,6 +25,7 @@ from smart.embedded import driver as contracts_driver
 from smart.hub.services import HubServices
 from smart.hub.web.app import create_app
 from smart.modules.vision.module import SCANS_FOLDER
+from smart.node.kiosk import app as kiosk_app
 from smart.runtime import demo_shop
 from smart.runtime.floor import Floor
 from smart.settings import Settings
@@ -61,7 +62,11 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     for station, leaf in floor.leaves.items():
         urls[f"station {station} NATS"] = leaf.url
         if floor.node_agents:
-            urls[f"station {station} UI"] = f"http://{settings.host}:{settings.station_web_port(station)}/"
+            base = f"http://{settings.host}:{settings.station_web_port(station)}"
+            urls[f"station {station} UI"] = f"{base}/"
+            # The station's own screen signs on once with this link (its secret, for this terminal only).
+            token = kiosk_app.screen_token(settings.station_data_dir(station))
+            urls[f"station {station} screen"] = f"{base}/kiosk/screen?token={token}"
             # Drop an image of a QR code (badge, traveler, part, PPE tag) here: it acts as a scan.
             urls[f"station {station} scans"] = str(settings.station_data_dir(station) / SCANS_FOLDER)
     if floor.postgres is not None:
@@ -70,11 +75,11 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
 
 
 async def seed_demo_shop(floor: Floor) -> dict[str, str]:
-    """Put the demo shop's records at pt-1 (see :mod:`.demo_shop`); what to print about it."""
+    """Put the demo shop's records at pt-1 and sr-1 (see :mod:`.demo_shop`); what to print about it."""
     assert floor.hub is not None
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        count = await demo_shop.seed(client.jetstream(), datetime.now(UTC))
+        count = await demo_shop.seed(client.jetstream(), datetime.now(UTC), stations=set(floor.leaves))
     finally:
         await client.close()
     log.info("demo_shop.seeded", station=demo_shop.STATION, records=count)

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import nats
 
+from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore
 from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import FloorFactory
 from tests.node.conftest import Hub, agent_for, eventually
 from tests.node.test_job_walkthrough import AT, Bench, deploy, entries
 
@@ -20,7 +22,7 @@ async def test_demo_shop_badges_and_traveler_do_what_smart_up_prints(
 ) -> None:
     await records.ensure_records_bucket(hub.connection.jetstream())
     await deploy(hub, "penetrant")
-    seeded = await demo_shop.seed(hub.connection.jetstream(), AT)
+    seeded = await demo_shop.seed(hub.connection.jetstream(), AT, stations={demo_shop.STATION})
     runtime = StationRuntime(agent_for(nats_floor, demo_shop.STATION, keys, tmp_path))
     await runtime.start()
     client = await nats.connect(nats_floor.floor.leaves[demo_shop.STATION].url)
@@ -37,7 +39,43 @@ async def test_demo_shop_badges_and_traveler_do_what_smart_up_prints(
         assert (await pt.job("badge", person="op-7", at=at))["allowed"] is True
         scanned = await pt.job("scan", at=at, **demo_shop.TRAVELER)
         assert scanned["allowed"], scanned["reasons"]
-        assert set(demo_shop.BADGES) == {p for p in runtime.facts().people}
+        assert set(demo_shop.PEOPLE_AT[demo_shop.STATION]) == {p for p in runtime.facts().people}
+        assert set(demo_shop.BADGES) == {b for at_station in demo_shop.PEOPLE_AT.values() for b in at_station}
     finally:
         await client.close()
         await runtime.stop()
+
+
+async def test_the_demo_po_line_reaches_sr_1_which_admits_only_its_own_badges_and_ships_with_the_qms_c_of_c(
+    floor_factory: FloorFactory, keys: KeyStore, tmp_path: Path
+) -> None:
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None
+    connection = await nats.connect(floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    hub = Hub(connection, keys)
+    await records.ensure_records_bucket(connection.jetstream())
+    await deploy(hub, "shipping-receiving")
+    seeded = await demo_shop.seed(connection.jetstream(), AT, stations={demo_shop.SHIPPING})
+    runtime = StationRuntime(agent_for(floor, demo_shop.SHIPPING, keys, tmp_path))
+    await runtime.start()
+    client = await nats.connect(floor.floor.leaves[demo_shop.SHIPPING].url)
+    try:
+        await eventually(lambda: runtime.serving() and "logistics" in runtime.modules, what="modules")
+        await eventually(lambda: len(entries(runtime, "record.received")) >= seeded, what="records mirrored")
+        sr = Bench(runtime, client, hub)
+        at = AT.isoformat()
+        stranger = await sr.job("badge", person="op-7", at=at)  # pt-1's operator: no access to sr-1
+        assert not stranger["allowed"] and stranger["reasons"][0]["rule"] == "gatekeeper.no-access"
+        assert (await sr.job("badge", person="ship-1", at=at))["allowed"]
+        traveler = {k: v for k, v in demo_shop.TRAVELER.items()}
+        received = await sr.job("receive", received=1, at=at, **traveler)
+        assert received["allowed"] and received["state"] == "received", received["reasons"]
+        assert (await sr.job("badge", person="qm-1", at=at))["state"] == "received"
+        shipped = await sr.job("ship", quantities={"accepted": 1}, signCoc=True, at=at)
+        assert shipped["allowed"] and shipped["state"] == "shipped", shipped["reasons"]
+        assert runtime.facts().jobs[traveler["job"]].coc_signed_by == "qm-1"
+    finally:
+        await client.close()
+        await runtime.stop()
+        await connection.close()

@@ -30,6 +30,7 @@ from smart.node import records
 from smart.node.kiosk.app import SCREEN_TOKEN_FILE, Kiosk, screen_token
 from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
+from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.ports import free_port
 from smart.runtime.up import serve_web
@@ -48,6 +49,7 @@ from tests.node.test_job_walkthrough import (
     bare_station,
     bench,
     checks_done,
+    deploy,
     entries,
     person,
     walk_penetrant_to_the_gate,
@@ -605,3 +607,70 @@ async def test_a_refused_gate_unticks_the_expired_lot_saying_why_and_keeps_the_r
         await page.click("#start")
         assert await outcome(page) == "allow", await page.text_content("#outcome")
         assert "Job J-1 — gate passed" in (await page.text_content("#state h1") or "")
+
+
+async def test_a_full_walk_at_sr_1_from_the_demo_shop_receives_counts_and_ships_with_the_qms_own_badge(
+    floor_factory: FloorFactory, keys: KeyStore, tmp_path: Path
+) -> None:
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None
+    connection = await nats.connect(floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    hub = Hub(connection, keys)
+    await records.ensure_records_bucket(connection.jetstream())
+    await deploy(hub, "shipping-receiving")
+    seeded = await demo_shop.seed(connection.jetstream(), AT, stations={demo_shop.SHIPPING})
+    runtime = StationRuntime(agent_for(floor, demo_shop.SHIPPING, keys, tmp_path))
+    await runtime.start()
+    client = await nats.connect(floor.floor.leaves[demo_shop.SHIPPING].url)
+    clock = ShopClock()
+    try:
+        await eventually(lambda: runtime.serving() and "logistics" in runtime.modules, what="modules")
+        await eventually(lambda: len(entries(runtime, "record.received")) >= seeded, what="records mirrored")
+        sr = Bench(runtime, client, hub)
+        async with kiosk_at(sr, clock) as url, async_page(TOUCH_7_INCH) as page:
+            await badge_in(page, url, "op-7")  # pt-1's operator has no access to sr-1
+            assert await outcome(page) == "deny" and "gatekeeper.no-access" in await reason_rules(page)
+            await shot(page, "50-sr-1-refuses-a-pt-1-badge")
+
+            await badge_in(page, url, "ship-1")
+            assert await outcome(page) == "allow"
+            traveler = demo_shop.TRAVELER
+            for name in ("job", "po", "line", "part", "serial"):
+                await page.fill(f"#receive-form input[name={name}]", traveler[name])
+            await page.fill("#receive-form input[name=received]", "1")
+            clock.advance(1)
+            await page.click("#receive")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert "Job J-1 — received" in (await page.text_content("#state h1") or "")
+            await shot(page, "51-sr-1-received-from-the-demo-po")
+
+            # a count that does not reconcile is reported with the counts
+            await page.fill("#ship-form input[name=accepted]", "0")
+            await page.check("#ship-form input[name=signCoc]")
+            clock.advance(1)
+            await page.click("#ship")
+            assert await outcome(page) == "deny"
+            text = await page.text_content("#outcome") or ""
+            assert "received 1, accounted for 0" in text, text
+            assert "ship-1 does not have the authority to sign the C of C" in text
+            assert await page.input_value("#ship-form input[name=accepted]") == "0"  # kept as typed
+            await shot(page, "52-sr-1-count-and-authority-refused")
+
+            await badge_in(page, url, "qm-1")  # the quality manager signs with their own badge
+            assert await page.get_attribute("#state", "data-state") == "received"
+            await page.fill("#ship-form input[name=accepted]", "1")
+            await page.check("#ship-form input[name=signCoc]")
+            clock.advance(1)
+            await page.click("#ship")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert "C of C signed by qm-1" in (await page.text_content("#record") or "")
+            await page.click("#handoff")
+            assert await page.get_attribute("#state", "data-state") == "handed-off"
+            await shot(page, "53-sr-1-shipped-and-handed-off")
+        job = runtime.facts().jobs["J-1"]
+        assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 1, "accepted": 1}
+    finally:
+        await client.close()
+        await runtime.stop()
+        await connection.close()

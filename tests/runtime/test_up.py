@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from smart.bus.mirror import mirror_bucket
+from smart.node.kiosk.app import SCREEN_TOKEN_FILE
 from smart.runtime.floor import Floor
 from smart.settings import Settings
 from smart.testing.patience import STATE_DEADLINE_S
@@ -126,6 +127,12 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
     metrics = httpx.get(floor.status_url + "metrics", timeout=STATE_DEADLINE_S).text
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
 
+    for station in up_settings.station_ids:  # each station screen's sign-on link, with its own secret
+        token = (up_settings.station_data_dir(station) / SCREEN_TOKEN_FILE).read_text().strip()
+        link = floor.urls[f"station {station} screen"]
+        assert link.endswith(f"/kiosk/screen?token={token}"), link
+    signed_on = httpx.get(floor.urls["station pt-1 screen"], timeout=STATE_DEADLINE_S, follow_redirects=False)
+    assert signed_on.status_code == 303 and "smart_kiosk_screen" in signed_on.headers.get("set-cookie", "")
     scans = up_settings.station_data_dir("pt-1") / "scans"
     assert any(line.split() == ["station", "pt-1", "scans", str(scans)] for line in floor.output)
     # Each station runs its modules under the contracts in force: the Gatekeeper at pt-1 answers a
