@@ -14,18 +14,30 @@ counts but may not sign the C of C) and the quality manager (who signs it and
 may disposition NCRs); pt-1's people have no access to sr-1, so sr-1 refuses
 them. Nothing here is a real person; badges are ids only, as everywhere on a
 station.
+
+``smart up --demo-shop`` registers the people in SMART-ID (:func:`enrol`:
+each with personnel records, an access credential for their station and the
+credentials their records make current) and publishes them as SMART-ID
+always does, so the stations verify the demo's badges like any other; the
+equipment, lots, PO line and procedure, which a shop's ERP and maintenance
+schedule own, go into ``station-records`` directly (:func:`seed` with
+``people=False``). Tests and benches that need no SMART-ID keep seeding the
+people as records (:func:`penetrant_shop`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from nats.js import JetStreamContext
 
+from smart.access.credential import Kind
+from smart.access.records import Record, RecordKind
 from smart.contracts import facts as f
 from smart.contracts.rules import Level
+from smart.hub.vault.smartid import SmartId, VaultError
 from smart.node import records
 
 DAY = timedelta(days=1)
@@ -121,14 +133,74 @@ def shops(now: datetime) -> dict[str, dict[str, list[Any]]]:
     return {STATION: penetrant_shop(now), SHIPPING: shipping_shop(now)}
 
 
-async def seed(js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None) -> int:
-    """Put the demo shop in the hub's ``station-records`` bucket; returns how many records."""
+async def seed(
+    js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None, people: bool = True
+) -> int:
+    """Put the demo shop in the hub's ``station-records`` bucket; returns how many records.
+
+    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish).
+    """
     count = 0
     for station, shop in shops(now).items():
         if stations is not None and station not in stations:
             continue
         for kind, values in shop.items():
+            if kind == "person" and not people:
+                continue
             for value in values:
                 await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
                 count += 1
     return count
+
+
+def _records(level: str | None, today: date, *, vision_days: int = 120) -> list[Record]:
+    """A PT inspector's personnel records at ``level`` (exams, certification, eyes, work); None: none."""
+    if level is None:
+        return []
+    certified = today - timedelta(days=3 * 365)
+    exams = certified - timedelta(days=30)
+    return [
+        Record(RecordKind.EXAM, exams, method="PT", exam="general", score=84),
+        Record(RecordKind.EXAM, exams, method="PT", exam="specific", score=80),
+        Record(RecordKind.EXAM, exams, method="PT", exam="practical", score=91, samples=3),
+        Record(RecordKind.CERTIFICATION, certified, method="PT", level=level, scheme="NAS410"),
+        Record(
+            RecordKind.EYE_EXAM,
+            today - timedelta(days=vision_days),
+            test="near_vision",
+            test_type="jaeger-1-at-12in",
+        ),
+        Record(RecordKind.EYE_EXAM, today - timedelta(days=400), test="colour_vision", test_type="ishihara"),
+        Record(RecordKind.PERFORMANCE, today - timedelta(days=7), method="PT"),
+    ]
+
+
+#: The demo's people as SMART-ID holds them: badge → (employee id, made-up name, roles, level, vision days).
+ENROLLED: Mapping[str, tuple[str, str, tuple[str, ...], str | None, int]] = {
+    "op-7": ("D-007", "Demo Operator Seven", ("operator",), "2", 120),
+    "op-9": ("D-009", "Demo Operator Nine", ("operator",), "2", 395),
+    "tr-1": ("D-101", "Demo Trainee", ("operator",), "trainee", 120),
+    "l3-1": ("D-301", "Demo Level Three", ("level3",), "3", 120),
+    "ship-1": ("D-501", "Demo Shipping Clerk", ("operator",), None, 0),
+    "qm-1": ("D-901", "Demo Quality Manager", ("quality_manager",), None, 0),
+}
+
+
+def enrol(smartid: SmartId, now: datetime, *, actor: str = "demo-shop") -> int:
+    """Register the demo's people in SMART-ID with records, station access and current credentials.
+
+    A person SMART-ID already holds (a floor started again) is left as it is; returns how many were new.
+    """
+    station_of = {badge: station for station, badges in PEOPLE_AT.items() for badge in badges}
+    added = 0
+    for badge, (employee, name, roles, level, vision_days) in ENROLLED.items():
+        try:
+            smartid.add_person(employee_id=employee, name=name, badge_id=badge, roles=roles, actor=actor)
+        except VaultError:
+            continue
+        for record in _records(level, now.date(), vision_days=vision_days):
+            smartid.add_record(employee, record, actor=actor)
+        smartid.issue(employee, kind=Kind.ACCESS, scope={"station": station_of[badge]}, actor=actor)
+        smartid.issue_current(employee, actor=actor)
+        added += 1
+    return added

@@ -23,6 +23,8 @@ from fastapi import FastAPI
 
 from smart.embedded import driver as contracts_driver
 from smart.hub.services import HubServices
+from smart.hub.vault import publish as vault_publish
+from smart.hub.vault.smartid import SmartId
 from smart.hub.web.app import create_app
 from smart.modules.vision.module import SCANS_FOLDER
 from smart.node.kiosk import app as kiosk_app
@@ -74,12 +76,23 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     return urls
 
 
-async def seed_demo_shop(floor: Floor) -> dict[str, str]:
-    """Put the demo shop's records at pt-1 and sr-1 (see :mod:`.demo_shop`); what to print about it."""
+async def seed_demo_shop(floor: Floor, smartid: SmartId | None = None) -> dict[str, str]:
+    """Put the demo shop at pt-1 and sr-1 (see :mod:`.demo_shop`); what to print about it.
+
+    With SMART-ID (the hub services'), the people are registered there and published as SMART-ID
+    always publishes, never written into the stations' records directly.
+    """
     assert floor.hub is not None
+    now = datetime.now(UTC)
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        count = await demo_shop.seed(client.jetstream(), datetime.now(UTC), stations=set(floor.leaves))
+        count = await demo_shop.seed(
+            client.jetstream(), now, stations=set(floor.leaves), people=smartid is None
+        )
+        if smartid is not None:
+            enrolled = await asyncio.to_thread(demo_shop.enrol, smartid, now)
+            await vault_publish.publish(smartid, client.jetstream(), list(floor.leaves))
+            log.info("demo_shop.enrolled", people=enrolled)
     finally:
         await client.close()
     log.info("demo_shop.seeded", station=demo_shop.STATION, records=count)
@@ -110,7 +123,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
         await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
         urls = floor_urls(settings, floor)
         if demo and demo_shop.STATION in floor.leaves:
-            urls.update(await seed_demo_shop(floor))
+            urls.update(await seed_demo_shop(floor, services.smartid))
         app = create_app(floor.status, routers=services.routers())
         server, web = await serve_web(app, settings.host, settings.web_port)
         on_ready(urls)

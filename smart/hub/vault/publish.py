@@ -46,14 +46,16 @@ async def publish(smartid: SmartId, js: JetStreamContext, stations: Sequence[str
     for lifted in listed - {r.credential_id for r in revocations}:
         await distribution.lift_revocation(revocations_kv, lifted)
     counts = {}
-    employee_of = {person.badge_id: person.employee_id for person in smartid.people()}
+    everyone = smartid.people()
+    employee_of = {person.badge_id: person.employee_id for person in everyone}
+    roles = {person.badge_id: person.roles for person in everyone}
     for station in stations:
         badges = smartid.station_badges(station)
         await distribution.publish_badges(
             await distribution.bucket(js, distribution.station_bucket(station)), badges
         )
         people = [(b.badge, smartid.records(employee_of[b.badge])) for b in badges if b.badge in employee_of]
-        await station_people.publish_people(js, station, people)
+        await station_people.publish_people(js, station, people, roles)
         counts[station] = len(badges)
     return Published(keys=len(keys), revocations=len(revocations), badges=counts)
 
