@@ -382,3 +382,48 @@ def test_up_serves_smart_id_pages_behind_sign_in_and_commands_record_beside_it(
         assert signed.status_code == 303
         people_page = browser.get("/people")
         assert people_page.status_code == 200 and "E-1001" in people_page.text
+
+
+async def _badge_until(settings: Settings, station: str, badge: str, allowed: bool) -> dict[str, object]:
+    """Badge in at ``station`` until the answer's ``allowed`` is ``allowed`` (people arrive by publish)."""
+    leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STATE_DEADLINE_S
+    reply: dict[str, object] = {}
+    try:
+        while loop.time() < deadline:
+            try:
+                message = await leaf.request(
+                    f"station.{station}.job.badge", json.dumps({"person": badge}).encode(), timeout=10
+                )
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
+            reply = dict(json.loads(message.data))
+            if reply.get("allowed") is allowed:
+                return reply
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"badge {badge} at {station} never answered allowed={allowed}: {reply}")
+    finally:
+        await leaf.close()
+
+
+def test_up_demo_shop_enrols_its_people_in_smart_id_and_sr_1_admits_only_its_own(
+    up_settings: Settings, running_floors: list[RunningFloor]
+) -> None:
+    floor = start_up(up_settings, "--demo-shop")
+    running_floors.append(floor)
+    _poll_status(floor, lambda s: s["healthy"] is True)
+    assert any("demo badge qm-1" in line and "sr-1" in line for line in floor.output), floor.output
+    allowed = asyncio.run(_badge_until(up_settings, "pt-1", "op-7", True))
+    assert allowed["state"] == "badged-in"
+    refused = asyncio.run(_badge_until(up_settings, "sr-1", "op-7", False))
+    reasons = refused["reasons"]
+    assert isinstance(reasons, list) and "access.signed-badge" in {r["rule"] for r in reasons}
+    assert asyncio.run(_badge_until(up_settings, "sr-1", "qm-1", True))["state"] == "badged-in"
+    owner_url = Floor(up_settings, nats_servers=False).database_url()
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM vault.people WHERE badge_id = ANY(%s)", (["op-7", "qm-1"],)
+        ).fetchone()
+    assert row is not None and row[0] == 2  # SMART-ID holds them: the stations got them by its publish
