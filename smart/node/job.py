@@ -299,6 +299,7 @@ class JobMachine:
             self.session = Session()
             return self._transition(verb, target, at, "allow", [], [])
         event, asks = self._plan(verb, body, session, at)
+        unsigned: f.Job | None = None
         signing = verb == "release" or (
             verb == "ship" and (bool(body.get("signCoc")) or _text(body, "cocSigner") is not None)
         )
@@ -314,6 +315,7 @@ class JobMachine:
                     person=session.person,
                 )
                 return self._transition(verb, target, at, "deny", [], [refusal])
+            unsigned = self._job_record()
             self._sign(session, signer, at, coc=verb == "ship")
         decisions: list[dict[str, Any]] = []
         for module, mverb, event_for, extra in asks:
@@ -352,6 +354,8 @@ class JobMachine:
                 )
                 | {"severity": "warn"}
             ]
+        if signing and outcome == "deny" and unsigned is not None:  # a refused signature is not kept
+            self._keep_job(unsigned, session.person)
         if outcome != "deny":
             self.session = session
             self._apply(verb, body, event, at)

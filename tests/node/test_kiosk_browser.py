@@ -655,6 +655,7 @@ async def test_a_full_walk_at_sr_1_from_the_demo_shop_receives_counts_and_ships_
             assert "received 1, accounted for 0" in text, text
             assert "ship-1 does not have the authority to sign the C of C" in text
             assert await page.input_value("#ship-form input[name=accepted]") == "0"  # kept as typed
+            assert "C of C signed by" not in (await page.text_content("#record") or "")  # refused: not kept
             await shot(page, "52-sr-1-count-and-authority-refused")
 
             await badge_in(page, url, "qm-1")  # the quality manager signs with their own badge
