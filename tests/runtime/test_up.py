@@ -384,8 +384,16 @@ def test_up_serves_smart_id_pages_behind_sign_in_and_commands_record_beside_it(
         assert people_page.status_code == 200 and "E-1001" in people_page.text
 
 
-async def _badge_until(settings: Settings, station: str, badge: str, allowed: bool) -> dict[str, object]:
-    """Badge in at ``station`` until the answer's ``allowed`` is ``allowed`` (people arrive by publish)."""
+def _rules(reply: dict[str, object]) -> set[str]:
+    reasons = reply.get("reasons") or []
+    assert isinstance(reasons, list)
+    return {str(r["rule"]) for r in reasons}
+
+
+async def _badge_until(
+    settings: Settings, station: str, badge: str, allowed: bool, *, rules: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """Badge in at ``station`` until the answer is ``allowed`` with ``rules`` (people arrive by publish)."""
     leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STATE_DEADLINE_S
@@ -400,7 +408,7 @@ async def _badge_until(settings: Settings, station: str, badge: str, allowed: bo
                 await asyncio.sleep(0.2)
                 continue
             reply = dict(json.loads(message.data))
-            if reply.get("allowed") is allowed:
+            if reply.get("allowed") is allowed and rules <= _rules(reply):
                 return reply
             await asyncio.sleep(0.2)
         raise AssertionError(f"badge {badge} at {station} never answered allowed={allowed}: {reply}")
@@ -411,15 +419,28 @@ async def _badge_until(settings: Settings, station: str, badge: str, allowed: bo
 def test_up_demo_shop_enrols_its_people_in_smart_id_and_sr_1_admits_only_its_own(
     up_settings: Settings, running_floors: list[RunningFloor]
 ) -> None:
-    floor = start_up(up_settings, "--demo-shop")
+    taken = up_settings.web_port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:  # another test run took the port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((up_settings.host, taken))
+        squatter.listen()
+        floor = start_up(up_settings, "--demo-shop")  # tried again on fresh ports
     running_floors.append(floor)
+    assert up_settings.web_port != taken and str(up_settings.web_port) in floor.status_url
     _poll_status(floor, lambda s: s["healthy"] is True)
     assert any("demo badge qm-1" in line and "sr-1" in line for line in floor.output), floor.output
     allowed = asyncio.run(_badge_until(up_settings, "pt-1", "op-7", True))
     assert allowed["state"] == "badged-in"
-    refused = asyncio.run(_badge_until(up_settings, "sr-1", "op-7", False))
-    reasons = refused["reasons"]
-    assert isinstance(reasons, list) and "access.signed-badge" in {r["rule"] for r in reasons}
+    # sr-1 holds SMART-ID's keys and its own people: pt-1's op-7 has neither access credential nor record
+    asyncio.run(
+        _badge_until(
+            up_settings,
+            "sr-1",
+            "op-7",
+            False,
+            rules=frozenset({"access.signed-badge", "gatekeeper.no-access"}),
+        )
+    )
     assert asyncio.run(_badge_until(up_settings, "sr-1", "qm-1", True))["state"] == "badged-in"
     owner_url = Floor(up_settings, nats_servers=False).database_url()
     with psycopg.connect(owner_url) as conn:
