@@ -207,9 +207,25 @@ def verify(
 @app.command("publish")
 def publish(
     nats_url: str | None = typer.Option(None, "--nats", help="The hub NATS [settings]."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change at each station; change nothing."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Publish even if it withdraws badges, without asking."),
 ) -> None:
-    """Put issuer keys, the revocation list and each station's badges into the KV buckets stations mirror."""
+    """Put issuer keys, the revocation list and each station's badges into the KV buckets stations mirror.
+
+    It first shows what will change at each station; a publish that would withdraw anyone's badge from a
+    station asks before doing it (``--yes`` to go on without asking, ``--dry-run`` to only look).
+    """
     settings = smart_settings.load()
+
+    async def look() -> vault_publish.Preview:
+        client = await nats.connect(nats_url or hub_nats_url(settings))
+        try:
+            with vault(settings) as smartid:
+                return await vault_publish.preview(smartid, client.jetstream(), settings.station_ids)
+        finally:
+            await client.close()
 
     async def run() -> vault_publish.Published:
         client = await nats.connect(nats_url or hub_nats_url(settings))
@@ -219,6 +235,19 @@ def publish(
         finally:
             await client.close()
 
+    seen = asyncio.run(look())
+    typer.echo("what this publish changes:")
+    for line in seen.lines():
+        typer.echo(f"  {line}")
+    if dry_run:
+        typer.echo("dry run: nothing published")
+        return
+    withdrawals = seen.withdrawals
+    if withdrawals and not yes:
+        who = "; ".join(f"{station}: {', '.join(badges)}" for station, badges in withdrawals.items())
+        if not typer.confirm(f"this withdraws badges ({who}); publish?", default=False):
+            typer.echo("not published: nothing changed", err=True)
+            raise typer.Exit(1)
     done = asyncio.run(run())
     typer.echo(
         f"published {done.keys} key(s), {done.revocations} revocation(s), badges per station: {done.badges}"

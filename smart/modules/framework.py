@@ -170,6 +170,10 @@ class StationContext(Protocol):
 
     # -- badges -------------------------------------------------------------------------------
 
+    async def badged_in(self) -> str | None:
+        """The badge the job machine let in and that is at the station now, if any (a disposition
+        is made by that person, never by a name in a request)."""
+
     async def badge_refusals(self, badge: str | None, at: datetime) -> tuple[engine.Reason, ...]:
         """Why ``badge``'s SMART-ID signed access credential fails here at ``at`` (none: it passes).
 

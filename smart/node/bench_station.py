@@ -239,7 +239,7 @@ async def _publish(hub: NatsClient, at: datetime) -> int:
     """The records the gate reads: the demo shop at pt-1 (``smart up --demo-shop``), current at ``at``."""
     js = hub.jetstream()
     await records.ensure_records_bucket(js)
-    return await demo_shop.seed(js, at)
+    return await demo_shop.seed(js, at, stations={demo_shop.STATION})
 
 
 async def _until(predicate: Any, what: str, deadline_s: float = 30.0) -> None:

@@ -18,13 +18,29 @@ The states, in order::
   quantities (lot → quantity) from stock (``consume``, its reorder signal);
   Inventory's gate ``use`` already refused a draw larger than a lot holds.
 - ``step`` (step, readings): Compliance (order) and QA (limits, dwell)
-  judge it; an allowed step and its readings go on the job's record.
+  judge it; an allowed step and its readings go on the job's record. An
+  ``inspection`` (``result`` accept or reject, ``indications``) is QA's
+  ``inspect``: recorded, and a reject opens an NCR.
 - ``release`` (signer): the signer signs the record, then the Guardian (and
   Logistics where it runs) judges it complete.
 - ``handoff``: the whole record goes on the ledger for the hub: HandoffNode (``handoff``
   ``job``), where it runs, records the job's ``job.handoff`` entry once, and the reply's
   ``handoff`` carries its effects (``entry``, ``recorded``, ``atHub``).
-- ``badge-out``: back to idle; ``status``: where things stand.
+- ``badge-out``: back to idle, or, with a job in hand, nobody badged in and
+  the job where it stood; ``status``: where things stand.
+
+**No dead ends.** A job belongs to the person who scanned it (its
+operator). Anyone may badge in at any time, and the Gatekeeper judges them
+as always; a job in hand stays where it stood. The operator who badges in
+again (after a restart, after a Level 3 came by) resumes it; the gate may be
+run again in the job to close the interlock once more. Anyone else may not
+work the job, but a Level 3 in the method or the quality manager
+(:mod:`smart.contracts.authority`) may ``take-over`` it (becoming its operator)
+or ``abandon`` it (the station is free again), each with a ``reason`` that
+goes on the ledger. ``disposition`` (body ``ncr``, ``disposition``,
+``designAuthorityApproval``, or ``close`` with ``evidence``) has QA decide an
+NCR by the person badged in now, who needs the same authority; an NCR opened
+by a step is raised on the alert board at once and cleared when it closes.
 
 At a shipping station the job goes ``badged-in → received → shipped``:
 ``receive`` (job, PO, line, part, serial, ``received`` count) is judged by the
@@ -50,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from smart.contracts import engine
+from smart.contracts import authority, engine
 from smart.contracts import facts as f
 from smart.node import enforcement, records
 
@@ -71,7 +87,8 @@ AFTER_GATE: tuple[tuple[str, str], ...] = (("maintenance", "count"), ("inventory
 STEP: tuple[tuple[str, str], ...] = (("compliance", "step"), ("qa", "measure"))
 RELEASE: tuple[tuple[str, str], ...] = (("guardian", "release"), ("logistics", "ship"))
 #: Shipping (sr-1): the station's role and the PO line, the C of C, then every part accounted for.
-SHIP: tuple[tuple[str, str], ...] = (("gatekeeper", "start"), ("guardian", "release"), ("logistics", "ship"))
+#: Logistics before the Guardian: it writes the counts and says what the C of C signer lacks.
+SHIP: tuple[tuple[str, str], ...] = (("gatekeeper", "start"), ("logistics", "ship"), ("guardian", "release"))
 
 _READINGS = TypeAdapter(dict[str, f.Reading])
 _SCAN = TypeAdapter(f.Scan)
@@ -91,15 +108,34 @@ class State(StrEnum):
 
 #: Verb → the states it may be asked in and the state it leads to.
 TRANSITIONS: Mapping[str, tuple[frozenset[State], State]] = {
-    "badge": (frozenset({State.IDLE, State.HANDED_OFF, State.SHIPPED, State.BADGED_IN}), State.BADGED_IN),
+    "badge": (frozenset(State), State.BADGED_IN),
     "scan": (frozenset({State.BADGED_IN, State.SCANNED}), State.SCANNED),
-    "start": (frozenset({State.SCANNED}), State.GATED),
+    "start": (frozenset({State.SCANNED, State.GATED, State.WORKING}), State.GATED),
     "step": (frozenset({State.GATED, State.WORKING}), State.WORKING),
     "release": (frozenset({State.WORKING}), State.RELEASED),
     "handoff": (frozenset({State.RELEASED, State.SHIPPED}), State.HANDED_OFF),
     "receive": (frozenset({State.BADGED_IN}), State.RECEIVED),
     "ship": (frozenset({State.RECEIVED}), State.SHIPPED),
     "badge-out": (frozenset(State), State.IDLE),
+}
+#: States in which a job is in hand: badging in keeps it, and it may be taken over or abandoned.
+IN_JOB: frozenset[State] = frozenset(
+    {State.SCANNED, State.GATED, State.WORKING, State.RELEASED, State.RECEIVED}
+)
+#: Verbs that work the job: only its operator may ask them.
+#: (Shipping is not: the person who signs the C of C badges in and ships what the clerk received.)
+OPERATOR_VERBS: frozenset[str] = frozenset({"scan", "start", "step", "release", "handoff", "receive"})
+#: Verbs that stay in the state they are asked in (the job goes on as it stood).
+STAYING: Mapping[str, frozenset[State]] = {
+    "badge": frozenset(State),
+    "disposition": frozenset(State) - {State.IDLE},
+    "take-over": IN_JOB,
+}
+#: Verbs beside the transitions: who holds the job, and the NCRs of the job.
+HELD: Mapping[str, tuple[frozenset[State], State]] = {
+    "disposition": (frozenset(State) - {State.IDLE}, State.BADGED_IN),
+    "take-over": (IN_JOB, State.BADGED_IN),
+    "abandon": (IN_JOB, State.BADGED_IN),
 }
 
 
@@ -110,6 +146,8 @@ class Session:
     person: str | None = None
     supervisor: str | None = None
     job: str | None = None
+    #: Who holds the job: the person who scanned it, or who took it over.
+    operator: str | None = None
     scan: f.Scan | None = None
     equipment: tuple[str, ...] = ()
     lots: tuple[str, ...] = ()
@@ -188,6 +226,7 @@ class JobMachine:
                 person=raw.get("person"),
                 supervisor=raw.get("supervisor"),
                 job=raw.get("job"),
+                operator=raw.get("operator") or (raw.get("person") if raw.get("job") else None),
                 scan=scan,
                 equipment=tuple(raw.get("equipment") or ()),
                 lots=tuple(raw.get("lots") or ()),
@@ -216,9 +255,14 @@ class JobMachine:
     async def request(self, verb: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if verb == "status":
             return self.status()
-        if verb not in TRANSITIONS:
-            raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(TRANSITIONS)}")
-        allowed_from, target = TRANSITIONS[verb]
+        verbs = {**TRANSITIONS, **HELD}
+        if verb not in verbs:
+            raise JobError(f"unknown verb {verb!r}; expected status or {', '.join(verbs)}")
+        allowed_from, target = verbs[verb]
+        if self.state in STAYING.get(verb, frozenset()) and (verb != "badge" or self.state in IN_JOB):
+            target = self.state  # the job in hand stays where it stood
+        if verb == "start" and self.state is State.WORKING:
+            target = State.WORKING  # the gate run again in the job (after a restart) keeps its steps
         at = _at(body)
         if verb != "badge-out" and not self.station.agent.enforcer.revisions:
             # fail closed before asking anyone: no module can prove anything without a contract
@@ -240,15 +284,39 @@ class JobMachine:
                 "audit": False,
             }
             return self._transition(verb, target, at, "deny", [], [refusal])
+        operator = self.session.operator
+        if verb in OPERATOR_VERBS and operator is not None and self.session.person != operator:
+            return self._transition(verb, target, at, "deny", [], [self._not_yours(verb, operator)])
+        if verb in ("take-over", "abandon"):
+            return self._hold(verb, target, body, at)
+        if verb == "disposition":
+            return await self._disposition(target, body, at)
         session = self._next_session(verb, body)
         if verb == "badge-out":
+            if self.state in IN_JOB:  # the job stays in hand for its operator to badge in and resume
+                self.session = dataclasses.replace(self.session, person=None, supervisor=None)
+                return self._transition(verb, self.state, at, "allow", [], [])
             self.session = Session()
             return self._transition(verb, target, at, "allow", [], [])
         event, asks = self._plan(verb, body, session, at)
-        if verb == "release":
-            self._sign(session, _text(body, "signer") or session.person, at)
-        if verb == "ship" and _text(body, "cocSigner") is not None:
-            self._sign(session, _text(body, "cocSigner"), at, coc=True)
+        unsigned: f.Job | None = None
+        signing = verb == "release" or (
+            verb == "ship" and (bool(body.get("signCoc")) or _text(body, "cocSigner") is not None)
+        )
+        if signing:
+            signer = _text(body, "cocSigner" if verb == "ship" else "signer") or session.person
+            if signer != session.person:  # signed by the signer's own badge, never by an id typed in
+                what = "the C of C" if verb == "ship" else "the job's record"
+                refusal = _refusal(
+                    "job.own-badge",
+                    f"{what} is signed by the signer's own badge: {signer} badges in at"
+                    f" {self.station.station} to sign it (badged in now: {session.person})",
+                    signer=signer,
+                    person=session.person,
+                )
+                return self._transition(verb, target, at, "deny", [], [refusal])
+            unsigned = self._job_record()
+            self._sign(session, signer, at, coc=verb == "ship")
         decisions: list[dict[str, Any]] = []
         for module, mverb, event_for, extra in asks:
             if extra and any(d.get("outcome") == "deny" for d in decisions):
@@ -273,11 +341,27 @@ class JobMachine:
         outcomes = [d.get("outcome") for d in decisions]
         outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
         reasons = [reason for d in decisions for reason in d.get("reasons", ())]
+        if verb == "badge" and outcome == "deny" and self._authority_only(session.person, at):
+            # a Level 3 or the quality manager may not operate here, but comes to decide NCRs and jobs:
+            # let in for that alone (every operating verb is judged by the Gatekeeper again)
+            outcome = "warn"
+            reasons = [
+                _refusal(
+                    "station.authority-only",
+                    f"{session.person} is let in to disposition NCRs and take over or abandon jobs, not to"
+                    " operate: " + "; ".join(str(r.get("message")) for r in reasons),
+                    person=session.person,
+                )
+                | {"severity": "warn"}
+            ]
+        if signing and outcome == "deny" and unsigned is not None:  # a refused signature is not kept
+            self._keep_job(unsigned, session.person)
         if outcome != "deny":
             self.session = session
             self._apply(verb, body, event, at)
             if verb == "start":
                 decisions += await self._after_gate(event, body)
+        await self._raise_ncrs(decisions, event)
         light = await self._show(verb, outcome, event)
         reply = self._transition(verb, target, at, outcome, decisions, reasons)
         if light is not None:
@@ -286,6 +370,99 @@ class JobMachine:
         if handed is not None:
             reply["handoff"] = handed.get("effects") or {}
         return reply
+
+    # -- who holds the job, and its NCRs ----------------------------------------------------
+
+    def _methods(self) -> tuple[str, ...]:
+        return authority.methods_of(self.station.facts(), self.session.procedure)
+
+    def _not_yours(self, verb: str, operator: str) -> dict[str, Any]:
+        job = self.session.job
+        needs = authority.who_may(self._methods())
+        return _refusal(
+            "job.operator",
+            f"job {job} is {operator}'s: {operator} badges in to go on with it, or {needs} takes it"
+            " over or abandons it with a reason",
+            verb=verb,
+            job=job,
+            operator=operator,
+            person=self.session.person,
+        )
+
+    def _badge_refusals(self, person: str | None, at: datetime) -> tuple[engine.Reason, ...]:
+        """Why ``person``'s signed access credential fails here (none: it passes, or no keys held)."""
+        badges = self.station.badges
+        return badges.judge(person, at) if badges is not None and person else ()
+
+    def _authority_only(self, person: str | None, at: datetime) -> bool:
+        """Whether ``person``'s badge verifies and carries the authority of a Level 3 or quality manager."""
+        facts = self.station.facts()
+        methods = authority.methods_of(facts, self.session.procedure)
+        found = authority.judge(
+            person,
+            what="decide",
+            facts=facts,
+            refused=self._badge_refusals(person, at),
+            at=at,
+            methods=methods,
+        )
+        return not found
+
+    def _hold(self, verb: str, target: State, body: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """``take-over`` or ``abandon`` the job in hand: a Level 3 or the quality manager, with a reason."""
+        reason = str(body.get("reason") or "").strip()
+        person, job = self.session.person, self.session.job
+        words = "take over" if verb == "take-over" else "abandon"
+        refused = [
+            r.to_json()
+            for r in authority.judge(
+                person,
+                what=f"{words} job {job}",
+                facts=self.station.facts(),
+                refused=self._badge_refusals(person, at),
+                at=at,
+                methods=self._methods(),
+            )
+        ]
+        if not reason:
+            refused.append(_refusal(f"job.{verb}", f"to {words} job {job} say why (a reason)", job=job))
+        if refused:
+            return self._transition(verb, target, at, "deny", [], refused)
+        held = {"job": job, "reason": reason, "operator": self.session.operator, "by": person}
+        if verb == "take-over":
+            self.session.operator = person
+        else:
+            self.session = Session(person=person, supervisor=self.session.supervisor)
+        return self._transition(verb, target, at, "allow", [], [], extra=held)
+
+    async def _disposition(self, target: State, body: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """QA decides an NCR by the person badged in now; a closed NCR leaves the alert board."""
+        fields = ("ncr", "disposition", "designAuthorityApproval", "close", "evidence")
+        asked = {k: body[k] for k in fields if k in body}
+        event = self._event(self.session, "release", at)
+        decision = await self.station.ask("qa", "disposition", event, asked)
+        outcome = str(decision.get("outcome") or "deny")
+        effects = decision.get("effects") or {}
+        if outcome != "deny" and effects.get("open") is False and self.station.running(["alert-broadcast"]):
+            await self.station.ask("alert-broadcast", "clear", event, {"id": effects.get("ncr")})
+        return self._transition(
+            "disposition", target, at, outcome, [decision], list(decision.get("reasons") or ())
+        )
+
+    async def _raise_ncrs(self, decisions: list[dict[str, Any]], event: f.Event) -> None:
+        """Each NCR a step opened goes on the alert board at once (the light and the hub see it)."""
+        if not self.station.running(["alert-broadcast"]):
+            return
+        needs = authority.who_may(self._methods())
+        for decision in decisions:
+            opened = (decision.get("effects") or {}).get("ncrs") or ()
+            why = "; ".join(
+                str(r.get("message")) for r in decision.get("reasons") or () if r.get("severity") == "deny"
+            )
+            for ncr_id in opened:
+                message = f"NCR {ncr_id} opened on job {event.job}: {why}; {needs} dispositions it"
+                body = {"severity": "warning", "source": "qa", "message": message, "key": ncr_id}
+                await self.station.ask("alert-broadcast", "raise", event, body)
 
     async def _after_gate(self, event: f.Event, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The allowed gate's use of equipment and consumables, counted where the modules run."""
@@ -314,11 +491,15 @@ class JobMachine:
     def _next_session(self, verb: str, body: Mapping[str, Any]) -> Session:
         session = dataclasses.replace(self.session, attributes=dict(self.session.attributes))
         if verb == "badge":
-            session = Session(
-                person=_text(body, "person", required=True), supervisor=_text(body, "supervisor")
-            )
+            person = _text(body, "person", required=True)
+            supervisor = _text(body, "supervisor")
+            if self.state in IN_JOB:  # the job in hand stays; whoever badges in is judged as always
+                session = dataclasses.replace(session, person=person, supervisor=supervisor)
+            else:
+                session = Session(person=person, supervisor=supervisor)
         elif verb in ("scan", "receive"):
             session.job = _text(body, "job", required=True)
+            session.operator = session.person
             try:
                 session.scan = _SCAN.validate_python(
                     {k: body.get(k) for k in ("po", "line", "part", "serial", "operation") if k in body}
@@ -394,7 +575,15 @@ class JobMachine:
             readings = _readings(body)
             attributes = {**session.attributes, **dict(body.get("attributes") or {})}
             event = self._event(session, "step", at, step=step, readings=readings, attributes=attributes)
-            return event, [(m, v, event, {}) for m, v in STEP if m in running([m])]
+            asks = [(m, v, event, {}) for m, v in STEP if m in running([m])]
+            inspection = body.get("inspection")
+            if inspection is not None:
+                if not isinstance(inspection, dict) or inspection.get("result") not in ("accept", "reject"):
+                    raise JobError("inspection: expected {result: accept|reject, indications: text}")
+                if not running(["qa"]):
+                    raise JobError(f"inspection: qa does not run at {self.station.station} to record it")
+                asks.append(("qa", "inspect", event, dict(inspection)))
+            return event, asks
         if verb == "release":
             signer = _text(body, "signer") or session.person
             event = self._event(session, "release", at, person=signer)
@@ -457,6 +646,8 @@ class JobMachine:
                 dataclasses.replace(job, steps=steps, measurements=measurements, step_measurements=by_step),
                 session.person,
             )
+        elif verb == "ship":  # who signed and shipped hands the job off
+            session.operator = session.person
         elif verb == "release" and session.person is not None and session.procedure is not None:
             procedure = self.station.held("procedure", session.procedure)
             if isinstance(procedure, f.Procedure) and self.station.records is not None:
@@ -470,7 +661,7 @@ class JobMachine:
         if verb == "start":
             gate: engine.Outcome = "warn" if outcome == "warn" else "allow" if allowed else "deny"
             relay.decide(gate, job=self.session.job, revision=self.station.revision_text())
-        elif allowed and verb in ("badge", "release", "ship", "handoff", "badge-out"):
+        elif allowed and verb in ("badge", "release", "ship", "handoff", "badge-out", "abandon"):
             relay.end_job()
 
     def renew_interlock(self) -> None:
@@ -487,6 +678,8 @@ class JobMachine:
         outcome: str,
         decisions: list[dict[str, Any]],
         reasons: list[dict[str, Any]],
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         before = self.state
         allowed = outcome != "deny"
@@ -507,6 +700,8 @@ class JobMachine:
         }
         if verb == "handoff" and job is not None:
             data["record"] = records.plain(job)
+        if extra:
+            data.update(extra)
         entry = self.station.record(
             kind="job.transition",
             subject=self.session.job or self.session.person or self.station.station,
@@ -524,3 +719,7 @@ class JobMachine:
             "job": records.plain(job) if job is not None else None,
             "entry": entry.node_seq,
         }
+
+
+def _refusal(rule: str, message: str, **values: Any) -> dict[str, Any]:
+    return {"rule": rule, "message": message, "values": values, "severity": "deny", "audit": False}

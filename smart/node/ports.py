@@ -143,6 +143,9 @@ class LocalPorts:
     async def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
         return self._runtime.jobs_served_by(equipment, since=since)
 
+    async def badged_in(self) -> str | None:
+        return self._runtime.badged_in()
+
     async def badge_refusals(self, badge: str | None, at: datetime) -> tuple[engine.Reason, ...]:
         badges = self._runtime.badges
         return () if badges is None else badges.judge(badge, at)
@@ -249,6 +252,8 @@ async def answer(ports: LocalPorts, verb: str, body: Mapping[str, Any]) -> Any:
         return await ports.jobs_served_by(
             _text(body, "equipment"), since=None if since is None else _when(since, "since")
         )
+    if verb == "badged_in":
+        return await ports.badged_in()
     if verb == "badge_refusals":
         badge = _text(body, "badge", optional=True)
         refusals = await ports.badge_refusals(badge, _when(body.get("at"), "at"))
@@ -387,6 +392,10 @@ class BusPorts:
     async def jobs_served_by(self, equipment: str, *, since: datetime | None) -> list[str]:
         body = {"equipment": equipment, "since": None if since is None else since.isoformat()}
         return [str(job) for job in await self._call("jobs_served_by", body)]
+
+    async def badged_in(self) -> str | None:
+        value = await self._call("badged_in")
+        return None if value is None else str(value)
 
     async def badge_refusals(self, badge: str | None, at: datetime) -> tuple[engine.Reason, ...]:
         value = await self._call("badge_refusals", {"badge": badge, "at": at.isoformat()})

@@ -592,6 +592,10 @@ class StationRuntime:
         revisions = self.agent.enforcer.revisions
         return ",".join(f"{name}@{rev}" for name, rev in sorted(revisions.items())) or None
 
+    def badged_in(self) -> str | None:
+        """The badge the job machine let in and that is at the station now (QA's dispositions ask)."""
+        return self.jobs.session.person
+
     def running(self, names: Sequence[str]) -> list[str]:
         """Of ``names``, the modules that answer here: run in-process, or needed and left to their own
         processes (``hosted``), which the job machine asks over the bus like the others (one that does

@@ -7,27 +7,40 @@ job at the pt-1 kiosk the minute the floor is up, this puts DOMAIN.md's
 walk-through shop there, dated from today: two Level 2 operators (one whose
 near-vision exam is 13 months old, to see a refusal), a trainee and a Level
 3; a calibrated UV-A meter and a TAM panel; a penetrant lot in date and one
-expired. The daily checks are left to do at the kiosk. Nothing here is a
-real person; badges are ids only, as everywhere on a station.
+expired; PO-4411 line 1 for BRK-220 routed pt-1 (penetrant) → sr-1 (shipping).
+The daily checks are left to do at the kiosk. The shipping station sr-1 has a
+shipping clerk (who receives and counts but may not sign the C of C) and the
+quality manager (who signs it and may disposition NCRs); pt-1's people have no
+access to sr-1, so sr-1 refuses them. Nothing here is a real person; badges are
+ids only, as everywhere on a station.
 
-The work comes in the way a shop's does (:func:`load_work`): a client, PO-4411
-line 1 for BRK-220 with its flowdown entered in ClientManager, the approved
-procedures, a traveler routed pt-1 (penetrant) → sr-1 (shipping), a contract
-review, and a release by HandoffCentral, which alone puts the PO line and
-procedure records into pt-1's and sr-1's ``station-records``. :func:`seed`
-(benches and station tests with no hub database) puts the same records
-straight into the bucket, as the release computes them.
+``smart up --demo-shop`` registers the people in SMART-ID (:func:`enrol`: each
+with personnel records, an access credential for their station and the
+credentials their records make current) and publishes them as SMART-ID always
+does, so the stations verify the demo's badges like any other. The work comes
+in the way a shop's does (:func:`load_work`): a client, the PO line with its
+flowdown entered in ClientManager, the approved procedures, a traveler routed
+pt-1 → sr-1, a contract review, and a release by HandoffCentral, which alone
+puts the PO line and procedure records into pt-1's and sr-1's
+``station-records``. The equipment and lots, which a shop's maintenance
+schedule and stores own, go into ``station-records`` directly
+(:func:`seed_people_and_equipment` with ``people=False``). Benches and station
+tests with no hub database use :func:`seed`, which puts the same records
+straight into the bucket, the work as the release computes it, and the people
+as records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from nats.js import JetStreamContext
 
+from smart.access.credential import Kind
+from smart.access.records import Record, RecordKind
 from smart.contracts import facts as f
 from smart.contracts.rules import Level
 from smart.hub.clients.models import (
@@ -50,6 +63,7 @@ from smart.hub.travelers.models import (
     TravelerIn,
     TravelerView,
 )
+from smart.hub.vault.smartid import SmartId, VaultError
 from smart.node import records
 
 if TYPE_CHECKING:
@@ -57,12 +71,21 @@ if TYPE_CHECKING:
 
 DAY = timedelta(days=1)
 STATION = "pt-1"
+#: The shipping station the demo's PO line also reaches.
+SHIPPING = "sr-1"
 #: What to tell the person who asked for the demo: each badge and what it will show.
 BADGES: Mapping[str, str] = {
-    "op-7": "PT Level 2, everything current: allowed",
-    "op-9": "PT Level 2, near-vision exam 13 months old: refused at the badge",
-    "tr-1": "PT trainee: refused alone, allowed with supervisor op-7",
-    "l3-1": "PT Level 3",
+    "op-7": "PT Level 2 at pt-1, everything current: allowed (no access to sr-1)",
+    "op-9": "PT Level 2 at pt-1, near-vision exam 13 months old: refused at the badge",
+    "tr-1": "PT trainee at pt-1: refused alone, allowed with supervisor op-7",
+    "l3-1": "PT Level 3 at pt-1: dispositions NCRs, takes over or abandons jobs",
+    "ship-1": "shipping clerk at sr-1: receives and counts; may not sign the C of C",
+    "qm-1": "quality manager at sr-1: signs the C of C, dispositions NCRs",
+}
+#: Who is at which station (the badges each station's records hold).
+PEOPLE_AT: Mapping[str, tuple[str, ...]] = {
+    STATION: ("op-7", "op-9", "tr-1", "l3-1"),
+    SHIPPING: ("ship-1", "qm-1"),
 }
 TRAVELER = {"job": "J-1", "po": "PO-4411", "line": "1", "part": "BRK-220", "serial": "SN-002"}
 
@@ -80,6 +103,16 @@ def _person(person_id: str, level: Level, now: datetime, *, vision_days: int = 1
         ),
         last_performed={"PT": now - 7 * DAY},
     )
+
+
+def shipping_shop(now: datetime) -> dict[str, list[Any]]:
+    """sr-1's own records: the shipping clerk and the quality manager (the PO line comes by release)."""
+    return {
+        "person": [
+            f.Person("ship-1"),
+            f.Person("qm-1", authorities=("coc-signature", "quality-manager")),
+        ],
+    }
 
 
 def penetrant_shop(now: datetime) -> dict[str, list[Any]]:
@@ -146,7 +179,7 @@ def _operation(station: str, process: str, procedure: ProcedureIn) -> OperationI
 ROUTE = TravelerIn(
     operations=(
         _operation(STATION, "penetrant", PROCEDURES[0]),
-        _operation("sr-1", "shipping", PROCEDURES[1]),
+        _operation(SHIPPING, "shipping", PROCEDURES[1]),
     ),
     reason="first issue",
 )
@@ -240,21 +273,92 @@ def work_records(now: datetime) -> list[release.StationRecord]:
     return release.station_records(line, traveler, procedures)
 
 
-async def seed_people_and_equipment(js: JetStreamContext, now: datetime) -> int:
-    """Put pt-1's people, equipment and lots in the hub's ``station-records`` (SMART-ID's, the ERP's)."""
+def shops(now: datetime) -> dict[str, dict[str, list[Any]]]:
+    """Each station's own records (people, equipment, lots), by station then kind, dated from ``now``."""
+    return {STATION: penetrant_shop(now), SHIPPING: shipping_shop(now)}
+
+
+async def seed_people_and_equipment(
+    js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None, people: bool = True
+) -> int:
+    """Put the stations' people, equipment and lots in the hub's ``station-records``; how many records.
+
+    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish).
+    """
     count = 0
-    for kind, values in penetrant_shop(now).items():
-        for value in values:
-            await records.publish_record(js, STATION, kind, records.fact_key(kind, value), value)
-            count += 1
+    for station, shop in shops(now).items():
+        if stations is not None and station not in stations:
+            continue
+        for kind, values in shop.items():
+            if kind == "person" and not people:
+                continue
+            for value in values:
+                await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
+                count += 1
     return count
 
 
-async def seed(js: JetStreamContext, now: datetime) -> int:
-    """Everything pt-1 decides from, straight into the bucket (benches, station tests); how many records."""
-    count = await seed_people_and_equipment(js, now)
+async def seed(
+    js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None, people: bool = True
+) -> int:
+    """Everything the stations decide from, straight into the bucket (benches, station tests with no
+    hub database): their own records and the demo PO's release records; how many records."""
+    count = await seed_people_and_equipment(js, now, stations=stations, people=people)
     for record in work_records(now):
-        if record.station == STATION:
-            await records.publish_record(js, STATION, record.kind, record.record_id, record.value)
+        if stations is None or record.station in stations:
+            await records.publish_record(js, record.station, record.kind, record.record_id, record.value)
             count += 1
     return count
+
+
+def _records(level: str | None, today: date, *, vision_days: int = 120) -> list[Record]:
+    """A PT inspector's personnel records at ``level`` (exams, certification, eyes, work); None: none."""
+    if level is None:
+        return []
+    certified = today - timedelta(days=3 * 365)
+    exams = certified - timedelta(days=30)
+    return [
+        Record(RecordKind.EXAM, exams, method="PT", exam="general", score=84),
+        Record(RecordKind.EXAM, exams, method="PT", exam="specific", score=80),
+        Record(RecordKind.EXAM, exams, method="PT", exam="practical", score=91, samples=3),
+        Record(RecordKind.CERTIFICATION, certified, method="PT", level=level, scheme="NAS410"),
+        Record(
+            RecordKind.EYE_EXAM,
+            today - timedelta(days=vision_days),
+            test="near_vision",
+            test_type="jaeger-1-at-12in",
+        ),
+        Record(RecordKind.EYE_EXAM, today - timedelta(days=400), test="colour_vision", test_type="ishihara"),
+        Record(RecordKind.PERFORMANCE, today - timedelta(days=7), method="PT"),
+    ]
+
+
+#: The demo's people as SMART-ID holds them: badge → (employee id, made-up name, roles, level, vision days).
+ENROLLED: Mapping[str, tuple[str, str, tuple[str, ...], str | None, int]] = {
+    "op-7": ("D-007", "Demo Operator Seven", ("operator",), "2", 120),
+    "op-9": ("D-009", "Demo Operator Nine", ("operator",), "2", 395),
+    "tr-1": ("D-101", "Demo Trainee", ("operator",), "trainee", 120),
+    "l3-1": ("D-301", "Demo Level Three", ("level3",), "3", 120),
+    "ship-1": ("D-501", "Demo Shipping Clerk", ("operator",), None, 0),
+    "qm-1": ("D-901", "Demo Quality Manager", ("quality_manager",), None, 0),
+}
+
+
+def enrol(smartid: SmartId, now: datetime, *, actor: str = "demo-shop") -> int:
+    """Register the demo's people in SMART-ID with records, station access and current credentials.
+
+    A person SMART-ID already holds (a floor started again) is left as it is; returns how many were new.
+    """
+    station_of = {badge: station for station, badges in PEOPLE_AT.items() for badge in badges}
+    added = 0
+    for badge, (employee, name, roles, level, vision_days) in ENROLLED.items():
+        try:
+            smartid.add_person(employee_id=employee, name=name, badge_id=badge, roles=roles, actor=actor)
+        except VaultError:
+            continue
+        for record in _records(level, now.date(), vision_days=vision_days):
+            smartid.add_record(employee, record, actor=actor)
+        smartid.issue(employee, kind=Kind.ACCESS, scope={"station": station_of[badge]}, actor=actor)
+        smartid.issue_current(employee, actor=actor)
+        added += 1
+    return added

@@ -49,6 +49,10 @@ def _running_as_root() -> bool:
     return os.geteuid() == 0
 
 
+#: How long the health probe waits for a connection: generous, so a busy machine is slow, not down.
+HEALTH_CONNECT_TIMEOUT_S = 15
+
+
 @dataclass(frozen=True, slots=True)
 class PostgresInstance:
     """One PostgreSQL server: where its data lives, where it listens, who owns it."""
@@ -143,8 +147,12 @@ class PostgresInstance:
         ]
 
     async def health(self) -> Health:
+        """Whether the server answers a query. A new connection forks a backend and runs SCRAM, which on
+        a machine with both cores busy took over 2 s again and again: a slow answer is an answer."""
         try:
-            async with await psycopg.AsyncConnection.connect(self.url("postgres"), connect_timeout=2) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                self.url("postgres"), connect_timeout=HEALTH_CONNECT_TIMEOUT_S
+            ) as conn:
                 await conn.execute("SELECT 1")
         except Exception as err:
             return Health(False, f"PostgreSQL on {self.host}:{self.port} does not answer: {_first_line(err)}")

@@ -23,8 +23,10 @@ from fastapi import FastAPI
 
 from smart.embedded import driver as contracts_driver
 from smart.hub.services import HubServices
+from smart.hub.vault import publish as vault_publish
 from smart.hub.web.app import create_app
 from smart.modules.vision.module import SCANS_FOLDER
+from smart.node.kiosk import app as kiosk_app
 from smart.runtime import demo_shop
 from smart.runtime.floor import Floor
 from smart.settings import Settings
@@ -61,7 +63,11 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     for station, leaf in floor.leaves.items():
         urls[f"station {station} NATS"] = leaf.url
         if floor.node_agents:
-            urls[f"station {station} UI"] = f"http://{settings.host}:{settings.station_web_port(station)}/"
+            base = f"http://{settings.host}:{settings.station_web_port(station)}"
+            urls[f"station {station} UI"] = f"{base}/"
+            # The station's own screen signs on once with this link (its secret, for this terminal only).
+            token = kiosk_app.screen_token(settings.station_data_dir(station))
+            urls[f"station {station} screen"] = f"{base}/kiosk/screen?token={token}"
             # Drop an image of a QR code (badge, traveler, part, PPE tag) here: it acts as a scan.
             urls[f"station {station} scans"] = str(settings.station_data_dir(station) / SCANS_FOLDER)
     if floor.postgres is not None:
@@ -70,13 +76,22 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
 
 
 async def seed_demo_shop(floor: Floor, services: HubServices) -> dict[str, str]:
-    """Put the demo shop at pt-1 (see :mod:`.demo_shop`): its people and equipment, and its PO entered,
-    reviewed, routed and released through the hub's work services; what to print about it."""
-    assert floor.hub is not None and services.work is not None
+    """Put the demo shop at pt-1 and sr-1 (see :mod:`.demo_shop`); what to print about it.
+
+    The people are registered in SMART-ID and published as SMART-ID always publishes, never written
+    into the stations' records directly; the PO is entered, reviewed, routed and released through
+    the hub's work services.
+    """
+    assert floor.hub is not None and services.work is not None and services.smartid is not None
     now = datetime.now(UTC)
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        count = await demo_shop.seed_people_and_equipment(client.jetstream(), now)
+        count = await demo_shop.seed_people_and_equipment(
+            client.jetstream(), now, stations=set(floor.leaves), people=False
+        )
+        enrolled = await asyncio.to_thread(demo_shop.enrol, services.smartid, now)
+        await vault_publish.publish(services.smartid, client.jetstream(), list(floor.leaves))
+        log.info("demo_shop.enrolled", people=enrolled)
     finally:
         await client.close()
     released = await demo_shop.load_work(services.work, now)

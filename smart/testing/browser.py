@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from smart.testing.patience import STATE_DEADLINE_S
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -48,6 +50,7 @@ def page() -> Iterator[object]:
         )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(STATE_DEADLINE_S * 1000)  # a busy machine is slow, not wrong
             yield context.new_page()
         finally:
             browser.close()
@@ -72,6 +75,7 @@ async def async_page(viewport: ViewportSize | None = None) -> AsyncIterator[Any]
         )
         try:
             context = await browser.new_context(viewport=viewport or DESKTOP, has_touch=True)
+            context.set_default_timeout(STATE_DEADLINE_S * 1000)  # a busy machine is slow, not wrong
             yield await context.new_page()
         finally:
             await browser.close()

@@ -14,6 +14,7 @@ import structlog
 from typer.testing import CliRunner
 
 from smart.access import distribution, stationauth
+from smart.bus import buckets
 from smart.cli import app as smart
 from smart.keys import KeyStore
 from smart.runtime.background import BackgroundFloor
@@ -171,3 +172,43 @@ def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_bucke
             await client.close()
 
     assert asyncio.run(badges()) == ["B-0042"]
+
+
+def test_credentials_publish_shows_what_changes_at_each_station_and_asks_before_withdrawing_a_badge(
+    env: dict[str, str], nats_floor: BackgroundFloor
+) -> None:
+    assert nats_floor.floor.hub is not None
+    env = {**env, "SMART_NATS_URL": nats_floor.floor.hub.url, "SMART_STATIONS": "2"}
+    run(["people", "add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042"], env)
+    access = run(["credentials", "issue", "E-1001", "--kind", "access", "--scope", "station=pt-1"], env)
+    looked = run(["credentials", "publish", "--dry-run"], env)
+    assert "pt-1: adds B-0042" in looked and "dry run: nothing published" in looked
+    assert "mt-1: no change (0 badge(s))" in looked
+
+    async def badges() -> list[str]:
+        assert nats_floor.floor.hub is not None
+        client = await nats.connect(nats_floor.floor.hub.url)
+        try:
+            kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
+            return list(await buckets.live_entries(kv))
+        finally:
+            await client.close()
+
+    assert asyncio.run(badges()) == []  # the dry run changed nothing
+    assert "pt-1: adds B-0042" in run(["credentials", "publish"], env)  # nobody withdrawn: no question
+    assert asyncio.run(badges()) == ["B-0042"]
+
+    run(["credentials", "suspend", access.split()[0], "--reason", "on leave"], env)
+    try:
+        refused = runner.invoke(smart, ["credentials", "publish"], env=env, input="n\n")
+    finally:
+        structlog.reset_defaults()
+    assert refused.exit_code == 1, refused.output
+    assert (
+        "pt-1: WITHDRAWS B-0042" in refused.output
+        and "this withdraws badges (pt-1: B-0042)" in refused.output
+    )
+    assert asyncio.run(badges()) == ["B-0042"]  # answered no: still at the station
+    done = run(["credentials", "publish", "--yes"], env)
+    assert "WITHDRAWS B-0042" in done and "'pt-1': 0" in done
+    assert asyncio.run(badges()) == []

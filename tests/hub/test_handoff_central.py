@@ -203,7 +203,7 @@ async def test_a_job_handed_off_at_a_station_is_found_at_the_hub_once(
                 central.index_once()
                 return central.indexed == 1
 
-            await eventually(indexed, deadline_s=30, what="the hand-off indexed at the hub")
+            await eventually(indexed, what="the hand-off indexed at the hub")
             with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
                 (found,) = handoff_central.job(conn, "J-2")
             assert (found.station, found.node_seq, found.signed_by) == ("ut-1", seq, "op-7")

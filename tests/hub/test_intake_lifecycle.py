@@ -11,6 +11,7 @@ from smart.hub.intake import LedgerIntake
 from smart.hub.streams import ensure_hub_streams
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 from tests.hub.test_gathering import hub_log  # noqa: F401 - the fixture
 
 
@@ -28,7 +29,9 @@ async def test_intake_ends_once_its_connection_is_closed(
         await asyncio.sleep(0.5)
         assert not running.done()  # waiting for batches
         await connection.close()
-        await asyncio.wait_for(running, timeout=10)  # ends by itself rather than pausing forever
+        await asyncio.wait_for(
+            running, timeout=STATE_DEADLINE_S
+        )  # ends by itself rather than pausing forever
     finally:
         running.cancel()
         intake.close()

@@ -20,6 +20,7 @@ from gpiozero.pins import mock
 
 from smart.modules.alert_broadcast import alerts
 from smart.modules.safety import gpio, interlock, pins
+from smart.testing.patience import STATE_DEADLINE_S
 
 PIN_MAP = pins.PinMap(green=5, amber=6, red=13, buzzer=19, relay=26, estop=17)
 LEASE_S = 0.3
@@ -209,7 +210,7 @@ def test_relay_drops_by_itself_when_the_controller_stops_renewing(station: Stati
     time.sleep(LEASE_S / 2)
     station.hw.interlock.renew(job="J-1001", revision="pt-1@7")
     assert station.relay
-    assert wait_until(lambda: not station.relay, within=LEASE_S * 2)
+    assert wait_until(lambda: not station.relay, within=STATE_DEADLINE_S)
     assert station.lamps == ["red"]
     assert station.hw.interlock.state.reason.startswith(
         "watchdog: the controller did not re-affirm within 300 ms"

@@ -27,6 +27,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FreshDatabase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +128,7 @@ def agent_for(floor: BackgroundFloor, station: str, keys: KeyStore, data_root: P
 
 
 async def eventually(
-    predicate: object, deadline_s: float = 10.0, what: str = "condition", state: object = None
+    predicate: object, deadline_s: float = STATE_DEADLINE_S, what: str = "condition", state: object = None
 ) -> None:
     """Wait for ``predicate``; on timeout say what was awaited and (``state()``) how things stood."""
     assert callable(predicate)

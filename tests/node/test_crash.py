@@ -128,7 +128,6 @@ async def test_agent_killed_mid_append_with_hub_down_keeps_its_chain_and_ships_i
         floor.run(floor.floor.supervisor.start_child("hub"))
         await eventually(
             lambda: reader.node_size(STATION) >= size,
-            deadline_s=30,
             what="everything shipped",
             state=lambda: (reader.node_size(STATION), size, _status(floor)),
         )

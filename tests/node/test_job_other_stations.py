@@ -304,10 +304,22 @@ async def test_shipping_station_receives_reconciles_and_ships_with_a_signed_c_of
         assert [r["rule"] for r in unsigned["reasons"]] == ["sr-coc-signed"]
         assert "no signed certificate of conformance" in sr.denials()["sr-coc-signed"]
 
-        short = await sr.job("ship", quantities={"accepted": 1}, cocSigner="qm-1", at=at(61))
-        assert not short["allowed"] and [r["rule"] for r in short["reasons"]] == ["sr-quantity-reconciled"]
+        typed = await sr.job("ship", quantities={"accepted": 2}, cocSigner="qm-1", at=at(60))
+        assert not typed["allowed"] and [r["rule"] for r in typed["reasons"]] == ["job.own-badge"]
+        assert "signed by the signer's own badge: qm-1 badges in at sr-1" in typed["reasons"][0]["message"]
+        mine = await sr.job("ship", quantities={"accepted": 2}, signCoc=True, at=at(60))
+        assert not mine["allowed"] and mine["state"] == "received"
+        lacking = next(r for r in mine["reasons"] if r["rule"] == "logistics.coc-authority")
+        assert lacking["message"] == (
+            "ship-1 does not have the authority to sign the C of C (needs coc-signature)"
+        )
 
-        shipped = await sr.job("ship", quantities={"accepted": 2}, cocSigner="qm-1", at=at(62))
+        assert (await sr.job("badge", person="qm-1", at=at(61)))["state"] == "received"  # the job stays
+        short = await sr.job("ship", quantities={"accepted": 1}, signCoc=True, at=at(61))
+        assert not short["allowed"] and [r["rule"] for r in short["reasons"]] == ["sr-quantity-reconciled"]
+        assert "received 2, accounted for 1" in short["reasons"][0]["message"]
+
+        shipped = await sr.job("ship", quantities={"accepted": 2}, signCoc=True, at=at(62))
         assert shipped["allowed"] and shipped["state"] == "shipped", shipped["reasons"]
         job = sr.runtime.facts().jobs["J-3"]
         assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 2, "accepted": 2}

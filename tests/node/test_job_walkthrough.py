@@ -376,8 +376,41 @@ async def test_gate_refuses_a_uv_a_lamp_reading_940(
         await checks_done(pt, uva=940)
         gate = await walk_penetrant_to_the_gate(pt)
         assert not gate["allowed"] and gate["state"] == "traveler-scanned" and gate["light"] == "red"
-        assert [r["rule"] for r in gate["reasons"]] == ["pt-uva-intensity"]
+        # the check itself was recorded failed (the line locked until a rerun passes) and the gate's
+        # QA reads the same reading out of limits
+        assert sorted(r["rule"] for r in gate["reasons"]) == ["pt-uva-checked-today", "pt-uva-intensity"]
         assert "uv-a-intensity 940" in pt.denials()["pt-uva-intensity"]
+
+
+async def test_a_uv_a_check_reading_940_is_recorded_failed_though_passed_was_pressed(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        pressed = await pt.check(  # the body says passed: True, as a careless button press would
+            "uv-a-intensity",
+            {"uv-a-intensity": reading(940, "µW/cm²"), "ambient-white-light": reading(1.5, "fc")},
+        )
+        assert pressed["outcome"] == "deny" and pressed["effects"]["passed"] is False
+        assert [r["rule"] for r in pressed["reasons"]] == ["pt-uva-intensity"]
+        assert "uv-a-intensity 940 µW/cm² outside ≥ 1000" in pressed["reasons"][0]["message"]
+        held = pt.runtime.facts().checks["uv-a-intensity"]
+        assert held.passed is False
+        (kept,) = [e for e in pt.entries("record.check") if e.data["value"]["check"] == "uv-a-intensity"]
+        assert kept.data["value"]["passed"] is False
+        await pt.check("tam-panel")
+        gate = await walk_penetrant_to_the_gate(pt)  # the line stays locked until a rerun passes
+        assert not gate["allowed"]
+        assert "pt-uva-checked-today" in {r["rule"] for r in gate["reasons"]}
+        missing = await pt.check("uv-a-intensity", {"uv-a-intensity": reading(1180, "µW/cm²")})
+        assert missing["effects"]["passed"] is False  # no ambient-light reading: not a passed check
+        assert "no ambient-white-light reading" in missing["reasons"][0]["message"]
+        rerun = await pt.check(
+            "uv-a-intensity",
+            {"uv-a-intensity": reading(1180, "µW/cm²"), "ambient-white-light": reading(1.5, "fc")},
+        )
+        assert rerun["outcome"] == "allow" and rerun["effects"]["passed"] is True
+        again = await pt.job("start", at=at(3), **PENETRANT_START)
+        assert again["allowed"], again["reasons"]
 
 
 async def test_gate_refuses_an_expired_penetrant_lot(

@@ -28,15 +28,32 @@ from smart.keys import KeyStore
 from smart.modules.vision.module import SCANS_FOLDER
 from smart.node import records
 from smart.node.kiosk.app import SCREEN_TOKEN_FILE, Kiosk, screen_token
+from smart.node.station import StationRuntime
 from smart.node.web import create_station_app
+from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.ports import free_port
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, TOUCH_7_INCH, async_page, screenshot_path
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FloorFactory
-from tests.node.conftest import Hub, eventually
+from tests.node.conftest import Hub, agent_for, eventually
+from tests.node.test_job_no_dead_ends import SHOP as NCR_SHOP
 from tests.node.test_job_other_stations import SR_SHOP
-from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, bare_station, bench, entries, person
+from tests.node.test_job_walkthrough import (
+    AT,
+    PENETRANT_SHOP,
+    PENETRANT_STEPS,
+    Bench,
+    at,
+    bare_station,
+    bench,
+    checks_done,
+    deploy,
+    entries,
+    person,
+    walk_penetrant_to_the_gate,
+)
 from tests.node.test_station_infrastructure_modules import drop
 
 
@@ -269,7 +286,7 @@ async def test_a_lapsed_eye_exam_is_refused_at_the_badge_until_the_hub_renews_it
 
         # The hub goes away: the banner says so, and the station still decides from its own store.
         nats_floor.run(nats_floor.floor.supervisor.stop_child("hub"))
-        await page.wait_for_selector("#uplink.offline", timeout=20_000)
+        await page.wait_for_selector("#uplink.offline", timeout=STATE_DEADLINE_S * 1000)
         await page.fill("#ask-form input[name=text]", "what is the contract revision")
         await page.click("#ask")
         assert await outcome(page) == "allow"
@@ -321,7 +338,20 @@ async def test_shipping_clerk_receives_and_is_refused_shipping_until_the_c_of_c_
             await shot(page, "21-ship-refused-no-coc")
             assert await page.input_value("#ship-form input[name=accepted]") == "2"  # kept for the retry
 
-            await page.fill("#ship-form input[name=cocSigner]", "qm-1")
+            # ship-1 signs with their own badge: told they lack the authority, in those words
+            await page.check("#ship-form input[name=signCoc]")
+            await page.click("#ship")
+            assert await outcome(page) == "deny"
+            assert "ship-1 does not have the authority to sign the C of C" in (
+                await page.text_content("#outcome") or ""
+            )
+            # the quality manager badges in and signs with their own badge; the received job stays
+            await page.click("#badge-out")
+            await page.fill("#badge", "qm-1")
+            await page.click("#badge-in")
+            assert await page.get_attribute("#state", "data-state") == "received"
+            await page.fill("#ship-form input[name=accepted]", "2")
+            await page.check("#ship-form input[name=signCoc]")
             await page.click("#ship")
             assert await outcome(page) == "allow", await page.text_content("#outcome")
             assert await page.get_attribute("#state", "data-state") == "shipped"
@@ -354,7 +384,9 @@ async def test_the_station_screen_follows_a_badge_shown_to_the_camera_and_other_
 
         # op-7 shows the badge to the camera (an image in the scans folder, dated on the shop's day)
         drop(pt.runtime.data_dir / SCANS_FOLDER, "badge.png", "SMART:BADGE:op-7", at=AT)
-        await screen.wait_for_selector("#who", timeout=20_000)  # the screen reloads when the job moves
+        await screen.wait_for_selector(
+            "#who", timeout=STATE_DEADLINE_S * 1000
+        )  # the screen reloads when the job moves
         assert await screen.text_content("#who") == "op-7"
         await shot(screen, "30-screen-follows-camera-badge")
 
@@ -391,3 +423,255 @@ async def test_a_station_without_a_contract_says_so_and_refuses_the_badge_with_t
         assert await reason_rules(page) == ["station.no-valid-contract"]
         assert "from the station itself (fail closed)" in (await page.text_content("#outcome") or "")
         await shot(page, "40-no-valid-contract")
+
+
+async def badge_in(page: Any, url: str, badge: str) -> None:
+    await page.goto(f"{url}/kiosk")
+    if await page.query_selector("#badge-out") is not None:
+        await page.click("#badge-out")
+    await page.fill("#badge", badge)
+    await page.click("#badge-in")
+
+
+async def test_an_ncr_is_shown_at_once_refused_to_the_operator_and_dispositioned_by_the_level_3s_badge(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock(AT + timedelta(minutes=90))
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", NCR_SHOP) as pt,
+        kiosk_at(pt, clock) as url,
+        async_page(TOUCH_7_INCH) as page,
+    ):
+        await checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["allowed"]
+        for minutes, step in enumerate(PENETRANT_STEPS[:4], start=1):
+            assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"]
+        await badge_in(page, url, "op-7")  # the job in hand stays: op-7 resumes it at the kiosk
+        assert await page.get_attribute("#state", "data-state") == "in-process"
+        assert "Job J-1 — in process" in (await page.text_content("#state h1") or "")
+
+        # Drying too hot: refused, an NCR opened and shown at once with what, the reading and the limit.
+        dry = page.locator("#step-dry")
+        await dry.locator("input[data-quantity=part-temperature]").fill("150")
+        await dry.locator("input[data-quantity=time-at-max-temperature]").fill("4")
+        clock.advance(1)
+        await page.click("#do-dry")
+        assert await outcome(page) == "deny"
+        (ncr_id,) = [str(e.data["id"]) for e in pt.entries("qa.ncr.opened")]
+        panel = page.locator(f"[data-ncr='{ncr_id}']")
+        text = await panel.text_content() or ""
+        assert "part-temperature read 150 °F, limit ≤ 140 °F" in text, text
+        assert (
+            "Who may disposition it: a Level 3 in PT or a quality manager (l3-1, qm-1 at this station)"
+            in text
+        )
+        assert ncr_id in (await page.text_content("#alerts") or "")  # on the alert board too
+        await shot(page, "40-ncr-opened")
+
+        # A reload keeps the reasons and what was typed.
+        await page.reload()
+        assert await outcome(page) == "deny" and "pt-dry-part-temperature" in await reason_rules(page)
+        assert await dry.locator("input[data-quantity=part-temperature]").input_value() == "150"
+
+        # The operator has no authority to disposition it.
+        await panel.locator("select[name=disposition]").select_option("rework")
+        clock.advance(1)
+        await panel.locator("button").click()
+        assert await outcome(page) == "deny"
+        assert "station.authority" in await reason_rules(page)
+        assert "op-7 does not have the authority" in (await page.text_content("#outcome") or "")
+        await shot(page, "41-ncr-disposition-refused-operator")
+
+        # The Level 3 badges in at the same screen and decides; the job stays op-7's.
+        await badge_in(page, url, "l3-1")
+        assert (
+            await outcome(page) == "allow"
+            and await page.get_attribute("#state", "data-state") == "in-process"
+        )
+        assert "Job J-1 is op-7's" in (await page.text_content("#not-mine") or "")
+        panel = page.locator(f"[data-ncr='{ncr_id}']")
+        await panel.locator("select[name=disposition]").select_option("use-as-is")
+        clock.advance(1)
+        await panel.locator("button").click()
+        assert await outcome(page) == "deny" and "ncr.design-authority" in await reason_rules(page)
+        await panel.locator("select[name=disposition]").select_option("rework")
+        clock.advance(1)
+        await panel.locator("button").click()
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        await panel.locator("input[name=evidence]").fill("re-dried at 120 °F and re-inspected: accept")
+        clock.advance(1)
+        await panel.locator("button").click()
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert await page.query_selector(f"[data-ncr='{ncr_id}']") is None
+        assert ncr_id not in (await page.text_content("#alerts") or "")
+        await shot(page, "42-ncr-closed-by-level-3")
+        (closed,) = pt.entries("qa.ncr.closed")
+        assert closed.actor == "l3-1" and closed.data["disposition"] == "rework"
+
+        # op-7 badges in again and the job goes on to release.
+        await badge_in(page, url, "op-7")
+        dry = page.locator("#step-dry")
+        await dry.locator("input[data-quantity=part-temperature]").fill("120")
+        await dry.locator("input[data-quantity=time-at-max-temperature]").fill("4")
+        clock.advance(5)
+        await page.click("#do-dry")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        for name in ("developer", "inspect"):
+            if name == "inspect":
+                await page.locator("#step-inspect input[name=indications]").fill("none")
+            clock.advance(15)
+            await page.click(f"#do-{name}")
+            assert await outcome(page) == "allow", (name, await page.text_content("#outcome"))
+        (inspection,) = pt.entries("qa.inspection")
+        assert inspection.data["result"] == "accept" and inspection.data["indications"] == "none"
+        clock.advance(5)
+        await page.click("#release")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        await shot(page, "43-released-after-ncr")
+
+
+async def test_after_a_restart_the_job_is_taken_over_by_a_level_3_with_a_reason_at_the_kiosk(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", NCR_SHOP) as pt:
+        await checks_done(pt)
+        assert (await walk_penetrant_to_the_gate(pt))["allowed"]
+        assert (await pt.job("step", at=at(15), **PENETRANT_STEPS[0]))["allowed"]
+    restarted = StationRuntime(agent_for(nats_floor, "pt-1", keys, tmp_path))
+    await restarted.start()
+    client = await nats.connect(nats_floor.floor.leaves["pt-1"].url)
+    clock = ShopClock(AT + timedelta(minutes=30))
+    try:
+        await eventually(lambda: "gatekeeper" in restarted.modules and restarted.serving(), what="serving")
+        again = Bench(restarted, client, hub)
+        async with kiosk_at(again, clock) as url, async_page(TOUCH_7_INCH) as page:
+            await badge_in(page, url, "l3-1")
+            assert await outcome(page) == "allow"
+            assert await page.get_attribute("#state", "data-state") == "in-process"
+            assert "Job J-1 is op-7's" in (await page.text_content("#not-mine") or "")
+            assert await page.query_selector("#release") is None  # not theirs to work until taken over
+            await shot(page, "44-restarted-job-held-by-op-7")
+            await page.click("#take-over")  # no reason given: refused, saying so
+            assert await outcome(page) == "deny" and "job.take-over" in await reason_rules(page)
+            await page.fill("#hold-form input[name=reason]", "op-7 sent home; l3-1 finishes J-1")
+            clock.advance(1)
+            await page.click("#take-over")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert await page.query_selector("#not-mine") is None
+            clock.advance(1)
+            await page.click("#do-penetrant-apply")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            await shot(page, "45-taken-over-after-restart")
+        (taken,) = [
+            e for e in again.entries("job.transition") if e.data["verb"] == "take-over" and e.data["allowed"]
+        ]
+        assert taken.actor == "l3-1" and taken.data["reason"] == "op-7 sent home; l3-1 finishes J-1"
+    finally:
+        await client.close()
+        await restarted.stop()
+
+
+async def test_a_refused_gate_unticks_the_expired_lot_saying_why_and_keeps_the_rest_after_a_reload(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
+) -> None:
+    clock = ShopClock()
+    async with (
+        bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt,
+        kiosk_at(pt, clock) as url,
+        async_page(TOUCH_7_INCH) as page,
+    ):
+        await checks_done(pt)
+        await badge_in(page, url, "op-7")
+        for name, value in {"job": "J-1", "po": "PO-4411", "line": "1", "part": "BRK-220"}.items():
+            await page.fill(f"#scan-form input[name={name}]", value)
+        await page.fill("#scan-form input[name=serial]", "SN-002")
+        clock.advance(1)
+        await page.click("#scan")
+        assert "Job J-1 — traveler scanned" in (await page.text_content("#state h1") or "")
+        for box in ("UV-METER-1", "TAM-146040", "PEN-1990", "nitrile-gloves"):
+            await page.check(f"#start-form input[value='{box}']")
+        await page.select_option("#start-form select[name=procedure]", "PT-PROC-12@D")
+        await page.select_option("#start-form select[name='attr:part-finish']", "grit-blasted")
+        clock.advance(1)
+        await page.click("#start")
+        assert await outcome(page) == "deny" and "pt-penetrant-lot" in await reason_rules(page)
+        await page.reload()  # the reasons stay, the expired lot is unticked and says why, the rest kept
+        assert await outcome(page) == "deny" and "pt-penetrant-lot" in await reason_rules(page)
+        assert not await page.is_checked("#start-form input[value='PEN-1990']")
+        assert "PEN-1990 unticked: it has expired" in (await page.text_content("#start-form") or "")
+        for box in ("UV-METER-1", "TAM-146040", "nitrile-gloves"):
+            assert await page.is_checked(f"#start-form input[value='{box}']"), box
+        await shot(page, "46-expired-lot-unticked")
+        await page.check("#start-form input[value='PEN-2291']")
+        clock.advance(1)
+        await page.click("#start")
+        assert await outcome(page) == "allow", await page.text_content("#outcome")
+        assert "Job J-1 — gate passed" in (await page.text_content("#state h1") or "")
+
+
+async def test_a_full_walk_at_sr_1_from_the_demo_shop_receives_counts_and_ships_with_the_qms_own_badge(
+    floor_factory: FloorFactory, keys: KeyStore, tmp_path: Path
+) -> None:
+    floor = floor_factory(stations=6)
+    assert floor.floor.hub is not None
+    connection = await nats.connect(floor.floor.hub.url)
+    await ensure_hub_streams(connection.jetstream())
+    hub = Hub(connection, keys)
+    await records.ensure_records_bucket(connection.jetstream())
+    await deploy(hub, "shipping-receiving")
+    seeded = await demo_shop.seed(connection.jetstream(), AT, stations={demo_shop.SHIPPING})
+    runtime = StationRuntime(agent_for(floor, demo_shop.SHIPPING, keys, tmp_path))
+    await runtime.start()
+    client = await nats.connect(floor.floor.leaves[demo_shop.SHIPPING].url)
+    clock = ShopClock()
+    try:
+        await eventually(lambda: runtime.serving() and "logistics" in runtime.modules, what="modules")
+        await eventually(lambda: len(entries(runtime, "record.received")) >= seeded, what="records mirrored")
+        sr = Bench(runtime, client, hub)
+        async with kiosk_at(sr, clock) as url, async_page(TOUCH_7_INCH) as page:
+            await badge_in(page, url, "op-7")  # pt-1's operator has no access to sr-1
+            assert await outcome(page) == "deny" and "gatekeeper.no-access" in await reason_rules(page)
+            await shot(page, "50-sr-1-refuses-a-pt-1-badge")
+
+            await badge_in(page, url, "ship-1")
+            assert await outcome(page) == "allow"
+            traveler = demo_shop.TRAVELER
+            for name in ("job", "po", "line", "part", "serial"):
+                await page.fill(f"#receive-form input[name={name}]", traveler[name])
+            await page.fill("#receive-form input[name=received]", "1")
+            clock.advance(1)
+            await page.click("#receive")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert "Job J-1 — received" in (await page.text_content("#state h1") or "")
+            await shot(page, "51-sr-1-received-from-the-demo-po")
+
+            # a count that does not reconcile is reported with the counts
+            await page.fill("#ship-form input[name=accepted]", "0")
+            await page.check("#ship-form input[name=signCoc]")
+            clock.advance(1)
+            await page.click("#ship")
+            assert await outcome(page) == "deny"
+            text = await page.text_content("#outcome") or ""
+            assert "received 1, accounted for 0" in text, text
+            assert "ship-1 does not have the authority to sign the C of C" in text
+            assert await page.input_value("#ship-form input[name=accepted]") == "0"  # kept as typed
+            assert "C of C signed by" not in (await page.text_content("#record") or "")  # refused: not kept
+            await shot(page, "52-sr-1-count-and-authority-refused")
+
+            await badge_in(page, url, "qm-1")  # the quality manager signs with their own badge
+            assert await page.get_attribute("#state", "data-state") == "received"
+            await page.fill("#ship-form input[name=accepted]", "1")
+            await page.check("#ship-form input[name=signCoc]")
+            clock.advance(1)
+            await page.click("#ship")
+            assert await outcome(page) == "allow", await page.text_content("#outcome")
+            assert "C of C signed by qm-1" in (await page.text_content("#record") or "")
+            await page.click("#handoff")
+            assert await page.get_attribute("#state", "data-state") == "handed-off"
+            await shot(page, "53-sr-1-shipped-and-handed-off")
+        job = runtime.facts().jobs["J-1"]
+        assert job.coc_signed_by == "qm-1" and job.quantities == {"received": 1, "accepted": 1}
+    finally:
+        await client.close()
+        await runtime.stop()
+        await connection.close()

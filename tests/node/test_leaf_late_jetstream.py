@@ -49,6 +49,6 @@ async def test_agent_retries_the_mirror_until_the_leaf_has_jetstream(tmp_path: P
             raise
     try:
         with nats_server(port, jetstream_dir=tmp_path / "js"):  # the same address, now with JetStream
-            await eventually(lambda: agent.connected.is_set(), deadline_s=30, what="agent connected")
+            await eventually(lambda: agent.connected.is_set(), what="agent connected")
     finally:
         await agent.stop()

@@ -59,7 +59,6 @@ async def test_applying_the_reference_contracts_activates_each_on_all_six_statio
 
         await eventually(
             lambda: all(agent.enforcer.revisions == wanted[agent.station] for agent in agents),
-            deadline_s=30,
             what="each station's contracts active",
             state=lambda: {agent.station: agent.enforcer.revisions for agent in agents},
         )

@@ -82,7 +82,6 @@ async def test_stations_decide_through_a_hub_outage_and_every_entry_is_ingested_
         assert sum(sizes.values()) >= ENTRIES
         await eventually(
             lambda: hub_log.size() == sum(sizes.values()),
-            deadline_s=60,
             what="all ingested",
             state=lambda: (
                 hub_log.size(),

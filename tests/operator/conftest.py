@@ -33,6 +33,7 @@ from kmock._internal import enums, references, rendering
 from smart.keys import KeyStore
 from smart.operator import handlers
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 
 
 class VersionedEmulator(kmock.KubernetesEmulator):
@@ -184,7 +185,7 @@ class Api:
         return list(found["items"]) if found else []
 
 
-async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = 30.0) -> Any:
+async def eventually(what: Callable[[], Awaitable[Any]], *, patience: float = STATE_DEADLINE_S) -> Any:
     """Wait until ``what`` returns something truthy (a wait, not a timed assertion)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:

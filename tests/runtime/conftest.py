@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from smart.settings import Settings
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import make_settings
 
 SMART = str(Path(sys.executable).parent / "smart")
@@ -44,7 +45,7 @@ class RunningFloor:
         return self.urls["hub status page"]
 
     def api_status(self) -> dict[str, object]:
-        response = httpx.get(self.urls["hub status API"], timeout=5)
+        response = httpx.get(self.urls["hub status API"], timeout=STATE_DEADLINE_S)
         response.raise_for_status()
         result: dict[str, object] = response.json()
         return result
@@ -52,13 +53,51 @@ class RunningFloor:
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def interrupt(self, stop_signal: int = signal.SIGINT, timeout: float = 60) -> int:
+    def interrupt(self, stop_signal: int = signal.SIGINT, timeout: float = STATE_DEADLINE_S) -> int:
         self.process.send_signal(stop_signal)
         return self.process.wait(timeout)
 
 
-def start_up(settings: Settings, *args: str, deadline_s: float = 30.0) -> RunningFloor:
-    """Start ``smart up`` and wait until it prints its URLs (or fail with what it printed)."""
+#: How many times ``start_up`` picks fresh ports when another process took one meanwhile.
+PORT_RETRIES = 5
+
+
+def repick_ports(settings: Settings) -> None:
+    """Give ``settings`` fresh free ports (in place: the test goes on reading the same settings)."""
+    fresh = make_settings(settings.state_dir, stations=settings.stations)
+    for name in (
+        "web_port",
+        "postgres_port",
+        "nats_port",
+        "nats_leaf_port",
+        "nats_monitor_port",
+        "station_nats_port_base",
+        "station_monitor_port_base",
+        "station_web_port_base",
+    ):
+        setattr(settings, name, getattr(fresh, name))
+
+
+def start_up(settings: Settings, *args: str, deadline_s: float = STATE_DEADLINE_S) -> RunningFloor:
+    """Start ``smart up`` and wait until it prints its URLs (or fail with what it printed).
+
+    Ports are picked free a moment before; on a machine shared with other test runs, another process
+    may take one meanwhile, and ``smart up`` then refuses to start, naming it: that start is tried
+    again on fresh ports (it started nothing), a few times.
+    """
+    for _ in range(PORT_RETRIES):
+        floor = _start_once(settings, args, deadline_s)
+        if "hub status page" in floor.urls:
+            return floor
+        floor.process.kill()
+        floor.process.wait()
+        if not any("is already in use" in line for line in floor.output):
+            break
+        repick_ports(settings)
+    pytest.fail("smart up did not print its URLs:\n" + "\n".join(floor.output))
+
+
+def _start_once(settings: Settings, args: tuple[str, ...], deadline_s: float) -> RunningFloor:
     process = subprocess.Popen(
         [SMART, "up", "--state-dir", str(settings.state_dir), *args],
         env=floor_env(settings),
@@ -78,9 +117,6 @@ def start_up(settings: Settings, *args: str, deadline_s: float = 30.0) -> Runnin
             break
         if time.monotonic() - started > deadline_s:
             break
-    if "hub status page" not in floor.urls:
-        process.kill()
-        pytest.fail("smart up did not print its URLs:\n" + "\n".join(floor.output))
     return floor
 
 
@@ -97,6 +133,6 @@ def running_floors() -> Iterator[list[RunningFloor]]:
     for floor in floors:
         if floor.process.poll() is None:
             try:
-                floor.interrupt(timeout=30)
+                floor.interrupt(timeout=STATE_DEADLINE_S)
             except subprocess.TimeoutExpired:
                 floor.process.kill()

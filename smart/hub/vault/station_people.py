@@ -56,6 +56,13 @@ EYE_TESTS: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: What a SMART-ID role gives a person at a station (``facts.Person.authorities``): the quality
+#: manager dispositions NCRs, takes over or abandons jobs and signs the C of C.
+ROLE_AUTHORITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"quality_manager": ("quality-manager", "coc-signature")}
+)
+
+
 def _utc(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
@@ -83,8 +90,8 @@ def _practical_samples(certification: Record, records: Sequence[Record]) -> int:
     return max(practicals, key=lambda r: r.on).samples or 0
 
 
-def station_person(badge: str, records: Sequence[Record]) -> f.Person:
-    """The station's view of the person holding ``badge``, from their SMART-ID records."""
+def station_person(badge: str, records: Sequence[Record], roles: Sequence[str] = ()) -> f.Person:
+    """The station's view of the person holding ``badge``, from their SMART-ID records and roles."""
     certifications: list[f.Certification] = []
     seen_methods: set[str] = set()
     for record in sorted((r for r in records if r.kind is RecordKind.CERTIFICATION), key=lambda r: r.on):
@@ -122,15 +129,20 @@ def station_person(badge: str, records: Sequence[Record]) -> f.Person:
         certifications=tuple(certifications),
         exams=tuple(exams),
         last_performed=MappingProxyType(performed),
+        authorities=tuple(sorted({a for role in roles for a in ROLE_AUTHORITIES.get(role, ())})),
     )
 
 
 async def publish_people(
-    js: JetStreamContext, station: str, people: Iterable[tuple[str, Sequence[Record]]]
+    js: JetStreamContext,
+    station: str,
+    people: Iterable[tuple[str, Sequence[Record]]],
+    roles: Mapping[str, Sequence[str]] | None = None,
 ) -> int:
     """Make ``station``'s person records exactly ``people`` (badge, records); returns how many."""
     await station_records.ensure_records_bucket(js)
-    wanted = {badge: station_person(badge, held) for badge, held in people}
+    held_roles = roles or {}
+    wanted = {badge: station_person(badge, held, held_roles.get(badge, ())) for badge, held in people}
     for badge, person in wanted.items():
         await station_records.publish_record(js, station, "person", badge, person)
     kv = await js.key_value(station_records.RECORDS_BUCKET)

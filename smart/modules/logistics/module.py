@@ -4,15 +4,20 @@
   ``serials``: the job's record starts with what arrived, then the receipt
   is judged (the station's role, the PO line).
 - ``ship``: body may carry the final ``quantities`` (accepted, rejected,
-  scrapped, split); the job is judged by the quantity rule (rule 29).
+  scrapped, split); the job is judged by the quantity rule (rule 29). The C
+  of C's signer (the person badged in, who signed it) is told in plain words
+  when their record lacks the authority the contract names for it
+  (``cocSignerAuthority``), beside the Guardian's reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.modules import framework, rulebound
 
@@ -21,6 +26,38 @@ _COUNTED = ("received", "accepted", "rejected", "scrapped", "split")
 
 class LogisticsModule(rulebound.RuleBoundModule):
     name = "logistics"
+
+    async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        decision = await super().handle(event)
+        if event.verb != "ship":
+            return decision
+        lacking = await self._coc_authority(event)
+        if not lacking:
+            return decision
+        return dataclasses.replace(decision, outcome="deny", reasons=(*decision.reasons, *lacking))
+
+    async def _coc_authority(self, event: framework.ModuleEvent) -> tuple[engine.Reason, ...]:
+        """The C of C signer's missing authority, in the words the signer is told."""
+        facts = await self.station.facts()
+        job = facts.jobs.get(event.event.job or "")
+        signer = job.coc_signed_by if job is not None else None
+        if signer is None:
+            return ()
+        held = facts.people.get(signer)
+        needed = set()
+        for active in await self.station.active_revisions():
+            for rule in json.loads(active.envelope)["bundle"].get("rules", ()):
+                if rule.get("kind") == "recordComplete" and rule.get("cocSignerAuthority"):
+                    needed.add(str(rule["cocSignerAuthority"]))
+        missing = sorted(a for a in needed if held is None or a not in held.authorities)
+        if not missing:
+            return ()
+        reason = engine.Reason(
+            f"{self.name}.coc-authority",
+            f"{signer} does not have the authority to sign the C of C (needs {', '.join(missing)})",
+            {"signer": signer, "needs": missing},
+        )
+        return (reason,)
 
     async def before(self, event: framework.ModuleEvent) -> Mapping[str, Any] | framework.ModuleDecision:
         body = event.body

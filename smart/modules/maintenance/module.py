@@ -5,7 +5,10 @@
   first (the meter used must itself be calibrated: the event names it), then
   written to the station's records and the ledger; a check taken with
   equipment the contract refuses is written as failed, so the line stays
-  locked until a rerun passes (rule 12).
+  locked until a rerun passes (rule 12). So is a check whose readings fail
+  the limits of the contract's measurement rules that read that check (UV-A
+  940 µW/cm² against ≥ 1000), whatever button was pressed: a check recorded
+  as passed has passed (:meth:`MaintenanceModule._limits_failed`).
 - ``calibration``: a calibration of ``equipment`` with ``inTolerance``,
   written to that equipment's record, then judged (an out-of-tolerance find
   is refused, rule 27). An out-of-tolerance find also lists, for impact
@@ -38,6 +41,7 @@ enforcement mode, and one within its margin warns
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,12 +50,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from smart.contracts import engine
 from smart.contracts import facts as f
+from smart.contracts import rules as contract_rules
 from smart.modules import framework, rulebound
 from smart.modules.maintenance import usage
 
 log = structlog.get_logger("smart.modules.maintenance")
 
 _READINGS = TypeAdapter(dict[str, f.Reading])
+_RULE: TypeAdapter[Any] = TypeAdapter(contract_rules.Rule)
 
 
 class MaintenanceModule(rulebound.RuleBoundModule):
@@ -265,10 +271,23 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             return rulebound.refusal(self.name, "check.readings", f"readings of {name}: {err}", check=name)
         decision = await self.judge(event)
         equipment = body.get("equipment") or (happened.equipment[0] if happened.equipment else None)
-        passed = bool(body.get("passed", True)) and decision.allowed
         record = f.CheckRecord(
-            check=name, at=happened.at, passed=passed, equipment=equipment, readings=dict(readings)
+            check=name,
+            at=happened.at,
+            passed=bool(body.get("passed", True)) and decision.allowed,
+            equipment=equipment,
+            readings=dict(readings),
         )
+        out_of_limits = await self._limits_failed(record, happened)
+        if out_of_limits:
+            record = dataclasses.replace(record, passed=False)
+            denied = any(not r.audit for r in out_of_limits)
+            decision = dataclasses.replace(
+                decision,
+                outcome="deny" if denied else "warn" if decision.outcome == "allow" else decision.outcome,
+                reasons=(*out_of_limits, *decision.reasons),
+            )
+        passed = record.passed
         await self.station.keep("check", record, actor=happened.person or self.station.station)
         return framework.ModuleDecision(
             module=self.name,
@@ -277,6 +296,50 @@ class MaintenanceModule(rulebound.RuleBoundModule):
             revisions=decision.revisions,
             effects={"check": name, "passed": passed},
         )
+
+    async def _limits_failed(self, record: f.CheckRecord, happened: f.Event) -> tuple[engine.Reason, ...]:
+        """The contract's measurement rules that read ``record``'s check, judged on its own readings.
+
+        The gate reads a check's readings through these same rules (``check:`` in a measurement
+        rule), so they are compiled by the engine here, not re-implemented: a reading the gate
+        would refuse makes the check failed now, with the rule's own reason. A missing reading
+        the rule needs fails the check too.
+        """
+        facts = await self.station.facts()
+        trial = dataclasses.replace(facts, checks={**facts.checks, record.check: record})
+        probe = f.Event(action="operate", at=record.at, station=happened.station, person=happened.person)
+        found: list[engine.Reason] = []
+        for active in await self.station.active_revisions():
+            bundle = json.loads(active.envelope)["bundle"]
+            reading_rules = []
+            for raw in bundle.get("rules", ()):
+                rule = _RULE.validate_python(raw)
+                if isinstance(rule, contract_rules.MeasurementRule) and rule.check == record.check:
+                    reading_rules.append(rule)
+            if not reading_rules:
+                continue
+            checks, fast = engine.compile_rules(
+                reading_rules,
+                station=bundle["station"],
+                labels=bundle.get("stationLabels", {}),
+                zone=bundle["timezone"],
+            )
+            closures = {closure for row in checks.values() for closure in row}
+            closures |= {fast_row[4] for row in fast.values() for fast_row in row}
+            audit = bundle.get("enforcement") == "audit"
+            for closure in closures:
+                failed = closure(probe, trial)
+                if failed is None or failed.severity != "deny":
+                    continue
+                if audit:  # the record still says failed; audit mode only records the would-be deny
+                    failed = dataclasses.replace(
+                        failed,
+                        message=f"audit: would have denied: {failed.message}",
+                        severity="warn",
+                        audit=True,
+                    )
+                found.append(failed)
+        return tuple(sorted(found, key=lambda r: r.rule))
 
     async def before(self, event: framework.ModuleEvent) -> Mapping[str, Any] | framework.ModuleDecision:
         if event.verb != "calibration":

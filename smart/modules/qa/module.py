@@ -11,6 +11,15 @@ into a warn.
 
 The decisions are pure (:func:`assess`, :func:`dispose`); the class only
 holds the station's charts and open NCRs, and writes to the ledger.
+
+**Who dispositions.** A disposition (or closure) is made by the person badged
+in at the station now, whose badge verifies like any badge and whose record
+gives the authority (:mod:`smart.contracts.authority`: a Level 3 in the station's
+method or the quality manager). A request naming anyone else is refused,
+whatever name it carries: the job machine's ``disposition`` verb is the way
+in, for the kiosk or any client, and it names the badged-in person itself.
+The station's open NCRs are read back from its ledger when QA starts, so a
+restart never leaves an NCR that cannot be closed.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from smart.contracts import engine
+from smart.contracts import authority, engine
 from smart.contracts import facts as f
 from smart.modules import framework
 from smart.modules.qa import ncr, spc
@@ -141,6 +150,8 @@ class QaModule(framework.StationModule):
 
     - ``measure``: the event carries the readings; body ``cites`` (optional) maps a rule id to the
       standard clauses it cites, copied into any NCR opened.
+    - ``inspect``: body ``result`` (accept or reject) and ``indications`` (what was seen: needed for
+      a reject), recorded as ``qa.inspection``; a reject of a job opens an NCR.
     - ``disposition``: body ``ncr`` (its id) and either ``disposition`` (use-as-is, repair, rework,
       scrap) with ``designAuthorityApproval`` where needed, or ``close: true`` with ``evidence``;
       the event's person decides.
@@ -153,13 +164,30 @@ class QaModule(framework.StationModule):
         self.charts: dict[str, spc.Chart] = {}
         self.ncrs: dict[str, ncr.Nonconformance] = {}
 
+    async def start(self) -> None:
+        """Read the station's NCRs back from its ledger: the latest entry of each is where it stands."""
+        for entry in await self.station.entries(0):
+            if entry.kind.startswith("qa.ncr."):
+                try:
+                    record = ncr.Nonconformance.from_json(entry.data)
+                except (KeyError, ValueError, TypeError):
+                    log.error("qa.ncr_unreadable", station=self.station.station, entry=entry.node_seq)
+                    continue
+                self.ncrs[record.id] = record
+
+    def open_ncrs(self) -> list[ncr.Nonconformance]:
+        """The NCRs still open here, oldest first (the kiosk shows them with who may decide)."""
+        return sorted((n for n in self.ncrs.values() if n.open), key=lambda n: (n.opened_at, n.id))
+
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         if event.verb == "measure":
             return await self._measure(event)
         if event.verb == "disposition":
             return await self._disposition(event)
+        if event.verb == "inspect":
+            return await self._inspect(event)
         reason = engine.Reason(
-            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, disposition"
+            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, inspect, disposition"
         )
         return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
 
@@ -193,6 +221,42 @@ class QaModule(framework.StationModule):
             },
         )
 
+    async def _inspect(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        """The inspector's finding: the indications seen and accept or reject; a reject opens an NCR."""
+        happened = event.event
+        result = event.body.get("result")
+        indications = str(event.body.get("indications") or "").strip()
+        if result not in ("accept", "reject"):
+            reason = engine.Reason("qa.inspection", f"an inspection is accept or reject, not {result!r}")
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        if result == "reject" and not indications:
+            reason = engine.Reason(
+                "qa.inspection", "a reject says which indications were found (what, size, where)"
+            )
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        actor = happened.person or self.station.station
+        found = {"job": happened.job, "step": happened.step, "result": result, "indications": indications}
+        await self.station.record(
+            kind="qa.inspection", subject=happened.job or actor, data=found, actor=actor
+        )
+        opened: list[str] = []
+        if result == "reject" and happened.job is not None:
+            rejected = engine.Reason(
+                "qa.inspection-reject",
+                f"rejected at inspection: {indications}",
+                MappingProxyType({"quantity": "inspection"}),
+            )
+            record = ncr.open_from_reason(rejected, happened)
+            self.ncrs[record.id] = record
+            await self.station.record(
+                kind="qa.ncr.opened", subject=record.job or record.id, data=record.to_json(), actor=actor
+            )
+            opened.append(record.id)
+            log.info("qa.ncr_opened", station=self.station.station, ncr=record.id, job=record.job)
+        return framework.ModuleDecision(
+            module=self.name, outcome="allow", effects={"inspection": found, "ncrs": opened}
+        )
+
     async def _disposition(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         ncr_id = str(event.body.get("ncr") or "")
         record = self.ncrs.get(ncr_id)
@@ -200,9 +264,10 @@ class QaModule(framework.StationModule):
             reason = engine.Reason("ncr.unknown", f"no NCR {ncr_id!r} at {self.station.station}")
             return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
         by = event.event.person
-        if by is None:
-            reason = engine.Reason("ncr.who", f"a disposition of {ncr_id} names the person who decides it")
-            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        unauthorised = await self._authority(record, by, event.event.at)
+        if unauthorised:
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=unauthorised)
+        assert by is not None
         try:
             updated = dispose(record, event.body, by=by, at=event.event.at)
         except ncr.NcrRefused as refused:
@@ -215,6 +280,30 @@ class QaModule(framework.StationModule):
         log.info("qa.ncr_updated", station=self.station.station, ncr=ncr_id, open=updated.open)
         return framework.ModuleDecision(
             module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open}
+        )
+
+    async def _authority(
+        self, record: ncr.Nonconformance, by: str | None, at: datetime
+    ) -> tuple[engine.Reason, ...]:
+        """Why ``by`` may not decide ``record`` now: not the badge at the station, or no authority."""
+        station = self.station
+        here = await station.badged_in()
+        if by is None or by != here:
+            reason = engine.Reason(
+                "ncr.badge",
+                f"a disposition of {record.id} is made by the person badged in at {station.station}"
+                f" ({here or 'nobody'}), never by a name in a request",
+                MappingProxyType({"ncr": record.id, "named": by, "badgedIn": here}),
+            )
+            return (reason,)
+        facts = await station.facts()
+        return authority.judge(
+            by,
+            what=f"disposition {record.id}",
+            facts=facts,
+            refused=await station.badge_refusals(by, at),
+            at=at,
+            methods=authority.methods_of(facts),
         )
 
     def job_ncrs(self, job: str) -> tuple[f.Ncr, ...]:

@@ -39,6 +39,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from smart.contracts import authority
 from smart.contracts import facts as f
 from smart.modules import framework
 from smart.node import records
@@ -57,6 +58,27 @@ SCREEN_COOKIE = "smart_kiosk_screen"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Clock = Callable[[], datetime]
 
+#: The job's states as the shop says them on the screen ("traveler scanned", not ``traveler-scanned``).
+SHOP_WORDS: Mapping[str, str] = {
+    "idle": "nobody badged in",
+    "badged-in": "badged in",
+    "traveler-scanned": "traveler scanned",
+    "gated": "gate passed",
+    "in-process": "in process",
+    "released": "released",
+    "handed-off": "handed off",
+    "received": "received",
+    "shipped": "shipped",
+}
+
+
+def shop_words(state: str) -> str:
+    """A job state in the shop's words; an unknown one with its dashes read as spaces."""
+    return SHOP_WORDS.get(state, state.replace("-", " "))
+
+
+TEMPLATES.env.filters["shop_words"] = shop_words
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -66,7 +88,7 @@ def _utc_now() -> datetime:
 class _Session:
     person: str
     last_used: float
-    #: What the last action answered: shown once on the next page, then dropped.
+    #: What the last action answered: shown until the next action, so a reload keeps the reasons.
     shown: dict[str, Any] | None = None
     #: A refused form's fields, by form, so the operator fixes the cause and sends it again unchanged.
     drafts: dict[str, dict[str, list[str]]] = dataclasses.field(default_factory=dict)
@@ -304,8 +326,32 @@ class Kiosk:
         job = facts.jobs.get(job_id) if job_id else None
         done = job.steps if job is not None else ()
         next_step = next((s for s in forms.steps if s not in done), None)
+        now = self.clock()
+        qa = self.runtime.modules.get("qa")
+        open_ncrs = qa.open_ncrs() if qa is not None and hasattr(qa, "open_ncrs") else []
+        methods = authority.methods_of(facts)
+        who_may = (
+            {"needs": authority.who_may(methods), "badges": list(authority.holders(facts, methods, now))}
+            if qa is not None
+            else None
+        )
+        operator = machine.session.operator
         return {
             "person": person,
+            "operator": operator,
+            #: The job in hand is someone else's: its operator resumes it, or an authority takes it over.
+            "not_mine": operator is not None and operator != person,
+            #: The job is on the line but the interlock is open (after a restart): the gate is run again.
+            "relay_open": self.runtime.interlock is not None and not self.runtime.interlock.energised,
+            "ncrs": [n.to_json() for n in open_ncrs if job_id is None or n.job in (None, job_id)],
+            "who_may": who_may,
+            #: Lots ticked (in the session or the refused form) that have expired: unticked, and why.
+            "unticked": sorted(
+                lot.id
+                for lot in facts.lots.values()
+                if lot.expires < now
+                and (lot.id in machine.session.lots or lot.id in self._drafted(person, "start", "lots"))
+            ),
             #: A receiving and shipping station: receive → ship instead of scan → gate → steps.
             "shipping": bool(self.runtime.running(["logistics"])),
             "state": machine.state.value,
@@ -318,9 +364,16 @@ class Kiosk:
             "lots": sorted(facts.lots.values(), key=lambda lot: lot.id),
             "procedures": sorted(facts.procedures.values(), key=lambda p: (p.id, p.revision)),
             "checks_done": facts.checks,
-            "now": self.clock(),
+            "now": now,
             "board": self.board(),
         }
+
+    def _drafted(self, person: str, form: str, field: str) -> list[str]:
+        """What the person's refused ``form`` held in ``field`` (the session of this station's person)."""
+        for session in self.sessions._sessions.values():
+            if session.person == person:
+                return list((session.drafts.get(form) or {}).get(field, []))
+        return []
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -338,8 +391,8 @@ class Kiosk:
             return RedirectResponse("/kiosk", status_code=303)
 
         def shown_once(session: _Session) -> dict[str, Any] | None:
-            shown, session.shown = session.shown, None
-            return shown
+            """The last answer, kept until the next action (a reload of the page shows it again)."""
+            return session.shown
 
         @routes.get("/", include_in_schema=False)
         async def root() -> Response:
@@ -478,8 +531,8 @@ class Kiosk:
                     name: _count(fields, name) for name in ("accepted", "rejected") if _one(fields, name)
                 }
                 body: dict[str, Any] = {"quantities": quantities}
-                if signer := _one(fields, "cocSigner"):
-                    body["cocSigner"] = signer
+                if _one(fields, "signCoc") == "yes":  # signed by the badge badged in here, nobody else's
+                    body["signCoc"] = True
                 return await self.job("ship", body)
 
             return await act(request, "Shipping", send, draft="ship")
@@ -506,12 +559,64 @@ class Kiosk:
         @routes.post("/kiosk/step", include_in_schema=False)
         async def step(request: Request) -> Response:
             async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
-                body = {"step": _one(fields, "step"), "readings": readings_from(fields)}
+                body: dict[str, Any] = {"step": _one(fields, "step"), "readings": readings_from(fields)}
                 if attributes := attributes_from(fields):
                     body["attributes"] = attributes
+                if result := _one(fields, "inspection"):
+                    body["inspection"] = {"result": result, "indications": _one(fields, "indications")}
                 return await self.job("step", body)
 
-            return await act(request, "Step", send)
+            return await act(request, "Step", send, draft="step")
+
+        @routes.post("/kiosk/ncr/{ncr_id}", include_in_schema=False)
+        async def disposition(request: Request, ncr_id: str) -> Response:
+            """The badged-in person dispositions or closes an NCR; QA judges their authority."""
+
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                body: dict[str, Any] = {"ncr": ncr_id}
+                if _one(fields, "close") == "yes":
+                    body.update(close=True, evidence=_one(fields, "evidence"))
+                else:
+                    body["disposition"] = _one(fields, "disposition")
+                    if approval := _one(fields, "designAuthorityApproval"):
+                        body["designAuthorityApproval"] = approval
+                return await self.job("disposition", body)
+
+            return await act(request, f"NCR {ncr_id}", send, draft=f"ncr:{ncr_id}")
+
+        @routes.post("/kiosk/regate", include_in_schema=False)
+        async def regate(request: Request) -> Response:
+            """The gate asked again for the job in hand (after a restart the relay is open until it is)."""
+
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                held = self.runtime.jobs.session
+                body: dict[str, Any] = {
+                    "equipment": list(held.equipment),
+                    "lots": list(held.lots),
+                    "ppe": sorted(held.ppe),
+                    "attributes": dict(held.attributes),
+                }
+                if held.procedure:
+                    body["procedure"] = held.procedure
+                if held.procedure_revision:
+                    body["procedureRevision"] = held.procedure_revision
+                return await self.job("start", body)
+
+            return await act(request, "Run the gate again", send)
+
+        @routes.post("/kiosk/take-over", include_in_schema=False)
+        async def take_over(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                return await self.job("take-over", {"reason": _one(fields, "reason")})
+
+            return await act(request, "Take over the job", send, draft="hold")
+
+        @routes.post("/kiosk/abandon", include_in_schema=False)
+        async def abandon(request: Request) -> Response:
+            async def send(session: _Session, fields: dict[str, list[str]]) -> dict[str, Any]:
+                return await self.job("abandon", {"reason": _one(fields, "reason")})
+
+            return await act(request, "Abandon the job", send, draft="hold")
 
         @routes.post("/kiosk/release", include_in_schema=False)
         async def release(request: Request) -> Response:
@@ -544,6 +649,7 @@ class Kiosk:
                 "checks.html",
                 page="Station checks",
                 outcome=shown_once(session),
+                drafts=session.drafts,
                 **self.job_context(session.person),
             )
 
@@ -562,6 +668,10 @@ class Kiosk:
                 reply = await self.module("maintenance", "check", event, body)
             except KioskInputError as err:
                 reply = {"error": str(err)}
+            if reply.get("outcome") in ("allow", "warn"):
+                session.drafts.pop(f"check:{name}", None)
+            else:  # what was typed stays in the form, to correct and send again
+                session.drafts[f"check:{name}"] = fields
             session.shown = self.outcome_panel(f"Check {name}", reply)
             return RedirectResponse("/kiosk/checks", status_code=303)
 

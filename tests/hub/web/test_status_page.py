@@ -15,6 +15,7 @@ from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.up import serve_web
 from smart.testing.browser import screenshot_path
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FloorFactory
 
 
@@ -22,7 +23,7 @@ def _row_health(page: Any, service: str) -> str:
     return str(page.locator(f'tr[data-service="{service}"] .health').inner_text()).strip()
 
 
-def _wait_row(page: Any, service: str, health: str, deadline_s: float = 15) -> None:
+def _wait_row(page: Any, service: str, health: str, deadline_s: float = STATE_DEADLINE_S) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if _row_health(page, service) == health:
