@@ -21,6 +21,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
 from smart.testing.cli import invoke
+from smart.testing.patience import STATE_DEADLINE_S
 from tests.hub.conftest import HubDatabase, sign_in, signed_in_pages
 from tests.node.conftest import Hub, eventually, hub, keys  # noqa: F401 - the fixtures
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
@@ -215,8 +216,16 @@ async def test_a_job_handed_off_at_a_station_is_found_at_the_hub_once(
             )
             assert found.released_at is not None and found.released_at.isoformat() == at(100)
             event = f.Event(action="release", at=AT, station="ut-1", job="J-2")
+            # The station learns the hub took the entry from the intake's receipt, which may come
+            # a moment after the hub indexed it: wait for the station to say so.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STATE_DEADLINE_S
             asked = await ut.module("handoff", "job", event)
-            assert asked["effects"]["entry"] == seq and asked["effects"]["atHub"]
+            while not asked["effects"]["atHub"] and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+                asked = await ut.module("handoff", "job", event)
+            assert asked["effects"]["atHub"], "the station was never told the hub holds its hand-off"
+            assert asked["effects"]["entry"] == seq
             assert central.index_once() == 0
     finally:
         central.close()

@@ -51,6 +51,7 @@ from pydantic import TypeAdapter, ValidationError
 from smart.contracts import engine
 from smart.contracts import facts as f
 from smart.contracts import rules as contract_rules
+from smart.contracts.families import judging
 from smart.modules import framework, rulebound
 from smart.modules.maintenance import usage
 
@@ -307,15 +308,26 @@ class MaintenanceModule(rulebound.RuleBoundModule):
         """
         facts = await self.station.facts()
         trial = dataclasses.replace(facts, checks={**facts.checks, record.check: record})
-        probe = f.Event(action="operate", at=record.at, station=happened.station, person=happened.person)
+        probe = f.Event(
+            action="operate",
+            at=record.at,
+            station=happened.station,
+            person=happened.person,
+            attributes=happened.attributes,
+        )
         found: list[engine.Reason] = []
         for active in await self.station.active_revisions():
             bundle = json.loads(active.envelope)["bundle"]
             reading_rules = []
             for raw in bundle.get("rules", ()):
                 rule = _RULE.validate_python(raw)
-                if isinstance(rule, contract_rules.MeasurementRule) and rule.check == record.check:
-                    reading_rules.append(rule)
+                if not isinstance(rule, contract_rules.MeasurementRule) or rule.check != record.check:
+                    continue
+                # A rule scoped to what the check does not say (which particles, which carrier) is
+                # the gate's to judge, where the job carries it, and fails closed there if it does not.
+                if any(judging.attribute(probe, key) is None for key in rule.when):
+                    continue
+                reading_rules.append(rule)
             if not reading_rules:
                 continue
             checks, fast = engine.compile_rules(

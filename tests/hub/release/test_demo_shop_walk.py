@@ -76,7 +76,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     try:
         await deploy(hub, "penetrant")
         await deploy(hub, "shipping-receiving")
-        people = await demo_shop.seed_people_and_equipment(js, AT)
+        people = await demo_shop.seed_people_and_equipment(js, AT, stations={"pt-1"})
         for person in SR_PEOPLE:
             await records.publish_record(js, "sr-1", "person", person.id, person)
         released = await demo_shop.load_work(work, AT)
@@ -135,8 +135,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
         assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
 
-        # sr-1 ships them with a signed C of C
-        shipped = await sr.job("ship", quantities={"accepted": 2}, cocSigner="qm-1", at=at(260))
+        # sr-1 ships them with a C of C the quality manager signs with her own badge
+        assert (await sr.job("badge", person="qm-1", at=at(259)))["allowed"]
+        shipped = await sr.job("ship", quantities={"accepted": 2}, signCoc=True, at=at(260))
         assert shipped["allowed"], shipped["reasons"]
 
         handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
