@@ -15,16 +15,14 @@ work tables, replace a line's flowdowns, and only INSERT reviews.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import structlog
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg.rows import DictRow
 
 from smart.hub import migrations
 from smart.hub.clients.models import (
@@ -40,6 +38,7 @@ from smart.hub.clients.models import (
     ReviewView,
 )
 from smart.hub.service_log import ServiceLedger
+from smart.hub.service_store import ServiceStore, utc_now
 from smart.ledger import hub_store
 
 log = structlog.get_logger("smart.hub.clients")
@@ -74,10 +73,6 @@ class Refused(ValueError):
         self.message = message
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 _LINE_COLUMNS = (
     "l.po, l.line, o.client, l.part, l.part_revision, l.quantity, l.unit, l.serials, l.lot, l.unit_price, "
     "l.due_date, l.version, (l.reviewed_version IS NOT DISTINCT FROM l.version) AS reviewed, "
@@ -90,32 +85,13 @@ def _like_prefix(text: str) -> str:
     return _SEARCHABLE.sub(lambda m: "\\" + m[0], text) + "%"
 
 
-class ClientManager:
+class ClientManager(ServiceStore):
     """ClientManager on a small pool of app-role connections, recording on its own ledger node."""
 
-    def __init__(self, url: str, *, ledger: ServiceLedger, clock: Any = _utc_now, pool_size: int = 4) -> None:
-        self.pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"row_factory": dict_row, "autocommit": True},
-            connection_class=psycopg.Connection[DictRow],
-            open=True,
-        )
-        self.ledger = ledger
-        self.clock = clock
+    log_name = "client_manager"
 
-    def close(self) -> None:
-        self.pool.close()
-
-    @contextmanager
-    def _changing(self) -> Iterator[psycopg.Connection[DictRow]]:
-        with self.pool.connection() as conn, conn.transaction():
-            yield conn
-
-    def _record(self, kind: str, subject: str, actor: str, **data: Any) -> None:
-        entry = self.ledger.append(kind=kind, subject=subject, data=data, actor=actor)
-        log.info("client_manager.recorded", kind=kind, subject=subject, actor=actor, entry=entry.node_seq)
+    def __init__(self, url: str, *, ledger: ServiceLedger, clock: Any = utc_now, pool_size: int = 4) -> None:
+        super().__init__(url, ledger=ledger, clock=clock, pool_size=pool_size)
 
     # -- clients ------------------------------------------------------------------------------
 

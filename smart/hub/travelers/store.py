@@ -13,20 +13,19 @@ ledger node. Templates per part or process give a new traveler its route.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import structlog
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg.rows import DictRow
 
 from smart.hub import migrations
 from smart.hub.clients.store import Refused
 from smart.hub.service_log import ServiceLedger
+from smart.hub.service_store import ServiceStore, utc_now
 from smart.hub.travelers.models import (
     OperationIn,
     OperationView,
@@ -56,16 +55,14 @@ def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> list[int]:
     return migrations.apply(owner_url, schema=SCHEMA, directory=MIGRATIONS, grants=GRANTS, app_role=app_role)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _operations(raw: Any) -> tuple[OperationView, ...]:
     return tuple(OperationView.model_validate(op) for op in raw)
 
 
-class Travelers:
+class Travelers(ServiceStore):
     """The travelers service on app-role connections, recording on the ``travelers`` node."""
+
+    log_name = "travelers"
 
     def __init__(
         self,
@@ -73,32 +70,11 @@ class Travelers:
         *,
         ledger: ServiceLedger,
         stations: Collection[str],
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         pool_size: int = 2,
     ) -> None:
-        self.pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"row_factory": dict_row, "autocommit": True},
-            connection_class=psycopg.Connection[DictRow],
-            open=True,
-        )
-        self.ledger = ledger
+        super().__init__(url, ledger=ledger, clock=clock, pool_size=pool_size)
         self.stations = frozenset(stations)
-        self.clock = clock
-
-    def close(self) -> None:
-        self.pool.close()
-
-    @contextmanager
-    def _changing(self) -> Iterator[psycopg.Connection[DictRow]]:
-        with self.pool.connection() as conn, conn.transaction():
-            yield conn
-
-    def _record(self, kind: str, subject: str, actor: str, **data: Any) -> None:
-        entry = self.ledger.append(kind=kind, subject=subject, data=data, actor=actor)
-        log.info("travelers.recorded", kind=kind, subject=subject, actor=actor, entry=entry.node_seq)
 
     # -- procedures -----------------------------------------------------------------------------
 
