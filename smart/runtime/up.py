@@ -44,7 +44,12 @@ class _QuietServer(uvicorn.Server):
 
 async def serve_web(app: FastAPI, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Start serving ``app`` on the running loop; returns once it accepts connections."""
-    server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    # A request stuck on a wedged browser or a bus that never answers must not hold the floor's
+    # shutdown (Ctrl-C, a test's teardown) for ever: uvicorn waits for open requests without a bound.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=10
+    )
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve(), name=f"web-{port}")
     while not server.started:
         if task.done():
