@@ -35,11 +35,15 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
 def free_block(count: int, host: str = "127.0.0.1", *, low: int = LOW, high: int = HIGH) -> int:
     """A base port such that ``base + 1 … base + count`` were all free a moment ago."""
     rng = random.Random()
+    # Random bases first, so test runs side by side on one machine rarely reach for the same ports;
+    # then every base in order, because random picks in a crowded range (other suites' servers,
+    # blocks already handed out) can miss the few gaps left that still hold a whole block.
+    bases: list[int] = [rng.randrange(low, high - count - 1) for _ in range(200)]
+    bases += range(low, high - count - 1)
     with _handing_out:
-        for _ in range(200):
-            base = rng.randrange(low, high - count - 1)
+        for base in bases:
             block = range(base + 1, base + count + 1)
             if _handed_out.isdisjoint(block) and all(is_free(port, host) for port in block):
                 _handed_out.update(block)
                 return base
-    raise RuntimeError(f"no block of {count} free ports found on {host}")
+    raise RuntimeError(f"no block of {count} free ports found on {host} between {low} and {high}")
