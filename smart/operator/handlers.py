@@ -204,9 +204,7 @@ async def startup(
     )
     runtime.tasks.append(  # the hub takes this node's entries as it takes a station's
         asyncio.create_task(
-            shipping.ship(
-                node_log, connection.jetstream(), shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")
-            ),
+            shipping.ship(node_log, connection, shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")),
             name="ledger-shipping",
         )
     )
