@@ -16,6 +16,7 @@ print a baseline measured in the same run beside each figure:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import statistics
 import sys
@@ -28,15 +29,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from smart import ledger
 from smart.bus import mirror, subjects
+from smart.bus.shipping import MAX_BATCH_BYTES
 from smart.contracts import distribution, manifests, reconcile
 from smart.contracts import facts as f
 from smart.contracts.models import LabelSelector, SmartContract, Station
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.keys import KeyStore
-from smart.ledger import hub_store
+from smart.ledger import Batch, hub_store
 from smart.ledger.hub_store import HubLog
 from smart.ledger.trust import ADMIN_KEY
 from smart.node.agent import AgentConfig, NodeAgent
@@ -45,6 +50,9 @@ from smart.runtime.secrets import secret
 from smart.testing.plugin import make_settings
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+#: The intake's fetch in the resync (batches per transaction at most), and the agents' batch size.
+INTAKE_FETCH = 64
+SHIP_BATCH = 1000  # AgentConfig.ship_batch
 #: Longest a resync may take before the benchmark gives up and says how far it got.
 RESYNC_PATIENCE_S = 300.0
 
@@ -73,10 +81,17 @@ class Resync:
     hub_start_s: float = 0.0  # the hub's nats-server restart until healthy: before the clock starts
     #: Where the agents ran while they shipped: "process" (one each, as on a floor) or "in-process".
     agents: str = "in-process"
+    #: The baseline, same run: the hub alone reading (canonical check included) and ingesting the
+    #: same backlogs as the same batches, straight from the stations' files (no NATS, no agents).
+    hub_alone_seconds: float = 0.0
 
     @property
     def entries_per_s_per_station(self) -> float:
         return self.entries_per_station / self.seconds
+
+    @property
+    def hub_alone_entries_per_s_per_station(self) -> float:
+        return self.entries_per_station / max(self.hub_alone_seconds, 1e-9)
 
     @property
     def draining_entries_per_s_per_station(self) -> float:
@@ -288,7 +303,7 @@ async def _resync(
     register_stations(intake_log, keys, station_ids)
     assert floor.floor.hub is not None
     hub = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
-    intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=64)
+    intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=INTAKE_FETCH)
     task = asyncio.create_task(intake.run())
     agents = [
         NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
@@ -326,7 +341,7 @@ async def _resync(
                 raise RuntimeError(f"resync stalled: {size} of {total} entries in the hub log")
             await asyncio.sleep(0.01)  # polling the database is what a reader does
         seconds = time.perf_counter() - started
-        return Resync(
+        figures = Resync(
             stations=len(station_ids),
             entries_per_station=total // len(station_ids),
             seconds=seconds,
@@ -343,6 +358,45 @@ async def _resync(
         await hub.close()
         reader.close()
         intake_log.close()
+    alone = await asyncio.to_thread(_hub_alone, floor, keys, data, station_ids, password)
+    return dataclasses.replace(figures, hub_alone_seconds=alone)
+
+
+def _hub_alone(
+    floor: BackgroundFloor, keys: KeyStore, data: Path, station_ids: list[str], password: str
+) -> float:
+    """Seconds the hub alone takes for the same backlogs: each station's batches as it shipped them
+    (its stored bytes, the agent's batch size), read as the intake reads them (``Batch.from_bytes``,
+    every entry proved canonical) and ingested in fetches of the intake's size into a fresh database
+    of the same server. The resync's ceiling on this machine at this moment: what NATS, the agents
+    and the receipts add is the difference."""
+    name = "smart_resync_baseline"
+    with psycopg.connect(floor.floor.database_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    owner_url = floor.floor.database_url(name)
+    hub_store.migrate(owner_url, app_password=password)
+    app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+    hub_log = HubLog.connect(app_url, key=keys.signing_key("hub"), admin=keys.signing_key(ADMIN_KEY))
+    try:
+        register_stations(hub_log, keys, station_ids)
+        payloads: list[bytes] = []
+        for station in station_ids:  # what each station sent, built outside the clock (the station's work)
+            with ledger.NodeLog.open(data / station / "ledger", node=station, keys=keys) as own:
+                start = 0
+                while (
+                    shipment := own.shipment(start, limit=SHIP_BATCH, max_bytes=MAX_BATCH_BYTES)
+                ) is not None:
+                    payloads.append(shipment.payload)
+                    start = shipment.last_seq + 1
+        began = time.perf_counter()
+        for at in range(0, len(payloads), INTAKE_FETCH):
+            batches = [Batch.from_bytes(p) for p in payloads[at : at + INTAKE_FETCH]]
+            refused = [o for o in hub_log.ingest_many(batches) if isinstance(o, Exception)]
+            if refused:
+                raise RuntimeError(f"the baseline's ingest refused a batch: {refused[0]}")
+        return time.perf_counter() - began
+    finally:
+        hub_log.close()
 
 
 async def _connected(agents: list[NodeAgent], patience_s: float = 60.0) -> None:
