@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -367,9 +369,10 @@ def _hub_alone(
 ) -> float:
     """Seconds the hub alone takes for the same backlogs: each station's batches as it shipped them
     (its stored bytes, the agent's batch size), read as the intake reads them (``Batch.from_bytes``,
-    every entry proved canonical) and ingested in fetches of the intake's size into a fresh database
-    of the same server. The resync's ceiling on this machine at this moment: what NATS, the agents
-    and the receipts add is the difference."""
+    every entry proved canonical) and ingested a round of every station's next batch at a time, the
+    next round read while the last is written as in the intake, into a fresh database of the same
+    server: the hub's own share of a resync on this machine at this moment, without NATS, the
+    agents or the receipts."""
     name = "smart_resync_baseline"
     with psycopg.connect(floor.floor.database_url("postgres"), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -379,22 +382,42 @@ def _hub_alone(
     hub_log = HubLog.connect(app_url, key=keys.signing_key("hub"), admin=keys.signing_key(ADMIN_KEY))
     try:
         register_stations(hub_log, keys, station_ids)
-        payloads: list[bytes] = []
+        sent: list[list[bytes]] = []
         for station in station_ids:  # what each station sent, built outside the clock (the station's work)
             with ledger.NodeLog.open(data / station / "ledger", node=station, keys=keys) as own:
+                sent.append([])
                 start = 0
                 while (
                     shipment := own.shipment(start, limit=SHIP_BATCH, max_bytes=MAX_BATCH_BYTES)
                 ) is not None:
-                    payloads.append(shipment.payload)
+                    sent[-1].append(shipment.payload)
                     start = shipment.last_seq + 1
+        # As they arrive: a round of every station's next batch per fetch.
+        rounds = max((len(batches) for batches in sent), default=0)
+        fetches = [[batches[n] for batches in sent if n < len(batches)] for n in range(rounds)]
+
+        def read(fetch: list[bytes]) -> list[Batch]:
+            return [Batch.from_bytes(p) for p in fetch]
+
+        # As the intake works: the next fetch read on a thread of its own while the last is written,
+        # the cyclic garbage collector held off while a backlog is in hand.
+        collector_on = gc.isenabled()
+        gc.disable()
         began = time.perf_counter()
-        for at in range(0, len(payloads), INTAKE_FETCH):
-            batches = [Batch.from_bytes(p) for p in payloads[at : at + INTAKE_FETCH]]
-            refused = [o for o in hub_log.ingest_many(batches) if isinstance(o, Exception)]
-            if refused:
-                raise RuntimeError(f"the baseline's ingest refused a batch: {refused[0]}")
-        return time.perf_counter() - began
+        try:
+            with ThreadPoolExecutor(max_workers=1) as reader:
+                reading = reader.submit(read, fetches[0]) if fetches else None
+                for n in range(len(fetches)):
+                    assert reading is not None
+                    batches = reading.result()
+                    reading = reader.submit(read, fetches[n + 1]) if n + 1 < len(fetches) else None
+                    refused = [o for o in hub_log.ingest_many(batches) if isinstance(o, Exception)]
+                    if refused:
+                        raise RuntimeError(f"the baseline's ingest refused a batch: {refused[0]}")
+            return time.perf_counter() - began
+        finally:
+            if collector_on:
+                gc.enable()
     finally:
         hub_log.close()
 
