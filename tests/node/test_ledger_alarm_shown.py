@@ -146,6 +146,7 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
     await floor.start()
     intake: LedgerIntake | None = None
     task: asyncio.Task[None] | None = None
+    opened: list[NatsClient] = []
     assert floor.hub is not None
     connection = await nats.connect(floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     keys = KeyStore(settings.key_directory)
@@ -157,6 +158,7 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
         intake = LedgerIntake(connection, intake_log, stations=[STATION])
         task = asyncio.create_task(intake.run())
         leaf = await nats.connect(floor.leaves[STATION].url)
+        opened.append(leaf)
 
         async def decide(job: str) -> dict[str, Any]:
             request = {
@@ -213,8 +215,9 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
         (alarm,) = intake_log.ledger_alarms(open_only=True)
         assert (alarm.node, alarm.kind) == (STATION, "fork")
         assert (await decide("J-after"))["decision"]["outcome"] in ("allow", "deny")  # still enforcing
-        await leaf.close()
     finally:
+        for nats_client in opened:
+            await nats_client.close()
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
