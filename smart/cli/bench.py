@@ -211,6 +211,9 @@ def resync(
                     "first_entry_s": round(figures.first_entry_s, 3),
                     "hub_start_s": round(figures.hub_start_s, 3),
                     "agents": figures.agents,
+                    "hub_alone_entries_per_s_per_station": round(
+                        figures.hub_alone_entries_per_s_per_station, 1
+                    ),
                 }
             )
         )
@@ -222,6 +225,10 @@ def resync(
     )
     typer.echo(
         f"  {figures.entries_per_s_per_station:,.0f} entries/s per station (ingested, Merkle-integrated)"
+    )
+    typer.echo(
+        f"  baseline, same run: the hub alone reading and ingesting the same batches (no NATS, no agents)"
+        f" {figures.hub_alone_entries_per_s_per_station:,.0f} entries/s per station"
     )
 
 

@@ -16,27 +16,34 @@ print a baseline measured in the same run beside each figure:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from smart import ledger
 from smart.bus import mirror, subjects
+from smart.bus.shipping import MAX_BATCH_BYTES
 from smart.contracts import distribution, manifests, reconcile
 from smart.contracts import facts as f
 from smart.contracts.models import LabelSelector, SmartContract, Station
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.keys import KeyStore
-from smart.ledger import hub_store
+from smart.ledger import Batch, hub_store
 from smart.ledger.hub_store import HubLog
 from smart.ledger.trust import ADMIN_KEY
 from smart.node.agent import AgentConfig, NodeAgent
@@ -45,6 +52,9 @@ from smart.runtime.secrets import secret
 from smart.testing.plugin import make_settings
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+#: The intake's fetch in the resync (batches per transaction at most), and the agents' batch size.
+INTAKE_FETCH = 64
+SHIP_BATCH = 1000  # AgentConfig.ship_batch
 #: Longest a resync may take before the benchmark gives up and says how far it got.
 RESYNC_PATIENCE_S = 300.0
 
@@ -73,10 +83,17 @@ class Resync:
     hub_start_s: float = 0.0  # the hub's nats-server restart until healthy: before the clock starts
     #: Where the agents ran while they shipped: "process" (one each, as on a floor) or "in-process".
     agents: str = "in-process"
+    #: The baseline, same run: the hub alone reading (canonical check included) and ingesting the
+    #: same backlogs as the same batches, straight from the stations' files (no NATS, no agents).
+    hub_alone_seconds: float = 0.0
 
     @property
     def entries_per_s_per_station(self) -> float:
         return self.entries_per_station / self.seconds
+
+    @property
+    def hub_alone_entries_per_s_per_station(self) -> float:
+        return self.entries_per_station / max(self.hub_alone_seconds, 1e-9)
 
     @property
     def draining_entries_per_s_per_station(self) -> float:
@@ -288,7 +305,7 @@ async def _resync(
     register_stations(intake_log, keys, station_ids)
     assert floor.floor.hub is not None
     hub = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
-    intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=64)
+    intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=INTAKE_FETCH)
     task = asyncio.create_task(intake.run())
     agents = [
         NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
@@ -326,7 +343,7 @@ async def _resync(
                 raise RuntimeError(f"resync stalled: {size} of {total} entries in the hub log")
             await asyncio.sleep(0.01)  # polling the database is what a reader does
         seconds = time.perf_counter() - started
-        return Resync(
+        figures = Resync(
             stations=len(station_ids),
             entries_per_station=total // len(station_ids),
             seconds=seconds,
@@ -343,6 +360,66 @@ async def _resync(
         await hub.close()
         reader.close()
         intake_log.close()
+    alone = await asyncio.to_thread(_hub_alone, floor, keys, data, station_ids, password)
+    return dataclasses.replace(figures, hub_alone_seconds=alone)
+
+
+def _hub_alone(
+    floor: BackgroundFloor, keys: KeyStore, data: Path, station_ids: list[str], password: str
+) -> float:
+    """Seconds the hub alone takes for the same backlogs: each station's batches as it shipped them
+    (its stored bytes, the agent's batch size), read as the intake reads them (``Batch.from_bytes``,
+    every entry proved canonical) and ingested a round of every station's next batch at a time, the
+    next round read while the last is written as in the intake, into a fresh database of the same
+    server: the hub's own share of a resync on this machine at this moment, without NATS, the
+    agents or the receipts."""
+    name = "smart_resync_baseline"
+    with psycopg.connect(floor.floor.database_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    owner_url = floor.floor.database_url(name)
+    hub_store.migrate(owner_url, app_password=password)
+    app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+    hub_log = HubLog.connect(app_url, key=keys.signing_key("hub"), admin=keys.signing_key(ADMIN_KEY))
+    try:
+        register_stations(hub_log, keys, station_ids)
+        sent: list[list[bytes]] = []
+        for station in station_ids:  # what each station sent, built outside the clock (the station's work)
+            with ledger.NodeLog.open(data / station / "ledger", node=station, keys=keys) as own:
+                sent.append([])
+                start = 0
+                while (
+                    shipment := own.shipment(start, limit=SHIP_BATCH, max_bytes=MAX_BATCH_BYTES)
+                ) is not None:
+                    sent[-1].append(shipment.payload)
+                    start = shipment.last_seq + 1
+        # As they arrive: a round of every station's next batch per fetch.
+        rounds = max((len(batches) for batches in sent), default=0)
+        fetches = [[batches[n] for batches in sent if n < len(batches)] for n in range(rounds)]
+
+        def read(fetch: list[bytes]) -> list[Batch]:
+            return [Batch.from_bytes(p) for p in fetch]
+
+        # As the intake works: the next fetch read on a thread of its own while the last is written,
+        # the cyclic garbage collector held off while a backlog is in hand.
+        collector_on = gc.isenabled()
+        gc.disable()
+        began = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(max_workers=1) as reader:
+                reading = reader.submit(read, fetches[0]) if fetches else None
+                for n in range(len(fetches)):
+                    assert reading is not None
+                    batches = reading.result()
+                    reading = reader.submit(read, fetches[n + 1]) if n + 1 < len(fetches) else None
+                    refused = [o for o in hub_log.ingest_many(batches) if isinstance(o, Exception)]
+                    if refused:
+                        raise RuntimeError(f"the baseline's ingest refused a batch: {refused[0]}")
+            return time.perf_counter() - began
+        finally:
+            if collector_on:
+                gc.enable()
+    finally:
+        hub_log.close()
 
 
 async def _connected(agents: list[NodeAgent], patience_s: float = 60.0) -> None:

@@ -204,9 +204,7 @@ async def startup(
     )
     runtime.tasks.append(  # the hub takes this node's entries as it takes a station's
         asyncio.create_task(
-            shipping.ship(
-                node_log, connection.jetstream(), shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")
-            ),
+            shipping.ship(node_log, connection, shipping.Cursor(config.state_dir / "ledger" / "shipped-seq")),
             name="ledger-shipping",
         )
     )
@@ -233,6 +231,7 @@ async def _patch_station_status(namespace: str, name: str, status: dict[str, Any
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "smart", None)
     _state.pop("runtime", None)
+    _nodes_seen.clear()  # a start in the same process lists the nodes afresh
     if runtime is not None:
         for task in runtime.tasks:
             task.cancel()
@@ -594,6 +593,53 @@ async def station_changed(
             _announce(_reference(item.contract), deployment)
     if leaving:
         log.info("station retired", station=name, namespace=namespace or "default")
+
+
+@kopf.on.event("", "v1", "nodes")  # type: ignore[arg-type]  # indexes come as kwargs
+async def node_changed(
+    *,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    name: str,
+    memo: kopf.Memo,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+    **_: Any,
+) -> None:
+    """A Node's labels changed (a station's label put on a Pi, or taken off): place the modules again.
+
+    A Station binds to the nodes its ``nodeSelector`` matches, so a node gaining a station's label
+    must get that station's module labels (its DaemonSet pods start there), and a node losing it
+    must lose them; each contract's status is written again from the new placement. Only the
+    labels a selector can match count: the operator's own ``smart.aero/module.*`` labels (its own
+    patches, echoed back by the watch) change nothing. A raw watch event, not a change handler:
+    kopf keeps no state on the Node, so the operator never writes anything there but those labels.
+    """
+    runtime: Runtime | None = getattr(memo, "smart", None)
+    placement = {
+        key: value
+        for key, value in (body.metadata.labels or {}).items()
+        if not key.startswith(workloads.NODE_LABEL_PREFIX)
+    }
+    seen = _nodes_seen.get(name)
+    if event.get("type") == "DELETED":
+        _nodes_seen.pop(name, None)  # its pods go with it; nothing to relabel
+        return
+    _nodes_seen[name] = placement
+    if runtime is None or (seen is None and event.get("type") is None) or seen == placement:
+        return  # the first listing (the resume handlers place from it), or only module labels moved
+    log.info("node labels changed", node=name, labels=placement)
+    async with runtime.lock:
+        for namespace in list(contract_index):
+            contracts = sorted(contract_index.get(namespace, []), key=lambda c: c.metadata.name)
+            stations = list(station_index.get(namespace, []))
+            await _apply_workloads(namespace, contracts, stations)
+            for contract in contracts:
+                await _show(runtime, _key(namespace, contract.metadata.name), stations)
+
+
+#: Each Node's placement labels (all but the operator's module labels) as last seen by the watch.
+_nodes_seen: dict[str, dict[str, str]] = {}
 
 
 def registry() -> kopf.OperatorRegistry:

@@ -9,7 +9,9 @@ handlers register. The figures a Kubernetes admin watches:
   (``smartcontract``, ``station``) and outcome (``deployed``, ``degraded``, ``retired``, ``error``);
 - ``smart_operator_errors_total{resource}``: handler runs that raised (kopf retries them);
 - ``smart_operator_distribution_seconds``: from a reconcile's start to its bundles being in KV
-  with their ledger entries written (cluster writes included, as they come first).
+  with their ledger entries written (cluster writes included, as they come first);
+- ``smart_operator_ledger_blocked``: 1 while the hub refuses the operator's own ledger (a fork, an
+  entry not canonical: an administrator decides the hub's alarm), else 0.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ DISTRIBUTION = prometheus_client.Histogram(
     "smart_operator_distribution_seconds",
     "From a reconcile's start to its bundles in KV and its ledger entries written.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+LEDGER_BLOCKED = prometheus_client.Gauge(
+    "smart_operator_ledger_blocked",
+    "1 while the hub refuses the operator's own ledger (see smart ledger alarms), else 0.",
     registry=REGISTRY,
 )
 

@@ -1,39 +1,39 @@
-"""The operator's ledger reaches the hub the way a station's does: shipped over the LEDGER stream.
+"""The operator's ledger reaches the hub the way a station's does: shipped, and taken on a receipt.
 
 The operator runs in a pod of its own, with its node log (``smart-operator``) on its own volume;
 the hub cannot read that file. So, like a station's agent, the operator sends its entries as
 batches (``NodeLog.shipment``: the stored bytes and a signed head) to ``ledger.smart-operator.batch``
-with the batch's message id, and the hub's intake takes them with the same checks: the chain
-re-derived, the head verified with the node's registered key, each entry once. The cursor (the
-last entry the stream acknowledged) is kept in the operator's state directory, written
-atomically, so a restart ships on from where it stopped; a batch sent twice is dropped by the
-stream (same message id) and by the intake (same node and sequence).
+and the hub's intake takes them with the same checks: the chain re-derived, the head verified with
+the node's registered key, each entry once. The shipping is a station's
+(:class:`smart.bus.shipping.Shipper`): the cursor moves only on the intake's receipt
+(``station.smart-operator.ledger.receipt``), never on the stream's storage ack, so a batch the
+hub refuses or loses is sent again from the first entry the hub lacks, and a refusal (a fork, an
+entry not canonical) blocks shipping in the open: an error in the log, the
+``smart_operator_ledger_blocked`` gauge at 1 and a ``ledger.shipping_blocked`` entry on the
+operator's own ledger, while reconciling goes on. The cursor is kept in the operator's state
+directory, written atomically, so a restart ships on from where the hub's word left it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import structlog
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NatsClient
 
 from smart import ledger
-from smart.bus import subjects
+from smart.bus.shipping import Blocked, Shipper
+from smart.operator import metrics
 
 log = structlog.get_logger("smart.operator.shipping")
 
-#: Entries per batch at most, and bytes (a JetStream message stays well under its 1 MiB limit).
+#: Entries per batch at most (and at most 512 KiB: a JetStream message stays under its 1 MiB limit).
 BATCH = 1000
-MAX_BYTES = 512 * 1024
-#: Seconds between looks at the log when everything is shipped, and between tries when the hub is away.
-IDLE_S = 0.5
-RETRY_S = 1.0
 
 
 class Cursor:
-    """The last node sequence the hub's stream acknowledged, in a file of its own (−1: nothing yet)."""
+    """The last node sequence the hub said it holds, in a file of its own (−1: nothing yet)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -53,25 +53,34 @@ class Cursor:
         os.replace(partial, self.path)
 
 
-async def ship(node_log: ledger.NodeLog, js: JetStreamContext, cursor: Cursor) -> None:
-    """Forever: send the entries after the cursor, one batch at a time, each until acknowledged."""
-    subject = subjects.ledger_subject(node_log.node)
-    shipped = cursor.read()
-    while True:
-        shipment = await asyncio.to_thread(node_log.shipment, shipped + 1, limit=BATCH, max_bytes=MAX_BYTES)
-        if shipment is None:
-            await asyncio.sleep(IDLE_S)
-            continue
-        try:
-            await js.publish(
-                subject, shipment.payload, timeout=5, headers={"Nats-Msg-Id": shipment.message_id}
+def shipper(node_log: ledger.NodeLog, cursor: Cursor) -> Shipper:
+    """The operator's shipper: a station's, with the cursor in a file and the block on its own ledger."""
+
+    def on_blocked(blocked: Blocked | None) -> None:
+        metrics.LEDGER_BLOCKED.set(0 if blocked is None else 1)
+        if blocked is None:
+            log.info("ledger shipping resumed", node=node_log.node)
+            node_log.append(
+                kind="ledger.shipping_resumed", subject="ledger-shipping", data={}, actor=node_log.node
             )
-        except Exception as err:  # the hub or its stream not there yet: the same batch again later
-            log.info(
-                "ledger not shipped", node=node_log.node, at=shipment.first_seq, error=type(err).__name__
-            )
-            await asyncio.sleep(RETRY_S)
-            continue
-        shipped = shipment.last_seq
-        await asyncio.to_thread(cursor.write, shipped)
-        log.debug("ledger shipped", node=node_log.node, first=shipment.first_seq, last=shipment.last_seq)
+            return
+        log.error(
+            "the hub refuses the operator's ledger",
+            node=node_log.node,
+            kind=blocked.kind,
+            alarm=blocked.alarm,
+            reason=blocked.reason,
+        )
+        node_log.append(
+            kind="ledger.shipping_blocked",
+            subject="ledger-shipping",
+            data={"kind": blocked.kind, "alarm": blocked.alarm, "reason": blocked.reason},
+            actor=node_log.node,
+        )
+
+    return Shipper(node=node_log.node, node_log=node_log, cursor=cursor, batch=BATCH, on_blocked=on_blocked)
+
+
+async def ship(node_log: ledger.NodeLog, connection: NatsClient, cursor: Cursor) -> None:
+    """Forever (until cancelled): ship the operator's node log, moving the cursor on receipts."""
+    await shipper(node_log, cursor).run(connection)

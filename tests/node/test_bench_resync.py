@@ -6,7 +6,15 @@ import json
 
 from smart.testing.cli import invoke
 
-KEYS = {"entries_per_s_per_station", "stations", "seconds", "first_entry_s", "hub_start_s", "agents"}
+KEYS = {
+    "entries_per_s_per_station",
+    "stations",
+    "seconds",
+    "first_entry_s",
+    "hub_start_s",
+    "agents",
+    "hub_alone_entries_per_s_per_station",
+}
 
 
 def test_the_resync_benchmark_prints_one_json_object_and_its_logs_go_elsewhere() -> None:
@@ -16,3 +24,4 @@ def test_the_resync_benchmark_prints_one_json_object_and_its_logs_go_elsewhere()
     assert set(figures) == KEYS and figures["stations"] == 2
     assert figures["agents"] == "process"  # each station's agent ships from a process of its own
     assert figures["entries_per_s_per_station"] > 0 and figures["seconds"] > 0
+    assert figures["hub_alone_entries_per_s_per_station"] > 0  # the baseline of the same run

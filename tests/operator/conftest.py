@@ -259,7 +259,11 @@ async def start_operator(
     running: list[Api] = []
 
     async def start(
-        *, namespaces: list[str] | None = None, url: str | None = None, ssl: ssl_.SSLContext | None = None
+        *,
+        namespaces: list[str] | None = None,
+        url: str | None = None,
+        ssl: ssl_.SSLContext | None = None,
+        liveness: str | None = None,
     ) -> Api:
         stop = asyncio.Event()
         ready = asyncio.Event()
@@ -275,6 +279,7 @@ async def start_operator(
                 ready_flag=ready,
                 settings=settings,
                 registry=handlers.registry(),
+                liveness_endpoint=liveness,
             )
         )
         await asyncio.wait_for(ready.wait(), 60)

@@ -295,6 +295,35 @@ async def test_deleting_a_contract_changes_no_other_daemonsets_pod_template(
         assert ds["spec"]["template"] == templates[name], name
 
 
+async def test_a_node_gaining_or_losing_a_stations_label_gets_or_loses_its_modules_and_no_pod_rolls(
+    operator: Api, kmock: VersionedEmulator, nats_floor: BackgroundFloor
+) -> None:
+    """The Pi under pt-1 is swapped: the shop labels the new node for pt-1 and unlabels the old one."""
+    api = operator
+    await api.call("POST", STATIONS, station("pt-1", "inspection", "penetrant"))
+    await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
+    await eventually(lambda: distributed(api, "floor-basics", 1, 1))
+
+    async def placed(*nodes: str) -> bool:
+        return await nodes_labelled(api, "gatekeeper") == list(nodes)
+
+    await eventually(lambda: placed("pi-pt-1"))
+    templates = {d["metadata"]["name"]: d["spec"]["template"] for d in await api.items(DAEMONSETS)}
+    spare = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "pi-spare", "labels": {"bay": "2"}}}
+    await api.call("POST", NODES, spare)
+    await api.call("PATCH", f"{NODES}/pi-spare", {"metadata": {"labels": {"smart.aero/station": "pt-1"}}})
+    await eventually(lambda: placed("pi-pt-1", "pi-spare"))
+
+    await api.call("PATCH", f"{NODES}/pi-pt-1", {"metadata": {"labels": {"smart.aero/station": None}}})
+    await eventually(lambda: placed("pi-spare"))
+    old = next(n for n in await api.items(NODES) if n["metadata"]["name"] == "pi-pt-1")
+    assert not [k for k in old["metadata"].get("labels", {}) if k.startswith("smart.aero/module.")]
+    after = {d["metadata"]["name"]: d["spec"]["template"] for d in await api.items(DAEMONSETS)}
+    assert after == templates  # placement moved by node labels alone: no template changed, no pod rolled
+    shown = await api.get(f"{CONTRACTS}/floor-basics")
+    assert list(shown["status"]["revisions"]) == ["pt-1"]  # the station is the same; only its Pi changed
+
+
 # What a call needs beyond its own verb: blockOwnerDeletion on an owner reference to a contract
 # is checked by OwnerReferencesPermissionEnforcement as `update` on the owner's finalizers.
 ADMISSION_ONLY = {("smart.aero", "smartcontracts/finalizers", "update")}

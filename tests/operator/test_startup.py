@@ -1,4 +1,4 @@
-"""Start-up: no hub key, no start; a failing start-up leaks no hub connection; readiness and metrics."""
+"""Start-up: no hub key, no start; a failing start-up leaks no hub connection; probes and metrics."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ import asyncio
 import contextlib
 import copy
 import logging
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import kmock
 import kopf
 import pytest
+import yaml
 from kopf._core.engines.activities import ActivityError
 
 from smart import ledger
 from smart.keys import KeyStore
 from smart.operator import handlers, metrics
+from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from tests.charts.conftest import REPO, render
 from tests.operator.conftest import CONTRACTS, STATIONS, Starter, declare, eventually
 from tests.operator.test_operator import CONTRACT, distributed, station
 
@@ -100,16 +106,20 @@ async def _equal(value: object, expected: int) -> bool:
     return bool(await value == expected)  # type: ignore[misc]
 
 
-async def test_readiness_and_prometheus_metrics(start_operator: Starter) -> None:
+async def test_readiness_liveness_and_prometheus_metrics(start_operator: Starter) -> None:
     runner = await metrics.serve("127.0.0.1", 0, handlers.ready)
     port = runner.addresses[0][1]
+    liveness = f"http://127.0.0.1:{ports.free_port()}/healthz"
     try:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                 assert response.status == 503  # not started yet
-            api = await start_operator()
+            api = await start_operator(liveness=liveness)
             async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                 assert response.status == 200
+            async with session.get(liveness) as response:  # kopf's own endpoint, with our probe's answer
+                assert response.status == 200
+                assert (await response.json())["hub_nats"] is True
             await api.call("POST", STATIONS, station("pt-1", "inspection", "penetrant"))
             await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
             await eventually(lambda: distributed(api, "floor-basics", 1, 1))
@@ -120,3 +130,43 @@ async def test_readiness_and_prometheus_metrics(start_operator: Starter) -> None
         assert "smart_operator_errors_total" in text or "# TYPE smart_operator_errors_total counter" in text
     finally:
         await runner.cleanup()
+
+
+def _operator_container(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [
+        o for o in objects if o.get("kind") == "Deployment" and "operator" in o["metadata"]["name"]
+    ]
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = [c for c in containers if c["name"] == "operator"]
+    return dict(container)
+
+
+def _probe_target(container: Mapping[str, Any], probe: str) -> tuple[str, int]:
+    """(path, port number) a probe of ``container`` asks, its named port resolved."""
+    get = container[probe]["httpGet"]
+    port = get["port"]
+    if isinstance(port, str):
+        (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == port]
+    return str(get["path"]), int(port)
+
+
+def _option(args: Sequence[str], name: str) -> str:
+    return str(args[list(args).index(name) + 1])
+
+
+@pytest.mark.parametrize("where", ["deploy", "chart"])
+def test_the_kubelet_probes_ask_the_paths_and_ports_the_operator_serves(where: str) -> None:
+    """Liveness asks kopf's endpoint where ``--liveness`` puts it; readiness asks ``/readyz`` on
+    ``--metrics-port``, where :mod:`smart.operator.metrics` serves it (the test above reads both)."""
+    if where == "deploy":
+        text = (REPO / "deploy" / "operator.yaml").read_text()
+        container = _operator_container(d for d in yaml.safe_load_all(text) if d)
+    else:
+        container = _operator_container(render())
+    args = [str(a) for a in container["args"]]
+    liveness = urllib.parse.urlsplit(_option(args, "--liveness"))
+    assert _probe_target(container, "livenessProbe") == (liveness.path, liveness.port)
+    served = {resource.canonical for resource in metrics.app(lambda: True).router.resources()}
+    path, port = _probe_target(container, "readinessProbe")
+    assert path in served and path == "/readyz"
+    assert port == int(_option(args, "--metrics-port"))
