@@ -1,0 +1,74 @@
+"""AuditCentral's one entry point: bring the index up to date, build a packet, prove it, render it.
+
+The CLI (``smart audit …``), the hub pages and the bench call these, so a
+packet is the same whichever way it is asked for. Reads only: AuditCentral
+never writes the log; its index table is append-only and re-derivable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from smart.hub.audit import impact, index, proofs, render
+from smart.hub.audit import packet as packets
+from smart.keys import VerifyingKey
+from smart.ledger.hub_store import HubLog
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    packet: packets.Packet
+    html: str
+    appendix: bytes
+    proof_size: int
+
+
+class AuditCentral:
+    """One database connection (app role), the log's public key, the contracts directory for intervals."""
+
+    def __init__(self, url: str, *, log_key: VerifyingKey, contracts_dir: Path | None = None) -> None:
+        self.url = url
+        self.log_key = log_key
+        self.contracts_dir = contracts_dir
+        self.index = index.AuditIndex.connect(url)
+        self.conn: psycopg.Connection[Any] = psycopg.connect(index.schema_url(url), autocommit=True)
+
+    def close(self) -> None:
+        self.index.close()
+        self.conn.close()
+
+    def refresh(self) -> int:
+        """Index what the log added since the last look; how many references were new."""
+        return self.index.index_once()
+
+    def packet(self, **asked: Any) -> packets.Packet:
+        self.refresh()
+        return packets.build(self.conn, contracts_dir=self.contracts_dir, **asked)
+
+    def rendered(self, made: packets.Packet, *, min_cosignatures: int = 1) -> Rendered:
+        hub = HubLog(self.conn)
+        size = proofs.latest_cosigned_size(hub, min_cosignatures=min_cosignatures)
+        appendix = proofs.appendix(hub, made.cited, packet=made.asked, log_key=self.log_key, size=size)
+        note = hub.checkpoint(size).checkpoint
+        checkpoint = f"{note.origin} size {note.size}"
+        rows = render.cited_rows(self.conn, made)
+        text = render.html(
+            made,
+            rows,
+            appendix=appendix,
+            appendix_name=f"{made.slug}-proofs.json",
+            checkpoint=checkpoint,
+            proof_size=size,
+        )
+        return Rendered(made, text, appendix, size)
+
+    def impact(
+        self, ref: str, *, since: datetime | None = None, method: str | None = None
+    ) -> list[impact.Touched]:
+        self.refresh()
+        return impact.touched(self.conn, ref, since=since, method=method)
