@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from smart.hub import log_index, migrations
@@ -176,10 +177,13 @@ class AuditIndex(log_index.LogIndex):
             rows.append((idx, entry.node, entry.node_seq, entry.kind, ref, job, at, method))
         if not rows:
             return 0
-        with self.conn.cursor() as cur:
-            cur.executemany(
+        # one statement: all of an entry's rows or none (the cursor is one past the highest entry)
+        values = sql.SQL(", ").join(sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s)") for _ in rows)
+        self.conn.execute(
+            sql.SQL(
                 "INSERT INTO refs (ledger_idx, node, node_seq, kind, ref, job, at, method)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                rows,
-            )
+                " VALUES {} ON CONFLICT DO NOTHING"
+            ).format(values),
+            [v for row in rows for v in row],
+        )
         return len(rows)
