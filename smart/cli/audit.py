@@ -17,10 +17,10 @@ import typer
 
 from smart import logs
 from smart import settings as smart_settings
-from smart.hub.audit import impact, index, packet, render
+from smart.hub.audit import clientproof, impact, index, packet, render
 from smart.hub.audit.service import AuditCentral
 from smart.keys import KeyFileError, KeyStore
-from smart.ledger import hub_store
+from smart.ledger import hub_store, trust
 
 app = typer.Typer(help="AuditCentral: a job's Nadcap audit packet from the ledger, and reverse searches.")
 
@@ -31,8 +31,13 @@ def _central(contracts: Path = Path("contracts")) -> AuditCentral:
     try:
         url = smart_settings.database_url(settings)
         index.migrate(url)
-        log_key = KeyStore(settings.key_directory).verifying_key(hub_store.HUB_KEY)
-        return AuditCentral(url, log_key=log_key, contracts_dir=contracts)
+        keys = KeyStore(settings.key_directory)
+        log_key = keys.verifying_key(hub_store.HUB_KEY)
+        try:
+            admin = keys.verifying_key(trust.ADMIN_KEY)
+        except KeyFileError:
+            admin = None  # no witness is then established: bundles name none, the page trusts none
+        return AuditCentral(url, log_key=log_key, admin=admin, contracts_dir=contracts)
     except KeyFileError as err:
         typer.echo(f"no hub public key to prove entries against: {err}", err=True)
         raise typer.Exit(2) from err
@@ -146,3 +151,41 @@ def impact_search(
             f"  {t.station} {t.job}  {t.at.isoformat()}  PO line {t.po_line or '—'}  "
             f"serials {', '.join(t.serials) or '—'}  proved by entry {t.idx}"
         )
+
+
+@app.command("coc")
+def certificate(
+    job: str | None = typer.Argument(None, help="A station's job id."),
+    po: str | None = typer.Option(None, "--po", help="The customer PO (with --line)."),
+    line: str | None = typer.Option(None, "--line", help="The PO line (with --po)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Directory for the C of C, bundle and page."),
+    shop: str = typer.Option("SMART special-processing shop", "--shop", help="The shop's name, as printed."),
+    min_witnesses: int = typer.Option(1, "--min-witnesses", help="Cosignatures the client's page requires."),
+) -> None:
+    """Print the shipped job's C of C (PDF, with the QR code of its proof bundle), the bundle, and the
+    offline page the client checks it with."""
+    if (job is None) == (po is None and line is None) or (po is None) != (line is None):
+        typer.echo("name one of: JOB, --po PO --line N", err=True)
+        raise typer.Exit(2)
+    central = _central()
+    try:
+        made = central.packet(job=job, po=po, line=line)
+        proof = central.client_proof(made, min_cosignatures=max(min_witnesses, 1))
+        trusted = central.trust()
+    except (packet.JobNotFound, clientproof.NotShipped) as err:
+        typer.echo(f"not found: {err}", err=True)
+        raise typer.Exit(1) from err
+    finally:
+        central.close()
+    out.mkdir(parents=True, exist_ok=True)
+    bundle_path = out / f"{made.slug}-shipment-proof.json"
+    bundle_path.write_bytes(proof.bundle)
+    pdf_path = out / f"{made.slug}-coc.pdf"
+    pdf_path.write_bytes(clientproof.certificate_pdf(proof, shop=shop, bundle_name=bundle_path.name))
+    page_path = out / "verify-shipment.html"
+    page_path.write_text(
+        clientproof.verify_page(trusted, shop=shop, min_witnesses=min_witnesses), encoding="utf-8"
+    )
+    typer.echo(f"wrote {pdf_path} (QR: {proof.qr_text})")
+    typer.echo(f"wrote {bundle_path} (entry {proof.index})")
+    typer.echo(f"wrote {page_path} (opens offline in any current browser)")

@@ -14,10 +14,11 @@ from typing import Any
 
 import psycopg
 
-from smart.hub.audit import impact, index, proofs, render
+from smart.hub.audit import clientproof, impact, index, proofs, render
 from smart.hub.audit import packet as packets
 from smart.keys import VerifyingKey
 from smart.ledger.hub_store import HubLog
+from smart.ledger.trust import Trust
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +32,18 @@ class Rendered:
 class AuditCentral:
     """One database connection (app role), the log's public key, the contracts directory for intervals."""
 
-    def __init__(self, url: str, *, log_key: VerifyingKey, contracts_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        log_key: VerifyingKey,
+        admin: VerifyingKey | None = None,
+        contracts_dir: Path | None = None,
+    ) -> None:
         self.url = url
         self.log_key = log_key
+        #: The administrator's public key: only the witnesses it established are named in bundles.
+        self.admin = admin
         self.contracts_dir = contracts_dir
         self.index = index.AuditIndex.connect(url)
         self.conn: psycopg.Connection[Any] = psycopg.connect(index.schema_url(url), autocommit=True)
@@ -51,7 +61,7 @@ class AuditCentral:
         return packets.build(self.conn, contracts_dir=self.contracts_dir, **asked)
 
     def rendered(self, made: packets.Packet, *, min_cosignatures: int = 1) -> Rendered:
-        hub = HubLog(self.conn)
+        hub = HubLog(self.conn, admin=self.admin)
         size = proofs.latest_cosigned_size(hub, min_cosignatures=min_cosignatures)
         appendix = proofs.appendix(hub, made.cited, packet=made.asked, log_key=self.log_key, size=size)
         note = hub.checkpoint(size).checkpoint
@@ -72,3 +82,13 @@ class AuditCentral:
     ) -> list[impact.Touched]:
         self.refresh()
         return impact.touched(self.conn, ref, since=since, method=method)
+
+    def client_proof(self, made: packets.Packet, *, min_cosignatures: int = 1) -> clientproof.ClientProof:
+        """The shipment's proof bundle and C of C facts, proved against the latest cosigned checkpoint."""
+        hub = HubLog(self.conn, admin=self.admin)
+        size = proofs.latest_cosigned_size(hub, min_cosignatures=min_cosignatures)
+        return clientproof.client_proof(hub, made, log_key=self.log_key, size=size)
+
+    def trust(self) -> Trust:
+        """What the client's page and ``smart verify`` trust: the log's key and established witnesses."""
+        return HubLog(self.conn, admin=self.admin).trust(self.log_key)

@@ -19,7 +19,11 @@ from tests.node.test_job_walkthrough import AT
 @pytest.fixture(scope="module")
 def central(walked: Walked) -> Iterator[AuditCentral]:
     index.migrate(walked.owner_url)
-    central = AuditCentral(walked.app_url, log_key=walked.keys.verifying_key("hub"))
+    central = AuditCentral(
+        walked.app_url,
+        log_key=walked.keys.verifying_key("hub"),
+        admin=walked.keys.verifying_key("ledger-admin"),
+    )
     try:
         yield central
     finally:

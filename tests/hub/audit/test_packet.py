@@ -26,7 +26,10 @@ DAY = timedelta(days=1)
 def central(walked: Walked) -> Iterator[AuditCentral]:
     index.migrate(walked.owner_url)
     central = AuditCentral(
-        walked.app_url, log_key=walked.keys.verifying_key("hub"), contracts_dir=REPO / "contracts"
+        walked.app_url,
+        log_key=walked.keys.verifying_key("hub"),
+        admin=walked.keys.verifying_key("ledger-admin"),
+        contracts_dir=REPO / "contracts",
     )
     try:
         yield central
