@@ -11,7 +11,7 @@ station's own decision naming it), so the list is evidence, not a report.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -90,3 +90,49 @@ def query_ref(
             raise ValueError("--procedure needs --revision (the revision whose jobs to list)")
         return f"procedure/{value}@{revision}"
     return f"{name}/{value}"
+
+
+def search(
+    conn: psycopg.Connection[Any],
+    *,
+    job: str | None = None,
+    po: str | None = None,
+    line: str | None = None,
+    part: str | None = None,
+    serial: str | None = None,
+    person: str | None = None,
+    equipment: str | None = None,
+    on: date | None = None,
+    limit: int = 200,
+) -> list[Touched]:
+    """Station jobs matching every criterion given (an auditor's search); none given: the latest jobs."""
+    refs = [
+        ref
+        for ref, given in (
+            (f"job/{job}", job),
+            (f"po-line/{po}/{line}", po and line),
+            (f"part/{part}", part),
+            (f"serial/{serial}", serial),
+            (f"person/{person}", person),
+            (f"equipment/{equipment}", equipment),
+        )
+        if given
+    ]
+    since = datetime.combine(on, time(0), tzinfo=UTC) if on is not None else None
+    until = since + timedelta(days=1) if since is not None else None
+    if not refs:
+        rows = conn.execute(
+            "SELECT ref FROM audit.refs WHERE ref LIKE 'job/%%' AND job IS NOT NULL"
+            " AND (%s::timestamptz IS NULL OR at >= %s) AND (%s::timestamptz IS NULL OR at < %s)"
+            " GROUP BY ref ORDER BY max(at) DESC LIMIT %s",
+            (since, since, until, until, limit),
+        ).fetchall()
+        refs_found = [str(r[0]) for r in rows]
+        found = [t for ref in refs_found for t in touched(conn, ref, since=since, until=until, limit=limit)]
+        return sorted(found, key=lambda t: t.at, reverse=True)[:limit]
+    first, *others = refs
+    found = touched(conn, first, since=since, until=until, limit=limit)
+    for ref in others:
+        keep = {(t.station, t.job) for t in touched(conn, ref, since=since, until=until, limit=10 * limit)}
+        found = [t for t in found if (t.station, t.job) in keep]
+    return found

@@ -108,6 +108,8 @@ def refs_of(entry: Entry) -> Iterator[tuple[str, str | None, datetime, str | Non
             yield f"po-line/{scan['po']}/{scan['line']}", job, at, run
         if isinstance(scan.get("serial"), str):
             yield f"serial/{scan['serial']}", job, at, run
+        if isinstance(scan.get("part"), str):
+            yield f"part/{scan['part']}", job, at, run
     elif kind == "job.transition":
         at = _time(data.get("at")) or ts
         if data.get("outcome") == "deny":

@@ -61,6 +61,7 @@ def html(
     appendix_name: str = "proofs.json",
     checkpoint: str | None = None,
     proof_size: int | None = None,
+    downloads: list[tuple[str, str]] | None = None,
 ) -> str:
     text = appendix.decode().replace("</", "<\\/") if appendix is not None else None
     return _ENV.get_template("packet.html").render(
@@ -70,6 +71,7 @@ def html(
         appendix_name=appendix_name,
         checkpoint=checkpoint,
         proof_size=proof_size,
+        downloads=downloads or [],
     )
 
 

@@ -60,7 +60,13 @@ class AuditCentral:
         self.refresh()
         return packets.build(self.conn, contracts_dir=self.contracts_dir, **asked)
 
-    def rendered(self, made: packets.Packet, *, min_cosignatures: int = 1) -> Rendered:
+    def rendered(
+        self,
+        made: packets.Packet,
+        *,
+        min_cosignatures: int = 1,
+        downloads: list[tuple[str, str]] | None = None,
+    ) -> Rendered:
         hub = HubLog(self.conn, admin=self.admin)
         size = proofs.latest_cosigned_size(hub, min_cosignatures=min_cosignatures)
         appendix = proofs.appendix(hub, made.cited, packet=made.asked, log_key=self.log_key, size=size)
@@ -74,6 +80,7 @@ class AuditCentral:
             appendix_name=f"{made.slug}-proofs.json",
             checkpoint=checkpoint,
             proof_size=size,
+            downloads=downloads,
         )
         return Rendered(made, text, appendix, size)
 
