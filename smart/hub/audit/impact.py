@@ -63,6 +63,14 @@ def touched(
     return [Touched(str(n), str(j), at, int(i), pl, tuple(sorted(s))) for n, j, at, i, pl, s in rows]
 
 
+def count(conn: psycopg.Connection[Any], ref: str) -> int:
+    """How many station jobs ``ref`` touched (one index range scan, no job read)."""
+    row = conn.execute(
+        "SELECT count(DISTINCT (node, job)) FROM audit.refs WHERE ref = %s AND job IS NOT NULL", (ref,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def query_ref(
     *,
     equipment: str | None = None,

@@ -101,6 +101,9 @@ class Packet:
         return self.asked.replace("/", "-")
 
 
+#: Jobs listed per reverse search in a packet (the rest by ``smart audit impact``).
+SHOWN = 20
+
 SECTION_TITLES = (
     "Contract",
     "Traveler",
@@ -964,15 +967,15 @@ class _Builder:
         for job in self.jobs:
             for kind in ("equipment", "person", "lot", "procedure"):
                 for ref in _job_refs(self.conn, job.station, job.job, f"{kind}/"):
-                    touched = impact.touched(self.conn, f"{kind}/{ref}")
-                    items.append(
-                        self.item(
-                            "reverse-search",
-                            f"{kind} {ref}: every job it touched",
-                            [(f"{t.station} {t.job}", f"{_when(t.at)} (entry {t.idx})") for t in touched[:20]]
-                            + ([("more", f"{len(touched) - 20} more")] if len(touched) > 20 else []),
-                            [],
+                    touched = impact.touched(self.conn, f"{kind}/{ref}", limit=SHOWN)
+                    count = impact.count(self.conn, f"{kind}/{ref}")
+                    rows = [(f"{t.station} {t.job}", f"{_when(t.at)} (entry {t.idx})") for t in touched]
+                    if count > len(touched):
+                        rows.append(
+                            ("more", f"{count - len(touched)} more: smart audit impact --{kind} {ref}")
                         )
+                    items.append(
+                        self.item("reverse-search", f"{kind} {ref}: every job it touched ({count})", rows, [])
                     )
         return items
 
