@@ -451,10 +451,13 @@ def build(url: str, keys: KeyStore, *, entries: int, jobs: int, batch_size: int 
     for station in ("pt-1", "sr-1"):
         hub.register_witness(keys.signing_key(f"witness-{station}").verifying)
     pt, sr = (_Chain(n, keys.signing_key(n), batch_size) for n in ("pt-1", "sr-1"))
-    job_batches = itertools.chain.from_iterable(_jobs(pt, sr, jobs))
-    per_filler = max(0, entries - jobs * 38) // len(FILLERS)
+    job_batches = list(itertools.chain.from_iterable(_jobs(pt, sr, jobs)))
+    filler = max(0, entries - sum(len(b.entries) for b in job_batches))  # the log is exactly ``entries`` long
+    counts = [filler // len(FILLERS) + (1 if i < filler % len(FILLERS) else 0) for i in range(len(FILLERS))]
     fillers = [
-        synthetic.fast_chain(n, keys.signing_key(n), per_filler, batch_size=batch_size) for n in FILLERS
+        synthetic.fast_chain(n, keys.signing_key(n), c, batch_size=batch_size)
+        for n, c in zip(FILLERS, counts, strict=True)
+        if c > 0
     ]
     with hub:
         for round_ in itertools.zip_longest(job_batches, *fillers):

@@ -25,3 +25,5 @@ CREATE TABLE refs (
 CREATE INDEX refs_ledger_idx ON refs (ledger_idx);
 CREATE INDEX refs_node_job ON refs (node, job) WHERE job IS NOT NULL;
 CREATE INDEX refs_ref_at ON refs (ref, at);
+-- what a station held before a job: its records by kind (LIKE 'record/check/%'), newest first
+CREATE INDEX refs_node_ref ON refs (node, ref text_pattern_ops, node_seq);
