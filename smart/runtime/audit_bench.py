@@ -10,7 +10,7 @@ shipment), one job after another, with one gauge (``UV-METER-1``) in all of
 them. The audit index is then filled from the same :func:`refs_of` the hub
 uses, by COPY. Figures, each beside a baseline of the same run:
 
-- ``packet_html_s``: the packet of one job (index brought up to date, nine
+- ``packet_html_s``: the packet of one job (the follower asked for new entries, nine
   sections, one proof per cited entry, HTML) — beside a plain SELECT of the
   same cited entries (``baseline_select_s``);
 - ``packet_pdf_s``: WeasyPrint of that HTML — beside a one-page document
@@ -558,6 +558,7 @@ def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], No
                 url, log_key=keys.verifying_key("hub"), admin=keys.verifying_key(trust.ADMIN_KEY)
             )
             try:
+                central.refresh()  # the follower is current, as a running hub's is
                 progress(f"the packet of {target} …")
                 started = time.perf_counter()
                 made = central.packet(job=target)

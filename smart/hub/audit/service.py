@@ -7,6 +7,7 @@ never writes the log; its index table is append-only and re-derivable.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,28 @@ class Rendered:
     proof_size: int
 
 
+class SharedIndex:
+    """One index follower for many requests: its cursor stays where the last pass stopped, so a request
+    reads only what the log added since (a fresh follower would scan from the last indexed entry)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._index: index.AuditIndex | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self) -> int:
+        with self._lock:
+            if self._index is None or self._index.conn.closed or self._index.conn.broken:
+                self._index = index.AuditIndex.connect(self.url)
+            return self._index.index_once()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+
 class AuditCentral:
     """One database connection (app role), the log's public key, the contracts directory for intervals."""
 
@@ -39,22 +62,27 @@ class AuditCentral:
         log_key: VerifyingKey,
         admin: VerifyingKey | None = None,
         contracts_dir: Path | None = None,
+        shared_index: SharedIndex | None = None,
     ) -> None:
         self.url = url
         self.log_key = log_key
         #: The administrator's public key: only the witnesses it established are named in bundles.
         self.admin = admin
         self.contracts_dir = contracts_dir
-        self.index = index.AuditIndex.connect(url)
+        #: The index follower: the caller's long-lived one (its cursor survives between requests), or
+        #: one of this object's own.
+        self.shared = shared_index or SharedIndex(url)
+        self._owns_index = shared_index is None
         self.conn: psycopg.Connection[Any] = psycopg.connect(index.schema_url(url), autocommit=True)
 
     def close(self) -> None:
-        self.index.close()
+        if self._owns_index:
+            self.shared.close()
         self.conn.close()
 
     def refresh(self) -> int:
         """Index what the log added since the last look; how many references were new."""
-        return self.index.index_once()
+        return self.shared.refresh()
 
     def packet(self, **asked: Any) -> packets.Packet:
         self.refresh()

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smart.access.roles import Permission
 from smart.hub.audit import clientproof, impact, packet, render
-from smart.hub.audit.service import AuditCentral
+from smart.hub.audit.service import AuditCentral, SharedIndex
 from smart.hub.vault.logins import Login
 from smart.hub.web.auth import TEMPLATES, Guard
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
@@ -71,8 +71,12 @@ def router(
     routes = APIRouter()
     read = guard.requires(Permission.AUDIT_READ)
 
+    shared = SharedIndex(url)  # one follower of the log for every request
+
     def with_central(work: Callable[[AuditCentral], Any]) -> Any:
-        central = AuditCentral(url, log_key=log_key, admin=admin, contracts_dir=contracts_dir)
+        central = AuditCentral(
+            url, log_key=log_key, admin=admin, contracts_dir=contracts_dir, shared_index=shared
+        )
         try:
             central.refresh()
             return work(central)
