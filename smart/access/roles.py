@@ -40,6 +40,8 @@ class Permission(enum.StrEnum):
     ORDERS_WRITE = "orders.write"
     ORDERS_REVIEW = "orders.review"
     ORDERS_RELEASE = "orders.release"
+    #: AuditCentral: job audit packets, reverse searches, C of C proofs (read only, for everyone's role).
+    AUDIT_READ = "audit.read"
 
 
 @cache

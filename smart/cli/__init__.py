@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from smart.cli import (
+    audit,
     bench,
     config,
     contracts,
@@ -51,6 +52,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(work.client_app, name="client")
 app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -353,3 +353,46 @@ def hub(
         f"  release → record in pt-1's mirror p99 ({figures.releases} releases): "
         f"{figures.release_to_station_p99_ms:.2f} ms"
     )
+
+
+@app.command("audit")
+def audit(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"packet_html_s", "packet_pdf_s", "impact_s", "offline_verify_ms", "ledger_entries", …}.',
+    ),
+    entries: int = typer.Option(1_000_000, min=2000, help="Entries in the log (jobs plus filler stations)."),
+    jobs: int = typer.Option(3000, min=2, help="Walked jobs (pt-1 then sr-1) among them."),
+) -> None:
+    """A job's audit packet (HTML, PDF), a reverse search and the client's offline check on a big log."""
+    from smart import logs
+    from smart.runtime import audit_bench
+
+    logs.configure("WARNING")
+
+    def say(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    figures = audit_bench.run_on_temporary_floor(say, entries=entries, jobs=jobs)
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"AuditCentral on a log of {figures.ledger_entries:,} entries ({figures.jobs:,} walked jobs):")
+    typer.echo(
+        f"  packet HTML ({figures.cited_entries} entries cited and proved): {figures.packet_html_s:.2f} s "
+        f"(plain SELECT of the same entries: {figures.baseline_select_s * 1000:.1f} ms)"
+    )
+    typer.echo(f"  packet PDF: {figures.packet_pdf_s:.2f} s (a one-page PDF: {figures.baseline_pdf_s:.2f} s)")
+    typer.echo(
+        f"  reverse search, {figures.impact_jobs:,} jobs: {figures.impact_s * 1000:.1f} ms "
+        f"(bare count of the index rows: {figures.baseline_impact_s * 1000:.1f} ms)"
+    )
+    offline = (
+        "n/a (no Playwright)" if figures.offline_verify_ms is None else f"{figures.offline_verify_ms:.1f} ms"
+    )
+    typer.echo(
+        f"  offline page in Chromium: {offline} (smart verify in Python: {figures.baseline_verify_ms:.1f} ms)"
+    )
+    typer.echo(f"  (building the log took {figures.build_s:.0f} s)")

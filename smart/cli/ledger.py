@@ -16,6 +16,7 @@ import typer
 
 from smart import logs
 from smart import settings as smart_settings
+from smart.hub.audit import proofs as audit_proofs
 from smart.keys import KeyFileError, KeyStore, VerifyingKey
 from smart.ledger import bundle, hub_store, merkle, trust, verify
 from smart.ledger.checkpoint import CheckpointError
@@ -293,6 +294,17 @@ def verify_bundle(
     except (trust.TrustError, OSError) as err:
         typer.echo(f"FAILED: {err}")
         raise typer.Exit(2) from err
+    if audit_proofs.is_appendix(raw):  # a job audit packet's appendix: one bundle per cited entry
+        try:
+            checked = audit_proofs.verify(raw, trusted, min_witnesses=min_witnesses)
+        except audit_proofs.AppendixError as err:
+            typer.echo(f"FAILED: {err}")
+            raise typer.Exit(1) from err
+        typer.echo(
+            f"ok: {len(checked.verified)} entries of the packet for {checked.packet} are in "
+            f"{trusted.origin} at size {checked.size}, each proved against the checkpoint the log signed"
+        )
+        return
     try:
         proved = bundle.verify(raw, trusted, min_witnesses=min_witnesses)
     except bundle.BundleError as err:

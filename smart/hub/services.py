@@ -27,6 +27,8 @@ from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
+from smart.hub.audit import index as audit_index
+from smart.hub.audit import web as audit_web
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -91,6 +93,7 @@ class HubServices:
         await asyncio.to_thread(handoff_central.migrate, owner_url)
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
+        await asyncio.to_thread(audit_index.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
@@ -151,6 +154,7 @@ class HubServices:
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
+            audit_web.router(self.app_database_url(), guard, **audit_web.audit_keys(self.settings)),
         ]
 
     async def status(self) -> FloorStatus:
