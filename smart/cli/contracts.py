@@ -98,6 +98,54 @@ def diff(
     typer.echo("no changes")
 
 
+@contract_app.command("revision")
+def revision(file: Path = typer.Argument(..., help="A file with one SmartContract.")) -> None:
+    """The contract revision people sign (SHA-256 of its name and spec), as the approval names it."""
+    from smart.contracts import approval
+
+    try:
+        contract = _one_contract(file)
+    except manifests.ManifestsInvalid as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    typer.echo(approval.spec_revision(contract))
+
+
+@contract_app.command("approve")
+def approve(
+    name: str = typer.Argument(..., help="The contract's name."),
+    revision: str = typer.Option(
+        ..., "--revision", help="The pending revision (at least its first 8 characters)."
+    ),
+    credential: Path = typer.Option(
+        ..., "--credential", help="File holding the approver's SMART-ID signature on that revision."
+    ),
+) -> None:
+    """A second person approves a contract's pending revision; the floor then distributes it.
+
+    Refused, changing nothing, when the signer wrote the revision, lacks the authority the contract
+    names, the signature does not verify, or the revision is not the pending one.
+    """
+    from smart.contracts import approval
+    from smart.embedded import driver
+
+    token = _token(credential, "--credential") or ""
+    settings = smart_settings.load()
+    try:
+        applied = asyncio.run(driver.approve(name, revision, token, settings))
+    except approval.ApprovalRefused as err:
+        typer.echo(f"smart contract approve: {err}; nothing changed", err=True)
+        raise typer.Exit(1) from err
+    except OSError as err:
+        typer.echo(
+            f"smart contract approve: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}",
+            err=True,
+        )
+        raise typer.Exit(1) from err
+    for item in applied:
+        typer.echo(f"{item.kind.lower()}/{item.name} {item.outcome}")
+
+
 def crds(
     directory: Path = typer.Option(Path("crds"), "--dir", help="Where the CRDs are written."),
     chart: Path = typer.Option(
@@ -117,16 +165,40 @@ def crds(
             typer.echo(f"wrote {path}")
 
 
+def _token(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        typer.echo(f"{what} {path}: {err.strerror or err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def apply(
     files: list[Path] = typer.Option(..., "-f", "--filename", help="Manifest files or directories."),
+    credential: Path | None = typer.Option(
+        None,
+        "--credential",
+        help="File holding the author's SMART-ID signature on the contract revision (who wrote it).",
+    ),
 ) -> None:
-    """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator."""
+    """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator.
+
+    A change to a contract stations hold is held until a second person approves it
+    (``smart contract approve``); ``smart contract revision FILE`` prints the revision to sign.
+    """
+    from smart.contracts import approval
     from smart.embedded import driver
 
     loaded = _load_or_exit(files)
     settings = smart_settings.load()
+    author = _token(credential, "--credential")
     try:
-        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings))
+        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings, author=author))
+    except approval.ApprovalRefused as err:
+        typer.echo(f"smart apply: {err}; nothing applied", err=True)
+        raise typer.Exit(1) from err
     except OSError as err:
         typer.echo(f"smart apply: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}", err=True)
         raise typer.Exit(1) from err
