@@ -242,23 +242,94 @@ async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:
         await connection.close()
 
 
-async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
-    """``smart up``'s start hook: apply every manifest in ``directory``; problems are logged, never fatal.
+#: The manifests bucket's key saying the floor's contracts were seeded from a directory once.
+SEEDED_KEY = "floor.seeded"
 
-    A floor whose contracts do not load still starts: its stations hold no valid bundle and fail
-    closed, saying why, which is what the shop needs to see.
+
+async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
+    """``smart up``'s start hook: seed ``directory`` on the first start only; problems never fatal.
+
+    The hub's state wins over a directory: once seeded, a later start applies nothing from it and
+    only reconciles what the hub holds, so a revision someone replaced (``smart apply``) or one
+    waiting for approval stays as it is; the outcome says, per contract, what is in force and
+    whether the directory's copy differs. A floor whose contracts do not load still starts: its
+    stations hold no valid bundle and fail closed, saying why, which is what the shop needs to see.
     """
     loaded = await asyncio.to_thread(_read, directory)
-    if not loaded:
-        return []
     try:
-        applied = await apply(loaded, settings)
+        seeded = await _seeded(settings)
+        if seeded:
+            applied = await apply([], settings)
+            applied = [*applied, *(await _kept(settings, loaded, directory))]
+        elif loaded:
+            applied = [
+                Applied(a.kind, a.name, f"seeded from {directory}/: {a.outcome}")
+                for a in await apply(loaded, settings)
+            ]
+            await _mark_seeded(settings, directory, loaded)
+        else:
+            applied = []
     except Exception as err:  # a start hook must never take the floor down; it says why instead
         log.error("contracts not applied", directory=str(directory), error=str(err))
         return []
     for item in applied:
         log.info("contract loaded", kind=item.kind, name=item.name, outcome=item.outcome)
     return applied
+
+
+async def _seeded(settings: Settings) -> bool:
+    """Seeded before: the marker is there, or (a floor from before the marker) contracts are stored."""
+    connection = await nats.connect(hub_url(settings), name="smart-seed")
+    try:
+        kv = await _manifests_bucket(connection)
+        try:
+            marker = await kv.get(SEEDED_KEY)
+            if marker.value:
+                return True
+        except nats.js.errors.KeyNotFoundError:
+            pass
+        return bool(await _records(kv, "contract"))
+    finally:
+        await connection.close()
+
+
+async def _mark_seeded(settings: Settings, directory: Path, loaded: Sequence[Manifest]) -> None:
+    connection = await nats.connect(hub_url(settings), name="smart-seed")
+    try:
+        kv = await _manifests_bucket(connection)
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        revisions = {
+            m.metadata.name: approval.spec_revision(m) for m in loaded if isinstance(m, SmartContract)
+        }
+        await kv.put(
+            SEEDED_KEY, json.dumps({"at": now, "directory": str(directory), "contracts": revisions}).encode()
+        )
+    finally:
+        await connection.close()
+
+
+async def _kept(settings: Settings, loaded: Sequence[Manifest], directory: Path) -> list[Applied]:
+    """Per contract of the directory: the revision the hub keeps in force or pending, and if it differs."""
+    records = {r.contract: r for r in await approval_records(settings)}
+    stored = {r["manifest"]["metadata"]["name"]: r for r in await get("contract", settings)}
+    found = []
+    for contract in (m for m in loaded if isinstance(m, SmartContract)):
+        name = contract.metadata.name
+        record = records.get(name)
+        in_dir = approval.spec_revision(contract)
+        if name not in stored or record is None:
+            found.append(
+                Applied("SmartContract", name, "not applied: the floor was seeded before; use smart apply")
+            )
+            continue
+        held = record.distributed or "none"
+        text = f"kept revision {held[:12]} in force"
+        if record.pending:
+            text += f", revision {record.pending[:12]} pending approval"
+        if in_dir not in (record.distributed, record.pending):
+            text += f"; {directory}/ holds {in_dir[:12]}, not applied (the hub's state wins)"
+        found.append(Applied("SmartContract", name, text))
+    return found
 
 
 def _read(directory: Path) -> list[Manifest]:
