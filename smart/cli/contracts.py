@@ -8,7 +8,6 @@ regenerates ``crds/`` from the models.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +38,6 @@ def validate(files: list[Path] = typer.Argument(..., help="Manifest files or dir
         typer.echo(f"{item.file}: {item.manifest.kind} {item.manifest.metadata.name} is valid")
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def _one_contract(path: Path) -> SmartContract:
     found = [item.manifest for item in manifests.load([path]) if isinstance(item.manifest, SmartContract)]
     if len(found) != 1:
@@ -59,26 +49,12 @@ def _one_contract(path: Path) -> SmartContract:
 
 def contract_changes(old: SmartContract, new: SmartContract) -> list[str]:
     """Lines saying what changed, rules matched by id: ``~ path: a → b``, ``+ rule …``, ``- rule …``."""
+    from smart.contracts import history
 
-    def shape(contract: SmartContract) -> dict[str, Any]:
-        body = contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        body["rules"] = {rule["id"]: rule for rule in body["rules"]}
-        return body
+    def spec(contract: SmartContract) -> dict[str, Any]:
+        return contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    a, b = shape(old), shape(new)
-    lines: list[str] = []
-    for rule_id in a["rules"].keys() - b["rules"].keys():
-        lines.append(f"- rule {rule_id} ({a['rules'][rule_id]['kind']})")
-    for rule_id in b["rules"].keys() - a["rules"].keys():
-        lines.append(f"+ rule {rule_id} ({b['rules'][rule_id]['kind']})")
-    flat_a, flat_b = _flatten(a, "spec"), _flatten(b, "spec")
-    for path in sorted(flat_a.keys() | flat_b.keys()):
-        rule_id = path.split(".")[2] if path.startswith("spec.rules.") else None
-        if rule_id is not None and (rule_id not in a["rules"] or rule_id not in b["rules"]):
-            continue
-        if flat_a.get(path) != flat_b.get(path):
-            lines.append(f"~ {path}: {json.dumps(flat_a.get(path))} → {json.dumps(flat_b.get(path))}")
-    return sorted(lines, key=lambda line: line[2:])
+    return history.changes(spec(old), spec(new))
 
 
 @contract_app.command("diff")

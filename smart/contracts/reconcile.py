@@ -352,6 +352,7 @@ async def distribute(
                     "revision": item_.revision,
                     "previous": held.get(item_.station),
                     "enforcement": contract.spec.enforcement,
+                    **({"specRevision": item.verdict.revision} if item.verdict is not None else {}),
                 },
                 actor=actor,
                 contract=item_.revision,
