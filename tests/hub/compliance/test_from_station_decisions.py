@@ -1,0 +1,135 @@
+"""ComplianceCentral and PolicyCentral from a real station: its refusals and activations, via the hub log.
+
+One ut-1 station runs under the reference ultrasonic contract, refuses a flaw detector past its
+calibration (a genuine deny), then takes a new revision. Its node agent ships its ledger to the
+hub (real PostgreSQL, the real intake); the hub's indexes read that log. The station's own answer
+to "what was in force at T" (policy-node-storage) and the hub's agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from smart.contracts import history, manifests
+from smart.contracts.models import SmartContract
+from smart.hub.compliance import index
+from smart.keys import KeyStore
+from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import FreshDatabase
+from tests.node.conftest import Hub, eventually
+from tests.node.test_job_other_stations import UT_SHOP, UT_START
+from tests.node.test_job_walkthrough import at, bench, deploy, entries
+from tests.node.test_station_infrastructure_modules import _event
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _standards() -> dict[str, str]:
+    loaded = [i.manifest for i in manifests.load([ROOT / "contracts"])]
+    specs = [
+        m.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for m in loaded
+        if isinstance(m, SmartContract)
+    ]
+    return index.rule_standards(specs)
+
+
+async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_station(
+    nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, database: FreshDatabase, tmp_path: Path
+) -> None:
+    index.migrate(database.url)
+    conn = psycopg.connect(database.url, autocommit=True)
+    decisions = index.DecisionIndex(conn, standards=_standards())
+    activations = index.ActivationIndex(conn)
+    async with bench(nats_floor, hub, keys, tmp_path, "ut-1", "ultrasonic", UT_SHOP) as ut:
+        first = ut.runtime.agent.enforcer.revisions["ultrasonic"]
+        # A genuine refusal: the gate turns down a flaw detector past its calibration.
+        assert (await ut.job("badge", person="op-7", at=at(0)))["allowed"]
+        scanned = await ut.job(
+            "scan", job="J-2", po="PO-4411", line="1", part="BRK-220", serial="SN-001", at=at(1)
+        )
+        assert scanned["allowed"], scanned["reasons"]
+        gate = await ut.job("start", at=at(2), **{**UT_START, "equipment": ["FLAW-2", "BLOCK-IIW-1"]})
+        assert not gate["allowed"]
+        # A new revision reaches the station.
+        await deploy(hub, "ultrasonic", enforcement="audit")
+        await eventually(
+            lambda: ut.runtime.agent.enforcer.revisions["ultrasonic"] != first, what="second revision"
+        )
+        second = ut.runtime.agent.enforcer.revisions["ultrasonic"]
+        activated = [
+            e for e in entries(ut.runtime, "contract.activated") if e.data["contract"] == "ultrasonic"
+        ]
+        assert [e.data["revision"] for e in activated] == [first, second]
+        between = (
+            history.parse_time(activated[0].ts)
+            + (history.parse_time(activated[1].ts) - history.parse_time(activated[0].ts)) / 2
+        )
+        now = datetime.now(UTC)
+
+        async def hub_has_both() -> bool:
+            await asyncio.to_thread(activations.index_once)
+            await asyncio.to_thread(decisions.index_once)
+            rows = conn.execute("SELECT count(*) FROM contract_activations WHERE station = 'ut-1'").fetchone()
+            return bool(rows and rows[0] >= 2)
+
+        for _ in range(3000):
+            if await hub_has_both():
+                break
+            await asyncio.sleep(0.1)
+        assert await hub_has_both(), "the station's activations never reached the hub log"
+
+        for moment, expected in ((between, first), (now, second)):
+            asked = await ut.module("policy-node-storage", "at", _event(), {"time": moment.isoformat()})
+            station_says = [(x["contract"], x["revision"]) for x in asked["effects"]["inForce"]]
+            hub_says = [(x.contract, x.revision) for x in index.in_force_at(conn, "ut-1", moment)]
+            assert station_says == hub_says == [("ultrasonic", expected)]
+        assert "ut-flaw-detector-calibrated" in asked["effects"]["inForce"][0]["rules"]
+        refused = await ut.module("policy-node-storage", "at", _event(), {"time": "30 Nov, 10:00"})
+        assert refused["outcome"] == "deny" and "body.time" in refused["reasons"][0]["message"]
+
+    # ComplianceCentral: the refusal, found by each of its facets, counted, evidenced on its job, exported.
+    rule = "ut-flaw-detector-calibrated"
+    facets: list[dict[str, str]] = [
+        {"station": "ut-1"},
+        {"rule": rule},
+        {"standard": "as9100"},
+        {"person": "op-7"},
+        {"equipment": "FLAW-2"},
+        {"job": "J-2"},
+    ]
+    for facet in facets:
+        found = index.search(conn, index.query(conn, **facet))  # type: ignore[arg-type]
+        assert rule in {r.rule for r in found}, facet
+    (hit,) = [r for r in index.search(conn, index.query(conn, rule=rule)) if r.job == "J-2"][:1]
+    assert (
+        hit.station == "ut-1"
+        and hit.person == "op-7"
+        and "FLAW-2" in hit.equipment
+        and hit.standard == "as9100"
+    )
+    assert rule in [r.rule for r in index.blocks_on_job(conn, "J-2")]
+    counted = index.counts(conn, index.query(conn, station="ut-1"))
+    assert any(c["rule"] == rule and c["station"] == "ut-1" and c["count"] >= 1 for c in counted)
+    shop_csv = index.to_csv(index.search(conn, index.query(conn, job="J-2")), personal=False)
+    assert shop_csv.splitlines()[0].split(",")[:5] == ["at", "station", "outcome", "severity", "rule"]
+    assert "person" not in shop_csv.splitlines()[0] and "op-7" not in shop_csv
+    assert "op-7" in index.to_csv([hit], personal=True)
+    assert index.search(conn, index.query(conn, since=now.isoformat())) == []
+    # Indexed once: a second pass over the same log adds nothing.
+    assert decisions.index_once() == 0 and activations.index_once() == 0
+    # Bad questions: a clear error naming the field, nothing read.
+    with pytest.raises(
+        index.SearchError, match="rule: no station has recorded a refusal by rule 'no-such-rule'"
+    ):
+        index.query(conn, rule="no-such-rule")
+    with pytest.raises(index.SearchError, match="since: 'yesterday' is not a time"):
+        index.query(conn, since="yesterday")
+    with pytest.raises(index.SearchError, match=r"until: .* has no UTC offset"):
+        index.query(conn, until="2026-11-30T10:00:00")
+    conn.close()
