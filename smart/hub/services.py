@@ -27,6 +27,7 @@ from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
+from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -65,6 +66,7 @@ class HubServices:
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
         self.work: work.WorkServices | None = None
+        self.compliance: compliance_service.ComplianceCentral | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -131,6 +133,10 @@ class HubServices:
             js=self.connection.jetstream(),
         )
         self.work.start()
+        self.compliance = compliance_service.ComplianceCentral(
+            owner_url, self.app_database_url(), self.connection
+        )
+        await self.compliance.start()  # ComplianceCentral and PolicyCentral: refusals, activations, flags
         self.logins = await asyncio.to_thread(Logins, owner_url)
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -151,6 +157,7 @@ class HubServices:
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
+            *([self.compliance.router(guard)] if self.compliance is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -181,6 +188,8 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self.compliance is not None:
+            await self.compliance.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):

@@ -9,18 +9,30 @@ to "what was in force at T" (policy-node-storage) and the hub's agree.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from smart.contracts import history, manifests
+from smart.access.roles import Role
+from smart.contracts import approval, history, manifests
 from smart.contracts.models import SmartContract
 from smart.hub.compliance import index
+from smart.hub.compliance import service as compliance_service
+from smart.hub.vault.logins import Logins
+from smart.hub.web import auth
+from smart.hub.web.app import create_app
 from smart.keys import KeyStore
+from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from smart.runtime.floor import FloorStatus
+from smart.runtime.up import serve_web
+from smart.testing.browser import DESKTOP, async_page, screenshot_path
 from smart.testing.plugin import FreshDatabase
+from tests.hub.conftest import PASSWORD
 from tests.node.conftest import Hub, eventually
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
 from tests.node.test_job_walkthrough import at, bench, deploy, entries
@@ -133,3 +145,113 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     with pytest.raises(index.SearchError, match=r"until: .* has no UTC offset"):
         index.query(conn, until="2026-11-30T10:00:00")
     conn.close()
+
+    # The pages, signed in, in Chromium: the search, the two-person flag on every page, history, in force at.
+    await _pages(database, hub, between)
+
+
+def _emergency_record() -> approval.Record:
+    """ultrasonic's record as the core writes it: its first revision, then a Level 3's emergency change."""
+    contract = next(
+        m
+        for m in (i.manifest for i in manifests.load([ROOT / "contracts" / "ultrasonic.yaml"]))
+        if isinstance(m, SmartContract)
+    )
+    now = datetime.now(UTC)
+    first = approval.gate(contract, None, held={}, planned={}, author=None, now=now).record
+    body = contract.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body["spec"]["approval"] = {"emergency": True}
+    body["spec"]["rules"][0]["message"] = "flaw detector calibration lapsed: use FLAW-1"
+    changed = SmartContract.model_validate(body)
+    revision = approval.spec_revision(changed)
+
+    def signed(badge: str, act: approval.Act) -> approval.Signature:
+        return approval.Signature(
+            badge, act, "ultrasonic", revision, approval.LEVEL_3, ("UT",), f"c-{badge}", now
+        )
+
+    held = approval.gate(
+        changed,
+        first,
+        held={"ut-1": "x"},
+        planned={"ut-1": "y"},
+        author=signed("B-L3", "authorship"),
+        now=now,
+    )
+    assert not held.allowed
+    approved = approval.approve(held.record, changed, signed("B-L3", "approval"))
+    return approval.gate(
+        changed, approved, held={"ut-1": "x"}, planned={"ut-1": "y"}, author=None, now=now
+    ).record
+
+
+async def _pages(database: FreshDatabase, hub: Hub, between: datetime) -> None:
+    store = approval.KvApprovalStore(await approval.bucket(hub.connection.jetstream()))
+    await store.put(_emergency_record())
+    central = compliance_service.ComplianceCentral(database.url, database.url, hub.connection)
+    await central.start()
+    logins = Logins(database.url)
+    logins.add("nadcap-auditor", PASSWORD, role=Role.AUDITOR)
+    logins.add("op-7", PASSWORD, role=Role.OPERATOR)
+    guard = auth.Guard(logins)
+    app = create_app(_no_floor, routers=[auth.router(logins), central.router(guard)])
+    port = ports.free_port()
+    server, task = await serve_web(app, "127.0.0.1", port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            assert (await anonymous.get("/api/v1/compliance/search")).status_code == 401
+        async with async_page(DESKTOP) as page:
+            await page.goto(f"{url}/login?next=/compliance")
+            await page.fill("input[name=username]", "op-7")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button")
+            assert (await page.goto(f"{url}/compliance")).status == 403  # an operator reads no refusals
+            await page.context.clear_cookies()  # signed out
+            await page.goto(f"{url}/login?next=/compliance")
+            await page.fill("input[name=username]", "nadcap-auditor")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button")
+            await page.goto(f"{url}/compliance?station=ut-1&rule=ut-flaw-detector-calibrated")
+            await page.wait_for_selector("#refusals tr[data-rule=ut-flaw-detector-calibrated]")
+            assert "J-2" in (await page.text_content("#refusals") or "")
+            for _ in range(200):  # the flags task reads the bucket every few seconds
+                if await page.locator(".banner").count():
+                    break
+                await asyncio.sleep(0.1)
+                await page.reload()
+            banner = await page.text_content(".banner") or ""
+            assert "emergency revision" in banner and "must countersign" in banner
+            await page.screenshot(path=str(screenshot_path("compliance-search")), full_page=True)
+            bad = await page.goto(f"{url}/compliance?since=yesterday")
+            assert bad.status == 400
+            assert "since: 'yesterday' is not a time" in (await page.text_content(".refused:not(.banner)") or "")
+            await page.goto(f"{url}/policy")
+            assert "CountersignDue" in (
+                await page.text_content("#contracts tr[data-contract=ultrasonic]") or ""
+            )
+            await page.goto(f"{url}/policy/contracts/ultrasonic")
+            assert "flaw detector calibration lapsed" in (await page.text_content(".diff") or "")
+            await page.screenshot(path=str(screenshot_path("policy-contract-history")), full_page=True)
+            await page.goto(f"{url}/policy/at?station=ut-1&time={between.isoformat().replace('+', '%2B')}")
+            await page.wait_for_selector("#in-force")
+            assert "ultrasonic" in (await page.text_content("#in-force") or "")
+            await page.screenshot(path=str(screenshot_path("policy-in-force-at")))
+        async with httpx.AsyncClient(base_url=url) as session:
+            await session.post("/login", data={"username": "nadcap-auditor", "password": PASSWORD})
+            exported = await session.get("/api/v1/compliance/export.csv", params={"job": "J-2"})
+            assert exported.status_code == 200 and exported.text.startswith(
+                "at,station,outcome,severity,rule"
+            )
+            unknown = await session.get("/api/v1/compliance/search", params={"rule": "no-such-rule"})
+            assert unknown.status_code == 400 and "no-such-rule" in unknown.json()["detail"]
+            blocks = await session.get("/api/v1/compliance/jobs/J-2/blocks")
+            assert "ut-flaw-detector-calibrated" in [b["rule"] for b in blocks.json()["blocks"]]
+    finally:
+        server.should_exit = True
+        await task
+        await central.stop()
+
+
+async def _no_floor() -> FloorStatus:
+    return FloorStatus(healthy=True, services=[], checked_at=time.time())
