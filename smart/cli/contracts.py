@@ -8,6 +8,7 @@ regenerates ``crds/`` from the models.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,92 @@ def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
             meta, spec = record["manifest"]["metadata"], record["manifest"]["spec"]
             labels = ",".join(f"{k}={v}" for k, v in sorted(meta.get("labels", {}).items()))
             typer.echo(f"{meta['name']:<12} {spec['process']:<22} {labels}")
+
+
+def _hub_database(settings: smart_settings.Settings) -> str:
+    from smart.hub.services import HubServices
+
+    return HubServices(settings).app_database_url()
+
+
+@contract_app.command("history")
+def history_command(
+    name: str = typer.Argument(..., help="The contract's name."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of lines."),
+) -> None:
+    """Every revision of a contract: author, approvers, when, the diff, and when each station had it."""
+    import datetime
+
+    import psycopg
+
+    from smart.contracts import history
+    from smart.embedded import driver
+    from smart.hub.compliance import service
+
+    settings = smart_settings.load()
+    records = {r.contract: r for r in asyncio.run(driver.approval_records(settings))}
+    if name not in records:
+        typer.echo(f"smart contract history: no contract {name} on this floor", err=True)
+        raise typer.Exit(1)
+    try:
+        with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
+            found, mapping = service.activations_of(conn, name), service.deployed_mapping(conn, name)
+    except (psycopg.Error, ValueError) as err:
+        typer.echo(
+            f"smart contract history: the hub database cannot be read ({str(err)[:200]}); "
+            "station periods are left out",
+            err=True,
+        )
+        found, mapping = [], {}
+    rows = history.history(
+        records[name], found=found, compiled_from=mapping, now=datetime.datetime.now(datetime.UTC)
+    )
+    if as_json:
+        typer.echo(json.dumps({"contract": name, "revisions": [r.json() for r in rows]}, indent=2))
+        return
+    for row in rows:
+        approvers = ", ".join(row.approvers) or ("first revision" if row.first else "-")
+        typer.echo(
+            f"{row.revision[:12]}  {row.state:<18} submitted {row.submitted.isoformat(timespec='seconds')}"
+            f"  author {row.author or 'not proven'}  approved by {approvers}"
+        )
+        for line in row.diff:
+            typer.echo(f"    {line}")
+        for period in row.periods:
+            until = period.until.isoformat(timespec="seconds") if period.until else "now"
+            typer.echo(f"    {period.station}: {period.since.isoformat(timespec='seconds')} → {until}")
+
+
+@contract_app.command("at")
+def at_command(
+    station: str = typer.Argument(..., help="The station, e.g. pt-1."),
+    time: str = typer.Option(
+        ..., "--time", help="The moment, RFC 3339 with offset, e.g. 2026-11-30T10:00:00Z."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """What was in force at a station at a time, from the stations' own activations in the hub log."""
+    import psycopg
+
+    from smart.contracts import history
+    from smart.hub.compliance import index
+
+    try:
+        moment = history.parse_time(time, field_name="--time")
+    except history.HistoryError as err:
+        typer.echo(f"smart contract at: {err}", err=True)
+        raise typer.Exit(2) from err
+    settings = smart_settings.load()
+    with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
+        found = index.in_force_at(conn, station, moment)
+    if as_json:
+        typer.echo(
+            json.dumps({"station": station, "time": moment.isoformat(), "inForce": [f.json() for f in found]})
+        )
+        return
+    if not found:
+        typer.echo(f"no contract was in force at {station} at {moment.isoformat()}: it failed closed")
+    for item in found:
+        typer.echo(
+            f"{item.contract:<28} {item.revision[:12]}  since {item.since.isoformat(timespec='seconds')}"
+        )

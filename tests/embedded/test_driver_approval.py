@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from pathlib import Path
 
 import nats
@@ -162,6 +163,19 @@ async def test_a_changed_contract_waits_for_a_second_person_then_goes_to_the_sta
         env=env,
     )
     assert again.exit_code == 1 and "not the pending one" in again.output
+
+    # History: both revisions, who wrote and who approved the second, and what changed (rules by id).
+    shown_history = await asyncio.to_thread(
+        CliRunner().invoke, app, ["contract", "history", "penetrant", "--json"], env=env
+    )
+    assert shown_history.exit_code == 0, shown_history.output
+    revisions = json.loads(shown_history.stdout)["revisions"]
+    assert [(r["revision"], r["author"], r["approvers"], r["state"]) for r in revisions] == [
+        (approval.spec_revision(contract), None, [], "Approved"),
+        (revision, "B-AUTHOR", ["B-QM"], "Approved"),
+    ]
+    assert revisions[0]["first"] and not revisions[1]["first"]
+    assert revisions[1]["diff"] == ["~ spec.rules.pt-uva-intensity.limits.min: 1000.0 → 1200.0"]
 
     with ledger.NodeLog.open(
         settings.state_dir / "ledger", node="smart-embedded", keys=KeyStore(tmp_path / "keys")

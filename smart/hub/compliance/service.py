@@ -115,7 +115,7 @@ class ComplianceCentral:
         return router(self.app_url, guard, self.approvals)
 
 
-def _deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str, str]:
+def deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str, str]:
     """Bundle revision → contract revision, from the hub log's ``contract.deployed`` entries."""
     rows = conn.execute(
         "SELECT entry FROM ledger_entries"
@@ -126,7 +126,7 @@ def _deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str,
     return history.bundle_revisions(entries, contract)
 
 
-def _activations(conn: psycopg.Connection[Any], contract: str) -> list[history.Activation]:
+def activations_of(conn: psycopg.Connection[Any], contract: str) -> list[history.Activation]:
     rows = conn.execute(
         "SELECT station, contract, revision, at FROM contract_activations"
         " WHERE contract = %s ORDER BY at, ledger_idx",
@@ -230,7 +230,7 @@ def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
 
         def _read() -> tuple[list[history.Activation], dict[str, str]]:
             with psycopg.connect(url, autocommit=True) as conn:
-                return _activations(conn, name), _deployed_mapping(conn, name)
+                return activations_of(conn, name), deployed_mapping(conn, name)
 
         found, mapping = await run_in_threadpool(_read)
         rows = history.history(record, found=found, compiled_from=mapping, now=datetime.now(UTC))
