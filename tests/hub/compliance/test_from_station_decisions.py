@@ -225,7 +225,8 @@ async def _pages(database: FreshDatabase, hub: Hub, between: datetime) -> None:
             await page.screenshot(path=str(screenshot_path("compliance-search")), full_page=True)
             bad = await page.goto(f"{url}/compliance?since=yesterday")
             assert bad.status == 400
-            assert "since: 'yesterday' is not a time" in (await page.text_content(".refused:not(.banner)") or "")
+            error = await page.text_content(".refused:not(.banner)") or ""
+            assert "since: 'yesterday' is not a time" in error
             await page.goto(f"{url}/policy")
             assert "CountersignDue" in (
                 await page.text_content("#contracts tr[data-contract=ultrasonic]") or ""
