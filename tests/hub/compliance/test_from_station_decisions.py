@@ -17,11 +17,15 @@ import httpx
 import psycopg
 import pytest
 
+from smart import ledger
 from smart.access.roles import Role
 from smart.contracts import approval, history, manifests
+from smart.contracts import facts as f
 from smart.contracts.models import SmartContract
 from smart.hub.compliance import index
 from smart.hub.compliance import service as compliance_service
+from smart.hub.safety import incidents as safety
+from smart.hub.safety import service as safety_service
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
@@ -35,7 +39,7 @@ from smart.testing.plugin import FreshDatabase
 from tests.hub.conftest import PASSWORD
 from tests.node.conftest import Hub, eventually
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
-from tests.node.test_job_walkthrough import at, bench, deploy, entries
+from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, at, bench, deploy, entries
 from tests.node.test_station_infrastructure_modules import _event
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,6 +59,7 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, database: FreshDatabase, tmp_path: Path
 ) -> None:
     index.migrate(database.url)
+    safety.migrate(database.url)
     conn = psycopg.connect(database.url, autocommit=True)
     decisions = index.DecisionIndex(conn, standards=_standards())
     activations = index.ActivationIndex(conn)
@@ -105,6 +110,58 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
         refused = await ut.module("policy-node-storage", "at", _event(), {"time": "30 Nov, 10:00"})
         assert refused["outcome"] == "deny" and "body.time" in refused["reasons"][0]["message"]
 
+    # SafetyCentral: pt-1's e-stop pressed and a PPE refusal, as its Safety module decides them.
+    async with bench(nats_floor, hub, keys, tmp_path / "pt", "pt-1", "penetrant", PENETRANT_SHOP) as pt:
+        event = f.Event(action="operate", at=AT, station="pt-1", person="op-7", job="J-1")
+        pressed = await pt.module("safety", "estop", event, {"pressed": True})
+        assert pressed["outcome"] == "deny"
+        gloved = f.Event(
+            action="operate", at=AT, station="pt-1", person="op-7", ppe=frozenset({"nitrile-gloves"})
+        )
+        assert (await pt.module("safety", "estop", gloved, {"pressed": False}))["outcome"] == "allow"
+        tinted = f.Event(
+            action="operate", at=AT, station="pt-1", person="op-9", job="J-1", ppe=frozenset({"sunglasses"})
+        )
+        assert (await pt.module("safety", "ppe", tinted))["outcome"] == "deny"
+        incidents_index = safety.IncidentIndex(conn)
+
+        async def both_incidents() -> bool:
+            await asyncio.to_thread(incidents_index.index_once)
+            return len(safety.incidents(conn, station="pt-1")) >= 2
+
+        for _ in range(3000):
+            if await both_incidents():
+                break
+            await asyncio.sleep(0.1)
+    found_incidents = safety.incidents(conn, station="pt-1")
+    assert sorted((i.kind, i.person, i.job) for i in found_incidents) == [
+        ("estop", "op-7", "J-1"),
+        ("ppe", "op-9", "J-1"),
+    ]
+    estop = next(i for i in found_incidents if i.kind == "estop")
+    with ledger.NodeLog.open(tmp_path / "hub-ledger", node="safety-central", keys=keys) as hub_ledger:
+        with pytest.raises(safety.ReportError, match="cause: say what caused"):
+            safety.report(
+                conn, hub_ledger, incident=estop.ledger_idx, cause=" ", action="x", by="safety-lead"
+            )
+        with pytest.raises(safety.ReportError, match="incident: no safety incident 999999"):
+            safety.report(conn, hub_ledger, incident=999999, cause="c", action="a", by="safety-lead")
+        done = safety.report(
+            conn,
+            hub_ledger,
+            incident=estop.ledger_idx,
+            cause="operator reached into the booth",
+            action="guard rail fitted; briefing",
+            by="safety-lead",
+        )
+        reported = [e for e in hub_ledger.entries(0) if e.kind == "safety.incident_reported"]
+    assert done.cause == "operator reached into the booth" and done.reported_by == "safety-lead"
+    assert [e.data["incident"] for e in reported] == [estop.ledger_idx]
+    assert {(t["station"], t["kind"], t["count"]) for t in safety.trends(conn)} >= {
+        ("pt-1", "estop", 1),
+        ("pt-1", "ppe", 1),
+    }
+
     # ComplianceCentral: the refusal, found by each of its facets, counted, evidenced on its job, exported.
     rule = "ut-flaw-detector-calibrated"
     facets: list[dict[str, str]] = [
@@ -133,8 +190,13 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     assert "person" not in shop_csv.splitlines()[0] and "op-7" not in shop_csv
     assert "op-7" in index.to_csv([hit], personal=True)
     assert index.search(conn, index.query(conn, since=now.isoformat())) == []
-    # Indexed once: a second pass over the same log adds nothing.
-    assert decisions.index_once() == 0 and activations.index_once() == 0
+    # Indexed once: the whole log read again from its start (a rebuild, a replay) adds nothing.
+    decisions.index_once()
+    before = index.search(conn, index.query(conn, limit=10_000))
+    again = index.DecisionIndex(conn, standards=_standards())
+    again._next = 0  # from the first entry of the log, as a rebuild reads it
+    assert again.index_once() == 0
+    assert index.search(conn, index.query(conn, limit=10_000)) == before
     # Bad questions: a clear error naming the field, nothing read.
     with pytest.raises(
         index.SearchError, match="rule: no station has recorded a refusal by rule 'no-such-rule'"
@@ -147,7 +209,7 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     conn.close()
 
     # The pages, signed in, in Chromium: the search, the two-person flag on every page, history, in force at.
-    await _pages(database, hub, between)
+    await _pages(database, hub, between, keys, tmp_path)
 
 
 def _emergency_record() -> approval.Record:
@@ -185,16 +247,25 @@ def _emergency_record() -> approval.Record:
     ).record
 
 
-async def _pages(database: FreshDatabase, hub: Hub, between: datetime) -> None:
+async def _pages(
+    database: FreshDatabase, hub: Hub, between: datetime, keys: KeyStore, tmp_path: Path
+) -> None:
     store = approval.KvApprovalStore(await approval.bucket(hub.connection.jetstream()))
     await store.put(_emergency_record())
     central = compliance_service.ComplianceCentral(database.url, database.url, hub.connection)
     await central.start()
+    safety_central = safety_service.SafetyCentral(
+        database.url, database.url, ledger_dir=tmp_path / "hub", keys=keys
+    )
+    await safety_central.start()
     logins = Logins(database.url)
+    logins.add("l3-lee", PASSWORD, role=Role.LEVEL3)
     logins.add("nadcap-auditor", PASSWORD, role=Role.AUDITOR)
     logins.add("op-7", PASSWORD, role=Role.OPERATOR)
     guard = auth.Guard(logins)
-    app = create_app(_no_floor, routers=[auth.router(logins), central.router(guard)])
+    app = create_app(
+        _no_floor, routers=[auth.router(logins), central.router(guard), safety_central.router(guard)]
+    )
     port = ports.free_port()
     server, task = await serve_web(app, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
@@ -238,6 +309,25 @@ async def _pages(database: FreshDatabase, hub: Hub, between: datetime) -> None:
             await page.wait_for_selector("#in-force")
             assert "ultrasonic" in (await page.text_content("#in-force") or "")
             await page.screenshot(path=str(screenshot_path("policy-in-force-at")))
+            await page.goto(f"{url}/safety")
+            assert await page.locator("#incidents form").count() == 1  # the PPE refusal, not yet reported
+            await page.fill("#incidents tr[data-kind=ppe] input[name=cause]", "sunglasses worn in the booth")
+            await page.fill("#incidents tr[data-kind=ppe] input[name=action]", "UV-safe lenses issued")
+            async with page.expect_response(lambda r: r.url.endswith("/report")) as answer:
+                await page.click("#incidents tr[data-kind=ppe] button")
+            assert (await answer.value).status == 403  # an auditor reads; a safety lead completes
+            await page.context.clear_cookies()
+            await page.goto(f"{url}/login?next=/safety")
+            await page.fill("input[name=username]", "l3-lee")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button")
+            await page.goto(f"{url}/safety")
+            await page.fill("#incidents tr[data-kind=ppe] input[name=cause]", "sunglasses worn in the booth")
+            await page.fill("#incidents tr[data-kind=ppe] input[name=action]", "UV-safe lenses issued")
+            await page.click("#incidents tr[data-kind=ppe] button")
+            await page.wait_for_selector("#incidents tr[data-kind=ppe] .report")
+            assert "l3-lee" in (await page.text_content("#incidents tr[data-kind=ppe] .report") or "")
+            await page.screenshot(path=str(screenshot_path("safety-incidents")), full_page=True)
         async with httpx.AsyncClient(base_url=url) as session:
             await session.post("/login", data={"username": "nadcap-auditor", "password": PASSWORD})
             exported = await session.get("/api/v1/compliance/export.csv", params={"job": "J-2"})
@@ -252,6 +342,7 @@ async def _pages(database: FreshDatabase, hub: Hub, between: datetime) -> None:
         server.should_exit = True
         await task
         await central.stop()
+        await safety_central.stop()
 
 
 async def _no_floor() -> FloorStatus:
