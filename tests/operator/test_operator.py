@@ -12,9 +12,11 @@ from typing import Any
 import kmock
 import nats
 import pytest
+from typer.testing import CliRunner
 
 from smart import ledger
 from smart.bus.mirror import mirror_bucket
+from smart.cli import app
 from smart.contracts import bundle, catalog, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
@@ -244,13 +246,24 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     assert await approvals.pending(api, "floor-basics", approved_revision)
     assert await kv_value(hub, "pt-1.floor-basics") is not None
     assert bundle.verify(await kv_value(hub, "pt-1.floor-basics") or b"", hub_key).revision == first["pt-1"]
-    accepted = await approvals.approve(api, keys, "floor-basics", approved_revision, "B-QM")
-    assert accepted["status"] == {
-        "accepted": "True",
-        "approver": "B-QM",
-        "authority": "quality-manager",
-        "message": f"revision {approved_revision[:12]} of floor-basics approved",
-    }
+    # The quality manager approves from the CLI: a ContractApproval the operator verifies.
+    token = tmp_path / "qm.token"
+    token.write_text(
+        approvals.signature(
+            approvals.smart_id(keys),
+            badge="B-QM",
+            act="approval",
+            contract="floor-basics",
+            revision=approved_revision,
+            authority="quality-manager",
+        )
+    )
+    command = ["contract", "approve", "floor-basics", "--revision", approved_revision[:12]]
+    ran = await asyncio.to_thread(CliRunner().invoke, app, [*command, "--credential", str(token), "-n", NS])
+    assert ran.exit_code == 0, ran.output
+    assert f"accepted: revision {approved_revision[:12]} of floor-basics approved" in ran.output
+    (accepted,) = [a for a in await api.items(approvals.APPROVALS) if a["status"].get("approver") == "B-QM"]
+    assert accepted["status"]["authority"] == "quality-manager"
     after_edit = await eventually(lambda: ready_gen(2))
     assert after_edit["status"]["approval"] == "Approved"
     for sid, revision in first.items():
