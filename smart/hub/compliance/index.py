@@ -58,12 +58,12 @@ CREATE TABLE IF NOT EXISTS compliance_decisions (
     revisions jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (ledger_idx, reason_no)
 );
-CREATE INDEX IF NOT EXISTS compliance_decisions_at ON compliance_decisions (at);
-CREATE INDEX IF NOT EXISTS compliance_decisions_station_at ON compliance_decisions (station, at);
-CREATE INDEX IF NOT EXISTS compliance_decisions_rule_at ON compliance_decisions (rule, at);
-CREATE INDEX IF NOT EXISTS compliance_decisions_job ON compliance_decisions (job);
-CREATE INDEX IF NOT EXISTS compliance_decisions_person ON compliance_decisions (person);
-CREATE INDEX IF NOT EXISTS compliance_decisions_standard ON compliance_decisions (standard, at);
+CREATE INDEX IF NOT EXISTS compliance_decisions_at ON compliance_decisions (at, ledger_idx);
+CREATE INDEX IF NOT EXISTS compliance_decisions_station_at ON compliance_decisions (station, at, ledger_idx);
+CREATE INDEX IF NOT EXISTS compliance_decisions_rule_at ON compliance_decisions (rule, at, ledger_idx);
+CREATE INDEX IF NOT EXISTS compliance_decisions_job ON compliance_decisions (job, at, ledger_idx);
+CREATE INDEX IF NOT EXISTS compliance_decisions_person ON compliance_decisions (person, at, ledger_idx);
+CREATE INDEX IF NOT EXISTS compliance_decisions_standard ON compliance_decisions (standard, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_equipment ON compliance_decisions USING gin (equipment);
 """
 
@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS contract_activations (
     revision text,
     at timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS contract_activations_station_at ON contract_activations (station, at);
+CREATE INDEX IF NOT EXISTS contract_activations_station_at
+    ON contract_activations (station, contract, at, ledger_idx);
 """
 
 
@@ -179,9 +180,12 @@ class ActivationIndex(log_index.LogIndex):
 def in_force_at(conn: psycopg.Connection[Any], station: str, at: datetime) -> list[history.InForce]:
     """Each contract's revision in force at ``station`` at ``at``, from the indexed activations."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (contract) contract, revision, at FROM contract_activations"
-        " WHERE station = %s AND at <= %s ORDER BY contract, at DESC, ledger_idx DESC",
-        (station, at),
+        "SELECT c.contract, latest.revision, latest.at FROM"
+        " (SELECT DISTINCT contract FROM contract_activations WHERE station = %s) AS c"
+        " CROSS JOIN LATERAL (SELECT revision, at FROM contract_activations a"
+        "  WHERE a.station = %s AND a.contract = c.contract AND a.at <= %s"
+        "  ORDER BY a.at DESC, a.ledger_idx DESC LIMIT 1) AS latest ORDER BY c.contract",
+        (station, station, at),
     ).fetchall()
     return [history.InForce(str(c), str(r), t) for c, r, t in rows if r is not None]
 
