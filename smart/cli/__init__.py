@@ -11,6 +11,7 @@ import typer
 from smart.cli import (
     audit,
     bench,
+    compliance,
     config,
     contracts,
     credentials,
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.command("up")(floor.up)
 app.add_typer(contracts.contract_app, name="contract")
+app.add_typer(compliance.compliance_app, name="compliance")
 app.command("apply")(contracts.apply)
 app.command("get")(contracts.get)
 app.command("crds")(contracts.crds)

@@ -322,6 +322,7 @@ def hub(
     releases: int = typer.Option(
         100, min=2, help="Releases to time (at most one per PO of the seeded lines)."
     ),
+    decisions: int = typer.Option(1_000_000, min=10, help="Station decisions ComplianceCentral searches."),
 ) -> None:
     """PO search over 100,000 lines beside a plain SELECT, a 10,000-line import, release → station record."""
     from smart import logs
@@ -339,6 +340,7 @@ def hub(
         searches=searches,
         import_lines=import_lines,
         releases=min(releases, po_lines // 10),
+        decisions=decisions,
     )
     if as_json:
         typer.echo(json.dumps(figures.as_json()))
@@ -353,6 +355,17 @@ def hub(
         f"  release → record in pt-1's mirror p99 ({figures.releases} releases): "
         f"{figures.release_to_station_p99_ms:.2f} ms"
     )
+    if figures.policy is not None:
+        policy = figures.policy
+        typer.echo(
+            f"  compliance search over {policy.decisions:,} decisions p95: "
+            f"{policy.compliance_search_p95_ms:.2f} ms"
+        )
+        typer.echo(f"  what was in force at a station at T p95: {policy.in_force_at_ms:.2f} ms")
+        typer.echo(
+            f"  plain primary-key SELECT of one decision (same run) p95: "
+            f"{policy.lookup_baseline_p95_ms:.3f} ms"
+        )
 
 
 @app.command("audit")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -39,15 +39,6 @@ def validate(files: list[Path] = typer.Argument(..., help="Manifest files or dir
         typer.echo(f"{item.file}: {item.manifest.kind} {item.manifest.metadata.name} is valid")
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def _one_contract(path: Path) -> SmartContract:
     found = [item.manifest for item in manifests.load([path]) if isinstance(item.manifest, SmartContract)]
     if len(found) != 1:
@@ -59,26 +50,12 @@ def _one_contract(path: Path) -> SmartContract:
 
 def contract_changes(old: SmartContract, new: SmartContract) -> list[str]:
     """Lines saying what changed, rules matched by id: ``~ path: a → b``, ``+ rule …``, ``- rule …``."""
+    from smart.contracts import history
 
-    def shape(contract: SmartContract) -> dict[str, Any]:
-        body = contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        body["rules"] = {rule["id"]: rule for rule in body["rules"]}
-        return body
+    def spec(contract: SmartContract) -> dict[str, Any]:
+        return contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    a, b = shape(old), shape(new)
-    lines: list[str] = []
-    for rule_id in a["rules"].keys() - b["rules"].keys():
-        lines.append(f"- rule {rule_id} ({a['rules'][rule_id]['kind']})")
-    for rule_id in b["rules"].keys() - a["rules"].keys():
-        lines.append(f"+ rule {rule_id} ({b['rules'][rule_id]['kind']})")
-    flat_a, flat_b = _flatten(a, "spec"), _flatten(b, "spec")
-    for path in sorted(flat_a.keys() | flat_b.keys()):
-        rule_id = path.split(".")[2] if path.startswith("spec.rules.") else None
-        if rule_id is not None and (rule_id not in a["rules"] or rule_id not in b["rules"]):
-            continue
-        if flat_a.get(path) != flat_b.get(path):
-            lines.append(f"~ {path}: {json.dumps(flat_a.get(path))} → {json.dumps(flat_b.get(path))}")
-    return sorted(lines, key=lambda line: line[2:])
+    return history.changes(spec(old), spec(new))
 
 
 @contract_app.command("diff")
@@ -96,6 +73,67 @@ def diff(
     if changes:
         raise typer.Exit(1)
     typer.echo("no changes")
+
+
+@contract_app.command("revision")
+def revision(file: Path = typer.Argument(..., help="A file with one SmartContract.")) -> None:
+    """The contract revision people sign (SHA-256 of its name and spec), as the approval names it."""
+    from smart.contracts import approval
+
+    try:
+        contract = _one_contract(file)
+    except manifests.ManifestsInvalid as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    typer.echo(approval.spec_revision(contract))
+
+
+@contract_app.command("approve")
+def approve(
+    name: str = typer.Argument(..., help="The contract's name."),
+    revision: str = typer.Option(
+        ..., "--revision", help="The pending revision (at least its first 8 characters)."
+    ),
+    credential: Path = typer.Option(
+        ..., "--credential", help="File holding the approver's SMART-ID signature on that revision."
+    ),
+    namespace: str | None = typer.Option(
+        None,
+        "-n",
+        "--namespace",
+        help="On Kubernetes: create a ContractApproval in this namespace (kubeconfig or SMART_KUBE_SERVER).",
+    ),
+) -> None:
+    """A second person approves a contract's pending revision; the floor (or the operator) distributes it.
+
+    Refused, changing nothing, when the signer wrote the revision, lacks the authority the contract
+    names, the signature does not verify, or the revision is not the pending one.
+    """
+    from smart.contracts import approval
+    from smart.embedded import driver
+
+    token = _token(credential, "--credential") or ""
+    if namespace is not None:
+        try:
+            typer.echo(_approve_on_kubernetes(name, revision, token, namespace))
+        except approval.ApprovalRefused as err:
+            typer.echo(f"smart contract approve: {err}; nothing changed", err=True)
+            raise typer.Exit(1) from err
+        return
+    settings = smart_settings.load()
+    try:
+        applied = asyncio.run(driver.approve(name, revision, token, settings))
+    except approval.ApprovalRefused as err:
+        typer.echo(f"smart contract approve: {err}; nothing changed", err=True)
+        raise typer.Exit(1) from err
+    except OSError as err:
+        typer.echo(
+            f"smart contract approve: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}",
+            err=True,
+        )
+        raise typer.Exit(1) from err
+    for item in applied:
+        typer.echo(f"{item.kind.lower()}/{item.name} {item.outcome}")
 
 
 def crds(
@@ -117,16 +155,40 @@ def crds(
             typer.echo(f"wrote {path}")
 
 
+def _token(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        typer.echo(f"{what} {path}: {err.strerror or err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def apply(
     files: list[Path] = typer.Option(..., "-f", "--filename", help="Manifest files or directories."),
+    credential: Path | None = typer.Option(
+        None,
+        "--credential",
+        help="File holding the author's SMART-ID signature on the contract revision (who wrote it).",
+    ),
 ) -> None:
-    """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator."""
+    """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator.
+
+    A change to a contract stations hold is held until a second person approves it
+    (``smart contract approve``); ``smart contract revision FILE`` prints the revision to sign.
+    """
+    from smart.contracts import approval
     from smart.embedded import driver
 
     loaded = _load_or_exit(files)
     settings = smart_settings.load()
+    author = _token(credential, "--credential")
     try:
-        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings))
+        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings, author=author))
+    except approval.ApprovalRefused as err:
+        typer.echo(f"smart apply: {err}; nothing applied", err=True)
+        raise typer.Exit(1) from err
     except OSError as err:
         typer.echo(f"smart apply: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}", err=True)
         raise typer.Exit(1) from err
@@ -168,3 +230,154 @@ def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
             meta, spec = record["manifest"]["metadata"], record["manifest"]["spec"]
             labels = ",".join(f"{k}={v}" for k, v in sorted(meta.get("labels", {}).items()))
             typer.echo(f"{meta['name']:<12} {spec['process']:<22} {labels}")
+
+
+def _hub_database(settings: smart_settings.Settings) -> str:
+    from smart.hub.services import HubServices
+
+    return HubServices(settings).app_database_url()
+
+
+@contract_app.command("history")
+def history_command(
+    name: str = typer.Argument(..., help="The contract's name."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of lines."),
+) -> None:
+    """Every revision of a contract: author, approvers, when, the diff, and when each station had it."""
+    import datetime
+
+    import psycopg
+
+    from smart.contracts import history
+    from smart.embedded import driver
+    from smart.hub.compliance import service
+
+    settings = smart_settings.load()
+    records = {r.contract: r for r in asyncio.run(driver.approval_records(settings))}
+    if name not in records:
+        typer.echo(f"smart contract history: no contract {name} on this floor", err=True)
+        raise typer.Exit(1)
+    try:
+        with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
+            found, mapping = service.activations_of(conn, name), service.deployed_mapping(conn, name)
+    except (psycopg.Error, ValueError) as err:
+        typer.echo(
+            f"smart contract history: the hub database cannot be read ({str(err)[:200]}); "
+            "station periods are left out",
+            err=True,
+        )
+        found, mapping = [], {}
+    rows = history.history(
+        records[name], found=found, compiled_from=mapping, now=datetime.datetime.now(datetime.UTC)
+    )
+    if as_json:
+        typer.echo(json.dumps({"contract": name, "revisions": [r.json() for r in rows]}, indent=2))
+        return
+    for row in rows:
+        approvers = ", ".join(row.approvers) or ("first revision" if row.first else "-")
+        typer.echo(
+            f"{row.revision[:12]}  {row.state:<18} submitted {row.submitted.isoformat(timespec='seconds')}"
+            f"  author {row.author or 'not proven'}  approved by {approvers}"
+        )
+        for line in row.diff:
+            typer.echo(f"    {line}")
+        for period in row.periods:
+            until = period.until.isoformat(timespec="seconds") if period.until else "now"
+            typer.echo(f"    {period.station}: {period.since.isoformat(timespec='seconds')} → {until}")
+
+
+@contract_app.command("at")
+def at_command(
+    station: str = typer.Argument(..., help="The station, e.g. pt-1."),
+    time: str = typer.Option(
+        ..., "--time", help="The moment, RFC 3339 with offset, e.g. 2026-11-30T10:00:00Z."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """What was in force at a station at a time, from the stations' own activations in the hub log."""
+    import psycopg
+
+    from smart.contracts import history
+    from smart.hub.compliance import index
+
+    try:
+        moment = history.parse_time(time, field_name="--time")
+    except history.HistoryError as err:
+        typer.echo(f"smart contract at: {err}", err=True)
+        raise typer.Exit(2) from err
+    settings = smart_settings.load()
+    with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
+        found = index.in_force_at(conn, station, moment)
+    if as_json:
+        typer.echo(
+            json.dumps({"station": station, "time": moment.isoformat(), "inForce": [f.json() for f in found]})
+        )
+        return
+    if not found:
+        typer.echo(f"no contract was in force at {station} at {moment.isoformat()}: it failed closed")
+    for item in found:
+        typer.echo(
+            f"{item.contract:<28} {item.revision[:12]}  since {item.since.isoformat(timespec='seconds')}"
+        )
+
+
+def _approve_on_kubernetes(
+    name: str, revision: str, token: str, namespace: str, patience_s: float = 120
+) -> str:
+    """Create a ContractApproval for the pending revision and wait for the operator's verdict."""
+    import hashlib
+    import os
+    import time
+
+    from kubernetes import client, config
+
+    from smart.contracts import approval
+    from smart.contracts.models import GROUP, VERSION
+
+    server = os.environ.get("SMART_KUBE_SERVER")
+    if server:
+        configuration = client.Configuration()
+        configuration.host = server
+        api_client = client.ApiClient(configuration)
+    else:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        api_client = client.ApiClient()
+    api = client.CustomObjectsApi(api_client)
+    try:
+        contract = cast(
+            "dict[str, Any]",
+            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "smartcontracts", name),
+        )
+    except client.ApiException as err:
+        raise approval.ApprovalRefused(
+            f"no SmartContract {name} in namespace {namespace} ({err.status})"
+        ) from err
+    pending = str((contract.get("status") or {}).get("pendingRevision") or "")
+    if len(revision) < 8 or not pending.startswith(revision):
+        raise approval.ApprovalRefused(
+            f"revision {revision} is not the pending one (pending: {pending[:12] or 'none'})"
+        )
+    object_name = f"{name}-{pending[:8]}-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ContractApproval",
+        "metadata": {"name": object_name, "namespace": namespace},
+        "spec": {"contract": name, "revision": pending, "credential": token},
+    }
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", body)
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        found = cast(
+            "dict[str, Any]",
+            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", object_name),
+        )
+        status = found.get("status") or {}
+        if status.get("accepted") == "True":
+            return f"contractapproval/{object_name} accepted: {status.get('message')}"
+        if status.get("accepted") == "False":
+            raise approval.ApprovalRefused(str(status.get("message")))
+        time.sleep(0.2)
+    raise approval.ApprovalRefused(f"contractapproval/{object_name}: the operator has not judged it yet")

@@ -103,6 +103,29 @@ class Window(Model):
         return value
 
 
+Approver = Literal["level-3", "quality-manager"]
+
+
+class ApprovalPolicy(Model):
+    """Who must approve a new revision of this contract before any station receives it.
+
+    ``approvers`` lists the authorities a second person may sign with: ``level-3`` (a Level 3
+    in a method the contract's credential rules name, NAS410's technical authority) and
+    ``quality-manager``. ``emergency`` lets one Level 3 distribute a revision at once; a second
+    person must countersign it within 24 hours or every page flags it.
+    """
+
+    approvers: list[Approver] = Field(
+        default_factory=lambda: list[Approver](["level-3", "quality-manager"]),
+        min_length=1,
+        max_length=2,
+        description="Authorities an approver may hold: level-3 (of the method) or quality-manager.",
+    )
+    emergency: bool = Field(
+        default=False, description="One Level 3 may distribute; countersign within 24 h or it is flagged."
+    )
+
+
 class SmartContractSpec(Model):
     """What a contract governs and how."""
 
@@ -118,6 +141,9 @@ class SmartContractSpec(Model):
     )
     standards: list[Standard] = Field(default_factory=list, description="Standards the rules cite.")
     rules: list[Rule] = Field(min_length=1, description="Typed rules; see docs/contracts.md.")
+    approval: ApprovalPolicy | None = Field(
+        default=None, description="Who approves a new revision (default: a Level 3 of the method or the QM)."
+    )
 
 
 class Condition(Model):
@@ -149,6 +175,14 @@ class SmartContractStatus(Model):
     ready: str | None = Field(
         default=None, description="True when every selected station reports the revision active."
     )
+    approval: str | None = Field(
+        default=None,
+        description="Approved, PendingApproval, CountersignDue or CountersignOverdue (two-person rule).",
+    )
+    pending_revision: str | None = Field(
+        default=None, description="The contract revision waiting for approval (SHA-256 of the spec)."
+    )
+    approver: str | None = Field(default=None, description="Who must approve the pending revision.")
     conditions: list[Condition] = Field(default_factory=list)
 
 
@@ -224,3 +258,46 @@ class Station(Model):
     @property
     def labels(self) -> dict[str, str]:
         return dict(self.metadata.labels)
+
+
+#: The SmartContract annotation holding its author's SMART-ID signature on the revision it carries.
+AUTHOR_ANNOTATION = f"{GROUP}/author-signature"
+
+
+class ContractApprovalSpec(Model):
+    """A second person's approval of one contract revision, as a Kubernetes object (kubectl-visible)."""
+
+    contract: str = Field(
+        min_length=1, max_length=63, pattern=_K8S_NAME, description="The SmartContract's name."
+    )
+    revision: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The contract revision approved (SHA-256 of name and spec)."
+    )
+    credential: str = Field(
+        min_length=16,
+        max_length=4096,
+        description="The approver's SMART-ID signature on that revision (a signed utility credential).",
+    )
+
+
+class ContractApprovalStatus(Model):
+    """Written by the operator once it has verified the signature; never by people."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    accepted: str | None = Field(
+        default=None, description="True when the approval counted, False if refused."
+    )
+    approver: str | None = Field(default=None, description="The badge whose verified signature this is.")
+    authority: str | None = Field(default=None, description="level-3 or quality-manager, as SMART-ID signed.")
+    message: str | None = Field(
+        default=None, max_length=1024, description="Why it was refused, or what it did."
+    )
+
+
+class ContractApproval(Model):
+    api_version: Literal["smart.aero/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["ContractApproval"]
+    metadata: ObjectMeta
+    spec: ContractApprovalSpec
+    status: dict[str, Any] | None = None

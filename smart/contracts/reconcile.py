@@ -11,19 +11,24 @@ computes the module workloads all contracts together need.
 Validation comes first and touches nothing: an invalid contract raises
 :class:`~smart.contracts.semantics.ContractInvalid` and the revisions
 stations hold stay as they were.
+
+Then the two-person gate (:mod:`smart.contracts.approval`), when a driver passes its approval
+store: a valid revision nobody has approved yet is held back (status ``PendingApproval``, naming
+who must approve, ``contract.submitted`` on the ledger) and stations keep what they hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 
 from smart import ledger
-from smart.contracts import bundle, catalog, semantics
+from smart.contracts import approval, bundle, catalog, semantics
 from smart.contracts.models import Condition, SmartContract, SmartContractStatus, Station
 from smart.keys import SigningKey
 
@@ -129,10 +134,17 @@ class Planned:
     bundles: tuple[bundle.SignedBundle, ...] = ()
     unplaced: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     invalid: str | None = None
+    #: The two-person gate's word, when the driver keeps approvals (None: no gate, e.g. a bench).
+    verdict: approval.Verdict | None = None
 
     @property
     def name(self) -> str:
         return self.contract.metadata.name
+
+    @property
+    def held_back(self) -> bool:
+        """Valid, but waiting for a second person's approval: nothing of it goes to stations."""
+        return self.invalid is None and self.verdict is not None and not self.verdict.allowed
 
     @property
     def revisions(self) -> dict[str, str]:
@@ -165,6 +177,9 @@ async def deploy_all(
     log_: ledger.NodeLog | None,
     actor: str = ACTOR,
     before: BeforeDistribution | None = None,
+    approvals: approval.ApprovalStore | None = None,
+    authors: Mapping[str, approval.Signature] | None = None,
+    now: datetime | None = None,
 ) -> list[tuple[Planned, Deployment | None]]:
     """Deploy every contract over ``stations``; an invalid one is marked degraded and left as it was.
 
@@ -172,9 +187,16 @@ async def deploy_all(
     and workloads, the embedded floor's manifest store) for the whole plan; only once it has
     returned is anything put in the bucket or recorded as ``contract.deployed``, so stations
     never enforce a revision the cluster does not show. When ``before`` raises, nothing is
-    distributed.
+    distributed. With ``approvals``, a revision no second person approved is held back
+    (:attr:`Planned.held_back`, deployment ``None``); ``authors`` maps contract → the
+    verified authorship signature that came with it.
     """
+    moment = now or datetime.now(UTC)
     planned = [plan(contract, stations, key) for contract in contracts]
+    if approvals is not None:
+        planned = [
+            await _judge(item, store, approvals, (authors or {}).get(item.name), moment) for item in planned
+        ]
     if before is not None:
         await before(planned)
     results: list[tuple[Planned, Deployment | None]] = []
@@ -183,8 +205,108 @@ async def deploy_all(
             log.warning("contract invalid", contract=item.name, error=item.invalid)
             results.append((item, None))
             continue
-        results.append((item, await distribute(item, store=store, log_=log_, actor=actor)))
+        if item.verdict is not None and approvals is not None and not item.verdict.allowed:
+            await approvals.put(item.verdict.record)
+            if item.verdict.submitted is not None and log_ is not None:
+                log_.append(**submitted_entry(item, item.verdict.submitted), actor=actor)
+            log.info(
+                "contract pending approval",
+                contract=item.name,
+                revision=item.verdict.revision[:12],
+                waiting_for=item.verdict.waiting_for,
+            )
+            results.append((item, None))
+            continue
+        deployment = await distribute(item, store=store, log_=log_, actor=actor)
+        if item.verdict is not None and approvals is not None:
+            await approvals.put(item.verdict.record)
+        results.append((item, deployment))
     return results
+
+
+async def _judge(
+    item: Planned,
+    store: BundleStore,
+    approvals: approval.ApprovalStore,
+    author: approval.Signature | None,
+    now: datetime,
+) -> Planned:
+    if item.invalid is not None:
+        return item
+    verdict = approval.gate(
+        item.contract,
+        await approvals.get(item.name),
+        held=await store.revisions(item.name),
+        planned=item.revisions,
+        author=author,
+        now=now,
+    )
+    return replace(item, verdict=verdict)
+
+
+def submitted_entry(item: Planned, revision: approval.Revision) -> dict[str, Any]:
+    """The ``contract.submitted`` ledger entry: a revision compiled and waiting for its approver."""
+    return {
+        "kind": "contract.submitted",
+        "subject": f"contract/{item.name}",
+        "data": {
+            "contract": item.name,
+            "revision": revision.revision,
+            "author": revision.author.badge if revision.author else None,
+            "authorCredential": revision.author.credential_id if revision.author else None,
+            "waitingFor": item.verdict.waiting_for if item.verdict else None,
+            "stations": dict(sorted(item.revisions.items())),
+        },
+        "contract": revision.revision,
+    }
+
+
+def approved_entry(contract: str, signature: approval.Signature, *, emergency: bool) -> dict[str, Any]:
+    """The ``contract.approved`` ledger entry naming the revision, the approver and their credential."""
+    return {
+        "kind": "contract.approved",
+        "subject": f"contract/{contract}",
+        "data": {
+            "contract": contract,
+            "revision": signature.revision,
+            "approver": signature.badge,
+            "authority": signature.authority,
+            "methods": list(signature.methods),
+            "credential": signature.credential_id,
+            "emergency": emergency,
+        },
+        "contract": signature.revision,
+    }
+
+
+async def approve(
+    contract: SmartContract,
+    signature: approval.Signature,
+    *,
+    approvals: approval.ApprovalStore,
+    log_: ledger.NodeLog | None,
+    actor: str = ACTOR,
+) -> approval.Record:
+    """Record ``signature`` as the approval of its revision (ledger first); raises ``ApprovalRefused``.
+
+    The driver then reconciles again, which distributes the now approved revision.
+    """
+    record = approval.approve(await approvals.get(contract.metadata.name), contract, signature)
+    entry = record.find(signature.revision)
+    if log_ is not None:
+        log_.append(
+            **approved_entry(contract.metadata.name, signature, emergency=bool(entry and entry.emergency)),
+            actor=actor,
+        )
+    await approvals.put(record)
+    log.info(
+        "contract approved",
+        contract=contract.metadata.name,
+        revision=signature.revision[:12],
+        approver=signature.badge,
+        authority=signature.authority,
+    )
+    return record
 
 
 async def deploy(
@@ -230,6 +352,7 @@ async def distribute(
                     "revision": item_.revision,
                     "previous": held.get(item_.station),
                     "enforcement": contract.spec.enforcement,
+                    **({"specRevision": item.verdict.revision} if item.verdict is not None else {}),
                 },
                 actor=actor,
                 contract=item_.revision,
@@ -315,6 +438,46 @@ def workloads(contracts: Sequence[SmartContract], stations: Sequence[Station]) -
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
+#: The two-person rule's condition: True once a second person approved the revision in force.
+APPROVED = "Approved"
+
+
+def _approval_condition(
+    item: Planned, now: str, conditions: list[tuple[str, ConditionStatus, str, str]]
+) -> tuple[str | None, str | None, str | None]:
+    """Add the ``Approved`` condition; returns (state, who must approve, pending revision)."""
+    verdict = item.verdict
+    if verdict is None or item.invalid is not None:
+        return None, None, None
+    record = verdict.record
+    if item.held_back:
+        conditions.append(
+            (
+                APPROVED,
+                "False",
+                approval.PENDING,
+                f"revision {verdict.revision[:12]} waits for approval by {verdict.waiting_for}",
+            )
+        )
+        return approval.PENDING, verdict.waiting_for, verdict.revision
+    entry = record.find(verdict.revision)
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    state = entry.state(moment) if entry is not None else approval.APPROVED
+    if state == approval.APPROVED:
+        by = ", ".join(a.badge for a in entry.approvals) if entry and entry.approvals else None
+        text = f"revision {verdict.revision[:12]} approved" + (f" by {by}" if by else " (first revision)")
+        conditions.append((APPROVED, "True", approval.APPROVED, text))
+        return state, None, None
+    assert entry is not None and entry.approvals
+    due = (entry.approvals[0].at + approval.COUNTERSIGN_WITHIN).isoformat()
+    text = (
+        f"emergency revision {verdict.revision[:12]} distributed on {entry.approvals[0].badge}'s approval; "
+        f"a second person must countersign by {due}"
+        + (" — OVERDUE" if state == approval.COUNTERSIGN_OVERDUE else "")
+    )
+    conditions.append((APPROVED, "True", state, text))
+    return state, approval.who_must_approve(item.contract), None
+
 
 # Condition types and reasons of a contract's status, the same from both drivers.
 READY, DISTRIBUTED, DEGRADED, NO_STATIONS, MODULES_PLACED = (
@@ -346,7 +509,8 @@ def contract_status(
     invalid contract keeps showing the revisions stations ``held`` before. A condition's
     ``lastTransitionTime`` moves only when its status changes (from ``previous``).
     """
-    wanted = dict(held or {}) if item.invalid is not None else item.revisions
+    holding = item.invalid is not None or item.held_back
+    wanted = dict(held or {}) if holding else item.revisions
     desired = len(wanted)
     if active is None and distributed:  # nobody listens (``smart apply``): N/M counts bundles sent
         synced = desired
@@ -361,6 +525,12 @@ def contract_status(
             "False",
             "InvalidContract",
             "invalid contract; stations keep their previous revision",
+        )
+    elif item.held_back and item.verdict is not None:
+        ready, reason = "False", approval.PENDING
+        text = (
+            f"revision {item.verdict.revision[:12]} waits for approval by {item.verdict.waiting_for}; "
+            "stations keep their previous revision"
         )
     elif desired == 0:
         ready, reason, text = "False", NO_STATIONS, "the station selector matches no station"
@@ -378,7 +548,7 @@ def contract_status(
     else:
         ready, reason, text = "True", "Active", f"synced {synced}/{desired} stations"
     warnings = item.warnings
-    in_kv = bool(held) if item.invalid is not None else distributed
+    in_kv = bool(held) if holding else distributed
     conditions: list[tuple[str, ConditionStatus, str, str]] = [
         (READY, ready, reason, text),
         (
@@ -408,6 +578,7 @@ def contract_status(
             "; ".join(warnings) or "every module runs on every selected station",
         ),
     ]
+    state, waiting_for, pending_revision = _approval_condition(item, now, conditions)
     before = {c.type: c for c in (previous.conditions if previous else [])}
     short = sorted({revision[:12] for revision in wanted.values()})
     return SmartContractStatus(
@@ -416,6 +587,9 @@ def contract_status(
         revision=short[0] if len(short) == 1 else (f"{len(short)} revisions" if short else "-"),
         stations=f"{synced}/{desired}",
         ready=ready,
+        approval=state,
+        pending_revision=pending_revision,
+        approver=waiting_for,
         conditions=[
             Condition(
                 type=kind,

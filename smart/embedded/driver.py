@@ -1,4 +1,9 @@
-"""``smart apply`` and ``smart get`` on the embedded floor: manifests → reconcile core → KV and ledger."""
+"""``smart apply``, ``smart get`` and ``smart contract approve`` on the embedded floor.
+
+Manifests → reconcile core → KV and ledger, as the operator does it. A changed contract is held
+by the core's two-person gate until ``approve`` records a second person's verified signature; the
+approvals live in the hub's ``contract-approvals`` bucket, the same record the operator keeps.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from nats.js.kv import KeyValue
 
 from smart import ledger
 from smart.bus import buckets
-from smart.contracts import distribution, manifests, reconcile, semantics
+from smart.contracts import approval, distribution, manifests, reconcile, semantics
 from smart.contracts.manifests import Manifest
 from smart.contracts.models import SmartContract, SmartContractStatus, Station
 from smart.keys import KeyStore
@@ -54,8 +59,14 @@ async def _records(kv: KeyValue, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(value) for value in (await buckets.live_entries(kv, f"{prefix}.>")).values()]
 
 
-async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Applied]:
-    """Store stations, then deploy every contract (new and stored) over all known stations."""
+async def apply(
+    manifests: Sequence[Manifest], settings: Settings, *, author: str | None = None
+) -> list[Applied]:
+    """Store stations, then deploy every contract (new and stored) over all known stations.
+
+    ``author`` is the author's SMART-ID signature (a token) on the revision of each contract named;
+    a bad one raises :class:`~smart.contracts.approval.ApprovalRefused` before anything is stored.
+    """
     keys = KeyStore(settings.key_directory)
     connection = await nats.connect(hub_url(settings), name="smart-apply")
     log_ = ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
@@ -63,6 +74,20 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
         key = keys.signing_key("hub")
         kv = await _manifests_bucket(connection)
         store = distribution.KvBundleStore(await distribution.bucket(connection.jetstream()))
+        approvals = approval.KvApprovalStore(await approval.bucket(connection.jetstream()))
+        authors: dict[str, approval.Signature] = {}
+        if author is not None:
+            checker = await approval.verifier(connection.jetstream(), keys)
+            now = datetime.datetime.now(datetime.UTC)
+            for contract in (m for m in manifests if isinstance(m, SmartContract)):
+                authors[contract.metadata.name] = approval.read_signature(
+                    author,
+                    verifier=checker,
+                    now=now,
+                    act="authorship",
+                    contract=contract.metadata.name,
+                    revision=approval.spec_revision(contract),
+                )
         applied: list[Applied] = []
         for manifest in manifests:
             if isinstance(manifest, Station):
@@ -88,10 +113,29 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
                 await kv.put(f"contract.{item.name}", _record(item.contract, status))
 
         results = await reconcile.deploy_all(
-            list(chosen.values()), stations, key=key, store=store, log_=log_, actor=LEDGER_NODE, before=before
+            list(chosen.values()),
+            stations,
+            key=key,
+            store=store,
+            log_=log_,
+            actor=LEDGER_NODE,
+            before=before,
+            approvals=approvals,
+            authors=authors,
         )
         for item, deployment in results:
             name = item.name
+            if item.held_back and item.verdict is not None:
+                if name in named_names:
+                    applied.append(
+                        Applied(
+                            "SmartContract",
+                            name,
+                            f"pending approval: revision {item.verdict.revision[:12]} waits for "
+                            f"{item.verdict.waiting_for}; stations keep their previous revision",
+                        )
+                    )
+                continue
             if deployment is None:
                 applied.append(Applied("SmartContract", name, f"degraded: {item.invalid}"))
                 continue
@@ -104,6 +148,62 @@ async def apply(manifests: Sequence[Manifest], settings: Settings) -> list[Appli
         return applied
     finally:
         log_.close()
+        await connection.close()
+
+
+async def approve(name: str, revision: str, token: str, settings: Settings) -> list[Applied]:
+    """A second person's approval of ``name``'s pending ``revision``, then the deploy it allows.
+
+    ``token`` is the approver's SMART-ID signature on that revision. Refused (raising
+    :class:`~smart.contracts.approval.ApprovalRefused`, changing nothing) for the author, someone
+    without the contract's authority, a bad signature or a revision that is not the pending one.
+    """
+    keys = KeyStore(settings.key_directory)
+    connection = await nats.connect(hub_url(settings), name="smart-approve")
+    try:
+        kv = await _manifests_bucket(connection)
+        stored = {r["manifest"]["metadata"]["name"]: r for r in await _records(kv, "contract")}
+        if name not in stored:
+            raise approval.ApprovalRefused(f"no contract {name} on this floor")
+        contract = SmartContract.model_validate(stored[name]["manifest"])
+        approvals = approval.KvApprovalStore(await approval.bucket(connection.jetstream()))
+        record = await approvals.get(name)
+        full = _full_revision(record, revision)
+        signature = approval.read_signature(
+            token,
+            verifier=await approval.verifier(connection.jetstream(), keys),
+            now=datetime.datetime.now(datetime.UTC),
+            act="approval",
+            contract=name,
+            revision=full,
+        )
+        with ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys) as log_:
+            await reconcile.approve(contract, signature, approvals=approvals, log_=log_, actor=LEDGER_NODE)
+    finally:
+        await connection.close()
+    applied = await apply([], settings)
+    return [Applied("SmartContract", name, f"approved revision {full[:12]}"), *applied]
+
+
+def _full_revision(record: approval.Record | None, given: str) -> str:
+    """The full revision a person named by its first characters (at least 8), else refused."""
+    if len(given) < 8:
+        raise approval.ApprovalRefused(f"revision {given!r} is too short: give at least 8 characters")
+    known = [r.revision for r in (record.revisions if record else ()) if r.revision.startswith(given)]
+    if len(known) != 1:
+        raise approval.ApprovalRefused(
+            f"revision {given} is not the pending one "
+            f"(pending: {record.pending[:12] if record and record.pending else 'none'})"
+        )
+    return known[0]
+
+
+async def approval_records(settings: Settings) -> list[approval.Record]:
+    """Every contract's revisions, authors and approvals (PolicyCentral's history)."""
+    connection = await nats.connect(hub_url(settings), name="smart-history")
+    try:
+        return await approval.KvApprovalStore(await approval.bucket(connection.jetstream())).all()
+    finally:
         await connection.close()
 
 
@@ -142,23 +242,94 @@ async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:
         await connection.close()
 
 
-async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
-    """``smart up``'s start hook: apply every manifest in ``directory``; problems are logged, never fatal.
+#: The manifests bucket's key saying the floor's contracts were seeded from a directory once.
+SEEDED_KEY = "floor.seeded"
 
-    A floor whose contracts do not load still starts: its stations hold no valid bundle and fail
-    closed, saying why, which is what the shop needs to see.
+
+async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
+    """``smart up``'s start hook: seed ``directory`` on the first start only; problems never fatal.
+
+    The hub's state wins over a directory: once seeded, a later start applies nothing from it and
+    only reconciles what the hub holds, so a revision someone replaced (``smart apply``) or one
+    waiting for approval stays as it is; the outcome says, per contract, what is in force and
+    whether the directory's copy differs. A floor whose contracts do not load still starts: its
+    stations hold no valid bundle and fail closed, saying why, which is what the shop needs to see.
     """
     loaded = await asyncio.to_thread(_read, directory)
-    if not loaded:
-        return []
     try:
-        applied = await apply(loaded, settings)
+        seeded = await _seeded(settings)
+        if seeded:
+            applied = await apply([], settings)
+            applied = [*applied, *(await _kept(settings, loaded, directory))]
+        elif loaded:
+            applied = [
+                Applied(a.kind, a.name, f"seeded from {directory}/: {a.outcome}")
+                for a in await apply(loaded, settings)
+            ]
+            await _mark_seeded(settings, directory, loaded)
+        else:
+            applied = []
     except Exception as err:  # a start hook must never take the floor down; it says why instead
         log.error("contracts not applied", directory=str(directory), error=str(err))
         return []
     for item in applied:
         log.info("contract loaded", kind=item.kind, name=item.name, outcome=item.outcome)
     return applied
+
+
+async def _seeded(settings: Settings) -> bool:
+    """Seeded before: the marker is there, or (a floor from before the marker) contracts are stored."""
+    connection = await nats.connect(hub_url(settings), name="smart-seed")
+    try:
+        kv = await _manifests_bucket(connection)
+        try:
+            marker = await kv.get(SEEDED_KEY)
+            if marker.value:
+                return True
+        except nats.js.errors.KeyNotFoundError:
+            pass
+        return bool(await _records(kv, "contract"))
+    finally:
+        await connection.close()
+
+
+async def _mark_seeded(settings: Settings, directory: Path, loaded: Sequence[Manifest]) -> None:
+    connection = await nats.connect(hub_url(settings), name="smart-seed")
+    try:
+        kv = await _manifests_bucket(connection)
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        revisions = {
+            m.metadata.name: approval.spec_revision(m) for m in loaded if isinstance(m, SmartContract)
+        }
+        await kv.put(
+            SEEDED_KEY, json.dumps({"at": now, "directory": str(directory), "contracts": revisions}).encode()
+        )
+    finally:
+        await connection.close()
+
+
+async def _kept(settings: Settings, loaded: Sequence[Manifest], directory: Path) -> list[Applied]:
+    """Per contract of the directory: the revision the hub keeps in force or pending, and if it differs."""
+    records = {r.contract: r for r in await approval_records(settings)}
+    stored = {r["manifest"]["metadata"]["name"]: r for r in await get("contract", settings)}
+    found = []
+    for contract in (m for m in loaded if isinstance(m, SmartContract)):
+        name = contract.metadata.name
+        record = records.get(name)
+        in_dir = approval.spec_revision(contract)
+        if name not in stored or record is None:
+            found.append(
+                Applied("SmartContract", name, "not applied: the floor was seeded before; use smart apply")
+            )
+            continue
+        held = record.distributed or "none"
+        text = f"kept revision {held[:12]} in force"
+        if record.pending:
+            text += f", revision {record.pending[:12]} pending approval"
+        if in_dir not in (record.distributed, record.pending):
+            text += f"; {directory}/ holds {in_dir[:12]}, not applied (the hub's state wins)"
+        found.append(Applied("SmartContract", name, text))
+    return found
 
 
 def _read(directory: Path) -> list[Manifest]:

@@ -29,8 +29,10 @@ from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
+from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.safety import service as safety_service
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
 from smart.hub.vault.logins import Logins
@@ -67,6 +69,8 @@ class HubServices:
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
         self.work: work.WorkServices | None = None
+        self.compliance: compliance_service.ComplianceCentral | None = None
+        self.safety: safety_service.SafetyCentral | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -134,6 +138,14 @@ class HubServices:
             js=self.connection.jetstream(),
         )
         self.work.start()
+        self.compliance = compliance_service.ComplianceCentral(
+            owner_url, self.app_database_url(), self.connection
+        )
+        await self.compliance.start()  # ComplianceCentral and PolicyCentral: refusals, activations, flags
+        self.safety = safety_service.SafetyCentral(
+            owner_url, self.app_database_url(), ledger_dir=self.settings.state_dir / "ledger", keys=keys
+        )
+        await self.safety.start()
         self.logins = await asyncio.to_thread(Logins, owner_url)
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -155,6 +167,8 @@ class HubServices:
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
             audit_web.router(self.app_database_url(), guard, **audit_web.audit_keys(self.settings)),
+            *([self.compliance.router(guard)] if self.compliance is not None else []),
+            *([self.safety.router(guard)] if self.safety is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -185,6 +199,10 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self.compliance is not None:
+            await self.compliance.stop()
+        if self.safety is not None:
+            await self.safety.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):

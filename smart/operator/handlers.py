@@ -21,6 +21,14 @@ only when its status does), so kopf's replays and an operator restart do no harm
 A contract whose semantics are wrong gets ``Degraded`` with the error and a Warning event;
 nothing is distributed and the revisions stations hold stay active.
 
+Two people before a rule changes (:mod:`smart.contracts.approval`): a changed spec is compiled and
+validated at once, but held (``status.approval: PendingApproval``, naming who must approve) until a
+``ContractApproval`` naming that exact revision carries a second person's SMART-ID signature. The
+operator verifies it (SMART-ID's pinned key, time, revocations; not the author; the authority the
+contract names) before anything is distributed, and writes the verdict on the approval's status.
+RBAC decides who may create a ContractApproval at all (``smart-contract-approver``). The author
+proves themself with the annotation :data:`~smart.contracts.models.AUTHOR_ANNOTATION`.
+
 Ready means active: a contract is Ready only when every selected station's heartbeat reports the
 revision it was sent (:mod:`smart.operator.heartbeats`); a background task keeps each contract's
 status and each Station's status in step with the heartbeats. A Station has a finalizer: deleting
@@ -50,8 +58,16 @@ from nats.aio.client import Client as NatsClient
 from smart import ledger
 from smart import settings as smart_settings
 from smart.bus import subjects
-from smart.contracts import distribution, reconcile
-from smart.contracts.models import GROUP, VERSION, SmartContract, SmartContractStatus, Station
+from smart.contracts import approval, distribution, reconcile
+from smart.contracts.models import (
+    AUTHOR_ANNOTATION,
+    GROUP,
+    VERSION,
+    ContractApprovalSpec,
+    SmartContract,
+    SmartContractStatus,
+    Station,
+)
 from smart.keys import KeyStore, SigningKey
 from smart.operator import heartbeats, kube, metrics, shipping, workloads
 
@@ -59,6 +75,7 @@ log = structlog.get_logger("smart.operator")
 
 CONTRACTS = "smartcontracts"
 STATIONS = "stations"
+APPROVALS = "contractapprovals"
 FINALIZER = f"{GROUP}/retire"
 LEDGER_NODE = "smart-operator"
 HUB_KEY = "hub"
@@ -95,6 +112,10 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: The ``station_image`` setting: the module DaemonSets' image (None: the manifests').
     image: str | None = None
+    #: The two-person rule's records (the hub's ``contract-approvals`` bucket) and the key directory
+    #: SMART-ID's public key is pinned from.
+    approvals: approval.ApprovalStore | None = None
+    keys: KeyStore | None = None
 
 
 _connection: dict[str, Any] = {}
@@ -170,8 +191,11 @@ async def startup(
         kv = await distribution.bucket(connection.jetstream())
         node_log = ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
         heard = heartbeats.Heard()
+        approvals = approval.KvApprovalStore(await approval.bucket(connection.jetstream()))
         runtime = Runtime(
             nats=connection,
+            approvals=approvals,
+            keys=keys,
             store=distribution.KvBundleStore(kv),
             key=key,
             log=node_log,
@@ -267,14 +291,18 @@ def contract_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
+    metadata = {
+        k: v
+        for k, v in dict(body.metadata).items()
+        if k in ("name", "namespace", "labels", "uid", "generation")
+    }
+    author = dict(body.metadata.annotations).get(AUTHOR_ANNOTATION)
+    if author:
+        metadata["annotations"] = {AUTHOR_ANNOTATION: author}
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
-        "metadata": {
-            k: v
-            for k, v in dict(body.metadata).items()
-            if k in ("name", "namespace", "labels", "uid", "generation")
-        },
+        "metadata": metadata,
         "spec": dict(body.spec),
         "status": dict(body.status),
     }
@@ -434,7 +462,14 @@ async def _reconcile(
 
     try:
         results = await reconcile.deploy_all(
-            contracts, stations, key=runtime.key, store=runtime.store, log_=runtime.log, before=before
+            contracts,
+            stations,
+            key=runtime.key,
+            store=runtime.store,
+            log_=runtime.log,
+            before=before,
+            approvals=runtime.approvals,
+            authors=await _authors(runtime, contracts),
         )
     except Exception:
         metrics.ERRORS.labels(resource).inc()
@@ -444,7 +479,7 @@ async def _reconcile(
     for item, deployment in results:
         key = _key(namespace, item.name)
         if deployment is None:
-            metrics.RECONCILES.labels(resource, "degraded").inc()
+            metrics.RECONCILES.labels(resource, "pending" if item.held_back else "degraded").inc()
             continue
         metrics.RECONCILES.labels(resource, "deployed").inc()
         runtime.contracts[key] = Shown(
@@ -489,9 +524,15 @@ async def contract_changed(
     for item, deployment in results:
         if item.name != name:
             continue
-        if deployment is None:
+        if item.held_back and item.verdict is not None and item.verdict.submitted is not None:
+            kopf.info(
+                body,
+                reason=approval.PENDING,
+                message=f"revision {item.verdict.revision[:12]} waits for {item.verdict.waiting_for}",
+            )
+        elif deployment is None and item.invalid is not None:
             kopf.warn(body, reason="InvalidContract", message=(item.invalid or "")[:1000])
-        else:
+        elif deployment is not None:
             _announce(body, deployment)
 
 
@@ -640,6 +681,108 @@ async def node_changed(
 
 #: Each Node's placement labels (all but the operator's module labels) as last seen by the watch.
 _nodes_seen: dict[str, dict[str, str]] = {}
+
+
+async def _authors(runtime: Runtime, contracts: Sequence[SmartContract]) -> dict[str, approval.Signature]:
+    """Each contract's verified authorship signature (its annotation); one that fails is no author."""
+    signed = [c for c in contracts if c.metadata.annotations.get(AUTHOR_ANNOTATION)]
+    if not signed or runtime.keys is None:
+        return {}
+    try:
+        checker = await approval.verifier(runtime.nats.jetstream(), runtime.keys)
+    except approval.ApprovalRefused as err:
+        log.warning("authors not verified", error=str(err))
+        return {}
+    found: dict[str, approval.Signature] = {}
+    now = datetime.datetime.now(datetime.UTC)
+    for contract in signed:
+        name = contract.metadata.name
+        try:
+            found[name] = approval.read_signature(
+                contract.metadata.annotations[AUTHOR_ANNOTATION],
+                verifier=checker,
+                now=now,
+                act="authorship",
+                contract=name,
+                revision=approval.spec_revision(contract),
+            )
+        except approval.ApprovalRefused as err:
+            log.warning("author not proven", contract=name, error=str(err))
+    return found
+
+
+@kopf.on.resume(GROUP, VERSION, APPROVALS, backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, APPROVALS, backoff=RETRY_S)  # type: ignore[arg-type]  # indexes come as kwargs
+async def approval_created(
+    *,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    namespace: str | None,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    station_index: kopf.Index[str | None, Station],
+    contract_index: kopf.Index[str | None, SmartContract],
+    **_: Any,
+) -> None:
+    """The distribution gate's key: verify a ContractApproval, record it, then deploy what it allows.
+
+    Judged once: an approval whose status says accepted or refused is left alone (a restart, a
+    replay). A refusal changes nothing but the approval's own status and a Warning event.
+    """
+    if status.get("accepted") in ("True", "False"):
+        return
+    runtime: Runtime = memo.smart
+    try:
+        wanted = ContractApprovalSpec.model_validate(dict(spec))
+    except pydantic.ValidationError as err:
+        _refuse(body, patch, f"the approval is malformed: {err.errors()[0]['msg']}")
+        return
+    async with runtime.lock:
+        contract = next(
+            (c for c in contract_index.get(namespace, []) if c.metadata.name == wanted.contract), None
+        )
+        if contract is None or runtime.approvals is None or runtime.keys is None:
+            _refuse(body, patch, f"no SmartContract {wanted.contract} in namespace {namespace or 'default'}")
+            return
+        try:
+            signature = approval.read_signature(
+                wanted.credential,
+                verifier=await approval.verifier(runtime.nats.jetstream(), runtime.keys),
+                now=datetime.datetime.now(datetime.UTC),
+                act="approval",
+                contract=wanted.contract,
+                revision=wanted.revision,
+            )
+            await reconcile.approve(contract, signature, approvals=runtime.approvals, log_=runtime.log)
+        except approval.ApprovalRefused as err:
+            _refuse(body, patch, str(err))
+            return
+        patch.status["accepted"] = "True"
+        patch.status["approver"] = signature.badge
+        patch.status["authority"] = signature.authority
+        patch.status["message"] = f"revision {wanted.revision[:12]} of {wanted.contract} approved"
+        stations = list(station_index.get(namespace, []))
+        contracts = sorted(contract_index.get(namespace, []), key=lambda c: c.metadata.name)
+        results = await _reconcile(
+            runtime,
+            namespace,
+            contracts,
+            stations,
+            shown={c.metadata.name: dict(c.status or {}) for c in contracts},
+            resource="contractapproval",
+        )
+    kopf.info(body, reason="Approved", message=patch.status["message"])
+    for item, deployment in results:
+        if deployment is not None:
+            _announce(_reference(item.contract), deployment)
+
+
+def _refuse(body: kopf.Body, patch: kopf.Patch, message: str) -> None:
+    patch.status["accepted"] = "False"
+    patch.status["message"] = message[:1000]
+    kopf.warn(body, reason="ApprovalRefused", message=message[:1000])
+    log.warning("approval refused", approval=body.metadata.name, error=message)
 
 
 def registry() -> kopf.OperatorRegistry:

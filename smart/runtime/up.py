@@ -130,8 +130,10 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
     try:
         await floor.start()
         await services.start()
-        await contracts_driver.load_contracts(settings, Path("contracts"))  # the Governors' start hook
+        # The Governors' start hook: ./contracts/ seeds the first start only; the hub's state wins after.
+        loaded = await contracts_driver.load_contracts(settings, Path("contracts"))
         urls = floor_urls(settings, floor)
+        urls.update({f"contract {a.name}": a.outcome for a in loaded if a.kind == "SmartContract"})
         if demo and demo_shop.STATION in floor.leaves:
             urls.update(await seed_demo_shop(floor, services))
         app = create_app(floor.status, routers=services.routers())

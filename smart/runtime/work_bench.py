@@ -40,6 +40,7 @@ from smart.hub.travelers.store import Travelers
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.node import records
+from smart.runtime import policy_bench
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +53,12 @@ class Figures:
     import_10k_s: float
     releases: int
     release_to_station_p99_ms: float
+    #: ComplianceCentral's and PolicyCentral's figures (:mod:`smart.runtime.policy_bench`).
+    policy: policy_bench.PolicyFigures | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            **(self.policy.as_json() if self.policy is not None else {}),
             "po_search_p95_ms": round(self.po_search_p95_ms, 2),
             "baseline_p95_ms": round(self.baseline_p95_ms, 2),
             "import_10k_s": round(self.import_10k_s, 2),
@@ -128,6 +132,7 @@ def run(
     searches: int = 300,
     import_lines: int = 10_000,
     releases: int = 100,
+    decisions: int = 1_000_000,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Figures:
     name = f"bench_hub_{secrets.token_hex(4)}"
@@ -168,6 +173,9 @@ def run(
             release_ms = asyncio.run(
                 _releases(clients, travelers, app_url, ledger_dir, keys, hub_nats, station_nats, releases)
             )
+            policy = policy_bench.measure(
+                owner_url, decisions=decisions, searches=searches, progress=progress
+            )
         finally:
             clients.close()
             travelers.close()
@@ -183,6 +191,7 @@ def run(
         import_10k_s=import_s * 10_000 / import_lines,
         releases=releases,
         release_to_station_p99_ms=_quantile(release_ms, 0.99),
+        policy=policy,
     )
 
 

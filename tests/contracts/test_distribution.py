@@ -154,7 +154,11 @@ def test_floor_start_hook_loads_the_contracts_directory(nats_floor: BackgroundFl
 
     settings = make_settings(tmp_path / "state", nats_url=nats_floor.hub_url, keys_dir=tmp_path / "keys")
     applied = asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))
-    assert ("SmartContract", "heat-treat", "synced 1/1") in [(a.kind, a.name, a.outcome) for a in applied]
+    seeded = f"seeded from {ROOT / 'contracts'}/: synced 1/1"
+    assert ("SmartContract", "heat-treat", seeded) in [(a.kind, a.name, a.outcome) for a in applied]
+    # Seeded once: a later start keeps what the hub holds and applies nothing from the directory.
+    again = {a.name: a.outcome for a in asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))}
+    assert again["heat-treat"].startswith("kept revision ") and "not applied" not in again["heat-treat"]
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bad.yaml").write_text(

@@ -209,6 +209,9 @@ def declare(emulator: kmock.KubernetesEmulator) -> None:
     emulator.resources["smart.aero/v1alpha1/stations"] = info(
         kind="Station", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"sst"}
     )
+    emulator.resources["smart.aero/v1alpha1/contractapprovals"] = info(
+        kind="ContractApproval", namespaced=True, verbs=verbs, subresources={"status"}, shortnames={"sca"}
+    )
     emulator.resources["apps/v1/daemonsets"] = info(kind="DaemonSet", namespaced=True, verbs=verbs)
     emulator.resources["v1/events"] = info(kind="Event", namespaced=True, verbs=verbs)
     emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)

@@ -22,6 +22,7 @@ from smart.keys import KeyStore
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.operator import metrics
 from smart.runtime.background import BackgroundFloor
+from tests.operator import approvals
 from tests.operator.conftest import VersionedEmulator
 from tests.operator.test_operator import (
     CONTRACT,
@@ -357,7 +358,7 @@ def used(requests: list[Any]) -> set[tuple[str, str, str]]:
 
 
 async def test_the_rbac_grants_exactly_the_calls_the_operator_makes(
-    start_operator: Starter, kmock: VersionedEmulator, nats_floor: BackgroundFloor
+    start_operator: Starter, kmock: VersionedEmulator, nats_floor: BackgroundFloor, tmp_path: Path
 ) -> None:
     # As deployed: watching only its own namespace.
     api = await start_operator(namespaces=[NS])
@@ -375,7 +376,7 @@ async def test_the_rbac_grants_exactly_the_calls_the_operator_makes(
     edited = copy.deepcopy(CONTRACT["spec"])
     edited["rules"][1]["limits"] = {"min": 1200}
     edited["modules"] = ["gatekeeper", "qa"]  # logistics dropped: a DaemonSet deleted
-    await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 2}})
+    await approvals.edit_and_approve(api, tmp_path / "keys", "floor-basics", edited, 2)
     await eventually(lambda: distributed(api, "floor-basics", 2, 2))
 
     async def no_logistics() -> bool:

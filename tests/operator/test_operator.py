@@ -12,17 +12,20 @@ from typing import Any
 import kmock
 import nats
 import pytest
+from typer.testing import CliRunner
 
 from smart import ledger
 from smart.bus.mirror import mirror_bucket
+from smart.cli import app
 from smart.contracts import bundle, catalog, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
-from smart.keys import KeyStore
+from smart.keys import KeyStore, SigningKey
 from smart.node.agent import AgentConfig, NodeAgent
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FloorFactory, make_settings
+from tests.operator import approvals
 from tests.operator.conftest import (
     CONTRACTS,
     DAEMONSETS,
@@ -208,8 +211,61 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
     writes_before = {n: len(emulator.objects["apps/v1/daemonsets", NS, n].history) for n in daemonsets}
     edited = copy.deepcopy(CONTRACT["spec"])
     edited["rules"][1]["limits"] = {"min": 1200}
-    await api.call("PATCH", f"{CONTRACTS}/floor-basics", {"spec": edited, "metadata": {"generation": 2}})
+    # Two people before a rule changes: compiled and valid, but held; the stations keep what they hold.
+    keys = tmp_path / "keys"
+    approved_revision = await approvals.edit(api, keys, "floor-basics", edited, 2, author="B-AUTHOR")
+    held = await eventually(lambda: approvals.pending(api, "floor-basics", approved_revision))
+    assert held["status"]["revisions"] == created["status"]["revisions"]
+    assert held["status"]["approver"] == "a Level 3 in PT or the quality manager"
+    assert condition(held, "Approved")["reason"] == "PendingApproval"
+    assert condition(held, "Ready")["reason"] == "PendingApproval"
+    for sid, held_revision in first.items():
+        envelope = await kv_value(hub, f"{sid}.floor-basics")
+        assert envelope is not None and bundle.verify(envelope, hub_key).revision == held_revision
+    by_author = await approvals.approve(
+        api, keys, "floor-basics", approved_revision, "B-AUTHOR", authority="level-3", methods=("PT",)
+    )
+    assert by_author["status"]["accepted"] == "False"
+    assert "a second person must approve it" in by_author["status"]["message"]
+    forged = await approvals.approve(
+        api,
+        keys,
+        "floor-basics",
+        approved_revision,
+        "B-QM2",
+        token=approvals.signature(
+            SigningKey.generate("smart-id"),
+            badge="B-QM2",
+            act="approval",
+            contract="floor-basics",
+            revision=approved_revision,
+            authority="quality-manager",
+        ),
+    )
+    assert forged["status"]["accepted"] == "False" and "unknown_key" in forged["status"]["message"]
+    assert await approvals.pending(api, "floor-basics", approved_revision)
+    assert await kv_value(hub, "pt-1.floor-basics") is not None
+    assert bundle.verify(await kv_value(hub, "pt-1.floor-basics") or b"", hub_key).revision == first["pt-1"]
+    # The quality manager approves from the CLI: a ContractApproval the operator verifies.
+    token = tmp_path / "qm.token"
+    token.write_text(
+        approvals.signature(
+            approvals.smart_id(keys),
+            badge="B-QM",
+            act="approval",
+            contract="floor-basics",
+            revision=approved_revision,
+            authority="quality-manager",
+        )
+    )
+    command = ["contract", "approve", "floor-basics", "--revision", approved_revision[:12]]
+    ran = await asyncio.to_thread(CliRunner().invoke, app, [*command, "--credential", str(token), "-n", NS])
+    assert ran.exit_code == 0, ran.output
+    assert f"accepted: revision {approved_revision[:12]} of floor-basics approved" in ran.output
+    (accepted,) = [a for a in await api.items(approvals.APPROVALS) if a["status"].get("approver") == "B-QM"]
+    assert accepted["status"]["authority"] == "quality-manager"
     after_edit = await eventually(lambda: ready_gen(2))
+    assert after_edit["status"]["approval"] == "Approved"
     for sid, revision in first.items():
         assert after_edit["status"]["revisions"][sid] != revision
         envelope = await kv_value(hub, f"{sid}.floor-basics")
@@ -280,6 +336,11 @@ async def test_contract_lifecycle_deploys_edits_degrades_and_retires(
         tmp_path / "operator" / "ledger", node="smart-operator", keys=KeyStore(tmp_path / "keys")
     ) as log:
         entries = log.entries(0)
+    approved = [(e.data["revision"], e.data["approver"]) for e in entries if e.kind == "contract.approved"]
+    assert approved == [(approved_revision, "B-QM")]
+    submitted = [e for e in entries if e.kind == "contract.submitted"]
+    assert [(e.data["revision"], e.data["author"]) for e in submitted] == [(approved_revision, "B-AUTHOR")]
+    entries = [e for e in entries if e.kind in ("contract.deployed", "contract.retired")]
     kinds = [(e.kind, e.data["station"], e.data["revision"]) for e in entries]
     for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
         assert ("contract.deployed", sid, first[sid]) in kinds

@@ -287,6 +287,11 @@ def test_second_up_on_same_state_directory_keeps_the_database(
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE calibration (asset text PRIMARY KEY, due date NOT NULL)")
         conn.execute("INSERT INTO calibration VALUES ('UV-METER-7', '2027-05-01')")
+    # The first start seeded ./contracts/ and said so.
+    assert any("contract penetrant" in line and "seeded from contracts/" in line for line in first.output)
+    # A Level 3 replaces penetrant's revision with smart apply; the quality manager approves it.
+    revision = _apply_and_approve_penetrant(up_settings, uva_min=1300)
+    applied = _contracts_listed(up_settings)["penetrant"]
     assert first.interrupt() == 0
 
     second = start_up(up_settings)
@@ -295,7 +300,57 @@ def test_second_up_on_same_state_directory_keeps_the_database(
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT asset, due::text FROM calibration").fetchall()
     assert rows == [("UV-METER-7", "2027-05-01")]
+    # The hub's state wins: the restart kept the applied revision and said the directory's differs.
+    (kept,) = [line for line in second.output if "contract penetrant" in line]
+    assert f"kept revision {revision[:12]} in force" in kept and "not applied" in kept
+    assert _contracts_listed(up_settings)["penetrant"] == applied
     assert second.interrupt() == 0
+
+
+def _smart(settings: Settings, *args: str) -> str:
+    result = subprocess.run(
+        [SMART, *args], env=floor_env(settings), capture_output=True, text=True, timeout=STATE_DEADLINE_S
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _contracts_listed(settings: Settings) -> dict[str, str]:
+    """``smart get contracts``: name → the revision shown."""
+    lines = _smart(settings, "get", "contracts").splitlines()[1:]
+    return {line.split()[0]: line.split()[1] for line in lines}
+
+
+def _apply_and_approve_penetrant(settings: Settings, *, uva_min: int) -> str:
+    """penetrant with a new UV-A minimum, applied with its author's signature and approved by the QM."""
+    from smart.contracts import approval
+    from smart.keys import KeyStore
+    from tests.contracts.signatures import signature
+
+    text = (Path(__file__).resolve().parents[2] / "contracts" / "penetrant.yaml").read_text()
+    assert "limits: {min: 1000}" in text
+    edited = settings.state_dir.parent / "penetrant-edited.yaml"
+    edited.write_text(text.replace("limits: {min: 1000}", f"limits: {{min: {uva_min}}}", 1))
+    revision = _smart(settings, "contract", "revision", str(edited)).strip()
+    smart_id = KeyStore(settings.key_directory).signing_key(approval.SMART_ID_KEY)  # the floor's SMART-ID
+    signers: list[tuple[str, approval.Act, str]] = [
+        ("B-L3", "authorship", approval.LEVEL_3),
+        ("B-QM", "approval", approval.QUALITY_MANAGER),
+    ]
+    for badge, act, authority in signers:
+        token = signature(
+            smart_id, badge=badge, act=act, contract="penetrant", revision=revision, authority=authority
+        )
+        (settings.state_dir.parent / f"{badge}.token").write_text(token)
+    author = str(settings.state_dir.parent / "B-L3.token")
+    held = _smart(settings, "apply", "-f", str(edited), "--credential", author)
+    assert f"pending approval: revision {revision[:12]}" in held
+    approver = str(settings.state_dir.parent / "B-QM.token")
+    done = _smart(
+        settings, "contract", "approve", "penetrant", "--revision", revision, "--credential", approver
+    )
+    assert f"approved revision {revision[:12]}" in done
+    return revision
 
 
 def _servers_of(state_dir: Path) -> list[int]:

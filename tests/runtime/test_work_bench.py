@@ -20,9 +20,14 @@ def test_bench_hub_prints_its_figures_and_the_plain_select_baseline_as_one_json_
         "20",
         "--releases",
         "2",
+        "--decisions",
+        "1000",
     )
     assert ran.exit_code == 0, ran.output
     figures = json.loads(ran.stdout)
     for key in ("po_search_p95_ms", "import_10k_s", "release_to_station_p99_ms", "baseline_p95_ms"):
         assert isinstance(figures[key], float | int) and figures[key] > 0, key
     assert figures["po_lines"] == 200 and figures["releases"] == 2
+    for key in ("compliance_search_p95_ms", "in_force_at_ms", "compliance_lookup_baseline_p95_ms"):
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+    assert figures["compliance_decisions"] == 1000

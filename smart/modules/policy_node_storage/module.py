@@ -11,6 +11,12 @@
   is read from the revision that decision was judged under, even one
   replaced since, and the decision's reasons under that rule come along.
 
+- ``at`` (body ``time``, RFC 3339): each contract's revision that was in
+  force at that moment, since when, and its rule ids — the station's own
+  answer to "what rules judged pt-1 at 10:00 on 30 Nov", which the hub's
+  PolicyCentral answers the same from the shipped ``contract.activated``
+  entries.
+
 Everything comes from the station's own store and ledger; nothing asks the
 hub. These are questions, not decisions: the answer is an ``allow`` with
 the data in its effects (a rule not found says so, ``found: false``); the
@@ -25,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from smart import ledger
-from smart.contracts import engine
+from smart.contracts import engine, history
 from smart.modules import framework
 
 #: Ledger kinds that carry a decision with the revisions it was judged under.
@@ -77,6 +83,8 @@ class PolicyNodeStorageModule(framework.StationModule):
             return self._answer(**await self._history(contract))
         if event.verb == "why":
             return await self._why(event.body)
+        if event.verb == "at":
+            return await self._at(event.body)
         answers = ", ".join(self.manifest.subjects)
         return self._refuse("verb", f"{self.name} does not answer {event.verb!r}; it answers {answers}")
 
@@ -110,6 +118,25 @@ class PolicyNodeStorageModule(framework.StationModule):
             if e.kind == "contract.refused" and (contract is None or e.data.get("contract") == contract)
         ]
         return {"contract": contract, "history": changes, "refused": refused}
+
+    async def _at(self, body: Mapping[str, Any]) -> framework.ModuleDecision:
+        text = body.get("time")
+        if not isinstance(text, str):
+            return self._refuse("request", "body.time: expected a time, e.g. 2026-11-30T10:00:00Z")
+        try:
+            moment = history.parse_time(text, field_name="body.time")
+        except history.HistoryError as err:
+            return self._refuse("request", str(err))
+        changes = [
+            history.Activation(self.station.station, c.contract, c.revision, history.parse_time(c.at))
+            for c in await self.station.revision_history(None)
+        ]
+        found = []
+        for held in history.in_force_at(changes, self.station.station, moment):
+            envelope = await self.station.envelope(held.contract, held.revision)
+            rules = json.loads(envelope)["bundle"].get("rules", []) if envelope else []
+            found.append({**held.json(), "rules": [str(r.get("id")) for r in rules if isinstance(r, dict)]})
+        return self._answer(station=self.station.station, time=moment.isoformat(), inForce=found)
 
     async def _why(self, body: Mapping[str, Any]) -> framework.ModuleDecision:
         rule_id, seq = body.get("rule"), body.get("entry")

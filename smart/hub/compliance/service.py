@@ -1,0 +1,312 @@
+"""ComplianceCentral and PolicyCentral on the hub: the indexes running, their pages, ``/api/v1`` and flags.
+
+The indexes (:mod:`smart.hub.compliance.index`) follow the hub log on connections of their own
+(the app role). The pages and API sit behind sign-in: ``records.read`` to read refusals and
+contract history (quality, Level 3s, auditors, admins); the badge of the person refused is
+personal data, shown only to logins that may read people (``people.read``), and never in a CSV
+export without it. Contract history and the two-person state come from the hub's
+``contract-approvals`` bucket; an emergency revision whose countersignature is due or overdue is
+flagged on every hub page (a banner from :func:`flags`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from nats.aio.client import Client as NatsClient
+from starlette.concurrency import run_in_threadpool
+
+from smart.access.roles import Permission, allows
+from smart.contracts import approval, history
+from smart.hub.compliance import index
+from smart.hub.vault.logins import Login
+from smart.hub.web.auth import TEMPLATES, Guard
+from smart.ledger.entry import Entry
+
+log = structlog.get_logger("smart.hub.compliance")
+
+#: What every hub page shows in its banner: contracts flagged by the two-person rule.
+_FLAGS: list[str] = []
+
+
+def flags() -> list[str]:
+    """The banner lines every hub page shows (emergency revisions not yet countersigned)."""
+    return list(_FLAGS)
+
+
+TEMPLATES.env.globals["contract_flags"] = flags
+
+
+def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
+    lines = []
+    for record in records:
+        entry = record.find(record.distributed) if record.distributed else None
+        if entry is None:
+            continue
+        state = entry.state(now)
+        if state in (approval.COUNTERSIGN_DUE, approval.COUNTERSIGN_OVERDUE):
+            first = entry.approvals[0]
+            due = (first.at + approval.COUNTERSIGN_WITHIN).isoformat(timespec="minutes")
+            word = "OVERDUE: " if state == approval.COUNTERSIGN_OVERDUE else ""
+            lines.append(
+                f"{word}emergency revision {entry.revision[:12]} of {record.contract} was distributed on "
+                f"{first.badge}'s approval alone; a second person must countersign by {due}"
+            )
+    return lines
+
+
+class ComplianceCentral:
+    """The two indexes and the flags, running beside the other hub services."""
+
+    def __init__(self, owner_url: str, app_url: str, connection: NatsClient) -> None:
+        self.owner_url = owner_url
+        self.app_url = app_url
+        self.connection = connection
+        self.tasks: list[asyncio.Task[None]] = []
+        self.indexes: list[index.DecisionIndex | index.ActivationIndex] = []
+
+    async def approvals(self) -> approval.KvApprovalStore:
+        return approval.KvApprovalStore(await approval.bucket(self.connection.jetstream()))
+
+    async def start(self) -> None:
+        await asyncio.to_thread(index.migrate, self.owner_url)
+        records = await (await self.approvals()).all()
+        specs = [r.spec for record in records for r in record.revisions]
+        decisions = await asyncio.to_thread(
+            lambda: index.DecisionIndex(
+                psycopg.connect(self.app_url, autocommit=True),
+                url=self.app_url,
+                standards=index.rule_standards(specs),
+            )
+        )
+        activations = await asyncio.to_thread(index.ActivationIndex.connect, self.app_url)
+        self.indexes = [decisions, activations]
+        self.tasks = [
+            asyncio.create_task(decisions.run(), name="compliance-decisions"),
+            asyncio.create_task(activations.run(), name="contract-activations"),
+            asyncio.create_task(self._flags(), name="contract-flags"),
+        ]
+
+    async def _flags(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                records = await (await self.approvals()).all()
+                _FLAGS[:] = flag_lines(records, datetime.now(UTC))
+            except Exception as err:  # NATS away a moment: the banner keeps what it showed
+                log.warning("compliance.flags_not_read", error=str(err)[:200])
+            await asyncio.sleep(every_s)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for found in self.indexes:
+            found.close()
+
+    def router(self, guard: Guard) -> APIRouter:
+        return router(self.app_url, guard, self.approvals)
+
+
+def deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str, str]:
+    """Bundle revision → contract revision, from the hub log's ``contract.deployed`` entries."""
+    rows = conn.execute(
+        "SELECT entry FROM ledger_entries"
+        " WHERE position(%s::bytea in entry) > 0 AND position(%s::bytea in entry) > 0",
+        (b'"kind":"contract.deployed"', f'"contract":"{contract}"'.encode()),
+    ).fetchall()
+    entries = [Entry.from_bytes(bytes(raw), canonical=False) for (raw,) in rows]
+    return history.bundle_revisions(entries, contract)
+
+
+def activations_of(conn: psycopg.Connection[Any], contract: str) -> list[history.Activation]:
+    rows = conn.execute(
+        "SELECT station, contract, revision, at FROM contract_activations"
+        " WHERE contract = %s ORDER BY at, ledger_idx",
+        (contract,),
+    ).fetchall()
+    return [history.Activation(str(s), str(c), r, at) for s, c, r, at in rows]
+
+
+def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
+    """Pages ``/compliance``, ``/policy``, ``/policy/contracts/{name}``, ``/policy/at`` and their API."""
+    routes = APIRouter()
+    read_login = guard.requires(Permission.RECORDS_READ)
+
+    def personal(login: Login) -> bool:
+        return allows(login.role, Permission.PEOPLE_READ)
+
+    def _search(params: dict[str, Any]) -> tuple[list[index.Refusal], list[dict[str, Any]]]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            q = index.query(conn, **params)
+            return index.search(conn, q), index.counts(conn, q)
+
+    def _params(request: Request) -> dict[str, Any]:
+        known = ("station", "rule", "standard", "person", "equipment", "job", "since", "until", "severity")
+        found: dict[str, Any] = {k: v for k in known if (v := request.query_params.get(k))}
+        if "limit" in request.query_params:
+            try:
+                found["limit"] = int(request.query_params["limit"])
+            except ValueError as err:
+                raise index.SearchError(f"limit: {request.query_params['limit']!r} is not a number") from err
+        return found
+
+    @routes.get("/compliance", response_class=HTMLResponse, include_in_schema=False)
+    async def compliance_page(request: Request, login: Login = Depends(read_login)) -> HTMLResponse:
+        """Every deny and warn from every station, narrowed by any of the query's fields."""
+        error = None
+        found: list[index.Refusal] = []
+        counted: list[dict[str, Any]] = []
+        try:
+            params = _params(request)
+            if "person" in params and not personal(login):
+                raise index.SearchError("person: searching by badge needs a login that may read people")
+            found, counted = await run_in_threadpool(_search, params)
+        except index.SearchError as err:
+            error, params = str(err), {}
+        return TEMPLATES.TemplateResponse(
+            request,
+            "compliance/search.html",
+            {
+                "page": "ComplianceCentral",
+                "login": login,
+                "error": error,
+                "narrow": dict(request.query_params),
+                "refusals": [r.json(personal=personal(login)) for r in found],
+                "counts": counted,
+                "personal": personal(login),
+            },
+            status_code=400 if error else 200,
+        )
+
+    @routes.get("/api/v1/compliance/search")
+    async def search_api(request: Request, login: Login = Depends(read_login)) -> dict[str, Any]:
+        """The refusals matching the query (newest first) and their counts per day, rule and station."""
+        try:
+            params = _params(request)
+            if "person" in params and not personal(login):
+                raise index.SearchError("person: searching by badge needs a login that may read people")
+            found, counted = await run_in_threadpool(_search, params)
+        except index.SearchError as err:
+            raise HTTPException(status_code=400, detail=str(err)) from err
+        return {"refusals": [r.json(personal=personal(login)) for r in found], "counts": counted}
+
+    @routes.get("/api/v1/compliance/export.csv", response_class=PlainTextResponse)
+    async def export_api(request: Request, login: Login = Depends(read_login)) -> PlainTextResponse:
+        """The refusals matching the query as CSV (the badge column only for logins that may read people)."""
+        try:
+            params = {**_params(request), "limit": 10_000}
+            found, _ = await run_in_threadpool(_search, params)
+        except index.SearchError as err:
+            raise HTTPException(status_code=400, detail=str(err)) from err
+        return PlainTextResponse(
+            index.to_csv(found, personal=personal(login)),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="refusals.csv"'},
+        )
+
+    @routes.get("/api/v1/compliance/jobs/{job}/blocks")
+    async def blocks_api(job: str, login: Login = Depends(read_login)) -> dict[str, Any]:
+        """The denies that fired on one job, oldest first: evidence that the controls work."""
+
+        def _blocks() -> list[index.Refusal]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return index.blocks_on_job(conn, job)
+
+        found = await run_in_threadpool(_blocks)
+        return {"job": job, "blocks": [r.json(personal=personal(login)) for r in found]}
+
+    async def _history(name: str) -> list[dict[str, Any]]:
+        record = await (await approvals()).get(name)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no contract {name} on this hub")
+
+        def _read() -> tuple[list[history.Activation], dict[str, str]]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return activations_of(conn, name), deployed_mapping(conn, name)
+
+        found, mapping = await run_in_threadpool(_read)
+        rows = history.history(record, found=found, compiled_from=mapping, now=datetime.now(UTC))
+        return [row.json() for row in rows]
+
+    @routes.get("/api/v1/policy/contracts/{name}/history")
+    async def history_api(name: str, login: Login = Depends(read_login)) -> dict[str, Any]:
+        """Every revision: author, approvers, when, the diff against the one before, periods per station."""
+        return {"contract": name, "revisions": await _history(name)}
+
+    @routes.get("/policy", response_class=HTMLResponse, include_in_schema=False)
+    async def policy_page(request: Request, login: Login = Depends(read_login)) -> HTMLResponse:
+        """Each contract's revision in force, the one pending approval, and its two-person state."""
+        records = await (await approvals()).all()
+        now = datetime.now(UTC)
+        shown = [
+            {
+                "contract": r.contract,
+                "distributed": r.distributed,
+                "pending": r.pending,
+                "state": (e.state(now) if (e := r.find(r.distributed or "")) else "-"),
+                "revisions": len(r.revisions),
+            }
+            for r in records
+        ]
+        return TEMPLATES.TemplateResponse(
+            request, "compliance/policy.html", {"page": "PolicyCentral", "login": login, "contracts": shown}
+        )
+
+    @routes.get("/policy/contracts/{name}", response_class=HTMLResponse, include_in_schema=False)
+    async def history_page(request: Request, name: str, login: Login = Depends(read_login)) -> HTMLResponse:
+        """One contract's history, newest revision first."""
+        rows = await _history(name)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "compliance/history.html",
+            {"page": f"Contract {name}", "login": login, "contract": name, "revisions": list(reversed(rows))},
+        )
+
+    def _at(station: str, text: str) -> list[dict[str, str]]:
+        moment = history.parse_time(text)
+        with psycopg.connect(url, autocommit=True) as conn:
+            return [found.json() for found in index.in_force_at(conn, station, moment)]
+
+    @routes.get("/api/v1/policy/at")
+    async def at_api(station: str, time: str, login: Login = Depends(read_login)) -> dict[str, Any]:
+        """What was in force at ``station`` at ``time`` (RFC 3339), from the stations' own activations."""
+        try:
+            found = await run_in_threadpool(_at, station, time)
+        except history.HistoryError as err:
+            raise HTTPException(status_code=400, detail=str(err)) from err
+        return {"station": station, "time": time, "inForce": found}
+
+    @routes.get("/policy/at", response_class=HTMLResponse, include_in_schema=False)
+    async def at_page(
+        request: Request, station: str = "", time: str = "", login: Login = Depends(read_login)
+    ) -> HTMLResponse:
+        """ "What rules judged pt-1 at 10:00 on 30 Nov": the question as a form, the answer as a table."""
+        error, found = None, None
+        if station and time:
+            try:
+                found = await run_in_threadpool(_at, station, time)
+            except history.HistoryError as err:
+                error = str(err)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "compliance/at.html",
+            {
+                "page": "In force at",
+                "login": login,
+                "error": error,
+                "station": station,
+                "time": time,
+                "found": found,
+            },
+            status_code=400 if error else 200,
+        )
+
+    return routes
