@@ -40,6 +40,11 @@ class Permission(enum.StrEnum):
     ORDERS_WRITE = "orders.write"
     ORDERS_REVIEW = "orders.review"
     ORDERS_RELEASE = "orders.release"
+    #: MaintenanceHub: read the register and calendar; enter equipment, calibrations, surveys, orders;
+    #: disposition a recall's impact review (the person is proved by their credential besides).
+    MAINTENANCE_READ = "maintenance.read"
+    MAINTENANCE_WRITE = "maintenance.write"
+    MAINTENANCE_DISPOSITION = "maintenance.disposition"
 
 
 @cache

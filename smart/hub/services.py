@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 
 import nats
 import psycopg
@@ -29,6 +30,8 @@ from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.maintenance import service as maintenance
+from smart.hub.maintenance import store as maintenance_store
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
 from smart.hub.vault.logins import Logins
@@ -65,6 +68,7 @@ class HubServices:
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
         self.work: work.WorkServices | None = None
+        self.maintenance: maintenance.MaintenanceService | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -91,6 +95,7 @@ class HubServices:
         await asyncio.to_thread(handoff_central.migrate, owner_url)
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
+        await asyncio.to_thread(maintenance_store.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
@@ -131,6 +136,16 @@ class HubServices:
             js=self.connection.jetstream(),
         )
         self.work.start()
+        self.maintenance = maintenance.MaintenanceService(
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            stations=stations,
+            js=self.connection.jetstream(),
+            contracts=Path("contracts"),
+            zone=self.settings.shop_zone,
+        )
+        self.maintenance.start()
         self.logins = await asyncio.to_thread(Logins, owner_url)
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -151,6 +166,7 @@ class HubServices:
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
+            *(self.maintenance.routers(guard) if self.maintenance is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -183,6 +199,8 @@ class HubServices:
     async def stop(self) -> None:
         if self.work is not None:
             await self.work.stop()
+        if self.maintenance is not None:
+            await self.maintenance.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()
