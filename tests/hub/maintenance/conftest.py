@@ -18,3 +18,6 @@ def shop(hub_db: HubDatabase, tmp_path: Path) -> Iterator[Maintenance]:
         yield made
     finally:
         made.hub.close()
+
+
+from tests.node.conftest import hub, keys  # noqa: E402, F401  (the station tests' hub NATS + intake, keys)
