@@ -17,6 +17,7 @@ from smart.cli import (
     hub,
     jobs,
     ledger,
+    maintenance,
     module,
     node,
     operator,
@@ -51,6 +52,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(work.client_app, name="client")
 app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
+app.add_typer(maintenance.app, name="maintenance")
 
 
 def main() -> None:

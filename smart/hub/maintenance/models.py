@@ -82,8 +82,19 @@ class EquipmentIn(_In):
     furnace_type: str | None = Field(default=None, max_length=40, description="e.g. vacuum, air")
     thermocouple_metal: Metal | None = None
     grade: str | None = Field(default=None, max_length=40, description="e.g. special-limits")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Further attributes the contracts read, e.g. finish: grit-blasted."
+    )
     qualified_ranges: tuple[RangeIn, ...] = ()
     usage_limits: tuple[UsageLimitIn, ...] = ()
+
+    @field_validator("attributes")
+    @classmethod
+    def _own_names(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(set(value) & {"class", "instrumentation", "type", "grade", "metal", "serial"})
+        if taken:
+            raise ValueError(f"{', '.join(taken)} have fields of their own")
+        return value
 
     @field_validator("furnace_class", mode="before")
     @classmethod
@@ -240,6 +251,7 @@ class EquipmentView(_View):
     furnace_type: str | None
     thermocouple_metal: str | None
     grade: str | None
+    attributes: dict[str, str]
     qualified_ranges: tuple[RangeIn, ...]
     usage_limits: tuple[UsageLimitIn, ...]
     calibration_due: date | None

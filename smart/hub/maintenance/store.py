@@ -127,7 +127,7 @@ def station_record(
     zone: tzinfo,
 ) -> f.EquipmentRecord:
     """The ``equipment`` record a station judges this asset by, from its rows (oldest first)."""
-    attributes: dict[str, str] = {"serial": row["serial"]}
+    attributes: dict[str, str] = {**row["attributes"], "serial": row["serial"]}
     for column, key in (
         ("furnace_class", "class"),
         ("instrumentation", "instrumentation"),
@@ -243,14 +243,16 @@ class MaintenanceHub(ServiceStore):
             item.furnace_type,
             item.thermocouple_metal,
             item.grade,
+            json.dumps(item.attributes),
             json.dumps([r.model_dump(mode="json") for r in item.qualified_ranges]),
             json.dumps([u.model_dump(mode="json") for u in item.usage_limits]),
         )
         if held is None:
             conn.execute(
                 "INSERT INTO equipment (kind, station, serial, description, furnace_class, instrumentation, "
-                "furnace_type, thermocouple_metal, grade, qualified_ranges, usage_limits, asset_id, "
-                "added_by, added_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "furnace_type, thermocouple_metal, grade, attributes, qualified_ranges, "
+                "usage_limits, asset_id, "
+                "added_by, added_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (*values, item.asset_id, actor, at),
             )
             self._record("equipment.registered", item.asset_id, actor, after=_item_json(item))
@@ -259,7 +261,8 @@ class MaintenanceHub(ServiceStore):
             "UPDATE equipment SET kind = %s, station = %s, serial = %s, description = %s, "
             "furnace_class = %s, "
             "instrumentation = %s, furnace_type = %s, thermocouple_metal = %s, grade = %s, "
-            "qualified_ranges = %s, usage_limits = %s, version = version + 1 WHERE asset_id = %s",
+            "attributes = %s, qualified_ranges = %s, usage_limits = %s, version = version + 1 WHERE "
+            "asset_id = %s",
             (*values, item.asset_id),
         )
         before = {

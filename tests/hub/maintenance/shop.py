@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from nats.js import JetStreamContext
 
+from smart import ledger
 from smart.access import issuing, tokens
 from smart.access.credential import Kind
 from smart.access.verify import Verifier
+from smart.hub.gathering import HubNodeGathering
 from smart.hub.maintenance import schedule, signers
 from smart.hub.maintenance import store as maintenance
 from smart.hub.maintenance.models import CalibrationIn, EquipmentIn
 from smart.hub.service_log import ServiceNodeLog
 from smart.keys import KeyStore
+from smart.ledger import hub_store
 from tests.hub.conftest import HubDatabase
 
 REPO = Path(__file__).resolve().parents[3]
@@ -102,3 +106,36 @@ def certificate(at: datetime, *, in_tolerance: bool = True, **changes: object) -
     }
     values.update(changes)
     return CalibrationIn.model_validate(values)
+
+
+def decision(job: str, equipment: list[str], at: datetime, outcome: str = "allow") -> dict[str, Any]:
+    """A ``module.decision`` entry's data as a station records it, naming the event's equipment."""
+    return {
+        "verb": "start",
+        "module": "maintenance",
+        "outcome": outcome,
+        "event": {
+            "action": "operate",
+            "at": at.isoformat(),
+            "station": "pt-1",
+            "job": job,
+            "equipment": equipment,
+        },
+        "reasons": [],
+        "revisions": {},
+        "effects": {},
+    }
+
+
+def served(
+    shop: Maintenance, db: HubDatabase, stations: Path, uses: list[tuple[str, list[str], datetime, str]]
+) -> None:
+    """pt-1's decisions (job, equipment, when, outcome), signed on its node log, gathered into the hub log."""
+    with ledger.NodeLog.open(stations, node="pt-1", keys=shop.keys) as pt:
+        for job, equipment, at, outcome in uses:
+            pt.append(
+                kind="module.decision", subject=job, data=decision(job, equipment, at, outcome), actor="op-7"
+            )
+        pt.sign_head()
+    with hub_store.HubLog.connect(db.app_url, key=shop.keys.signing_key("hub")) as hub_log:
+        HubNodeGathering(stations, hub_log, shop.keys).gather_once()

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from smart import intervals, ledger
+from smart import intervals
 from smart.access.credential import Kind
 from smart.hub.clients.store import Refused
-from smart.hub.gathering import HubNodeGathering
 from smart.hub.maintenance import importing
 from smart.hub.maintenance.models import (
     CalibrationIn,
@@ -23,9 +22,8 @@ from smart.hub.maintenance.models import (
     SurveyIn,
 )
 from smart.keys import KeyStore
-from smart.ledger import hub_store
 from tests.hub.conftest import HubDatabase
-from tests.hub.maintenance.shop import Maintenance, certificate, furnace, meter
+from tests.hub.maintenance.shop import Maintenance, certificate, furnace, meter, served
 
 JUNE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -124,46 +122,25 @@ def test_due_dates_come_from_the_contracts_and_reach_the_station_record(shop: Ma
     assert kinds.count("calibration.recorded") == 3 and kinds.count("survey.recorded") == 2
 
 
-def _decision(job: str, equipment: list[str], at: datetime, outcome: str = "allow") -> dict[str, Any]:
-    return {
-        "verb": "start",
-        "module": "maintenance",
-        "outcome": outcome,
-        "event": {
-            "action": "operate",
-            "at": at.isoformat(),
-            "station": "pt-1",
-            "job": job,
-            "equipment": equipment,
-        },
-        "reasons": [],
-        "revisions": {},
-        "effects": {},
-    }
-
-
 def test_an_out_of_tolerance_calibration_lists_the_jobs_since_the_last_good_one_for_a_signed_disposition(
     shop: Maintenance, hub_db: HubDatabase, tmp_path: Path
 ) -> None:
     hub = shop.hub
     hub.register(meter(), actor="qm-anna")
     hub.record_calibration("UV-METER-1", certificate(JUNE), actor="qm-anna")
-    stations = tmp_path / "stations"
-    with ledger.NodeLog.open(stations, node="pt-1", keys=shop.keys) as pt:
-        for job, equipment, at, outcome in (
+    served(
+        shop,
+        hub_db,
+        tmp_path / "stations",
+        [
             ("J-0", ["UV-METER-1"], JUNE - timedelta(days=3), "allow"),  # before the last good calibration
             ("J-1", ["UV-METER-1", "TAM-1"], JUNE + timedelta(days=2), "allow"),
             ("J-1", ["UV-METER-1"], JUNE + timedelta(days=2, hours=1), "allow"),
             ("J-2", ["UV-METER-1"], JUNE + timedelta(days=5), "deny"),  # refused: never served
             ("J-3", ["TAM-1"], JUNE + timedelta(days=6), "allow"),  # another instrument
             ("J-4", ["UV-METER-1"], JUNE + timedelta(days=9), "allow"),
-        ):
-            pt.append(
-                kind="module.decision", subject=job, data=_decision(job, equipment, at, outcome), actor="op-7"
-            )
-        pt.sign_head()
-    with hub_store.HubLog.connect(hub_db.app_url, key=shop.keys.signing_key("hub")) as hub_log:
-        HubNodeGathering(stations, hub_log, shop.keys).gather_once()
+        ],
+    )
 
     found_at = JUNE + timedelta(days=10)
     calibration, recall = hub.record_calibration(

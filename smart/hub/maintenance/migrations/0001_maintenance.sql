@@ -14,6 +14,8 @@ CREATE TABLE equipment (
     furnace_type       text,
     thermocouple_metal text CHECK (thermocouple_metal IN ('base', 'noble')),
     grade              text,
+    -- further attributes the contracts' rules read (a TAM panel's finish)
+    attributes         jsonb NOT NULL DEFAULT '{}',
     qualified_ranges   jsonb NOT NULL DEFAULT '[]',
     usage_limits       jsonb NOT NULL DEFAULT '[]',
     -- next due dates (the calendar reads these; each set by the record that moved it)
