@@ -213,7 +213,7 @@ def check(raw: bytes, *, fmt: str, stations: Collection[str] = ()) -> Checked:
                 problems.append(
                     Problem(
                         field=".".join(loc) or "row",
-                        message=f"{asset_id}: {error['msg']}",
+                        message=f"{asset_id}: {str(error['msg']).removeprefix('Value error, ')}",
                         row=first_row[asset_id],
                         column=column,
                     )

@@ -355,15 +355,20 @@ class MaintenanceHub(ServiceStore):
             ).fetchone()
             assert row is not None
             latest = conn.execute(
-                "SELECT id, next_due FROM calibrations WHERE asset_id = %s ORDER BY calibrated_at "
-                "DESC, id DESC "
-                "LIMIT 1",
+                "SELECT next_due, in_tolerance, calibrated_at FROM calibrations WHERE asset_id = %s "
+                "ORDER BY calibrated_at DESC, id DESC LIMIT 1",
                 (asset_id,),
             ).fetchone()
             assert latest is not None
+            # out of tolerance: due again now (re-calibrate), whatever the certificate's date says
+            shown = (
+                latest["next_due"]
+                if latest["in_tolerance"]
+                else latest["calibrated_at"].astimezone(self.zone).date()
+            )
             conn.execute(
                 "UPDATE equipment SET calibration_due = %s, version = version + 1 WHERE asset_id = %s",
-                (latest["next_due"], asset_id),
+                (shown, asset_id),
             )
             view = CalibrationView.model_validate(row)
             self._record(
