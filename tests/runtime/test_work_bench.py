@@ -20,9 +20,23 @@ def test_bench_hub_prints_its_figures_and_the_plain_select_baseline_as_one_json_
         "20",
         "--releases",
         "2",
+        "--ledger-entries",
+        "500",
+        "--assets",
+        "20",
+        "--calendar-pages",
+        "3",
     )
     assert ran.exit_code == 0, ran.output
     figures = json.loads(ran.stdout)
     for key in ("po_search_p95_ms", "import_10k_s", "release_to_station_p99_ms", "baseline_p95_ms"):
         assert isinstance(figures[key], float | int) and figures[key] > 0, key
     assert figures["po_lines"] == 200 and figures["releases"] == 2
+    for key in (
+        "recall_impact_s",
+        "recall_scan_baseline_s",
+        "due_calendar_p95_ms",
+        "due_calendar_baseline_p95_ms",
+    ):
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+    assert figures["recall_ledger_entries"] == 500 and figures["recalled_jobs"] > 0

@@ -20,7 +20,7 @@ import psycopg
 import structlog
 
 from smart.hub import log_index
-from smart.ledger.entry import Entry
+from smart.ledger.entry import Entry, EntryError
 
 log = structlog.get_logger("smart.hub.maintenance.recall")
 
@@ -59,52 +59,108 @@ class EquipmentUses(log_index.LogIndex):
         return cls(psycopg.connect(url, autocommit=True), url=url)
 
     def index_once(self) -> int:
-        # usage_seen shares the cursor: both tables are written from the same pass, so the cursor
-        # is the larger of their highest indexes.
+        """Index what the log added since the last pass, a slice per transaction (one commit per slice).
+
+        The base class inserts entry by entry; a hub catching up with a million-entry log would pay a
+        commit for each, so the rows of a slice go in together. ``usage_seen`` shares the cursor: the
+        cursor is one past the larger of both tables' highest index.
+        """
         if self._next is None:
             row = self.conn.execute(
                 "SELECT greatest((SELECT max(ledger_idx) FROM equipment_uses), "
                 "(SELECT max(ledger_idx) FROM usage_seen))"
             ).fetchone()
             self._next = int(row[0]) + 1 if row and row[0] is not None else 0
-        return super().index_once()
+        size_row = self.conn.execute("SELECT coalesce(max(size), 0) FROM ledger_checkpoints").fetchone()
+        size = int(size_row[0]) if size_row else 0
+        added = 0
+        while self._next < size:
+            stop = min(size, self._next + log_index.SLICE * 4)
+            rows = self.conn.execute(
+                "SELECT idx, entry FROM ledger_entries WHERE idx >= %s AND idx < %s AND "
+                "(position(%s::bytea in entry) > 0 OR position(%s::bytea in entry) > 0) ORDER BY idx",
+                (self._next, stop, f'"kind":"{DECISION}"'.encode(), f'"kind":"{USAGE}"'.encode()),
+            ).fetchall()
+            uses: list[tuple[int, str, str, str, datetime]] = []
+            counts: list[tuple[int, str, str, str, float, float]] = []
+            for idx, raw in rows:
+                try:
+                    entry = Entry.from_bytes(bytes(raw), canonical=False)
+                except EntryError as err:
+                    log.error("recall.unreadable_entry", index=idx, error=str(err))
+                    continue
+                if entry.kind == USAGE:
+                    counts.extend(_counts(int(idx), entry))
+                elif entry.kind == DECISION:
+                    uses.extend(_uses(int(idx), entry))
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                if uses:
+                    cur.executemany(
+                        "INSERT INTO equipment_uses (ledger_idx, equipment, station, job, at) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        uses,
+                    )
+                if counts:
+                    cur.executemany(
+                        "INSERT INTO usage_seen (ledger_idx, equipment, task, station, since_service, total) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        counts,
+                    )
+            added += len({u[0] for u in uses}) + len(counts)
+            self._next = stop
+        return added
 
     def take(self, idx: int, entry: Entry) -> int:
-        data = entry.data
-        if entry.kind == USAGE:
-            value = data.get("value") if isinstance(data.get("value"), dict) else None
-            if value is None:
-                return 0
-            return self.conn.execute(
-                "INSERT INTO usage_seen (ledger_idx, equipment, task, station, since_service, total) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (
-                    idx,
-                    str(value.get("equipment")),
-                    str(value.get("task")),
-                    entry.node,
-                    float(value.get("since_service") or 0.0),
-                    float(value.get("total") or 0.0),
-                ),
-            ).rowcount
-        if data.get("outcome") == "deny":
-            return 0
-        event = data.get("event") if isinstance(data.get("event"), dict) else {}
-        assert isinstance(event, dict)
-        job, equipment = event.get("job"), event.get("equipment")
-        at = _time(event.get("at")) or _time(entry.ts)
-        if not isinstance(job, str) or not job or not isinstance(equipment, list) or at is None:
-            return 0
-        names = sorted({e for e in equipment if isinstance(e, str) and e})
-        if not names:
-            return 0
+        uses, counts = _uses(idx, entry), _counts(idx, entry)
         with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO equipment_uses (ledger_idx, equipment, station, job, at) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(idx, name, entry.node, job, at) for name in names],
-            )
-        return 1
+            if uses:
+                cur.executemany(
+                    "INSERT INTO equipment_uses (ledger_idx, equipment, station, job, at) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    uses,
+                )
+            if counts:
+                cur.executemany(
+                    "INSERT INTO usage_seen (ledger_idx, equipment, task, station, since_service, total) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    counts,
+                )
+        return 1 if uses or counts else 0
+
+
+def _counts(idx: int, entry: Entry) -> list[tuple[int, str, str, str, float, float]]:
+    """A ``record.usage`` entry's count (the station's record of one equipment's upkeep counter)."""
+    if entry.kind != USAGE:
+        return []
+    value = entry.data.get("value")
+    if not isinstance(value, dict):
+        return []
+    return [
+        (
+            idx,
+            str(value.get("equipment")),
+            str(value.get("task")),
+            entry.node,
+            float(value.get("since_service") or 0.0),
+            float(value.get("total") or 0.0),
+        )
+    ]
+
+
+def _uses(idx: int, entry: Entry) -> list[tuple[int, str, str, str, datetime]]:
+    """The equipment an allowed decision's event named, with its job and time (a refusal served nothing)."""
+    data = entry.data
+    if entry.kind != DECISION or data.get("outcome") == "deny":
+        return []
+    event = data.get("event")
+    if not isinstance(event, dict):
+        return []
+    job, equipment = event.get("job"), event.get("equipment")
+    at = _time(event.get("at")) or _time(entry.ts)
+    if not isinstance(job, str) or not job or not isinstance(equipment, list) or at is None:
+        return []
+    names = sorted({e for e in equipment if isinstance(e, str) and e})
+    return [(idx, name, entry.node, job, at) for name in names]
 
 
 def impact(
