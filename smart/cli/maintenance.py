@@ -191,7 +191,7 @@ def done(
 @app.command("due")
 def due(days: int = typer.Option(30, help="How many days ahead (30, 60, 90, …).")) -> None:
     """What falls due in the next DAYS days, overdue first."""
-    work_cli._print(_json(_sync(lambda hub: hub.due(days))))
+    work_cli._print(_json(_sync(lambda hub: hub.due(days, limit=1000)[0])))
 
 
 @app.command("recall")

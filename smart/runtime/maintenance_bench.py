@@ -206,8 +206,8 @@ async def _calendar(
             started = time.perf_counter()
             conn.execute(
                 "SELECT asset_id, kind, station, calibration_due FROM maintenance.equipment "
-                "WHERE calibration_due <= current_date + %s ORDER BY calibration_due LIMIT 500",
-                (days,),
+                "WHERE calibration_due <= current_date + %s ORDER BY calibration_due LIMIT %s",
+                (days, web.PAGE),
             ).fetchall()
             baseline_ms.append((time.perf_counter() - started) * 1000)
     return page_ms, baseline_ms

@@ -39,6 +39,7 @@ import psycopg
 import structlog
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from starlette.concurrency import run_in_threadpool
@@ -88,6 +89,8 @@ GRANTS = {
 }
 #: Largest certificate file kept with a calibration.
 MAX_CERTIFICATE_BYTES = 10 * 1024 * 1024
+#: The due dates the calendar reads: what falls due, and its column.
+_DUE_COLUMNS = (("calibration", "calibration_due"), ("TUS", "tus_due"), ("SAT", "sat_due"))
 
 
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> list[int]:
@@ -405,12 +408,14 @@ class MaintenanceHub(ServiceStore):
         served = recall.impact(
             conn, equipment=asset["asset_id"], since=since, until=calibration["calibrated_at"]
         )
-        for job in served:
-            conn.execute(
-                "INSERT INTO reviews (calibration_id, asset_id, job, station, first_use, last_use, "
-                "opened_at) "
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO reviews (calibration_id, asset_id, job, station, first_use, last_use, opened_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (calibration["id"], asset["asset_id"], job.job, job.station, job.first_use, job.last_use, at),
+                [
+                    (calibration["id"], asset["asset_id"], j.job, j.station, j.first_use, j.last_use, at)
+                    for j in served
+                ],
             )
         self._record(
             "maintenance.recall",
@@ -686,25 +691,47 @@ class MaintenanceHub(ServiceStore):
     # -- the due calendar --------------------------------------------------------------------
 
     def due(
-        self, days: int, *, today: date | None = None, station: str | None = None, limit: int = 500
-    ) -> list[DueItem]:
-        """What falls due within ``days`` from ``today`` (overdue first), calibrations and surveys."""
+        self,
+        days: int,
+        *,
+        today: date | None = None,
+        station: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> tuple[list[DueItem], int]:
+        """What falls due within ``days`` from ``today`` (overdue first), a page of it, and how many in all.
+
+        Each kind of due date has its own index; each branch reads at most a page past ``offset``.
+        """
         day = today or self.clock().astimezone(self.zone).date()
+        values = {
+            "until": date.fromordinal(day.toordinal() + days),
+            "limit": limit,
+            "offset": offset,
+            "upto": limit + offset,
+            "station": station,
+        }
+        branches = [
+            sql.SQL(
+                "(SELECT asset_id, kind, station, {what} AS what, {column} AS due FROM equipment "
+                "WHERE {column} <= %(until)s AND (%(station)s::text IS NULL OR station = %(station)s) "
+                "ORDER BY {column} LIMIT %(upto)s)"
+            ).format(what=sql.Literal(what), column=sql.Identifier(column))
+            for what, column in _DUE_COLUMNS
+        ]
+        counts = [
+            sql.SQL(
+                "(SELECT count(*) FROM equipment WHERE {column} <= %(until)s "
+                "AND (%(station)s::text IS NULL OR station = %(station)s))"
+            ).format(column=sql.Identifier(column))
+            for _, column in _DUE_COLUMNS
+        ]
+        page = sql.SQL("SELECT * FROM ({}) d ORDER BY due, asset_id, what LIMIT %(limit)s OFFSET %(offset)s")
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT * FROM ("
-                "(SELECT asset_id, kind, station, 'calibration' AS what, calibration_due AS due FROM "
-                "equipment "
-                " WHERE calibration_due <= %(until)s ORDER BY calibration_due LIMIT %(limit)s) UNION ALL "
-                "(SELECT asset_id, kind, station, 'TUS', tus_due FROM equipment "
-                " WHERE tus_due <= %(until)s ORDER BY tus_due LIMIT %(limit)s) UNION ALL "
-                "(SELECT asset_id, kind, station, 'SAT', sat_due FROM equipment "
-                " WHERE sat_due <= %(until)s ORDER BY sat_due LIMIT %(limit)s)) d "
-                "WHERE %(station)s::text IS NULL OR station = %(station)s ORDER BY due, asset_id "
-                "LIMIT %(limit)s",
-                {"until": date.fromordinal(day.toordinal() + days), "limit": limit, "station": station},
-            ).fetchall()
-        return [DueItem.model_validate({**r, "overdue": r["due"] < day}) for r in rows]
+            rows = conn.execute(page.format(sql.SQL(" UNION ALL ").join(branches)), values).fetchall()
+            total = conn.execute(sql.SQL("SELECT {}").format(sql.SQL(" + ").join(counts)), values).fetchone()
+        found = [DueItem.model_validate({**r, "overdue": r["due"] < day}) for r in rows]
+        return found, int(next(iter(total.values()))) if total else 0
 
     # -- to the stations ---------------------------------------------------------------------
 

@@ -46,6 +46,8 @@ from smart.hub.web.auth import TEMPLATES, Guard
 
 #: The calendar's windows (days ahead).
 WINDOWS = (30, 60, 90)
+#: Rows per calendar page (a page of a few hundred rows is what a person reads; the rest is paged).
+PAGE = 200
 
 
 class CalibrationRecorded(BaseModel):
@@ -157,9 +159,14 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             raise refused(err) from err
 
     @routes.get("/maintenance/due", dependencies=[Depends(read)])
-    async def due(days: int = Query(30, ge=0, le=366), station: str | None = None) -> list[DueItem]:
-        """Calibrations, TUS and SAT falling due within ``days`` (overdue first)."""
-        found: list[DueItem] = await run_in_threadpool(hub.due, days, station=station)
+    async def due(
+        days: int = Query(30, ge=0, le=366),
+        station: str | None = None,
+        limit: int = Query(200, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> list[DueItem]:
+        """Calibrations, TUS and SAT falling due within ``days`` (overdue first), a page at a time."""
+        found, _ = await run_in_threadpool(hub.due, days, station=station, limit=limit, offset=offset)
         return found
 
     @routes.get("/recall/reviews", dependencies=[Depends(read)])
@@ -231,11 +238,14 @@ def page_router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
         return _page(request, "register.html", "Equipment register", login, equipment=found, station=station)
 
     @routes.get("/maintenance/calendar", response_class=HTMLResponse, include_in_schema=False)
-    async def calendar_page(request: Request, days: int = 30, login: Login = Depends(read)) -> HTMLResponse:
+    async def calendar_page(
+        request: Request, days: int = 30, offset: int = 0, login: Login = Depends(read)
+    ) -> HTMLResponse:
         if days not in WINDOWS:
             days = 30
+        offset = max(0, offset)
         today = hub.clock().astimezone(hub.zone).date()
-        found = await run_in_threadpool(hub.due, days, today=today)
+        found, total = await run_in_threadpool(hub.due, days, today=today, limit=PAGE, offset=offset)
         return _page(
             request,
             "calendar.html",
@@ -245,6 +255,9 @@ def page_router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             days=days,
             windows=WINDOWS,
             today=today,
+            total=total,
+            offset=offset,
+            page_size=PAGE,
         )
 
     @routes.get("/maintenance/recall", response_class=HTMLResponse, include_in_schema=False)

@@ -105,19 +105,23 @@ def test_due_dates_come_from_the_contracts_and_reach_the_station_record(shop: Ma
     assert tc_cal.next_due == date(2026, 9, 1)  # base metal: 3 months
 
     june_20 = date(2026, 6, 20)
-    in_30 = [(d.asset_id, d.what) for d in hub.due(30, today=june_20)]
+    in_30 = [(d.asset_id, d.what) for d in hub.due(30, today=june_20)[0]]
     assert in_30 == [("FURNACE-2", "TUS")]
-    in_90 = [(d.asset_id, d.what, d.overdue) for d in hub.due(90, today=june_20)]
+    in_90 = [(d.asset_id, d.what, d.overdue) for d in hub.due(90, today=june_20)[0]]
     assert in_90 == [
         ("FURNACE-2", "TUS", False),
         ("FURNACE-2", "SAT", False),
         ("TC-BASE-1", "calibration", False),
     ]
-    late = hub.due(30, today=date(2026, 10, 5))
+    late, late_count = hub.due(30, today=date(2026, 10, 5), limit=2)
     assert [(d.asset_id, d.what, d.overdue) for d in late][:2] == [
         ("FURNACE-2", "TUS", True),
         ("FURNACE-2", "SAT", True),
     ]
+    rest, _ = hub.due(30, today=date(2026, 10, 5), limit=2, offset=2)
+    assert late_count == 4 and [d.asset_id for d in rest] == ["TC-BASE-1", "UV-METER-1"]
+    (at_pt,), one = hub.due(90, today=date(2026, 10, 5), station="pt-1")
+    assert (at_pt.asset_id, one) == ("UV-METER-1", 1)
     kinds = [e.kind for e in shop.ledger.entries()]
     assert kinds.count("calibration.recorded") == 3 and kinds.count("survey.recorded") == 2
 
