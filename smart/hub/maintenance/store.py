@@ -410,7 +410,8 @@ class MaintenanceHub(ServiceStore):
         )
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO reviews (calibration_id, asset_id, job, station, first_use, last_use, opened_at) "
+                "INSERT INTO reviews (calibration_id, asset_id, job, station, first_use, last_use, "
+                "opened_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [
                     (calibration["id"], asset["asset_id"], j.job, j.station, j.first_use, j.last_use, at)
