@@ -46,6 +46,8 @@ from smart.hub.web.auth import TEMPLATES, Guard
 
 #: The calendar's windows (days ahead).
 WINDOWS = (30, 60, 90)
+#: Certificate files served back as what they are; anything else is sent as bytes to save.
+SAFE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/tiff"})
 #: Rows per calendar page (a page of a few hundred rows is what a person reads; the rest is paged).
 PAGE = 200
 
@@ -122,10 +124,16 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             raise HTTPException(
                 status_code=404, detail=f"calibration {calibration_id} has no certificate file"
             )
+        # what a browser is sent back is never what the uploader said it was, unless it is a document
+        kind = found.content_type if found.content_type in SAFE_TYPES else "application/octet-stream"
+        name = "".join(c if c.isalnum() or c in "._- " else "_" for c in found.name)[:120] or "certificate"
         return Response(
             found.data,
-            media_type=found.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{found.name}"'},
+            media_type=kind,
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-Content-Type-Options": "nosniff",
+            },
         )
 
     @routes.get("/equipment/{asset_id}/surveys", dependencies=[Depends(read)])

@@ -8,6 +8,7 @@ due calendar, the TUS/SAT schedule and an import refused by row and column.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import nats
 
+from smart import intervals
 from smart.access.credential import Kind
 from smart.access.roles import Role
 from smart.hub.maintenance import web
@@ -22,13 +24,14 @@ from smart.hub.maintenance.models import EquipmentIn, SurveyIn
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
-from smart.runtime import ports
+from smart.node import records
+from smart.runtime import demo_shop, ports
 from smart.runtime.floor import FloorStatus
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, async_page, screenshot_path
 from smart.testing.plugin import FloorFactory
 from tests.hub.conftest import PASSWORD, HubDatabase
-from tests.hub.maintenance.shop import certificate, furnace, make, meter, served
+from tests.hub.maintenance.shop import certificate, furnace, make, served
 
 
 async def _no_floor() -> FloorStatus:
@@ -51,8 +54,28 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
     shop = make(hub_db, tmp_path, js=connection.jetstream())
     hub = shop.hub
     now = datetime.now(UTC)
-    hub.register(meter(), actor="qm-anna")
-    hub.record_calibration("UV-METER-1", certificate(now - timedelta(days=40)), actor="qm-anna")
+    # the demo shop's meter and TAM panel come through MaintenanceHub, which alone publishes them
+    await records.ensure_records_bucket(connection.jetstream())
+    direct = await demo_shop.seed_people_and_equipment(
+        connection.jetstream(), now, people=False, equipment=False
+    )
+    assert direct == 2  # the lots only
+    assert await demo_shop.load_equipment(hub, now) == 2
+    assert await demo_shop.load_equipment(hub, now) == 0  # a restarted demo floor adds nothing
+    bucket = await connection.jetstream().key_value(records.RECORDS_BUCKET)
+    held = records.parse(
+        "equipment", json.loads((await bucket.get("pt-1.equipment.UV-METER-1")).value or b"")
+    )
+    panel = records.parse(
+        "equipment", json.loads((await bucket.get("pt-1.equipment.TAM-146040")).value or b"")
+    )
+    calibration = held.calibration
+    assert held.kind == "light-meter" and calibration is not None and calibration.in_tolerance
+    six_months = intervals.add_months((now - timedelta(days=60)).date(), 6)  # penetrant's light meters
+    assert calibration.at == now - timedelta(days=60) and calibration.due == intervals.end_of_day(
+        six_months, UTC
+    )
+    assert panel.attributes["finish"] == "grit-blasted"
     hub.register(furnace(), actor="qm-anna")
     hub.record_survey(
         "FURNACE-2", SurveyIn(survey="TUS", surveyed_at=now - timedelta(days=40), passed=True), actor="qm"
@@ -186,6 +209,14 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             ]
             await page.screenshot(path=str(screenshot_path("maintenance-import-refused")), full_page=True)
             assert hub.equipment("F-9") is None
+        async with httpx.AsyncClient(base_url=url) as auditor_like:  # an operator reads the certificate
+            assert (
+                await auditor_like.post("/login", data={"username": "op-7", "password": PASSWORD})
+            ).status_code == 303
+            got = await auditor_like.get(f"/api/v1/calibrations/{found.id}/certificate")
+            assert got.status_code == 200 and got.content == certificate_file.read_bytes()
+            assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
+            assert got.headers["x-content-type-options"] == "nosniff"
     finally:
         server.should_exit = True
         await task
