@@ -575,7 +575,7 @@ class MaintenanceHub(ServiceStore):
         except signers.NotAuthorised as err:
             raise Refused("credential", str(err)) from err
         view = await run_in_threadpool(self._complete, order_id, signer, done.notes, actor)
-        await self.publish_pending()
+        await self.publish_soon()
         return view
 
     def _complete(self, order_id: int, signer: signers.Signer, notes: str, actor: str) -> OrderView:
@@ -845,13 +845,24 @@ class MaintenanceHub(ServiceStore):
                 sent += 1
             return sent
 
+    async def publish_soon(self) -> int:
+        """:meth:`publish_pending` now if the bus answers; if not, the next pass of :meth:`run` sends it.
+
+        The change is committed and on the ledger either way; the register shows it as still sending.
+        """
+        try:
+            return await self.publish_pending()
+        except Exception as err:  # NATS down or slow: nothing is lost, the record is only late
+            log.warning("maintenance_hub.publish_deferred", error=f"{type(err).__name__}: {err}")
+            return 0
+
     async def run(self, every_s: float = 2.0) -> None:
         """Index the stations' uses from the hub log and send what is behind, until cancelled."""
         while True:
             try:
                 await asyncio.to_thread(self.index_uses)
                 await self.publish_pending()
-            except (psycopg.Error, OSError, TimeoutError) as err:
+            except Exception as err:  # a database or bus hiccup: logged, and the next pass retries
                 log.warning("maintenance_hub.pass_failed", error=f"{type(err).__name__}: {err}")
             await asyncio.sleep(every_s)
 

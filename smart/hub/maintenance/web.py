@@ -100,7 +100,7 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
                 status_code=422, detail=[{"field": "asset_id", "message": f"the body is {body.asset_id}"}]
             )
         saved: EquipmentView = await _do(hub.register, body, actor=login.username)
-        await hub.publish_pending()
+        await hub.publish_soon()
         return saved
 
     @routes.get("/equipment/{asset_id}/calibrations", dependencies=[Depends(read)])
@@ -114,7 +114,7 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
     ) -> CalibrationRecorded:
         """Record a calibration with its certificate; out of tolerance: the impact list, and the block."""
         view, found = await _do(hub.record_calibration, asset_id, body, actor=login.username)
-        await hub.publish_pending()
+        await hub.publish_soon()
         return CalibrationRecorded(calibration=view, recall=found)
 
     @routes.get("/calibrations/{calibration_id}/certificate", dependencies=[Depends(read)])
@@ -145,7 +145,7 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
     async def record_survey(asset_id: str, body: SurveyIn, login: Login = Depends(write)) -> SurveyView:
         """A furnace's TUS or SAT; the next is due by the contract's class × instrumentation table."""
         view: SurveyView = await _do(hub.record_survey, asset_id, body, actor=login.username)
-        await hub.publish_pending()
+        await hub.publish_soon()
         return view
 
     @routes.post("/equipment/{asset_id}/orders", status_code=201)
@@ -207,7 +207,7 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             raise HTTPException(status_code=413, detail=f"a file of at most {MAX_IMPORT_BYTES} bytes")
         checked = await _do(importing.run, raw, fmt=format, hub=hub, actor=login.username, dry_run=dry_run)
         if checked.ok and not dry_run:
-            await hub.publish_pending()
+            await hub.publish_soon()
         return EquipmentImport(
             rows=checked.rows,
             ok=checked.ok,
