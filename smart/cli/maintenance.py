@@ -147,16 +147,12 @@ def calibrate(
         except OSError as err:
             raise work_cli._fail(f"{certificate}: {err}") from err
         kind = mimetypes.guess_type(certificate.name)[0] or "application/octet-stream"
-        entered = entered.model_copy(
-            update={
-                "certificate": {
-                    "name": certificate.name,
-                    "content_type": kind,
-                    "data_base64": base64.b64encode(data).decode(),
-                }
-            }
-        )
-        entered = CalibrationIn.model_validate(entered.model_dump())
+        attached = {
+            "name": certificate.name,
+            "content_type": kind,
+            "data_base64": base64.b64encode(data).decode(),
+        }
+        entered = CalibrationIn.model_validate({**entered.model_dump(), "certificate": attached})
     view, found = _sync(lambda hub: hub.record_calibration(asset_id, entered, actor=work_cli.actor()))
     work_cli._print({"calibration": _json(view), "recall": _json(found) if found else None})
 

@@ -8,6 +8,7 @@ due calendar, the TUS/SAT schedule and an import refused by row and column.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import yaml
 
 from smart import intervals
 from smart.access.credential import Kind
@@ -29,6 +31,7 @@ from smart.runtime import demo_shop, ports
 from smart.runtime.floor import FloorStatus
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, async_page, screenshot_path
+from smart.testing.cli import invoke
 from smart.testing.plugin import FloorFactory
 from tests.hub.conftest import PASSWORD, HubDatabase
 from tests.hub.maintenance.shop import certificate, furnace, make, served
@@ -217,8 +220,50 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             assert got.status_code == 200 and got.content == certificate_file.read_bytes()
             assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
             assert got.headers["x-content-type-options"] == "nosniff"
+        await asyncio.to_thread(_the_command_line, hub_db, floor.floor.hub.url, tmp_path, bad_csv)
     finally:
         server.should_exit = True
         await task
         hub.close()
         await connection.close()
+
+
+def _the_command_line(hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv: Path) -> None:
+    """``smart maintenance`` on the same hub: register and calibrate from files, import, refusals."""
+    env = {
+        "SMART_DATABASE_URL": hub_db.owner_url,
+        "SMART_STATE_DIR": str(tmp_path / "cli-state"),
+        "SMART_SETTINGS_FILE": str(tmp_path / "no-settings.toml"),
+        "SMART_STATIONS": "6",
+        "SMART_NATS_URL": hub_url,
+    }
+    scale = tmp_path / "scale.yaml"
+    scale.write_text(
+        yaml.safe_dump({"asset_id": "SCALE-1", "kind": "scale", "station": "sr-1", "serial": "S-1"})
+    )
+    assert invoke("maintenance", "register", str(scale), env=env).exit_code == 0
+    cal = tmp_path / "cal.yaml"
+    values = certificate(datetime.now(UTC)).model_dump(mode="json")
+    cal.write_text(yaml.safe_dump({**values, "traceability": ""}))
+    refused = invoke("maintenance", "calibrate", "SCALE-1", str(cal), env=env)
+    assert refused.exit_code == 1 and "traceability" in refused.stderr
+    cal.write_text(yaml.safe_dump(values))
+    no_due = invoke("maintenance", "calibrate", "SCALE-1", str(cal), env=env)  # no contract calibrates scales
+    assert no_due.exit_code == 1 and "next_due" in no_due.stderr
+    due = (date.today() + timedelta(days=180)).isoformat()
+    cal.write_text(yaml.safe_dump({**values, "next_due": due}))
+    pdf = tmp_path / "scale-cert.pdf"
+    pdf.write_bytes(b"%PDF-1.4 scale")
+    done = invoke("maintenance", "calibrate", "SCALE-1", str(cal), "--certificate", str(pdf), env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["calibration"]["certificate_name"] == "scale-cert.pdf"
+    imported = invoke("maintenance", "import", str(bad_csv), "--apply", env=env)
+    assert imported.exit_code == 1 and json.loads(imported.stdout)["problems"][0]["column"] == "range_unit"
+    opened = invoke("maintenance", "order", "SCALE-1", "repair", env=env)
+    token = tmp_path / "typed.txt"
+    token.write_text("tech-5 says it is done, honestly")
+    order_id = str(json.loads(opened.stdout)["id"])
+    unsigned = invoke("maintenance", "done", order_id, "--credential", str(token), env=env)
+    assert unsigned.exit_code == 1 and "does not verify" in unsigned.stderr  # no issuer key: fail closed
+    listed = json.loads(invoke("maintenance", "list", "--station", "sr-1", env=env).stdout)
+    assert [(e["asset_id"], e["calibration_due"]) for e in listed] == [("SCALE-1", due)]
