@@ -12,7 +12,6 @@ The pages post to the same API from the browser, so there is one way in.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -310,7 +309,6 @@ def page_router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             surveys=await run_in_threadpool(hub.surveys, asset_id),
             orders=await run_in_threadpool(hub.orders, asset_id=asset_id),
             reviews=await run_in_threadpool(hub.reviews, asset_id=asset_id),
-            today=date.today(),
         )
 
     return routes
