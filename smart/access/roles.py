@@ -42,6 +42,11 @@ class Permission(enum.StrEnum):
     ORDERS_RELEASE = "orders.release"
     #: AuditCentral: job audit packets, reverse searches, C of C proofs (read only, for everyone's role).
     AUDIT_READ = "audit.read"
+    #: MaintenanceHub: read the register and calendar; enter equipment, calibrations, surveys, orders;
+    #: disposition a recall's impact review (the person is proved by their credential besides).
+    MAINTENANCE_READ = "maintenance.read"
+    MAINTENANCE_WRITE = "maintenance.write"
+    MAINTENANCE_DISPOSITION = "maintenance.disposition"
 
 
 @cache

@@ -19,6 +19,7 @@ from smart.cli import (
     hub,
     jobs,
     ledger,
+    maintenance,
     module,
     node,
     operator,
@@ -55,6 +56,7 @@ app.add_typer(work.client_app, name="client")
 app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
 app.add_typer(audit.app, name="audit")
+app.add_typer(maintenance.app, name="maintenance")
 
 
 def main() -> None:

@@ -113,6 +113,10 @@ class Person:
 class Calibration:
     at: datetime
     in_tolerance: bool = True
+    #: The first instant it is no longer current, as the hub's maintenance schedule set it (the end of
+    #: the due day, the certificate's or the contract's, the sooner): from then on the calibration
+    #: rule refuses even where the rule's own interval would not.
+    due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

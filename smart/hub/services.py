@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 
 import nats
 import psycopg
@@ -32,6 +33,8 @@ from smart.hub.audit import web as audit_web
 from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.maintenance import service as maintenance
+from smart.hub.maintenance import store as maintenance_store
 from smart.hub.safety import service as safety_service
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
@@ -71,6 +74,7 @@ class HubServices:
         self.work: work.WorkServices | None = None
         self.compliance: compliance_service.ComplianceCentral | None = None
         self.safety: safety_service.SafetyCentral | None = None
+        self.maintenance: maintenance.MaintenanceService | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -98,6 +102,7 @@ class HubServices:
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
         await asyncio.to_thread(audit_index.migrate, owner_url)
+        await asyncio.to_thread(maintenance_store.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
@@ -146,6 +151,16 @@ class HubServices:
             owner_url, self.app_database_url(), ledger_dir=self.settings.state_dir / "ledger", keys=keys
         )
         await self.safety.start()
+        self.maintenance = maintenance.MaintenanceService(
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            stations=stations,
+            js=self.connection.jetstream(),
+            contracts=Path("contracts"),
+            zone=self.settings.shop_zone,
+        )
+        self.maintenance.start()
         self.logins = await asyncio.to_thread(Logins, owner_url)
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -169,6 +184,7 @@ class HubServices:
             audit_web.router(self.app_database_url(), guard, **audit_web.audit_keys(self.settings)),
             *([self.compliance.router(guard)] if self.compliance is not None else []),
             *([self.safety.router(guard)] if self.safety is not None else []),
+            *(self.maintenance.routers(guard) if self.maintenance is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -205,6 +221,8 @@ class HubServices:
             await self.safety.stop()
         if self.work is not None:
             await self.work.stop()
+        if self.maintenance is not None:
+            await self.maintenance.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()

@@ -22,9 +22,11 @@ in the way a shop's does (:func:`load_work`): a client, the PO line with its
 flowdown entered in ClientManager, the approved procedures, a traveler routed
 pt-1 → sr-1, a contract review, and a release by HandoffCentral, which alone
 puts the PO line and procedure records into pt-1's and sr-1's
-``station-records``. The equipment and lots, which a shop's maintenance
-schedule and stores own, go into ``station-records`` directly
-(:func:`seed_people_and_equipment` with ``people=False``). Benches and station
+``station-records``. The equipment is registered and calibrated in
+MaintenanceHub (:func:`load_equipment`: the UV-A meter's certificate, the
+TAM panel's finish), which alone publishes it; the lots, which a shop's
+stores own, go into ``station-records`` directly
+(:func:`seed_people_and_equipment` with ``people=False, equipment=False``). Benches and station
 tests with no hub database use :func:`seed`, which puts the same records
 straight into the bucket, the work as the release computes it, and the people
 as records.
@@ -67,6 +69,7 @@ from smart.hub.vault.smartid import SmartId, VaultError
 from smart.node import records
 
 if TYPE_CHECKING:
+    from smart.hub.maintenance.store import MaintenanceHub
     from smart.hub.work import WorkServices
 
 DAY = timedelta(days=1)
@@ -279,18 +282,24 @@ def shops(now: datetime) -> dict[str, dict[str, list[Any]]]:
 
 
 async def seed_people_and_equipment(
-    js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None, people: bool = True
+    js: JetStreamContext,
+    now: datetime,
+    *,
+    stations: Collection[str] | None = None,
+    people: bool = True,
+    equipment: bool = True,
 ) -> int:
     """Put the stations' people, equipment and lots in the hub's ``station-records``; how many records.
 
-    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish).
+    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish); with
+    ``equipment=False`` the equipment to MaintenanceHub (:func:`load_equipment`).
     """
     count = 0
     for station, shop in shops(now).items():
         if stations is not None and station not in stations:
             continue
         for kind, values in shop.items():
-            if kind == "person" and not people:
+            if (kind == "person" and not people) or (kind == "equipment" and not equipment):
                 continue
             for value in values:
                 await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
@@ -309,6 +318,45 @@ async def seed(
             await records.publish_record(js, record.station, record.kind, record.record_id, record.value)
             count += 1
     return count
+
+
+async def load_equipment(maintenance: MaintenanceHub, now: datetime) -> int:
+    """Register and calibrate pt-1's equipment in MaintenanceHub, which publishes it; how many were new.
+
+    The same equipment :func:`penetrant_shop` lists (a restarted demo floor adds nothing): the UV-A
+    meter with a traceable in-tolerance certificate 60 days old (due by the contract's 6 months), the
+    TAM panel with its finish.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from smart.hub.maintenance.models import CalibrationIn, EquipmentIn
+
+    added = 0
+    for held in penetrant_shop(now)["equipment"]:
+        if await run_in_threadpool(maintenance.equipment, held.id) is not None:
+            continue
+        item = EquipmentIn(
+            asset_id=held.id,
+            kind=held.kind,
+            station=STATION,
+            serial=f"DEMO-{held.id}",
+            attributes=dict(held.attributes),
+        )
+        await run_in_threadpool(maintenance.register, item, actor=DEMO_ACTOR)
+        if held.calibration is not None:
+            certificate = CalibrationIn(
+                calibrated_at=held.calibration.at,
+                lab="Demo Metrology Lab (made up)",
+                certificate_number=f"DEMO-CAL-{held.id}",
+                traceability="NIST-traceable reference meter (made up)",
+                as_found="within ±5 %",
+                as_left="within ±2 %",
+                in_tolerance=True,
+            )
+            await run_in_threadpool(maintenance.record_calibration, held.id, certificate, actor=DEMO_ACTOR)
+        added += 1
+    await maintenance.publish_pending()
+    return added
 
 
 def _records(level: str | None, today: date, *, vision_days: int = 120) -> list[Record]:

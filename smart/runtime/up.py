@@ -92,7 +92,7 @@ async def seed_demo_shop(floor: Floor, services: HubServices) -> dict[str, str]:
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
         count = await demo_shop.seed_people_and_equipment(
-            client.jetstream(), now, stations=set(floor.leaves), people=False
+            client.jetstream(), now, stations=set(floor.leaves), people=False, equipment=False
         )
         enrolled = await asyncio.to_thread(demo_shop.enrol, services.smartid, now)
         await vault_publish.publish(services.smartid, client.jetstream(), list(floor.leaves))
@@ -100,6 +100,8 @@ async def seed_demo_shop(floor: Floor, services: HubServices) -> dict[str, str]:
     finally:
         await client.close()
     released = await demo_shop.load_work(services.work, now)
+    if services.maintenance is not None:
+        await demo_shop.load_equipment(services.maintenance.hub, now)
     log.info(
         "demo_shop.seeded",
         station=demo_shop.STATION,

@@ -40,7 +40,7 @@ from smart.hub.travelers.store import Travelers
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.node import records
-from smart.runtime import policy_bench
+from smart.runtime import maintenance_bench, policy_bench
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +56,13 @@ class Figures:
     #: ComplianceCentral's and PolicyCentral's figures (:mod:`smart.runtime.policy_bench`).
     policy: policy_bench.PolicyFigures | None = None
 
+    #: MaintenanceHub's figures (recall impact, due calendar), measured in the same run.
+    maintenance: maintenance_bench.Figures | None = None
+
     def as_json(self) -> dict[str, Any]:
         return {
             **(self.policy.as_json() if self.policy is not None else {}),
+            **(self.maintenance.as_json() if self.maintenance is not None else {}),
             "po_search_p95_ms": round(self.po_search_p95_ms, 2),
             "baseline_p95_ms": round(self.baseline_p95_ms, 2),
             "import_10k_s": round(self.import_10k_s, 2),
@@ -133,6 +137,9 @@ def run(
     import_lines: int = 10_000,
     releases: int = 100,
     decisions: int = 1_000_000,
+    ledger_entries: int = 1_000_000,
+    assets: int = 10_000,
+    calendar_pages: int = 300,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Figures:
     name = f"bench_hub_{secrets.token_hex(4)}"
@@ -182,6 +189,14 @@ def run(
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    maintenance = maintenance_bench.run(
+        admin_url,
+        work_dir=work_dir / "maintenance",
+        ledger_entries=ledger_entries,
+        assets=assets,
+        pages=calendar_pages,
+        progress=progress,
+    )
     return Figures(
         po_lines=po_lines,
         searches=searches,
@@ -192,6 +207,7 @@ def run(
         releases=releases,
         release_to_station_p99_ms=_quantile(release_ms, 0.99),
         policy=policy,
+        maintenance=maintenance,
     )
 
 

@@ -502,4 +502,6 @@ def test_up_demo_shop_enrols_its_people_in_smart_id_and_sr_1_admits_only_its_own
         row = conn.execute(
             "SELECT count(*) FROM vault.people WHERE badge_id = ANY(%s)", (["op-7", "qm-1"],)
         ).fetchone()
+        assets = conn.execute("SELECT asset_id FROM maintenance.equipment ORDER BY asset_id").fetchall()
     assert row is not None and row[0] == 2  # SMART-ID holds them: the stations got them by its publish
+    assert [a[0] for a in assets] == ["TAM-146040", "UV-METER-1"]  # the demo's equipment: MaintenanceHub's

@@ -22,6 +22,12 @@ def test_bench_hub_prints_its_figures_and_the_plain_select_baseline_as_one_json_
         "2",
         "--decisions",
         "1000",
+        "--ledger-entries",
+        "500",
+        "--assets",
+        "20",
+        "--calendar-pages",
+        "3",
     )
     assert ran.exit_code == 0, ran.output
     figures = json.loads(ran.stdout)
@@ -31,3 +37,11 @@ def test_bench_hub_prints_its_figures_and_the_plain_select_baseline_as_one_json_
     for key in ("compliance_search_p95_ms", "in_force_at_ms", "compliance_lookup_baseline_p95_ms"):
         assert isinstance(figures[key], float | int) and figures[key] > 0, key
     assert figures["compliance_decisions"] == 1000
+    for key in (
+        "recall_impact_s",
+        "recall_scan_baseline_s",
+        "due_calendar_p95_ms",
+        "due_calendar_baseline_p95_ms",
+    ):
+        assert isinstance(figures[key], float | int) and figures[key] > 0, key
+    assert figures["recall_ledger_entries"] == 500 and figures["recalled_jobs"] > 0

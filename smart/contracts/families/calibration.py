@@ -54,6 +54,14 @@ def compile_rule(rule: CalibrationRule, ctx: judging.Context) -> judging.Check:
                     calibrated=calibration.at,
                     every=str(every),
                 )
+            if calibration.due is not None and event.at >= calibration.due:
+                return fail(
+                    f"{equipment.id} calibration of {calibration.at.date()} is overdue "
+                    f"(current until {calibration.due.isoformat()})",
+                    equipment=equipment.id,
+                    calibrated=calibration.at,
+                    due=calibration.due,
+                )
             for key, wanted in requires:
                 if equipment.attributes.get(key) != wanted:
                     return fail(

@@ -1,0 +1,1 @@
+"""MaintenanceHub (Floor hub): equipment, calibrations, surveys, maintenance orders, due calendar, recall."""
