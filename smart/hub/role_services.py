@@ -18,6 +18,7 @@ from fastapi import APIRouter
 
 from smart.hub.web.auth import Guard
 from smart.keys import KeyStore
+from smart.ledger import hub_store
 
 log = structlog.get_logger("smart.hub.role_services")
 
@@ -29,6 +30,19 @@ class RoleService(Protocol):
     def routers(self, guard: Guard) -> list[APIRouter]: ...
 
     async def stop(self) -> None: ...
+
+
+class Pages:
+    """A role service that is only pages (a router built once the role's guard is known)."""
+
+    def __init__(self, build: Any) -> None:
+        self.build = build
+
+    def routers(self, guard: Guard) -> list[APIRouter]:
+        return [self.build(guard)]
+
+    async def stop(self) -> None:
+        return None
 
 
 class Background:
@@ -78,4 +92,22 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         await asyncio.to_thread(feed.migrate, owner_url, role=role)
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
+    if hub.runs("education") and hub.smartid is not None:
+        from smart.hub.education import service as education
+        from smart.hub.education import web as education_web
+
+        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(education.migrate, owner_url, role=vault_role)
+        school = education.Education(hub.database_url_in_use, hub.smartid)
+        started.append(Pages(lambda guard: education_web.router(school, guard)))
+    if hub.runs("hubquery"):
+        from smart.hub.hubquery import answers
+        from smart.hub.hubquery import web as hubquery_web
+
+        query = answers.HubQuery(
+            hub.role,
+            smartid=hub.smartid,
+            business_url=hub.database_url_in_use if hub.runs("business-feed") else None,
+        )
+        started.append(Pages(lambda guard: hubquery_web.router(query, guard)))
     return started

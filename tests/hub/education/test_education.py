@@ -82,3 +82,11 @@ def test_completion_grants_training_credential_the_station_accepts(
     due = school.due(within_days=30, today=NOW.date())
     assert [(d.employee_id, d.course, d.lapsed) for d in due] == [("D-007", "uv-safety", False)]
     assert not school.due(within_days=5, today=NOW.date())
+    # HubQuery at the Vault answers from SMART-ID's records: op-9's near-vision exam lapsed (395 days).
+    from smart.hub.hubquery.answers import HubQuery
+
+    query = HubQuery("vault", smartid=smartid, today=lambda: NOW.date())
+    answer = query.ask("Hey SMART, who is due for an eye exam this month?")
+    due_people = {row["employee"] for row in answer.rows}
+    assert "D-009" in due_people and "D-007" not in due_people, answer
+    assert query.ask("status of PO 4411").text == "the Business hub answers that, not this one"

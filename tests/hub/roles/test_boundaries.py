@@ -193,3 +193,40 @@ def test_what_the_floor_publishes_arrives_at_business_and_only_there(hubs: Hubs)
 
 async def _clock() -> float:
     return asyncio.get_running_loop().time()
+
+
+def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs: Hubs) -> None:
+    from fastapi.testclient import TestClient
+
+    from smart.access.roles import Role
+    from smart.hub.web.app import create_app
+
+    async def publish() -> None:
+        client = await _signed_in(hubs, HubRole.FLOOR, [])
+        try:
+            body = {"po": "PO-4411", "line": "2", "status": "handed-off", "station": "sr-1"}
+            await feed.publish(client.jetstream(), kind="po-status", key="PO-4411-2", body=body)
+        finally:
+            await client.close()
+
+    hubs.floor.run(publish())
+    assert hubs.business.logins is not None
+    hubs.business.logins.add("client-desk", "correct horse battery", role=Role.OPERATOR)
+    app = create_app(hubs.business.status, routers=hubs.business.routers())
+    with TestClient(app) as web:
+        assert web.post("/api/v1/hubquery", json={"question": "status of PO 4411"}).status_code == 401
+        web.post("/login", data={"username": "client-desk", "password": "correct horse battery"})
+        text = ""
+        deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
+        while "line 2" not in text and asyncio.run(_clock()) < deadline:
+            text = web.post("/api/v1/hubquery", json={"question": "Hey SMART, status of PO 4411?"}).json()[
+                "text"
+            ]
+        assert "line 2 handed-off at sr-1" in text and "line 1 handed-off at pt-1" in text
+        other = web.post(
+            "/api/v1/hubquery", json={"question": "who is due for an eye exam this month"}
+        ).json()
+        assert other["text"] == "the Vault hub answers that, not this one"
+        assert web.post("/api/v1/hubquery", json={"question": ""}).status_code == 422
+        page = web.post("/ask", data={"question": "status of PO 4411"})
+        assert page.status_code == 200 and "line 2 handed-off at sr-1" in page.text
