@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from fastapi import APIRouter
 
+from smart.bus.hub_roles import HubRole
+from smart.hub.database_roles import DATABASE_ROLES
 from smart.hub.web.auth import Guard
 from smart.keys import KeyStore
 from smart.ledger import hub_store
@@ -85,10 +87,7 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         publisher = await asyncio.to_thread(floor_publisher.BusinessPublisher.connect, hub.app_database_url())
         started.append(Background("business-publisher", publisher.follow(js)))
     if hub.runs("business-feed"):
-        from smart.bus.hub_roles import HubRole
-        from smart.hub.database_roles import DATABASE_ROLES
-
-        role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else "smart_app"
+        role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
         await asyncio.to_thread(feed.migrate, owner_url, role=role)
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
@@ -100,6 +99,14 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         await asyncio.to_thread(education.migrate, owner_url, role=vault_role)
         school = education.Education(hub.database_url_in_use, hub.smartid)
         started.append(Pages(lambda guard: education_web.router(school, guard)))
+    if hub.runs("peopleops") and hub.smartid is not None:
+        from smart.hub.peopleops import onboarding
+        from smart.hub.peopleops import web as peopleops_web
+
+        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(onboarding.migrate, owner_url, role=vault_role)
+        people = onboarding.PeopleOps(hub.database_url_in_use, hub.smartid)
+        started.append(Pages(lambda guard: peopleops_web.router(people, guard)))
     if hub.runs("hubquery"):
         from smart.hub.hubquery import answers
         from smart.hub.hubquery import web as hubquery_web

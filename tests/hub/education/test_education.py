@@ -90,3 +90,20 @@ def test_completion_grants_training_credential_the_station_accepts(
     due_people = {row["employee"] for row in answer.rows}
     assert "D-009" in due_people and "D-007" not in due_people, answer
     assert query.ask("status of PO 4411").text == "the Business hub answers that, not this one"
+
+    # PeopleOps: a new hire at pt-1 and sr-1 and what they still lack at each.
+    from smart.hub.peopleops import onboarding
+
+    onboarding.migrate(database.url, role=database_roles.DATABASE_ROLES[HubRole.VAULT])
+    people = onboarding.PeopleOps(vault_url, smartid)
+    smartid.add_person(employee_id="D-401", name="Demo New Hire", badge_id="nh-1", actor="qm-1")
+    smartid.issue("D-401", kind=Kind.ACCESS, scope={"station": "sr-1"}, actor="qm-1")
+    people.hire("D-401", hired_on=NOW.date(), position="operator", stations=["pt-1", "sr-1"], actor="qm-1")
+    lacking = {
+        station: [i.item for i in items if not i.done] for station, items in people.checklist("D-401").items()
+    }
+    assert lacking == {"pt-1": ["badge", "eye exam", "certification", "training"], "sr-1": []}
+    school.complete("D-401", course="uv-safety", on=NOW.date(), actor="qm-1")
+    assert "training" not in [i.item for i in people.checklist("D-401")["pt-1"] if not i.done]
+    with pytest.raises(VaultError, match="no known process"):
+        people.hire("D-401", hired_on=NOW.date(), position="operator", stations=["zz-9"], actor="qm-1")
