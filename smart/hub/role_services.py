@@ -107,6 +107,16 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         await asyncio.to_thread(onboarding.migrate, owner_url, role=vault_role)
         people = onboarding.PeopleOps(hub.database_url_in_use, hub.smartid)
         started.append(Pages(lambda guard: peopleops_web.router(people, guard)))
+    if hub.runs("feedback"):
+        from smart.hub.feedback import service as feedback
+        from smart.hub.feedback import web as feedback_web
+        from smart.hub.service_log import ServiceNodeLog
+
+        business_role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(feedback.migrate, owner_url, role=business_role)
+        node = ServiceNodeLog(hub.settings.state_dir / "ledger", keys, node=feedback.NODE)
+        desk = feedback.Feedback(hub.database_url_in_use, node)
+        started.append(Pages(lambda guard: feedback_web.router(desk, guard)))
     if hub.runs("hubquery"):
         from smart.hub.hubquery import answers
         from smart.hub.hubquery import web as hubquery_web

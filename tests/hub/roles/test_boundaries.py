@@ -230,3 +230,24 @@ def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs:
         assert web.post("/api/v1/hubquery", json={"question": ""}).status_code == 422
         page = web.post("/ask", data={"question": "status of PO 4411"})
         assert page.status_code == 200 and "line 2 handed-off at sr-1" in page.text
+
+
+def test_a_client_complaint_on_a_published_po_requests_a_capa_on_the_ledger(
+    hubs: Hubs, tmp_path: Path
+) -> None:
+    from smart.hub.feedback import service as feedback
+    from smart.hub.service_log import ServiceNodeLog
+    from smart.keys import KeyStore
+
+    feedback.migrate(hubs.owner_url, role=database_roles.DATABASE_ROLES[HubRole.BUSINESS])
+    node = ServiceNodeLog(tmp_path / "ledger", KeyStore(tmp_path / "keys"), node=feedback.NODE)
+    desk = feedback.Feedback(hubs.database_url(HubRole.BUSINESS), node)
+    deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
+    while not feed.records(desk.url, "po-status") and asyncio.run(_clock()) < deadline:
+        pass  # the PO status published by the test above reaches Business
+    with pytest.raises(feedback.FeedbackError, match="po: 'PO-9999' is not a PO published"):
+        desk.receive(po="PO-9999", line="1", kind="complaint", text="late", actor="client-desk")
+    kept = desk.receive(po="PO-4411", line="1", kind="complaint", text="dye residue", actor="client-desk")
+    assert kept.reference == "FB-00001" and kept.ledger_seq is not None
+    capa = [e for e in node.entries() if e.kind == feedback.CAPA_REQUESTED]
+    assert [(e.subject, e.data["reference"]) for e in capa] == [("po:PO-4411", "FB-00001")]
