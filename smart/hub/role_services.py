@@ -117,6 +117,11 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         node = ServiceNodeLog(hub.settings.state_dir / "ledger", keys, node=feedback.NODE)
         desk = feedback.Feedback(hub.database_url_in_use, node)
         started.append(Pages(lambda guard: feedback_web.router(desk, guard)))
+    if hub.runs("growth"):
+        from smart.hub.growth import web as growth_web
+
+        url = hub.database_url_in_use
+        started.append(Pages(lambda guard: growth_web.router(url, guard)))
     if hub.runs("hubquery"):
         from smart.hub.hubquery import answers
         from smart.hub.hubquery import web as hubquery_web

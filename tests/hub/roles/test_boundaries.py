@@ -228,6 +228,8 @@ def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs:
         ).json()
         assert other["text"] == "the Vault hub answers that, not this one"
         assert web.post("/api/v1/hubquery", json={"question": ""}).status_code == 422
+        growth = web.get("/api/v1/growth").json()
+        assert sum(f["jobs"] for f in growth) >= 2
         page = web.post("/ask", data={"question": "status of PO 4411"})
         assert page.status_code == 200 and "line 2 handed-off at sr-1" in page.text
 
