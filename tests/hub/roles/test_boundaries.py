@@ -22,6 +22,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from pydantic import SecretStr
 
+from smart.access.roles import Role
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles
@@ -65,6 +66,8 @@ def hubs(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFacto
     vault_database.migrate(owner_url)
     business = HubServices(hub_settings, role="business")
     floor.run(business.start(), timeout=120)
+    assert business.logins is not None
+    business.logins.add("client-desk", "correct horse battery", role=Role.OPERATOR)
     try:
         yield Hubs(floor, hub_settings, owner_url, business)
     finally:
@@ -198,7 +201,6 @@ async def _clock() -> float:
 def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs: Hubs) -> None:
     from fastapi.testclient import TestClient
 
-    from smart.access.roles import Role
     from smart.hub.web.app import create_app
 
     async def publish() -> None:
@@ -210,8 +212,6 @@ def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs:
             await client.close()
 
     hubs.floor.run(publish())
-    assert hubs.business.logins is not None
-    hubs.business.logins.add("client-desk", "correct horse battery", role=Role.OPERATOR)
     app = create_app(hubs.business.status, routers=hubs.business.routers())
     with TestClient(app) as web:
         assert web.post("/api/v1/hubquery", json={"question": "status of PO 4411"}).status_code == 401
@@ -253,3 +253,39 @@ def test_a_client_complaint_on_a_published_po_requests_a_capa_on_the_ledger(
     assert kept.reference == "FB-00001" and kept.ledger_seq is not None
     capa = [e for e in node.entries() if e.kind == feedback.CAPA_REQUESTED]
     assert [(e.subject, e.data["reference"]) for e in capa] == [("po:PO-4411", "FB-00001")]
+
+
+def test_hey_smart_page_at_the_business_hub_in_a_browser(hubs: Hubs) -> None:
+    from smart.hub.web.app import create_app
+    from smart.runtime import ports
+    from smart.runtime.up import serve_web
+    from smart.testing.browser import DESKTOP, async_page, screenshot_path
+
+    async def walk() -> str:
+        client = await _signed_in(hubs, HubRole.FLOOR, [])
+        body = {"po": "PO-4411", "line": "1", "status": "handed-off", "station": "pt-1"}
+        await feed.publish(client.jetstream(), kind="po-status", key="PO-4411-1", body=body)
+        await client.close()
+        while not feed.records(hubs.database_url(HubRole.BUSINESS), "po-status"):
+            await asyncio.sleep(0.1)  # the floor's run() bounds the wait
+        port = ports.free_port()
+        app = create_app(hubs.business.status, routers=hubs.business.routers())
+        server, task = await serve_web(app, "127.0.0.1", port)
+        try:
+            async with async_page(DESKTOP) as page:
+                await page.goto(f"http://127.0.0.1:{port}/login?next=/ask")
+                await page.fill("input[name=username]", "client-desk")
+                await page.fill("input[name=password]", "correct horse battery")
+                await page.click("button")
+                await page.wait_for_selector("input[name=question]")
+                await page.fill("input[name=question]", "status of PO 4411")
+                await page.click("text=Ask")
+                await page.wait_for_selector("#answer")
+                await page.screenshot(path=str(screenshot_path("hubquery-business-ask")))
+                return str(await page.inner_text("#answer"))
+        finally:
+            server.should_exit = True
+            await task
+
+    answer = hubs.floor.run(walk(), timeout=STATE_DEADLINE_S)
+    assert "PO 4411:" in answer and "handed-off at pt-1" in answer
