@@ -68,6 +68,9 @@ class Permissions:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     allow_responses: bool = True
+    #: Taken out of the allow-lists (a hub role allowed ``>`` but not one subject space).
+    deny_publish: tuple[str, ...] = ()
+    deny_subscribe: tuple[str, ...] = ()
 
 
 def ledger_subjects(station: str) -> tuple[str, ...]:
@@ -203,10 +206,17 @@ def authorization_block(users: Sequence[NatsUser]) -> str:
         if user.connection_types:
             entry["allowed_connection_types"] = list(user.connection_types)
         if user.permissions is not None:
+            granted = user.permissions
+            publish: dict[str, list[str]] = {"allow": list(granted.publish)}
+            subscribe: dict[str, list[str]] = {"allow": list(granted.subscribe)}
+            if granted.deny_publish:
+                publish["deny"] = list(granted.deny_publish)
+            if granted.deny_subscribe:
+                subscribe["deny"] = list(granted.deny_subscribe)
             entry["permissions"] = {
-                "publish": {"allow": list(user.permissions.publish)},
-                "subscribe": {"allow": list(user.permissions.subscribe)},
-                "allow_responses": user.permissions.allow_responses,
+                "publish": publish,
+                "subscribe": subscribe,
+                "allow_responses": granted.allow_responses,
             }
         lines.append(f"    {json.dumps(entry)}")
     lines += ["  ]", "}", ""]

@@ -15,7 +15,9 @@ app = typer.Typer(help="Run the hub's services.", no_args_is_help=True)
 
 @app.command("run")
 def run(
-    role: str = typer.Option("all", "--role", help="Which hub services to run (today: all)."),
+    role: str = typer.Option(
+        "all", "--role", help="Which hub to run: vault, floor, business, or all in one process."
+    ),
 ) -> None:
     """Serve the hub (ledger intake, SMART-ID, HandoffCentral, reorders, web) from settings, until SIGTERM."""
     from smart.hub.run import ROLES, run_hub

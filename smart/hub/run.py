@@ -5,7 +5,9 @@ and credentials), the keys and secrets directories and the stations all come
 from the settings (``SMART_*`` variables or the config file); no embedded
 floor, no PostgreSQL or NATS server of its own. ``smart up`` builds the same
 :class:`~smart.hub.services.HubServices` beside the servers it runs.
-Roles (vault, floor, business) come later; today there is one, ``all``.
+``--role vault|floor|business`` runs only that hub's services
+(:data:`smart.hub.services.ROLE_SERVICES`), as that role's NATS user and
+database role; ``all`` runs every one as the single hub did.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import signal
 import structlog
 import uvicorn
 
-from smart.hub.services import HubServices
+from smart.hub.services import ROLES, HubServices
 from smart.hub.web.app import create_app
 from smart.settings import Settings
 
 log = structlog.get_logger("smart.hub.run")
 
-ROLES = ("all",)
+__all__ = ["ROLES", "run_hub"]
 
 
 async def run_hub(settings: Settings, *, role: str = "all") -> None:
@@ -32,7 +34,7 @@ async def run_hub(settings: Settings, *, role: str = "all") -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    services = HubServices(settings)
+    services = HubServices(settings, role=role)
     try:
         await services.start()
         app = create_app(services.status, routers=services.routers())

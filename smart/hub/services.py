@@ -1,4 +1,20 @@
-"""The hub services, built from settings alone: the ledger intake and gathering, SMART-ID, HandoffCentral, ….
+"""The hub services per hub role, built from settings alone: which service runs on which hub, and its start.
+
+``ROLE_SERVICES`` is the one place that says where a service runs (from
+DESIGN's hub list): the Vault holds identity and personal data (SMART-ID,
+Education, PeopleOps), the Floor the stations' side (the ledger intake and
+gathering, HandoffCentral, the reorder board, the work services, the
+publisher of the Business subset), Business only what faces the client (its
+one-way feed of the published subset, Growth, Feedback). Every role runs
+HubQuery over its own data. A :class:`HubServices` of one role connects to
+NATS as that role's user and to PostgreSQL as that role's login role
+(:mod:`smart.hub.database_roles`); role ``all`` is the single hub of before,
+on the unrestricted hub-services user. :class:`HubRoles` is the three roles
+side by side on one machine (``smart up``).
+
+Education runs on the Vault, not on Business as DESIGN's list has it: a
+completion is a personal training record and grants a credential through
+SMART-ID, and the Business hub can neither read the Vault nor publish back.
 
 The intake takes the stations' shipped batches; the gathering takes the hub
 services' own node logs (SMART-ID, ``smart apply``, the operator) from
@@ -19,6 +35,7 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 import psycopg
@@ -27,13 +44,15 @@ from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
-from smart.hub import handoff_central, reorders, work
+from smart.bus import hub_roles
+from smart.bus.hub_roles import HubRole
+from smart.hub import database_roles, handoff_central, reorders, work
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
 from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
-from smart.hub.maintenance import service as maintenance
+from smart.hub.maintenance import service as maintenance_service
 from smart.hub.maintenance import store as maintenance_store
 from smart.hub.safety import service as safety_service
 from smart.hub.vault import publish as vault_publish
@@ -51,12 +70,50 @@ from smart.secret_files import secret
 #: The app role's password, generated on first use (or mounted) in the secrets directory.
 APP_PASSWORD_FILE = "ledger-app.password"
 
+#: Which hub runs which service (DESIGN's hub list; Education on the Vault, see above).
+ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
+    HubRole.VAULT: ("smart-id", "education", "peopleops", "hubquery"),
+    HubRole.FLOOR: (
+        "ledger-intake",
+        "hub-node-gathering",
+        "handoff-central",
+        "reorder-board",
+        "work",
+        # These read the hub log, which the Floor holds; DESIGN puts policy and audit on the Vault,
+        # which would need the Vault's login to read the ledger tables (not granted yet).
+        "compliance",
+        "audit",
+        "safety",
+        "maintenance",
+        "business-publisher",
+        "hubquery",
+    ),
+    HubRole.BUSINESS: ("business-feed", "growth", "feedback", "hubquery"),
+}
+
+#: ``smart hub run --role …``: one of the three, or ``all`` (every service in one process, as before).
+ROLES = ("all", *(role.value for role in HubRole))
+
+
+def services_of(role: str) -> frozenset[str]:
+    """The services ``role`` runs (``all``: every one)."""
+    if role == "all":
+        return frozenset(name for names in ROLE_SERVICES.values() for name in names)
+    return frozenset(ROLE_SERVICES[HubRole(role)])
+
 
 class HubServices:
-    """Every hub service of one hub, started in order by :meth:`start`, from ``settings`` only."""
+    """The hub services of one role, started in order by :meth:`start`, from ``settings`` only."""
 
-    def __init__(self, settings: settings_.Settings) -> None:
+    def __init__(self, settings: settings_.Settings, *, role: str = "all") -> None:
+        if role not in ROLES:
+            raise ValueError(f"hub role {role!r} is not one of {', '.join(ROLES)}")
         self.settings = settings
+        self.role = role
+        self.services = services_of(role)
+        self.extensions: list[Any] = []
+        #: The role's own database login, set by :meth:`start`.
+        self.database_url_in_use = ""
         #: The stations this hub takes ledgers from and publishes to.
         self.stations = list(settings.station_ids)
         self.hub_log: HubLog | None = None
@@ -74,7 +131,7 @@ class HubServices:
         self.work: work.WorkServices | None = None
         self.compliance: compliance_service.ComplianceCentral | None = None
         self.safety: safety_service.SafetyCentral | None = None
-        self.maintenance: maintenance.MaintenanceService | None = None
+        self.maintenance: maintenance_service.MaintenanceService | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -83,19 +140,65 @@ class HubServices:
         password = secret(self.settings.secrets_directory / APP_PASSWORD_FILE)
         return make_conninfo(self.owner_database_url(), user=hub_store.APP_ROLE, password=password)
 
+    def runs(self, service: str) -> bool:
+        return service in self.services
+
+    def role_database_url(self) -> str:
+        """This role's own PostgreSQL login (created as the owner if missing); ``all`` uses the app role."""
+        if self.role == "all":
+            return self.app_database_url()
+        return database_roles.ensure_login_role(
+            self.owner_database_url(), HubRole(self.role), self.settings.secrets_directory
+        )
+
     async def connect_nats(self, name: str) -> NatsClient:
-        """A connection to the hub's NATS as the hub services' user (its credentials file, if any)."""
+        """A connection to the hub's NATS as this role's user (or, for ``all``, the hub services' user).
+
+        A role's user signs in with the password in ``nats-hub-<role>.password`` (generated by
+        ``smart up``, mounted on Kubernetes). The Business hub refuses to start without it: on the
+        hub services' user it would hold rights it must not have.
+        """
         credentials = self.settings.nats_credentials
+        signed: dict[str, Any] = {"user_credentials": str(credentials)} if credentials is not None else {}
+        if self.role != "all":
+            role = HubRole(self.role)
+            password_path = self.settings.secrets_directory / hub_roles.password_file(role)
+            if password_path.exists():
+                signed = {"user": hub_roles.user_name(role), "password": password_path.read_text().strip()}
+            elif role is HubRole.BUSINESS:
+                raise RuntimeError(f"the Business hub's NATS password is missing: {password_path}")
+            signed["inbox_prefix"] = hub_roles.inbox_prefix(role)
         return await nats.connect(
             self.settings.hub_nats_url(),
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,
-            **({"user_credentials": str(credentials)} if credentials is not None else {}),
+            **signed,
         )
 
     async def start(self) -> None:
         owner_url = self.owner_database_url()
+        keys = KeyStore(self.settings.key_directory)
+        self.connection = await self.connect_nats(f"smart-hub-{self.role}")
+        self.database_url_in_use = await asyncio.to_thread(self.role_database_url)
+        if self.runs("ledger-intake"):
+            await self._start_floor(owner_url, keys)
+        # Every role's pages sign in against the Vault's logins (one shop, one set of accounts).
+        self.logins = await asyncio.to_thread(Logins, owner_url)
+        if self.runs("smart-id"):
+            self.smartid = await asyncio.to_thread(
+                SmartId,
+                owner_url,
+                key=keys.signing_key(vault.CREDENTIAL_KEY),
+                ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
+                zone=self.settings.shop_zone,
+            )
+        from smart.hub import role_services  # the role's own services (imports them only when started)
+
+        self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
+
+    async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
+        assert self.connection is not None
         password = secret(self.settings.secrets_directory / APP_PASSWORD_FILE)
         await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
         await asyncio.to_thread(handoff_central.migrate, owner_url)
@@ -103,7 +206,6 @@ class HubServices:
         await asyncio.to_thread(work.migrate, owner_url)
         await asyncio.to_thread(audit_index.migrate, owner_url)
         await asyncio.to_thread(maintenance_store.migrate, owner_url)
-        keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
         admin = keys.signing_key(ADMIN_KEY).verifying
@@ -116,7 +218,6 @@ class HubServices:
         stations = self.stations
         await asyncio.to_thread(register_stations, self.hub_log, keys, stations)
         await asyncio.to_thread(register_shipped_nodes, self.hub_log, keys)  # the operator's node
-        self.connection = await self.connect_nats("smart-hub-services")
         self.intake = LedgerIntake(self.connection, self.hub_log, stations=stations)
         self._task = asyncio.create_task(self.intake.run(), name="ledger-intake")
         # A connection of its own: the gathering runs in a worker thread beside the intake.
@@ -151,7 +252,7 @@ class HubServices:
             owner_url, self.app_database_url(), ledger_dir=self.settings.state_dir / "ledger", keys=keys
         )
         await self.safety.start()
-        self.maintenance = maintenance.MaintenanceService(
+        self.maintenance = maintenance_service.MaintenanceService(
             self.app_database_url(),
             keys=keys,
             ledger_dir=self.settings.state_dir / "ledger",
@@ -161,38 +262,42 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.maintenance.start()
-        self.logins = await asyncio.to_thread(Logins, owner_url)
-        self.smartid = await asyncio.to_thread(
-            SmartId,
-            owner_url,
-            key=keys.signing_key(vault.CREDENTIAL_KEY),
-            ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
-            zone=self.settings.shop_zone,
-        )
 
-    def routers(self) -> list[APIRouter]:
-        """SMART-ID's sign-in, people and credentials pages, HandoffCentral's jobs, the reorder board."""
-        assert self.smartid is not None and self.logins is not None
-        publish = vault_publish.publisher(self.smartid, self.settings.hub_nats_url(), self.stations)
-        guard = auth.Guard(self.logins)
-        return [
-            auth.router(self.logins),
-            people.router(self.smartid, guard, publish=publish),
-            handoff_central.router(self.app_database_url(), guard),
-            reorders.router(self.app_database_url(), guard),
-            *(self.work.routers(guard) if self.work is not None else []),
-            audit_web.router(self.app_database_url(), guard, **audit_web.audit_keys(self.settings)),
-            *([self.compliance.router(guard)] if self.compliance is not None else []),
-            *([self.safety.router(guard)] if self.safety is not None else []),
-            *(self.maintenance.routers(guard) if self.maintenance is not None else []),
-        ]
+    def routers(self, guard: auth.Guard | None = None, *, sign_in: bool = True) -> list[APIRouter]:
+        """This role's pages: SMART-ID's (Vault), the jobs, reorders and work (Floor), its own services'."""
+        assert self.logins is not None
+        guard = guard or auth.Guard(self.logins)
+        found: list[APIRouter] = [auth.router(self.logins)] if sign_in else []
+        if self.smartid is not None:
+            publish = vault_publish.publisher(self.smartid, self.settings.hub_nats_url(), self.stations)
+            found.append(people.router(self.smartid, guard, publish=publish))
+        if self.runs("handoff-central"):
+            found += [
+                handoff_central.router(self.app_database_url(), guard),
+                reorders.router(self.app_database_url(), guard),
+            ]
+        if self.work is not None:
+            found += self.work.routers(guard)
+        if self.runs("audit"):
+            found.append(
+                audit_web.router(self.app_database_url(), guard, **audit_web.audit_keys(self.settings))
+            )
+        if self.compliance is not None:
+            found.append(self.compliance.router(guard))
+        if self.safety is not None:
+            found.append(self.safety.router(guard))
+        if self.maintenance is not None:
+            found += self.maintenance.routers(guard)
+        for extension in self.extensions:
+            found += extension.routers(guard)
+        return found
 
     async def status(self) -> FloorStatus:
         """The hub's own parts as the status page shows them: its database and its NATS, probed now."""
         checked = time.time()
         database = ServiceHealth(name="postgresql", kind="database", healthy=True, state="running")
         try:
-            await asyncio.wait_for(asyncio.to_thread(_probe_database, self.app_database_url()), timeout=2)
+            await asyncio.wait_for(asyncio.to_thread(_probe_database, self.database_url_in_use), timeout=2)
         except Exception as err:  # down, refusing, slow: the page says so
             database = database.model_copy(
                 update={"healthy": False, "state": "unreachable", "detail": f"{type(err).__name__}: {err}"}
@@ -215,14 +320,17 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
-        if self.compliance is not None:
-            await self.compliance.stop()
-        if self.safety is not None:
-            await self.safety.stop()
-        if self.work is not None:
-            await self.work.stop()
+        for extension in reversed(self.extensions):
+            await extension.stop()
+        self.extensions = []
         if self.maintenance is not None:
             await self.maintenance.stop()
+        if self.safety is not None:
+            await self.safety.stop()
+        if self.compliance is not None:
+            await self.compliance.stop()
+        if self.work is not None:
+            await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
             if task is not None:
                 task.cancel()
@@ -241,6 +349,74 @@ class HubServices:
                 await self.connection.close()
         if self.hub_log is not None:
             self.hub_log.close()
+
+
+class HubRoles:
+    """The three hub roles on one machine (``smart up``): each its own services, NATS user and database role.
+
+    Started Vault, Floor, Business (SMART-ID before the work that names people; Business last, once
+    the feed's streams exist). The web app is one, signed in against the Vault's logins, with every
+    role's pages; each page's service still works over its own role's connections.
+    """
+
+    def __init__(self, settings: settings_.Settings) -> None:
+        self.settings = settings
+        self.roles = {role: HubServices(settings, role=role.value) for role in HubRole}
+        self.stations = list(settings.station_ids)
+
+    @property
+    def vault(self) -> HubServices:
+        return self.roles[HubRole.VAULT]
+
+    @property
+    def floor(self) -> HubServices:
+        return self.roles[HubRole.FLOOR]
+
+    @property
+    def business(self) -> HubServices:
+        return self.roles[HubRole.BUSINESS]
+
+    @property
+    def smartid(self) -> SmartId | None:
+        return self.vault.smartid
+
+    @property
+    def work(self) -> work.WorkServices | None:
+        return self.floor.work
+
+    @property
+    def maintenance(self) -> maintenance_service.MaintenanceService | None:
+        return self.floor.maintenance
+
+    @property
+    def logins(self) -> Logins | None:
+        return self.vault.logins
+
+    async def start(self) -> None:
+        started: list[HubServices] = []
+        try:
+            for role in (HubRole.VAULT, HubRole.FLOOR, HubRole.BUSINESS):
+                started.append(self.roles[role])
+                await self.roles[role].start()
+        except BaseException:
+            for services in reversed(started):
+                await services.stop()
+            raise
+
+    def routers(self) -> list[APIRouter]:
+        assert self.vault.logins is not None
+        guard = auth.Guard(self.vault.logins)
+        found = [auth.router(self.vault.logins)]
+        for role in (HubRole.VAULT, HubRole.FLOOR, HubRole.BUSINESS):
+            found += self.roles[role].routers(guard, sign_in=False)
+        return found
+
+    async def status(self) -> FloorStatus:
+        return await self.floor.status()
+
+    async def stop(self) -> None:
+        for role in (HubRole.BUSINESS, HubRole.FLOOR, HubRole.VAULT):
+            await self.roles[role].stop()
 
 
 def _probe_database(url: str) -> None:

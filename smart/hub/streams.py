@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig, StreamSource
 
-from smart.bus import subjects
+from smart.bus import hub_roles, subjects
 from smart.node import records
 
 #: How long the ledger stream remembers a batch's Nats-Msg-Id to drop a re-sent duplicate.
@@ -32,8 +32,31 @@ async def ensure_hub_streams(js: JetStreamContext) -> None:
         storage=StorageType.FILE,
         duplicate_window=LEDGER_DUPLICATE_WINDOW_S,
     )
+    await _ensure_stream(js, config)
+    await ensure_business_feed(js)
+
+
+async def ensure_business_feed(js: JetStreamContext) -> None:
+    """The one-way feed to Business: ``PUBLISHED`` (written by Vault and Floor) and its mirror."""
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=hub_roles.PUBLISHED_STREAM, subjects=[hub_roles.PUBLISHED_SUBJECTS], storage=StorageType.FILE
+        ),
+    )
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=hub_roles.BUSINESS_FEED_STREAM,
+            mirror=StreamSource(name=hub_roles.PUBLISHED_STREAM),
+            storage=StorageType.FILE,
+        ),
+    )
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     try:
-        await js.stream_info(subjects.LEDGER_STREAM)
+        await js.stream_info(str(config.name))
     except nats.js.errors.NotFoundError:
         await js.add_stream(config)
 

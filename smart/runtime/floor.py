@@ -26,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from smart.access import stationauth
-from smart.bus import subjects, witnessing
+from smart.bus import hub_roles, subjects, witnessing
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.web.status import FloorStatus as FloorStatus
 from smart.hub.web.status import ServiceHealth as ServiceHealth
@@ -206,8 +206,31 @@ class Floor:
             for station in self.settings.station_ids
         ]
         return server.config(
-            authorization=stationauth.authorization_block([services, *leaves]), no_auth_user=HUB_SERVICES_USER
+            authorization=stationauth.authorization_block([services, *self.hub_role_users(), *leaves]),
+            no_auth_user=HUB_SERVICES_USER,
         )
+
+    def hub_role_users(self) -> list[stationauth.NatsUser]:
+        """One user per hub role (vault, floor, business), each with its role's permissions, never a leaf."""
+        users = []
+        for role in hub_roles.HubRole:
+            granted = hub_roles.permissions(role)
+            users.append(
+                stationauth.NatsUser(
+                    hub_roles.user_name(role),
+                    None,
+                    stationauth.Permissions(
+                        publish=granted.publish,
+                        subscribe=granted.subscribe,
+                        allow_responses=granted.allow_responses,
+                        deny_publish=granted.deny_publish,
+                        deny_subscribe=granted.deny_subscribe,
+                    ),
+                    password=secret(self.settings.secrets_directory / hub_roles.password_file(role)),
+                    connection_types=("STANDARD",),
+                )
+            )
+        return users
 
     def _children(self) -> list[ChildSpec]:
         children: list[ChildSpec] = []

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from smart.embedded import driver as contracts_driver
-from smart.hub.services import HubServices
+from smart.hub.services import HubRoles
 from smart.hub.vault import publish as vault_publish
 from smart.hub.web.app import create_app
 from smart.modules.vision.module import SCANS_FOLDER
@@ -80,7 +80,7 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     return urls
 
 
-async def seed_demo_shop(floor: Floor, services: HubServices) -> dict[str, str]:
+async def seed_demo_shop(floor: Floor, services: HubRoles) -> dict[str, str]:
     """Put the demo shop at pt-1 and sr-1 (see :mod:`.demo_shop`); what to print about it.
 
     The people are registered in SMART-ID and published as SMART-ID always publishes, never written
@@ -124,7 +124,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
     """
     floor = Floor(settings, node_agents=True)
     floor.preflight(extra_ports={settings.web_port: "hub web app"})
-    services = HubServices(settings)  # from settings, as `smart hub run` builds them
+    services = HubRoles(settings)  # the three hub roles, each as `smart hub run --role` builds it
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

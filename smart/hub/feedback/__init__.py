@@ -1,0 +1,1 @@
+"""Feedback (Business hub): client feedback and complaints tied to POs; a complaint asks for a CAPA."""

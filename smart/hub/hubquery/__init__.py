@@ -1,0 +1,1 @@
+"""HubQuery: "Hey SMART" at a hub, answered from that hub's own data only."""

@@ -1,0 +1,1 @@
+"""PeopleOps (Vault hub): employment records and the onboarding checklist per station."""

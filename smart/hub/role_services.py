@@ -1,0 +1,135 @@
+"""Each hub role's own services beyond the core ones: started by :class:`~smart.hub.services.HubServices`.
+
+A role service is started with the role's connections (its NATS user, its
+database login) and offers its pages; :func:`start` starts those of the
+role being run, in order, and returns them so the hub can list their routes
+and stop them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from fastapi import APIRouter
+
+from smart.bus.hub_roles import HubRole
+from smart.hub.database_roles import DATABASE_ROLES
+from smart.hub.web.auth import Guard
+from smart.keys import KeyStore
+from smart.ledger import hub_store
+
+log = structlog.get_logger("smart.hub.role_services")
+
+if TYPE_CHECKING:
+    from smart.hub.services import HubServices
+
+
+class RoleService(Protocol):
+    def routers(self, guard: Guard) -> list[APIRouter]: ...
+
+    async def stop(self) -> None: ...
+
+
+class Pages:
+    """A role service that is only pages (a router built once the role's guard is known)."""
+
+    def __init__(self, build: Any) -> None:
+        self.build = build
+
+    def routers(self, guard: Guard) -> list[APIRouter]:
+        return [self.build(guard)]
+
+    async def stop(self) -> None:
+        return None
+
+
+class Background:
+    """A role service that is one task and perhaps some pages (the feed, the publisher)."""
+
+    def __init__(
+        self, name: str, work: Coroutine[Any, Any, None], routers: list[APIRouter] | None = None
+    ) -> None:
+        self.task = asyncio.create_task(_logged(name, work), name=name)
+        self._routers = routers or []
+
+    def routers(self, guard: Guard) -> list[APIRouter]:
+        return self._routers
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged when it came
+            await self.task
+
+
+async def _logged(name: str, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception as err:
+        log.error("hub.service_failed", service=name, error=f"{type(err).__name__}: {err}"[:500])
+        raise
+
+
+async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[RoleService]:
+    """The role's services, started: the Business feed, the Floor's publisher, Education, … ."""
+    from smart.hub.published import feed, floor_publisher
+
+    assert hub.connection is not None
+    started: list[RoleService] = []
+    js = hub.connection.jetstream()
+    if hub.runs("business-publisher"):
+        await asyncio.to_thread(floor_publisher.migrate, owner_url)
+        publisher = await asyncio.to_thread(floor_publisher.BusinessPublisher.connect, hub.app_database_url())
+        started.append(Background("business-publisher", publisher.follow(js)))
+    if hub.runs("business-feed"):
+        role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(feed.migrate, owner_url, role=role)
+        business = feed.BusinessFeed(js, hub.database_url_in_use)
+        started.append(Background("business-feed", business.run()))
+    if hub.runs("education") and hub.smartid is not None:
+        from smart.hub.education import service as education
+        from smart.hub.education import web as education_web
+
+        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(education.migrate, owner_url, role=vault_role)
+        school = education.Education(hub.database_url_in_use, hub.smartid)
+        started.append(Pages(lambda guard: education_web.router(school, guard)))
+    if hub.runs("peopleops") and hub.smartid is not None:
+        from smart.hub.peopleops import onboarding
+        from smart.hub.peopleops import web as peopleops_web
+
+        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(onboarding.migrate, owner_url, role=vault_role)
+        people = onboarding.PeopleOps(hub.database_url_in_use, hub.smartid)
+        started.append(Pages(lambda guard: peopleops_web.router(people, guard)))
+    if hub.runs("feedback"):
+        from smart.hub.feedback import service as feedback
+        from smart.hub.feedback import web as feedback_web
+        from smart.hub.service_log import ServiceNodeLog
+
+        business_role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
+        await asyncio.to_thread(feedback.migrate, owner_url, role=business_role)
+        node = ServiceNodeLog(hub.settings.state_dir / "ledger", keys, node=feedback.NODE)
+        desk = feedback.Feedback(hub.database_url_in_use, node)
+        started.append(Pages(lambda guard: feedback_web.router(desk, guard)))
+    if hub.runs("growth"):
+        from smart.hub.growth import web as growth_web
+
+        url = hub.database_url_in_use
+        started.append(Pages(lambda guard: growth_web.router(url, guard)))
+    if hub.runs("hubquery"):
+        from smart.hub.hubquery import answers
+        from smart.hub.hubquery import web as hubquery_web
+
+        query = answers.HubQuery(
+            hub.role,
+            smartid=hub.smartid,
+            business_url=hub.database_url_in_use if hub.runs("business-feed") else None,
+        )
+        started.append(Pages(lambda guard: hubquery_web.router(query, guard)))
+    return started
