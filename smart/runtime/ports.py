@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -9,6 +10,11 @@ import threading
 #: Below Linux's ephemeral range (32768–60999), so an outgoing connection's local port never takes
 #: a listening port chosen for a server that has not bound it yet.
 LOW, HIGH = 20000, 32767
+
+#: ``LOW-HIGH`` narrowing where this process and its children look for free ports: test runs working
+#: side by side (pytest-xdist's workers) each take a slice, so two never pick the same free port
+#: before either binds it.
+RANGE_ENV = "SMART_PORT_RANGE"
 
 # Ports this process has handed out. Several picks are made before any server binds (a floor's hub,
 # monitor and per-station blocks), so "free a moment ago" alone could hand out one port twice.
@@ -32,8 +38,27 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def free_block(count: int, host: str = "127.0.0.1", *, low: int = LOW, high: int = HIGH) -> int:
+def port_range() -> tuple[int, int]:
+    """Where free ports are looked for: ``SMART_PORT_RANGE`` if set, else below the ephemeral range."""
+    narrowed = os.environ.get(RANGE_ENV)
+    if not narrowed:
+        return LOW, HIGH
+    low, _, high = narrowed.partition("-")
+    try:
+        bounds = int(low), int(high)
+    except ValueError:
+        raise ValueError(f"{RANGE_ENV}={narrowed!r} is not LOW-HIGH (two port numbers)") from None
+    if not LOW <= bounds[0] < bounds[1] <= HIGH:
+        raise ValueError(f"{RANGE_ENV}={narrowed!r} must lie within {LOW}-{HIGH}")
+    return bounds
+
+
+def free_block(
+    count: int, host: str = "127.0.0.1", *, low: int | None = None, high: int | None = None
+) -> int:
     """A base port such that ``base + 1 … base + count`` were all free a moment ago."""
+    if low is None or high is None:
+        low, high = port_range()
     rng = random.Random()
     # Random bases first, so test runs side by side on one machine rarely reach for the same ports;
     # then every base in order, because random picks in a crowded range (other suites' servers,

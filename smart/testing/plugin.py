@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -25,6 +26,17 @@ from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
 from smart.settings import Settings
 from smart.testing.browser import page  # noqa: F401  (re-exported as a fixture)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker looks for free ports in a slice of its own (children inherit it)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if worker is None or count is None or os.environ.get(ports.RANGE_ENV):
+        return
+    index, workers = int(worker.removeprefix("gw")), int(count)
+    width = (ports.HIGH - ports.LOW) // workers
+    low = ports.LOW + index * width
+    os.environ[ports.RANGE_ENV] = f"{low}-{low + width - 1}"
 
 
 def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Settings:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,21 +103,30 @@ def _start_once(settings: Settings, args: tuple[str, ...], deadline_s: float) ->
         [SMART, "up", "--state-dir", str(settings.state_dir), *args],
         env=floor_env(settings),
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
     )
     floor = RunningFloor(process, settings)
     started = time.monotonic()
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
+    # The logs (stderr) are read apart from what `smart up` prints (stdout): merged into one pipe, a
+    # log line written mid-way through the URL table landed inside one of its lines.
+    logs = process.stderr
+    reader = threading.Thread(
+        target=lambda: floor.output.extend(line.rstrip("\n") for line in logs), daemon=True
+    )
+    reader.start()
+    ended = True
     for line in process.stdout:
         floor.output.append(line.rstrip("\n"))
         match = re.match(r"^\s{2}(.+?)\s{2,}(\S+://\S+)$", line.rstrip("\n"))
         if match:
             floor.urls[match.group(1).strip()] = match.group(2)
-        if "Press Ctrl-C to stop." in line:
+        if "Press Ctrl-C to stop." in line or time.monotonic() - started > deadline_s:
+            ended = False
             break
-        if time.monotonic() - started > deadline_s:
-            break
+    if ended:  # it stopped (a taken port, a refusal): everything it logged is read before judging
+        reader.join(timeout=deadline_s)
     return floor
 
 
