@@ -213,4 +213,41 @@ async def test_a_module_process_whose_agent_cannot_record_answers_an_error_not_a
             await module.stop()
 
 
+#: What a module process has no use for: the hub's database drivers, the web stack, the cluster client,
+#: the agent and the job machine, the hub (a Pi runs fourteen of these processes in its memory).
+NOT_IN_A_MODULE_PROCESS = (
+    "psycopg",
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "kubernetes",
+    "kopf",
+    "joserfc",
+    "smart.hub",
+    "smart.runtime",
+    "smart.node.agent",
+    "smart.node.job",
+    "smart.node.station",
+    "smart.ledger.hub_store",
+)
+
+
+def test_a_module_process_loads_only_what_a_module_needs() -> None:
+    """``smart module run`` with every module class loaded imports none of the hub's libraries."""
+    probe = (
+        "import sys\n"
+        "from smart.node import module_run\n"
+        "from smart import logs, settings\n"
+        "manifests = module_run.framework.load_manifests()\n"
+        "for name in manifests: module_run.runnable(name, manifests)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    loaded = set(ran.stdout.split())
+    wrong = sorted(n for n in NOT_IN_A_MODULE_PROCESS if any(m == n or m.startswith(f"{n}.") for m in loaded))
+    assert wrong == [], f"a module process imports {wrong}"
+    assert {"smart.modules.gatekeeper.module", "nats"} <= loaded  # the probe loaded modules
+
+
 pytestmark = pytest.mark.timeout(900)
