@@ -48,7 +48,7 @@ from smart import ledger
 from smart.bus import messages, mirror
 from smart.contracts import engine, rules
 from smart.contracts import facts as f
-from smart.contracts.decisions import StationDecision
+from smart.contracts.decisions import ModuleAnswer, StationDecision
 from smart.modules import framework, rulebound
 from smart.node import job, ports, records
 from smart.node.agent import NodeAgent
@@ -485,8 +485,12 @@ class StationRuntime:
 
     async def ask(
         self, module: str, verb: str, event: f.Event, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Ask ``module`` over the station's own subject; a module that does not answer is a deny."""
+    ) -> ModuleAnswer:
+        """Ask ``module`` over the station's own subject; a module that does not answer is a deny.
+
+        The reply is read once, here (:func:`messages.read_module_reply`); the job machine holds
+        the typed answer.
+        """
         connection = self.agent.connection
         request = json.dumps({"event": records.plain(event), "body": dict(body or {})}).encode()
         if connection is None or not connection.is_connected:
@@ -497,10 +501,10 @@ class StationRuntime:
             )
         except Exception as err:
             return _unanswered(module, f"{module} did not answer {verb}: {type(err).__name__}")
-        answer: dict[str, Any] = json.loads(reply.data)
-        if "error" in answer:
-            return _unanswered(module, f"{module} refused the request: {answer['error']}")
-        return answer
+        try:
+            return messages.read_module_reply(reply.data)
+        except messages.MessageError as err:
+            return _unanswered(module, f"{module} refused the request: {err}")
 
     def revision_text(self) -> str | None:
         """The revisions in force as one string (``contract@revision,…``), as the ledger names them."""
@@ -523,6 +527,6 @@ class StationRuntime:
         ]
 
 
-def _unanswered(module: str, message: str) -> dict[str, Any]:
+def _unanswered(module: str, message: str) -> ModuleAnswer:
     reason = engine.Reason("station.module-unanswered", message, MappingProxyType({"module": module}))
-    return framework.ModuleDecision(module=module, outcome="deny", reasons=(reason,)).to_json()
+    return ModuleAnswer(module=module, outcome="deny", reasons=(reason,))
