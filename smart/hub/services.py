@@ -143,7 +143,12 @@ class HubServices:
     def routers(self) -> list[APIRouter]:
         """SMART-ID's sign-in, people and credentials pages, HandoffCentral's jobs, the reorder board."""
         assert self.smartid is not None and self.logins is not None
-        publish = vault_publish.publisher(self.smartid, self.settings.hub_nats_url(), self.stations)
+        publish = vault_publish.publisher(
+            self.smartid,
+            self.settings.hub_nats_url(),
+            self.stations,
+            credentials=self.settings.nats_credentials,
+        )
         guard = auth.Guard(self.logins)
         return [
             auth.router(self.logins),
