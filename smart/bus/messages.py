@@ -227,6 +227,9 @@ class AlertNotice(BaseModel):
     alert: dict[str, Any] | None = None
     light: Light
     buzzer: bool
+    #: The whole board after the change (every open alert), so a kiosk in another process than
+    #: AlertBroadcast shows what it would show in-process; ``change`` "board" when only re-told.
+    board: dict[str, Any] | None = None
 
 
 def read_alert_notice(data: bytes) -> AlertNotice:
