@@ -197,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     leaf_url = args.leaf_url
     if leaf_url is None:
-        if args.station not in settings.station_ids:
+        if not settings.knows(args.station):
             print(
-                f"smart module: unknown station {args.station!r}; this floor has {settings.station_ids}"
-                " (or give --leaf-url)",
+                f"smart module: unknown station {args.station!r}: this node is"
+                f" {settings.node_station or 'no station'} (SMART_NODE_STATION) and the floor has"
+                f" {', '.join(settings.station_ids)} (or give --leaf-url)",
                 file=sys.stderr,
             )
             return 2

@@ -169,7 +169,7 @@ async def run_station(settings: Settings, station: str, *, hosted: Collection[st
         pending.add(loop.create_task(_follow_alerts_when_connected(agent, hardware)))
         kiosk.probe.start()
         server, web = await serve_web(
-            create_station_app(agent, kiosk), settings.host, settings.station_web_port(station)
+            create_station_app(agent, kiosk), settings.kiosk_bind, settings.station_web_port(station)
         )
         await stop.wait()
         server.should_exit = True

@@ -41,6 +41,10 @@ HARDWARE_ANNOTATION = f"{GROUP}/hardware"
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 
 
+#: Where a module pod finds its own node's station leaf: the chart's Service
+#: ``<release>-station-leaf`` (``internalTrafficPolicy: Local``: only the leaf on the pod's node),
+#: for the default release name ``smart``.
+LEAF_URL = "nats://smart-station-leaf:4222"
 #: The image's user and group (images/Dockerfile): module pods run as it, never as root.
 RUN_AS = 10001
 #: The device plugin's resources each kind of hardware a manifest names needs: the GPIO header's
@@ -136,6 +140,7 @@ def daemonset(
                         "args": ["module", "run", workload.module, "--station", "$(SMART_STATION)"],
                         "env": [
                             {"name": "SMART_MODULE", "value": workload.module},
+                            {"name": "SMART_LEAF_URL", "value": LEAF_URL},
                             {
                                 "name": "SMART_STATION",
                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
