@@ -205,6 +205,8 @@ def test_every_pod_has_the_restricted_pod_security_fields(
             assert "ports" not in container or all("hostPort" not in p for p in container["ports"]), name
         assert [v for v in pod.get("volumes", []) if "hostPath" in v] == [], where
         assert pod_security.restricted(pod) == [], where  # the namespace can enforce restricted
+    readme = (REPO / "README.md").read_text()  # and the install section has the namespace enforce it
+    assert "kubectl label namespace smart pod-security.kubernetes.io/enforce=restricted" in readme
 
 
 def _pods_labelled(objects: list[dict[str, Any]], label: str) -> set[str]:
