@@ -386,3 +386,17 @@ def test_no_pod_uses_a_volume_the_restricted_profile_refuses(
         outside = kinds - RESTRICTED_VOLUMES
         assert outside == set(), f"{obj['kind']}/{obj['metadata']['name']}: {outside}"
     assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
+
+
+def test_the_readme_installs_the_chart_then_the_contracts_then_says_what_to_look_at() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Install on Kubernetes (Helm)") :]
+    steps = [
+        "kubectl label namespace smart pod-security.kubernetes.io/enforce=restricted",
+        "helm install smart charts/smart -n smart --create-namespace",
+        "kubectl -n smart apply -f contracts/",
+        "kubectl -n smart get pods",
+        "helm test smart -n smart",
+    ]
+    found = [section.find(step) for step in steps]
+    assert all(at >= 0 for at in found) and found == sorted(found), dict(zip(steps, found, strict=True))
