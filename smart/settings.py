@@ -76,6 +76,26 @@ class Settings(BaseSettings):
     station_web_port_base: int = Field(
         default=8600, ge=1, le=65000, description="Station i's web app (kiosk, health) port is base + i."
     )
+    node_station: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        description="The station this node is, as `smart station provision` or the chart set it: any"
+        " station id (pt-2, cl-4), not only the simulated floor's; its ports are the node_* ones.",
+    )
+    node_leaf_port: int = Field(
+        default=4222, ge=1, le=65535, description="The node's own station's leaf client port."
+    )
+    node_monitor_port: int = Field(
+        default=8222, ge=1, le=65535, description="The node's own station's leaf monitoring port."
+    )
+    node_web_port: int = Field(
+        default=8080, ge=1, le=65535, description="The node's own station's web app (kiosk, health) port."
+    )
+    kiosk_host: str | None = Field(
+        default=None,
+        description="The address the station's web app (kiosk) binds; default: host. The chart sets"
+        " 0.0.0.0 so the kiosk's Service reaches it; the agent still dials its leaf on host.",
+    )
     heartbeat_s: float = Field(default=2.0, gt=0, le=60, description="How often a station reports.")
     station_offline_after_s: float = Field(
         default=10.0, gt=0, le=3600, description="A station silent this long is shown offline."
@@ -198,14 +218,37 @@ class Settings(BaseSettings):
         """The hub's NATS: ``nats_url`` if set, else the embedded floor's hub server."""
         return self.nats_url or f"nats://{self.host}:{self.nats_port}"
 
+    def knows(self, station: str) -> bool:
+        """Whether this node can run ``station``: its own provisioned station, or one of the floor's."""
+        return station == self.node_station or station in self.station_ids
+
+    def _position(self, station: str) -> int:
+        if station not in self.station_ids:
+            raise ValueError(
+                f"unknown station {station!r}: this node is {self.node_station or 'no station'}"
+                f" (SMART_NODE_STATION) and the floor has {', '.join(self.station_ids)}"
+            )
+        return self.station_ids.index(station) + 1
+
     def station_nats_port(self, station: str) -> int:
-        return self.station_nats_port_base + self.station_ids.index(station) + 1
+        if station == self.node_station:
+            return self.node_leaf_port
+        return self.station_nats_port_base + self._position(station)
 
     def station_monitor_port(self, station: str) -> int:
-        return self.station_monitor_port_base + self.station_ids.index(station) + 1
+        if station == self.node_station:
+            return self.node_monitor_port
+        return self.station_monitor_port_base + self._position(station)
 
     def station_web_port(self, station: str) -> int:
-        return self.station_web_port_base + self.station_ids.index(station) + 1
+        if station == self.node_station:
+            return self.node_web_port
+        return self.station_web_port_base + self._position(station)
+
+    @property
+    def kiosk_bind(self) -> str:
+        """Where the station's web app listens."""
+        return self.kiosk_host or self.host
 
     def station_data_dir(self, station: str) -> Path:
         """A station's own files (its store, its ledger, its witness state)."""

@@ -40,9 +40,8 @@ def key_name(station: str) -> str:
     return f"nats-station-{station}"
 
 
-def inbox_prefix(station: str) -> str:
-    """Where the station receives replies; pass it as ``inbox_prefix`` when connecting."""
-    return f"_INBOX_{station}"
+#: Where the station receives replies; pass it as ``inbox_prefix`` when connecting.
+inbox_prefix = subjects.inbox_prefix
 
 
 def user_seed(key: SigningKey) -> str:

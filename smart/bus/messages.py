@@ -15,10 +15,13 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from smart.bus import subjects
+from smart.contracts import decisions
 from smart.contracts import facts as f
 
 #: The stack light's colours, as the alert board decides them and the tower shows them.
@@ -92,6 +95,35 @@ def module_reply(decision: Mapping[str, Any], *, entry: int | None) -> bytes:
     return ModuleReply.model_validate({**decision, "entry": entry}).model_dump_json().encode()
 
 
+def read_module_reply(data: bytes) -> decisions.ModuleAnswer:
+    """A module's reply as the asker holds it; :class:`MessageError` says what is wrong.
+
+    An ``{"error": ...}`` reply (the request unreadable, or its decision not recorded) is a
+    :class:`MessageError` too: nothing was decided, and the asker refuses.
+    """
+    try:
+        raw = json.loads(data)
+    except ValueError as err:
+        raise MessageError(f"module reply: not JSON: {err}") from err
+    if isinstance(raw, dict) and isinstance(raw.get("error"), str):
+        raise MessageError(raw["error"])
+    try:
+        reply = ModuleReply.model_validate(raw)
+        reasons = tuple(decisions.reason_from_json(r) for r in reply.reasons)
+    except ValidationError as err:
+        raise MessageError(f"module reply: {_first_error(err)}") from err
+    except ValueError as err:
+        raise MessageError(f"module reply: {err}") from err
+    return decisions.ModuleAnswer(
+        module=reply.module,
+        outcome=reply.outcome,
+        reasons=reasons,
+        revisions=MappingProxyType(dict(reply.revisions)),
+        effects=MappingProxyType(dict(reply.effects)),
+        entry=reply.entry,
+    )
+
+
 def module_error(message: str) -> bytes:
     """The reply to a request that was not decided (unreadable, or its decision not recorded)."""
     return json.dumps({"error": message}).encode()
@@ -106,6 +138,66 @@ def read_event(value: Any, *, station: str | None = None) -> f.Event:
     if station is not None and event.station != station:
         raise MessageError(f"event is for station {event.station}, this is {station}")
     return event
+
+
+# -- heartbeats ------------------------------------------------------------------------------------
+
+
+class LedgerAlarm(BaseModel):
+    """An open alarm of the station's ledger (a refused checkpoint, a fork, shipping refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    key: str
+    kind: str
+    message: str
+    since: float
+
+
+class StationHeartbeat(BaseModel):
+    """What a station's agent publishes on ``station.<id>.heartbeat`` every few seconds.
+
+    The revisions it holds in force, how far its ledger is shipped, why the hub refuses it if
+    it does, its open ledger alarms, how far its mirrors of the hub's buckets are behind. Read
+    by the operator (the Station's status) and by ``smart up``'s floor (``smart status``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    station: str = Field(min_length=1)
+    revisions: dict[str, str] = {}
+    ledger_size: int | None = Field(default=None, ge=0)
+    shipped_seq: int | None = Field(default=None, ge=-1)
+    #: Entries not yet acknowledged by the hub.
+    ledger_lag: int | None = Field(default=None, ge=0)
+    #: Why the hub refuses the station's ledger, if it does.
+    ledger_blocked: str | None = None
+    ledger_alarms: tuple[LedgerAlarm, ...] = ()
+    #: Messages the station's mirrors of the hub's buckets are behind; none if the leaf cannot say.
+    mirror_lag: int | None = Field(default=None, ge=0)
+    #: The station's clock when it spoke (seconds since the epoch); judge staleness by your own.
+    ts: float | None = None
+
+    def trouble(self) -> tuple[str | None, list[str]]:
+        """Why the hub refuses the ledger (or None), and the open ledger alarms but shipping's own."""
+        alarms = [a.message for a in self.ledger_alarms if a.key != "ledger-shipping"]
+        return self.ledger_blocked or None, alarms
+
+
+def heartbeat_bytes(status: Mapping[str, Any]) -> bytes:
+    """The heartbeat of an agent's ``status()``, checked against the model before it is sent."""
+    return StationHeartbeat.model_validate(status).model_dump_json().encode()
+
+
+def read_heartbeat(subject: str, data: bytes) -> StationHeartbeat:
+    """The heartbeat on ``subject``; :class:`MessageError` if it is not one or speaks for another station."""
+    try:
+        heartbeat = StationHeartbeat.model_validate_json(data)
+    except ValidationError as err:
+        raise MessageError(f"heartbeat: {_first_error(err)}") from err
+    if subject != subjects.heartbeat(heartbeat.station):  # a station speaks only for itself
+        raise MessageError(f"heartbeat of {heartbeat.station} on {subject}")
+    return heartbeat
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -135,6 +227,9 @@ class AlertNotice(BaseModel):
     alert: dict[str, Any] | None = None
     light: Light
     buzzer: bool
+    #: The whole board after the change (every open alert), so a kiosk in another process than
+    #: AlertBroadcast shows what it would show in-process; ``change`` "board" when only re-told.
+    board: dict[str, Any] | None = None
 
 
 def read_alert_notice(data: bytes) -> AlertNotice:

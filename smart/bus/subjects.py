@@ -72,3 +72,11 @@ def heartbeat(station: str) -> str:
 
 
 HEARTBEATS = "station.*.heartbeat"
+
+
+def inbox_prefix(station: str) -> str:
+    """Where the station's clients receive replies: its NATS permissions allow ``_INBOX_<id>.>`` only.
+
+    Pass it as ``inbox_prefix`` when connecting to the station's leaf (the agent and every module).
+    """
+    return f"_INBOX_{station}"

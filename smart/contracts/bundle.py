@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import pydantic
 import rfc8785
 
 from smart.contracts import catalog, rules
@@ -48,6 +48,26 @@ class SignedBundle:
     @property
     def short_revision(self) -> str:
         return self.revision[:12]
+
+
+class EnvelopeSignature(pydantic.BaseModel):
+    """The hub's signature over the bundle's canonical bytes."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    alg: Literal["Ed25519"]
+    key_id: str = pydantic.Field(alias="keyId", min_length=1)
+    value: str = pydantic.Field(min_length=1)
+
+
+class SignedEnvelope(pydantic.BaseModel):
+    """The signed envelope as it travels in the ``contracts`` bucket: read once, here, at the edge."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    bundle: dict[str, Any]
+    revision: str = pydantic.Field(pattern=r"^[0-9a-f]{64}$")
+    signature: EnvelopeSignature
 
 
 def canonical(value: Any) -> bytes:
@@ -109,18 +129,22 @@ def sign(bundle: Mapping[str, Any], key: SigningKey) -> SignedBundle:
 def verify(envelope: bytes, key: VerifyingKey) -> SignedBundle:
     """Check an envelope from the KV bucket: JSON, revision = SHA-256 of the bundle, hub signature."""
     try:
-        value = json.loads(envelope)
-        bundle, revision, signature = value["bundle"], value["revision"], value["signature"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise BundleError(f"not a signed bundle: {err}") from err
+        value = SignedEnvelope.model_validate_json(envelope)
+    except pydantic.ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(envelope)"
+        raise BundleError(f"not a signed bundle: {where}: {first.get('msg')}") from err
+    bundle, revision, signature = value.bundle, value.revision, value.signature
     data = canonical(bundle)
     if hashlib.sha256(data).hexdigest() != revision:
         raise BundleError(f"bundle revision {revision} does not match its content")
-    if signature.get("keyId") != key.key_id:
-        raise BundleError(
-            f"bundle {revision[:12]} signed by key {signature.get('keyId')}, expected {key.key_id}"
-        )
-    if not key.verify(base64.b64decode(signature["value"]), data):
+    if signature.key_id != key.key_id:
+        raise BundleError(f"bundle {revision[:12]} signed by key {signature.key_id}, expected {key.key_id}")
+    try:
+        signed = base64.b64decode(signature.value, validate=True)
+    except ValueError as err:
+        raise BundleError(f"bundle {revision[:12]}: signature.value is not base64") from err
+    if not key.verify(signed, data):
         raise BundleError(f"bundle {revision[:12]}: signature does not verify")
     return SignedBundle(
         station=str(bundle["station"]),

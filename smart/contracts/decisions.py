@@ -10,7 +10,7 @@ JSON form is the one the ledger, the kiosk and the bus carry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -86,3 +86,38 @@ class StationDecision:
             reasons=tuple(reason_from_json(r) for r in value.get("reasons") or ()),
             revisions=MappingProxyType({str(k): str(v) for k, v in revisions.items()}),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleAnswer:
+    """A module's decision as whoever asked it got it back (the job machine), typed end to end.
+
+    ``entry`` is the ``node_seq`` of its ``module.decision`` on the node ledger, where every
+    answered decision is before it is replied; ``None`` for a refusal the asker made itself
+    (the module did not answer, or no module runs to decide), which was never a module's word.
+    """
+
+    module: str
+    outcome: engine.Outcome
+    reasons: tuple[engine.Reason, ...] = ()
+    revisions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: What the module did beside deciding (an NCR opened, the light shown, a count), module-specific.
+    effects: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    entry: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome != "deny"
+
+    def refusals(self) -> tuple[engine.Reason, ...]:
+        return tuple(reason for reason in self.reasons if reason.severity == "deny")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "module": self.module,
+            "outcome": self.outcome,
+            "revisions": dict(self.revisions),
+            "reasons": [reason.to_json() for reason in self.reasons],
+            "effects": dict(self.effects),
+            "entry": self.entry,
+        }

@@ -269,7 +269,12 @@ class HubServices:
         guard = guard or auth.Guard(self.logins)
         found: list[APIRouter] = [auth.router(self.logins)] if sign_in else []
         if self.smartid is not None:
-            publish = vault_publish.publisher(self.smartid, self.settings.hub_nats_url(), self.stations)
+            publish = vault_publish.publisher(
+                self.smartid,
+                self.settings.hub_nats_url(),
+                self.stations,
+                credentials=self.settings.nats_credentials,
+            )
             found.append(people.router(self.smartid, guard, publish=publish))
         if self.runs("handoff-central"):
             found += [

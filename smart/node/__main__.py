@@ -52,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = smart_settings.load()
     logs.configure(settings.log_level)
-    if args.station not in settings.station_ids:
+    if not settings.knows(args.station):
         print(
-            f"smart node: unknown station {args.station!r}; this floor has {settings.station_ids}",
+            f"smart node: unknown station {args.station!r}: this node is"
+            f" {settings.node_station or 'no station'} (SMART_NODE_STATION) and the floor has"
+            f" {', '.join(settings.station_ids)}",
             file=sys.stderr,
         )
         return 2

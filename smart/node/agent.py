@@ -31,7 +31,7 @@ from nats.js.kv import KeyValue
 
 from smart import ledger
 from smart.access import stationauth
-from smart.bus import mirror, subjects, witnessing
+from smart.bus import messages, mirror, subjects, witnessing
 from smart.contracts import bundle as contract_bundle
 from smart.contracts import engine
 from smart.contracts import facts as f
@@ -417,7 +417,7 @@ class NodeAgent:
                 self._mirror_lag = await self._measure_mirror_lag(connection)
                 with contextlib.suppress(Exception):
                     await connection.publish(
-                        subjects.heartbeat(self.station), json.dumps(self.status()).encode()
+                        subjects.heartbeat(self.station), messages.heartbeat_bytes(self.status())
                     )
             await asyncio.sleep(self.config.heartbeat_s)
 

@@ -62,12 +62,14 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
 from smart.contracts import authority, engine
 from smart.contracts import facts as f
+from smart.contracts.decisions import ModuleAnswer
 from smart.node import enforcement, records
 
 if TYPE_CHECKING:
@@ -266,23 +268,18 @@ class JobMachine:
         at = _at(body)
         if verb != "badge-out" and not self.station.agent.enforcer.revisions:
             # fail closed before asking anyone: no module can prove anything without a contract
-            refusal = {
-                "rule": enforcement.NO_VALID_CONTRACT_RULE,
-                "message": f"{enforcement.NO_VALID_CONTRACT}: station {self.station.station} holds no"
+            refusal = _refusal(
+                enforcement.NO_VALID_CONTRACT_RULE,
+                f"{enforcement.NO_VALID_CONTRACT}: station {self.station.station} holds no"
                 " verified, active contract revision, so it refuses every operation",
-                "values": {"station": self.station.station, "verb": verb},
-                "severity": "deny",
-                "audit": False,
-            }
+                station=self.station.station,
+                verb=verb,
+            )
             return self._transition(verb, target, at, "deny", [], [refusal])
         if self.state not in allowed_from:
-            refusal = {
-                "rule": "job.state",
-                "message": f"cannot {verb} in state {self.state.value}",
-                "values": {"state": self.state.value, "verb": verb},
-                "severity": "deny",
-                "audit": False,
-            }
+            refusal = _refusal(
+                "job.state", f"cannot {verb} in state {self.state.value}", state=self.state.value, verb=verb
+            )
             return self._transition(verb, target, at, "deny", [], [refusal])
         operator = self.session.operator
         if verb in OPERATOR_VERBS and operator is not None and self.session.person != operator:
@@ -317,30 +314,19 @@ class JobMachine:
                 return self._transition(verb, target, at, "deny", [], [refusal])
             unsigned = self._job_record()
             self._sign(session, signer, at, coc=verb == "ship")
-        decisions: list[dict[str, Any]] = []
+        decisions: list[ModuleAnswer] = []
         for module, mverb, event_for, extra in asks:
-            if extra and any(d.get("outcome") == "deny" for d in decisions):
+            if extra and any(not d.allowed for d in decisions):
                 continue  # a module that writes (a count) is not asked once the transition is refused
             decisions.append(await self.station.ask(module, mverb, event_for, extra))
         if not decisions and verb != "handoff":
-            decisions = [
-                {
-                    "module": "station",
-                    "outcome": "deny",
-                    "reasons": [
-                        {
-                            "rule": "station.no-module",
-                            "message": f"no module runs at {self.station.station} to decide {verb}",
-                            "values": {},
-                            "severity": "deny",
-                            "audit": False,
-                        }
-                    ],
-                }
-            ]
-        outcomes = [d.get("outcome") for d in decisions]
-        outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
-        reasons = [reason for d in decisions for reason in d.get("reasons", ())]
+            refusal = _refusal(
+                "station.no-module", f"no module runs at {self.station.station} to decide {verb}"
+            )
+            decisions = [ModuleAnswer(module="station", outcome="deny", reasons=(refusal,))]
+        outcomes = [d.outcome for d in decisions]
+        outcome: engine.Outcome = "deny" if "deny" in outcomes else "warn" if "warn" in outcomes else "allow"
+        reasons = [reason for d in decisions for reason in d.reasons]
         if verb == "badge" and outcome == "deny" and self._authority_only(session.person, at):
             # a Level 3 or the quality manager may not operate here, but comes to decide NCRs and jobs:
             # let in for that alone (every operating verb is judged by the Gatekeeper again)
@@ -349,10 +335,10 @@ class JobMachine:
                 _refusal(
                     "station.authority-only",
                     f"{session.person} is let in to disposition NCRs and take over or abandon jobs, not to"
-                    " operate: " + "; ".join(str(r.get("message")) for r in reasons),
+                    " operate: " + "; ".join(r.message for r in reasons),
+                    severity="warn",
                     person=session.person,
                 )
-                | {"severity": "warn"}
             ]
         if signing and outcome == "deny" and unsigned is not None:  # a refused signature is not kept
             self._keep_job(unsigned, session.person)
@@ -366,9 +352,9 @@ class JobMachine:
         reply = self._transition(verb, target, at, outcome, decisions, reasons)
         if light is not None:
             reply["light"] = light
-        handed = next((d for d in decisions if d.get("module") == "handoff"), None)
+        handed = next((d for d in decisions if d.module == "handoff"), None)
         if handed is not None:
-            reply["handoff"] = handed.get("effects") or {}
+            reply["handoff"] = dict(handed.effects)
         return reply
 
     # -- who holds the job, and its NCRs ----------------------------------------------------
@@ -376,7 +362,7 @@ class JobMachine:
     def _methods(self) -> tuple[str, ...]:
         return authority.methods_of(self.station.facts(), self.session.procedure)
 
-    def _not_yours(self, verb: str, operator: str) -> dict[str, Any]:
+    def _not_yours(self, verb: str, operator: str) -> engine.Reason:
         job = self.session.job
         needs = authority.who_may(self._methods())
         return _refusal(
@@ -414,8 +400,7 @@ class JobMachine:
         person, job = self.session.person, self.session.job
         words = "take over" if verb == "take-over" else "abandon"
         refused = [
-            r.to_json()
-            for r in authority.judge(
+            *authority.judge(
                 person,
                 what=f"{words} job {job}",
                 facts=self.station.facts(),
@@ -441,49 +426,46 @@ class JobMachine:
         asked = {k: body[k] for k in fields if k in body}
         event = self._event(self.session, "release", at)
         decision = await self.station.ask("qa", "disposition", event, asked)
-        outcome = str(decision.get("outcome") or "deny")
-        effects = decision.get("effects") or {}
-        if outcome != "deny" and effects.get("open") is False and self.station.running(["alert-broadcast"]):
+        effects = decision.effects
+        if decision.allowed and effects.get("open") is False and self.station.running(["alert-broadcast"]):
             await self.station.ask("alert-broadcast", "clear", event, {"id": effects.get("ncr")})
         return self._transition(
-            "disposition", target, at, outcome, [decision], list(decision.get("reasons") or ())
+            "disposition", target, at, decision.outcome, [decision], list(decision.reasons)
         )
 
-    async def _raise_ncrs(self, decisions: list[dict[str, Any]], event: f.Event) -> None:
+    async def _raise_ncrs(self, decisions: list[ModuleAnswer], event: f.Event) -> None:
         """Each NCR a step opened goes on the alert board at once (the light and the hub see it)."""
         if not self.station.running(["alert-broadcast"]):
             return
         needs = authority.who_may(self._methods())
         for decision in decisions:
-            opened = (decision.get("effects") or {}).get("ncrs") or ()
-            why = "; ".join(
-                str(r.get("message")) for r in decision.get("reasons") or () if r.get("severity") == "deny"
-            )
+            opened = decision.effects.get("ncrs") or ()
+            why = "; ".join(r.message for r in decision.refusals())
             for ncr_id in opened:
                 message = f"NCR {ncr_id} opened on job {event.job}: {why}; {needs} dispositions it"
                 body = {"severity": "warning", "source": "qa", "message": message, "key": ncr_id}
                 await self.station.ask("alert-broadcast", "raise", event, body)
 
-    async def _after_gate(self, event: f.Event, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def _after_gate(self, event: f.Event, body: Mapping[str, Any]) -> list[ModuleAnswer]:
         """The allowed gate's use of equipment and consumables, counted where the modules run."""
         consumed = _consumed(body)
         asks: dict[str, tuple[bool, dict[str, Any]]] = {
             "maintenance": (bool(event.equipment), {"equipment": list(event.equipment)}),
             "inventory": (bool(consumed), {"consumed": consumed}),
         }
-        done: list[dict[str, Any]] = []
+        done: list[ModuleAnswer] = []
         for module, mverb in AFTER_GATE:
             wanted, extra = asks[module]
             if wanted and self.station.running([module]):
                 done.append(await self.station.ask(module, mverb, event, extra))
         return done
 
-    async def _show(self, verb: str, outcome: str, event: f.Event) -> str | None:
+    async def _show(self, verb: str, outcome: engine.Outcome, event: f.Event) -> str | None:
         """The gate's outcome on the stack light, through AlertBroadcast where it runs; the light shown."""
         if verb != "start" or not self.station.running(["alert-broadcast"]):
             return None
         shown = await self.station.ask("alert-broadcast", "gate", event, {"outcome": outcome})
-        light = (shown.get("effects") or {}).get("light")
+        light = shown.effects.get("light")
         return str(light) if light is not None else None
 
     # -- planning each verb ------------------------------------------------------------------
@@ -653,7 +635,7 @@ class JobMachine:
             if isinstance(procedure, f.Procedure) and self.station.records is not None:
                 self.station.records.performed(session.person, procedure.method, at)
 
-    def _drive_interlock(self, verb: str, outcome: str, allowed: bool) -> None:
+    def _drive_interlock(self, verb: str, outcome: engine.Outcome, allowed: bool) -> None:
         """The gate's outcome closes or opens the relay; the job leaving the line opens it."""
         relay = self.station.interlock
         if relay is None:
@@ -675,9 +657,9 @@ class JobMachine:
         verb: str,
         target: State,
         at: datetime,
-        outcome: str,
-        decisions: list[dict[str, Any]],
-        reasons: list[dict[str, Any]],
+        outcome: engine.Outcome,
+        decisions: list[ModuleAnswer],
+        reasons: list[engine.Reason],
         *,
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -695,8 +677,8 @@ class JobMachine:
             "allowed": allowed,
             "outcome": outcome,
             "at": at.isoformat(),
-            "reasons": reasons,
-            "decisions": [{"module": d.get("module"), "entry": d.get("entry")} for d in decisions],
+            "reasons": [reason.to_json() for reason in reasons],
+            "decisions": [{"module": d.module, "entry": d.entry} for d in decisions],
         }
         if verb == "handoff" and job is not None:
             data["record"] = records.plain(job)
@@ -714,12 +696,15 @@ class JobMachine:
             "state": self.state.value,
             "allowed": allowed,
             "outcome": outcome,
-            "reasons": reasons,
-            "decisions": decisions,
+            "reasons": [reason.to_json() for reason in reasons],
+            "decisions": [decision.to_json() for decision in decisions],
             "job": records.plain(job) if job is not None else None,
             "entry": entry.node_seq,
         }
 
 
-def _refusal(rule: str, message: str, **values: Any) -> dict[str, Any]:
-    return {"rule": rule, "message": message, "values": values, "severity": "deny", "audit": False}
+def _refusal(
+    rule: str, message: str, *, severity: Literal["deny", "warn"] = "deny", **values: Any
+) -> engine.Reason:
+    """A refusal (or, with ``severity`` warn, a warning) the job machine itself gives, not a module."""
+    return engine.Reason(rule, message, MappingProxyType(values), severity=severity)

@@ -30,10 +30,9 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from smart.access import stationauth
-from smart.bus import messages
+from smart.bus import messages, subjects
 from smart.modules import framework, rulebound
-from smart.node import ports, station
+from smart.node import deciding, ports
 
 log = structlog.get_logger("smart.node.module_run")
 
@@ -54,7 +53,7 @@ def runnable(
     manifest = manifests.get(name)
     if manifest is None:
         raise ModuleNotRunnable(f"no module {name!r}; the modules are {', '.join(sorted(manifests))}")
-    cls = station.module_class(name)
+    cls = deciding.module_class(name)
     if cls is None:
         if not manifest.rule_kinds:
             raise ModuleNotRunnable(f"module {name} has no code to run and enforces no rule kind")
@@ -90,7 +89,7 @@ class ModuleProcess:
         self.connection = await nats.connect(
             self.leaf_url,
             name=f"smart-module-{self.station}-{self.name}",
-            inbox_prefix=stationauth.inbox_prefix(self.station),
+            inbox_prefix=subjects.inbox_prefix(self.station),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -125,13 +124,13 @@ class ModuleProcess:
     async def _on_request(self, message: Msg) -> None:
         verb = message.subject.rsplit(".", 1)[-1]
         try:
-            event, body = station.parse_request(self.station, message.data)
-        except station.RequestError as err:
+            event, body = deciding.parse_request(self.station, message.data)
+        except deciding.RequestError as err:
             await message.respond(messages.module_error(f"{self.name}.{verb}: {err}"))
             return
         assert self.module is not None
         try:
-            decision, entry = await station.decide(
+            decision, entry = await deciding.decide(
                 self.module.station,
                 self.name,
                 self.module,
@@ -198,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     leaf_url = args.leaf_url
     if leaf_url is None:
-        if args.station not in settings.station_ids:
+        if not settings.knows(args.station):
             print(
-                f"smart module: unknown station {args.station!r}; this floor has {settings.station_ids}"
-                " (or give --leaf-url)",
+                f"smart module: unknown station {args.station!r}: this node is"
+                f" {settings.node_station or 'no station'} (SMART_NODE_STATION) and the floor has"
+                f" {', '.join(settings.station_ids)} (or give --leaf-url)",
                 file=sys.stderr,
             )
             return 2

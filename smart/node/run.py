@@ -97,6 +97,12 @@ async def _follow_alerts_when_connected(agent: NodeAgent, hardware: gpio.Station
     await follow_alerts(agent.connection, agent.station, hardware)
 
 
+async def _kiosk_follows_alerts(agent: NodeAgent, kiosk: Kiosk) -> None:
+    await agent.connected.wait()
+    assert agent.connection is not None
+    await kiosk.follow_alerts(agent.connection)
+
+
 async def take_lock(agent: NodeAgent, stop: asyncio.Event, *, every_s: float = 0.5) -> bool:
     """Start ``agent`` once no other agent of its station holds the node log; False if stopped first."""
     waiting = False
@@ -156,12 +162,14 @@ async def run_station(settings: Settings, station: str, *, hosted: Collection[st
         open="/kiosk/screen?token=<the token file>",
         token_file=str(settings.station_data_dir(station) / SCREEN_TOKEN_FILE),
     )
+    # before the modules start, so the board AlertBroadcast tells as it starts is heard
+    pending.add(loop.create_task(_kiosk_follows_alerts(agent, kiosk)))
     try:
         await runtime.start()
         pending.add(loop.create_task(_follow_alerts_when_connected(agent, hardware)))
         kiosk.probe.start()
         server, web = await serve_web(
-            create_station_app(agent, kiosk), settings.host, settings.station_web_port(station)
+            create_station_app(agent, kiosk), settings.kiosk_bind, settings.station_web_port(station)
         )
         await stop.wait()
         server.should_exit = True

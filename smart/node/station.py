@@ -31,13 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
-import inspect
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import nats.js.errors
@@ -50,101 +48,18 @@ from smart import ledger
 from smart.bus import messages, mirror
 from smart.contracts import engine, rules
 from smart.contracts import facts as f
-from smart.contracts.decisions import StationDecision
+from smart.contracts.decisions import ModuleAnswer, StationDecision
 from smart.modules import framework, rulebound
 from smart.node import job, ports, records
 from smart.node.agent import NodeAgent
 from smart.node.badges import StationBadges
+from smart.node.deciding import DECISION_KIND, RequestError, decide, module_class, parse_request
 from smart.runtime.nats import HUB_DOMAIN
 
 if TYPE_CHECKING:
     from smart.modules.safety.interlock import Interlock
 
 log = structlog.get_logger("smart.node.station")
-
-#: The kind of ledger entry every module decision is recorded as.
-DECISION_KIND = "module.decision"
-
-
-class RequestError(ValueError):
-    """A module or job request that cannot be read; the reply says why and nothing is decided."""
-
-
-def parse_request(station: str, data: bytes) -> tuple[f.Event, dict[str, Any]]:
-    """``(event, body)`` of a ``{"event": ..., "body": ...}`` request for ``station`` (read once, here)."""
-    try:
-        return messages.read_module_request(data, station=station)
-    except messages.MessageError as err:
-        raise RequestError(str(err)) from err
-
-
-def module_class(name: str) -> type[framework.StationModule] | None:
-    """The :class:`StationModule` subclass in ``smart/modules/<folder>/module.py``, if the folder has one."""
-    folder = name.replace("-", "_")
-    try:
-        loaded: ModuleType = importlib.import_module(f"smart.modules.{folder}.module")
-    except ModuleNotFoundError as err:
-        if err.name not in (f"smart.modules.{folder}", f"smart.modules.{folder}.module"):
-            raise  # the module exists but something it imports does not: say so, do not hide it
-        return None
-    for _, value in inspect.getmembers(loaded, inspect.isclass):
-        if (
-            issubclass(value, framework.StationModule)
-            and value.__module__ == loaded.__name__
-            and not inspect.isabstract(value)
-        ):
-            return value
-    return None
-
-
-async def decide(
-    station: framework.StationContext,
-    name: str,
-    module: framework.StationModule | None,
-    event: framework.ModuleEvent,
-) -> tuple[framework.ModuleDecision, ledger.Entry]:
-    """Have ``module`` decide ``event`` and record the decision; on the ledger when this returns.
-
-    The same in the station's process and in a module's own one: a module that is not running,
-    or that raises, is a deny naming it (fail closed), recorded like any other decision.
-    """
-    if module is None:
-        reason = engine.Reason(
-            "station.module-not-running",
-            f"module {name} does not run at {station.station}",
-            MappingProxyType({"module": name}),
-        )
-        decision = framework.ModuleDecision(module=name, outcome="deny", reasons=(reason,))
-    else:
-        try:
-            decision = await module.handle(event)
-        except Exception as err:  # fail closed: a module that breaks never lets work through
-            log.exception("station.module_failed", station=station.station, module=name, verb=event.verb)
-            reason = engine.Reason(
-                f"{name}.failed",
-                f"module {name} failed on {event.verb}: {type(err).__name__}: {err}",
-                MappingProxyType({"module": name, "verb": event.verb}),
-            )
-            revisions: Mapping[str, str] = {}
-            with contextlib.suppress(Exception):
-                revisions = {a.contract: a.revision for a in await station.active_revisions()}
-            decision = framework.ModuleDecision(
-                module=name, outcome="deny", reasons=(reason,), revisions=revisions
-            )
-    happened = event.event
-    entry = await station.record(
-        kind=DECISION_KIND,
-        subject=happened.job or happened.person or happened.action,
-        data={
-            "verb": event.verb,
-            "action": happened.action,
-            "event": records.plain(happened),
-            **decision.to_json(),
-        },
-        actor=happened.person or station.station,
-        revisions=decision.revisions or None,
-    )
-    return decision, entry
 
 
 def modules_of(bundle: Mapping[str, Any]) -> set[str]:
@@ -570,8 +485,12 @@ class StationRuntime:
 
     async def ask(
         self, module: str, verb: str, event: f.Event, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Ask ``module`` over the station's own subject; a module that does not answer is a deny."""
+    ) -> ModuleAnswer:
+        """Ask ``module`` over the station's own subject; a module that does not answer is a deny.
+
+        The reply is read once, here (:func:`messages.read_module_reply`); the job machine holds
+        the typed answer.
+        """
         connection = self.agent.connection
         request = json.dumps({"event": records.plain(event), "body": dict(body or {})}).encode()
         if connection is None or not connection.is_connected:
@@ -582,10 +501,10 @@ class StationRuntime:
             )
         except Exception as err:
             return _unanswered(module, f"{module} did not answer {verb}: {type(err).__name__}")
-        answer: dict[str, Any] = json.loads(reply.data)
-        if "error" in answer:
-            return _unanswered(module, f"{module} refused the request: {answer['error']}")
-        return answer
+        try:
+            return messages.read_module_reply(reply.data)
+        except messages.MessageError as err:
+            return _unanswered(module, f"{module} refused the request: {err}")
 
     def revision_text(self) -> str | None:
         """The revisions in force as one string (``contract@revision,…``), as the ledger names them."""
@@ -608,6 +527,6 @@ class StationRuntime:
         ]
 
 
-def _unanswered(module: str, message: str) -> dict[str, Any]:
+def _unanswered(module: str, message: str) -> ModuleAnswer:
     reason = engine.Reason("station.module-unanswered", message, MappingProxyType({"module": module}))
-    return framework.ModuleDecision(module=module, outcome="deny", reasons=(reason,)).to_json()
+    return ModuleAnswer(module=module, outcome="deny", reasons=(reason,))

@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import pydantic
 import structlog
 from nats.aio.msg import Msg
 
-from smart.bus import subjects
+from smart.bus import messages
 from smart.contracts.models import Station, StationStatus
 
 log = structlog.get_logger("smart.operator.heartbeats")
@@ -64,18 +64,18 @@ class Heartbeat:
 def parse(subject: str, data: bytes, *, heard_at: float, heard_wall: float) -> Heartbeat | None:
     """The heartbeat in a message, or ``None`` if it is not one or speaks for another station."""
     try:
-        body = json.loads(data)
-        station = str(body["station"])
-        revisions = {str(k): str(v) for k, v in dict(body.get("revisions") or {}).items()}
-        lag = body.get("ledger_lag")
-        ledger_lag = int(lag) if lag is not None else None
-        behind = body.get("mirror_lag")
-        mirror_lag = int(behind) if behind is not None else None
-    except (ValueError, KeyError, TypeError, AttributeError):
+        read = messages.read_heartbeat(subject, data)
+    except messages.MessageError as err:
+        log.debug("heartbeat unread", subject=subject, error=str(err))
         return None
-    if subject != subjects.heartbeat(station):  # a station speaks only for itself
-        return None
-    return Heartbeat(station, revisions, ledger_lag, heard_at, heard_wall, mirror_lag)
+    return Heartbeat(
+        read.station,
+        MappingProxyType(dict(read.revisions)),
+        read.ledger_lag,
+        heard_at,
+        heard_wall,
+        read.mirror_lag,
+    )
 
 
 @dataclass

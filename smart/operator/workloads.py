@@ -10,6 +10,16 @@ alone). The container's resource requests and limits are the
 module's manifest's, and its pods carry an annotation naming the hardware the
 manifest says it drives (camera, GPIO, microphone…), for whoever wires a
 station.
+
+Every module pod meets Pod Security ``restricted``: non-root (the image's uid 10001), seccomp
+``RuntimeDefault``, every capability dropped, a read-only root filesystem (``/tmp`` an
+``emptyDir``), no privilege escalation, no host namespace, no hostPath. A module that drives
+hardware gets exactly the devices of its manifest's ``hardware`` and nothing else, as extended
+resources of the node's device plugin (smarter-device-manager, ``smarter-devices/<device>``:
+the kubelet then admits that device node into the container's device cgroup, which a hostPath
+mount of ``/dev/...`` would not do without ``privileged``), plus the group that owns the device
+node on Raspberry Pi OS (``gpio``, ``video``, ``audio``, ``dialout``) as a supplemental group.
+A module without hardware gets no device and no extra group.
 """
 
 from __future__ import annotations
@@ -29,6 +39,48 @@ MODULE_LABEL = f"{GROUP}/module"
 HASH_ANNOTATION = f"{GROUP}/workload-hash"
 HARDWARE_ANNOTATION = f"{GROUP}/hardware"
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+
+
+#: Where a module pod finds its own node's station leaf: the chart's Service
+#: ``<release>-station-leaf`` (``internalTrafficPolicy: Local``: only the leaf on the pod's node),
+#: for the default release name ``smart``.
+LEAF_URL = "nats://smart-station-leaf:4222"
+#: The image's user and group (images/Dockerfile): module pods run as it, never as root.
+RUN_AS = 10001
+#: The device plugin's resources each kind of hardware a manifest names needs: the GPIO header's
+#: chip (gpiochip0 on a Pi 5 with a current kernel, gpiochip4 before), the camera, the sound
+#: card, a USB serial adapter. The node's smarter-device-manager must expose these names.
+DEVICE_RESOURCES: dict[str, tuple[str, ...]] = {
+    "gpio": ("smarter-devices/gpiochip0",),
+    "camera": ("smarter-devices/video0",),
+    "microphone": ("smarter-devices/snd",),
+    "speaker": ("smarter-devices/snd",),
+    "serial": ("smarter-devices/ttyUSB0",),
+}
+#: The group owning those device nodes (Debian's fixed gids; ``gpio`` as Raspberry Pi OS makes it).
+DEVICE_GROUPS: dict[str, int] = {"gpio": 997, "camera": 44, "microphone": 29, "speaker": 29, "serial": 20}
+
+
+def _hardware_kind(hardware: str) -> str:
+    """``gpio-interlock`` → ``gpio``: the manifest names what it drives, the pin map which pin."""
+    return hardware.split("-", 1)[0]
+
+
+def devices(hardware: Iterable[str]) -> tuple[dict[str, str], list[int]]:
+    """The device resources (name → "1") and supplemental groups for the hardware a module drives.
+
+    Hardware of a kind this builder does not know is refused: a module would otherwise start
+    without the device it needs and fail at its first reading.
+    """
+    kinds = sorted({_hardware_kind(h) for h in hardware})
+    unknown = [k for k in kinds if k not in DEVICE_RESOURCES]
+    if unknown:
+        raise ValueError(
+            f"no device is known for hardware {', '.join(unknown)}; known: {', '.join(DEVICE_RESOURCES)}"
+        )
+    resources = {name: "1" for kind in kinds for name in DEVICE_RESOURCES[kind]}
+    groups = sorted({DEVICE_GROUPS[kind] for kind in kinds})
+    return resources, groups
 
 
 #: Prefix of the node labels the operator manages; nothing else should set labels under it.
@@ -61,12 +113,24 @@ def daemonset(
     template_metadata: dict[str, Any] = {"labels": labels}
     if workload.hardware:
         template_metadata["annotations"] = {HARDWARE_ANNOTATION: ",".join(workload.hardware)}
+    device_resources, device_groups = devices(workload.hardware)
+    pod_security: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if device_groups:
+        pod_security["supplementalGroups"] = device_groups
     spec: dict[str, Any] = {
         "selector": {"matchLabels": {MODULE_LABEL: workload.module}},
         "template": {
             "metadata": template_metadata,
             "spec": {
                 "nodeSelector": {node_label(workload.module): "true"},
+                "automountServiceAccountToken": False,
+                "securityContext": pod_security,
                 "containers": [
                     {
                         "name": workload.module,
@@ -76,14 +140,26 @@ def daemonset(
                         "args": ["module", "run", workload.module, "--station", "$(SMART_STATION)"],
                         "env": [
                             {"name": "SMART_MODULE", "value": workload.module},
+                            {"name": "SMART_LEAF_URL", "value": LEAF_URL},
                             {
                                 "name": "SMART_STATION",
                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
                             },
                         ],
-                        "resources": {"requests": dict(workload.requests), "limits": dict(workload.limits)},
+                        "resources": {
+                            "requests": dict(workload.requests),
+                            "limits": {**dict(workload.limits), **device_resources},
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "privileged": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }
                 ],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
             },
         },
     }

@@ -42,13 +42,12 @@ def permissions_template() -> str:
 
 
 def floor_template() -> str:
-    """The station ids ``smart node run`` knows and the ports it derives for each (see Settings)."""
+    """The ports a station node's own station uses (``node_*`` settings): the chart's station pods."""
     defaults = settings.Settings.model_fields
     document = {
-        "shopStations": list(settings.SHOP_STATIONS),
-        "stationNatsPortBase": defaults["station_nats_port_base"].default,
-        "stationMonitorPortBase": defaults["station_monitor_port_base"].default,
-        "stationWebPortBase": defaults["station_web_port_base"].default,
+        "nodeLeafPort": defaults["node_leaf_port"].default,
+        "nodeMonitorPort": defaults["node_monitor_port"].default,
+        "nodeWebPort": defaults["node_web_port"].default,
     }
     return json.dumps(document, indent=2) + "\n"
 

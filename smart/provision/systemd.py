@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from smart.settings import Settings
 
 #: The uid and gid of the image's user: pods and units share the hostPath store.
 SMART_UID = 10001
+#: What a station id may be (a Kubernetes node name and a NATS subject token alike).
+STATION_ID = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,17 @@ def environment(settings: Settings) -> dict[str, str]:
         "SMART_STATION_NATS_PORT_BASE": str(settings.station_nats_port_base),
         "SMART_STATION_MONITOR_PORT_BASE": str(settings.station_monitor_port_base),
         "SMART_STATION_WEB_PORT_BASE": str(settings.station_web_port_base),
+        # The Pi's own station: any id, its ports its own (not a position among a floor's ids).
+        **(
+            {
+                "SMART_NODE_STATION": settings.node_station,
+                "SMART_NODE_LEAF_PORT": str(settings.node_leaf_port),
+                "SMART_NODE_MONITOR_PORT": str(settings.node_monitor_port),
+                "SMART_NODE_WEB_PORT": str(settings.node_web_port),
+            }
+            if settings.node_station is not None
+            else {}
+        ),
         "SMART_STATION_GPIO": settings.station_gpio,
         "SMART_LOG_LEVEL": settings.log_level,
         "SMART_SHOP_TIMEZONE": settings.shop_timezone,
@@ -256,11 +270,12 @@ def provision(
     Everything is checked before anything is written: an unknown station, a hub key that is not
     an Ed25519 public key or a seed that is not a user nkey change nothing.
     """
-    if station not in settings.station_ids:
+    if not STATION_ID.fullmatch(station):
         raise ValueError(
-            f"station {station!r} is not one `smart node run` knows with SMART_STATIONS={settings.stations}"
-            f" ({', '.join(settings.station_ids)})"
+            f"station {station!r} is not a station id (lowercase letters, digits and '-', e.g. pt-2)"
         )
+    # The station's identity is provisioned, not a position among a floor's ids: any id works.
+    settings = settings.model_copy(update={"node_station": station})
     if not nkey_seed.startswith("SU"):
         raise ValueError(
             "the nkey seed must be a NATS user seed (SU…), as `smart station credentials` writes"

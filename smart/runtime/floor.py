@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import nats
@@ -26,11 +24,10 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from smart.access import stationauth
-from smart.bus import hub_roles, subjects, witnessing
+from smart.bus import hub_roles, messages, subjects, witnessing
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.web.status import FloorStatus as FloorStatus
 from smart.hub.web.status import ServiceHealth as ServiceHealth
-from smart.hub.web.status import ledger_trouble
 from smart.keys import KeyStore
 from smart.node.agent import HUB_KEY_NAME
 from smart.runtime import nats as natsconf
@@ -135,7 +132,7 @@ class Floor:
         self.node_agents = node_agents and nats_servers
         self.supervisor = Supervisor(self._children(), backoff_initial=settings.restart_backoff_s)
         self._hub_connection: NatsClient | None = None
-        self.heartbeats: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.heartbeats: dict[str, tuple[float, messages.StationHeartbeat]] = {}
 
     # -- building ---------------------------------------------------------------------------
 
@@ -320,12 +317,10 @@ class Floor:
 
     async def _on_heartbeat(self, message: Msg) -> None:
         try:
-            body = json.loads(message.data)
-            station = str(body["station"])
-        except (ValueError, KeyError, TypeError):
-            return
-        if message.subject == subjects.heartbeat(station):  # a station speaks only for itself
-            self.heartbeats[station] = (time.time(), body)
+            heartbeat = messages.read_heartbeat(message.subject, message.data)
+        except messages.MessageError:
+            return  # not a heartbeat, or one station speaking for another
+        self.heartbeats[heartbeat.station] = (time.time(), heartbeat)
 
     async def stop(self) -> None:
         if self._hub_connection is not None:
@@ -368,10 +363,10 @@ class Floor:
         blocked: str | None = None
         alarms: list[str] = []
         if heard is not None:
-            revisions = dict(heard[1].get("revisions", {}))
-            lag = heard[1].get("ledger_lag")
-            behind = heard[1].get("mirror_lag")
-            blocked, alarms = ledger_trouble(heard[1])
+            revisions = dict(heard[1].revisions)
+            lag = heard[1].ledger_lag
+            behind = heard[1].mirror_lag
+            blocked, alarms = heard[1].trouble()
         if problem:
             health = Health(False, problem)
         elif blocked is not None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import nats
+import nats.errors
 import pytest
 import structlog.testing
 from fastapi.testclient import TestClient
 
 from smart import ledger
-from smart.access import distribution
+from smart.access import distribution, stationauth
 from smart.access.credential import Kind
 from smart.access.roles import Permission, Role, role_permissions
 from smart.hub.vault import publish
@@ -20,8 +22,11 @@ from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import SmartId
 from smart.hub.web import auth, people
 from smart.hub.web.app import create_app
+from smart.keys import SigningKey
+from smart.runtime import nats as natsconf
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.floor import FloorStatus
+from smart.runtime.ports import free_port
 from smart.testing.plugin import FreshDatabase
 from tests.access.test_smartid import add_inspector
 
@@ -202,3 +207,42 @@ def test_revocation_made_on_the_page_reaches_the_stations_buckets_at_once(
             await conn.close()
 
     assert asyncio.run(on_the_hub()) == ([access.credential_id], [])
+
+
+async def test_publishing_signs_in_with_the_hub_services_nats_credentials(
+    smartid: SmartId, tmp_path: Path
+) -> None:
+    """On a hub NATS that asks clients to sign its nonce, the publisher signs with ``nats_credentials``.
+
+    The server lists one nkey user, so it sends a nonce: the publisher reads its credentials file to
+    sign it (a file that is not there stops it, naming the file), and without credentials the
+    server refuses it as anonymous: publishing never goes through unauthenticated.
+    """
+    user = stationauth.user_seed(SigningKey.generate("hub-services"))
+    port = free_port()
+    config = tmp_path / "hub.conf"
+    users = f"authorization {{ users: [{{nkey: {stationauth.user_public(user)}}}] }}"
+    config.write_text(f"listen: 127.0.0.1:{port}\n{users}\n")
+    server = await asyncio.create_subprocess_exec(
+        str(natsconf.server_binary()), "-c", str(config), stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        url = f"nats://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:  # until the server listens: then the anonymous publisher is refused
+            try:
+                await asyncio.wait_for(publish.publisher(smartid, url, ["pt-1"])(), 30)
+            except (OSError, nats.errors.NoServersError):
+                assert time.monotonic() < deadline, "the hub NATS did not start"
+                await asyncio.sleep(0.1)
+            except nats.errors.Error as err:
+                assert "authorization" in str(err).lower(), err
+                break
+            else:
+                raise AssertionError("an anonymous publisher was let in")
+        missing = tmp_path / "hub-services.creds"
+        with pytest.raises(FileNotFoundError, match=r"hub-services\.creds"):
+            await asyncio.wait_for(publish.publisher(smartid, url, ["pt-1"], credentials=missing)(), 30)
+    finally:
+        server.terminate()
+        await server.wait()

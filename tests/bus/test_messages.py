@@ -68,3 +68,55 @@ def test_a_module_reply_carries_its_ledger_entry_and_an_alert_notice_its_light()
     assert notice.light == "red" and notice.buzzer
     with pytest.raises(messages.MessageError, match="light"):
         messages.read_alert_notice(request(change="raised", light="blue", buzzer=False))
+
+
+def test_a_module_reply_is_read_into_a_typed_answer_and_an_error_reply_is_no_answer() -> None:
+    reason = engine.Reason("uv-a-intensity", "UV-A 940 below 1000", {"measured": 940.0}, severity="warn")
+    sent = messages.module_reply(
+        {
+            "module": "qa",
+            "outcome": "warn",
+            "revisions": {"penetrant": "ab12"},
+            "reasons": [reason.to_json()],
+            "effects": {"ncrs": ["NCR-1"]},
+        },
+        entry=41,
+    )
+    answer = messages.read_module_reply(sent)
+    assert (answer.module, answer.outcome, answer.entry) == ("qa", "warn", 41)
+    assert answer.reasons == (reason,) and answer.refusals() == () and answer.allowed
+    assert answer.effects["ncrs"] == ["NCR-1"] and answer.to_json()["entry"] == 41
+    with pytest.raises(messages.MessageError, match="not recorded"):
+        messages.read_module_reply(messages.module_error("qa.measure: not recorded"))
+    with pytest.raises(messages.MessageError, match="outcome"):
+        messages.read_module_reply(request(module="qa", outcome="maybe"))
+    with pytest.raises(messages.MessageError, match="severity"):
+        messages.read_module_reply(
+            request(module="qa", outcome="deny", reasons=[{"rule": "r", "message": "m", "severity": "x"}])
+        )
+
+
+def test_a_heartbeat_is_typed_and_speaks_only_for_its_own_station() -> None:
+    status = {
+        "station": "pt-1",
+        "revisions": {"penetrant": "ab" * 32},
+        "ledger_size": 12,
+        "shipped_seq": 9,
+        "ledger_lag": 2,
+        "ledger_blocked": None,
+        "ledger_alarms": [
+            {"key": "fork", "kind": "fork", "message": "the hub forked", "since": 1.0},
+            {"key": "ledger-shipping", "kind": "shipping", "message": "refused", "since": 2.0},
+        ],
+        "mirror_lag": 0,
+        "ts": 1.5,
+    }
+    heard = messages.read_heartbeat("station.pt-1.heartbeat", messages.heartbeat_bytes(status))
+    assert heard.revisions == {"penetrant": "ab" * 32} and heard.ledger_lag == 2
+    assert heard.trouble() == (None, ["the hub forked"])
+    with pytest.raises(messages.MessageError, match=r"pt-1 on station\.pt-2\.heartbeat"):
+        messages.read_heartbeat("station.pt-2.heartbeat", messages.heartbeat_bytes(status))
+    with pytest.raises(messages.MessageError, match="ledger_lag"):
+        messages.read_heartbeat("station.pt-1.heartbeat", request(station="pt-1", ledger_lag=-3))
+    with pytest.raises(ValueError, match="station"):
+        messages.heartbeat_bytes({"revisions": {}})

@@ -17,7 +17,9 @@ import yaml
 
 from smart.contracts import semantics
 from smart.contracts.models import SmartContract
+from smart.keys import KeyStore
 from smart.provision import chart as generated
+from tests import pod_security
 from tests.charts.conftest import (
     CHART,
     KUBERNETES_VERSION,
@@ -26,6 +28,7 @@ from tests.charts.conftest import (
     env_of,
     find,
     render,
+    station_value,
     workloads,
 )
 
@@ -92,11 +95,10 @@ def test_external_postgresql_and_nats_render_neither_server_and_read_their_urls_
     }
 
 
-def test_six_stations_get_a_daemonset_each_pinned_to_their_node_with_their_own_ports_and_nkey(
+def test_six_stations_get_a_daemonset_each_pinned_to_their_node_with_their_own_store_identity_and_nkey(
     six_stations: dict[str, Any],
 ) -> None:
     objects = render(six_stations)
-    ports = set()
     for station in six_stations["stations"]:
         sid = station["id"]
         daemonset = find(objects, "DaemonSet", f"smart-station-{sid}")
@@ -107,12 +109,29 @@ def test_six_stations_get_a_daemonset_each_pinned_to_their_node_with_their_own_p
         assert env_of(leaf)["SMART_STATION_NKEY"] == {
             "secretKeyRef": {"name": f"smart-station-{sid}", "key": "seed"}
         }
-        stores = {v["name"]: v for v in pod["volumes"]}["store"]
-        assert stores["hostPath"] == {"path": "/var/lib/smart", "type": "Directory"}
-        ports.add(leaf["ports"][0]["containerPort"])
+        store = {v["name"]: v for v in pod["volumes"]}["store"]
+        assert store == {
+            "name": "store",
+            "persistentVolumeClaim": {"claimName": f"smart-station-{sid}-store"},
+        }
+        volume = find(objects, "PersistentVolume", f"{NAMESPACE}-smart-station-{sid}-store")["spec"]
+        assert (
+            volume["local"] == {"path": "/var/lib/smart"}
+            and volume["persistentVolumeReclaimPolicy"] == "Retain"
+        )
+        assert volume["claimRef"] == {"namespace": NAMESPACE, "name": f"smart-station-{sid}-store"}
+        (term,) = volume["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert term["matchExpressions"] == [{"key": "smart.aero/station", "operator": "In", "values": [sid]}]
+        claim = find(objects, "PersistentVolumeClaim", f"smart-station-{sid}-store")["spec"]
+        assert claim["volumeName"] == f"{NAMESPACE}-smart-station-{sid}-store"
+        env = env_of(agent)
+        assert env["SMART_NODE_STATION"] == sid and env["SMART_KIOSK_HOST"] == "0.0.0.0"
+        assert env["SMART_NODE_LEAF_PORT"] == str(leaf["ports"][0]["containerPort"])
+        kiosk = find(objects, "Service", f"smart-station-{sid}-kiosk")["spec"]
+        assert kiosk["selector"]["smart.aero/station"] == sid and kiosk["ports"][0]["targetPort"] == "kiosk"
+        assert agent["ports"] == [{"name": "kiosk", "containerPort": int(env["SMART_NODE_WEB_PORT"])}]
         conf = find(objects, "ConfigMap", f"smart-station-{sid}-leaf")["data"]["leaf.conf"]
         assert f'domain: "{sid}"' in conf and "nkey: $SMART_STATION_NKEY" in conf
-    assert len(ports) == 6
     service = find(objects, "Service", "smart-station-leaf")
     assert service["spec"]["internalTrafficPolicy"] == "Local"
 
@@ -127,10 +146,14 @@ def test_a_station_in_systemd_mode_gets_no_pods_but_still_its_hub_nats_user(
     assert stations[0]["nkeyPublic"] in config
 
 
-def test_a_station_id_smart_node_run_does_not_know_is_refused_naming_it(six_stations: dict[str, Any]) -> None:
-    unknown = dict(six_stations["stations"][0], id="pt-9")
-    with pytest.raises(helm.HelmError, match=r"stations\[0\]\.id: pt-9 is not a station id"):
-        render({"stations": [unknown]})
+def test_any_station_id_is_placed_by_its_own_identity(chart_keys: KeyStore) -> None:
+    """pt-2 is no station of the simulated floor: its pod is still placed, as pt-2, on pt-2's node."""
+    objects = render({"stations": [station_value("pt-2", chart_keys)]})
+    pod = find(objects, "DaemonSet", "smart-station-pt-2")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"smart.aero/station": "pt-2"}
+    assert env_of(pod["containers"][1])["SMART_NODE_STATION"] == "pt-2"
+    conf = find(objects, "ConfigMap", "smart-station-pt-2-leaf")["data"]["leaf.conf"]
+    assert 'domain: "pt-2"' in conf
 
 
 @pytest.mark.parametrize(
@@ -180,11 +203,10 @@ def test_every_pod_has_the_restricted_pod_security_fields(
             assert context.get("privileged", False) is False, name
             assert context["capabilities"] == {"drop": ["ALL"]}, name
             assert "ports" not in container or all("hostPort" not in p for p in container["ports"]), name
-        host_paths = [v["hostPath"]["path"] for v in pod.get("volumes", []) if "hostPath" in v]
-        if obj["kind"] == "DaemonSet":
-            assert host_paths == ["/var/lib/smart"], where  # the station's store, nothing else of the node
-        else:
-            assert host_paths == [], where
+        assert [v for v in pod.get("volumes", []) if "hostPath" in v] == [], where
+        assert pod_security.restricted(pod) == [], where  # the namespace can enforce restricted
+    readme = (REPO / "README.md").read_text()  # and the install section has the namespace enforce it
+    assert "kubectl label namespace smart pod-security.kubernetes.io/enforce=restricted" in readme
 
 
 def _pods_labelled(objects: list[dict[str, Any]], label: str) -> set[str]:
@@ -242,7 +264,8 @@ def test_network_policies_let_only_hub_pods_reach_nats_stations_its_leafnodes_an
         {
             "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "smart-operator"}}}],
             "ports": [{"protocol": "TCP", "port": "leaf"}],
-        }
+        },
+        {"ports": [{"protocol": "TCP", "port": "kiosk"}]},  # the kiosk, for the floor's screens
     ]
 
 
@@ -353,7 +376,7 @@ RESTRICTED_VOLUMES = {
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_only_the_station_pods_use_a_volume_the_restricted_profile_refuses(
+def test_no_pod_uses_a_volume_the_restricted_profile_refuses(
     scenario: str, scenarios: dict[str, dict[str, Any]]
 ) -> None:
     objects = render(scenarios[scenario])
@@ -361,8 +384,19 @@ def test_only_the_station_pods_use_a_volume_the_restricted_profile_refuses(
     for obj, pod in workloads(objects):
         kinds = {key for volume in pod.get("volumes", []) for key in volume if key != "name"}
         outside = kinds - RESTRICTED_VOLUMES
-        if obj["kind"] == "DaemonSet":
-            assert outside == {"hostPath"}, obj["metadata"]["name"]  # the station's store (README)
-        else:
-            assert outside == set(), f"{obj['kind']}/{obj['metadata']['name']}: {outside}"
+        assert outside == set(), f"{obj['kind']}/{obj['metadata']['name']}: {outside}"
     assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
+
+
+def test_the_readme_installs_the_chart_then_the_contracts_then_says_what_to_look_at() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Install on Kubernetes (Helm)") :]
+    steps = [
+        "kubectl label namespace smart pod-security.kubernetes.io/enforce=restricted",
+        "helm install smart charts/smart -n smart --create-namespace",
+        "kubectl -n smart apply -f contracts/",
+        "kubectl -n smart get pods",
+        "helm test smart -n smart",
+    ]
+    found = [section.find(step) for step in steps]
+    assert all(at >= 0 for at in found) and found == sorted(found), dict(zip(steps, found, strict=True))

@@ -85,8 +85,8 @@ async def test_the_rendered_hub_and_leaf_configs_authenticate_every_client_and_t
     leaf_conf = tmp_path / "leaf.conf"
     leaf_conf.write_text(
         leaf_text.replace('host: "0.0.0.0"', 'host: "127.0.0.1"')
-        .replace("port: 4501", f"port: {leaf_port}")
-        .replace("127.0.0.1:8501", f"127.0.0.1:{leaf_monitor}")
+        .replace("port: 4222", f"port: {leaf_port}")
+        .replace("127.0.0.1:8222", f"127.0.0.1:{leaf_monitor}")
         .replace("/var/lib/smart/nats/pt-1/jetstream", str(tmp_path / "leaf-js"))
     )
     seed = stationauth.user_seed(keys.signing_key(stationauth.key_name("pt-1")))
@@ -212,8 +212,8 @@ async def test_with_leafnode_tls_the_station_leaf_joins_only_trusting_the_hubs_c
     leaf_conf = tmp_path / "leaf.conf"
     leaf_conf.write_text(
         leaf_text.replace('host: "0.0.0.0"', 'host: "127.0.0.1"')
-        .replace("port: 4501", f"port: {leaf_port}")
-        .replace("127.0.0.1:8501", f"127.0.0.1:{leaf_monitor}")
+        .replace("port: 4222", f"port: {leaf_port}")
+        .replace("127.0.0.1:8222", f"127.0.0.1:{leaf_monitor}")
         .replace("/var/lib/smart/nats/pt-1/jetstream", str(tmp_path / "leaf-js"))
         .replace("/etc/nats-ca/ca.crt", str(ca))
     )

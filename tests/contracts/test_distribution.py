@@ -49,6 +49,15 @@ def test_a_tampered_or_foreign_bundle_is_refused() -> None:
         bundle.verify(tampered, key.verifying)
     with pytest.raises(bundle.BundleError, match="signed by key"):
         bundle.verify(signed.envelope, SigningKey.generate("impostor").verifying)
+    envelope = json.loads(signed.envelope)
+    for field, wrong, says in (
+        ("revision", "not-hex", "revision"),
+        ("signature", {**envelope["signature"], "alg": "RS256"}, "signature.alg"),
+        ("signature", {"alg": "Ed25519", "value": "AA=="}, "signature.keyId"),
+        ("extra", 1, "extra"),
+    ):
+        with pytest.raises(bundle.BundleError, match=f"not a signed bundle: {says}"):
+            bundle.verify(json.dumps({**envelope, field: wrong}).encode(), key.verifying)
 
 
 def test_logistics_module_only_in_the_shipping_station_bundle() -> None:

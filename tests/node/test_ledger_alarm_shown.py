@@ -174,11 +174,12 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
             return answer
 
         def heard() -> dict[str, Any]:
-            return floor.heartbeats.get(STATION, (0.0, {}))[1]
+            last = floor.heartbeats.get(STATION)
+            return last[1].model_dump() if last is not None else {}
 
         await decide("J-1")
         await eventually(
-            lambda: heard().get("ledger_lag") == 0 and heard().get("ledger_size", 0) > 0,
+            lambda: heard().get("ledger_lag") == 0 and (heard().get("ledger_size") or 0) > 0,
             what="the station's ledger all at the hub",
             state=heard,
         )

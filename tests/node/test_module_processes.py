@@ -24,9 +24,11 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from smart.contracts import facts as f
 from smart.keys import KeyStore
 from smart.modules import framework
 from smart.node import records
+from smart.node.kiosk.app import Kiosk
 from smart.node.station import StationRuntime
 from smart.runtime.background import BackgroundFloor
 from tests.node.conftest import Hub, agent_for, eventually
@@ -169,12 +171,35 @@ async def walk(pt: Bench) -> None:
     assert log.verify() == []  # one writer: the chain is whole
 
 
+async def kiosk_shows_an_alert_raised_by_alert_broadcast(pt: Bench, kiosk: Kiosk) -> None:
+    """The kiosk's alert panel holds an alert AlertBroadcast raised, wherever AlertBroadcast runs."""
+    event = f.Event(action="operate", at=AT, station="pt-1", person="op-7")
+    raised = await pt.module(
+        "alert-broadcast",
+        "raise",
+        event,
+        {"severity": "critical", "source": "safety", "message": "fume extraction stopped", "key": "fume"},
+    )
+    assert raised["outcome"] == "allow", raised
+
+    def shown() -> list[str]:
+        board = kiosk.board() or {}
+        return [alert["message"] for alert in board.get("alerts", ())]
+
+    await eventually(lambda: "fume extraction stopped" in shown(), what="the alert on the kiosk's board")
+    assert kiosk.banner()["light"] == "red"
+
+
 async def test_a_penetrant_job_walks_through_every_module_in_a_process_of_its_own(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     async with station(nats_floor, hub, keys, tmp_path, own_processes=True) as (pt, processes):
         assert set(processes) >= {"gatekeeper", "guardian", "qa", "handoff", "alert-broadcast"}
+        kiosk = Kiosk(pt.runtime)
+        assert pt.runtime.agent.connection is not None
+        await kiosk.follow_alerts(pt.runtime.agent.connection)
         await walk(pt)
+        await kiosk_shows_an_alert_raised_by_alert_broadcast(pt, kiosk)
         assert all(p.poll() is None for p in processes.values()), "every module process still runs"
 
 
@@ -184,13 +209,13 @@ async def test_the_same_penetrant_job_walks_through_the_modules_in_process(
     async with station(nats_floor, hub, keys, tmp_path, own_processes=False) as (pt, processes):
         assert processes == {}
         await walk(pt)
+        await kiosk_shows_an_alert_raised_by_alert_broadcast(pt, Kiosk(pt.runtime))
 
 
 async def test_a_module_process_whose_agent_cannot_record_answers_an_error_not_a_decision(
     nats_floor: BackgroundFloor, hub: Hub, keys: KeyStore, tmp_path: Path
 ) -> None:
     """With the agent gone, a module's decision cannot be made durable: the asker gets an error."""
-    from smart.contracts import facts as f
     from smart.node.module_run import ModuleProcess
 
     leaf_url = nats_floor.floor.leaves["pt-1"].url
@@ -211,6 +236,43 @@ async def test_a_module_process_whose_agent_cannot_record_answers_an_error_not_a
             assert "did not answer" in refused["error"], refused
         finally:
             await module.stop()
+
+
+#: What a module process has no use for: the hub's database drivers, the web stack, the cluster client,
+#: the agent and the job machine, the hub (a Pi runs fourteen of these processes in its memory).
+NOT_IN_A_MODULE_PROCESS = (
+    "psycopg",
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "kubernetes",
+    "kopf",
+    "joserfc",
+    "smart.hub",
+    "smart.runtime",
+    "smart.node.agent",
+    "smart.node.job",
+    "smart.node.station",
+    "smart.ledger.hub_store",
+)
+
+
+def test_a_module_process_loads_only_what_a_module_needs() -> None:
+    """``smart module run`` with every module class loaded imports none of the hub's libraries."""
+    probe = (
+        "import sys\n"
+        "from smart.node import module_run\n"
+        "from smart import logs, settings\n"
+        "manifests = module_run.framework.load_manifests()\n"
+        "for name in manifests: module_run.runnable(name, manifests)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    loaded = set(ran.stdout.split())
+    wrong = sorted(n for n in NOT_IN_A_MODULE_PROCESS if any(m == n or m.startswith(f"{n}.") for m in loaded))
+    assert wrong == [], f"a module process imports {wrong}"
+    assert {"smart.modules.gatekeeper.module", "nats"} <= loaded  # the probe loaded modules
 
 
 pytestmark = pytest.mark.timeout(900)

@@ -9,7 +9,8 @@ from smart.contracts import facts as f
 from smart.keys import KeyStore
 from smart.modules import rulebound
 from smart.node import records
-from smart.node.station import StationRuntime, module_class, modules_of
+from smart.node.deciding import module_class
+from smart.node.station import StationRuntime, modules_of
 from smart.runtime.background import BackgroundFloor
 from tests.node.conftest import Hub, eventually, signed_envelope
 from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, bench, entries

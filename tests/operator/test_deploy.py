@@ -20,6 +20,7 @@ from smart.contracts import catalog, reconcile
 from smart.contracts.models import ROLE_LABEL, LabelSelector, SmartContract, Station
 from smart.keys import SigningKey
 from smart.operator import workloads
+from tests import pod_security
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -115,9 +116,10 @@ def placed(module: str) -> list[str]:
 def test_daemonset_resources_are_the_module_manifests() -> None:
     for module, daemonset in daemonsets().items():
         manifest = catalog.MODULES[module]
+        devices, _ = workloads.devices(manifest.hardware)
         assert container(daemonset)["resources"] == {
             "requests": dict(manifest.requests),
-            "limits": dict(manifest.limits),
+            "limits": {**dict(manifest.limits), **devices},
         }
         kubernetes_validate.validate(daemonset, "1.30", strict=True)
     vision, gatekeeper = daemonsets()["vision"], daemonsets()["gatekeeper"]
@@ -142,7 +144,7 @@ def test_a_new_limit_in_a_manifest_patches_the_daemonset_and_an_unchanged_one_do
     create, patch, delete = workloads.changes(list(daemonsets().values()), before)
     assert (create, delete) == ([], [])
     assert [d["metadata"]["name"] for d in patch] == ["smart-vision"]
-    assert container(patch[0])["resources"]["limits"] == {"memory": "1Gi"}
+    assert container(patch[0])["resources"]["limits"] == {"memory": "1Gi", "smarter-devices/video0": "1"}
 
 
 def test_logistics_is_placed_only_on_shipping_stations_even_when_asked_for_everywhere() -> None:
@@ -178,3 +180,45 @@ async def test_the_deploy_says_logistics_was_not_placed_on_the_stations_not_labe
         shipping_only, STATIONS, key=SigningKey.generate("hub"), store=Bucket(), log_=None
     )
     assert quiet.warnings == () and dict(quiet.unplaced) == {}
+
+
+def every_module_daemonset() -> dict[str, dict[str, Any]]:
+    """A DaemonSet for every module there is, hardware or not, as the operator would build it."""
+    found = {}
+    for name, manifest in catalog.MODULES.items():
+        workload = reconcile.Workload(
+            module=name,
+            image="ghcr.io/smart-aero/smart:1.0",
+            stations=("pt-1",),
+            node_selectors=({"smart.aero/station": "pt-1"},),
+            contracts=("penetrant",),
+            requests=manifest.requests,
+            limits=manifest.limits,
+            hardware=manifest.hardware,
+        )
+        found[name] = workloads.daemonset(workload, namespace="smart", owners={"penetrant": "u-1"})
+    return found
+
+
+def test_every_module_pod_meets_pod_security_restricted_with_only_the_devices_it_drives() -> None:
+    for name, daemonset in every_module_daemonset().items():
+        pod = daemonset["spec"]["template"]["spec"]
+        assert pod_security.restricted(pod) == [], name
+        kubernetes_validate.validate(daemonset, "1.30", strict=True)
+        limits = container(daemonset)["resources"]["limits"]
+        devices = sorted(k for k in limits if k.startswith("smarter-devices/"))
+        groups = pod["securityContext"].get("supplementalGroups", [])
+        if name == "vision":
+            assert devices == ["smarter-devices/video0"] and groups == [workloads.DEVICE_GROUPS["camera"]]
+        elif name in ("safety", "alert-broadcast"):  # the interlock, e-stop, stack light, buzzer pins
+            assert devices == ["smarter-devices/gpiochip0"] and groups == [workloads.DEVICE_GROUPS["gpio"]]
+        elif name == "node-query":  # the microphone and the speaker: the sound card
+            assert devices == ["smarter-devices/snd"] and groups == [workloads.DEVICE_GROUPS["microphone"]]
+        else:
+            assert devices == [] and groups == [], name
+        assert pod_security.restricted({**pod, "volumes": [{"name": "dev", "hostPath": {"path": "/dev"}}]})
+
+
+def test_hardware_no_device_is_known_for_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="lidar"):
+        workloads.devices(["lidar-front"])

@@ -1,6 +1,7 @@
 """`smart station provision`: the Pi's units pass systemd-analyze, and the station enforces with the hub down.
 
-The test provisions pt-1 into a temporary root, stores a signed penetrant revision in the
+The test provisions pt-2 (no station of the simulated floor: its identity is its provisioning)
+into a temporary root, stores a signed penetrant revision in the
 station's store, then starts the leaf and the agent exactly as the units' ExecStart lines say,
 with the EnvironmentFile's variables, while no hub listens anywhere: the station answers
 decisions from the stored revision.
@@ -27,15 +28,16 @@ from typer.testing import CliRunner
 from smart.bus import subjects
 from smart.cli import app
 from smart.contracts import bundle as contract_bundle
+from smart.contracts.models import SmartContract, Station
 from smart.keys import KeyStore
 from smart.node.store import StationStore
 from smart.provision import systemd
 from smart.runtime.ports import free_port
 from smart.settings import Settings
 from tests.charts.conftest import find, render, station_value
-from tests.node.conftest import signed_envelope
+from tests.node.conftest import reference
 
-STATION = "pt-1"
+STATION = "pt-2"
 
 
 def unit_values(text: str, key: str) -> list[str]:
@@ -46,13 +48,13 @@ def unit_values(text: str, key: str) -> list[str]:
 def provisioned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, KeyStore]]:
     hub_keys = KeyStore(tmp_path / "hub-keys")
     hub_keys.signing_key("hub")
-    seed_file = tmp_path / "pt-1.nk"
+    seed_file = tmp_path / f"{STATION}.nk"
     runner = CliRunner()
     monkeypatch.setenv("SMART_KEYS_DIR", str(hub_keys.directory))
     monkeypatch.setenv("SMART_SETTINGS_FILE", "/nonexistent/smart.toml")
     made = runner.invoke(app, ["station", "credentials", STATION, "--out", str(tmp_path)])
     assert made.exit_code == 0, made.output
-    assert (tmp_path / "pt-1.nk").exists() and seed_file.exists()
+    assert seed_file.exists()
     state = tmp_path / "var-lib-smart"
     for name, value in {
         "SMART_STATE_DIR": str(state),
@@ -61,6 +63,9 @@ def provisioned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         "SMART_STATION_NATS_PORT_BASE": str(free_port() - 1),
         "SMART_STATION_MONITOR_PORT_BASE": str(free_port() - 1),
         "SMART_STATION_WEB_PORT_BASE": str(free_port() - 1),
+        "SMART_NODE_LEAF_PORT": str(free_port()),
+        "SMART_NODE_MONITOR_PORT": str(free_port()),
+        "SMART_NODE_WEB_PORT": str(free_port()),
         "SMART_STATION_GPIO": "simulated",
     }.items():
         monkeypatch.setenv(name, value)
@@ -102,7 +107,7 @@ def test_the_units_pass_systemd_analyze_verify_and_never_wait_for_the_network(
         assert unit_values(text, "User") == ["smart"] and unit_values(text, "NoNewPrivileges") == ["yes"]
     leaf_conf = root / "etc-smart" / "nats" / f"leaf-{STATION}.conf"
     assert leaf_conf.stat().st_mode & 0o777 == 0o600
-    seed = (root / "pt-1.nk").read_text().strip()
+    seed = (root / f"{STATION}.nk").read_text().strip()
     assert json.dumps(seed) in leaf_conf.read_text()  # the station's nkey signs the leaf in
     anchor = root / "var-lib-smart" / "keys" / "hub.pub"
     assert anchor.read_bytes() == (root / "hub-keys" / "hub.pub").read_bytes()
@@ -149,7 +154,7 @@ async def test_the_station_started_as_its_units_say_enforces_its_stored_revision
 ) -> None:
     root, hub_keys = provisioned
     state = root / "var-lib-smart"
-    envelope = signed_envelope("penetrant", STATION, hub_keys)
+    envelope = pt2_envelope(hub_keys)
     revision = contract_bundle.verify(envelope, hub_keys.verifying_key("hub")).revision
     store = StationStore(state / "stations" / STATION / "store.sqlite3")
     store.activate("penetrant", revision, envelope=envelope)
@@ -167,7 +172,8 @@ async def test_the_station_started_as_its_units_say_enforces_its_stored_revision
             process = _start(cmd, env, logs / f"{name}.log")
             processes.append(process)
             stack.callback(_stop, process)
-        port = int(node_env["SMART_STATION_NATS_PORT_BASE"]) + 1
+        assert node_env["SMART_NODE_STATION"] == STATION  # who the station is comes from the unit
+        port = int(node_env["SMART_NODE_LEAF_PORT"])
         answer = await _decide_when_up(f"nats://127.0.0.1:{port}", processes, logs)
         decision = answer["decision"]
         assert isinstance(decision, dict)
@@ -175,6 +181,19 @@ async def test_the_station_started_as_its_units_say_enforces_its_stored_revision
         # Judged by the stored revision, not refused for want of one ("no valid contract").
         assert all("no valid contract" not in json.dumps(r) for r in decision["reasons"])
         assert str(answer["entry"]).isdigit()  # durable on the station's ledger before the reply
+
+
+def pt2_envelope(hub_keys: KeyStore) -> bytes:
+    """The penetrant contract signed for pt-2: a second penetrant station shaped as pt-1 is."""
+    contract, pt1 = reference(SmartContract, "penetrant"), reference(Station, "pt-1")
+    assert isinstance(contract, SmartContract) and isinstance(pt1, Station)
+    spec = pt1.spec.model_copy(
+        update={"station_id": STATION, "node_selector": {"smart.aero/station": STATION}}
+    )
+    pt2 = pt1.model_copy(update={"spec": spec})
+    bundle = contract_bundle.compile_bundle(contract, pt2)
+    assert bundle["station"] == STATION
+    return contract_bundle.sign(bundle, hub_keys.signing_key("hub")).envelope
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -232,7 +251,7 @@ def test_the_pis_leaf_config_is_the_charts_station_pod_leaf_config(tmp_path: Pat
     hub = "nats-leaf://hub.shop.example:7422"
     objects = render({"stations": [station_value(STATION, keys)], "nats": {"leafnodeUrl": hub}})
     pod = find(objects, "ConfigMap", f"smart-station-{STATION}-leaf")["data"]["leaf.conf"]
-    settings = Settings(state_dir=Path("/var/lib/smart"), stations=6)
+    settings = Settings(state_dir=Path("/var/lib/smart"), stations=6, node_station=STATION)
     unit = systemd.leaf_config(settings, STATION, hub_leafnode=hub, nkey_seed="SU-seed")
     normalised_unit = unit.replace('"SU-seed"', "$SMART_STATION_NKEY").replace(
         'host: "127.0.0.1"', 'host: "0.0.0.0"'

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 from nats.js import JetStreamContext
@@ -150,11 +151,23 @@ async def preview(smartid: SmartId, js: JetStreamContext, stations: Sequence[str
     )
 
 
-def publisher(smartid: SmartId, nats_url: str, stations: Sequence[str]) -> Callable[[], Awaitable[Published]]:
-    """A call that publishes to the hub NATS at ``nats_url`` (one short connection each time)."""
+def publisher(
+    smartid: SmartId, nats_url: str, stations: Sequence[str], *, credentials: Path | None = None
+) -> Callable[[], Awaitable[Published]]:
+    """A call that publishes to the hub NATS at ``nats_url`` (one short connection each time).
+
+    ``credentials`` is the hub services' NATS credentials file (the ``nats_credentials`` setting):
+    on a hub NATS that asks for one, publishing signs in with it like every other hub connection.
+    """
 
     async def run() -> Published:
-        client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        client = await nats.connect(
+            nats_url,
+            connect_timeout=2,
+            allow_reconnect=False,  # refused (e.g. its sign-in) is an error now, never a retry loop
+            max_reconnect_attempts=0,
+            **({"user_credentials": str(credentials)} if credentials is not None else {}),
+        )
         try:
             return await publish(smartid, client.jetstream(), stations)
         finally:

@@ -31,6 +31,10 @@ class AlertBroadcastModule(framework.StationModule):
         super().__init__(station, manifest)
         self.board = alerts.Board()
 
+    async def start(self) -> None:
+        """Tell the station the board as it starts (empty, the tower amber until the gate decides)."""
+        await self._publish("board", None)
+
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
         try:
             if event.verb == "raise":
@@ -63,6 +67,7 @@ class AlertBroadcastModule(framework.StationModule):
             alert=None if alert is None else alert.to_json(),
             light=self.board.light,
             buzzer=self.board.buzzer,
+            board=self.board.to_json(),
         )
         await self.station.publish(subjects.alert(self.station.station), notice.model_dump(mode="json"))
 

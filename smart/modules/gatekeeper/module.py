@@ -19,6 +19,7 @@ this station may let in, even where its contract asks for no certification.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import ClassVar
@@ -31,42 +32,39 @@ _SIGNED_BADGE_VERBS = ("badge", "start")
 
 
 class GatekeeperModule(rulebound.RuleBoundModule):
-    async def _known(
-        self, event: framework.ModuleEvent, decision: framework.ModuleDecision
-    ) -> framework.ModuleDecision:
-        """The decision, refused for a badge (or supervisor's) the station holds no record of."""
-        happened, people = event.event, (await self.station.facts()).people
-        badges = [b for b in (happened.person, happened.supervisor) if b]
-        strangers = [_no_access(b, self.station.station) for b in badges if b not in people]
-        if not strangers:
-            return decision
-        return framework.ModuleDecision(
-            module=decision.module,
-            outcome="deny",
-            reasons=(*strangers, *decision.reasons),
-            revisions=decision.revisions,
-            effects=decision.effects,
-        )
-
     name = "gatekeeper"
     verb_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({"badge": ("credential", "exam")})
 
     async def handle(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
-        decision = await super().handle(event)
-        if event.verb in _SIGNED_BADGE_VERBS:
-            decision = await self._known(event, decision)
         if event.verb not in _SIGNED_BADGE_VERBS:
-            return decision
+            return await super().handle(event)
         happened = event.event
-        refused = [*await self.station.badge_refusals(happened.person, happened.at)]
-        if happened.supervisor:
-            refused += await self.station.badge_refusals(happened.supervisor, happened.at)
-        if not refused:
+        badges = [b for b in (happened.person, happened.supervisor) if b]
+        asked = [happened.person, *([happened.supervisor] if happened.supervisor else [])]
+        # The rules' verdict, each badge's record and each badge's signed credential are asked at
+        # once: in a module's own process each is a round trip to the agent, and none needs another.
+        judged = asyncio.ensure_future(super().handle(event))
+        try:
+            held, refusals = await asyncio.gather(
+                asyncio.gather(*(self.station.held("person", b) for b in badges)),
+                asyncio.gather(*(self.station.badge_refusals(b, happened.at) for b in asked)),
+            )
+        except BaseException:
+            judged.cancel()  # a port that failed fails the decision (closed); the verdict is not awaited
+            raise
+        decision: framework.ModuleDecision = await judged
+        strangers = [
+            _no_access(b, self.station.station)
+            for b, person in zip(badges, held, strict=True)
+            if person is None
+        ]
+        refused = [reason for found in refusals for reason in found]
+        if not strangers and not refused:
             return decision
         return framework.ModuleDecision(
             module=decision.module,
             outcome="deny",
-            reasons=(*refused, *decision.reasons),
+            reasons=(*refused, *strangers, *decision.reasons),
             revisions=decision.revisions,
             effects=decision.effects,
         )

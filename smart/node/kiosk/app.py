@@ -38,10 +38,15 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
+from smart.bus import messages, subjects
 from smart.contracts import authority
 from smart.contracts import facts as f
 from smart.modules import framework
+from smart.modules.alert_broadcast import alerts
 from smart.node import records
 from smart.node.kiosk import forms as kiosk_forms
 from smart.node.kiosk import reasons as kiosk_reasons
@@ -223,6 +228,9 @@ class Kiosk:
             else None
         )
         self._screen: _Session | None = None
+        #: The alert board as AlertBroadcast last told it on the station's alert subject, for when
+        #: AlertBroadcast runs in a process of its own (``smart node run --modules none``).
+        self.heard_board: alerts.Board | None = None
 
     def screen_session(self, cookie: str | None) -> _Session | None:
         """The station screen's session: whoever the job machine has badged in, however they badged."""
@@ -249,9 +257,30 @@ class Kiosk:
         return self.runtime.facts() if self.runtime.records is not None else f.Facts()
 
     def board(self) -> dict[str, Any] | None:
+        """The station's alert board: AlertBroadcast's own in-process, else the one it last published."""
         module = self.runtime.modules.get("alert-broadcast")
         board = getattr(module, "board", None)
-        return board.to_json() if board is not None else None
+        if isinstance(board, alerts.Board):
+            return board.to_json()
+        return self.heard_board.to_json() if self.heard_board is not None else None
+
+    async def follow_alerts(self, connection: NatsClient) -> Subscription:
+        """Keep :attr:`heard_board` from every notice on the station's alert subject, wherever it comes from.
+
+        Subscribed before the modules start, so the board AlertBroadcast tells as it starts is heard.
+        A notice that cannot be read changes nothing.
+        """
+
+        async def on_notice(message: Msg) -> None:
+            try:
+                notice = messages.read_alert_notice(message.data)
+                if notice.board is None:
+                    return
+                self.heard_board = alerts.Board.from_json(notice.board)
+            except (messages.MessageError, alerts.AlertError, KeyError, TypeError, ValueError) as err:
+                log.debug("kiosk.alert_notice_unread", station=self.station, error=str(err))
+
+        return await connection.subscribe(subjects.alert(self.station), cb=on_notice)
 
     def banner(self) -> dict[str, Any]:
         """What the top of every page shows: station, revisions, hub link, light."""
