@@ -17,6 +17,7 @@ from smart.cli import (
     hub,
     jobs,
     ledger,
+    means,
     module,
     node,
     operator,
@@ -51,6 +52,10 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(work.client_app, name="client")
 app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
+app.add_typer(means.standards_app, name="standards")
+app.add_typer(means.ncr_app, name="ncr")
+app.add_typer(means.inventory_app, name="inventory")
+app.add_typer(means.matrix_app, name="training-matrix")
 
 
 def main() -> None:

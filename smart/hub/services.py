@@ -26,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
-from smart.hub import handoff_central, reorders, work
+from smart.hub import handoff_central, means, reorders, work
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -65,6 +65,7 @@ class HubServices:
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
         self.work: work.WorkServices | None = None
+        self.means: means.MeansServices | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -91,6 +92,7 @@ class HubServices:
         await asyncio.to_thread(handoff_central.migrate, owner_url)
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
+        await asyncio.to_thread(means.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
@@ -139,6 +141,18 @@ class HubServices:
             ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
             zone=self.settings.shop_zone,
         )
+        self.means = await asyncio.to_thread(
+            means.MeansServices,
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            stations=stations,
+            js=self.connection.jetstream(),
+            smartid=self.smartid,
+            travelers=self.work.travelers if self.work is not None else None,
+            zone=self.settings.shop_zone,
+        )
+        self.means.start()
 
     def routers(self) -> list[APIRouter]:
         """SMART-ID's sign-in, people and credentials pages, HandoffCentral's jobs, the reorder board."""
@@ -151,6 +165,7 @@ class HubServices:
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
+            *(self.means.routers(guard) if self.means is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -181,6 +196,8 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self.means is not None:
+            await self.means.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):

@@ -67,6 +67,7 @@ from smart.hub.vault.smartid import SmartId, VaultError
 from smart.node import records
 
 if TYPE_CHECKING:
+    from smart.hub.means import MeansServices
     from smart.hub.work import WorkServices
 
 DAY = timedelta(days=1)
@@ -279,18 +280,24 @@ def shops(now: datetime) -> dict[str, dict[str, list[Any]]]:
 
 
 async def seed_people_and_equipment(
-    js: JetStreamContext, now: datetime, *, stations: Collection[str] | None = None, people: bool = True
+    js: JetStreamContext,
+    now: datetime,
+    *,
+    stations: Collection[str] | None = None,
+    people: bool = True,
+    lots: bool = True,
 ) -> int:
     """Put the stations' people, equipment and lots in the hub's ``station-records``; how many records.
 
-    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish).
+    With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish); with
+    ``lots=False`` the lots are left to InventoryHub (:func:`load_means`).
     """
     count = 0
     for station, shop in shops(now).items():
         if stations is not None and station not in stations:
             continue
         for kind, values in shop.items():
-            if kind == "person" and not people:
+            if (kind == "person" and not people) or (kind == "lot" and not lots):
                 continue
             for value in values:
                 await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
@@ -362,3 +369,73 @@ def enrol(smartid: SmartId, now: datetime, *, actor: str = "demo-shop") -> int:
         smartid.issue_current(employee, actor=actor)
         added += 1
     return added
+
+
+# -- the means (procedures, lots), through StandardsCentral and InventoryHub ----------------------
+
+#: The Level 3 whose SMART-ID credential signs the demo's penetrant procedure.
+PROCEDURE_SIGNER = "D-301"
+
+
+async def load_means(means: MeansServices, now: datetime) -> list[str]:
+    """The penetrant procedure signed by the demo's Level 3 and the penetrant lot received; what was new.
+
+    Run after :func:`enrol` (the signature is the Level 3's own verified credential) and before
+    :func:`load_work` (whose route names the revision StandardsCentral put in force).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from smart.hub.inventory.models import LotIn, MaterialIn
+    from smart.hub.standards.models import ProcedureIn as StandardProcedure
+    from smart.hub.standards.models import RevisionIn
+    from smart.hub.standards.store import APPROVE
+
+    done: list[str] = []
+    std, inventory = means.standards, means.inventory
+    pt = PROCEDURES[0]
+    if await run_in_threadpool(std.procedure, pt.id) is None:
+        procedure = StandardProcedure(
+            id=pt.id, method=pt.method, title="Fluorescent penetrant, Type I Method A", stations=(STATION,)
+        )
+        await run_in_threadpool(std.add_procedure, procedure, actor=DEMO_ACTOR)
+        revision = RevisionIn(
+            revision=pt.revision,
+            effective_on=now.date(),
+            validated=True,
+            spec=FLOWDOWN.spec,
+            spec_revision="21",
+        )
+        await run_in_threadpool(std.draft, pt.id, revision, actor=DEMO_ACTOR)
+        signature = await run_in_threadpool(means.signer.sign_as, PROCEDURE_SIGNER, APPROVE, method=pt.method)
+        await run_in_threadpool(std.approve, pt.id, pt.revision, signature, actor=DEMO_ACTOR)
+        done.append(f"procedure {pt.id} rev {pt.revision}")
+    await means.standards_publisher.sweep()
+    if await run_in_threadpool(inventory.material, "penetrant") is None:
+        material = MaterialIn(
+            id="penetrant",
+            form="bulk",
+            unit="L",
+            shelf_life="6 months",
+            in_use_checks=("fluorescence", "water-content"),
+            supplier="Penetrant Supplies (made up)",
+            min_stock=20,
+            lead_time_days=10,
+            pack_size=20,
+            stations=(STATION,),
+        )
+        await means.inventory_publisher.add_material(material, actor=DEMO_ACTOR)
+    if await run_in_threadpool(inventory.lot, "PEN-2291") is None:
+        lot = LotIn(
+            id="PEN-2291",
+            material="penetrant",
+            supplier="Penetrant Supplies (made up)",
+            certificate="CERT-2291",
+            received_on=now.date(),
+            expires_on=(now + 200 * DAY).date(),
+            quantity=40,
+            unit="L",
+            stations=(STATION,),
+        )
+        await means.inventory_publisher.receive(lot, actor=DEMO_ACTOR)
+        done.append("lot PEN-2291")
+    return done
