@@ -231,7 +231,8 @@ class QaCentral(ServiceStore):
             if body.disposition in ("use-as-is", "repair")
             else None,
             close=body.close,
-            evidence=(body.evidence or (f"scrap marked: {body.marking}" if body.marking else None)),
+            evidence=body.evidence
+            or (f"scrap marked: {body.marking}" if body.close and body.marking else None),
         )
         with self._changing() as conn:
             if conn.execute("SELECT 1 FROM decisions WHERE ncr = %s AND close", (ncr_id,)).fetchone():

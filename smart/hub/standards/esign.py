@@ -139,7 +139,8 @@ class Signer:
         for held in self.smartid.credentials(employee_id):
             if held.status != "active":
                 continue
-            outcome = verifier.verify(held.token, now=now, station=HUB)
+            # an access credential names its station: checked there, as that station would check it
+            outcome = verifier.verify(held.token, now=now, station=held.credential.station or HUB)
             if isinstance(outcome, Credential) and outcome.subject == person.badge_id:
                 good.append((outcome.credential_id, held.token))
             else:
