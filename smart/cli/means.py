@@ -259,6 +259,35 @@ def receive(path: Path) -> None:
     _run(go())
 
 
+@inventory_app.command("import")
+def lots_import(
+    path: Path, apply: bool = typer.Option(False, "--apply", help="Write when the file has no problem.")
+) -> None:
+    """Receive lots from CSV or XLSX; a dry run (every problem by row and column) unless --apply."""
+    from smart.hub.inventory import importing as lot_import
+
+    fmt = Format.XLSX if path.suffix.lower() == ".xlsx" else Format.CSV
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise _fail(f"{path}: {err}") from err
+
+    async def go() -> None:
+        async with _means() as means:
+            checked = lot_import.check(raw, fmt, inventory=means.inventory)
+            for problem in checked.problems:
+                typer.echo(f"{path}: row {problem.row}, column {problem.column}: {problem.message}", err=True)
+            if not checked.ok:
+                typer.echo(f"{path}: {len(checked.problems)} problems; nothing written", err=True)
+                raise typer.Exit(1)
+            if apply:
+                await means.inventory_publisher.receive_many(list(checked.lots), actor=actor())
+            verb = "received" if apply else "would receive (dry run; --apply to write)"
+            typer.echo(f"{path}: {verb} {len(checked.lots)} lots")
+
+    _run(go())
+
+
 @inventory_app.command("lots")
 def lots() -> None:
     async def go() -> None:

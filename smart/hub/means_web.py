@@ -83,6 +83,15 @@ def disposition_signature(means: MeansServices, login: Login, station: str, body
     return means.signer.sign_as(login.employee_id, APPROVE, method=method, field="signer")
 
 
+class LotImport(BaseModel):
+    rows: int
+    ok: bool
+    written: bool
+    lots: int
+    sha256: str
+    problems: list[dict[str, Any]]
+
+
 class TrainingImport(BaseModel):
     rows: int
     ok: bool
@@ -286,6 +295,26 @@ def routers(
     @api.get("/purchase-requests", dependencies=[Depends(read)])
     async def purchase_requests() -> list[PurchaseRequest]:
         return await run_in_threadpool(inv.purchase_requests)
+
+    @api.post("/import/lots")
+    async def import_lots(
+        request: Request,
+        apply: bool = False,
+        fmt: Format = Query(default=Format.CSV, alias="format"),
+        login: Login = Depends(write),
+    ) -> LotImport:
+        """Lots from a spreadsheet: a dry run unless ``apply=true``; a file with a problem writes nothing."""
+        from smart.hub.inventory import importing as lot_import
+
+        raw = await request.body()
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise HTTPException(status_code=413, detail="the file is too large")
+        checked = await run_in_threadpool(lot_import.check, raw, fmt, inventory=inv)
+        written = False
+        if apply and checked.ok:
+            await _refusing(means.inventory_publisher.receive_many(list(checked.lots), actor=login.username))
+            written = True
+        return LotImport(**checked.to_json(), written=written)
 
     @pages.get("/inventory", response_class=HTMLResponse)
     async def inventory_page(request: Request, login: Login = Depends(read)) -> HTMLResponse:

@@ -150,6 +150,26 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
         assert (await qm.get("/api/v1/lots")).json() == []
         assert (await qm.post("/api/v1/lots", json=lot)).status_code == 201
         assert (await _value(js, "pt-1.lot.PEN-2291"))["material"] == "penetrant"
+        later = (AT.date() + timedelta(days=400)).isoformat()
+        sheet = "\n".join(
+            [
+                "id,material,supplier,certificate,received_on,expires_on,quantity,unit,stations",
+                f"PEN-2400,penetrant,Magnaflux,C-2,{today},{later},20,L,pt-1",
+                f"PEN-2401,penetrant,Magnaflux,C-3,{today},{later},20,bucket,pt-1",
+                f"PEN-2402,penetrant,Magnaflux,C-4,{later},{today},20,L,pt-1",
+                f"DEV-1,developer,Magnaflux,C-5,{today},{later},5,L,pt-1",
+            ]
+        ).encode()
+        checked = await qm.post("/api/v1/import/lots", params={"apply": "true"}, content=sheet)
+        assert checked.status_code == 200 and checked.json()["written"] is False
+        problems = [(p["row"], p["column"]) for p in checked.json()["problems"]]
+        assert problems == [(3, "unit"), (4, "expires_on"), (5, "material")], checked.json()
+        assert [x["id"] for x in (await qm.get("/api/v1/lots")).json()] == ["PEN-2291"]  # nothing written
+        good = b"\n".join(sheet.split(b"\n")[:2])
+        assert (await qm.post("/api/v1/import/lots", content=good)).json()["written"] is False  # a dry run
+        imported = await qm.post("/api/v1/import/lots", params={"apply": "true"}, content=good)
+        assert imported.json()["written"] is True
+        assert (await _value(js, "pt-1.lot.PEN-2400"))["on_hand"] == 20
 
         # an NCR pt-1 signed on its own ledger, as the hub log brings it
         opened = station_ncr.Nonconformance(
