@@ -137,6 +137,7 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             "supplier": "Magnaflux",
             "min_stock": 12,
             "lead_time_days": 7,
+            "pack_size": 20,
             "stations": ["pt-1"],
         }
         aerosol = await qm.post("/api/v1/materials", json=material)
@@ -188,7 +189,27 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             entry = station_log.append(
                 kind="qa.ncr.opened", subject="J-1", data=opened.to_json(), actor="op-7"
             )
+            # and pt-1's reorder signal for penetrant (its inventory module's entry)
+            signal = station_log.append(
+                kind="inventory.reorder",
+                subject="penetrant",
+                actor="pt-1",
+                data={"material": "penetrant", "quantity": 25, "unit": "L", "projected": 8, "minStock": 20},
+            )
         assert services.ncr_index.take(0, entry) == 1
+        board = reorders.ReorderBoard.connect(hub_db.app_url)
+        try:
+            assert board.take(1, signal) == 1
+        finally:
+            board.close()
+        (request,) = services.inventory.raise_requests()
+        assert (request.station, request.supplier, request.quantity, request.unit) == (
+            "pt-1",
+            "Magnaflux",
+            40,
+            "L",
+        )
+        assert services.inventory.raise_requests() == []  # one request per signal
 
         async with async_page(DESKTOP) as page:
             await page.goto(f"{url}/login?next=/standards")
@@ -207,6 +228,7 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
 
             await page.goto(f"{url}/inventory")
             assert "C-1" in (await page.text_content("tr[data-lot='PEN-2291']") or "")
+            assert "Magnaflux" in (await page.text_content("#requests") or "")
             await page.screenshot(path=screenshot_path("inventory"))
 
             await page.click("form.inline button")  # sign out; the quality manager decides the NCR

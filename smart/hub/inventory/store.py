@@ -72,6 +72,7 @@ class InventoryHub(ServiceStore):
             clock=clock,
             pool_size=pool_size,
         )
+        self.url = url
         self.stations = frozenset(stations)
         self.zone = zone
 
@@ -260,8 +261,8 @@ class InventoryHub(ServiceStore):
 
     def raise_requests(self) -> list[PurchaseRequest]:
         """One purchase request per open reorder signal not yet requested, to the material's supplier."""
-        with self.pool.connection() as conn:
-            signals = reorders.open_reorders(conn)
+        with psycopg.connect(self.url, autocommit=True) as plain:  # the board reads tuple rows
+            signals = reorders.open_reorders(plain)
         made = []
         for signal in signals:
             material = self.material(signal.material)

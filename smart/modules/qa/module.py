@@ -174,6 +174,10 @@ class QaModule(framework.StationModule):
                     log.error("qa.ncr_unreadable", station=self.station.station, entry=entry.node_seq)
                     continue
                 self.ncrs[record.id] = record
+        # a decision the hub sent while QA was not running is applied now
+        for record in self.open_ncrs():
+            if await self.station.held("ncr-decision", record.id) is not None:
+                await self._apply_hub_decision(record.id)
 
     def open_ncrs(self) -> list[ncr.Nonconformance]:
         """The NCRs still open here, oldest first (the kiosk shows them with who may decide)."""
@@ -293,7 +297,9 @@ class QaModule(framework.StationModule):
         the kiosk (use-as-is and repair need the design authority's approval); the ledger entry names
         the hub's signer and says the decision came from the hub.
         """
-        ncr_id = str(event.body.get("ncr") or "")
+        return await self._apply_hub_decision(str(event.body.get("ncr") or ""))
+
+    async def _apply_hub_decision(self, ncr_id: str) -> framework.ModuleDecision:
         record = self.ncrs.get(ncr_id)
         decision = await self.station.held("ncr-decision", ncr_id)
         if record is None or not isinstance(decision, f.NcrDecision):
