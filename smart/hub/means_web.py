@@ -5,8 +5,9 @@ materials, lots and CAPAs needs ``orders.write`` (Level 3, quality manager,
 admin). Approving a procedure revision and dispositioning an NCR need more
 than a role: a signature (:mod:`smart.hub.standards.esign`). Signed in, the
 login's own SMART-ID credentials sign; through the API a client that
-scanned the badge may hand in the badge and its tokens instead. Either way
-they are verified against the pinned SMART-ID key and its revocations, and
+scanned the signed-in person's badge may hand in that badge and its tokens
+instead (never another person's: tokens are no secret, stations hold them).
+Either way they are verified against the pinned SMART-ID key and its revocations, and
 a refusal names the field (``approver``, ``signer``). The training-matrix
 import needs ``people.write`` (the quality manager and admins).
 """
@@ -61,8 +62,16 @@ async def _refusing(call: Awaitable[T]) -> T:
         raise refused(err) from err
 
 
+def _own_badge(means: MeansServices, login: Login, badge: str, field: str) -> None:
+    """Tokens are no secret (stations hold them): a login signs only with its own person's badge."""
+    own = means.smartid.person(login.employee_id).badge_id if login.employee_id is not None else None
+    if own != badge:
+        raise Refused(field, f"login {login.username} signs only as its own person's badge, not {badge}")
+
+
 def _approval(means: MeansServices, login: Login, method: str, body: ApprovalIn) -> Signature:
     if body.badge is not None:
+        _own_badge(means, login, body.badge, "approver")
         return means.signer.sign(APPROVE, badge=body.badge, tokens=body.tokens, method=method)
     return means.signer.sign_as(login.employee_id, APPROVE, method=method)
 
@@ -71,6 +80,7 @@ def disposition_signature(means: MeansServices, login: Login, station: str, body
     """A Level 3 in the station's method, or a signed-in quality manager, whose credentials verify."""
     method = means.station_method(station)
     if body.badge is not None:
+        _own_badge(means, login, body.badge, "signer")
         if method is None:
             raise Refused(
                 "signer", f"the hub knows no method for {station}; a Level 3 of it cannot be checked"

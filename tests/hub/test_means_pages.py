@@ -110,7 +110,9 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
         assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "approver"
         assert "approve procedure" in refused.text and "certified" in refused.text
         tokens = [c.token for c in smartid.credentials("D-301") if c.status == "active"]
-        forged = await pretend.post(
+        not_hers = await pretend.post(approval, json={"badge": "l3-1", "tokens": tokens})  # replayed tokens
+        assert not_hers.status_code == 422 and "own person's badge" in not_hers.text
+        forged = await l3.post(
             approval, json={"badge": "l3-1", "tokens": [t[:-6] + "AAAAAA" for t in tokens]}
         )
         assert forged.status_code == 422 and "bad_signature" in forged.text
