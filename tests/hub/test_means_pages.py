@@ -91,6 +91,18 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
     url = f"http://127.0.0.1:{port}"
     qm, l3, pretend, op = [await _signed_in(url, u) for u in ("qm-anna", "l3-lee", "l3-pretend", "op-7")]
     try:
+        spec = {
+            "spec": "ASTM E1417",
+            "revision": "21",
+            "title": "Liquid penetrant testing",
+            "effective_on": "2021-06-01",
+        }
+        assert (await qm.post("/api/v1/standards/specs", json=spec)).status_code == 201
+        backdated = await qm.post(
+            "/api/v1/standards/specs",
+            json={**spec, "revision": "22", "supersedes": "21", "effective_on": "2020-01-01"},
+        )
+        assert backdated.status_code == 422 and backdated.json()["detail"][0]["field"] == "effective_on"
         procedure = {"id": "PT-PROC-12", "method": "PT", "title": "FPI Type I", "stations": ["pt-1"]}
         assert (await op.post("/api/v1/standards/procedures", json=procedure)).status_code == 403
         assert (await qm.post("/api/v1/standards/procedures", json=procedure)).status_code == 201
@@ -199,6 +211,9 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
                 data={"material": "penetrant", "quantity": 25, "unit": "L", "projected": 8, "minStock": 20},
             )
         assert services.ncr_index.take(0, entry) == 1
+        photo = {"note": "photo of the indication at the bore", "sha256": "ab" * 32}
+        assert (await op.post("/api/v1/ncrs/NCR-pt-1-1/evidence", json=photo)).status_code == 403
+        assert (await qm.post("/api/v1/ncrs/NCR-pt-1-1/evidence", json=photo)).status_code == 201
         board = reorders.ReorderBoard.connect(hub_db.app_url)
         try:
             assert board.take(1, signal) == 1
@@ -220,6 +235,7 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             await page.click("button")
             row = "table[data-procedure='PT-PROC-12'] tr[data-revision='D']"
             assert (await page.text_content(f"{row} .state") or "").strip() == "draft"
+            assert "yes" in (await page.text_content("tr[data-spec='ASTM E1417'][data-revision='21']") or "")
             await page.screenshot(path=screenshot_path("standards-draft"))
             await page.click(f"{row} button")
             await page.wait_for_selector(f"{row} td.state:has-text('in force')")
@@ -252,9 +268,9 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             await page.screenshot(path=screenshot_path("ncr-dispositioned"))
         sent = await _value(js, "pt-1.ncr-decision.NCR-pt-1-1")
         assert (sent["disposition"], sent["decided_by"], sent["close"]) == ("scrap", "qm-1", False)
-        assert (
-            (await qm.get("/api/v1/ncrs/NCR-pt-1-1")).json()["decisions"][0]["marking"].startswith("red tag")
-        )
+        detail = (await qm.get("/api/v1/ncrs/NCR-pt-1-1")).json()
+        assert detail["decisions"][0]["marking"].startswith("red tag")
+        assert detail["evidence"][0]["note"] == photo["note"] and detail["open"] is True  # until pt-1 says so
     finally:
         for session in (qm, l3, pretend, op):
             await session.aclose()
