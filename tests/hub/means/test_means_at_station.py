@@ -253,15 +253,28 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
             DispositionIn(disposition="scrap", close=True, evidence="crushed")
         with pytest.raises(Refused):
             services.signer.sign_as(OP, "approve_procedure", method="PT", field="signer")
+        signature = services.signer.sign_as(L3, "approve_procedure", method="PT")
+        await services.decisions.decide(
+            ncr.id, DispositionIn(disposition="rework"), signature, actor="l3-login"
+        )
+        await eventually(
+            lambda: runtime.facts().jobs["J-1"].ncrs[0].disposition == "rework", what="rework applied at pt-1"
+        )
+        assert runtime.facts().jobs["J-1"].ncrs[0].open  # rework closes on its re-inspection
+        # the re-inspection's closure is decided while pt-1 is down: applied when it is back
+        await runtime.stop()
         body = DispositionIn(
             disposition="rework", close=True, evidence="re-inspected after rework: no relevant indications"
         )
-        await services.decisions.decide(
-            ncr.id, body, services.signer.sign_as(L3, "approve_procedure", method="PT"), actor="l3-login"
-        )
+        await services.decisions.decide(ncr.id, body, signature, actor="l3-login")
+        runtime = StationRuntime(agent_for(floor, "pt-1", keys, tmp_path / "stations"))
+        await runtime.start()
         await eventually(
-            lambda: not runtime.facts().jobs["J-1"].ncrs[0].open, what="the hub's disposition applied at pt-1"
+            lambda: not runtime.facts().jobs["J-1"].ncrs[0].open, what="the hub's closure applied at pt-1"
         )
+        pt = Bench(runtime, client, hub)
+        await eventually(lambda: runtime.serving() and "guardian" in runtime.modules, what="pt-1 back")
+        assert (await pt.job("badge", person="op-7", at=at(165)))["allowed"]  # resumes the job in hand
         released = await pt.job("release", signer="op-7", at=at(170))
         assert released["allowed"], released["reasons"]
 
