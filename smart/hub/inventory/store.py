@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 import structlog
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from starlette.concurrency import run_in_threadpool
@@ -353,8 +354,30 @@ class InventoryPublisher:
                 await records.withdraw_record(self.js, station, "lot", lot.id)
             log.info("inventory_hub.lot_withdrawn", lot=lot.id, stations=list(lot.stations))
             withdrawn.append(lot.id)
+        await self._give_missing()
         await run_in_threadpool(self.inventory.raise_requests)
         return withdrawn
+
+    async def _give_missing(self) -> None:
+        """A lot on the floor that a station's records lack (its put failed) is given again.
+
+        Only a missing key: a lot a station holds keeps its stock as the station counted it.
+        """
+        await records.ensure_records_bucket(self.js)
+        bucket = await self.js.key_value(records.RECORDS_BUCKET)
+        today = await run_in_threadpool(self.inventory.today)
+        for lot in await run_in_threadpool(self.inventory.lots):
+            if lot.withdrawn_on is not None or lot.expires_on <= today:
+                continue
+            for station in lot.stations:
+                try:
+                    held = await bucket.get(records.record_key(station, "lot", lot.id))
+                except KeyNotFoundError:
+                    held = None
+                if held is None or held.value is None:
+                    record = await run_in_threadpool(self.inventory.station_lot, lot)
+                    await records.publish_record(self.js, station, "lot", lot.id, record)
+                    log.info("inventory_hub.lot_given_again", lot=lot.id, station=station)
 
     async def run(self, every_s: float = 60.0) -> None:
         import asyncio

@@ -224,6 +224,10 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
         assert withdrawn is not None and withdrawn.withdrawn_on == clock.now.date()
         assert "PEN-2291" in runtime.facts().lots
         clock.now = AT
+        await records.withdraw_record(js, "pt-1", "lot", "PEN-2291")  # a put that never arrived
+        await eventually(lambda: "PEN-2291" not in runtime.facts().lots, what="PEN-2291 gone from pt-1")
+        assert await inv.sweep() == []
+        await eventually(lambda: "PEN-2291" in runtime.facts().lots, what="PEN-2291 given to pt-1 again")
 
         # -- the job: gate allowed on the approved procedure, a reject opens an NCR ----------------
         pt = Bench(runtime, client, hub)
