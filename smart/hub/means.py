@@ -96,6 +96,7 @@ class MeansServices:
             asyncio.create_task(self.standards_publisher.run(), name="standards-central"),
             asyncio.create_task(self.inventory_publisher.run(), name="inventory-hub"),
             asyncio.create_task(self.ncr_index.run(), name="qa-central-ncrs"),
+            asyncio.create_task(self.decisions.run(), name="qa-central-decisions"),
         ]
 
     def routers(self, guard: Guard) -> list[APIRouter]:

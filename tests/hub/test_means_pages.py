@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from smart import ledger
 from smart.access.roles import Role
 from smart.hub import handoff_central, means, reorders
+from smart.hub.qa.models import DispositionIn
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.service import SharedNodeLog
 from smart.hub.vault.smartid import SmartId
@@ -268,6 +269,14 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             await page.screenshot(path=screenshot_path("ncr-dispositioned"))
         sent = await _value(js, "pt-1.ncr-decision.NCR-pt-1-1")
         assert (sent["disposition"], sent["decided_by"], sent["close"]) == ("scrap", "qm-1", False)
+        assert await services.decisions.resend() == []  # every decision reached pt-1's records
+        closing = DispositionIn(
+            disposition="scrap", marking="red tag RT-77", close=True, evidence="crushed, binned"
+        )
+        signed = services.signer.sign_with_role("D-901", "quality_manager", action="disposition_ncr")
+        services.qa.decide("NCR-pt-1-1", closing, signed, actor="qm-anna")  # recorded; its put never made
+        assert await services.decisions.resend() == ["NCR-pt-1-1"]
+        assert (await _value(js, "pt-1.ncr-decision.NCR-pt-1-1"))["close"] is True
         detail = (await qm.get("/api/v1/ncrs/NCR-pt-1-1")).json()
         assert detail["decisions"][0]["marking"].startswith("red tag")
         assert detail["evidence"][0]["note"] == photo["note"] and detail["open"] is True  # until pt-1 says so

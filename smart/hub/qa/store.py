@@ -293,6 +293,27 @@ class QaCentral(ServiceStore):
                 (kv_revision, ncr_id),
             )
 
+    def unsent(self) -> list[tuple[str, f.NcrDecision]]:
+        """Each NCR whose latest hub decision never reached its station's records: (station, decision)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT DISTINCT ON (ncr) * FROM decisions ORDER BY ncr, id DESC").fetchall()
+        return [
+            (
+                row["station"],
+                f.NcrDecision(
+                    id=row["ncr"],
+                    decided_by=row["signed_by"],
+                    decided_at=row["at"],
+                    disposition=row["disposition"],
+                    design_authority_approval=row["design_authority_approval"],
+                    close=row["close"],
+                    evidence=row["evidence"],
+                ),
+            )
+            for row in rows
+            if row["kv_revision"] is None
+        ]
+
     # -- CAPA ---------------------------------------------------------------------------------
 
     def open_capa(self, capa: CapaIn, *, actor: str) -> CapaView:
@@ -396,6 +417,25 @@ class NcrDecisions:
         kv = await records.publish_record(self.js, view.station, "ncr-decision", ncr_id, decision)
         await run_in_threadpool(self.qa.sent, ncr_id, kv)
         return view
+
+    async def resend(self) -> list[str]:
+        """Put again every latest decision whose put never arrived (NATS was down); the NCRs sent."""
+        sent = []
+        for station, decision in await run_in_threadpool(self.qa.unsent):
+            kv = await records.publish_record(self.js, station, "ncr-decision", decision.id, decision)
+            await run_in_threadpool(self.qa.sent, decision.id, kv)
+            sent.append(decision.id)
+        return sent
+
+    async def run(self, every_s: float = 60.0) -> None:
+        import asyncio
+
+        while True:
+            try:
+                await self.resend()
+            except Exception as err:  # NATS still down: the next pass retries
+                log.warning("qa_central.resend_failed", error=f"{type(err).__name__}: {err}")
+            await asyncio.sleep(every_s)
 
 
 def dumps(value: Any) -> str:
