@@ -22,9 +22,13 @@ in the way a shop's does (:func:`load_work`): a client, the PO line with its
 flowdown entered in ClientManager, the approved procedures, a traveler routed
 pt-1 → sr-1, a contract review, and a release by HandoffCentral, which alone
 puts the PO line and procedure records into pt-1's and sr-1's
-``station-records``. The equipment and lots, which a shop's maintenance
-schedule and stores own, go into ``station-records`` directly
-(:func:`seed_people_and_equipment` with ``people=False``). Benches and station
+``station-records``. The penetrant procedure is signed in StandardsCentral by
+the demo Level 3's own credential and the good penetrant lot received in
+InventoryHub (:func:`load_means`; InventoryHub refuses the expired one, so
+under ``smart up`` only benches and station tests hold PEN-1990). The
+equipment, which a shop's maintenance schedule owns, goes into
+``station-records`` directly (:func:`seed_people_and_equipment` with
+``people=False, lots=False``). Benches and station
 tests with no hub database use :func:`seed`, which puts the same records
 straight into the bucket, the work as the release computes it, and the people
 as records.
