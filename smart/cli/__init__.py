@@ -20,6 +20,7 @@ from smart.cli import (
     jobs,
     ledger,
     maintenance,
+    means,
     module,
     node,
     operator,
@@ -57,6 +58,10 @@ app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
 app.add_typer(audit.app, name="audit")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(means.standards_app, name="standards")
+app.add_typer(means.ncr_app, name="ncr")
+app.add_typer(means.inventory_app, name="inventory")
+app.add_typer(means.matrix_app, name="training-matrix")
 
 
 def main() -> None:

@@ -321,6 +321,24 @@ class Ncr:
 
 
 @dataclass(frozen=True, slots=True)
+class NcrDecision:
+    """A station's NCR decided at the hub (QACentral) by a signer whose credential verified there.
+
+    Keyed by the NCR's id; the station's QA applies it as its own disposition would be applied
+    (use-as-is and repair only with the design authority's approval), naming ``decided_by``.
+    """
+
+    id: str
+    decided_by: str
+    decided_at: datetime
+    disposition: str | None = None
+    design_authority_approval: str | None = None
+    #: Close the NCR with ``evidence`` (re-inspection after rework or repair, how scrap was made unusable).
+    close: bool = False
+    evidence: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: str
     steps: tuple[str, ...] = ()

@@ -47,6 +47,7 @@ from smart import settings as settings_
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles, handoff_central, reorders, work
+from smart.hub import means as means_service
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
 from smart.hub.compliance import service as compliance_service
@@ -72,7 +73,9 @@ APP_PASSWORD_FILE = "ledger-app.password"
 
 #: Which hub runs which service (DESIGN's hub list; Education on the Vault, see above).
 ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
-    HubRole.VAULT: ("smart-id", "education", "peopleops", "hubquery"),
+    # StandardsCentral, QACentral and InventoryHub sign and verify with SMART-ID's credentials, so they
+    # run beside it (InventoryHub belongs on Business by DESIGN, which may not reach the Vault yet).
+    HubRole.VAULT: ("smart-id", "means", "education", "peopleops", "hubquery"),
     HubRole.FLOOR: (
         "ledger-intake",
         "hub-node-gathering",
@@ -132,6 +135,7 @@ class HubServices:
         self.compliance: compliance_service.ComplianceCentral | None = None
         self.safety: safety_service.SafetyCentral | None = None
         self.maintenance: maintenance_service.MaintenanceService | None = None
+        self.means: means_service.MeansServices | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -193,9 +197,28 @@ class HubServices:
                 ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
                 zone=self.settings.shop_zone,
             )
+        if self.runs("means") and self.smartid is not None:
+            await self._start_means(owner_url, keys)
         from smart.hub import role_services  # the role's own services (imports them only when started)
 
         self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
+
+    async def _start_means(self, owner_url: str, keys: KeyStore) -> None:
+        """StandardsCentral, QACentral and InventoryHub, beside SMART-ID (whose credentials they verify)."""
+        assert self.connection is not None and self.smartid is not None
+        await asyncio.to_thread(means_service.migrate, owner_url)
+        self.means = await asyncio.to_thread(
+            means_service.MeansServices,
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            stations=self.stations,
+            js=self.connection.jetstream(),
+            smartid=self.smartid,
+            travelers=self.work.travelers if self.work is not None else None,
+            zone=self.settings.shop_zone,
+        )
+        self.means.start()
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
@@ -293,6 +316,8 @@ class HubServices:
             found.append(self.safety.router(guard))
         if self.maintenance is not None:
             found += self.maintenance.routers(guard)
+        if self.means is not None:
+            found += self.means.routers(guard)
         for extension in self.extensions:
             found += extension.routers(guard)
         return found
@@ -334,6 +359,8 @@ class HubServices:
             await self.safety.stop()
         if self.compliance is not None:
             await self.compliance.stop()
+        if self.means is not None:
+            await self.means.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
@@ -394,6 +421,10 @@ class HubRoles:
         return self.floor.maintenance
 
     @property
+    def means(self) -> means_service.MeansServices | None:
+        return self.vault.means
+
+    @property
     def logins(self) -> Logins | None:
         return self.vault.logins
 
@@ -403,6 +434,10 @@ class HubRoles:
             for role in (HubRole.VAULT, HubRole.FLOOR, HubRole.BUSINESS):
                 started.append(self.roles[role])
                 await self.roles[role].start()
+            if self.vault.means is not None and self.floor.work is not None:
+                # The Vault started first: StandardsCentral's approved revisions also go into the
+                # Floor's traveler book, so routes and releases name the revision in force.
+                self.vault.means.standards_publisher.travelers = self.floor.work.travelers
         except BaseException:
             for services in reversed(started):
                 await services.stop()

@@ -57,6 +57,8 @@ KINDS: Mapping[str, type[Any]] = MappingProxyType(
         "material": f.Material,
         "stock": f.StockRecord,
         "usage": f.UsageCount,
+        # an NCR's disposition or closure decided at the hub (QACentral), keyed by the NCR's id
+        "ncr-decision": f.NcrDecision,
     }
 )
 _ADAPTERS: Mapping[str, TypeAdapter[Any]] = MappingProxyType({k: TypeAdapter(t) for k, t in KINDS.items()})

@@ -411,7 +411,24 @@ class StationRuntime:
             if update is None:
                 continue
             deleted = update.operation in ("DEL", "PURGE")
-            self.apply_record(update.key, int(update.revision or 0), None if deleted else update.value)
+            applied = self.apply_record(
+                update.key, int(update.revision or 0), None if deleted else update.value
+            )
+            if applied is not None and applied[0] == "ncr-decision" and not deleted:
+                await self._hub_ncr_decision(applied[1])
+
+    async def _hub_ncr_decision(self, ncr_id: str) -> None:
+        """The hub decided one of this station's NCRs: QA applies it and records it as its own would be."""
+        assert self.records is not None
+        decision = self.records.get("ncr-decision", ncr_id)
+        if not isinstance(decision, f.NcrDecision):
+            return
+        event = f.Event(
+            action="hub-decision", at=decision.decided_at, station=self.station, person=decision.decided_by
+        )
+        reply = await self.ask("qa", "hub-decision", event, {"ncr": ncr_id})
+        if reply.allowed and reply.effects.get("open") is False:
+            await self.ask("alert-broadcast", "clear", event, {"id": ncr_id})
 
     async def _watch_access(self, js: Any, name: str) -> None:
         """Mirror one SMART-ID bucket once the hub has it, and keep each change.
@@ -449,8 +466,8 @@ class StationRuntime:
                     actor=self.station,
                 )
 
-    def apply_record(self, key: str, revision: int, value: bytes | None) -> None:
-        """One change of the mirrored ``station-records`` bucket, materialised and recorded."""
+    def apply_record(self, key: str, revision: int, value: bytes | None) -> tuple[str, str] | None:
+        """One change of the mirrored ``station-records`` bucket, materialised and recorded (kind, id)."""
         assert self.records is not None
         try:
             applied = self.records.apply_hub(self.station, key, revision, value)
@@ -459,9 +476,9 @@ class StationRuntime:
                 kind="record.refused", subject=key, data={"key": key, "reason": str(err)}, actor=self.station
             )
             log.error("station.record_refused", station=self.station, key=key, error=str(err))
-            return
+            return None
         if applied is None:
-            return
+            return None
         kind, record_id = applied
         data: dict[str, Any] = {"kind": kind, "id": record_id, "revision": revision, "deleted": value is None}
         if value is not None:
@@ -469,6 +486,7 @@ class StationRuntime:
         self.agent.record(
             kind="record.received", subject=f"{kind}/{record_id}", data=data, actor=self.station
         )
+        return applied
 
     # -- the job state machine ---------------------------------------------------------------
 

@@ -24,9 +24,12 @@ pt-1 → sr-1, a contract review, and a release by HandoffCentral, which alone
 puts the PO line and procedure records into pt-1's and sr-1's
 ``station-records``. The equipment is registered and calibrated in
 MaintenanceHub (:func:`load_equipment`: the UV-A meter's certificate, the
-TAM panel's finish), which alone publishes it; the lots, which a shop's
-stores own, go into ``station-records`` directly
-(:func:`seed_people_and_equipment` with ``people=False, equipment=False``). Benches and station
+TAM panel's finish), which alone publishes it. The penetrant procedure is
+signed in StandardsCentral by the demo Level 3's own credential and the good
+penetrant lot received in InventoryHub (:func:`load_means`; InventoryHub
+refuses the expired one, so under ``smart up`` only benches and station tests
+hold PEN-1990); :func:`seed_people_and_equipment` then runs with
+``people=False, equipment=False, lots=False``. Benches and station
 tests with no hub database use :func:`seed`, which puts the same records
 straight into the bucket, the work as the release computes it, and the people
 as records.
@@ -70,6 +73,7 @@ from smart.node import records
 
 if TYPE_CHECKING:
     from smart.hub.maintenance.store import MaintenanceHub
+    from smart.hub.means import MeansServices
     from smart.hub.work import WorkServices
 
 DAY = timedelta(days=1)
@@ -288,18 +292,24 @@ async def seed_people_and_equipment(
     stations: Collection[str] | None = None,
     people: bool = True,
     equipment: bool = True,
+    lots: bool = True,
 ) -> int:
     """Put the stations' people, equipment and lots in the hub's ``station-records``; how many records.
 
     With ``people=False`` the people are left to SMART-ID (:func:`enrol`, then a publish); with
-    ``equipment=False`` the equipment to MaintenanceHub (:func:`load_equipment`).
+    ``equipment=False`` the equipment to MaintenanceHub (:func:`load_equipment`); with
+    ``lots=False`` the lots are left to InventoryHub (:func:`load_means`).
     """
     count = 0
     for station, shop in shops(now).items():
         if stations is not None and station not in stations:
             continue
         for kind, values in shop.items():
-            if (kind == "person" and not people) or (kind == "equipment" and not equipment):
+            if (
+                (kind == "person" and not people)
+                or (kind == "equipment" and not equipment)
+                or (kind == "lot" and not lots)
+            ):
                 continue
             for value in values:
                 await records.publish_record(js, station, kind, records.fact_key(kind, value), value)
@@ -410,3 +420,73 @@ def enrol(smartid: SmartId, now: datetime, *, actor: str = "demo-shop") -> int:
         smartid.issue_current(employee, actor=actor)
         added += 1
     return added
+
+
+# -- the means (procedures, lots), through StandardsCentral and InventoryHub ----------------------
+
+#: The Level 3 whose SMART-ID credential signs the demo's penetrant procedure.
+PROCEDURE_SIGNER = "D-301"
+
+
+async def load_means(means: MeansServices, now: datetime) -> list[str]:
+    """The penetrant procedure signed by the demo's Level 3 and the penetrant lot received; what was new.
+
+    Run after :func:`enrol` (the signature is the Level 3's own verified credential) and before
+    :func:`load_work` (whose route names the revision StandardsCentral put in force).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from smart.hub.inventory.models import LotIn, MaterialIn
+    from smart.hub.standards.models import ProcedureIn as StandardProcedure
+    from smart.hub.standards.models import RevisionIn
+    from smart.hub.standards.store import APPROVE
+
+    done: list[str] = []
+    std, inventory = means.standards, means.inventory
+    pt = PROCEDURES[0]
+    if await run_in_threadpool(std.procedure, pt.id) is None:
+        procedure = StandardProcedure(
+            id=pt.id, method=pt.method, title="Fluorescent penetrant, Type I Method A", stations=(STATION,)
+        )
+        await run_in_threadpool(std.add_procedure, procedure, actor=DEMO_ACTOR)
+        revision = RevisionIn(
+            revision=pt.revision,
+            effective_on=now.date(),
+            validated=True,
+            spec=FLOWDOWN.spec,
+            spec_revision="21",
+        )
+        await run_in_threadpool(std.draft, pt.id, revision, actor=DEMO_ACTOR)
+        signature = await run_in_threadpool(means.signer.sign_as, PROCEDURE_SIGNER, APPROVE, method=pt.method)
+        await run_in_threadpool(std.approve, pt.id, pt.revision, signature, actor=DEMO_ACTOR)
+        done.append(f"procedure {pt.id} rev {pt.revision}")
+    await means.standards_publisher.sweep()
+    if await run_in_threadpool(inventory.material, "penetrant") is None:
+        material = MaterialIn(
+            id="penetrant",
+            form="bulk",
+            unit="L",
+            shelf_life="6 months",
+            in_use_checks=("fluorescence", "water-content"),
+            supplier="Penetrant Supplies (made up)",
+            min_stock=20,
+            lead_time_days=10,
+            pack_size=20,
+            stations=(STATION,),
+        )
+        await means.inventory_publisher.add_material(material, actor=DEMO_ACTOR)
+    if await run_in_threadpool(inventory.lot, "PEN-2291") is None:
+        lot = LotIn(
+            id="PEN-2291",
+            material="penetrant",
+            supplier="Penetrant Supplies (made up)",
+            certificate="CERT-2291",
+            received_on=now.date(),
+            expires_on=(now + 200 * DAY).date(),
+            quantity=40,
+            unit="L",
+            stations=(STATION,),
+        )
+        await means.inventory_publisher.receive(lot, actor=DEMO_ACTOR)
+        done.append("lot PEN-2291")
+    return done

@@ -92,13 +92,20 @@ async def seed_demo_shop(floor: Floor, services: HubRoles) -> dict[str, str]:
     client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
     try:
         count = await demo_shop.seed_people_and_equipment(
-            client.jetstream(), now, stations=set(floor.leaves), people=False, equipment=False
+            client.jetstream(),
+            now,
+            stations=set(floor.leaves),
+            people=False,
+            equipment=False,
+            lots=services.means is None,
         )
         enrolled = await asyncio.to_thread(demo_shop.enrol, services.smartid, now)
         await vault_publish.publish(services.smartid, client.jetstream(), list(floor.leaves))
         log.info("demo_shop.enrolled", people=enrolled)
     finally:
         await client.close()
+    if services.means is not None:  # the procedure and the lot through StandardsCentral and InventoryHub
+        log.info("demo_shop.means", loaded=await demo_shop.load_means(services.means, now))
     released = await demo_shop.load_work(services.work, now)
     if services.maintenance is not None:
         await demo_shop.load_equipment(services.maintenance.hub, now)

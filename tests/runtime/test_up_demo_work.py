@@ -32,3 +32,13 @@ def test_up_with_the_demo_shop_releases_its_po_through_the_hub_to_pt_1_and_sr_1(
     assert line["reviewed"] and line["released_version"] == 1
     assert line["traveler"]["status"] == "released"
     assert [op["station"] for op in line["traveler"]["operations"]] == ["pt-1", "sr-1"]
+    # the procedure and the lot came through StandardsCentral and InventoryHub (read with their CLI)
+    standards = subprocess.run(
+        [SMART, "standards", "show", "PT-PROC-12"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert standards.returncode == 0, standards.stderr
+    revisions = [(r["revision"], r["approved_by"], r["in_force"]) for r in json.loads(standards.stdout)]
+    assert revisions == [("D", "l3-1", True)]  # signed with the demo Level 3's own credential
+    lots = subprocess.run([SMART, "inventory", "lots"], env=env, capture_output=True, text=True, timeout=60)
+    assert lots.returncode == 0, lots.stderr
+    assert [(lot["id"], lot["certificate"]) for lot in json.loads(lots.stdout)] == [("PEN-2291", "CERT-2291")]

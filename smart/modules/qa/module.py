@@ -174,6 +174,10 @@ class QaModule(framework.StationModule):
                     log.error("qa.ncr_unreadable", station=self.station.station, entry=entry.node_seq)
                     continue
                 self.ncrs[record.id] = record
+        # a decision the hub sent while QA was not running is applied now
+        for record in self.open_ncrs():
+            if await self.station.held("ncr-decision", record.id) is not None:
+                await self._apply_hub_decision(record.id)
 
     def open_ncrs(self) -> list[ncr.Nonconformance]:
         """The NCRs still open here, oldest first (the kiosk shows them with who may decide)."""
@@ -186,8 +190,11 @@ class QaModule(framework.StationModule):
             return await self._disposition(event)
         if event.verb == "inspect":
             return await self._inspect(event)
+        if event.verb == "hub-decision":
+            return await self._hub_decision(event)
         reason = engine.Reason(
-            "qa.verb", f"qa does not answer {event.verb!r}; it answers measure, inspect, disposition"
+            "qa.verb",
+            f"qa does not answer {event.verb!r}; it answers measure, inspect, disposition, hub-decision",
         )
         return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
 
@@ -280,6 +287,59 @@ class QaModule(framework.StationModule):
         log.info("qa.ncr_updated", station=self.station.station, ncr=ncr_id, open=updated.open)
         return framework.ModuleDecision(
             module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open}
+        )
+
+    async def _hub_decision(self, event: framework.ModuleEvent) -> framework.ModuleDecision:
+        """Apply the hub's decision on an NCR of this station (its ``ncr-decision`` record).
+
+        QACentral verified the signer's credential at the hub; the record comes only from the hub's
+        ``station-records``, which only the hub writes. The rules of a disposition are the same as at
+        the kiosk (use-as-is and repair need the design authority's approval); the ledger entry names
+        the hub's signer and says the decision came from the hub.
+        """
+        return await self._apply_hub_decision(str(event.body.get("ncr") or ""))
+
+    async def _apply_hub_decision(self, ncr_id: str) -> framework.ModuleDecision:
+        record = self.ncrs.get(ncr_id)
+        decision = await self.station.held("ncr-decision", ncr_id)
+        if record is None or not isinstance(decision, f.NcrDecision):
+            reason = engine.Reason(
+                "ncr.unknown", f"no NCR {ncr_id!r} with a hub decision at {self.station.station}"
+            )
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(reason,))
+        updated = record
+        try:
+            if decision.disposition is not None and updated.disposition is None:
+                updated = ncr.dispose(
+                    updated,
+                    disposition=decision.disposition,
+                    by=decision.decided_by,
+                    at=decision.decided_at,
+                    design_authority_approval=decision.design_authority_approval,
+                )
+            if decision.close and updated.open:
+                updated = ncr.close(
+                    updated, by=decision.decided_by, at=decision.decided_at, evidence=decision.evidence or ""
+                )
+        except ncr.NcrRefused as refused:
+            return framework.ModuleDecision(module=self.name, outcome="deny", reasons=(refused.reason,))
+        if updated == record:
+            return framework.ModuleDecision(
+                module=self.name,
+                outcome="allow",
+                effects={"ncr": ncr_id, "open": updated.open, "changed": False},
+            )
+        self.ncrs[ncr_id] = updated
+        kind = "qa.ncr.closed" if not updated.open else "qa.ncr.dispositioned"
+        await self.station.record(
+            kind=kind,
+            subject=updated.job or updated.id,
+            data={**updated.to_json(), "decidedAt": "hub"},
+            actor=decision.decided_by,
+        )
+        log.info("qa.ncr_hub_decision", station=self.station.station, ncr=ncr_id, open=updated.open)
+        return framework.ModuleDecision(
+            module=self.name, outcome="allow", effects={"ncr": ncr_id, "open": updated.open, "changed": True}
         )
 
     async def _authority(

@@ -1,0 +1,1 @@
+"""InventoryHub (Business hub): materials, lots and their certificates, purchase requests, expiry."""
