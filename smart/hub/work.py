@@ -77,6 +77,7 @@ class WorkServices:
             clients_web.page_router(guard),  # before /pos/{po}: /pos/import is a page of its own
             clients_web.router(self.clients, guard),
             travelers_web.router(self.travelers, guard),
+            travelers_web.page_router(self.travelers, guard),
             release_web.router(
                 self.app_url, guard, clients=self.clients, travelers=self.travelers, release=self.release
             ),
