@@ -20,7 +20,7 @@ from smart.hub.service_log import PAY
 from smart.ledger import hub_store
 from smart.node import records
 from tests.hub.release.test_floor import _decision
-from tests.hub.shop import QM, Work, client, line, order, work  # noqa: F401  (the fixture)
+from tests.hub.shop import QM, Work, client, line, order
 
 
 def _job_record(job: str, po_line: str, serials: tuple[str, ...], signer: str | None) -> dict[str, Any]:

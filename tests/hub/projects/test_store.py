@@ -14,7 +14,7 @@ from smart.hub.gathering import HubNodeGathering
 from smart.hub.projects import store as projects_store
 from smart.hub.service_log import PAY, PROJECTS
 from smart.ledger import hub_store
-from tests.hub.shop import QM, Work, entered, work  # noqa: F401  (the fixture)
+from tests.hub.shop import QM, Work, entered
 
 
 def test_planned_milestones_are_recorded_moved_with_a_reason_and_late_when_missed(work: Work) -> None:
