@@ -27,6 +27,7 @@ from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
 from smart.hub import handoff_central, reorders, work
+from smart.hub.client_api import service as client_api_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.vault import publish as vault_publish
@@ -65,6 +66,7 @@ class HubServices:
         self.reorders: reorders.ReorderBoard | None = None
         self._reorders: asyncio.Task[None] | None = None
         self.work: work.WorkServices | None = None
+        self.client_api: client_api_service.ClientApiServices | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -91,6 +93,7 @@ class HubServices:
         await asyncio.to_thread(handoff_central.migrate, owner_url)
         await asyncio.to_thread(reorders.migrate, owner_url)
         await asyncio.to_thread(work.migrate, owner_url)
+        await asyncio.to_thread(client_api_service.migrate, owner_url)
         keys = KeyStore(self.settings.key_directory)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
@@ -131,6 +134,15 @@ class HubServices:
             js=self.connection.jetstream(),
         )
         self.work.start()
+        self.client_api = await asyncio.to_thread(
+            client_api_service.ClientApiServices,
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            clients=self.work.clients,
+            log_key=keys.signing_key(hub_store.HUB_KEY).verifying,
+        )
+        self.client_api.start()
         self.logins = await asyncio.to_thread(Logins, owner_url)
         self.smartid = await asyncio.to_thread(
             SmartId,
@@ -151,6 +163,7 @@ class HubServices:
             handoff_central.router(self.app_database_url(), guard),
             reorders.router(self.app_database_url(), guard),
             *(self.work.routers(guard) if self.work is not None else []),
+            *(self.client_api.routers(guard) if self.client_api is not None else []),
         ]
 
     async def status(self) -> FloorStatus:
@@ -181,6 +194,8 @@ class HubServices:
             await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
+        if self.client_api is not None:
+            await self.client_api.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
