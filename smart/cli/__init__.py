@@ -10,6 +10,7 @@ import typer
 
 from smart.cli import (
     bench,
+    client_api,
     config,
     contracts,
     credentials,
@@ -51,6 +52,8 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(work.client_app, name="client")
 app.add_typer(work.po_app, name="po")
 app.add_typer(work.traveler_app, name="traveler")
+work.client_app.add_typer(client_api.key_app, name="key")
+app.add_typer(client_api.invoice_app, name="invoice")
 
 
 def main() -> None:
