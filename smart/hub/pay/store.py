@@ -5,11 +5,12 @@ the shop with its certificate of conformance: an allowed ``ship`` decision
 for the line (HandoffCentral's floor events) of at least the line's
 quantity, and the C of C the shipping station's quality manager signed on
 that job (:class:`CertificateIndex`, from ``record.job`` entries carrying
-``coc_signed_by``). Price and quantity are the PO line's, never typed at
-Pay; the invoice names the certificate it was issued against. A line not
-shipped, shipped short, or without its C of C is refused naming the line,
-and nothing is written. Each invoice and credit note is one transaction
-with one entry on the ``pay`` ledger node (``invoice.issued``,
+``coc_signed_by``; a receiving station's job record need not name its PO
+line, the shipment of the same job at the same station does). Price and
+quantity are the PO line's, never typed at Pay; the invoice names the
+certificate it was issued against. A line not shipped, shipped short, or
+without its C of C is refused naming the line, and nothing is written.
+Each invoice and credit note is one transaction with one entry on the ``pay`` ledger node (``invoice.issued``,
 ``credit_note.issued``), which is also how Projects learns a PO is invoiced.
 """
 
@@ -121,16 +122,22 @@ class Document:
 
 
 def certificates(conn: psycopg.Connection[Any], po: str, line: str) -> list[Certificate]:
+    """The line's signed C of Cs, the latest of each job: named for it, or on a job shipped for it."""
     rows = (
         conn.cursor(row_factory=tuple_row)
         .execute(
-            "SELECT ledger_idx, station, job, po, line, part, serials, signed_by, at, entry_hash "
-            "FROM pay.certificates WHERE po = %s AND line = %s ORDER BY ledger_idx",
-            (po, line),
+            "SELECT DISTINCT ON (c.station, c.job) c.ledger_idx, c.station, c.job, coalesce(c.po, %s), "
+            "coalesce(c.line, %s), c.part, "
+            "c.serials, c.signed_by, c.at, c.entry_hash FROM pay.certificates c "
+            "WHERE (c.po = %s AND c.line = %s) OR (c.po IS NULL AND EXISTS (SELECT 1 "
+            "FROM handoff.floor_events e WHERE e.verb = 'ship' AND e.po = %s AND e.line = %s "
+            "AND e.station = c.station AND e.job = c.job)) "
+            "ORDER BY c.station, c.job, c.ledger_idx DESC",
+            (po, line, po, line, po, line),
         )
         .fetchall()
     )
-    return [_certificate(row) for row in rows]
+    return sorted((_certificate(row) for row in rows), key=lambda c: c.ledger_idx)
 
 
 def _certificate(row: tuple[Any, ...]) -> Certificate:
@@ -396,8 +403,10 @@ class CertificateIndex(log_index.LogIndex):
         if not isinstance(value, dict):
             return 0
         signer, po, line = value.get("coc_signed_by"), value.get("po"), value.get("line")
-        if not (isinstance(signer, str) and isinstance(po, str) and isinstance(line, str)):
-            return 0  # a job record without a signed C of C, or one the traveler did not tie to a PO line
+        if not isinstance(signer, str):
+            return 0  # a job record without a signed C of C
+        po = po if isinstance(po, str) else None  # a receiving station's record: its shipment names the line
+        line = line if isinstance(line, str) and po is not None else None
         serials = [s for s in value.get("serials") or () if isinstance(s, str)]
         inserted = self.conn.execute(
             "INSERT INTO certificates (ledger_idx, station, job, po, line, part, serials, signed_by, at, "

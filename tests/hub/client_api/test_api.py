@@ -39,7 +39,7 @@ from tests.hub.pay.test_store import shipped_floor
 from tests.hub.shop import QM, Work, line, order
 
 #: Examples per operation and generation mode (positive, negative): enough to find a 5xx, little time.
-FUZZ_EXAMPLES = 6
+FUZZ_EXAMPLES = 5
 
 
 async def _no_floor() -> FloorStatus:

@@ -2,13 +2,14 @@
 -- of conformance the shipping stations signed (an index of the hub log). Runs with search_path = pay.
 
 -- sr-1's signed C of Cs: ``record.job`` entries whose job carries ``coc_signed_by``; append-only,
--- re-derivable from the log.
+-- re-derivable from the log. A receiving station's job record may not name its PO line: then the
+-- line is the one the station's allowed ``ship`` of the same job names (handoff.floor_events).
 CREATE TABLE certificates (
     ledger_idx bigint PRIMARY KEY,
     station    text NOT NULL,
     job        text NOT NULL,
-    po         text NOT NULL,
-    line       text NOT NULL,
+    po         text,
+    line       text,
     part       text,
     serials    text[] NOT NULL DEFAULT '{}',
     signed_by  text NOT NULL,
@@ -17,6 +18,7 @@ CREATE TABLE certificates (
     entry_hash bytea NOT NULL
 );
 CREATE INDEX certificates_line ON certificates (po, line);
+CREATE INDEX certificates_job ON certificates (station, job);
 
 CREATE SEQUENCE document_numbers;
 
