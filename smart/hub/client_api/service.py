@@ -65,7 +65,12 @@ class ClientApiServices:
 
     def routers(self, guard: Guard) -> list[APIRouter]:
         client_routes = client_api_web.router(self.api)
-        return [client_routes, client_api_web.openapi_router(client_routes), pay_web.router(self.pay, guard)]
+        return [
+            client_routes,
+            client_api_web.openapi_router(client_routes),
+            pay_web.router(self.pay, guard),
+            pay_web.page_router(self.pay, guard),
+        ]
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -1,4 +1,4 @@
-"""Pay's routes for the shop's own people under ``/api/v1/pay``: issue invoices and credit notes, read them.
+"""Pay for the shop's own people: ``/api/v1/pay`` (invoices, credit notes, PDFs) and the ``/pay`` page.
 
 Issuing needs ``orders.write`` and reading ``orders.read`` (the permissions
 ClientManager's routes use); the signed-in login is the actor on the ledger.
@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from smart.access.roles import Permission
+from smart.access.roles import Permission, allows
 from smart.hub.clients.models import Code, Notes
 from smart.hub.clients.store import Refused
 from smart.hub.clients.web import refused
 from smart.hub.pay import documents
 from smart.hub.pay.store import Certificate, Document, Pay, certificates
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import Guard
+from smart.hub.web.auth import TEMPLATES, Guard, form_fields
 
 
 class InvoiceIn(BaseModel):
@@ -90,5 +90,57 @@ def router(pay: Pay, guard: Guard) -> APIRouter:
         if made is None:
             raise HTTPException(404, f"no invoice or credit note {number}")
         return Response(made, media_type="application/pdf")
+
+    return routes
+
+
+def page_router(pay: Pay, guard: Guard) -> APIRouter:
+    """``/pay``: the invoices and credit notes issued, and a form to invoice shipped, certified lines.
+
+    The form goes through :meth:`Pay.invoice` as the API does: a line that may not be invoiced is
+    refused with the same words, on the page, and nothing is written. The form is drawn only for a
+    role that may issue, and the role is checked again on the post.
+    """
+    routes = APIRouter()
+    read = guard.requires(Permission.ORDERS_READ)
+    write = guard.requires(Permission.ORDERS_WRITE)
+
+    async def _page(
+        request: Request, login: Login, *, error: str | None = None, po: str = "", lines: str = ""
+    ) -> HTMLResponse:
+        found = await run_in_threadpool(pay.documents)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "work/pay.html",
+            {
+                "page": "Pay: invoices and credit notes",
+                "login": login,
+                "documents": found,
+                "error": error,
+                "po": po,
+                "lines": lines,
+                "may_issue": allows(login.role, Permission.ORDERS_WRITE),
+            },
+            status_code=422 if error else 200,
+        )
+
+    @routes.get("/pay", response_class=HTMLResponse, include_in_schema=False)
+    async def pay_page(request: Request, login: Login = Depends(read)) -> HTMLResponse:
+        return await _page(request, login)
+
+    @routes.post("/pay/invoices", include_in_schema=False)
+    async def invoice_form(request: Request, login: Login = Depends(write)) -> Response:
+        fields = await form_fields(request)
+        po, lines = fields.get("po", "").strip(), fields.get("lines", "").strip()
+        try:
+            body = InvoiceIn(po=po, lines=tuple(ln for ln in lines.replace(",", " ").split() if ln))
+            await run_in_threadpool(pay.invoice, body.po, body.lines, actor=login.username)
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "lines"
+            return await _page(request, login, error=f"{where}: {problem['msg']}", po=po, lines=lines)
+        except Refused as err:
+            return await _page(request, login, error=str(err), po=po, lines=lines)
+        return RedirectResponse("/pay", status_code=303)
 
     return routes
