@@ -290,7 +290,9 @@ class HandoffRelease:
         # All or nothing: a put or delete that fails after its retries undoes the ones before it, and
         # the ledger says so (which keys went out, which were put back), so no entry claims a release
         # that only some stations hold.
-        keys, withdrawn = await self._publish(po, line, wanted, withdraw, released_entry=intent.node_seq)
+        keys, withdrawn = await self._publish(
+            po, line, wanted, withdraw, released_entry=intent.node_seq, actor=actor
+        )
         released = Released(po, line, held.version, traveler.revision, stations, keys, withdrawn, actor, at)
         await run_in_threadpool(self._recorded, released)
         log.info(
@@ -304,7 +306,14 @@ class HandoffRelease:
         return released
 
     async def _publish(
-        self, po: str, line: str, wanted: list[StationRecord], withdraw: list[str], *, released_entry: int
+        self,
+        po: str,
+        line: str,
+        wanted: list[StationRecord],
+        withdraw: list[str],
+        *,
+        released_entry: int,
+        actor: str,
     ) -> tuple[dict[str, int], tuple[str, ...]]:
         """Put every record and withdraw every dropped key, or put back what was done and refuse."""
         bucket = await self._records_bucket()
@@ -319,14 +328,14 @@ class HandoffRelease:
             try:
                 before = await self._held(bucket, key)
             except (nats.errors.Error, TimeoutError, OSError) as err:
-                await self._roll_back(po, line, bucket, done, keys, steps, key, err, released_entry)
+                await self._roll_back(po, line, bucket, done, keys, steps, key, err, released_entry, actor)
             try:
                 revision = await self._attempt(bucket, key, payload)
             except (nats.errors.Error, TimeoutError, OSError) as err:
                 # a put whose answer was lost may have landed: then it is put back with the others
                 landed = await self._landed(bucket, key, before)
                 await self._roll_back(
-                    po, line, bucket, [*done, *landed], keys, steps, key, err, released_entry
+                    po, line, bucket, [*done, *landed], keys, steps, key, err, released_entry, actor
                 )
             done.append((key, before))
             if revision is not None:
@@ -379,6 +388,7 @@ class HandoffRelease:
         failed: str,
         err: BaseException,
         released_entry: int,
+        actor: str,
     ) -> NoReturn:
         """Undo the changes made so far (newest first), record exactly what happened, and refuse."""
         restored: list[str] = []
@@ -409,7 +419,7 @@ class HandoffRelease:
                 "stillHeld": still,
                 "error": f"{type(err).__name__}: {err}",
             },
-            actor="handoff-central",
+            actor=actor,
         )
         stations = sorted({_split_key(key)[0] for key in unreached})
         log.error(
