@@ -11,6 +11,7 @@ import typer
 from smart.cli import (
     audit,
     bench,
+    client_api,
     compliance,
     config,
     contracts,
@@ -62,6 +63,8 @@ app.add_typer(means.standards_app, name="standards")
 app.add_typer(means.ncr_app, name="ncr")
 app.add_typer(means.inventory_app, name="inventory")
 app.add_typer(means.matrix_app, name="training-matrix")
+work.client_app.add_typer(client_api.key_app, name="key")
+app.add_typer(client_api.invoice_app, name="invoice")
 
 
 def main() -> None:

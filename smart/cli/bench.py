@@ -429,3 +429,34 @@ def audit(
         f"  offline page in Chromium: {offline} (smart verify in Python: {figures.baseline_verify_ms:.1f} ms)"
     )
     typer.echo(f"  (building the log took {figures.build_s:.0f} s)")
+
+
+@app.command("api")
+def api(
+    as_json: bool = typer.Option(
+        False, "--json", help='Print {"p99_ms", "bare_p99_ms", "requests_per_s", …}.'
+    ),
+    requests: int = typer.Option(2000, min=10, max=100_000, help="Requests to each route (bounds the run)."),
+    rate: float = typer.Option(200.0, min=1, max=5000, help="Requests a second the load generator sends."),
+    pos: int = typer.Option(200, min=1, help="POs of the client whose API is read."),
+) -> None:
+    """The client API's p99 at a fixed rate on loopback, beside a bare FastAPI route's in the same run."""
+    from smart import logs
+    from smart.runtime import api_bench
+
+    logs.configure("WARNING")
+
+    def say(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    figures = api_bench.run_on_temporary_floor(say, requests=requests, rate=rate, pos=pos)
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"client API, {figures.requests} requests offered at {figures.offered_per_s:g}/s (loopback):")
+    typer.echo(f"  GET /api/v1/client/pos/{{po}} p99 {figures.p99_ms:.2f} ms (p50 {figures.p50_ms:.2f} ms)")
+    typer.echo(
+        f"  bare FastAPI route (same run) p99 {figures.bare_p99_ms:.2f} ms (p50 {figures.bare_p50_ms:.2f} ms)"
+    )
+    typer.echo(f"  answered {figures.requests_per_s:.0f} requests/s; {figures.refused} not 200")

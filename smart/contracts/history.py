@@ -19,10 +19,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smart import ledger
-from smart.contracts import approval
+
+if TYPE_CHECKING:  # the approval gate loads the access pillar (joserfc), which a module process lacks
+    from smart.contracts import approval
 
 ACTIVATION_KINDS = ("contract.activated", "contract.retired")
 

@@ -25,6 +25,9 @@ from smart.ledger.node_store import NodeLogBusy
 CLIENT_MANAGER = "client-manager"
 TRAVELERS = "travelers"
 HANDOFF_CENTRAL = "handoff-central"
+PROJECTS = "projects"
+PAY = "pay"
+CLIENT_API = "client-api"
 
 
 class ServiceLedger(Protocol):

@@ -50,6 +50,7 @@ from smart.hub import database_roles, handoff_central, reorders, work
 from smart.hub import means as means_service
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
+from smart.hub.client_api import service as client_api_service
 from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
@@ -88,6 +89,9 @@ ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
         "audit",
         "safety",
         "maintenance",
+        # SMART-API and Pay read the clients' POs, the floor's index and the ledger; they belong on
+        # Business once the one-way feed carries that subset (issue 22), so they run here until then.
+        "client-api",
         "business-publisher",
         "hubquery",
     ),
@@ -114,6 +118,9 @@ class HubServices:
         self.settings = settings
         self.role = role
         self.services = services_of(role)
+        #: Set by :class:`HubRoles`: the Vault's StandardsCentral, QACentral and InventoryHub wait
+        #: until the Floor has made the ledger's app role they work as (and its traveler book).
+        self.defer_means = False
         self.extensions: list[Any] = []
         #: The role's own database login, set by :meth:`start`.
         self.database_url_in_use = ""
@@ -136,6 +143,7 @@ class HubServices:
         self.safety: safety_service.SafetyCentral | None = None
         self.maintenance: maintenance_service.MaintenanceService | None = None
         self.means: means_service.MeansServices | None = None
+        self.client_api: client_api_service.ClientApiServices | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -197,11 +205,16 @@ class HubServices:
                 ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
                 zone=self.settings.shop_zone,
             )
-        if self.runs("means") and self.smartid is not None:
+        if self.runs("means") and self.smartid is not None and not self.defer_means:
             await self._start_means(owner_url, keys)
         from smart.hub import role_services  # the role's own services (imports them only when started)
 
         self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
+
+    async def start_means(self) -> None:
+        """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
+        if self.runs("means") and self.smartid is not None and self.means is None:
+            await self._start_means(self.owner_database_url(), KeyStore(self.settings.key_directory))
 
     async def _start_means(self, owner_url: str, keys: KeyStore) -> None:
         """StandardsCentral, QACentral and InventoryHub, beside SMART-ID (whose credentials they verify)."""
@@ -229,6 +242,7 @@ class HubServices:
         await asyncio.to_thread(work.migrate, owner_url)
         await asyncio.to_thread(audit_index.migrate, owner_url)
         await asyncio.to_thread(maintenance_store.migrate, owner_url)
+        await asyncio.to_thread(client_api_service.migrate, owner_url)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
         admin = keys.signing_key(ADMIN_KEY).verifying
@@ -285,6 +299,15 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.maintenance.start()
+        self.client_api = await asyncio.to_thread(
+            client_api_service.ClientApiServices,
+            self.app_database_url(),
+            keys=keys,
+            ledger_dir=self.settings.state_dir / "ledger",
+            clients=self.work.clients,
+            log_key=keys.signing_key(hub_store.HUB_KEY).verifying,
+        )
+        self.client_api.start()
 
     def routers(self, guard: auth.Guard | None = None, *, sign_in: bool = True) -> list[APIRouter]:
         """This role's pages: SMART-ID's (Vault), the jobs, reorders and work (Floor), its own services'."""
@@ -318,6 +341,8 @@ class HubServices:
             found += self.maintenance.routers(guard)
         if self.means is not None:
             found += self.means.routers(guard)
+        if self.client_api is not None:
+            found += self.client_api.routers(guard)
         for extension in self.extensions:
             found += extension.routers(guard)
         return found
@@ -361,6 +386,8 @@ class HubServices:
             await self.compliance.stop()
         if self.means is not None:
             await self.means.stop()
+        if self.client_api is not None:
+            await self.client_api.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):
@@ -394,6 +421,7 @@ class HubRoles:
     def __init__(self, settings: settings_.Settings) -> None:
         self.settings = settings
         self.roles = {role: HubServices(settings, role=role.value) for role in HubRole}
+        self.roles[HubRole.VAULT].defer_means = True
         self.stations = list(settings.station_ids)
 
     @property
@@ -434,6 +462,7 @@ class HubRoles:
             for role in (HubRole.VAULT, HubRole.FLOOR, HubRole.BUSINESS):
                 started.append(self.roles[role])
                 await self.roles[role].start()
+            await self.vault.start_means()
             if self.vault.means is not None and self.floor.work is not None:
                 # The Vault started first: StandardsCentral's approved revisions also go into the
                 # Floor's traveler book, so routes and releases name the revision in force.

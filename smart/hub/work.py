@@ -1,7 +1,7 @@
 """The hub's work services together: ClientManager, Travelers, HandoffCentral's release, Projects.
 
 Each keeps its own PostgreSQL schema (``clients``, ``travelers``,
-``handoff``) migrated as the owner and used as the app role, and its own
+``handoff``, ``projects``) migrated as the owner and used as the app role, and its own
 ledger node under ``<state_dir>/ledger/``. On one machine (``smart up``) they
 run in the hub process beside the ledger intake; they are apart enough that
 a Vault hub can run ClientManager and a Floor hub the rest (a later issue).
@@ -20,9 +20,10 @@ from nats.js import JetStreamContext
 from smart.hub import projects
 from smart.hub.clients import store as clients_store
 from smart.hub.clients import web as clients_web
+from smart.hub.projects import store as projects_store
 from smart.hub.release import store as release_store
 from smart.hub.release import web as release_web
-from smart.hub.service_log import CLIENT_MANAGER, HANDOFF_CENTRAL, TRAVELERS, ServiceNodeLog
+from smart.hub.service_log import CLIENT_MANAGER, HANDOFF_CENTRAL, PROJECTS, TRAVELERS, ServiceNodeLog
 from smart.hub.travelers import store as travelers_store
 from smart.hub.travelers import web as travelers_web
 from smart.hub.web.auth import Guard
@@ -35,6 +36,7 @@ def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> None:
     clients_store.migrate(owner_url, app_role=app_role)
     travelers_store.migrate(owner_url, app_role=app_role)
     release_store.migrate(owner_url, app_role=app_role)
+    projects_store.migrate(owner_url, app_role=app_role)
 
 
 class WorkServices:
@@ -58,28 +60,38 @@ class WorkServices:
             ledger=ServiceNodeLog(ledger_dir, keys, node=HANDOFF_CENTRAL),
         )
         self.floor_events = release_store.FloorEvents.connect(app_url)
-        self._task: asyncio.Task[None] | None = None
+        self.projects = projects_store.Projects(
+            app_url, ledger=ServiceNodeLog(ledger_dir, keys, node=PROJECTS)
+        )
+        self.invoices = projects_store.InvoiceIndex.connect(app_url)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.floor_events.run(), name="handoff-floor-events")
+        self._tasks = [
+            asyncio.create_task(self.floor_events.run(), name="handoff-floor-events"),
+            asyncio.create_task(self.invoices.run(), name="projects-invoices"),
+        ]
 
     def routers(self, guard: Guard) -> list[APIRouter]:
         return [
             clients_web.page_router(guard),  # before /pos/{po}: /pos/import is a page of its own
             clients_web.router(self.clients, guard),
             travelers_web.router(self.travelers, guard),
+            travelers_web.page_router(self.travelers, guard),
             release_web.router(
                 self.app_url, guard, clients=self.clients, travelers=self.travelers, release=self.release
             ),
-            projects.router(self.app_url, guard),
+            projects.router(self.app_url, guard, store=self.projects),
         ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         self.floor_events.close()
+        self.invoices.close()
+        self.projects.close()
         self.release.close()
         self.clients.close()
         self.travelers.close()

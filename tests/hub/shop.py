@@ -16,6 +16,7 @@ import pytest
 
 from smart.hub.clients import store as clients_store
 from smart.hub.clients.models import ClientIn, FlowdownIn, LineIn, PurchaseOrderIn
+from smart.hub.projects import store as projects_store
 from smart.hub.release import store as release_store
 from smart.hub.service_log import CLIENT_MANAGER, HANDOFF_CENTRAL, TRAVELERS, ServiceNodeLog
 from smart.hub.travelers import store as travelers_store
@@ -45,6 +46,7 @@ def work(hub_db: HubDatabase, tmp_path: Path) -> Iterator[Work]:
     clients_store.migrate(hub_db.owner_url)
     travelers_store.migrate(hub_db.owner_url)
     release_store.migrate(hub_db.owner_url)
+    projects_store.migrate(hub_db.owner_url)
     keys = KeyStore(tmp_path / "keys")
     ledger_dir = tmp_path / "ledger"
     clients = clients_store.ClientManager(

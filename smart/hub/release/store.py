@@ -11,8 +11,12 @@ revision each of its operations names. A station not on the route gets
 nothing, and a station a new traveler revision no longer routes to has the
 line withdrawn. Every record is checked as a station would read it before
 any is written; the release is one entry on the ``handoff-central`` ledger
-node naming the line's version, the traveler revision, each key and its KV
-revision.
+node naming the line's version, the traveler revision and each key, written
+before any record goes out. A release is all or nothing: a put that still
+fails after a retry (a station's subject refused, the server gone) undoes
+the puts before it, and a ``po.line.release.rolled-back`` entry follows,
+naming what had gone out (key and KV revision), what was put back, and
+anything that could not be; the line stays unreleased.
 
 What stations then do comes back through the ledger: :class:`FloorEvents`
 indexes the receipts and shipments the stations allowed (``module.decision``
@@ -29,11 +33,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import nats.errors
 import psycopg
 import structlog
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
@@ -57,6 +63,10 @@ SCHEMA = "handoff"
 MIGRATIONS = Path(__file__).with_name("migrations")
 GRANTS = {"releases": "SELECT, INSERT", "floor_events": "SELECT, INSERT"}
 RELEASE_KIND = "po.line.released"
+#: A release that failed part-way, and what was undone (it follows the release entry it undoes).
+ROLLED_BACK_KIND = "po.line.release.rolled-back"
+#: Tries of each put before a release is rolled back.
+PUBLISH_ATTEMPTS = 2
 #: The decisions that move parts in and out of the shop, as the stations record them.
 FLOOR_VERBS = ("receive", "ship")
 
@@ -260,7 +270,7 @@ class HandoffRelease:
         stations = tuple(traveler.stations())
         at = self.clock()
         # The ledger says what is released before any station has it: nothing reaches a station unrecorded.
-        await run_in_threadpool(
+        intent: Entry = await run_in_threadpool(
             self.ledger.append,
             kind=RELEASE_KIND,
             subject=f"{po}/{line}",
@@ -277,16 +287,13 @@ class HandoffRelease:
             },
             actor=actor,
         )
-        bucket = await self._records_bucket()
-        keys: dict[str, int] = {}
-        for record in wanted:
-            payload = json.dumps(records.plain(record.value), ensure_ascii=False, sort_keys=True).encode()
-            keys[record.key] = int(await bucket.put(record.key, payload))
-        for key in withdraw:
-            await bucket.delete(key)
-        released = Released(
-            po, line, held.version, traveler.revision, stations, keys, tuple(withdraw), actor, at
+        # All or nothing: a put or delete that fails after its retries undoes the ones before it, and
+        # the ledger says so (which keys went out, which were put back), so no entry claims a release
+        # that only some stations hold.
+        keys, withdrawn = await self._publish(
+            po, line, wanted, withdraw, released_entry=intent.node_seq, actor=actor
         )
+        released = Released(po, line, held.version, traveler.revision, stations, keys, withdrawn, actor, at)
         await run_in_threadpool(self._recorded, released)
         log.info(
             "handoff_central.released",
@@ -297,6 +304,139 @@ class HandoffRelease:
             line_version=held.version,
         )
         return released
+
+    async def _publish(
+        self,
+        po: str,
+        line: str,
+        wanted: list[StationRecord],
+        withdraw: list[str],
+        *,
+        released_entry: int,
+        actor: str,
+    ) -> tuple[dict[str, int], tuple[str, ...]]:
+        """Put every record and withdraw every dropped key, or put back what was done and refuse."""
+        bucket = await self._records_bucket()
+        done: list[tuple[str, KeyValue.Entry | None]] = []  # each key changed, and what it held before
+        keys: dict[str, int] = {}
+        steps: list[tuple[str, bytes | None]] = [
+            (r.key, json.dumps(records.plain(r.value), ensure_ascii=False, sort_keys=True).encode())
+            for r in wanted
+        ]
+        steps.extend((key, None) for key in withdraw)
+        for key, payload in steps:
+            try:
+                before = await self._held(bucket, key)
+            except (nats.errors.Error, TimeoutError, OSError) as err:
+                await self._roll_back(po, line, bucket, done, keys, steps, key, err, released_entry, actor)
+            try:
+                revision = await self._attempt(bucket, key, payload)
+            except (nats.errors.Error, TimeoutError, OSError) as err:
+                # a put whose answer was lost may have landed: then it is put back with the others
+                landed = await self._landed(bucket, key, before)
+                await self._roll_back(
+                    po, line, bucket, [*done, *landed], keys, steps, key, err, released_entry, actor
+                )
+            done.append((key, before))
+            if revision is not None:
+                keys[key] = revision
+        return keys, tuple(withdraw)
+
+    async def _held(self, bucket: KeyValue, key: str) -> KeyValue.Entry | None:
+        try:
+            return await bucket.get(key)
+        except KeyNotFoundError:  # never put, or withdrawn (deleted) before
+            return None
+
+    async def _landed(
+        self, bucket: KeyValue, key: str, before: KeyValue.Entry | None
+    ) -> list[tuple[str, KeyValue.Entry | None]]:
+        """``[(key, before)]`` when the key changed since ``before`` (or cannot be read), else ``[]``."""
+        try:
+            now = await self._held(bucket, key)
+        except (nats.errors.Error, TimeoutError, OSError):
+            return [(key, before)]
+        same = (now is None and before is None) or (
+            now is not None and before is not None and now.revision == before.revision
+        )
+        return [] if same else [(key, before)]
+
+    async def _attempt(self, bucket: KeyValue, key: str, payload: bytes | None) -> int | None:
+        """One put (or delete, for ``None``), tried :data:`PUBLISH_ATTEMPTS` times; its KV revision."""
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                if payload is None:
+                    await bucket.delete(key)
+                    return None
+                return int(await bucket.put(key, payload))
+            except (nats.errors.Error, TimeoutError, OSError) as err:
+                log.warning(
+                    "handoff_central.publish_retry", key=key, attempt=attempt, error=type(err).__name__
+                )
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _roll_back(
+        self,
+        po: str,
+        line: str,
+        bucket: KeyValue,
+        done: list[tuple[str, KeyValue.Entry | None]],
+        keys: Mapping[str, int],
+        steps: list[tuple[str, bytes | None]],
+        failed: str,
+        err: BaseException,
+        released_entry: int,
+        actor: str,
+    ) -> NoReturn:
+        """Undo the changes made so far (newest first), record exactly what happened, and refuse."""
+        restored: list[str] = []
+        still: dict[str, int | None] = {}
+        for key, before in reversed(done):
+            try:
+                if before is None or before.value is None:
+                    await bucket.delete(key)
+                else:
+                    await bucket.put(key, before.value)
+                restored.append(key)
+            except (nats.errors.Error, TimeoutError, OSError):
+                still[key] = keys.get(key)  # the station may hold this; the entry says which revision
+        changed = {key for key, _ in done if key != failed}
+        unreached = [key for key, _ in steps if key not in changed]
+        await run_in_threadpool(
+            self.ledger.append,
+            kind=ROLLED_BACK_KIND,
+            subject=f"{po}/{line}",
+            data={
+                "po": po,
+                "line": line,
+                "release": released_entry,
+                "published": dict(keys),
+                "failedAt": failed,
+                "unreached": unreached,
+                "restored": restored,
+                "stillHeld": still,
+                "error": f"{type(err).__name__}: {err}",
+            },
+            actor=actor,
+        )
+        stations = sorted({_split_key(key)[0] for key in unreached})
+        log.error(
+            "handoff_central.release_rolled_back",
+            po=po,
+            line=line,
+            failed=failed,
+            restored=len(restored),
+            still_held=list(still),
+            error=type(err).__name__,
+        )
+        left = f"; {', '.join(still)} could not be put back (on the ledger)" if still else ""
+        raise Refused(
+            "stations",
+            f"release of PO {po} line {line} did not reach {', '.join(stations)} "
+            f"({type(err).__name__}); what had gone out was rolled back{left}; release it again",
+        ) from err
 
     def _recorded(self, released: Released) -> None:
         with self._connect() as conn, conn.transaction():

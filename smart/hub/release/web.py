@@ -103,6 +103,7 @@ def router(
                 "error": error,
                 "may_review": allows(login.role, Permission.ORDERS_REVIEW),
                 "may_release": allows(login.role, Permission.ORDERS_RELEASE),
+                "may_write": allows(login.role, Permission.ORDERS_WRITE),
             },
             status_code=422 if error else 200,
         )

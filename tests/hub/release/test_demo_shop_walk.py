@@ -5,7 +5,8 @@ with its flowdown, the approved procedures and the traveler pt-1 → sr-1 are
 entered, the line is contract-reviewed and released, and only pt-1 and sr-1
 get its records. Then the job is walked at real stations (node agents on
 their leaves, the reference contracts), their ledgers reach the hub, and the
-hub's job view and milestones follow the serial from receipt to shipment.
+hub's job view and milestones follow the serial from receipt to shipment, and
+Pay invoices the line against the C of C signed at sr-1.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from nats.aio.client import Client as NatsClient
 
 from smart.contracts import facts as f
 from smart.hub import handoff_central, projects
+from smart.hub.client_api import service as client_api_service
+from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.pay import store as pay_store
+from smart.hub.projects import store as projects_store
 from smart.hub.release import job_view
 from smart.hub.release import store as release
+from smart.hub.service_log import PAY, ServiceNodeLog
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.work import WorkServices
 from smart.keys import KeyStore
@@ -54,6 +60,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     import smart.hub.work as work_module
 
     work_module.migrate(hub_db.owner_url)
+    client_api_service.migrate(hub_db.owner_url)
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
     key_store = KeyStore(tmp_path / "keys")
@@ -142,6 +149,8 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
 
         handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
         floor_events = release.FloorEvents.connect(hub_db.app_url)
+        certificates = pay_store.CertificateIndex.connect(hub_db.app_url)
+        invoices = projects_store.InvoiceIndex.connect(hub_db.app_url)
 
         def traced() -> dict[str, str]:
             handoffs.index_once()
@@ -170,15 +179,31 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
                 progress = projects.progress(conn, "PO-4411", today=AT.date())
                 assert progress is not None
                 reached = {m.name for m in progress.milestones if m.reached_at is not None}
-                assert reached == {
-                    "received",
-                    "in process",
-                    "inspected",
-                    "shipped",
-                }  # invoiced: Pay, not built
+                assert reached == {"received", "in process", "inspected", "shipped"}
+
+            # Pay invoices the line against the C of C qm-1 signed at sr-1, and Projects sees it invoiced
+            certificates.index_once()
+            pay = pay_store.Pay(
+                hub_db.app_url, ledger=ServiceNodeLog(tmp_path / "hub-ledger", key_store, node=PAY)
+            )
+            try:
+                invoice = pay.invoice("PO-4411", ["1"], actor="qm-1")
+            finally:
+                pay.close()
+            with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
+                (certificate,) = pay_store.certificates(conn, "PO-4411", "1")
+            assert (certificate.station, certificate.signed_by) == ("sr-1", "qm-1")
+            assert invoice.lines[0].certificate == certificate.ledger_idx and invoice.lines[0].quantity == 2
+            HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store).gather_once()
+            assert invoices.index_once() == 1
+            with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
+                progress = projects.progress(conn, "PO-4411", today=AT.date())
+                assert progress is not None and all(m.reached_at for m in progress.milestones)
         finally:
             handoffs.close()
             floor_events.close()
+            certificates.close()
+            invoices.close()
     finally:
         for client in clients:
             await client.close()

@@ -6,13 +6,15 @@ receipt of a line of the PO, **in process** when a station on a route
 handed off a job of it, **inspected** when every line's inspection and
 processing operations (every routed station but the shipping one) handed
 off, **shipped** when every line was allowed out at shipping, and
-**invoiced** when Pay records ``invoice.issued`` for the PO (Pay is not
-built yet, so this stays open). A PO is late when a line's due date has
-passed and the line has not shipped.
+**invoiced** when Pay's ``invoice.issued`` entries have named every line
+of the PO. A PO is late when a line's due date has passed and the line has
+not shipped, or when a milestone the planner committed it to
+(:mod:`smart.hub.projects.store`) is past its date and not reached.
 
-Projects keeps no tables of its own: it reads ClientManager's lines,
-the travelers, and HandoffCentral's indexes of the log, all of which can be
-rebuilt from the ledger.
+Projects' own schema (``projects``) holds the planned milestone dates and
+the index of Pay's invoices from the log; it reads ClientManager's lines,
+the travelers, and HandoffCentral's indexes of the log besides, all of
+which can be rebuilt from the ledger.
 """
 
 from __future__ import annotations
@@ -25,15 +27,19 @@ from typing import Any
 import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from smart.access.roles import Permission
 from smart.hub import handoff_central
+from smart.hub.clients.models import Notes
+from smart.hub.clients.store import Refused
+from smart.hub.clients.web import refused
+from smart.hub.projects.store import MILESTONES, MilestonePlan, Projects, invoiced_at, plans
 from smart.hub.release.store import floor_events
 from smart.hub.vault.logins import Login
 from smart.hub.web.auth import TEMPLATES, Guard
 
-MILESTONES = ("received", "in process", "inspected", "shipped", "invoiced")
 SHIPPING_PROCESSES = frozenset({"shipping", "receiving", "shipping-receiving"})
 
 
@@ -54,10 +60,12 @@ class PoProgress:
     lines: int
     milestones: tuple[Milestone, ...]
     late_lines: tuple[str, ...]
+    plans: tuple[MilestonePlan, ...] = ()
+    late_milestones: tuple[str, ...] = ()
 
     @property
     def late(self) -> bool:
-        return bool(self.late_lines)
+        return bool(self.late_lines or self.late_milestones)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +76,8 @@ class PoProgress:
             "milestones": [m.to_json() for m in self.milestones],
             "late": self.late,
             "lateLines": list(self.late_lines),
+            "plans": [p.to_json() for p in self.plans],
+            "lateMilestones": list(self.late_milestones),
         }
 
 
@@ -90,6 +100,7 @@ def progress(conn: psycopg.Connection[Any], po: str, *, today: date) -> PoProgre
     in_process: list[datetime] = []
     inspected: list[datetime | None] = []
     shipped: list[datetime | None] = []
+    invoiced: list[datetime | None] = []
     late: list[str] = []
     for line, due in lines:
         route = conn.execute(
@@ -109,18 +120,19 @@ def progress(conn: psycopg.Connection[Any], po: str, *, today: date) -> PoProgre
         shipped.append(min(out) if out else None)
         if not out and due < today:
             late.append(line)
-    invoiced = conn.execute(
-        "SELECT min(ts) FROM (SELECT (convert_from(entry, 'UTF8')::jsonb ->> 'ts')::timestamptz AS ts "
-        "FROM ledger_entries WHERE position(%s::bytea in entry) > 0 "
-        "AND convert_from(entry, 'UTF8')::jsonb ->> 'subject' = %s) AS found",
-        (b'"kind":"invoice.issued"', po),
-    ).fetchone()
+        invoiced.append(invoiced_at(conn, po, line))
     reached = (
         min(received, default=None),
         min(in_process, default=None),
         _latest(inspected),
         _latest(shipped),
-        invoiced[0] if invoiced else None,
+        _latest(invoiced),
+    )
+    planned = plans(conn, po)
+    overdue = tuple(
+        name
+        for name, at in zip(MILESTONES, reached, strict=True)
+        if at is None and name in planned and planned[name].due_on < today
     )
     return PoProgress(
         po=po,
@@ -129,6 +141,8 @@ def progress(conn: psycopg.Connection[Any], po: str, *, today: date) -> PoProgre
         lines=len(lines),
         milestones=tuple(Milestone(name, at) for name, at in zip(MILESTONES, reached, strict=True)),
         late_lines=tuple(late),
+        plans=tuple(planned[name] for name in MILESTONES if name in planned),
+        late_milestones=overdue,
     )
 
 
@@ -143,10 +157,22 @@ def board(
     return [p for p in found if p.late] if late_only else found
 
 
-def router(url: str, guard: Guard, *, today: Callable[[], date] | None = None) -> APIRouter:
+class PlanIn(BaseModel):
+    """A planned date for one milestone of a PO; moving a planned date needs its reason."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    due_on: date
+    reason: Notes = ""
+
+
+def router(
+    url: str, guard: Guard, *, store: Projects | None = None, today: Callable[[], date] | None = None
+) -> APIRouter:
     """``/api/v1/projects`` (every PO's milestones, ``?late=true`` for the late ones) and ``/projects``."""
     routes = APIRouter()
     read = guard.requires(Permission.ORDERS_READ)
+    write = guard.requires(Permission.ORDERS_WRITE)
     day = today or (lambda: datetime.now(UTC).date())
 
     def _board(late_only: bool) -> list[PoProgress]:
@@ -158,6 +184,21 @@ def router(url: str, guard: Guard, *, today: Callable[[], date] | None = None) -
         """Each PO's milestones (received, in process, inspected, shipped, invoiced), due date, late lines."""
         found: list[PoProgress] = await run_in_threadpool(_board, late)
         return found
+
+    if store is not None:
+
+        @routes.put("/api/v1/projects/{po}/milestones/{milestone}", tags=["Projects"])
+        async def plan_milestone(
+            po: str, milestone: str, body: PlanIn, login: Login = Depends(write)
+        ) -> dict[str, Any]:
+            """Commit the PO to reach the milestone by a date (on the ``projects`` ledger node)."""
+            try:
+                planned = await run_in_threadpool(
+                    store.plan, po, milestone, body.due_on, actor=login.username, reason=body.reason
+                )
+            except Refused as err:
+                raise refused(err) from err
+            return planned.to_json()
 
     @routes.get("/projects", response_class=HTMLResponse, include_in_schema=False)
     async def projects_page(

@@ -1,0 +1,211 @@
+"""The client API's credentials: API keys and OAuth clients, each scoped to one client, revocable.
+
+A secret is shown once, when made, and kept only as its SHA-256 digest:
+it is 32 random bytes, so a digest cannot be guessed back and is cheap
+enough to check on every request (a password hash such as argon2 is for
+secrets people choose). A credential names exactly one of the shop's
+clients, and everything the API answers is filtered by that client, so a
+key can never read another client's POs. Making and revoking a credential
+is one transaction with one entry on the ``client-api`` ledger node (who,
+which client, the key's id; never the secret or its digest). Revocation
+takes effect on the next request: keys are looked up every time, never
+cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smart.hub import migrations
+from smart.hub.clients.store import Refused
+from smart.hub.service_log import ServiceLedger
+from smart.hub.service_store import ServiceStore, utc_now
+from smart.ledger import hub_store
+
+log = structlog.get_logger("smart.hub.client_api")
+
+SCHEMA = "client_api"
+MIGRATIONS = Path(__file__).with_name("migrations")
+GRANTS = {
+    "api_keys": "SELECT, INSERT, UPDATE",
+    "oauth_clients": "SELECT, INSERT, UPDATE",
+    "oauth_tokens": "SELECT, INSERT",
+}
+KEY_PREFIX = "smk_"
+TOKEN_LIFETIME = timedelta(minutes=15)
+
+
+def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> list[int]:
+    """Bring the ``client_api`` schema up to date as the owner; the app role gets :data:`GRANTS` only."""
+    return migrations.apply(owner_url, schema=SCHEMA, directory=MIGRATIONS, grants=GRANTS, app_role=app_role)
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who is calling: the credential's id (key id or OAuth client id) and the one client it reads."""
+
+    id: str
+    client: str
+    kind: str  # "api-key" or "oauth"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    client: str
+    label: str
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client": self.client,
+            "label": self.label,
+            "createdBy": self.created_by,
+            "createdAt": self.created_at.isoformat(),
+            "revokedAt": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+class ClientCredentials(ServiceStore):
+    """API keys, OAuth clients and their tokens, on app-role connections; changes on ``client-api``."""
+
+    log_name = "client_api"
+
+    def __init__(
+        self, url: str, *, ledger: ServiceLedger, clock: Callable[[], datetime] = utc_now, pool_size: int = 4
+    ) -> None:
+        super().__init__(url, ledger=ledger, clock=clock, pool_size=pool_size)
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    def create_key(self, client: str, *, actor: str, label: str = "") -> tuple[KeyInfo, str]:
+        """A new key for ``client``; returns it with the full key, which is never shown again."""
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        at = self.clock()
+        with self._changing() as conn:
+            if conn.execute("SELECT 1 FROM clients.clients WHERE code = %s", (client,)).fetchone() is None:
+                raise Refused("client", f"no client {client}")
+            conn.execute(
+                "INSERT INTO client_api.api_keys (id, client, secret_sha256, label, created_by, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (key_id, client, digest(secret), label, actor, at),
+            )
+            self._record("client.api_key.created", key_id, actor, client=client, label=label)
+        return KeyInfo(key_id, client, label, actor, at, None), f"{KEY_PREFIX}{key_id}.{secret}"
+
+    def revoke_key(self, key_id: str, *, actor: str) -> KeyInfo:
+        at = self.clock()
+        with self._changing() as conn:
+            row = conn.execute(
+                "UPDATE client_api.api_keys SET revoked_at = %s, revoked_by = %s "
+                "WHERE id = %s AND revoked_at IS NULL RETURNING *",
+                (at, actor, key_id),
+            ).fetchone()
+            if row is None:
+                raise Refused("key", f"no key {key_id} that is not revoked already")
+            self._record("client.api_key.revoked", key_id, actor, client=row["client"])
+        return _key(row)
+
+    def keys(self, client: str | None = None) -> list[KeyInfo]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM client_api.api_keys WHERE %s::text IS NULL OR client = %s ORDER BY created_at",
+                (client, client),
+            ).fetchall()
+        return [_key(row) for row in rows]
+
+    # -- OAuth clients ------------------------------------------------------------------------
+
+    def create_oauth_client(self, client: str, *, actor: str, label: str = "") -> tuple[str, str]:
+        """A new OAuth client for ``client``: its ``client_id`` and ``client_secret`` (shown once)."""
+        client_id, secret = f"smc_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
+        at = self.clock()
+        with self._changing() as conn:
+            if conn.execute("SELECT 1 FROM clients.clients WHERE code = %s", (client,)).fetchone() is None:
+                raise Refused("client", f"no client {client}")
+            conn.execute(
+                "INSERT INTO client_api.oauth_clients (client_id, client, secret_sha256, label, created_by, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (client_id, client, digest(secret), label, actor, at),
+            )
+            self._record("client.oauth_client.created", client_id, actor, client=client, label=label)
+        return client_id, secret
+
+    def revoke_oauth_client(self, client_id: str, *, actor: str) -> None:
+        at = self.clock()
+        with self._changing() as conn:
+            row = conn.execute(
+                "UPDATE client_api.oauth_clients SET revoked_at = %s, revoked_by = %s "
+                "WHERE client_id = %s AND revoked_at IS NULL RETURNING client",
+                (at, actor, client_id),
+            ).fetchone()
+            if row is None:
+                raise Refused("client_id", f"no OAuth client {client_id} that is not revoked already")
+            self._record("client.oauth_client.revoked", client_id, actor, client=row["client"])
+
+    def oauth_client(self, client_id: str) -> tuple[str, bytes] | None:
+        """The client and secret digest of an OAuth client not revoked."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT client, secret_sha256 FROM client_api.oauth_clients "
+                "WHERE client_id = %s AND revoked_at IS NULL",
+                (client_id,),
+            ).fetchone()
+        return None if row is None else (row["client"], bytes(row["secret_sha256"]))
+
+    def save_token(self, token: str, client_id: str, client: str) -> None:
+        at = self.clock()
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO client_api.oauth_tokens (token_sha256, client_id, client, issued_at, "
+                "expires_at) VALUES (%s, %s, %s, %s, %s)",
+                (digest(token), client_id, client, at, at + TOKEN_LIFETIME),
+            )
+        log.info("client_api.token_issued", client=client, client_id=client_id)
+
+    # -- every request ------------------------------------------------------------------------
+
+    def authenticate(self, presented: str) -> Credential | None:
+        """The credential a bearer value proves, or ``None`` (unknown, revoked, expired, malformed)."""
+        with self.pool.connection() as conn:
+            if presented.startswith(KEY_PREFIX):
+                key_id, _, secret = presented[len(KEY_PREFIX) :].partition(".")
+                if not key_id or not secret:
+                    return None
+                row = conn.execute(
+                    "SELECT client, secret_sha256 FROM client_api.api_keys "
+                    "WHERE id = %s AND revoked_at IS NULL",
+                    (key_id,),
+                ).fetchone()
+                if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), digest(secret)):
+                    return None
+                return Credential(key_id, row["client"], "api-key")
+            row = conn.execute(
+                "SELECT t.client_id, t.client FROM client_api.oauth_tokens t "
+                "JOIN client_api.oauth_clients c USING (client_id) "
+                "WHERE t.token_sha256 = %s AND t.expires_at > %s AND c.revoked_at IS NULL",
+                (digest(presented), self.clock()),
+            ).fetchone()
+        return None if row is None else Credential(row["client_id"], row["client"], "oauth")
+
+
+def _key(row: Any) -> KeyInfo:
+    return KeyInfo(
+        row["id"], row["client"], row["label"], row["created_by"], row["created_at"], row["revoked_at"]
+    )

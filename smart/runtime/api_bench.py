@@ -1,0 +1,316 @@
+"""``smart bench api``: the client API's p99 at a fixed request rate, beside a bare FastAPI route's.
+
+A temporary PostgreSQL holds one client's POs (and another client's, so
+the filter by client does work); the hub app serves the client API and a
+bare route (``GET /bench/bare``, no database, no credential) from one
+uvicorn server on loopback, in a process of its own (the generator must not
+share its interpreter). The load generator is
+open-loop: it sends at a fixed rate whatever the answers do, and each
+latency runs from the moment the request was due (so a stall counts
+against the server, not hidden by the generator waiting). It is bounded in
+count (``requests``) and time (``requests / rate`` seconds plus a grace),
+the bare route first, then ``GET /api/v1/client/pos/{po}`` with an API key
+(authentication, rate-limit bucket, one query, the typed answer). The
+bench's credential has a rate limit above the offered load; the shop's
+default (20 a second per credential) would refuse most of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import uvicorn
+from fastapi import FastAPI
+from psycopg.conninfo import make_conninfo
+
+from smart.hub import work
+from smart.hub.client_api import service as client_api_service
+from smart.hub.client_api import web as client_api_web
+from smart.hub.client_api.store import ClientCredentials
+from smart.hub.clients.store import ClientManager
+from smart.hub.service_log import CLIENT_API, CLIENT_MANAGER, ServiceNodeLog
+from smart.keys import KeyStore
+from smart.ledger import hub_store
+from smart.runtime import ports
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    p99_ms: float
+    bare_p99_ms: float
+    requests_per_s: float
+    p50_ms: float
+    bare_p50_ms: float
+    requests: int
+    offered_per_s: float
+    refused: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def _seed(owner_url: str, pos: int) -> None:
+    """``pos`` POs of three lines for BENCH and as many for OTHER, by SQL (not timed)."""
+    with psycopg.connect(owner_url, autocommit=True) as conn, conn.transaction():
+        for code in ("BENCH", "OTHER"):
+            conn.execute(
+                "INSERT INTO clients.clients (code, name, retention, nadcap_required, added_by) "
+                "VALUES (%s, %s, '10 years', false, 'bench')",
+                (code, f"{code} client"),
+            )
+            conn.execute(
+                "INSERT INTO clients.purchase_orders (po, client, received_on, added_by) "
+                "SELECT %s || lpad(n::text, 5, '0'), %s, date '2026-11-01', 'bench' "
+                "FROM generate_series(1, %s) n",
+                (f"{code}-", code, pos),
+            )
+            conn.execute(
+                "INSERT INTO clients.po_lines (po, line, part, part_revision, quantity, unit, lot, "
+                "unit_price, due_date) SELECT o.po, l::text, 'BRK-220', 'C', 4, 'ea', 'LOT-' || l, 42.50, "
+                "date '2026-12-18' FROM clients.purchase_orders o, generate_series(1, 3) l "
+                "WHERE o.client = %s",
+                (code,),
+            )
+        conn.execute("ANALYZE")
+
+
+def _app(app_url: str, work_dir: Path, rate: float) -> tuple[FastAPI, client_api_service.ClientApiServices]:
+    """The served app: the client API and the bare route, as the bench's server process runs them."""
+    keys = KeyStore(work_dir / "keys")
+    clients = ClientManager(app_url, ledger=ServiceNodeLog(work_dir / "ledger", keys, node=CLIENT_MANAGER))
+    services = client_api_service.ClientApiServices(
+        app_url,
+        keys=keys,
+        ledger_dir=work_dir / "ledger",
+        clients=clients,
+        log_key=None,
+        rate_per_s=rate * 10,
+        burst=int(rate * 10),
+    )
+    app = FastAPI()
+    app.include_router(client_api_web.router(services.api))
+
+    @app.get("/bench/bare")
+    async def bare() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app, services
+
+
+def serve(app_url: str, work_dir: Path, port: int, rate: float) -> None:
+    """The server process: the app on loopback until terminated (``python -m smart.runtime.api_bench``)."""
+    app, _ = _app(app_url, work_dir, rate)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
+
+
+@contextmanager
+def _server(app_url: str, work_dir: Path, rate: float) -> Iterator[str]:
+    """The app in a process of its own (the load generator must not share its interpreter), on loopback."""
+    port = ports.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smart.runtime.api_bench", app_url, str(work_dir), str(port), str(rate)],
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/bench/bare", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bench's web server did not start")
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: a generator lighter than the server it loads.
+
+    A full client library costs about as much CPU per request as the route it measures; this writes
+    the request line and reads the status line, the headers and ``Content-Length`` bytes of body.
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._head = f"Host: {host}:{port}\r\n{extra}\r\n".encode()
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, path: str) -> int:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._head)
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+
+
+async def _load(
+    base: str, paths: list[str], headers: dict[str, str], *, rate: float, count: int, connections: int = 32
+) -> tuple[list[float], int, float]:
+    """Send ``count`` requests at ``rate`` a second (open loop); latencies (ms) from when each was due."""
+    host, _, port = base.removeprefix("http://").partition(":")
+    idle: asyncio.Queue[_Connection] = asyncio.Queue()
+    pool = [_Connection(host, int(port), headers) for _ in range(connections)]
+    for connection in pool:
+        idle.put_nowait(connection)
+    latencies: list[float] = []
+    refused = 0
+
+    async def one(path: str, due: float) -> None:
+        nonlocal refused
+        connection = await idle.get()
+        try:
+            if await asyncio.wait_for(connection.get(path), timeout=10) != 200:
+                refused += 1
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, TimeoutError):
+            refused += 1  # a failure counts as what it cost, and as refused; the connection starts anew
+            connection.close()
+            connection = _Connection(host, int(port), headers)
+        finally:
+            idle.put_nowait(connection)
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    started = time.perf_counter()
+    tasks: list[asyncio.Task[None]] = []
+    for n in range(count):
+        due = started + n / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(paths[n % len(paths)], due)))
+    # bounded in time too: what has not answered by then is counted as refused at that latency
+    _, late = await asyncio.wait(tasks, timeout=count / rate + 30)
+    for task in late:
+        task.cancel()
+        refused += 1
+        latencies.append((time.perf_counter() - started - count / rate) * 1000)
+    elapsed = time.perf_counter() - started
+    for connection in pool:
+        connection.close()
+    return latencies, refused, elapsed
+
+
+def run(
+    admin_url: str,
+    *,
+    work_dir: Path,
+    requests: int = 2000,
+    rate: float = 200.0,
+    pos: int = 200,
+    progress: Callable[[str], None] = lambda line: None,
+) -> Figures:
+    name = f"bench_api_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    owner_url = make_conninfo(admin_url, dbname=name)
+    password = secrets.token_urlsafe(16)
+    try:
+        hub_store.migrate(owner_url, app_password=password)
+        work.migrate(owner_url)
+        client_api_service.migrate(owner_url)
+        app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+        progress(f"seeding {pos} POs for each of two clients …")
+        _seed(owner_url, pos)
+        keys = KeyStore(work_dir / "keys")
+        credentials = ClientCredentials(
+            app_url, ledger=ServiceNodeLog(work_dir / "ledger", keys, node=CLIENT_API), pool_size=1
+        )
+        try:
+            _, key = credentials.create_key("BENCH", actor="bench")
+        finally:
+            credentials.close()
+        with _server(app_url, work_dir, rate) as base:
+            rng = random.Random(22)
+            paths = [f"/api/v1/client/pos/BENCH-{rng.randrange(1, pos + 1):05d}" for _ in range(512)]
+            warm = max(10, requests // 20)
+            progress(f"warming up, then {requests} requests at {rate:g}/s to the bare route …")
+            asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=warm))
+            bare_ms, _, _ = asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=requests))
+            progress(f"{requests} requests at {rate:g}/s to the client API …")
+            auth = {"Authorization": f"Bearer {key}"}
+            asyncio.run(_load(base, paths, auth, rate=rate, count=warm))
+            api_ms, refused, elapsed = asyncio.run(_load(base, paths, auth, rate=rate, count=requests))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return Figures(
+        p99_ms=_quantile(api_ms, 0.99),
+        bare_p99_ms=_quantile(bare_ms, 0.99),
+        requests_per_s=len(api_ms) / elapsed,
+        p50_ms=_quantile(api_ms, 0.50),
+        bare_p50_ms=_quantile(bare_ms, 0.50),
+        requests=requests,
+        offered_per_s=rate,
+        refused=refused,
+    )
+
+
+def run_on_temporary_floor(progress: Callable[[str], None], **sizes: Any) -> Figures:
+    """Start a temporary PostgreSQL (no NATS: the client API reads the hub database only), and run."""
+    from smart.runtime.background import BackgroundFloor
+    from smart.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="smart-bench-api-") as tmp:
+        settings = Settings(
+            state_dir=Path(tmp) / "state",
+            stations=1,
+            web_port=ports.free_port(),
+            postgres_port=ports.free_port(),
+            nats_port=ports.free_port(),
+            nats_leaf_port=ports.free_port(),
+            nats_monitor_port=ports.free_port(),
+            station_nats_port_base=ports.free_block(1),
+            station_monitor_port_base=ports.free_block(1),
+            station_web_port_base=ports.free_block(1),
+        )
+        progress("starting a temporary PostgreSQL …")
+        with BackgroundFloor(settings, nats_servers=False) as floor:
+            return run(
+                floor.floor.database_url("postgres"), work_dir=Path(tmp) / "work", progress=progress, **sizes
+            )
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))

@@ -1,0 +1,237 @@
+"""SMART-API on a real database: each client sees only its own work, by API key or OAuth token; fuzzed.
+
+One shop state per test module's work: AEROSPAR's PO-4411 (line 1 shipped
+with its C of C and invoiced, line 2 shipped without one, line 3 entered)
+and another client's PO-7000. The client API is driven through the hub app
+as a client's integration would (``Authorization: Bearer …``), and
+schemathesis fuzzes it from the API's own OpenAPI document: no answer is a
+5xx, and every 4xx names what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.core.result import Err
+
+from smart.access.roles import Role
+from smart.hub.client_api import service as client_api_service
+from smart.hub.client_api.web import RateLimit
+from smart.hub.clients.models import ClientIn
+from smart.hub.service_log import CLIENT_API
+from smart.hub.vault.logins import Logins
+from smart.hub.web import auth
+from smart.hub.web.app import create_app
+from smart.ledger import bundle
+from smart.ledger.hub_store import HubLog
+from smart.runtime.floor import FloorStatus
+from tests.hub.conftest import PASSWORD
+from tests.hub.pay.test_store import shipped_floor
+from tests.hub.shop import QM, Work, line, order
+
+#: Examples per operation and generation mode (positive, negative): enough to find a 5xx, little time.
+FUZZ_EXAMPLES = 5
+
+
+async def _no_floor() -> FloorStatus:
+    return FloorStatus(healthy=True, services=[], checked_at=time.time())
+
+
+@dataclass
+class Shop:
+    client: TestClient
+    services: client_api_service.ClientApiServices
+    work: Work
+    aerospar_key: str
+    other_key: str
+    invoice: str
+
+
+@pytest.fixture
+def shop(work: Work) -> Iterator[Shop]:
+    client_api_service.migrate(work.db.owner_url)
+    shipped_floor(work)
+    work.clients.add_client(
+        ClientIn(code="OTHER", name="Other Aero", retention="7 years", nadcap_required=False), actor=QM
+    )
+    other = order("PO-7000", line("1", serials=("OT-1",), quantity=1, flowdowns=(_no_nadcap(),)))
+    work.clients.add_po(other.model_copy(update={"client": "OTHER"}), actor=QM)
+    services = client_api_service.ClientApiServices(
+        work.db.app_url,
+        keys=work.keys,
+        ledger_dir=work.ledger_dir,
+        clients=work.clients,
+        log_key=work.keys.signing_key("hub").verifying,
+        rate_per_s=10_000,
+        burst=10_000,
+    )
+    invoice = services.pay.invoice("PO-4411", ["1"], actor=QM)
+    _, aerospar_key = services.credentials.create_key("AEROSPAR", actor=QM, label="ERP")
+    _, other_key = services.credentials.create_key("OTHER", actor=QM)
+    logins = Logins(work.db.owner_url)
+    logins.add("qm-anna", PASSWORD, role=Role.QUALITY_MANAGER)
+    app = create_app(_no_floor, routers=[auth.router(logins), *services.routers(auth.Guard(logins))])
+    try:
+        with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+            yield Shop(client, services, work, aerospar_key, other_key, invoice.number)
+    finally:
+        services.pay.close()
+        services.credentials.close()
+        services.certificates.close()
+
+
+def _no_nadcap() -> Any:
+    from tests.hub.shop import flowdown
+
+    return flowdown(nadcap_required=False)
+
+
+def _as(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop: Shop) -> None:
+    api, mine, theirs = shop.client, _as(shop.aerospar_key), _as(shop.other_key)
+    listed = api.get("/api/v1/client/pos", headers=mine)
+    assert listed.status_code == 200, listed.text
+    assert [po["po"] for po in listed.json()] == ["PO-4411"]
+    statuses = {
+        ln["line"]: (ln["status"], ln["certified"], ln["invoice"]) for ln in listed.json()[0]["lines"]
+    }
+    assert statuses == {
+        "1": ("invoiced", True, shop.invoice),
+        "2": ("shipped", False, None),
+        "3": ("entered", False, None),
+    }
+    assert [po["po"] for po in api.get("/api/v1/client/pos", headers=theirs).json()] == ["PO-7000"]
+
+    # another client's PO, C of C, proof and invoice answer exactly as ones that do not exist
+    for path in (
+        "/api/v1/client/pos/PO-4411",
+        "/api/v1/client/pos/PO-4411/lines/1/coc",
+        "/api/v1/client/pos/PO-4411/lines/1/proof",
+        f"/api/v1/client/invoices/{shop.invoice}",
+        f"/api/v1/client/invoices/{shop.invoice}/pdf",
+    ):
+        refused = api.get(path, headers=theirs)
+        assert refused.status_code == 404 and "of yours" in refused.json()["detail"], path
+    assert api.get("/api/v1/client/invoices", headers=theirs).json() == []
+
+    coc = api.get("/api/v1/client/pos/PO-4411/lines/1/coc", headers=mine)
+    assert coc.status_code == 200 and coc.headers["content-type"] == "application/pdf"
+    assert coc.content.startswith(b"%PDF")
+    assert api.get("/api/v1/client/pos/PO-4411/lines/2/coc", headers=mine).status_code == 404  # unsigned
+    proofs = api.get("/api/v1/client/pos/PO-4411/lines/1/proof", headers=mine).json()["proofs"]
+    assert {p["what"] for p in proofs} == {"coc", "ship"}
+    with HubLog.connect(shop.work.db.app_url) as hub_log:
+        trust = hub_log.trust(shop.work.keys.signing_key("hub").verifying)
+    for proof in proofs:  # each bundle proves its entry offline against the log's signed checkpoint
+        verified = bundle.verify(base64.b64decode(proof["bundle"]), trust)
+        assert verified.index == proof["index"] and verified.entry.node == "sr-1"
+    (invoice,) = api.get("/api/v1/client/invoices", headers=mine).json()
+    assert (invoice["number"], invoice["total"], invoice["lines"][0]["quantity"]) == (
+        shop.invoice,
+        "85.00",
+        2,
+    )
+    pdf = api.get(f"/api/v1/client/invoices/{shop.invoice}/pdf", headers=mine)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+    # no credential, a made-up one, a revoked one: 401, naming the authorization
+    for headers in ({}, _as("smk_000000000000.not-a-secret"), _as("garbage")):
+        refused = api.get("/api/v1/client/pos", headers=headers)
+        assert refused.status_code == 401 and refused.json()["detail"].startswith("authorization:")
+    (aerospar_key,) = shop.services.credentials.keys("AEROSPAR")
+    shop.services.credentials.revoke_key(aerospar_key.id, actor=QM)
+    assert api.get("/api/v1/client/pos", headers=mine).status_code == 401
+    assert api.get("/api/v1/client/pos", headers=theirs).status_code == 200  # only that key
+    recorded = shop.work.node(CLIENT_API).entries()
+    assert [e.kind for e in recorded] == ["client.api_key.created"] * 2 + ["client.api_key.revoked"]
+    assert all(
+        shop.aerospar_key.split(".")[1] not in str(e.data) for e in recorded
+    )  # no secret on the ledger
+
+    # OAuth 2.0 client credentials (Authlib): a token for AEROSPAR reads AEROSPAR's work only
+    client_id, secret = shop.services.credentials.create_oauth_client("AEROSPAR", actor=QM)
+    wrong = api.post(
+        "/api/v1/client/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "x")
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    granted = api.post(
+        "/api/v1/client/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert granted.status_code == 200, granted.text
+    token = granted.json()["access_token"]
+    assert granted.json()["token_type"].lower() == "bearer" and granted.json()["expires_in"] == 900
+    assert [po["po"] for po in api.get("/api/v1/client/pos", headers=_as(token)).json()] == ["PO-4411"]
+    shop.services.credentials.revoke_oauth_client(client_id, actor=QM)
+    assert api.get("/api/v1/client/pos", headers=_as(token)).status_code == 401  # its tokens stop with it
+
+    # rate limits: past the bucket, 429 with Retry-After
+    shop.services.api.limit = RateLimit(rate=0.01, burst=2)
+    answers = [api.get("/api/v1/client/pos", headers=theirs) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2].headers["retry-after"]) >= 1 and answers[2].json()["detail"].startswith(
+        "rate limit"
+    )
+
+    document = api.get("/api/v1/client/openapi.json").json()
+    assert set(document["paths"]) >= {
+        "/api/v1/client/pos",
+        "/api/v1/client/pos/{po}/lines/{line}/coc",
+        "/api/v1/client/invoices/{number}/pdf",
+        "/api/v1/client/oauth/token",
+    }
+    assert not any(not path.startswith("/api/v1/client/") for path in document["paths"])
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def _names_what_is_wrong(response: Any) -> None:
+    """A 4xx says what is wrong: a 422 names the parameter, ours name the field, OAuth's its error code."""
+    body = response.json()
+    if response.status_code == 422:
+        assert all(problem["loc"] and problem["msg"] for problem in body["detail"]), body
+    elif "error" in body:  # RFC 6749 §5.2
+        assert body["error"], body
+    else:
+        assert isinstance(body["detail"], str) and ":" in body["detail"], body
+
+
+def test_schemathesis_finds_no_5xx_and_every_4xx_names_what_is_wrong(shop: Shop) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/v1/client/openapi.json", shop.client.app)
+    headers = _as(shop.aerospar_key)
+    calls: list[int] = []
+    for result in schema.get_all_operations():
+        assert not isinstance(result, Err), result.err()  # the document itself is valid
+        operation = result.ok()
+        for mode in schemathesis.GenerationMode:
+
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def fuzz(case: schemathesis.Case[Any]) -> None:
+                response = case.call(headers=headers)
+                calls.append(response.status_code)
+                assert response.status_code < 500, (case.as_curl_command(), response.text)
+                if 400 <= response.status_code < 500:
+                    _names_what_is_wrong(response)
+
+            try:
+                fuzz()
+            except Unsatisfiable:  # an operation with no parameter has no negative input to make
+                assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
+    assert len(calls) >= 20 and any(code == 200 for code in calls) and any(400 <= c < 500 for c in calls)
