@@ -110,6 +110,9 @@ class ComplianceCentral:
                 await task
         for found in self.indexes:
             found.close()
+        # The banner is the process's (every page's template reads it): a stopped hub's flags must not
+        # stay on the pages of the next hub this process runs (tests run many, one after another).
+        _FLAGS.clear()
 
     def router(self, guard: Guard) -> APIRouter:
         return router(self.app_url, guard, self.approvals)

@@ -218,7 +218,8 @@ def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs:
         web.post("/login", data={"username": "client-desk", "password": "correct horse battery"})
         text = ""
         deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
-        while "line 2" not in text and asyncio.run(_clock()) < deadline:
+        # Each published status arrives on its own: wait for both lines, not the first seen.
+        while not ("line 1" in text and "line 2" in text) and asyncio.run(_clock()) < deadline:
             text = web.post("/api/v1/hubquery", json={"question": "Hey SMART, status of PO 4411?"}).json()[
                 "text"
             ]
