@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,3 +198,14 @@ def test_a_reject_with_no_job_in_hand_is_the_equipments_and_opens_no_ncr() -> No
     at_the_gate = dataclasses.replace(event, job=None, action="operate")
     result = module.assess("deny", (reason,), at_the_gate, {})
     assert result.outcome == "deny" and result.opened == ()
+
+
+def test_an_ncr_id_from_a_job_with_spaces_slashes_and_accents_is_a_key_station_records_can_hold() -> (
+    None
+):
+    """The hub's disposition travels under ``<station>.ncr-decision.<id>``: the id must be a NATS key."""
+    made = ncr.ncr_id(station="pt-1", at=AT, characteristic="UV-A intensité", job="TR 2026/001")
+    assert made == "NCR-pt-1-20260310T090000-TR_2026_001-UV-A_intensit_"
+    assert re.fullmatch(r"[-/_=.a-zA-Z0-9]+", f"pt-1.ncr-decision.{made}")
+    plain = ncr.ncr_id(station="pt-1", at=AT, characteristic="uv-a-intensity", job="J1")
+    assert plain == "NCR-pt-1-20260310T090000-J1-uv-a-intensity"  # readable ids stay as they were

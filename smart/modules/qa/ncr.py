@@ -24,6 +24,7 @@ which :func:`to_fact` builds from these records.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -149,9 +150,19 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+#: What a NATS KV key may not hold: the hub's disposition reaches the station under a key with this id.
+_NOT_IN_A_KEY = re.compile(r"[^A-Za-z0-9_=.-]")
+
+
 def ncr_id(*, station: str, at: datetime, characteristic: str, job: str | None) -> str:
-    """A readable id unique per station, job, characteristic and second: ``NCR-pt-1-20260310T0900-J1-uv``."""
-    return f"NCR-{station}-{at.strftime('%Y%m%dT%H%M%S')}-{job or 'nojob'}-{characteristic}"
+    """A readable id unique per station, job, characteristic and second: ``NCR-pt-1-20260310T0900-J1-uv``.
+
+    A job or characteristic with spaces, slashes or accents (``TR 2026/001``) would give an id no
+    ``station-records`` key can hold, and the hub's disposition could never reach the station; such
+    characters become ``_``.
+    """
+    raw = f"NCR-{station}-{at.strftime('%Y%m%dT%H%M%S')}-{job or 'nojob'}-{characteristic}"
+    return _NOT_IN_A_KEY.sub("_", raw)
 
 
 def open_from_reason(
