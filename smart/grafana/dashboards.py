@@ -366,10 +366,22 @@ def services() -> db.Dashboard:
 def render() -> dict[str, str]:
     """File name → JSON text of every dashboard (stable: sorted keys, one trailing newline)."""
     built = {"quality.json": quality(), "ledger.json": ledger(), "services.json": services()}
-    return {
-        name: json.dumps(board.build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
-        for name, board in built.items()
-    }
+    rendered = {}
+    for name, board in built.items():
+        model = _without_nulls(json.loads(json.dumps(board.build(), cls=JSONEncoder)))
+        for number, panel in enumerate(_panels(model), start=1):
+            panel["id"] = number  # stable ids, so a link to ?viewPanel=N keeps its panel
+        rendered[name] = json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return rendered
+
+
+def _without_nulls(value: Any) -> Any:
+    """The model without the SDK's unset fields: Grafana reads a missing option as its default, not null."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def sql_panels(text: str) -> list[tuple[str, str, str]]:

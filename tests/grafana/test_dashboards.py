@@ -16,7 +16,7 @@ def test_the_charts_dashboards_are_current() -> None:
     on_disk = sorted(p.name for p in dashboards.CHART_DASHBOARDS.glob("*.json"))
     assert on_disk == sorted(built)
     for name, text in built.items():
-        assert (dashboards.CHART_DASHBOARDS / name).read_text() == text, (
+        assert (dashboards.CHART_DASHBOARDS / name).read_text(encoding="utf-8") == text, (
             f"charts/smart/files/grafana/dashboards/{name} is stale: run `smart grafana dashboards --write`"
         )
 
