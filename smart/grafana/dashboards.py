@@ -40,15 +40,22 @@ PROMETHEUS_UID = "smart-prometheus"
 POSTGRES = DataSourceRef(type_val="grafana-postgresql-datasource", uid=POSTGRES_UID)
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 
-#: The Prometheus series the Services dashboard reads (the names d21-metrics' services export).
+#: The Prometheus series the Services dashboard reads (smart/node/metrics.py, smart/hub/metrics.py,
+#: smart/hub/web/app.py, smart/operator/metrics.py; the README's "Prometheus metrics" lists them).
 METRICS = {
     "decisions": "smart_station_decisions_total",
     "decision_seconds": "smart_station_decision_seconds",
-    "ledger_lag": "smart_station_ledger_unshipped_entries",
-    "mirror_lag": "smart_station_mirror_lag_seconds",
+    "ledger_lag": "smart_station_ledger_lag_entries",
+    "shipped": "smart_station_ledger_shipped_entries_total",
+    "station_blocked": "smart_station_ledger_blocked",
+    "mirror_lag": "smart_station_mirror_lag_messages",
+    "revisions": "smart_station_contract_revisions",
+    "leaf_connected": "smart_station_leaf_connected",
+    "witness_rounds": "smart_hub_witness_rounds_total",
+    "ingest_refusals": "smart_hub_ledger_ingest_refusals_total",
+    "alarms_open": "smart_hub_ledger_alarms_open",
     "service_healthy": "smart_service_healthy",
-    "service_restarts": "smart_service_restarts_total",
-    "reconciles": "smart_operator_reconciles_total",
+    "service_restarts": "smart_service_restarts",
     "reconcile_errors": "smart_operator_errors_total",
 }
 
@@ -282,82 +289,189 @@ def ledger() -> db.Dashboard:
     )
 
 
+def _prom_panel(
+    kind: Literal["timeseries", "stat"], title: str, description: str, *targets: prometheus.Dataquery
+) -> timeseries.Panel | stat.Panel:
+    panel = timeseries.Panel() if kind == "timeseries" else stat.Panel()
+    panel.title(title).description(description).datasource(PROMETHEUS)
+    for target in targets:
+        panel.with_target(target)
+    return panel
+
+
 def services() -> db.Dashboard:
     m = METRICS
+    p95 = f"histogram_quantile(0.95, sum by (station, le) (rate({m['decision_seconds']}_bucket[5m])))"
     return (
         db.Dashboard("SMART — Services")
         .uid("smart-services")
         .tags(["smart", "services"])
-        .description("From Prometheus: decision rate and latency, ledger and mirror lag, service health.")
+        .description("From Prometheus: decisions and their latency, ledger and mirror lag, service health.")
         .time("now-6h", "now")
         .refresh("30s")
         .readonly()
+        .with_row(db.Row("At a glance"))
         .with_panel(
-            timeseries.Panel()
-            .title("Decisions per second by outcome")
-            .datasource(PROMETHEUS)
-            .with_target(_promql(f"sum by (outcome) (rate({m['decisions']}[5m]))", "{{outcome}}"))
+            _prom_panel(
+                "stat",
+                "Services unhealthy",
+                "Floor services the supervisor reports unhealthy (smart_service_healthy == 0).",
+                _promql(f"count({m['service_healthy']} == 0) or vector(0)", "unhealthy"),
+            )
+            .span(6)
+            .height(5)
+        )
+        .with_panel(
+            _prom_panel(
+                "stat",
+                "Stations with no contract in force",
+                "A station with no verified revision refuses every job: it fails closed.",
+                _promql(f"count({m['revisions']} == 0) or vector(0)", "refusing everything"),
+            )
+            .span(6)
+            .height(5)
+        )
+        .with_panel(
+            _prom_panel(
+                "stat",
+                "Stations whose ledger the hub refuses",
+                "1 while the hub refuses a station's ledger (a fork, a bad batch): an administrator decides.",
+                _promql(f"count({m['station_blocked']} == 1) or vector(0)", "blocked"),
+            )
+            .span(6)
+            .height(5)
+        )
+        .with_panel(
+            _prom_panel(
+                "stat",
+                "Ledger alarms open",
+                "Alarms at the hub no administrator has decided.",
+                _promql(f"max({m['alarms_open']}) or vector(0)", "open"),
+            )
+            .span(6)
+            .height(5)
+        )
+        .with_row(db.Row("Decisions"))
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Decisions per second by outcome",
+                "Module and gate decisions recorded at the stations, by outcome.",
+                _promql(f"sum by (outcome) (rate({m['decisions']}[5m]))", "{{outcome}}"),
+            )
             .unit("ops")
             .span(12)
             .height(8)
         )
         .with_panel(
-            timeseries.Panel()
-            .title("Decision latency p95 by station")
-            .datasource(PROMETHEUS)
-            .with_target(
+            _prom_panel(
+                "timeseries",
+                "Decision latency p95 by station",
+                "From a decision request to its decision durable on the station's ledger.",
+                _promql(p95, "{{station}}"),
+            )
+            .unit("s")
+            .span(12)
+            .height(8)
+        )
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Refusals per second by station and rule",
+                "Denying decisions, by the rule they turned on.",
                 _promql(
-                    "histogram_quantile(0.95, sum by (station, le) "
-                    f"(rate({m['decision_seconds']}_bucket[5m])))",
-                    "{{station}}",
-                )
+                    f'sum by (station, rule) (rate({m["decisions"]}{{outcome="deny"}}[5m]))',
+                    "{{station}} {{rule}}",
+                ),
             )
-            .unit("s")
+            .unit("ops")
+            .span(24)
+            .height(8)
+        )
+        .with_row(db.Row("Ledger and mirrors"))
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Ledger lag (entries the hub has not receipted)",
+                "Entries each station holds that the hub has not yet receipted.",
+                _promql(f"max by (station) ({m['ledger_lag']})", "{{station}}"),
+            )
+            .span(8)
+            .height(8)
+        )
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Shipping rate",
+                "Entries per second the hub receipted, per station.",
+                _promql(f"sum by (station) (rate({m['shipped']}[5m]))", "{{station}}"),
+            )
+            .unit("ops")
+            .span(8)
+            .height(8)
+        )
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Mirror lag (messages behind)",
+                "Messages each station's mirrors of the hub's buckets (contracts, records) are behind.",
+                _promql(f"max by (station) ({m['mirror_lag']})", "{{station}}"),
+            )
+            .span(8)
+            .height(8)
+        )
+        .with_panel(
+            _prom_panel(
+                "timeseries",
+                "Witness rounds by outcome",
+                "Checkpoints the hub offered the stations' witnesses, by outcome.",
+                _promql(f"sum by (outcome) (increase({m['witness_rounds']}[1h]))", "{{outcome}}"),
+            )
             .span(12)
             .height(8)
         )
         .with_panel(
-            timeseries.Panel()
-            .title("Ledger lag (entries not yet at the hub)")
-            .datasource(PROMETHEUS)
-            .with_target(_promql(f"max by (station) ({m['ledger_lag']})", "{{station}}"))
+            _prom_panel(
+                "timeseries",
+                "Ingest refusals by station",
+                "Batches the hub's intake refused (refused, fork, blocked, gap).",
+                _promql(
+                    f"sum by (station, kind) (increase({m['ingest_refusals']}[1h]))", "{{station}} {{kind}}"
+                ),
+            )
             .span(12)
             .height(8)
         )
+        .with_row(db.Row("Services"))
         .with_panel(
-            timeseries.Panel()
-            .title("Mirror lag")
-            .datasource(PROMETHEUS)
-            .with_target(_promql(f"max by (station) ({m['mirror_lag']})", "{{station}}"))
-            .unit("s")
-            .span(12)
-            .height(8)
-        )
-        .with_panel(
-            stat.Panel()
-            .title("Services unhealthy")
-            .datasource(PROMETHEUS)
-            .with_target(_promql(f"count({m['service_healthy']} == 0) or vector(0)", "unhealthy"))
-            .span(6)
+            _prom_panel(
+                "timeseries",
+                "Service health",
+                "1 healthy, 0 not, per floor service.",
+                _promql(f"min by (service) ({m['service_healthy']})", "{{service}}"),
+            )
+            .span(8)
             .height(6)
         )
         .with_panel(
-            timeseries.Panel()
-            .title("Service health")
-            .datasource(PROMETHEUS)
-            .with_target(_promql(f"min by (service) ({m['service_healthy']})", "{{service}}"))
-            .span(9)
+            _prom_panel(
+                "timeseries",
+                "Station leaf connected",
+                "1 while each station's agent is connected to its leaf nats-server.",
+                _promql(f"min by (station) ({m['leaf_connected']})", "{{station}}"),
+            )
+            .span(8)
             .height(6)
         )
         .with_panel(
-            timeseries.Panel()
-            .title("Restarts and reconcile errors")
-            .datasource(PROMETHEUS)
-            .with_target(
-                _promql(f"sum by (service) (increase({m['service_restarts']}[1h]))", "restarts {{service}}")
+            _prom_panel(
+                "timeseries",
+                "Restarts and operator errors",
+                "Restarts by the supervisor, and the operator's reconcile errors in the last hour.",
+                _promql(f"max by (service) ({m['service_restarts']})", "restarts {{service}}"),
+                _promql(f"sum(increase({m['reconcile_errors']}[1h]))", "operator errors", "B"),
             )
-            .with_target(_promql(f"sum(increase({m['reconcile_errors']}[1h]))", "operator errors", "B"))
-            .span(9)
+            .span(8)
             .height(6)
         )
     )

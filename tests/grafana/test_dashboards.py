@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import promql_parser
+import pytest
 from typer.testing import CliRunner
 
 from smart.cli import app
@@ -54,3 +57,16 @@ def test_the_command_checks_names_a_stale_file_and_writes(tmp_path: Path) -> Non
     (tmp_path / "ledger.json").write_text("{}")
     again = runner.invoke(app, ["grafana", "dashboards", "--dir", str(tmp_path)])
     assert again.exit_code == 1 and "ledger.json" in again.output and "quality.json" not in again.output
+
+
+def test_every_promql_expression_parses_and_reads_only_the_named_metrics() -> None:
+    board = json.loads(dashboards.render()["services.json"])
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 15
+    named = set(dashboards.METRICS.values())
+    for expr in exprs:
+        promql_parser.parse(expr)  # raises ValueError naming what is wrong
+        for metric in re.findall(r"\bsmart_[a-z_]+", expr):
+            assert metric.removesuffix("_bucket") in named, (metric, expr)
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum by (station (rate(smart_station_decisions_total[5m]))")
