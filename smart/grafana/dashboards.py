@@ -185,10 +185,10 @@ def quality() -> db.Dashboard:
         )
         .with_panel(
             _sql_panel(
-                "First-pass yield by customer order",
-                q.YIELD_BY_CUSTOMER_ORDER,
+                "First-pass yield by customer",
+                q.YIELD_BY_CUSTOMER,
                 "table",
-                description="The same count by the customer's purchase order the traveler names.",
+                description="The same count by the customer of the purchase order the traveler names.",
                 width=8,
             )
         )

@@ -27,6 +27,13 @@ TABLES: tuple[str, ...] = (
     "inventory.lots",
 )
 
+#: Tables the dashboards read only some columns of, granted column by column: the customer behind an
+#: order (its code and company name), never who keyed it in.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "clients.purchase_orders": ("po", "client"),
+    "clients.clients": ("code", "name"),
+}
+
 #: An entry's time as PostgreSQL reads it (entries carry UTC ISO 8601 with ``Z``).
 _TS = "(body->>'ts')::timestamptz"
 
@@ -79,7 +86,8 @@ GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 20""",
     ("station", "module", "rule", "refusals", "latest"),
 )
 
-#: A job counts once at its station: handed off, or with an NCR opened; first pass when no NCR.
+#: A job counts once at its station: handed off, or with an NCR opened; first pass when no NCR. Its
+#: order is the hand-off record's, else the scanned traveler's as the job's decisions recorded it.
 _JOBS = f"""WITH handed AS (
     SELECT node AS station, body->>'subject' AS job,
            body->'data'->'record'->>'part' AS part, body->'data'->'record'->>'po' AS po
@@ -87,10 +95,18 @@ _JOBS = f"""WITH handed AS (
 ), ncr AS (
     SELECT DISTINCT node AS station, body->'data'->>'job' AS job, body->'data'->>'part' AS part
     FROM ledger_log WHERE body->>'kind' = 'qa.ncr.opened' AND $__timeFilter({_TS})
+), scanned AS (
+    SELECT node AS station, body->'data'->'event'->>'job' AS job,
+           max(body->'data'->'event'->'scan'->>'po') AS po
+    FROM ledger_log WHERE body->>'kind' = 'module.decision'
+      AND body->'data'->'event'->'scan'->>'po' IS NOT NULL AND $__timeFilter({_TS})
+    GROUP BY 1, 2
 ), jobs AS (
     SELECT coalesce(h.station, n.station) AS station, coalesce(h.job, n.job) AS job,
-           coalesce(h.part, n.part, 'unknown') AS part, h.po, n.job IS NULL AS first_pass
+           coalesce(h.part, n.part, 'unknown') AS part, coalesce(h.po, s.po) AS po,
+           n.job IS NULL AS first_pass
     FROM handed h FULL JOIN ncr n ON n.station = h.station AND n.job = h.job
+    LEFT JOIN scanned s ON s.station = coalesce(h.station, n.station) AND s.job = coalesce(h.job, n.job)
 )"""
 
 
@@ -106,9 +122,18 @@ FROM jobs GROUP BY 1 ORDER BY 4, 1""",
 
 YIELD_BY_STATION = _yield_by("station", "station")
 YIELD_BY_PART = _yield_by("part", "part")
-#: The customer is the order's purchase-order number as the traveler carries it (the client's name
-#: lives in the Business hub's schema, which this role does not read).
-YIELD_BY_CUSTOMER_ORDER = _yield_by("coalesce(po, 'unknown')", "purchase_order")
+#: The customer of the order the traveler names (ClientManager's purchase orders and clients).
+YIELD_BY_CUSTOMER = PanelSql(
+    f"""{_JOBS}
+SELECT coalesce(c.name, o.client, 'unknown') AS customer, count(*) AS jobs,
+       count(*) FILTER (WHERE first_pass) AS first_pass,
+       round(100.0 * count(*) FILTER (WHERE first_pass) / count(*), 1) AS yield_percent
+FROM jobs
+LEFT JOIN clients.purchase_orders o ON o.po = jobs.po
+LEFT JOIN clients.clients c ON c.code = o.client
+GROUP BY 1 ORDER BY 4, 1""",
+    ("customer", "jobs", "first_pass", "yield_percent"),
+)
 
 NCRS_OPEN = PanelSql(
     """SELECT station, ncr, min(at) AS opened, max(job) AS job, max(part) AS part

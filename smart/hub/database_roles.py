@@ -65,11 +65,12 @@ def ensure_login_role(owner_url: str, role: HubRole, secrets_dir: Path) -> str:
 def ensure_grafana_role(owner_url: str, secrets_dir: Path) -> str:
     """Create (or refresh) Grafana's read-only login as the owner; its connection URL.
 
-    Grants SELECT on each dashboard table that exists now (a hub role grants its own schemas'
-    tables after migrating them, so every role's start calls this) and revokes anything else the
-    role was given on the tables and schemas it reads, so a grant cannot linger after a panel stops
-    needing it. Every session of the role is read-only (``default_transaction_read_only``): even a
-    grant made by mistake cannot let Grafana write.
+    Grants SELECT on each dashboard table that exists now (and on only the named columns of the
+    tables in :data:`smart.grafana.queries.COLUMNS`); a hub role grants its own schemas' tables
+    after migrating them, so every role's start calls this. Anything else the role holds, on any
+    table or column, is revoked first, so a grant cannot linger after a panel stops needing it.
+    Every session of the role is read-only (``default_transaction_read_only``): even a grant made by
+    mistake cannot let Grafana write.
     """
     password = secret(secrets_dir / GRAFANA_PASSWORD_FILE)
     role = sql.Identifier(GRAFANA_ROLE)
@@ -79,38 +80,38 @@ def ensure_grafana_role(owner_url: str, secrets_dir: Path) -> str:
         conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), role)
         )
-        wanted = set(grafana_queries.TABLES)
-        granted = conn.execute(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c"
+        held = conn.execute(
+            "SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY a.attnum) FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
             " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')"
             " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-            " AND has_table_privilege(%s, c.oid,"
-            " 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
-            (GRAFANA_ROLE,),
+            " AND (has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES,"
+            " TRIGGER') OR has_any_column_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))"
+            " GROUP BY n.nspname, c.relname",
+            (GRAFANA_ROLE, GRAFANA_ROLE),
         ).fetchall()
-        for (held,) in granted:
-            if held not in wanted:
-                schema, table = str(held).split(".", 1)
-                conn.execute(
-                    sql.SQL("REVOKE ALL ON TABLE {}.{} FROM {}").format(
-                        sql.Identifier(schema), sql.Identifier(table), role
-                    )
+        for schema, table, columns in held:
+            name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, role))
+            conn.execute(
+                sql.SQL("REVOKE ALL ({}) ON TABLE {} FROM {}").format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns), name, role
                 )
-        for qualified in grafana_queries.TABLES:
+            )
+        wanted: dict[str, tuple[str, ...] | None] = dict.fromkeys(grafana_queries.TABLES)
+        wanted.update(grafana_queries.COLUMNS)
+        for qualified, columns in wanted.items():
             schema, table = qualified.split(".", 1)
             row = conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()
             if row is None or row[0] is None:
                 continue  # that service's schema is not migrated here (yet)
+            name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
-            conn.execute(
-                sql.SQL("REVOKE ALL ON TABLE {}.{} FROM {}").format(
-                    sql.Identifier(schema), sql.Identifier(table), role
-                )
+            select = (
+                sql.SQL("SELECT")
+                if columns is None
+                else sql.SQL("SELECT ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
             )
-            conn.execute(
-                sql.SQL("GRANT SELECT ON TABLE {}.{} TO {}").format(
-                    sql.Identifier(schema), sql.Identifier(table), role
-                )
-            )
+            conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(select, name, role))
     return make_conninfo(owner_url, user=GRAFANA_ROLE, password=password)

@@ -4,6 +4,7 @@ One pt-1 station runs under the reference penetrant contract (real NATS, its nod
 the hub's ledger intake on real PostgreSQL): an operator whose eye exam lapsed is refused at badge-in,
 one job walks through to hand-off, a second has its drying temperature over the limit (a deny and an
 NCR). The hub's own services then do what they do on that log: QACentral indexes the NCR,
+ClientManager holds the order's customer,
 MaintenanceHub records a calibration falling due, InventoryHub receives a lot about to expire, a
 witness cosigns the checkpoint and an alarm is raised. Each panel's SQL is taken from the checked-in
 dashboard JSON, Grafana's macros expanded as the PostgreSQL datasource expands them, and run on the
@@ -22,14 +23,16 @@ from psycopg.conninfo import make_conninfo
 
 from smart.grafana import dashboards, queries
 from smart.hub import database_roles
+from smart.hub.clients import store as clients_store
 from smart.hub.inventory import store as inventory_store
 from smart.hub.inventory.models import LotIn, MaterialIn
 from smart.hub.qa import store as qa_store
-from smart.hub.service_log import ServiceNodeLog
+from smart.hub.service_log import CLIENT_MANAGER, ServiceNodeLog
 from smart.keys import KeyStore
 from smart.ledger import hub_store, witness
 from smart.runtime.background import BackgroundFloor
 from smart.testing.plugin import FreshDatabase
+from tests.hub import shop as work_shop
 from tests.hub.conftest import HubDatabase
 from tests.hub.maintenance import shop as maintenance_shop
 from tests.node.conftest import Hub, eventually
@@ -110,6 +113,15 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     qa_store.migrate(database.url)
     inventory_store.migrate(database.url)
+    clients_store.migrate(database.url)
+    clients = clients_store.ClientManager(
+        app_url, ledger=ServiceNodeLog(tmp_path / "ledger", keys, node=CLIENT_MANAGER)
+    )
+    try:
+        clients.add_client(work_shop.client(), actor=work_shop.QM)
+        clients.add_po(work_shop.order(), actor=work_shop.QM)  # PO-4411, the order pt-1's travelers name
+    finally:
+        clients.close()
     ncrs = qa_store.NcrIndex.connect(app_url)
     try:
         assert ncrs.index_once() >= 1
@@ -193,6 +205,8 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
         assert {"pt-near-vision", "pt-dry-part-temperature"} <= rules, rules
         by_station = conn.execute(expand(queries.YIELD_BY_STATION.sql, start, end).encode()).fetchall()
         assert [tuple(r[:3]) for r in by_station] == [("pt-1", 2, 1)]  # J-1 first pass, J-2 with its NCR
+        by_customer = conn.execute(expand(queries.YIELD_BY_CUSTOMER.sql, start, end).encode()).fetchall()
+        assert [tuple(r[:3]) for r in by_customer] == [("Aerospar Structures", 2, 1)]
         (checkpoint,) = conn.execute(queries.LATEST_CHECKPOINT.sql).fetchall()
         assert checkpoint[2] >= 1 and "witness-mt-1" in checkpoint[3].split(", "), checkpoint
 

@@ -19,6 +19,7 @@ from psycopg import errors, sql
 from smart.grafana import queries
 from smart.hub import database_roles
 from smart.hub.client_api import service as client_api_service
+from smart.hub.clients import store as clients_store
 from smart.hub.inventory import store as inventory_store
 from smart.hub.maintenance import store as maintenance_store
 from smart.hub.qa import store as qa_store
@@ -36,6 +37,7 @@ EXCLUDED = (
     "client_api.oauth_tokens",
     "maintenance.calibrations",
     "public.ledger_registrations",
+    "clients.po_lines",
 )
 
 
@@ -49,6 +51,7 @@ def grafana(database: FreshDatabase, tmp_path: Path) -> str:
     hub_store.migrate(database.url, app_password=secrets.token_urlsafe(16))
     vault_database.migrate(database.url)
     client_api_service.migrate(database.url)
+    clients_store.migrate(database.url)
     qa_store.migrate(database.url)
     maintenance_store.migrate(database.url)
     inventory_store.migrate(database.url)
@@ -64,6 +67,11 @@ def test_grafana_reads_its_panels_tables_and_is_refused_every_write_and_every_ot
         for table in EXCLUDED:
             with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
                 conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(_ident(table)))
+        conn.execute("SELECT po, client FROM clients.purchase_orders")  # the customer, column by column
+        conn.execute("SELECT code, name FROM clients.clients")
+        for who in ("SELECT added_by FROM clients.purchase_orders", "SELECT * FROM clients.clients"):
+            with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+                conn.execute(who)
         with pytest.raises(errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO ledger_alarms (node, node_seq, detail) VALUES ('pt-1', 1, 'x')")
         conn.execute("SET default_transaction_read_only = off")  # a session trying its way out
@@ -78,6 +86,7 @@ def test_grafana_reads_its_panels_tables_and_is_refused_every_write_and_every_ot
     with psycopg.connect(database.url, autocommit=True) as owner:
         owner.execute("GRANT INSERT ON ledger_alarms TO smart_grafana")
         owner.execute("GRANT SELECT ON vault.sessions TO smart_grafana")
+        owner.execute("GRANT SELECT (added_by) ON clients.purchase_orders TO smart_grafana")
     with psycopg.connect(grafana, autocommit=True) as conn:
         with pytest.raises(errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO ledger_alarms (node, node_seq, detail) VALUES ('pt-1', 1, 'x')")
@@ -86,9 +95,11 @@ def test_grafana_reads_its_panels_tables_and_is_refused_every_write_and_every_ot
         held = owner.execute(
             "SELECT has_table_privilege('smart_grafana', 'ledger_alarms', 'INSERT'),"
             " has_table_privilege('smart_grafana', 'vault.sessions', 'SELECT'),"
-            " has_table_privilege('smart_grafana', 'ledger_log', 'SELECT')"
+            " has_table_privilege('smart_grafana', 'ledger_log', 'SELECT'),"
+            " has_column_privilege('smart_grafana', 'clients.purchase_orders', 'added_by', 'SELECT'),"
+            " has_column_privilege('smart_grafana', 'clients.purchase_orders', 'client', 'SELECT')"
         ).fetchone()
-        assert held == (False, False, True)
+        assert held == (False, False, True, False, True)
         alarms = owner.execute("SELECT count(*) FROM ledger_alarms").fetchone()
         assert alarms == (0,)
 
