@@ -28,8 +28,21 @@ TABLES: tuple[str, ...] = (
 )
 
 #: Tables the dashboards read only some columns of, granted column by column: the customer behind an
-#: order (its code and company name), never who keyed it in.
+#: order (its code and company name), never who keyed it in; a refusal's rule, never whose badge.
 COLUMNS: dict[str, tuple[str, ...]] = {
+    # ComplianceCentral's index of refusals, without the badge and the message (which names people)
+    "public.compliance_decisions": (
+        "ledger_idx",
+        "station",
+        "at",
+        "kind",
+        "module",
+        "outcome",
+        "severity",
+        "audit",
+        "rule",
+        "standard",
+    ),
     "clients.purchase_orders": ("po", "client"),
     "clients.clients": ("code", "name"),
 }
@@ -48,21 +61,22 @@ class PanelSql:
     format: str = "table"
 
 
+#: Refusals read ComplianceCentral's index of the log's decisions (one row per reason, indexed by
+#: time, station and rule), not the raw log: on a million-entry ledger a panel over ``ledger_log``
+#: parses every entry, the index answers from its own rows.
 REFUSALS_BY_STATION = PanelSql(
-    f"""SELECT $__timeGroupAlias({_TS}, '1h'), node AS station, count(*) AS refusals
-FROM ledger_log
-WHERE body->>'kind' IN ('module.decision', 'gate.decision') AND body->'data'->>'outcome' = 'deny'
-  AND $__timeFilter({_TS})
+    """SELECT $__timeGroupAlias(at, '1h'), station, count(DISTINCT ledger_idx) AS refusals
+FROM compliance_decisions
+WHERE outcome = 'deny' AND severity = 'deny' AND $__timeFilter(at)
 GROUP BY 1, 2 ORDER BY 1""",
     ("time", "station", "refusals"),
     "time_series",
 )
 
 REFUSALS_BY_RULE = PanelSql(
-    f"""SELECT $__timeGroupAlias({_TS}, '1h'), reason->>'rule' AS rule, count(*) AS refusals
-FROM ledger_log, jsonb_array_elements(body->'data'->'reasons') AS reason
-WHERE body->>'kind' IN ('module.decision', 'gate.decision') AND body->'data'->>'outcome' = 'deny'
-  AND coalesce(reason->>'severity', 'deny') = 'deny' AND $__timeFilter({_TS})
+    """SELECT $__timeGroupAlias(at, '1h'), rule, count(*) AS refusals
+FROM compliance_decisions
+WHERE outcome = 'deny' AND severity = 'deny' AND $__timeFilter(at)
 GROUP BY 1, 2 ORDER BY 1""",
     ("time", "rule", "refusals"),
     "time_series",
@@ -77,13 +91,12 @@ GROUP BY 1 ORDER BY 2 DESC""",
 )
 
 TOP_REFUSING_RULES = PanelSql(
-    f"""SELECT node AS station, body->'data'->>'module' AS module, reason->>'rule' AS rule,
-       count(*) AS refusals, max({_TS}) AS latest
-FROM ledger_log, jsonb_array_elements(body->'data'->'reasons') AS reason
-WHERE body->>'kind' IN ('module.decision', 'gate.decision') AND body->'data'->>'outcome' = 'deny'
-  AND $__timeFilter({_TS})
-GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 20""",
-    ("station", "module", "rule", "refusals", "latest"),
+    """SELECT station, module, rule, coalesce(standard, '') AS standard, count(*) AS refusals,
+       max(at) AS latest
+FROM compliance_decisions
+WHERE outcome = 'deny' AND severity = 'deny' AND $__timeFilter(at)
+GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 20""",
+    ("station", "module", "rule", "standard", "refusals", "latest"),
 )
 
 #: A job counts once at its station: handed off, or with an NCR opened; first pass when no NCR. Its

@@ -3,7 +3,8 @@
 One pt-1 station runs under the reference penetrant contract (real NATS, its node agent shipping to
 the hub's ledger intake on real PostgreSQL): an operator whose eye exam lapsed is refused at badge-in,
 one job walks through to hand-off, a second has its drying temperature over the limit (a deny and an
-NCR). The hub's own services then do what they do on that log: QACentral indexes the NCR,
+NCR). The hub's own services then do what they do on that log: ComplianceCentral indexes the refusals,
+QACentral indexes the NCR,
 ClientManager holds the order's customer,
 MaintenanceHub records a calibration falling due, InventoryHub receives a lot about to expire, a
 witness cosigns the checkpoint and an alarm is raised. Each panel's SQL is taken from the checked-in
@@ -21,9 +22,12 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from smart.contracts import manifests
+from smart.contracts.models import SmartContract
 from smart.grafana import dashboards, queries
 from smart.hub import database_roles
 from smart.hub.clients import store as clients_store
+from smart.hub.compliance import index as compliance_index
 from smart.hub.inventory import store as inventory_store
 from smart.hub.inventory.models import LotIn, MaterialIn
 from smart.hub.qa import store as qa_store
@@ -47,6 +51,7 @@ from tests.node.test_job_walkthrough import (
     walk_penetrant_to_the_gate,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 _TIME_FILTER = re.compile(r"\$__timeFilter\(((?:[^()]|\([^()]*\))*)\)")
 _TIME_GROUP = re.compile(r"\$__timeGroupAlias\(((?:[^()]|\([^()]*\))*), '1h'\)")
 
@@ -122,6 +127,21 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
         clients.add_po(work_shop.order(), actor=work_shop.QM)  # PO-4411, the order pt-1's travelers name
     finally:
         clients.close()
+    compliance_index.migrate(database.url)
+    specs = [
+        i.manifest.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for i in manifests.load([REPO / "contracts"])
+        if isinstance(i.manifest, SmartContract)
+    ]
+    decisions = compliance_index.DecisionIndex(
+        psycopg.connect(app_url, autocommit=True),
+        url=app_url,
+        standards=compliance_index.rule_standards(specs),
+    )
+    try:
+        assert decisions.index_once() >= 2  # ComplianceCentral's index of the refusals
+    finally:
+        decisions.close()
     ncrs = qa_store.NcrIndex.connect(app_url)
     try:
         assert ncrs.index_once() >= 1
@@ -201,8 +221,11 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
             conn.execute(expand(queries.DECISIONS_BY_OUTCOME.sql, start, end).encode()).fetchall()
         )
         assert outcomes.get("deny", 0) >= 2 and outcomes.get("allow", 0) >= 1, outcomes
-        rules = {r[2] for r in conn.execute(expand(queries.TOP_REFUSING_RULES.sql, start, end).encode())}
-        assert {"pt-near-vision", "pt-dry-part-temperature"} <= rules, rules
+        rules = {
+            r[2]: r[3] for r in conn.execute(expand(queries.TOP_REFUSING_RULES.sql, start, end).encode())
+        }
+        assert {"pt-near-vision", "pt-dry-part-temperature"} <= set(rules), rules
+        assert rules["pt-near-vision"] == "nas410", rules  # the standard the rule cites (NAS 410 vision)
         by_station = conn.execute(expand(queries.YIELD_BY_STATION.sql, start, end).encode()).fetchall()
         assert [tuple(r[:3]) for r in by_station] == [("pt-1", 2, 1)]  # J-1 first pass, J-2 with its NCR
         by_customer = conn.execute(expand(queries.YIELD_BY_CUSTOMER.sql, start, end).encode()).fetchall()
@@ -213,6 +236,6 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
 
 def test_expand_leaves_no_macro_and_keeps_the_column() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    text = expand(queries.REFUSALS_BY_STATION.sql, start, start + timedelta(days=1))
+    text = expand(queries.ENTRIES_OVER_TIME.sql, start, start + timedelta(days=1))
     assert "BETWEEN '2026-01-01T00:00:00+00:00' AND '2026-01-02T00:00:00+00:00'" in text
     assert "floor(extract(epoch from (body->>'ts')::timestamptz)/3600)*3600 AS \"time\"" in text

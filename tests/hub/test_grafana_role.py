@@ -20,6 +20,7 @@ from smart.grafana import queries
 from smart.hub import database_roles
 from smart.hub.client_api import service as client_api_service
 from smart.hub.clients import store as clients_store
+from smart.hub.compliance import index as compliance_index
 from smart.hub.inventory import store as inventory_store
 from smart.hub.maintenance import store as maintenance_store
 from smart.hub.qa import store as qa_store
@@ -52,6 +53,7 @@ def grafana(database: FreshDatabase, tmp_path: Path) -> str:
     vault_database.migrate(database.url)
     client_api_service.migrate(database.url)
     clients_store.migrate(database.url)
+    compliance_index.migrate(database.url)
     qa_store.migrate(database.url)
     maintenance_store.migrate(database.url)
     inventory_store.migrate(database.url)
@@ -69,7 +71,13 @@ def test_grafana_reads_its_panels_tables_and_is_refused_every_write_and_every_ot
                 conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(_ident(table)))
         conn.execute("SELECT po, client FROM clients.purchase_orders")  # the customer, column by column
         conn.execute("SELECT code, name FROM clients.clients")
-        for who in ("SELECT added_by FROM clients.purchase_orders", "SELECT * FROM clients.clients"):
+        conn.execute("SELECT station, rule, standard, at FROM compliance_decisions")
+        for who in (
+            "SELECT added_by FROM clients.purchase_orders",
+            "SELECT * FROM clients.clients",
+            "SELECT person FROM compliance_decisions",  # whose badge was refused: not Grafana's
+            "SELECT message FROM compliance_decisions",
+        ):
             with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
                 conn.execute(who)
         with pytest.raises(errors.ReadOnlySqlTransaction):
