@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import errors, sql
+from psycopg.conninfo import make_conninfo
 
 from smart.grafana import queries
 from smart.hub import database_roles
@@ -27,6 +28,9 @@ from smart.hub.qa import store as qa_store
 from smart.hub.vault import database as vault_database
 from smart.ledger import hub_store
 from smart.testing.plugin import FreshDatabase
+from tests.hub.roles.test_boundaries import Hubs, hubs
+
+__all__ = ["hubs"]  # the started Business hub of the roles' tests, reused
 
 #: Secrets and personal records Grafana never needs.
 EXCLUDED = (
@@ -120,3 +124,16 @@ def test_the_password_is_the_secrets_file_and_the_role_can_log_in_with_nothing_e
     assert (tmp_path / "secrets" / database_roles.GRAFANA_PASSWORD_FILE).stat().st_mode & 0o077 == 0
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(grafana.replace(password, "wrong-" + password)).close()
+
+
+def test_a_hub_start_makes_the_role_and_grants_what_that_hub_migrated(hubs: Hubs) -> None:
+    """A Business hub started for real (`smart hub run --role business`) makes the role and its grants."""
+    password = (hubs.settings.secrets_directory / database_roles.GRAFANA_PASSWORD_FILE).read_text().strip()
+    url = make_conninfo(hubs.owner_url, user=database_roles.GRAFANA_ROLE, password=password)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM ledger_log")  # the ledger was there before it started
+        conn.execute("SELECT count(*) FROM ledger_checkpoints")
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute("SELECT * FROM vault.sessions")
+        with pytest.raises(errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO ledger_alarms (node, node_seq, detail) VALUES ('pt-1', 1, 'x')")
