@@ -115,10 +115,7 @@ def test_grafana_reads_its_panels_tables_and_is_refused_every_write_and_every_ot
         alarms = owner.execute("SELECT count(*) FROM ledger_alarms").fetchone()
         assert alarms == (0,)
 
-
-def test_the_password_is_the_secrets_file_and_the_role_can_log_in_with_nothing_else(
-    grafana: str, database: FreshDatabase, tmp_path: Path
-) -> None:
+    # The password is the secrets file's (owner-only), and nothing else signs in.
     password = (tmp_path / "secrets" / database_roles.GRAFANA_PASSWORD_FILE).read_text().strip()
     assert f"password={password}" in grafana
     assert (tmp_path / "secrets" / database_roles.GRAFANA_PASSWORD_FILE).stat().st_mode & 0o077 == 0
