@@ -236,6 +236,10 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.means.start()
+        # QACentral's and InventoryHub's tables are new here when the means were deferred: Grafana's too.
+        await asyncio.to_thread(
+            database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
+        )
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
