@@ -17,6 +17,7 @@ from smart.cli import (
     contracts,
     credentials,
     floor,
+    grafana,
     hub,
     jobs,
     ledger,
@@ -52,6 +53,7 @@ app.add_typer(node.app, name="node")
 app.add_typer(module.app, name="module")
 app.add_typer(hub.app, name="hub")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(grafana.app, name="grafana")
 app.command("verify")(ledger.verify_bundle)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(work.client_app, name="client")

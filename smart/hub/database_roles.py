@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from smart.bus.hub_roles import HubRole
+from smart.grafana import queries as grafana_queries
 from smart.ledger import hub_store
 from smart.secret_files import secret
 
@@ -29,6 +30,12 @@ DATABASE_ROLES = {
     HubRole.FLOOR: hub_store.APP_ROLE,
     HubRole.BUSINESS: "smart_business",
 }
+
+
+#: Grafana's login: SELECT on exactly the tables its dashboards read (:data:`smart.grafana.queries.TABLES`),
+#: every session read-only; never the logins, sessions, API keys or people records.
+GRAFANA_ROLE = "smart_grafana"
+GRAFANA_PASSWORD_FILE = f"postgres-{GRAFANA_ROLE}.password"
 
 
 def password_file(role: HubRole) -> str:
@@ -53,3 +60,58 @@ def ensure_login_role(owner_url: str, role: HubRole, secrets_dir: Path) -> str:
             )
         )
     return make_conninfo(owner_url, user=name, password=password)
+
+
+def ensure_grafana_role(owner_url: str, secrets_dir: Path) -> str:
+    """Create (or refresh) Grafana's read-only login as the owner; its connection URL.
+
+    Grants SELECT on each dashboard table that exists now (and on only the named columns of the
+    tables in :data:`smart.grafana.queries.COLUMNS`); a hub role grants its own schemas' tables
+    after migrating them, so every role's start calls this. Anything else the role holds, on any
+    table or column, is revoked first, so a grant cannot linger after a panel stops needing it.
+    Every session of the role is read-only (``default_transaction_read_only``): even a grant made by
+    mistake cannot let Grafana write.
+    """
+    password = secret(secrets_dir / GRAFANA_PASSWORD_FILE)
+    role = sql.Identifier(GRAFANA_ROLE)
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        hub_store.ensure_role(conn, GRAFANA_ROLE, password)
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), role)
+        )
+        held = conn.execute(
+            "SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY a.attnum) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND (has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES,"
+            " TRIGGER') OR has_any_column_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))"
+            " GROUP BY n.nspname, c.relname",
+            (GRAFANA_ROLE, GRAFANA_ROLE),
+        ).fetchall()
+        for schema, table, columns in held:
+            name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, role))
+            conn.execute(
+                sql.SQL("REVOKE ALL ({}) ON TABLE {} FROM {}").format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns), name, role
+                )
+            )
+        wanted: dict[str, tuple[str, ...] | None] = dict.fromkeys(grafana_queries.TABLES)
+        wanted.update(grafana_queries.COLUMNS)
+        for qualified, columns in wanted.items():
+            schema, table = qualified.split(".", 1)
+            row = conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()
+            if row is None or row[0] is None:
+                continue  # that service's schema is not migrated here (yet)
+            name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
+            select = (
+                sql.SQL("SELECT")
+                if columns is None
+                else sql.SQL("SELECT ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+            )
+            conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(select, name, role))
+    return make_conninfo(owner_url, user=GRAFANA_ROLE, password=password)

@@ -210,6 +210,10 @@ class HubServices:
         from smart.hub import role_services  # the role's own services (imports them only when started)
 
         self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
+        # Grafana's read-only login, granted the dashboards' tables this role has just migrated.
+        await asyncio.to_thread(
+            database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
+        )
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
@@ -232,6 +236,10 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.means.start()
+        # QACentral's and InventoryHub's tables are new here when the means were deferred: Grafana's too.
+        await asyncio.to_thread(
+            database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
+        )
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
