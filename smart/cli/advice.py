@@ -16,11 +16,13 @@ app = typer.Typer(help="AI Central: advice from the records (never a decision)."
 
 
 def _central() -> AiCentral:
+    from smart import logs
     from smart.hub.advice import service
     from smart.hub.services import HubServices
     from smart.keys import KeyStore
 
     settings = smart_settings.load()
+    logs.configure(settings.log_level)  # on stderr: stdout is the findings (``--json`` parses it)
     hub = HubServices(settings)
     return service.central(
         hub.app_database_url(),

@@ -58,6 +58,8 @@ class AdviceShop:
     hub_log: hub_store.HubLog
     #: MaintenanceHub over the same database (its pages are where equipment evidence links).
     equipment: maintenance.MaintenanceHub
+    #: The app role's password, as the hub keeps it in its secrets directory.
+    app_password: str
 
     def central(self, *, now: datetime = NOW, people: bool = True) -> AiCentral:
         made = service.central(
@@ -190,7 +192,7 @@ def make(postgres: BackgroundFloor, root: Path) -> Iterator[AdviceShop]:
     # SMART-ID's people, with their records and current credentials (the demo shop's).
     smartid = SmartId(owner_url, key=keys.signing_key("smart-id"), ledger=SharedNodeLog(ledger_dir, keys))
     demo_shop.enrol(smartid, NOW)
-    shop = AdviceShop(owner_url, app_url, keys, ledger_dir, hub_log, equipment)
+    shop = AdviceShop(owner_url, app_url, keys, ledger_dir, hub_log, equipment, password)
     shop.gather()
     try:
         yield shop

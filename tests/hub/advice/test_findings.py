@@ -5,6 +5,7 @@ Each finding is issued once onto the ledger, and shows on ``/advice`` with links
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from smart.hub.advice import findings as f
 from smart.hub.advice import service
 from smart.hub.advice.central import AI_CENTRAL, ISSUED, Analysis
 from smart.hub.maintenance import web as maintenance_web
+from smart.hub.service_log import ServiceNodeLog
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
@@ -27,6 +29,7 @@ from smart.runtime.background import BackgroundFloor
 from smart.runtime.floor import FloorStatus
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, async_page, screenshot_path
+from smart.testing.cli import invoke
 from tests.hub.advice.shop import NOW, PT_LATER, AdviceShop, decision, make
 from tests.hub.conftest import PASSWORD
 
@@ -175,6 +178,31 @@ def test_each_finding_is_issued_once_as_advice_issued_with_its_evidence_and_agai
         "refused-by-one-rule/pt-1/pt-near-vision",
     }
     assert again.issued_now == 3
+
+
+def test_smart_advice_shows_without_recording_and_runs_issuing_each_finding_once(shop: AdviceShop) -> None:
+    root = shop.ledger_dir.parent
+    (root / "secrets").mkdir(exist_ok=True)
+    (root / "secrets" / "ledger-app.password").write_text(shop.app_password)
+    env = {
+        "SMART_DATABASE_URL": shop.owner_url,
+        "SMART_KEYS_DIR": str(shop.keys.directory),
+        "SMART_STATE_DIR": str(root),
+        "SMART_SETTINGS_FILE": str(root / "no-settings.toml"),
+    }
+    before = len(ServiceNodeLog(shop.ledger_dir, shop.keys, node=AI_CENTRAL).entries())
+    shown = invoke("advice", "show", "--json", env=env)
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.stdout)
+    assert found["issued"] == 0 and "reject-rate-rising" in {a["kind"] for a in found["advice"]}
+    assert len(ServiceNodeLog(shop.ledger_dir, shop.keys, node=AI_CENTRAL).entries()) == before
+    fresh = [a for a in found["advice"] if a["entry"] is None]
+    ran = invoke("advice", "run", "--json", env=env)
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["issued"] == len(fresh)
+    assert all(a["entry"] is not None for a in json.loads(ran.stdout)["advice"])
+    again = invoke("advice", "run", env=env)
+    assert again.exit_code == 0 and again.stdout.rstrip().endswith("0 issued now"), again.output
 
 
 async def _no_floor() -> FloorStatus:
