@@ -164,6 +164,8 @@ class Thresholds:
     min_rise: float = 0.10
     #: Points of a chart that set its limits (Phase I) before the rest are judged.
     baseline_points: int = 10
+    #: Readings in a row, each further the same way, that make a trend (inside the limits still).
+    trend_points: int = 6
     #: Days in a row a check must be done later than the day before.
     later_days: int = 4
     #: ... by at least this much over those days in all.
@@ -231,7 +233,9 @@ def spc_drift(readings: Iterable[Reading], t: Thresholds) -> list[Finding]:
     """Per station and characteristic: Western Electric signals (:mod:`smart.contracts.spc`), newest points.
 
     The first ``baseline_points`` set the chart's I-MR limits; a rule broken by a pattern that
-    ends at the newest reading is a drift worth a look before the reading fails its limit.
+    ends at the newest reading is a drift worth a look before the reading fails its limit. So is
+    a trend still inside the limits: the last ``trend_points`` readings each further the same way,
+    named by the control limit it heads for.
     """
     charts: dict[tuple[str, str], list[Reading]] = defaultdict(list)
     for r in readings:
@@ -244,18 +248,31 @@ def spc_drift(readings: Iterable[Reading], t: Thresholds) -> list[Finding]:
         limits = spc.individuals_limits([p.value for p in points[: t.baseline_points]])
         plotted = [spc.Point(i, p.value, p.at.isoformat()) for i, p in enumerate(points, start=1)]
         signals = spc.findings_at(plotted[-spc.WINDOW :], limits, characteristic=characteristic)
-        if not signals:
-            continue
-        worst = min(signals, key=lambda s: s.rule)
-        involved = sorted({p.index for s in signals for p in s.points})
         unit = points[-1].unit or ""
+        if signals:
+            worst = min(signals, key=lambda s: s.rule)
+            message, rules = worst.message, sorted({s.rule_id for s in signals})
+            involved = sorted({p.index for s in signals for p in s.points})
+        else:
+            run = plotted[-t.trend_points :]
+            steps = [b.value - a.value for a, b in itertools.pairwise(run)]
+            if len(run) < t.trend_points or not (all(s > 0 for s in steps) or all(s < 0 for s in steps)):
+                continue
+            up = steps[0] > 0
+            edge = limits.ucl if up else limits.lcl
+            message = (
+                f"{characteristic}: {len(run)} readings in a row {'rising' if up else 'falling'} "
+                f"({', '.join(f'{p.value:g}' for p in run)}) toward the {'upper' if up else 'lower'} "
+                f"control limit {edge:g}"
+            )
+            rules, involved = [f"spc.trend.{characteristic}"], [p.index for p in run]
         found.append(
             Finding(
                 kind="spc-drift",
                 key=f"spc-drift/{station}/{characteristic}",
                 station=station,
                 suggestion=(
-                    f"{characteristic} at {station} is drifting: {worst.message}. "
+                    f"{characteristic} at {station} is drifting: {message}. "
                     "It is still a reading for a person to look at, not a refusal; check the equipment "
                     "before the daily check fails."
                 ),
@@ -265,7 +282,7 @@ def spc_drift(readings: Iterable[Reading], t: Thresholds) -> list[Finding]:
                     "centre": round(limits.centre, 6),
                     "ucl": round(limits.ucl, 6),
                     "lcl": round(limits.lcl, 6),
-                    "rules": sorted({s.rule_id for s in signals}),
+                    "rules": rules,
                     "latest": points[-1].value,
                     "points": len(points),
                 },

@@ -11,7 +11,6 @@ import contextlib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psycopg
 import structlog
 from fastapi import APIRouter
 
@@ -20,7 +19,6 @@ from smart.hub.advice.central import AI_CENTRAL, AiCentral
 from smart.hub.service_log import ServiceNodeLog
 from smart.hub.web.auth import Guard
 from smart.keys import KeyStore
-from smart.ledger.node_store import NodeLogBusy
 
 log = structlog.get_logger("smart.hub.advice")
 
@@ -32,7 +30,6 @@ def central(
     url: str, *, ledger_dir: Path, keys: KeyStore, zone: ZoneInfo, vault_url: str | None = None
 ) -> AiCentral:
     """AI Central over the hub database at ``url``, issuing on its node in ``ledger_dir``."""
-    keys.signing_key(AI_CENTRAL)  # its key exists before its first entry, so the gathering can enrol it
     return AiCentral(url, ServiceNodeLog(ledger_dir, keys, node=AI_CENTRAL), zone=zone, vault_url=vault_url)
 
 
@@ -54,7 +51,7 @@ class AdviceService:
                 log.info(
                     "advice.run", findings=len(done.advice), issued=done.issued_now, unread=list(done.unread)
                 )
-            except (psycopg.Error, NodeLogBusy, OSError) as err:
+            except Exception as err:  # advice is never a reason for the hub to stop: said, and tried again
                 log.warning("advice.run_failed", error=f"{type(err).__name__}: {err}"[:300])
             await asyncio.sleep(self.every_s)
 

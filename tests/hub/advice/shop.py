@@ -44,6 +44,8 @@ NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 PT_UVA = [1200, 1205, 1195, 1202, 1198, 1201, 1199, 1203, 1197, 1200, 1190, 1185, 1180, 1172]
 #: mt-1's: steady, alternating about the centre (no Western Electric pattern).
 MT_UVA = [1200, 1204, 1196, 1203, 1197, 1202, 1198, 1201, 1199, 1203, 1198, 1202, 1197, 1201]
+#: mt-1's ambient white light: steady, then six readings rising, still inside its control limits.
+MT_LIGHT = [1.0, 1.4, 1.0, 1.4, 1.0, 1.4, 1.0, 1.4, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25]
 #: When the first UV-A check was done on each of the last four days (minutes after 06:00).
 PT_LATER = [10, 40, 75, 110]
 MT_SAME = [5, 2, 7, 1]
@@ -91,8 +93,11 @@ def decision(at: datetime, refused: bool, rule: str, part: str = "BRK-220") -> d
     }
 
 
-def check(at: datetime, value: float) -> dict[str, Any]:
-    """A ``record.check`` of the daily UV-A check with its reading, as the Maintenance module records it."""
+def check(at: datetime, value: float, light: float | None = None) -> dict[str, Any]:
+    """A ``record.check`` of the daily UV-A check with its readings, as the Maintenance module records it."""
+    readings: dict[str, Any] = {"uv-a-intensity": {"value": value, "unit": "µW/cm²"}}
+    if light is not None:
+        readings["ambient-white-light"] = {"value": light, "unit": "fc"}
     return {
         "kind": "check",
         "value": {
@@ -100,7 +105,7 @@ def check(at: datetime, value: float) -> dict[str, Any]:
             "at": at.isoformat(),
             "passed": True,
             "equipment": "UV-METER-1",
-            "readings": {"uv-a-intensity": {"value": value, "unit": "µW/cm²"}},
+            "readings": readings,
         },
     }
 
@@ -112,6 +117,7 @@ def _history(
     rejects_now: list[str],
     uva: Sequence[float],
     late: Sequence[int],
+    light: Sequence[float] | None = None,
 ) -> None:
     week_before, this_week = NOW - timedelta(days=13), NOW - timedelta(days=6)
     for window_start, rules in ((week_before, rejects_before), (this_week, rejects_now)):
@@ -128,7 +134,7 @@ def _history(
         log.append(
             kind="record.check",
             subject="uv-a-intensity",
-            data=check(day + timedelta(minutes=minutes), value),
+            data=check(day + timedelta(minutes=minutes), value, light[n] if light else None),
             actor="op-7",
         )
     log.sign_head()
@@ -168,6 +174,7 @@ def make(postgres: BackgroundFloor, root: Path) -> Iterator[AdviceShop]:
             rejects_now=["mt-field", "mt-bath", "mt-light"],
             uva=MT_UVA,
             late=MT_SAME,
+            light=MT_LIGHT,
         )
     hub_log = hub_store.HubLog.connect(
         app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")

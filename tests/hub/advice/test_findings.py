@@ -80,7 +80,20 @@ def test_a_reading_drifting_toward_its_limit_breaks_western_electric_rules_and_a
     shop: AdviceShop, analysis: Analysis
 ) -> None:
     found = of(analysis, "spc-drift")
-    assert set(found) == {"spc-drift/pt-1/uv-a-intensity"}  # mt-1's readings are steady
+    # mt-1's UV-A readings are steady; its white light rises six readings running, inside its limits
+    assert set(found) == {"spc-drift/pt-1/uv-a-intensity", "spc-drift/mt-1/ambient-white-light"}
+    trend = found["spc-drift/mt-1/ambient-white-light"]
+    assert trend.figures["rules"] == ["spc.trend.ambient-white-light"]
+    assert "6 readings in a row rising" in trend.suggestion and "upper control limit" in trend.suggestion
+    assert trend.figures["latest"] < trend.figures["ucl"]
+    assert [e.data["value"]["readings"]["ambient-white-light"]["value"] for e in cited(shop, trend)] == [
+        1.0,
+        1.05,
+        1.1,
+        1.15,
+        1.2,
+        1.25,
+    ]
     drift = found["spc-drift/pt-1/uv-a-intensity"]
     assert "spc.we1.uv-a-intensity" in drift.figures["rules"]  # 1172 is below the 3σ limit
     assert drift.figures["latest"] == 1172 and drift.figures["lcl"] > 1172
@@ -150,12 +163,12 @@ def test_each_finding_is_issued_once_as_advice_issued_with_its_evidence_and_agai
     later = NOW + timedelta(hours=2)
     central = shop.central(now=later)
     first = central.run()
-    assert first.issued_now == len(first.advice) == 6
+    assert first.issued_now == len(first.advice) == 7
     assert central.run().issued_now == 0  # re-run: the same unchanged findings, nothing new
     assert shop.central(now=later).run().issued_now == 0  # a restarted AI Central remembers from its node
     shop.gather()
     issued = shop.hub_entries(ISSUED)
-    assert len(issued) == 6 and {e.node for e in issued} == {AI_CENTRAL}
+    assert len(issued) == 7 and {e.node for e in issued} == {AI_CENTRAL}
     rising = next(e for e in issued if e.subject == "reject-rate-rising/pt-1/*")
     assert rising.data["advisory"] is True and rising.data["figures"]["refused"] == 5
     assert len(rising.data["evidence"]) == 5 and all(
@@ -172,7 +185,7 @@ def test_each_finding_is_issued_once_as_advice_issued_with_its_evidence_and_agai
         pt.sign_head()
     shop.gather()
     again = central.run()
-    assert {a.finding.key for a in again.advice if a.node_seq is not None and a.node_seq >= 6} == {
+    assert {a.finding.key for a in again.advice if a.node_seq is not None and a.node_seq >= 7} == {
         "reject-rate-rising/pt-1/*",
         "reject-rate-rising/pt-1/BRK-220",
         "refused-by-one-rule/pt-1/pt-near-vision",
