@@ -73,6 +73,8 @@ class AiCentral:
         self.zone = zone
         self.thresholds = thresholds or f.Thresholds()
         self.clock = clock
+        #: The last run's analysis (what the page shows while it is fresh: a page view reads no log).
+        self.last: Analysis | None = None
 
     def findings(self) -> tuple[list[f.Finding], tuple[str, ...], datetime]:
         now = self.clock()
@@ -116,7 +118,16 @@ class AiCentral:
                     node=AI_CENTRAL,
                     entry=entry.node_seq,
                 )
-        return Analysis(now, tuple(Advice(x, issued.get(x.fingerprint)) for x in found), unread, len(fresh))
+        self.last = Analysis(
+            now, tuple(Advice(x, issued.get(x.fingerprint)) for x in found), unread, len(fresh)
+        )
+        return self.last
+
+    def latest(self, max_age: timedelta = timedelta(minutes=15)) -> Analysis:
+        """The last run's analysis if it is at most ``max_age`` old, else a fresh one (recording nothing)."""
+        if self.last is not None and self.clock() - self.last.at <= max_age:
+            return self.last
+        return self.analyse()
 
 
 def _entry_data(finding: f.Finding, now: datetime) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def router(central: AiCentral, guard: Guard) -> APIRouter:
     @routes.get("/advice", response_class=HTMLResponse, include_in_schema=False)
     async def advice_page(request: Request, login: Login = Depends(read_login)) -> HTMLResponse:
         """What AI Central finds in the records now, with the entries behind it; advice, never a decision."""
-        view = _view(await run_in_threadpool(central.analyse), personal(login), central.zone)
+        view = _view(await run_in_threadpool(central.latest), personal(login), central.zone)
         return TEMPLATES.TemplateResponse(
             request, "advice/advice.html", {"page": "AI Central", "login": login, **view}
         )
@@ -70,7 +70,7 @@ def router(central: AiCentral, guard: Guard) -> APIRouter:
     @routes.get("/api/v1/advice", tags=["AI Central"])
     async def advice_api(login: Login = Depends(read_login)) -> dict[str, Any]:
         """The findings now (kind, suggestion, figures, evidence, the ``advice.issued`` entry if issued)."""
-        return _view(await run_in_threadpool(central.analyse), personal(login), central.zone)
+        return _view(await run_in_threadpool(central.latest), personal(login), central.zone)
 
     def _entry(idx: int) -> Entry | None:
         with psycopg.connect(central.url, autocommit=True) as conn:

@@ -230,6 +230,7 @@ async def test_the_advice_page_shows_each_suggestion_with_links_to_its_records_s
     logins.add("op-7", PASSWORD, role=Role.OPERATOR)
     guard = auth.Guard(logins)
     advice = service.AdviceService(shop.central())
+    ran = advice.advice.run()  # what the hub's periodic run does; the page then shows that run
     pages = [auth.router(logins), *advice.routers(guard), maintenance_web.page_router(shop.equipment, guard)]
     app = create_app(_no_floor, routers=pages)
     port = ports.free_port()
@@ -255,12 +256,18 @@ async def test_the_advice_page_shows_each_suggestion_with_links_to_its_records_s
             assert await page.locator("nav a[href='/advice']").count() == 1
             text = await page.text_content("body") or ""
             assert "pt-1 is refusing more: 5 of 10 decisions" in text
+            issued = await page.locator("section.advice .issued").all_text_contents()
+            assert issued == [f"Issued as ai-central entry #{a.node_seq}." for a in ran.advice]
             await page.screenshot(path=str(screenshot_path("advice")), full_page=True)
             hrefs = await page.eval_on_selector_all("a.evidence", "a => a.map(e => e.getAttribute('href'))")
             assert len(hrefs) == sum(len(a.finding.evidence) for a in analysis.advice)
-            for href in sorted(set(hrefs)):  # every link lands on its record
-                landed = await page.goto(f"{url}{href}")
-                assert landed is not None and landed.status == 200, href
+            async with httpx.AsyncClient(base_url=url) as session:  # every link lands on its record
+                await session.post("/login", data={"username": "qm-anna", "password": PASSWORD})
+                for href in sorted(set(hrefs)):
+                    landed = await session.get(href)
+                    assert landed.status_code == 200, href
+                    idx = href.removeprefix("/advice/entries/")
+                    assert idx == href or f"<td>{idx}</td>" in landed.text
             first = next(h for h in hrefs if h.startswith("/advice/entries/"))
             await page.goto(f"{url}{first}")
             assert (await page.text_content("#entry-kind")) == "gate.decision"
