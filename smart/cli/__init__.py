@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from smart.cli import (
+    advice,
     audit,
     bench,
     client_api,
@@ -67,6 +68,7 @@ app.add_typer(means.inventory_app, name="inventory")
 app.add_typer(means.matrix_app, name="training-matrix")
 work.client_app.add_typer(client_api.key_app, name="key")
 app.add_typer(client_api.invoice_app, name="invoice")
+app.add_typer(advice.app, name="advice")
 
 
 def main() -> None:

@@ -122,6 +122,20 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
 
         url = hub.database_url_in_use
         started.append(Pages(lambda guard: growth_web.router(url, guard)))
+    if hub.runs("ai-central"):
+        from smart.hub.advice import service as advice
+
+        ai = advice.AdviceService(
+            advice.central(
+                hub.app_database_url(),
+                ledger_dir=hub.settings.state_dir / "ledger",
+                keys=keys,
+                zone=hub.settings.shop_zone,
+                vault_url=owner_url if hub.smartid is not None else None,
+            )
+        )
+        ai.start()
+        started.append(ai)
     if hub.runs("hubquery"):
         from smart.hub.hubquery import answers
         from smart.hub.hubquery import web as hubquery_web

@@ -89,6 +89,8 @@ ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
         "audit",
         "safety",
         "maintenance",
+        # AI Central reads the hub log too; DESIGN puts it on the Vault (advice only, never a decision).
+        "ai-central",
         # SMART-API and Pay read the clients' POs, the floor's index and the ledger; they belong on
         # Business once the one-way feed carries that subset (issue 22), so they run here until then.
         "client-api",
