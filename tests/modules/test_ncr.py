@@ -200,9 +200,7 @@ def test_a_reject_with_no_job_in_hand_is_the_equipments_and_opens_no_ncr() -> No
     assert result.outcome == "deny" and result.opened == ()
 
 
-def test_an_ncr_id_from_a_job_with_spaces_slashes_and_accents_is_a_key_station_records_can_hold() -> (
-    None
-):
+def test_an_ncr_id_from_a_job_with_spaces_slashes_and_accents_is_a_key_station_records_can_hold() -> None:
     """The hub's disposition travels under ``<station>.ncr-decision.<id>``: the id must be a NATS key."""
     made = ncr.ncr_id(station="pt-1", at=AT, characteristic="UV-A intensité", job="TR 2026/001")
     assert made == "NCR-pt-1-20260310T090000-TR_2026_001-UV-A_intensit_"
