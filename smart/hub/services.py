@@ -347,6 +347,10 @@ class HubServices:
             found += extension.routers(guard)
         return found
 
+    async def metrics_text(self) -> bytes:
+        """This role's Prometheus figures for its web app's ``/metrics`` (the Floor's ledger intake)."""
+        return b"" if self.intake is None else await self.intake.metrics_text()
+
     async def status(self) -> FloorStatus:
         """The hub's own parts as the status page shows them: its database and its NATS, probed now."""
         checked = time.time()
@@ -482,6 +486,10 @@ class HubRoles:
 
     async def status(self) -> FloorStatus:
         return await self.floor.status()
+
+    async def metrics_text(self) -> bytes:
+        """Every role's Prometheus figures (the Floor's ledger intake), for the one web app's ``/metrics``."""
+        return b"".join([await self.roles[role].metrics_text() for role in HubRole])
 
     async def stop(self) -> None:
         for role in (HubRole.BUSINESS, HubRole.FLOOR, HubRole.VAULT):
