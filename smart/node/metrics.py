@@ -63,7 +63,7 @@ class StationFigures:
 FigureSource = Callable[[], StationFigures | None]
 
 
-@dataclass
+@dataclass(eq=False)  # a registry keys its collectors by identity
 class _StateCollector(Collector):
     station: str
     source: FigureSource | None = None
@@ -271,8 +271,8 @@ async def measure_station_metrics_ms(
     metrics: list[float] = []
     baseline: list[float] = []
     size = 0
-    for _ in range(max(scrapes // 20, 1)):
-        chunk = min(20, scrapes)
+    while len(metrics) < scrapes:  # alternating chunks: both see the same moments of the machine
+        chunk = min(20, scrapes - len(metrics))
         times, size = await scrape_times_ms(base_url, scrapes=chunk, path="/metrics")
         metrics += times
         empty, _ = await scrape_times_ms(base_url, scrapes=chunk, path=baseline_path)
