@@ -27,6 +27,10 @@ import prometheus_client
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+# No ``*_created`` series beside each counter and histogram: they double a station's scrape (one
+# per series of every rule) and Prometheus reads nothing from them. Process-wide, as the library has it.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
 #: The ledger entry kinds that are decisions (the station's own and a module's).
 DECISION_KINDS = ("gate.decision", "module.decision")
 #: The ``module`` label of a decision the station took by every active contract, not by one module.
