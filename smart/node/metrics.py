@@ -16,7 +16,10 @@ outcomes only: never a badge, a person or a job (personal data stays on the ledg
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from typing import Any
 
 import httpx
 import prometheus_client
+from prometheus_client import utils as exposition
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -142,36 +146,123 @@ class _StateCollector(Collector):
         )
 
 
+def _number(value: float) -> str:
+    """A sample value as the text format writes it (``1.0``, ``+Inf``), prometheus-client's own way."""
+    text: str = exposition.floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """``{a="x",b="y"}`` with the text format's escapes (backslash, quote, newline)."""
+    pairs = []
+    for name, value in zip(names, values, strict=True):
+        escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        pairs.append(f'{name}="{escaped}"')
+    return "{" + ",".join(pairs) + "}"
+
+
+class _Counter:
+    """A labelled counter whose sample lines are formatted once per series, not once per scrape.
+
+    A busy station carries a few hundred (module, rule, outcome) series; prometheus-client's
+    generic exposition spent ~15 µs on each per scrape, which put a station's ``/metrics`` over
+    its 5 ms budget. Here a scrape is one join of prepared prefixes and current values.
+    """
+
+    def __init__(self, name: str, text: str, labels: Sequence[str]) -> None:
+        self.name = f"{name}_total"
+        self.labels = tuple(labels)
+        self.head = f"# HELP {self.name} {text}\n# TYPE {self.name} counter\n"
+        self._series: dict[tuple[str, ...], list[Any]] = {}  # values -> [line prefix, count]
+        self._lock = threading.Lock()
+
+    def inc(self, *values: str, amount: float = 1.0) -> None:
+        with self._lock:
+            series = self._series.get(values)
+            if series is None:
+                series = self._series[values] = [f"{self.name}{_label_text(self.labels, values)} ", 0.0]
+            series[1] += amount
+
+    def value(self, *values: str) -> float:
+        series = self._series.get(values)
+        return 0.0 if series is None else float(series[1])
+
+    def text(self) -> str:
+        with self._lock:
+            lines = [f"{prefix}{_number(count)}\n" for prefix, count in self._series.values()]
+        return self.head + "".join(lines)
+
+
+class _Histogram:
+    """A histogram labelled by (station, module), its bucket lines prepared like :class:`_Counter`'s."""
+
+    def __init__(self, name: str, text: str, labels: Sequence[str], buckets: Sequence[float]) -> None:
+        self.name = name
+        self.labels = tuple(labels)
+        self.buckets = tuple(buckets)
+        self.head = f"# HELP {name} {text}\n# TYPE {name} histogram\n"
+        self._series: dict[tuple[str, ...], tuple[list[str], str, str, list[float]]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float, *values: str) -> None:
+        with self._lock:
+            series = self._series.get(values)
+            if series is None:
+                inner = _label_text(self.labels, values)[1:-1]
+                prefixes = [
+                    f'{self.name}_bucket{{{inner},le="{_number(bound)}"}} '
+                    for bound in (*self.buckets, math.inf)
+                ]
+                counts = [0.0] * (len(self.buckets) + 2)  # each bucket's own, +Inf's, then the sum
+                series = (prefixes, f"{self.name}_count{{{inner}}} ", f"{self.name}_sum{{{inner}}} ", counts)
+                self._series[values] = series
+            counts = series[3]
+            counts[bisect.bisect_left(self.buckets, seconds)] += 1
+            counts[-1] += seconds
+
+    def text(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for prefixes, count_prefix, sum_prefix, counts in self._series.values():
+                running = 0.0
+                for prefix, own in zip(prefixes, counts, strict=False):
+                    running += own
+                    lines.append(f"{prefix}{_number(running)}\n")
+                lines.append(f"{count_prefix}{_number(running)}\n")
+                lines.append(f"{sum_prefix}{_number(counts[-1])}\n")
+        return self.head + "".join(lines)
+
+
 class StationMetrics:
-    """One station's registry, its decision counters and latency histogram, and its state figures."""
+    """One station's registry, its decision counters and latency histogram, and its state figures.
+
+    The decision counters and the histogram are rendered by this module (see :class:`_Counter`);
+    the state figures by prometheus-client from the station's own registry, read at scrape time.
+    """
 
     def __init__(self, station: str) -> None:
         self.station = station
         self.registry = prometheus_client.CollectorRegistry()
-        self.decisions = prometheus_client.Counter(
+        self.decisions = _Counter(
             "smart_station_decisions",
             "Decisions recorded at the station, by module, deciding rule and outcome.",
             ["station", "module", "rule", "outcome"],
-            registry=self.registry,
         )
-        self.reasons = prometheus_client.Counter(
+        self.reasons = _Counter(
             "smart_station_decision_reasons",
             "Reasons given in the station's decisions, by module, rule and severity.",
             ["station", "module", "rule", "severity"],
-            registry=self.registry,
         )
-        self.latency = prometheus_client.Histogram(
+        self.latency = _Histogram(
             "smart_station_decision_seconds",
             "From a decision request to its decision durable on the station's ledger, by module.",
             ["station", "module"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self.witness_rounds = prometheus_client.Counter(
+        self.witness_rounds = _Counter(
             "smart_station_witness_rounds",
             "The hub's checkpoints this station was asked to witness, by outcome.",
             ["station", "outcome"],
-            registry=self.registry,
         )
         self._state = _StateCollector(station)
         self.registry.register(self._state)
@@ -191,20 +282,21 @@ class StationMetrics:
         outcome = str(data.get("outcome", "unknown"))
         module = str(data.get("module") or STATION_MODULE)
         reasons = [r for r in data.get("reasons") or () if isinstance(r, Mapping)]
-        self.decisions.labels(self.station, module, deciding_rule(outcome, reasons), outcome).inc()
+        self.decisions.inc(self.station, module, deciding_rule(outcome, reasons), outcome)
         for reason in reasons:
             severity = str(reason.get("severity", "deny"))
-            self.reasons.labels(self.station, module, str(reason.get("rule", NO_RULE)), severity).inc()
+            self.reasons.inc(self.station, module, str(reason.get("rule", NO_RULE)), severity)
 
     def observe(self, module: str, seconds: float) -> None:
-        self.latency.labels(self.station, module).observe(seconds)
+        self.latency.observe(seconds, self.station, module)
 
     def witnessed(self, outcome: str) -> None:
         """``cosigned``, ``seen`` (already cosigned that size) or ``refused``."""
-        self.witness_rounds.labels(self.station, outcome).inc()
+        self.witness_rounds.inc(self.station, outcome)
 
     def text(self) -> bytes:
-        return prometheus_client.generate_latest(self.registry)
+        own = self.decisions.text() + self.reasons.text() + self.latency.text() + self.witness_rounds.text()
+        return own.encode() + prometheus_client.generate_latest(self.registry)
 
 
 def deciding_rule(outcome: str, reasons: Sequence[Mapping[str, Any]]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import prometheus_client
 import pytest
 from nats.js.kv import KeyValue
 from prometheus_client.parser import text_string_to_metric_families
@@ -239,3 +240,31 @@ async def test_metrics_bench_times_a_station_scrape_beside_an_empty_route(
 
 async def _hub_contracts(served: Served) -> KeyValue:
     return await served.intake.connection.jetstream().key_value(subjects.CONTRACTS_BUCKET)
+
+
+def test_station_exposition_says_what_prometheus_client_would_for_the_same_decisions() -> None:
+    """The station renders its decision series itself (for speed): the same samples as the library's."""
+    ours = station_metrics.StationMetrics(STATION)
+    registry = prometheus_client.CollectorRegistry()
+    theirs = prometheus_client.Histogram(
+        "smart_station_decision_seconds",
+        "same",
+        ["station", "module"],
+        buckets=station_metrics.LATENCY_BUCKETS,
+        registry=registry,
+    )
+    counted = prometheus_client.Counter(
+        "smart_station_decisions", "same", ["station", "module", "rule", "outcome"], registry=registry
+    )
+    odd_rule = 'rule "quoted" \\ with\nnewline'
+    for seconds in (0.0001, 0.0005, 0.003, 0.2, 7.0):
+        ours.observe("guardian", seconds)
+        theirs.labels(STATION, "guardian").observe(seconds)
+    reasons = [{"rule": odd_rule, "message": "m", "severity": "deny"}]
+    for _ in range(3):
+        ours.decided("module.decision", {"module": "guardian", "outcome": "deny", "reasons": reasons})
+        counted.labels(STATION, "guardian", odd_rule, "deny").inc()
+    mine = samples(ours.text().decode())
+    library = samples(prometheus_client.generate_latest(registry).decode())
+    assert {k: v for k, v in mine.items() if k in library} == library
+    assert set(library) <= set(mine)
