@@ -28,6 +28,7 @@ from smart.hub.web.app import create_app
 from smart.hub.web.status import FloorStatus
 from smart.keys import KeyStore
 from smart.ledger.hub_store import HubLog
+from smart.modules import framework
 from smart.modules.safety import gpio, pins
 from smart.node import metrics as station_metrics
 from smart.node.kiosk.app import Kiosk
@@ -156,6 +157,10 @@ async def test_station_and_hub_metrics_follow_known_gate_decisions_shipping_and_
     refused = agent.decide(_gate("operate"), f.Facts())  # no certified operator, no checks today
     allowed = agent.decide(_gate("inspect"), f.Facts())
     assert (refused.outcome, allowed.outcome) == ("deny", "allow")
+    # A module's decision through the runtime (as the job machine's request reaches it): timed too.
+    await eventually(runtime.serving, what="the station's modules serving")
+    assert "gatekeeper" in runtime.modules
+    asked, _ = await runtime.handle("gatekeeper", framework.ModuleEvent("start", _gate("operate"), {}))
     # QA opened an NCR on the job, as its module records it: the station's figure counts it open.
     runtime.record(
         kind="qa.ncr.opened",
@@ -170,13 +175,18 @@ async def test_station_and_hub_metrics_follow_known_gate_decisions_shipping_and_
     assert figures[(decisions, at(module=station, rule="station.no-valid-contract", outcome="deny"))] == 1
     assert figures[(decisions, at(module=station, rule="pt-operator-certified", outcome="deny"))] == 1
     assert figures[(decisions, at(module=station, rule="none", outcome="allow"))] == 1
-    assert sum(v for (name, _), v in figures.items() if name == decisions) == 3
+    assert sum(v for (name, _), v in figures.items() if name == decisions) == 4
     reasons = (
         "smart_station_decision_reasons_total",
         at(module=station, rule="pt-near-vision", severity="deny"),
     )
     assert figures[reasons] == 1
     assert figures[("smart_station_decision_seconds_count", at(module=station))] == 3
+    gatekeeper = [
+        v for (name, labels), v in figures.items() if name == decisions and ("module", "gatekeeper") in labels
+    ]
+    assert gatekeeper == [1] and asked.outcome == "deny"
+    assert figures[("smart_station_decision_seconds_count", at(module="gatekeeper"))] == 1
     assert figures[("smart_station_contract_revisions", at())] == 1
     assert figures[("smart_station_ncrs_open", at())] == 1
     assert figures[("smart_station_interlock_energised", at())] == 0
