@@ -210,6 +210,12 @@ async def test_station_and_hub_metrics_follow_known_gate_decisions_shipping_and_
 
     await until(lambda: station_has("smart_station_witness_rounds_total", 1, outcome="cosigned"), "cosigned")
     await until(lambda: station_has("smart_kiosk_hub_online", 1), "the kiosk online on /metrics")
+    assert (await served.station_metrics())[("smart_station_leaf_connected", at())] == 1
+
+    async def mirrors_caught_up() -> bool:  # the heartbeat measures the leaf's mirrors of hub buckets
+        return (await served.station_metrics()).get(("smart_station_mirror_lag_messages", at())) == 0
+
+    await until(mirrors_caught_up, "the station's mirrors level with the hub on /metrics")
 
     # The hub: every entry the station shipped ingested, none refused, the station's witness counted.
     async def hub_has(name: str, value: float, **labels: str) -> bool:
