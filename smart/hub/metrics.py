@@ -8,6 +8,8 @@ their counts apart. Labels are station ids, refusal kinds and outcomes: no perso
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import prometheus_client
 
 #: What a witness round's outcome is counted as (the intake's own words carry the reason after).
@@ -76,3 +78,14 @@ class IntakeMetrics:
 
     def text(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)
+
+
+def ncrs_open_text(stations: Sequence[str], open_by_station: Mapping[str, int]) -> bytes:
+    """``smart_hub_ncrs_open{station}`` as QACentral holds them now (every station, 0 when none)."""
+    registry = prometheus_client.CollectorRegistry()
+    gauge = prometheus_client.Gauge(
+        "smart_hub_ncrs_open", "NCRs open at QACentral, by station.", ["station"], registry=registry
+    )
+    for station in sorted({*stations, *open_by_station}):
+        gauge.labels(station).set(open_by_station.get(station, 0))
+    return prometheus_client.generate_latest(registry)
