@@ -129,6 +129,7 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
     # `smart up` prints where each /metrics is: the hub's (with its ledger intake) and every station's.
     assert floor.urls["hub metrics"] == floor.status_url + "metrics"
     assert "# TYPE smart_hub_ledger_entries_ingested_total counter" in metrics
+    assert 'smart_hub_ncrs_open{station="pt-1"} 0.0' in metrics  # QACentral's, read at the scrape
     for station in up_settings.station_ids:
         scraped = httpx.get(floor.urls[f"station {station} metrics"], timeout=STATE_DEADLINE_S)
         assert scraped.status_code == 200, station
