@@ -309,6 +309,39 @@ def station(
             )
 
 
+@app.command("metrics")
+def metrics(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"station_metrics_ms", "station_metrics_p50_ms", "baseline_p95_ms", …}.',
+    ),
+    scrapes: int = typer.Option(
+        200, min=1, help="Scrapes of /metrics to time (and as many of the baseline)."
+    ),
+    url: str | None = typer.Option(
+        None, help="A running station's web base URL (default: a station of this run's own)."
+    ),
+) -> None:
+    """Time to serve a station's /metrics (p50/p95), beside an empty route of the same server."""
+    from smart import logs
+    from smart.node import bench_metrics
+
+    logs.configure("WARNING")  # a line per child started would drown the figures
+    figures = bench_metrics.run(scrapes, url)
+    if as_json:
+        typer.echo(json.dumps(figures.to_json()))
+        return
+    typer.echo(f"station /metrics, {figures.scrapes} scrapes ({figures.metrics_bytes:,} bytes each):")
+    typer.echo(
+        f"  p50 {figures.metrics_p50_ms:.2f} ms   p95 {figures.metrics_p95_ms:.2f} ms   (target <= 5 ms)"
+    )
+    typer.echo(
+        f"  empty route of the same server (same run, alternating): "
+        f"p50 {figures.baseline_p50_ms:.2f} ms   p95 {figures.baseline_p95_ms:.2f} ms"
+    )
+
+
 @app.command("hub")
 def hub(
     as_json: bool = typer.Option(

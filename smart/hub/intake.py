@@ -32,6 +32,7 @@ from nats.aio.subscription import Subscription
 
 from smart.bus import receipts, subjects, witnessing
 from smart.bus.receipts import Receipt
+from smart.hub import metrics as intake_metrics
 from smart.keys import KeyStore
 from smart.ledger import Batch, BatchError
 from smart.ledger.checkpoint import CheckpointError, NoteSignature, SignedCheckpoint
@@ -92,9 +93,23 @@ class LedgerIntake:
         # work: off the event loop, which also carries the NATS traffic (and, on one machine, the
         # stations'), and beside the database thread, so one fetch is read while the last is written.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-intake-read")
+        #: The intake's Prometheus figures (served by the hub web app's ``/metrics``).
+        self.metrics = intake_metrics.IntakeMetrics()
+        for station in self.stations:
+            self.metrics.blocked.labels(station).set(0)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    async def metrics_text(self) -> bytes:
+        """The intake's figures, the open alarms read now (on the intake's own database thread)."""
+        try:
+            open_alarms = await self._db(lambda: len(self.hub_log.ledger_alarms(open_only=True)))
+        except Exception as err:  # the database away: the counters still say what they know
+            log.warning("intake.metrics_alarms_unread", error=type(err).__name__)
+        else:
+            self.metrics.alarms_open.set(open_alarms)
+        return self.metrics.text()
 
     def close(self) -> None:
         self._reader.shutdown(wait=True)
@@ -231,6 +246,7 @@ class LedgerIntake:
                 # The hub lacks earlier entries (a batch lost or refused before): the station re-ships.
                 log.info("intake.batch_early", station=station, detail=str(outcome))
                 await message.term()
+                self.metrics.refusals.labels(station, "gap").inc()
                 if station not in answers or answers[station].status == "accepted":
                     answers[station] = Receipt(station, "gap", -1, str(outcome), "gap")
             elif isinstance(outcome, IngestError):
@@ -239,6 +255,8 @@ class LedgerIntake:
                 await message.ack()
                 self.ingested_batches += 1
                 new_entries += outcome.count
+                self.metrics.batches.labels(station).inc()
+                self.metrics.entries.labels(station).inc(outcome.count)
                 answers.setdefault(station, Receipt(station, "accepted", -1))
                 log.debug(
                     "intake.batch_ingested",
@@ -281,6 +299,11 @@ class LedgerIntake:
                 self.hub_log.raise_alarm, station, _first_seq(message), "refused", str(err)
             )
         log.error("intake.batch_refused", station=station, kind=kind, alarm=alarm, error=str(err))
+        self.metrics.refusals.labels(station, kind).inc()
+        if isinstance(err, ForkAlarm):  # raised by the hub log as it found the fork
+            self.metrics.alarms_raised.labels("fork").inc()
+        elif raise_alarm or not isinstance(err, LedgerBlocked):
+            self.metrics.alarms_raised.labels("refused").inc()
         await message.term()
         return Receipt(station, "refused", -1, str(err), kind, alarm)
 
@@ -297,6 +320,7 @@ class LedgerIntake:
             self.blocked[receipt.station] = sent
         else:
             self.blocked.pop(receipt.station, None)
+        self.metrics.blocked.labels(receipt.station).set(1 if receipt.station in self.blocked else 0)
 
     async def _unwitnessed(self) -> bool:
         """Whether the latest checkpoint still lacks a station's answer (cosigned or refused)."""
@@ -314,6 +338,9 @@ class LedgerIntake:
         outcomes = await asyncio.gather(*(self._witness(station) for station in self.stations))
         self.witness_outcomes = dict(zip(self.stations, outcomes, strict=True))
         self._witnessed_size = size
+        self.metrics.checkpoint_size.set(size)
+        for station, outcome in self.witness_outcomes.items():
+            self.metrics.witness_rounds.labels(station, intake_metrics.witness_outcome(outcome)).inc()
         return self.witness_outcomes
 
     async def _witness(self, station: str) -> str:
@@ -359,6 +386,7 @@ class LedgerIntake:
         if self._witness_alarms.get(station) == reason:
             return
         self._witness_alarms[station] = reason
+        self.metrics.alarms_raised.labels("witness").inc()
         note = evidence.encode() if isinstance(evidence, str) else None
         await self._db(
             lambda: self.hub_log.raise_alarm(

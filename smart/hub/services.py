@@ -32,6 +32,7 @@ role, which may only INSERT and SELECT.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any
 
 import nats
 import psycopg
+import structlog
 from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
@@ -48,6 +50,7 @@ from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles, handoff_central, reorders, work
 from smart.hub import means as means_service
+from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
 from smart.hub.client_api import service as client_api_service
@@ -357,6 +360,22 @@ class HubServices:
             found += extension.routers(guard)
         return found
 
+    async def metrics_text(self) -> bytes:
+        """This role's Prometheus figures for its web app's ``/metrics``: the Floor's ledger intake,
+        the Vault's NCRs open at QACentral (read now)."""
+        text = b"" if self.intake is None else await self.intake.metrics_text()
+        if self.means is not None:
+            try:
+                ncrs = await asyncio.to_thread(self.means.qa.ncrs, open_only=True)
+            except Exception as err:  # the database away: the other figures still go out
+                structlog.get_logger("smart.hub.services").warning(
+                    "hub.metrics_ncrs_unread", error=type(err).__name__
+                )
+            else:
+                counts = collections.Counter(ncr.station for ncr in ncrs)
+                text += hub_metrics.ncrs_open_text(self.stations, counts)
+        return text
+
     async def status(self) -> FloorStatus:
         """The hub's own parts as the status page shows them: its database and its NATS, probed now."""
         checked = time.time()
@@ -492,6 +511,10 @@ class HubRoles:
 
     async def status(self) -> FloorStatus:
         return await self.floor.status()
+
+    async def metrics_text(self) -> bytes:
+        """Every role's Prometheus figures (the Floor's ledger intake), for the one web app's ``/metrics``."""
+        return b"".join([await self.roles[role].metrics_text() for role in HubRole])
 
     async def stop(self) -> None:
         for role in (HubRole.BUSINESS, HubRole.FLOOR, HubRole.VAULT):

@@ -39,6 +39,7 @@ from smart.keys import KeyFileError, KeyStore, VerifyingKey
 from smart.ledger.checkpoint import CheckpointError, SignedCheckpoint
 from smart.ledger.hub_store import ORIGIN as LEDGER_ORIGIN
 from smart.ledger.witness import Witness
+from smart.node import metrics as station_metrics
 from smart.node import shipping
 from smart.node.enforcement import StationDecision, StationEnforcer
 from smart.node.store import MirrorUpdate, StationStore
@@ -83,6 +84,9 @@ class NodeAgent:
         self._witness: Witness | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The station's Prometheus figures (served on ``/metrics`` by the station's web app).
+        self.metrics = station_metrics.StationMetrics(config.station)
+        self.metrics.read_state(self.figures)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class NodeAgent:
     def decide(self, event: f.Event, facts: f.Facts, *, actor: str | None = None) -> StationDecision:
         """Judge ``event`` against every active revision and record the decision durably."""
         assert self.ledger is not None
+        started = time.perf_counter()
         decision = self.enforcer.decide(event, facts)
         self.record(
             kind="gate.decision",
@@ -195,6 +200,7 @@ class NodeAgent:
             actor=actor or event.person or self.station,
             revisions=decision.revisions,
         )
+        self.metrics.observe(station_metrics.STATION_MODULE, time.perf_counter() - started)
         return decision
 
     async def _on_decide_request(self, message: Msg) -> None:
@@ -231,7 +237,9 @@ class NodeAgent:
         assert self.ledger is not None
         in_force = revisions if revisions is not None else self.enforcer.revisions
         contract = ",".join(f"{name}@{rev}" for name, rev in sorted(in_force.items())) or None
-        return self.ledger.append(kind=kind, subject=subject, data=data, actor=actor, contract=contract)
+        entry = self.ledger.append(kind=kind, subject=subject, data=data, actor=actor, contract=contract)
+        self.metrics.decided(kind, data)  # once durable: a module in its own process is counted here too
+        return entry
 
     # -- contracts from the mirror ----------------------------------------------------------
 
@@ -396,6 +404,21 @@ class NodeAgent:
             "ts": time.time(),
         }
 
+    def figures(self) -> station_metrics.StationFigures | None:
+        """The agent's state as the station's ``/metrics`` shows it; ``None`` while it is stopped."""
+        node_log, shipper = self.ledger, self._shipper
+        if node_log is None or shipper is None:
+            return None
+        return station_metrics.StationFigures(
+            ledger_entries=node_log.size(),
+            shipped_seq=shipper.shipped_seq,
+            ledger_blocked=shipper.blocked is not None,
+            ledger_alarms=len(self.ledger_alarms),
+            mirror_lag=self._mirror_lag,
+            revisions=len(self.enforcer.revisions),
+            connected=self.connection is not None and self.connection.is_connected,
+        )
+
     async def _measure_mirror_lag(self, connection: NatsClient) -> int | None:
         """How many messages the station's mirrors of hub buckets are behind the hub, all together.
 
@@ -437,10 +460,12 @@ class NodeAgent:
             latest = witness.latest
             offered = signed.checkpoint.size
             if latest is not None and latest.size != request.old_size and offered >= latest.size:
+                self.metrics.witnessed("seen")
                 await message.respond(witnessing.seen(latest.size))
                 return
             signature = witness.cosign(signed, request.proof)
         except (CheckpointError, ValueError, KeyError) as err:
+            self.metrics.witnessed("refused")
             self.ledger_alarm(
                 "ledger-witness",
                 kind="ledger.witness_refused",
@@ -449,6 +474,7 @@ class NodeAgent:
             )
             await message.respond(witnessing.refused(str(err), evidence=witness.note))
             return
+        self.metrics.witnessed("cosigned")
         self.ledger_alarm_cleared("ledger-witness", kind="ledger.witness_agreed")
         await message.respond(witnessing.cosigned(signature.line()))
 

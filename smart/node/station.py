@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ from smart.node import job, ports, records
 from smart.node.agent import NodeAgent
 from smart.node.badges import StationBadges
 from smart.node.deciding import DECISION_KIND, RequestError, decide, module_class, parse_request
+from smart.node.metrics import StationFigures
 from smart.runtime.nats import HUB_DOMAIN
 
 if TYPE_CHECKING:
@@ -112,6 +114,7 @@ class StationRuntime:
         self._revisions: Mapping[str, str] | None = None
         self._lock = asyncio.Lock()
         self._wanted: frozenset[str] = frozenset()
+        agent.metrics.add_state(self._figures)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -307,7 +310,23 @@ class StationRuntime:
         self, name: str, event: framework.ModuleEvent
     ) -> tuple[framework.ModuleDecision, ledger.Entry]:
         """Have module ``name`` decide ``event``; the decision is on the ledger when this returns."""
-        return await decide(self.ports, name, self.modules.get(name), event)
+        started = time.perf_counter()
+        answer = await decide(self.ports, name, self.modules.get(name), event)
+        self.agent.metrics.observe(name, time.perf_counter() - started)
+        return answer
+
+    def _figures(self, figures: StationFigures) -> StationFigures:
+        """The interlock, the NCRs open on the station's jobs and the modules, for ``/metrics``."""
+        ncrs_open: int | None = None
+        if self.records is not None:
+            jobs = self.records.facts().jobs.values()
+            ncrs_open = sum(1 for held in jobs for ncr in held.ncrs if ncr.open)
+        return dataclasses.replace(
+            figures,
+            interlock_energised=None if self.interlock is None else self.interlock.state.energised,
+            ncrs_open=ncrs_open,
+            modules=len(self.modules),
+        )
 
     # -- what the ports call (LocalPorts) ------------------------------------------------------
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from smart.node.agent import NodeAgent
 from smart.node.kiosk.app import Kiosk
@@ -34,6 +35,16 @@ def create_station_app(agent: NodeAgent, kiosk: Kiosk | None = None) -> FastAPI:
         if kiosk is None:
             return agent.status()
         return {**kiosk.runtime.status(), "hub": kiosk.banner()["online"]}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """The station's Prometheus figures (:mod:`smart.node.metrics`): agent, modules and kiosk."""
+        return Response(agent.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/metrics/baseline", include_in_schema=False, status_code=204)
+    async def metrics_baseline() -> Response:
+        """An empty route of the same server: the baseline ``smart bench metrics`` measures beside."""
+        return Response(status_code=204)
 
     if kiosk is not None:
         app.include_router(kiosk.router())

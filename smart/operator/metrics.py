@@ -12,6 +12,8 @@ handlers register. The figures a Kubernetes admin watches:
   with their ledger entries written (cluster writes included, as they come first);
 - ``smart_operator_ledger_blocked``: 1 while the hub refuses the operator's own ledger (a fork, an
   entry not canonical: an administrator decides the hub's alarm), else 0.
+- ``smart_operator_ledger_lag_entries``: entries of the operator's own ledger the hub has not yet
+  receipted (as a station's ``smart_station_ledger_lag_entries``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ DISTRIBUTION = prometheus_client.Histogram(
 LEDGER_BLOCKED = prometheus_client.Gauge(
     "smart_operator_ledger_blocked",
     "1 while the hub refuses the operator's own ledger (see smart ledger alarms), else 0.",
+    registry=REGISTRY,
+)
+
+LEDGER_LAG = prometheus_client.Gauge(
+    "smart_operator_ledger_lag_entries",
+    "Entries of the operator's own ledger the hub has not yet receipted.",
     registry=REGISTRY,
 )
 

@@ -78,7 +78,10 @@ def shipper(node_log: ledger.NodeLog, cursor: Cursor) -> Shipper:
             actor=node_log.node,
         )
 
-    return Shipper(node=node_log.node, node_log=node_log, cursor=cursor, batch=BATCH, on_blocked=on_blocked)
+    found = Shipper(node=node_log.node, node_log=node_log, cursor=cursor, batch=BATCH, on_blocked=on_blocked)
+    # Read at scrape time (the node log's size is in memory, under its lock; the cursor is the hub's word).
+    metrics.LEDGER_LAG.set_function(lambda: max(node_log.size() - 1 - found.shipped_seq, 0))
+    return found
 
 
 async def ship(node_log: ledger.NodeLog, connection: NatsClient, cursor: Cursor) -> None:

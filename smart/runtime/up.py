@@ -63,6 +63,8 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     urls = {"hub status page": f"http://{settings.host}:{settings.web_port}/"}
     urls["hub status API"] = f"http://{settings.host}:{settings.web_port}/api/status"
     urls["hub sign-in (people, credentials)"] = f"http://{settings.host}:{settings.web_port}/login"
+    # Prometheus scrape targets: the hub's (its services and ledger intake) and each station's below.
+    urls["hub metrics"] = f"http://{settings.host}:{settings.web_port}/metrics"
     if floor.hub is not None:
         urls["hub NATS"] = floor.hub.url
     for station, leaf in floor.leaves.items():
@@ -70,6 +72,7 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
         if floor.node_agents:
             base = f"http://{settings.host}:{settings.station_web_port(station)}"
             urls[f"station {station} UI"] = f"{base}/"
+            urls[f"station {station} metrics"] = f"{base}/metrics"
             # The station's own screen signs on once with this link (its secret, for this terminal only).
             token = kiosk_app.screen_token(settings.station_data_dir(station))
             urls[f"station {station} screen"] = f"{base}/kiosk/screen?token={token}"
@@ -145,7 +148,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
         urls.update({f"contract {a.name}": a.outcome for a in loaded if a.kind == "SmartContract"})
         if demo and demo_shop.STATION in floor.leaves:
             urls.update(await seed_demo_shop(floor, services))
-        app = create_app(floor.status, routers=services.routers())
+        app = create_app(floor.status, routers=services.routers(), service_metrics=services.metrics_text)
         server, web = await serve_web(app, settings.host, settings.web_port)
         on_ready(urls)
         await stop.wait()

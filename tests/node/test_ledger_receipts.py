@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -168,6 +169,18 @@ async def test_an_entry_with_a_duplicated_key_is_refused_at_ingest_and_the_stati
         assert "ledger.shipping_blocked" in kinds
         blocked, _ = ledger_trouble(agent.status())
         assert blocked is not None and "appears twice" in blocked
+        # Both /metrics say it: the hub's refusal, its open alarm and the station blocked.
+        hub = _samples(await shop.intake.metrics_text())
+        assert (
+            hub[("smart_hub_ledger_ingest_refusals_total", (("kind", "refused"), ("station", STATION)))] >= 1
+        )
+        assert hub[("smart_hub_ledger_alarms_raised_total", (("kind", "refused"),))] == 1
+        assert hub[("smart_hub_ledger_alarms_open", ())] == 1
+        assert hub[("smart_hub_ledger_blocked", (("station", STATION),))] == 1
+        station = _samples(agent.metrics.text())
+        assert station[("smart_station_ledger_blocked", (("station", STATION),))] == 1
+        assert station[("smart_station_ledger_alarms", (("station", STATION),))] >= 1
+        assert station[("smart_station_ledger_lag_entries", (("station", STATION),))] >= 1
 
         before = agent.ledger.size()
         decision = agent.decide(f.Event(action="step", at=now(), station=STATION, job="J-after"), f.Facts())
@@ -382,3 +395,12 @@ async def test_a_station_finds_its_own_log_edited_after_shipping(shop: Shop) -> 
         assert found.data["verified_through"] == 3
     finally:
         await agent.stop()
+
+
+def _samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text by (name, sorted labels)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }

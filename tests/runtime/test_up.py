@@ -126,6 +126,14 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
     assert httpx.get(floor.status_url + "healthz", timeout=STATE_DEADLINE_S).json() == {"ok": True}
     metrics = httpx.get(floor.status_url + "metrics", timeout=STATE_DEADLINE_S).text
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
+    # `smart up` prints where each /metrics is: the hub's (with its ledger intake) and every station's.
+    assert floor.urls["hub metrics"] == floor.status_url + "metrics"
+    assert "# TYPE smart_hub_ledger_entries_ingested_total counter" in metrics
+    assert 'smart_hub_ncrs_open{station="pt-1"} 0.0' in metrics  # QACentral's, read at the scrape
+    for station in up_settings.station_ids:
+        scraped = httpx.get(floor.urls[f"station {station} metrics"], timeout=STATE_DEADLINE_S)
+        assert scraped.status_code == 200, station
+        assert f'smart_station_ledger_entries{{station="{station}"}}' in scraped.text
 
     for station in up_settings.station_ids:  # each station screen's sign-on link, with its own secret
         token = (up_settings.station_data_dir(station) / SCREEN_TOKEN_FILE).read_text().strip()

@@ -18,12 +18,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from smart.hub.web.status import FloorStatus
 
 StatusSource = Callable[[], Awaitable[FloorStatus]]
+#: More Prometheus text for ``/metrics`` from the services of this process (the ledger intake's).
+MetricsSource = Callable[[], Awaitable[bytes]]
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def create_app(
-    status: StatusSource, *, title: str = "SMART hub", routers: Sequence[APIRouter] = ()
+    status: StatusSource,
+    *,
+    title: str = "SMART hub",
+    routers: Sequence[APIRouter] = (),
+    service_metrics: MetricsSource | None = None,
 ) -> FastAPI:
     """The hub app; ``routers`` adds pages of other hub services (e.g. SMART-ID's login and people pages)."""
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None)
@@ -56,14 +62,16 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        """Prometheus metrics: each service's health, restarts and JetStream storage, probed now."""
+        """Prometheus metrics: each service's health, restarts and JetStream storage, probed now;
+        with ``service_metrics``, the figures of this process's services (the ledger intake's) after them."""
         current = await status()
         for service in current.services:
             healthy_gauge.labels(service.name, service.kind).set(1 if service.healthy else 0)
             restarts_gauge.labels(service.name).set(service.restarts)
             if service.jetstream_domain is not None and service.storage_bytes is not None:
                 storage_gauge.labels(service.jetstream_domain).set(service.storage_bytes)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        more = await service_metrics() if service_metrics is not None else b""
+        return Response(generate_latest(registry) + more, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
     async def status_page(request: Request) -> HTMLResponse:

@@ -219,6 +219,10 @@ class Kiosk:
         self.clock = clock
         self.sessions = KioskSessions(idle_s)
         self.probe = HubProbe(runtime.station, lambda: runtime.agent.connection)
+        # The station's /metrics (one registry per station) says whether this kiosk reaches the hub.
+        runtime.agent.metrics.add_state(
+            lambda figures: dataclasses.replace(figures, kiosk_hub_online=self.probe.uplink.reachable)
+        )
         #: The secret the station's own screen presents once (``/kiosk/screen?token=…``); None: no screen.
         self.screen_token = screen_token
         #: The screen's cookie, derived from the secret, so it outlives a restart of the station.
