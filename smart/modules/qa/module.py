@@ -4,7 +4,7 @@ The contract decides (``station.judge``); this module adds what a quality
 engineer adds at the bench. A measurement the contract refuses opens a
 nonconformance record, recorded on the ledger, so the job cannot be released
 until someone with the authority dispositions it (:mod:`.ncr`). Every reading
-is plotted on its characteristic's control chart (:mod:`.spc`), and a
+is plotted on its characteristic's control chart (:mod:`smart.contracts.spc`), and a
 Western Electric finding comes back as a *warning* reason: SPC advises, it
 never turns an allow into a deny nor a deny into an allow, only an allow
 into a warn.
@@ -32,10 +32,10 @@ from typing import Any
 
 import structlog
 
-from smart.contracts import authority, engine
+from smart.contracts import authority, engine, spc
 from smart.contracts import facts as f
 from smart.modules import framework
-from smart.modules.qa import ncr, spc
+from smart.modules.qa import ncr
 
 log = structlog.get_logger("smart.modules.qa")
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smart.contracts import engine
+from smart.contracts import engine, spc
 from smart.contracts import facts as f
-from smart.modules.qa import module, spc
+from smart.modules.qa import module
 
 # Eight daily readings; hand computation (I-MR, d2 = 1.128, D4 = 3.267):
 #   x̄ = 88 / 8 = 11; moving ranges 2 1 2 4 2 1 2 → MR̄ = 14 / 7 = 2
