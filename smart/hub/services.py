@@ -195,6 +195,7 @@ class HubServices:
         self.database_url_in_use = await asyncio.to_thread(self.role_database_url)
         if self.runs("ledger-intake"):
             await self._start_floor(owner_url, keys)
+        auth.use_shop_zone(self.settings.shop_zone)  # every page's times, in the shop's zone
         # Every role's pages sign in against the Vault's logins (one shop, one set of accounts).
         self.logins = await asyncio.to_thread(Logins, owner_url)
         if self.runs("smart-id"):
