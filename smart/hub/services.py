@@ -94,6 +94,8 @@ ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
         "client-api",
         "business-publisher",
         "hubquery",
+        # The quality manager's home page: it reads the ledger's indexes and the services' schemas.
+        "dashboard",
     ),
     HubRole.BUSINESS: ("business-feed", "growth", "feedback", "hubquery"),
 }
@@ -468,6 +470,9 @@ class HubRoles:
                 # The Vault started first: StandardsCentral's approved revisions also go into the
                 # Floor's traveler book, so routes and releases name the revision in force.
                 self.vault.means.standards_publisher.travelers = self.floor.work.travelers
+            for extension in self.floor.extensions:  # one machine: the dashboard reads SMART-ID's people too
+                if hasattr(extension, "vault_url") and extension.vault_url is None:
+                    extension.vault_url = self.vault.owner_database_url()
         except BaseException:
             for services in reversed(started):
                 await services.stop()
