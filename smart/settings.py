@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from smart import style
+
 #: The six stations of the reference shop, in the order ``--stations N`` takes them.
 SHOP_STATIONS: tuple[str, ...] = ("pt-1", "mt-1", "ut-1", "ht-1", "cp-1", "sr-1")
 
@@ -155,9 +157,10 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     shop_timezone: str = Field(
-        default="UTC",
+        default_factory=lambda: style.default_zone().key,
         description="The shop's IANA time zone (e.g. America/Chicago): a credential or check is current"
-        " through the end of its due day here, not in UTC.",
+        " through the end of its due day here, not in UTC; the hub's pages show times in it. Default:"
+        " the machine's TZ, else UTC.",
     )
     credential_clock_skew_s: float = Field(
         default=120, ge=0, le=3600, description="Clock skew a station tolerates when verifying credentials."

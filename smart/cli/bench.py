@@ -493,3 +493,57 @@ def api(
         f"  bare FastAPI route (same run) p99 {figures.bare_p99_ms:.2f} ms (p50 {figures.bare_p50_ms:.2f} ms)"
     )
     typer.echo(f"  answered {figures.requests_per_s:.0f} requests/s; {figures.refused} not 200")
+
+
+@app.command("dashboards")
+def dashboards(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"page_p95_ms", "panel_query_max_ms", "ledger_entries", …} with the baselines.',
+    ),
+    entries: int = typer.Option(1_000_000, min=1000, help="Entries in the hub log (six stations' history)."),
+    pages: int = typer.Option(100, min=2, help="Dashboard pages fetched over HTTP."),
+    rounds: int = typer.Option(20, min=2, help="Times each panel's query is asked."),
+    scrapes: int = typer.Option(200, min=1, help="Scrapes of a station's /metrics to time."),
+) -> None:
+    """The dashboard page's p95 and each panel's query on a big hub log, beside baselines of the same run."""
+    import dataclasses
+
+    from smart import logs
+    from smart.node import bench_metrics
+    from smart.runtime import dashboard_bench
+
+    logs.configure("WARNING")
+
+    def say(line: str) -> None:
+        if not as_json:
+            typer.echo(line, err=True)
+
+    figures = dashboard_bench.run_on_temporary_floor(say, ledger_entries=entries, pages=pages, rounds=rounds)
+    say("timing a station's /metrics on a one-station floor of its own …")
+    scraped = bench_metrics.run(scrapes)
+    figures = dataclasses.replace(
+        figures,
+        station_metrics_ms=scraped.metrics_p95_ms,
+        station_metrics_baseline_ms=scraped.baseline_p95_ms,
+    )
+    if as_json:
+        typer.echo(json.dumps(figures.as_json()))
+        return
+    typer.echo(f"The dashboard on a hub log of {figures.ledger_entries:,} entries (6 stations):")
+    typer.echo(
+        f"  page p95 over {figures.pages} pages: {figures.page_p95_ms:.1f} ms "
+        f"(/healthz on the same app and session: {figures.page_baseline_p95_ms:.1f} ms)"
+    )
+    for key, ms in figures.panel_ms.items():
+        typer.echo(f"  panel {key}: p95 {ms:.1f} ms")
+    typer.echo(
+        f"  slowest panel: {figures.panel_query_max_ms:.1f} ms (SELECT 1: {figures.panel_baseline_ms:.2f} ms;"
+        f" count(*) of the log: {figures.count_baseline_ms:.1f} ms)"
+    )
+    typer.echo(f"  (building the log took {figures.build_s:.0f} s)")
+    typer.echo(
+        f"  station /metrics p95: {scraped.metrics_p95_ms:.2f} ms (target <= 5 ms; empty route of the same"
+        f" server: {scraped.baseline_p95_ms:.2f} ms)"
+    )

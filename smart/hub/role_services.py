@@ -146,4 +146,18 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
             business_url=hub.database_url_in_use if hub.runs("business-feed") else None,
         )
         started.append(Pages(lambda guard: hubquery_web.router(query, guard)))
+    if hub.runs("dashboard"):
+        from smart.hub.dashboard import index as dashboard_index
+        from smart.hub.dashboard import web as dashboard_web
+
+        await asyncio.to_thread(dashboard_index.migrate, owner_url)
+        # SMART-ID's tables are read on its own (the owner's) connection, where this hub holds them.
+        board = await asyncio.to_thread(
+            dashboard_web.Dashboard,
+            hub.app_database_url(),
+            vault_url=owner_url if hub.smartid is not None else None,
+            zone=hub.settings.shop_zone,
+        )
+        board.start(hub.app_database_url())
+        started.append(board)
     return started

@@ -37,7 +37,12 @@ async def run_hub(settings: Settings, *, role: str = "all") -> None:
     services = HubServices(settings, role=role)
     try:
         await services.start()
-        app = create_app(services.status, routers=services.routers(), service_metrics=services.metrics_text)
+        app = create_app(
+            services.status,
+            routers=services.routers(),
+            logins=services.logins,
+            service_metrics=services.metrics_text,
+        )
         config = uvicorn.Config(
             app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="off"
         )

@@ -99,6 +99,8 @@ ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
         "client-api",
         "business-publisher",
         "hubquery",
+        # The quality manager's home page: it reads the ledger's indexes and the services' schemas.
+        "dashboard",
     ),
     HubRole.BUSINESS: ("business-feed", "growth", "feedback", "hubquery"),
 }
@@ -200,6 +202,7 @@ class HubServices:
         self.database_url_in_use = await asyncio.to_thread(self.role_database_url)
         if self.runs("ledger-intake"):
             await self._start_floor(owner_url, keys)
+        auth.use_shop_zone(self.settings.shop_zone)  # every page's times, in the shop's zone
         # Every role's pages sign in against the Vault's logins (one shop, one set of accounts).
         self.logins = await asyncio.to_thread(Logins, owner_url)
         if self.runs("smart-id"):
@@ -496,6 +499,9 @@ class HubRoles:
                 # The Vault started first: StandardsCentral's approved revisions also go into the
                 # Floor's traveler book, so routes and releases name the revision in force.
                 self.vault.means.standards_publisher.travelers = self.floor.work.travelers
+            for extension in self.floor.extensions:  # one machine: the dashboard reads SMART-ID's people too
+                if hasattr(extension, "vault_url") and extension.vault_url is None:
+                    extension.vault_url = self.vault.owner_database_url()
         except BaseException:
             for services in reversed(started):
                 await services.stop()

@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from smart import style
 from smart.node.agent import NodeAgent
 from smart.node.kiosk.app import Kiosk
 
@@ -48,5 +50,6 @@ def create_station_app(agent: NodeAgent, kiosk: Kiosk | None = None) -> FastAPI:
 
     if kiosk is not None:
         app.include_router(kiosk.router())
+    app.mount("/static", StaticFiles(directory=style.DIRECTORY), name="static")  # the shop's one style
 
     return app

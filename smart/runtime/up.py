@@ -148,7 +148,12 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
         urls.update({f"contract {a.name}": a.outcome for a in loaded if a.kind == "SmartContract"})
         if demo and demo_shop.STATION in floor.leaves:
             urls.update(await seed_demo_shop(floor, services))
-        app = create_app(floor.status, routers=services.routers(), service_metrics=services.metrics_text)
+        app = create_app(
+            floor.status,
+            routers=services.routers(),
+            logins=services.logins,
+            service_metrics=services.metrics_text,
+        )
         server, web = await serve_web(app, settings.host, settings.web_port)
         on_ready(urls)
         await stop.wait()

@@ -200,7 +200,7 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
         assert found is not None, "the station's ledger never shown blocked"
 
         with TestClient(create_app(floor.status)) as client:
-            page = client.get("/").text
+            page = client.get("/admin/status").text
             api = client.get("/api/status").json()
         row = page[page.index(f'data-service="node-{STATION}"') :]
         row = row[: row.index("</tr>")]

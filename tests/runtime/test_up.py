@@ -82,7 +82,9 @@ def _page_row_eventually(
     deadline = time.monotonic() + STATE_DEADLINE_S
     while time.monotonic() < deadline:
         try:
-            row = _page_row(httpx.get(floor.status_url, timeout=STATE_DEADLINE_S).text, service)
+            row = _page_row(
+                httpx.get(floor.status_url + "admin/status", timeout=STATE_DEADLINE_S).text, service
+            )
         except httpx.HTTPError:
             time.sleep(0.05)
             continue
@@ -119,7 +121,7 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
     assert {s["jetstream_domain"] for s in services if s["kind"] == "station-leaf"} == set(
         up_settings.station_ids
     )
-    page = httpx.get(floor.status_url, timeout=STATE_DEADLINE_S)
+    page = httpx.get(floor.status_url + "admin/status", timeout=STATE_DEADLINE_S)
     assert page.status_code == 200
     assert page.text.count(">healthy<") == 14  # 8 servers and 6 station agents
     assert "/api/status" in page.text  # the page refreshes itself from the API
@@ -418,6 +420,8 @@ def test_up_serves_smart_id_pages_behind_sign_in_and_commands_record_beside_it(
     base = floor.status_url.rstrip("/")
     anonymous = httpx.get(base + "/people", timeout=STATE_DEADLINE_S)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    home = httpx.get(base + "/", timeout=STATE_DEADLINE_S)  # the dashboard is for the signed in
+    assert home.status_code == 303 and home.headers["location"] == "/login?next=/"
     assert httpx.get(base + "/api/credentials", timeout=STATE_DEADLINE_S).status_code == 401
 
     env = floor_env(up_settings)

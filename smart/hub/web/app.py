@@ -1,8 +1,17 @@
-"""The hub web app: a live status page of the floor, ``/healthz`` and ``/api/status``.
+"""The hub web app: the dashboard at ``/``, the floor status at ``/admin/status``, health and the API.
 
-The page is rendered on the server (so it reads without JavaScript) and then
-refreshes its rows from ``/api/status`` every two seconds, so an operator
-watching it sees a station leaf drop and come back without reloading.
+The home page belongs to the quality manager: the dashboard
+(:mod:`smart.hub.dashboard`, one of ``routers``) answers ``/`` and sends a
+visitor who is not signed in to the sign-in page. A hub without it (a bare
+status app) sends ``/`` to the status page. The status page is the
+administrator's infrastructure table (processes, storage, lags); it is
+rendered on the server (so it reads without JavaScript) and then refreshes
+its rows from ``/api/status`` every two seconds, so an operator watching it
+sees a station leaf drop and come back without reloading. It shows no more
+than ``/api/status`` does, so it asks for no sign-in either; signed in, it
+carries the hub's navigation bar. ``/static`` serves the shop's one
+stylesheet (:mod:`smart.style`) and, under ``/static/vendor``, the chart
+library the hub ships (no CDN: hubs are air-gapped).
 """
 
 from __future__ import annotations
@@ -11,17 +20,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from smart import style
+from smart.hub.vault.logins import Logins
+from smart.hub.web.auth import TEMPLATES, Guard
 from smart.hub.web.status import FloorStatus
 
 StatusSource = Callable[[], Awaitable[FloorStatus]]
 #: More Prometheus text for ``/metrics`` from the services of this process (the ledger intake's).
 MetricsSource = Callable[[], Awaitable[bytes]]
 
-_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+#: The chart library and anything else the hub vendors (each beside its licence).
+VENDORED = Path(__file__).parent / "static"
 
 
 def create_app(
@@ -30,11 +44,18 @@ def create_app(
     title: str = "SMART hub",
     routers: Sequence[APIRouter] = (),
     service_metrics: MetricsSource | None = None,
+    logins: Logins | None = None,
 ) -> FastAPI:
-    """The hub app; ``routers`` adds pages of other hub services (e.g. SMART-ID's login and people pages)."""
+    """The hub app; ``routers`` adds pages of other hub services (e.g. SMART-ID's login and people pages).
+
+    ``logins`` lets the status page show the navigation bar to whoever is signed in.
+    """
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None)
     for router in routers:
         app.include_router(router)
+    app.mount("/static/vendor", StaticFiles(directory=VENDORED), name="vendor")
+    app.mount("/static", StaticFiles(directory=style.DIRECTORY), name="static")
+    guard = Guard(logins) if logins is not None else None
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
@@ -73,9 +94,19 @@ def create_app(
         more = await service_metrics() if service_metrics is not None else b""
         return Response(generate_latest(registry) + more, media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/admin/status", response_class=HTMLResponse)
     async def status_page(request: Request) -> HTMLResponse:
         current = await status()
-        return _TEMPLATES.TemplateResponse(request, "status.html", {"title": title, "status": current})
+        login = await guard.current(request) if guard is not None else None
+        return TEMPLATES.TemplateResponse(
+            request, "status.html", {"page": f"{title} — floor status", "status": current, "login": login}
+        )
+
+    if not any(isinstance(route, APIRoute) and route.path == "/" for route in app.routes):
+
+        @app.get("/", include_in_schema=False)
+        async def home() -> RedirectResponse:
+            """No dashboard on this app: the status page is all there is to show."""
+            return RedirectResponse("/admin/status", status_code=303)
 
     return app

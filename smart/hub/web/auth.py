@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, quote
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, pass_environment
 from starlette.concurrency import run_in_threadpool
 
+from smart import style
 from smart.access.roles import Permission, allows
 from smart.hub.vault.logins import SESSION_LIFETIME, Login, Logins
 
@@ -27,6 +30,21 @@ log = structlog.get_logger("smart.hub.web.auth")
 
 SESSION_COOKIE = "smart_session"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.globals["shop_zone"] = style.default_zone()
+
+
+@pass_environment
+def _shop_time(env: Environment, value: object, seconds: bool = False) -> str:
+    """``{{ at | shop_time }}``: every time on a hub page, in the shop's zone, without microseconds."""
+    return style.shop_time(value, env.globals["shop_zone"], seconds=seconds)  # type: ignore[arg-type]
+
+
+TEMPLATES.env.filters["shop_time"] = _shop_time
+
+
+def use_shop_zone(zone: ZoneInfo) -> None:
+    """Show the hub's times in ``zone`` (the settings' ``shop_timezone``), from now on."""
+    TEMPLATES.env.globals["shop_zone"] = zone
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -78,7 +96,7 @@ def router(logins: Logins) -> APIRouter:
     routes = APIRouter()
 
     @routes.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    async def login_page(request: Request, next: str = "/people") -> HTMLResponse:
+    async def login_page(request: Request, next: str = "/") -> HTMLResponse:
         return TEMPLATES.TemplateResponse(request, "access/login.html", {"page": "Sign in", "next": next})
 
     @routes.post("/login", include_in_schema=False)
@@ -87,9 +105,9 @@ def router(logins: Logins) -> APIRouter:
         token = await run_in_threadpool(
             logins.sign_in, fields.get("username", ""), fields.get("password", "")
         )
-        target = fields.get("next") or "/people"
+        target = fields.get("next") or "/"
         if not target.startswith("/") or target.startswith("//"):
-            target = "/people"
+            target = "/"
         if token is None:
             return TEMPLATES.TemplateResponse(
                 request,

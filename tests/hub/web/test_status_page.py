@@ -39,7 +39,7 @@ def _serve(floor: BackgroundFloor) -> str:
         await serve_web(create_app(floor.floor.status), "127.0.0.1", port)
 
     floor.run(start())
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{port}/admin/status"
 
 
 def test_status_page_shows_a_killed_station_leaf_go_down_and_come_back_without_reload(
@@ -82,7 +82,7 @@ def test_status_page_shows_each_stations_lags_and_links_its_kiosk() -> None:
         return FloorStatus(healthy=True, services=[agent], checked_at=time.time())
 
     with TestClient(create_app(floor_status)) as client:
-        page = client.get("/").text
+        page = client.get("/admin/status").text
     row = page[page.index('data-service="node-pt-1"') :]
     row = row[: row.index("</tr>")]
     assert '<a href="http://127.0.0.1:8601/kiosk"' in row
@@ -114,10 +114,25 @@ def test_a_station_whose_ledger_the_hub_refuses_is_shown_blocked_on_the_page_and
         return FloorStatus(healthy=False, services=[agent], checked_at=time.time())
 
     with TestClient(create_app(floor_status)) as client:
-        page = client.get("/").text
+        page = client.get("/admin/status").text
         api = client.get("/api/status").json()
     row = page[page.index('data-service="node-pt-1"') :]
     row = row[: row.index("</tr>")]
     assert ">blocked</span> 40</td>" in row and "ledger blocked: fork alarm #3" in row
     (station,) = api["services"]
     assert station["healthy"] is False and station["ledger_blocked"].startswith("fork alarm #3")
+
+
+def test_a_hub_without_a_dashboard_sends_home_to_the_status_page_and_serves_the_shared_stylesheet() -> None:
+    async def floor_status() -> FloorStatus:
+        return FloorStatus(healthy=True, services=[], checked_at=time.time())
+
+    with TestClient(create_app(floor_status)) as client:
+        home = client.get("/", follow_redirects=False)
+        stylesheet = client.get("/static/smart.css")
+        chart = client.get("/static/vendor/uplot/uPlot.iife.min.js")
+        licence = client.get("/static/vendor/uplot/LICENSE")
+    assert home.status_code == 303 and home.headers["location"] == "/admin/status"
+    assert stylesheet.status_code == 200 and "nav.bar" in stylesheet.text
+    assert chart.status_code == 200 and "uPlot" in chart.text
+    assert licence.status_code == 200 and "MIT License" in licence.text
