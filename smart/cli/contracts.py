@@ -298,7 +298,7 @@ def at_command(
     import psycopg
 
     from smart.contracts import history
-    from smart.hub.compliance import index
+    from smart.hub.compliance import service
 
     try:
         moment = history.parse_time(time, field_name="--time")
@@ -307,7 +307,7 @@ def at_command(
         raise typer.Exit(2) from err
     settings = smart_settings.load()
     with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
-        found = index.in_force_at(conn, station, moment)
+        found = service.in_force_with_rules(conn, station, moment)
     if as_json:
         typer.echo(
             json.dumps({"station": station, "time": moment.isoformat(), "inForce": [f.json() for f in found]})
@@ -319,6 +319,8 @@ def at_command(
         typer.echo(
             f"{item.contract:<28} {item.revision[:12]}  since {item.since.isoformat(timespec='seconds')}"
         )
+        if item.rules is not None:
+            typer.echo(f"  rules: {', '.join(item.rules)}")
 
 
 def _approve_on_kubernetes(

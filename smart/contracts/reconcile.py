@@ -352,6 +352,8 @@ async def distribute(
                     "revision": item_.revision,
                     "previous": held.get(item_.station),
                     "enforcement": contract.spec.enforcement,
+                    # What the hub sent, so "what was in force" can be checked rule by rule.
+                    "rules": [str(r.get("id")) for r in item_.bundle.get("rules", ())],
                     **({"specRevision": item.verdict.revision} if item.verdict is not None else {}),
                 },
                 actor=actor,
