@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from smart import ledger
 from smart.bus.mirror import mirror_bucket
 from smart.cli import app
-from smart.contracts import bundle, catalog, distribution
+from smart.contracts import approval, bundle, catalog, distribution
 from smart.contracts.models import SmartContract, Station
 from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
@@ -376,6 +376,7 @@ async def test_operator_and_embedded_driver_put_byte_identical_bundles(
     await driver.apply(
         [Station.model_validate(s) for s in STATIONS_ON_FLOOR] + [SmartContract.model_validate(CONTRACT)],
         settings,
+        bootstrap=approval.Bootstrap(by="test", user="test", source="CONTRACT"),
     )
     for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
         by_operator = await kv_value(nats_floor.hub_url, f"{sid}.floor-basics")
