@@ -46,6 +46,7 @@ from tests.node.test_job_other_stations import UT_SHOP, UT_START
 from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, at, bench, deploy, entries
 from tests.node.test_station_infrastructure_modules import _event
 
+SEEDED = approval.Bootstrap(by="smart up (first start)", user="shop", source="contracts/")
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -276,7 +277,7 @@ def _emergency_record() -> approval.Record:
         if isinstance(m, SmartContract)
     )
     now = datetime.now(UTC)
-    first = approval.gate(contract, None, held={}, planned={}, author=None, now=now).record
+    first = approval.gate(contract, None, held={}, planned={}, author=None, now=now, bootstrap=SEEDED).record
     body = contract.model_dump(mode="json", by_alias=True, exclude_none=True)
     body["spec"]["approval"] = {"emergency": True}
     body["spec"]["rules"][0]["message"] = "flaw detector calibration lapsed: use FLAW-1"
