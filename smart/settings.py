@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     station_offline_after_s: float = Field(
         default=10.0, gt=0, le=3600, description="A station silent this long is shown offline."
     )
+    contract_bootstrap: bool = Field(
+        default=False,
+        description="The operator lets a SmartContract's first revision out without a second person"
+        " (each recorded as contract.bootstrapped): for seeding a new cluster only; off, a new"
+        " contract waits for its ContractApproval like every change.",
+    )
     # The station's GPIO pin map (BCM numbers; defaults: a Pi 5 HAT layout clear of I2C, SPI and UART).
     station_gpio: Literal["auto", "pi", "simulated"] = Field(
         default="auto",

@@ -172,10 +172,16 @@ def apply(
         "--credential",
         help="File holding the author's SMART-ID signature on the contract revision (who wrote it).",
     ),
+    bootstrap: bool = typer.Option(
+        False,
+        "--bootstrap",
+        help="Seed a floor never seeded before, as smart up's first start does: first revisions go out "
+        "without a second person, each recorded as contract.bootstrapped. Refused on a seeded floor.",
+    ),
 ) -> None:
     """Apply SmartContracts and Stations to the embedded floor: same core, KV and ledger as the operator.
 
-    A change to a contract stations hold is held until a second person approves it
+    A new contract or a change to one is held until a second person approves it
     (``smart contract approve``); ``smart contract revision FILE`` prints the revision to sign.
     """
     from smart.contracts import approval
@@ -185,7 +191,16 @@ def apply(
     settings = smart_settings.load()
     author = _token(credential, "--credential")
     try:
-        applied = asyncio.run(driver.apply([item.manifest for item in loaded], settings, author=author))
+        seeding = (
+            approval.Bootstrap(
+                by="smart apply --bootstrap", user=driver.os_user(), source=", ".join(map(str, files))
+            )
+            if bootstrap
+            else None
+        )
+        applied = asyncio.run(
+            driver.apply([item.manifest for item in loaded], settings, author=author, bootstrap=seeding)
+        )
     except approval.ApprovalRefused as err:
         typer.echo(f"smart apply: {err}; nothing applied", err=True)
         raise typer.Exit(1) from err
@@ -298,7 +313,7 @@ def at_command(
     import psycopg
 
     from smart.contracts import history
-    from smart.hub.compliance import index
+    from smart.hub.compliance import service
 
     try:
         moment = history.parse_time(time, field_name="--time")
@@ -307,7 +322,7 @@ def at_command(
         raise typer.Exit(2) from err
     settings = smart_settings.load()
     with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
-        found = index.in_force_at(conn, station, moment)
+        found = service.in_force_with_rules(conn, station, moment)
     if as_json:
         typer.echo(
             json.dumps({"station": station, "time": moment.isoformat(), "inForce": [f.json() for f in found]})
@@ -319,6 +334,8 @@ def at_command(
         typer.echo(
             f"{item.contract:<28} {item.revision[:12]}  since {item.since.isoformat(timespec='seconds')}"
         )
+        if item.rules is not None:
+            typer.echo(f"  rules: {', '.join(item.rules)}")
 
 
 def _approve_on_kubernetes(

@@ -13,8 +13,13 @@ A contract marked ``emergency`` may be distributed on one Level 3's approval (wh
 author); a second person must countersign within :data:`COUNTERSIGN_WITHIN`, or the contract is
 flagged ``CountersignOverdue`` on every page until they do.
 
-The first revision a contract ever distributes needs no second person: stations hold nothing of
-it yet, and the floor's first start seeds the shop's contracts this way. Every later change does.
+A contract's first revision needs a second person too: a new contract is a new rule on the floor.
+The one exception is the floor's bootstrap (:class:`Bootstrap`): the embedded floor's first start
+seeding ``./contracts/`` (``smart up``, or ``smart apply --bootstrap`` on a floor never seeded), and
+an operator started with ``SMART_CONTRACT_BOOTSTRAP=true``. It is explicit (the driver passes it),
+logged, and recorded as a ``contract.bootstrapped`` ledger entry naming what seeded the revision,
+who ran it and from where. A floor adopting revisions its stations already hold (stations' bundles
+equal to the plan, from before approvals were kept) distributes nothing new and is let through.
 
 The record of all this (:class:`Record`) is what PolicyCentral shows as a contract's history;
 drivers keep it in the ``contract-approvals`` KV bucket on the hub (:class:`KvApprovalStore`) and
@@ -191,6 +196,25 @@ def fits(signature: Signature, contract: SmartContract, *, level_3_only: bool = 
 
 
 @dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """The floor's first seeding, the one way a first revision goes out without a second person."""
+
+    #: What seeded it, e.g. ``smart up (first start)``.
+    by: str
+    #: Who ran it: the operating-system user of ``smart up``, the operator's service account.
+    user: str
+    #: Where the contracts came from: a directory, or the cluster's SmartContracts.
+    source: str
+
+    def json(self) -> dict[str, str]:
+        return {"by": self.by, "user": self.user, "source": self.source}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Bootstrap:
+        return cls(by=str(value["by"]), user=str(value["user"]), source=str(value["source"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Revision:
     """One revision of a contract as people wrote and approved it."""
 
@@ -202,8 +226,10 @@ class Revision:
     emergency: bool = False
     #: When it was first distributed (None: never).
     distributed: datetime | None = None
-    #: The first revision a contract distributes needs no second person.
+    #: A first revision let through without a second person: bootstrapped, or already held.
     first: bool = False
+    #: The bootstrap that let it through (None: approved, adopted as held, or not yet approved).
+    bootstrap: Bootstrap | None = None
 
     @property
     def approved(self) -> bool:
@@ -227,6 +253,7 @@ class Revision:
             "emergency": self.emergency,
             "distributed": self.distributed.isoformat() if self.distributed else None,
             "first": self.first,
+            "bootstrap": self.bootstrap.json() if self.bootstrap else None,
         }
 
     @classmethod
@@ -242,6 +269,7 @@ class Revision:
             if value.get("distributed")
             else None,
             first=bool(value.get("first")),
+            bootstrap=Bootstrap.from_json(value["bootstrap"]) if value.get("bootstrap") else None,
         )
 
 
@@ -294,6 +322,8 @@ class Verdict:
     #: Set when this verdict made the revision pending (the driver records ``contract.submitted``).
     submitted: Revision | None = None
     state: str = APPROVED
+    #: Set when this verdict let a first revision out on the floor's bootstrap (``contract.bootstrapped``).
+    bootstrapped: Revision | None = None
 
 
 def gate(
@@ -304,27 +334,34 @@ def gate(
     planned: Mapping[str, str],
     author: Signature | None,
     now: datetime,
+    bootstrap: Bootstrap | None = None,
 ) -> Verdict:
     """Whether ``contract``'s revision may go to stations now, and the record as it then stands.
 
-    Allowed: the revision distributed already (a station joining or leaving), an approved one, or
-    a contract's very first revision (``held`` empty, or equal to ``planned`` when a floor adopts
-    contracts it held before approvals were kept). Anything else is held as pending.
+    Allowed: the revision distributed already (a station joining or leaving), an approved one, a
+    contract's first revision on the floor's ``bootstrap``, or one its stations already hold
+    exactly (``held`` equal to ``planned`` and not empty: a floor adopting what it held before
+    approvals were kept). Anything else, a new contract's first revision included, is held as pending.
     """
     revision = spec_revision(contract)
     current = record or Record(contract.metadata.name)
     entry = current.find(revision)
+    bootstrapped: Revision | None = None
     if entry is None:
-        first = current.distributed is None and (not held or dict(held) == dict(planned))
+        never = current.distributed is None and current.pending is None
+        adopted = never and bool(held) and dict(held) == dict(planned)
+        seeded = never and bootstrap is not None and not adopted
         entry = Revision(
             revision=revision,
             spec=contract.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
             submitted=now,
             author=author if author is not None and author.revision == revision else None,
             emergency=policy_of(contract).emergency,
-            first=first,
+            first=adopted or seeded,
+            bootstrap=bootstrap if seeded else None,
         )
         current = current.with_revision(entry)
+        bootstrapped = entry if seeded else None
     elif entry.author is None and author is not None and author.revision == revision:
         entry = replace(entry, author=author)
         current = current.with_revision(entry)
@@ -334,7 +371,11 @@ def gate(
             current = current.with_revision(entry)
         pending = None if current.pending == revision else current.pending
         return Verdict(
-            replace(current, distributed=revision, pending=pending), revision, True, state=entry.state(now)
+            replace(current, distributed=revision, pending=pending),
+            revision,
+            True,
+            state=entry.state(now),
+            bootstrapped=replace(bootstrapped, distributed=entry.distributed) if bootstrapped else None,
         )
     submitted = entry if current.pending != revision else None
     waiting = who_must_approve(contract)

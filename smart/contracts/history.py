@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -114,9 +114,18 @@ class InForce:
     contract: str
     revision: str
     since: datetime
+    #: The ids of the rules that revision holds, where known (the hub: from ``contract.deployed``).
+    rules: tuple[str, ...] | None = None
 
-    def json(self) -> dict[str, str]:
-        return {"contract": self.contract, "revision": self.revision, "since": self.since.isoformat()}
+    def json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "contract": self.contract,
+            "revision": self.revision,
+            "since": self.since.isoformat(),
+        }
+        if self.rules is not None:
+            shown["rules"] = list(self.rules)
+        return shown
 
 
 def in_force_at(found: Sequence[Activation], station: str, at: datetime) -> list[InForce]:
@@ -189,6 +198,27 @@ def bundle_revisions(entries: Iterable[ledger.Entry], contract: str) -> dict[str
             if isinstance(spec, str):
                 found[str(entry.data.get("revision"))] = spec
     return found
+
+
+def bundle_rules(entries: Iterable[ledger.Entry]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(contract, bundle revision) → the ids of the rules the hub compiled into it.
+
+    From the drivers' ``contract.deployed`` entries (their ``rules``): what the hub *sent*, so a
+    station holding that revision number with other rules in its store disagrees with the hub.
+    """
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for entry in entries:
+        rules = entry.data.get("rules")
+        if entry.kind == "contract.deployed" and isinstance(rules, list):
+            found[(str(entry.data.get("contract")), str(entry.data.get("revision")))] = tuple(
+                str(r) for r in rules
+            )
+    return found
+
+
+def with_rules(found: Sequence[InForce], rules: Mapping[tuple[str, str], tuple[str, ...]]) -> list[InForce]:
+    """``found`` with each revision's rule ids from ``rules`` (None where the hub never recorded them)."""
+    return [replace(f, rules=rules.get((f.contract, f.revision))) for f in found]
 
 
 def periods(found: Sequence[Activation], contract: str) -> list[Period]:

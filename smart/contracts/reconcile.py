@@ -180,6 +180,7 @@ async def deploy_all(
     approvals: approval.ApprovalStore | None = None,
     authors: Mapping[str, approval.Signature] | None = None,
     now: datetime | None = None,
+    bootstrap: approval.Bootstrap | None = None,
 ) -> list[tuple[Planned, Deployment | None]]:
     """Deploy every contract over ``stations``; an invalid one is marked degraded and left as it was.
 
@@ -189,13 +190,16 @@ async def deploy_all(
     never enforce a revision the cluster does not show. When ``before`` raises, nothing is
     distributed. With ``approvals``, a revision no second person approved is held back
     (:attr:`Planned.held_back`, deployment ``None``); ``authors`` maps contract → the
-    verified authorship signature that came with it.
+    verified authorship signature that came with it. ``bootstrap`` (the floor's first seeding
+    only) lets a contract's first revision out without a second person, recorded as
+    ``contract.bootstrapped``.
     """
     moment = now or datetime.now(UTC)
     planned = [plan(contract, stations, key) for contract in contracts]
     if approvals is not None:
         planned = [
-            await _judge(item, store, approvals, (authors or {}).get(item.name), moment) for item in planned
+            await _judge(item, store, approvals, (authors or {}).get(item.name), moment, bootstrap)
+            for item in planned
         ]
     if before is not None:
         await before(planned)
@@ -217,6 +221,19 @@ async def deploy_all(
             )
             results.append((item, None))
             continue
+        if item.verdict is not None and item.verdict.bootstrapped is not None:
+            # The exception is on the ledger before any station receives the revision.
+            if log_ is not None:
+                log_.append(**bootstrapped_entry(item, item.verdict.bootstrapped), actor=actor)
+            seeded = item.verdict.bootstrapped.bootstrap
+            log.warning(
+                "contract bootstrapped",
+                contract=item.name,
+                revision=item.verdict.revision[:12],
+                by=seeded.by if seeded else None,
+                user=seeded.user if seeded else None,
+                source=seeded.source if seeded else None,
+            )
         deployment = await distribute(item, store=store, log_=log_, actor=actor)
         if item.verdict is not None and approvals is not None:
             await approvals.put(item.verdict.record)
@@ -230,6 +247,7 @@ async def _judge(
     approvals: approval.ApprovalStore,
     author: approval.Signature | None,
     now: datetime,
+    bootstrap: approval.Bootstrap | None = None,
 ) -> Planned:
     if item.invalid is not None:
         return item
@@ -240,6 +258,7 @@ async def _judge(
         planned=item.revisions,
         author=author,
         now=now,
+        bootstrap=bootstrap,
     )
     return replace(item, verdict=verdict)
 
@@ -255,6 +274,24 @@ def submitted_entry(item: Planned, revision: approval.Revision) -> dict[str, Any
             "author": revision.author.badge if revision.author else None,
             "authorCredential": revision.author.credential_id if revision.author else None,
             "waitingFor": item.verdict.waiting_for if item.verdict else None,
+            "stations": dict(sorted(item.revisions.items())),
+        },
+        "contract": revision.revision,
+    }
+
+
+def bootstrapped_entry(item: Planned, revision: approval.Revision) -> dict[str, Any]:
+    """The ``contract.bootstrapped`` entry: a first revision out with no second person, on whose word."""
+    seeded = revision.bootstrap
+    return {
+        "kind": "contract.bootstrapped",
+        "subject": f"contract/{item.name}",
+        "data": {
+            "contract": item.name,
+            "revision": revision.revision,
+            "by": seeded.by if seeded else None,
+            "user": seeded.user if seeded else None,
+            "source": seeded.source if seeded else None,
             "stations": dict(sorted(item.revisions.items())),
         },
         "contract": revision.revision,
@@ -352,6 +389,8 @@ async def distribute(
                     "revision": item_.revision,
                     "previous": held.get(item_.station),
                     "enforcement": contract.spec.enforcement,
+                    # What the hub sent, so "what was in force" can be checked rule by rule.
+                    "rules": [str(r.get("id")) for r in item_.bundle.get("rules", ())],
                     **({"specRevision": item.verdict.revision} if item.verdict is not None else {}),
                 },
                 actor=actor,
@@ -465,7 +504,12 @@ def _approval_condition(
     state = entry.state(moment) if entry is not None else approval.APPROVED
     if state == approval.APPROVED:
         by = ", ".join(a.badge for a in entry.approvals) if entry and entry.approvals else None
-        text = f"revision {verdict.revision[:12]} approved" + (f" by {by}" if by else " (first revision)")
+        how = (
+            " (first revision, bootstrapped)"
+            if entry and entry.bootstrap
+            else " (first revision, held already)"
+        )
+        text = f"revision {verdict.revision[:12]} approved" + (f" by {by}" if by else how)
         conditions.append((APPROVED, "True", approval.APPROVED, text))
         return state, None, None
     assert entry is not None and entry.approvals

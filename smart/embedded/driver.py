@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import getpass
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +62,25 @@ async def _records(kv: KeyValue, prefix: str) -> list[dict[str, Any]]:
 
 
 async def apply(
-    manifests: Sequence[Manifest], settings: Settings, *, author: str | None = None
+    manifests: Sequence[Manifest],
+    settings: Settings,
+    *,
+    author: str | None = None,
+    bootstrap: approval.Bootstrap | None = None,
 ) -> list[Applied]:
     """Store stations, then deploy every contract (new and stored) over all known stations.
 
     ``author`` is the author's SMART-ID signature (a token) on the revision of each contract named;
     a bad one raises :class:`~smart.contracts.approval.ApprovalRefused` before anything is stored.
+    A contract's first revision waits for a second person like any change, except on ``bootstrap``:
+    the floor's first seeding, refused (changing nothing) on a floor seeded before, recorded as
+    ``contract.bootstrapped`` per contract, and marking the floor seeded.
     """
+    if bootstrap is not None and await _seeded(settings):
+        raise approval.ApprovalRefused(
+            "this floor was seeded before: a bootstrap happens once, on the first start; "
+            "a contract's first revision now waits for a second person (smart contract approve)"
+        )
     keys = KeyStore(settings.key_directory)
     connection = await nats.connect(hub_url(settings), name="smart-apply")
     log_ = ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
@@ -122,7 +136,10 @@ async def apply(
             before=before,
             approvals=approvals,
             authors=authors,
+            bootstrap=bootstrap,
         )
+        if bootstrap is not None:
+            await _mark_seeded(connection, bootstrap, manifests)
         for item, deployment in results:
             name = item.name
             if item.held_back and item.verdict is not None:
@@ -142,8 +159,14 @@ async def apply(
             status = _status(item, distributed=True, held=deployment.revisions, previous=shown[name])
             await kv.put(f"contract.{name}", _record(item.contract, status))
             if item.contract in named:
+                seeded = item.verdict is not None and item.verdict.bootstrapped is not None
                 applied.append(
-                    Applied("SmartContract", name, f"synced {deployment.synced}/{deployment.desired}")
+                    Applied(
+                        "SmartContract",
+                        name,
+                        f"synced {deployment.synced}/{deployment.desired}"
+                        + (" (bootstrapped: first revision, no second person)" if seeded else ""),
+                    )
                 )
         return applied
     finally:
@@ -262,11 +285,13 @@ async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
             applied = await apply([], settings)
             applied = [*applied, *(await _kept(settings, loaded, directory))]
         elif loaded:
+            first_start = approval.Bootstrap(
+                by="smart up (first start)", user=os_user(), source=f"{directory}/"
+            )
             applied = [
                 Applied(a.kind, a.name, f"seeded from {directory}/: {a.outcome}")
-                for a in await apply(loaded, settings)
+                for a in await apply(loaded, settings, bootstrap=first_start)
             ]
-            await _mark_seeded(settings, directory, loaded)
         else:
             applied = []
     except Exception as err:  # a start hook must never take the floor down; it says why instead
@@ -293,19 +318,21 @@ async def _seeded(settings: Settings) -> bool:
         await connection.close()
 
 
-async def _mark_seeded(settings: Settings, directory: Path, loaded: Sequence[Manifest]) -> None:
-    connection = await nats.connect(hub_url(settings), name="smart-seed")
+async def _mark_seeded(
+    connection: NatsClient, bootstrap: approval.Bootstrap, loaded: Sequence[Manifest]
+) -> None:
+    kv = await _manifests_bucket(connection)
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    revisions = {m.metadata.name: approval.spec_revision(m) for m in loaded if isinstance(m, SmartContract)}
+    await kv.put(SEEDED_KEY, json.dumps({"at": now, **bootstrap.json(), "contracts": revisions}).encode())
+
+
+def os_user() -> str:
+    """Who started the floor, as the operating system knows them (the bootstrap's ``user``)."""
     try:
-        kv = await _manifests_bucket(connection)
-        now = datetime.datetime.now(datetime.UTC).isoformat()
-        revisions = {
-            m.metadata.name: approval.spec_revision(m) for m in loaded if isinstance(m, SmartContract)
-        }
-        await kv.put(
-            SEEDED_KEY, json.dumps({"at": now, "directory": str(directory), "contracts": revisions}).encode()
-        )
-    finally:
-        await connection.close()
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a bare container): say so rather than guess
+        return f"uid {os.getuid()}"
 
 
 async def _kept(settings: Settings, loaded: Sequence[Manifest], directory: Path) -> list[Applied]:

@@ -48,12 +48,14 @@ from psycopg.conninfo import make_conninfo
 from smart import settings as settings_
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
+from smart.contracts import approval
 from smart.hub import database_roles, handoff_central, reorders, work
 from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
 from smart.hub.client_api import service as client_api_service
+from smart.hub.compliance import approve_page
 from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
@@ -151,6 +153,9 @@ class HubServices:
         self.maintenance: maintenance_service.MaintenanceService | None = None
         self.means: means_service.MeansServices | None = None
         self.client_api: client_api_service.ClientApiServices | None = None
+        #: The floor's contract approver (the embedded floor's ``driver.approve``, set by ``smart up``):
+        #: with it, the Vault's page lets a second person approve a pending contract revision.
+        self.contract_approver: approve_page.Approver | None = None
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -325,6 +330,14 @@ class HubServices:
         )
         self.client_api.start()
 
+    def _approve_page(self, guard: auth.Guard, smartid: SmartId, connection: NatsClient) -> APIRouter:
+        async def approvals() -> approval.KvApprovalStore:
+            return approval.KvApprovalStore(await approval.bucket(connection.jetstream()))
+
+        return approve_page.router(
+            guard, smartid=smartid, approvals=approvals, approve=self.contract_approver
+        )
+
     def routers(self, guard: auth.Guard | None = None, *, sign_in: bool = True) -> list[APIRouter]:
         """This role's pages: SMART-ID's (Vault), the jobs, reorders and work (Floor), its own services'."""
         assert self.logins is not None
@@ -338,6 +351,8 @@ class HubServices:
                 credentials=self.settings.nats_credentials,
             )
             found.append(people.router(self.smartid, guard, publish=publish))
+            if self.connection is not None:
+                found.append(self._approve_page(guard, self.smartid, self.connection))
         if self.runs("handoff-central"):
             found += [
                 handoff_central.router(self.app_database_url(), guard),

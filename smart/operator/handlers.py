@@ -116,6 +116,8 @@ class Runtime:
     #: SMART-ID's public key is pinned from.
     approvals: approval.ApprovalStore | None = None
     keys: KeyStore | None = None
+    #: ``contract_bootstrap`` on: first revisions go out on this bootstrap (recorded); off: None.
+    bootstrap: approval.Bootstrap | None = None
 
 
 _connection: dict[str, Any] = {}
@@ -195,6 +197,13 @@ async def startup(
         runtime = Runtime(
             nats=connection,
             approvals=approvals,
+            bootstrap=approval.Bootstrap(
+                by="smart-operator (SMART_CONTRACT_BOOTSTRAP=true)",
+                user=os.environ.get("HOSTNAME", "smart-operator"),
+                source="SmartContracts in the cluster",
+            )
+            if config.contract_bootstrap
+            else None,
             keys=keys,
             store=distribution.KvBundleStore(kv),
             key=key,
@@ -470,6 +479,7 @@ async def _reconcile(
             before=before,
             approvals=runtime.approvals,
             authors=await _authors(runtime, contracts),
+            bootstrap=runtime.bootstrap,
         )
     except Exception:
         metrics.ERRORS.labels(resource).inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
@@ -127,6 +128,12 @@ async def seed_demo_shop(floor: Floor, services: HubRoles) -> dict[str, str]:
     return lines
 
 
+async def approve_contract(name: str, revision: str, token: str, *, settings: Settings) -> list[str]:
+    """The Vault page's approver on the embedded floor: what ``smart contract approve`` runs."""
+    applied = await contracts_driver.approve(name, revision, token, settings)
+    return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]
+
+
 async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None], demo: bool = False) -> None:
     """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot.
 
@@ -135,6 +142,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
     floor = Floor(settings, node_agents=True)
     floor.preflight(extra_ports={settings.web_port: "hub web app"})
     services = HubRoles(settings)  # the three hub roles, each as `smart hub run --role` builds it
+    services.vault.contract_approver = functools.partial(approve_contract, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,7 @@ import pytest
 from smart.contracts import approval, manifests, reconcile
 from smart.contracts.models import SmartContract
 
+SEEDED = approval.Bootstrap(by="smart up (first start)", user="shop", source="contracts/")
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
@@ -41,7 +42,9 @@ def _sign(
 
 
 def test_an_emergency_goes_out_on_one_level_3_and_is_flagged_until_a_second_person_countersigns() -> None:
-    first = approval.gate(_penetrant(), None, held={}, planned={}, author=None, now=NOW).record
+    first = approval.gate(
+        _penetrant(), None, held={}, planned={}, author=None, now=NOW, bootstrap=SEEDED
+    ).record
     changed = _penetrant(emergency=True)
     held = approval.gate(
         changed,
@@ -72,7 +75,9 @@ def test_an_emergency_goes_out_on_one_level_3_and_is_flagged_until_a_second_pers
 
 
 def test_a_change_is_held_and_its_status_names_who_must_approve() -> None:
-    first = approval.gate(_penetrant(), None, held={}, planned={}, author=None, now=NOW).record
+    first = approval.gate(
+        _penetrant(), None, held={}, planned={}, author=None, now=NOW, bootstrap=SEEDED
+    ).record
     changed = _penetrant(approvers=["quality-manager"])
     held = approval.gate(changed, first, held={"pt-1": "a"}, planned={"pt-1": "b"}, author=None, now=NOW)
     assert not held.allowed and "the quality manager" in (held.waiting_for or "")
@@ -96,3 +101,24 @@ def test_a_change_is_held_and_its_status_names_who_must_approve() -> None:
     )
     with pytest.raises(approval.ApprovalRefused, match="needs the quality manager"):
         approval.approve(proven.record, changed, _sign(changed, "B-L3", "approval", approval.LEVEL_3))
+
+
+def test_a_first_revision_waits_for_a_second_person_unless_the_floor_is_bootstrapped() -> None:
+    contract = _penetrant()
+    held = approval.gate(contract, None, held={}, planned={"pt-1": "a"}, author=None, now=NOW)
+    assert not held.allowed and held.state == approval.PENDING and held.bootstrapped is None
+    assert held.record.pending == held.revision and held.record.distributed is None
+    seeded = approval.gate(
+        contract, None, held={}, planned={"pt-1": "a"}, author=None, now=NOW, bootstrap=SEEDED
+    )
+    assert seeded.allowed and seeded.bootstrapped is not None and seeded.bootstrapped.bootstrap == SEEDED
+    entry = seeded.record.find(seeded.revision)
+    assert entry is not None and entry.first and approval.Revision.from_json(entry.json()) == entry
+    # Pending once, a later bootstrap does not let it out: the exception is for a contract never judged.
+    late = approval.gate(
+        contract, held.record, held={}, planned={"pt-1": "a"}, author=None, now=NOW, bootstrap=SEEDED
+    )
+    assert not late.allowed and late.bootstrapped is None
+    # Stations holding exactly the plan already (a floor from before approvals were kept): adopted.
+    adopted = approval.gate(contract, None, held={"pt-1": "a"}, planned={"pt-1": "a"}, author=None, now=NOW)
+    assert adopted.allowed and adopted.bootstrapped is None

@@ -106,9 +106,10 @@ def test_smart_apply_puts_signed_bundles_that_a_station_mirrors(
         "SMART_KEYS_DIR": str(tmp_path / "keys"),
     }
     runner = CliRunner()
-    applied = runner.invoke(app, ["apply", "-f", str(ROOT / "contracts")], env=env)
+    # A fresh floor seeded from the CLI, as `smart up`'s first start does: the recorded bootstrap.
+    applied = runner.invoke(app, ["apply", "-f", str(ROOT / "contracts"), "--bootstrap"], env=env)
     assert applied.exit_code == 0, applied.output
-    assert "smartcontract/penetrant synced 1/1" in applied.output
+    assert "smartcontract/penetrant synced 1/1 (bootstrapped" in applied.output
     assert "station/sr-1 configured" in applied.output
 
     listed = runner.invoke(app, ["get", "contracts"], env=env)
@@ -163,7 +164,7 @@ def test_floor_start_hook_loads_the_contracts_directory(nats_floor: BackgroundFl
 
     settings = make_settings(tmp_path / "state", nats_url=nats_floor.hub_url, keys_dir=tmp_path / "keys")
     applied = asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))
-    seeded = f"seeded from {ROOT / 'contracts'}/: synced 1/1"
+    seeded = f"seeded from {ROOT / 'contracts'}/: synced 1/1 (bootstrapped: first revision, no second person)"
     assert ("SmartContract", "heat-treat", seeded) in [(a.kind, a.name, a.outcome) for a in applied]
     # Seeded once: a later start keeps what the hub holds and applies nothing from the directory.
     again = {a.name: a.outcome for a in asyncio.run(driver.load_contracts(settings, ROOT / "contracts"))}

@@ -78,9 +78,18 @@ async def test_a_changed_contract_waits_for_a_second_person_then_goes_to_the_sta
 ) -> None:
     settings = make_settings(tmp_path / "state", nats_url=nats_floor.hub_url, keys_dir=tmp_path / "keys")
     smart_id = KeyStore(tmp_path / "keys").signing_key(approval.SMART_ID_KEY)  # provisioned, as on a hub
-    contract, stations = _penetrant()
-    first = await driver.apply([contract, *stations], settings)
-    assert ("SmartContract", "penetrant", "synced 1/1") in [(a.kind, a.name, a.outcome) for a in first]
+    contract, _ = _penetrant()
+    # The floor's first start seeds its contracts: the one bootstrap, recorded (checked on the ledger below).
+    seed = tmp_path / "contracts"
+    seed.mkdir()
+    for name in ("penetrant.yaml", "stations.yaml"):
+        (seed / name).write_text((ROOT / "contracts" / name).read_text())
+    first = await driver.load_contracts(settings, seed)
+    assert (
+        "SmartContract",
+        "penetrant",
+        f"seeded from {seed}/: synced 1/1 (bootstrapped: first revision, no second person)",
+    ) in [(a.kind, a.name, a.outcome) for a in first]
     held_first = await _held(nats_floor.hub_url, "pt-1", "penetrant")
     assert held_first is not None
 
@@ -181,6 +190,16 @@ async def test_a_changed_contract_waits_for_a_second_person_then_goes_to_the_sta
         settings.state_dir / "ledger", node="smart-embedded", keys=KeyStore(tmp_path / "keys")
     ) as log:
         entries = log.entries(0)
+    (bootstrapped,) = [e for e in entries if e.kind == "contract.bootstrapped"]
+    assert bootstrapped.data["contract"] == "penetrant"
+    assert bootstrapped.data["revision"] == approval.spec_revision(contract)
+    assert bootstrapped.data["by"] == "smart up (first start)" and bootstrapped.data["source"] == f"{seed}/"
+    assert bootstrapped.data["user"] == driver.os_user() and bootstrapped.data["stations"] == {
+        "pt-1": held_first
+    }
+    assert entries.index(bootstrapped) < entries.index(
+        next(e for e in entries if e.kind == "contract.deployed")
+    )  # the exception is on the ledger before any station has the revision
     submitted = [e for e in entries if e.kind == "contract.submitted"]
     approved = [e for e in entries if e.kind == "contract.approved"]
     assert [(e.data["revision"], e.data["author"]) for e in submitted] == [(revision, "B-AUTHOR")]
@@ -192,3 +211,63 @@ async def test_a_changed_contract_waits_for_a_second_person_then_goes_to_the_sta
     ]
     assert deployed == [held_first, new]
     assert entries.index(approved[0]) < max(i for i, e in enumerate(entries) if e.kind == "contract.deployed")
+
+
+async def test_a_new_contract_waits_for_a_second_person_and_a_seeded_floor_bootstraps_nothing(
+    nats_floor: BackgroundFloor, tmp_path: Path
+) -> None:
+    """Through the normal path (``smart apply``) a contract's first revision is held like any change."""
+    settings = make_settings(tmp_path / "state", nats_url=nats_floor.hub_url, keys_dir=tmp_path / "keys")
+    smart_id = KeyStore(tmp_path / "keys").signing_key(approval.SMART_ID_KEY)
+    contract, stations = _penetrant()
+    revision = approval.spec_revision(contract)
+    author = signature(smart_id, badge="B-AUTHOR", act="authorship", contract="penetrant", revision=revision)
+    applied = await driver.apply([contract, *stations], settings, author=author)
+    outcome = next(a.outcome for a in applied if a.name == "penetrant")
+    assert outcome.startswith(f"pending approval: revision {revision[:12]} waits for a Level 3 in PT")
+    assert await _held(nats_floor.hub_url, "pt-1", "penetrant") is None  # pt-1 holds nothing of it
+    shown = next(
+        r for r in await driver.get("contract", settings) if r["manifest"]["metadata"]["name"] == "penetrant"
+    )
+    assert shown["status"]["approval"] == "PendingApproval" and shown["status"]["pendingRevision"] == revision
+
+    # The bootstrap happens once: on a floor holding contracts, it is refused and changes nothing.
+    late = approval.Bootstrap(by="smart apply --bootstrap", user="someone", source="contracts/")
+    with pytest.raises(approval.ApprovalRefused, match="this floor was seeded before"):
+        await driver.apply([contract], settings, bootstrap=late)
+    env = {
+        "SMART_NATS_URL": nats_floor.hub_url,
+        "SMART_STATE_DIR": str(tmp_path / "state"),
+        "SMART_KEYS_DIR": str(tmp_path / "keys"),
+    }
+    cli = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["apply", "-f", str(ROOT / "contracts" / "penetrant.yaml"), "--bootstrap"],
+        env=env,
+    )
+    assert cli.exit_code == 1 and "this floor was seeded before" in cli.output
+    assert await _held(nats_floor.hub_url, "pt-1", "penetrant") is None
+
+    # A second person approves the first revision as any other; then, and only then, pt-1 has it.
+    qm = signature(
+        smart_id,
+        badge="B-QM",
+        act="approval",
+        contract="penetrant",
+        revision=revision,
+        authority=approval.QUALITY_MANAGER,
+    )
+    await driver.approve("penetrant", revision[:12], qm, settings)
+    held = await _held(nats_floor.hub_url, "pt-1", "penetrant")
+    assert held is not None
+    with ledger.NodeLog.open(
+        settings.state_dir / "ledger", node="smart-embedded", keys=KeyStore(tmp_path / "keys")
+    ) as log:
+        kinds = [e.kind for e in log.entries(0) if e.kind.startswith("contract.")]
+    assert "contract.bootstrapped" not in kinds
+    assert (
+        kinds.index("contract.submitted")
+        < kinds.index("contract.approved")
+        < kinds.index("contract.deployed")
+    )

@@ -53,8 +53,9 @@ async def deploy(
     *,
     enforcement: str | None = None,
     change: Callable[[rules.RuleBase], rules.RuleBase] | None = None,
+    log_: ledger.NodeLog | None = None,
 ) -> None:
-    """Compile, sign and distribute a reference contract through the reconcile core."""
+    """Compile, sign and distribute a reference contract through the reconcile core (recorded on ``log_``)."""
     contracts, stations = _loaded()
     contract = next(c for c in contracts if c.metadata.name == name)
     spec_update: dict[str, Any] = {}
@@ -65,7 +66,7 @@ async def deploy(
     if spec_update:
         contract = contract.model_copy(update={"spec": contract.spec.model_copy(update=spec_update)})
     store = distribution.KvBundleStore(await distribution.bucket(hub.connection.jetstream()))
-    await reconcile.deploy(contract, stations, key=hub.keys.signing_key("hub"), store=store, log_=None)
+    await reconcile.deploy(contract, stations, key=hub.keys.signing_key("hub"), store=store, log_=log_)
 
 
 def cert(method: str, level: Level, *, years: float = 3, **extra: Any) -> f.Certification:

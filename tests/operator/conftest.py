@@ -252,6 +252,9 @@ async def start_operator(
 ) -> AsyncIterator[Starter]:
     """Starts the operator (again, after a stop: a restart) on the same state, keys and cluster."""
     declare(kmock)
+    # These tests' clusters are seeded by creating SmartContracts: first revisions on the bootstrap
+    # (tests/operator/test_operator.py shows a new contract held without it).
+    monkeypatch.setenv("SMART_CONTRACT_BOOTSTRAP", "true")
     for variable, value in operator_env.items():
         monkeypatch.setenv(variable, value)
     monkeypatch.setenv("SMART_KUBE_SERVER", str(kmock.url))

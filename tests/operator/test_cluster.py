@@ -58,7 +58,7 @@ def ledger_kinds(tmp_path: Path) -> list[tuple[str, str, str]]:
     if not path.exists():
         return []
     entries = ledger.NodeLogReader(path).entries(0, 1 << 30)
-    return [(e.kind, e.data["station"], e.data["revision"]) for e in entries]
+    return [(e.kind, e.data.get("station", ""), e.data["revision"]) for e in entries]
 
 
 class StationInThread:

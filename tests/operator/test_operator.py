@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from smart import ledger
 from smart.bus.mirror import mirror_bucket
 from smart.cli import app
-from smart.contracts import bundle, catalog, distribution
-from smart.contracts.models import SmartContract, Station
+from smart.contracts import approval, bundle, catalog, distribution
+from smart.contracts.models import AUTHOR_ANNOTATION, SmartContract, Station
 from smart.embedded import driver
 from smart.hub.streams import ensure_hub_streams
 from smart.keys import KeyStore, SigningKey
@@ -376,6 +376,7 @@ async def test_operator_and_embedded_driver_put_byte_identical_bundles(
     await driver.apply(
         [Station.model_validate(s) for s in STATIONS_ON_FLOOR] + [SmartContract.model_validate(CONTRACT)],
         settings,
+        bootstrap=approval.Bootstrap(by="test", user="test", source="CONTRACT"),
     )
     for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
         by_operator = await kv_value(nats_floor.hub_url, f"{sid}.floor-basics")
@@ -450,3 +451,42 @@ async def test_station_status_shows_heartbeats_and_goes_offline_when_the_station
     finally:
         for agent in agents.values():
             await agent.stop()
+
+
+@pytest.mark.parametrize("operator_env", [{"SMART_CONTRACT_BOOTSTRAP": "false"}])
+async def test_a_new_contract_waits_for_its_contract_approval_without_the_bootstrap(
+    operator: Api, nats_floor: BackgroundFloor, tmp_path: Path
+) -> None:
+    """The operator's default: a SmartContract's first revision is held like any change, then approved."""
+    api = operator
+    for body in STATIONS_ON_FLOOR:
+        await api.call("POST", STATIONS, body)
+    keys = tmp_path / "keys"
+    revision = approvals.revision_of("floor-basics", CONTRACT["spec"])
+    author = approvals.signature(
+        approvals.smart_id(keys),
+        badge="B-AUTHOR",
+        act="authorship",
+        contract="floor-basics",
+        revision=revision,
+    )
+    body = copy.deepcopy(CONTRACT)
+    body["metadata"]["annotations"] = {AUTHOR_ANNOTATION: author}
+    await api.call("POST", CONTRACTS, body)
+    held = await eventually(lambda: approvals.pending(api, "floor-basics", revision))
+    assert held["status"]["revisions"] == {}
+    assert condition(held, "Approved")["reason"] == "PendingApproval"
+    for sid in ("pt-1", "mt-1", "ut-1", "sr-1"):
+        assert await kv_value(nats_floor.hub_url, f"{sid}.floor-basics") is None
+
+    accepted = await approvals.approve(api, keys, "floor-basics", revision, "B-QM")
+    assert accepted["status"]["accepted"] == "True", accepted["status"]
+    done = await eventually(lambda: distributed(api, "floor-basics", 1, 4))
+    assert condition(done, "Approved")["status"] == "True"
+    await api.stop()  # the operator's ledger is read once it has let go of it
+    with ledger.NodeLog.open(
+        tmp_path / "operator" / "ledger", node="smart-operator", keys=KeyStore(keys)
+    ) as log:
+        kinds = [e.kind for e in log.entries(0)]
+    assert "contract.bootstrapped" not in kinds
+    assert kinds.index("contract.approved") < kinds.index("contract.deployed")

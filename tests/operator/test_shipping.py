@@ -66,7 +66,7 @@ async def test_the_operators_entries_reach_the_hub_over_the_ledger_stream_once(
         await api.stop()  # its log closes with a signed head; the shipper has had its chance
         node_log = tmp_path / "operator" / "ledger" / "smart-operator.sqlite3"
         written = ledger.NodeLogReader(node_log).entries(0, 1 << 30)
-        assert [e.kind for e in written] == ["contract.deployed"]
+        assert [e.kind for e in written] == ["contract.bootstrapped", "contract.deployed"]
 
         api = await start_operator()  # the cursor survives: nothing is shipped twice
 
@@ -76,7 +76,7 @@ async def test_the_operators_entries_reach_the_hub_over_the_ledger_stream_once(
         await eventually(at_hub, patience=60)
         entries = [e for e in await asyncio.to_thread(reading.entries, 0) if e.node == "smart-operator"]
         assert [e.raw for e in entries] == [e.raw for e in written]
-        assert entries[0].data["revision"] == sent["status"]["revisions"]["pt-1"]
+        assert entries[1].data["revision"] == sent["status"]["revisions"]["pt-1"]
         assert intakes[0].refused_batches == 0
 
         # The hub's own gathering never reads the operator's file, even when it lies in its directory.

@@ -129,6 +129,25 @@ def deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str, 
     return history.bundle_revisions(entries, contract)
 
 
+def in_force_with_rules(conn: psycopg.Connection[Any], station: str, at: datetime) -> list[history.InForce]:
+    """What was in force at ``station`` at ``at``, each revision with the rule ids the hub sent in it.
+
+    The revisions come from the station's own activations (:func:`index.in_force_at`); the rule ids
+    from the drivers' ``contract.deployed`` entries for that station in the hub log, so the answer
+    can be held against the station's, rule by rule.
+    """
+    found = index.in_force_at(conn, station, at)
+    if not found:
+        return found
+    rows = conn.execute(
+        "SELECT entry FROM ledger_entries"
+        " WHERE position(%s::bytea in entry) > 0 AND position(%s::bytea in entry) > 0",
+        (b'"kind":"contract.deployed"', f'"subject":"station/{station}"'.encode()),
+    ).fetchall()
+    entries = [Entry.from_bytes(bytes(raw), canonical=False) for (raw,) in rows]
+    return history.with_rules(found, history.bundle_rules(entries))
+
+
 def activations_of(conn: psycopg.Connection[Any], contract: str) -> list[history.Activation]:
     rows = conn.execute(
         "SELECT station, contract, revision, at FROM contract_activations"
@@ -276,7 +295,7 @@ def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
     def _at(station: str, text: str) -> list[dict[str, str]]:
         moment = history.parse_time(text)
         with psycopg.connect(url, autocommit=True) as conn:
-            return [found.json() for found in index.in_force_at(conn, station, moment)]
+            return [found.json() for found in in_force_with_rules(conn, station, moment)]
 
     @routes.get("/api/v1/policy/at")
     async def at_api(station: str, time: str, login: Login = Depends(read_login)) -> dict[str, Any]:

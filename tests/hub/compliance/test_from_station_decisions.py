@@ -9,9 +9,11 @@ to "what was in force at T" (policy-node-storage) and the hub's agree.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -24,12 +26,14 @@ from smart.contracts import facts as f
 from smart.contracts.models import SmartContract
 from smart.hub.compliance import index
 from smart.hub.compliance import service as compliance_service
+from smart.hub.gathering import HubNodeGathering
 from smart.hub.safety import incidents as safety
 from smart.hub.safety import service as safety_service
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
 from smart.keys import KeyStore
+from smart.ledger.hub_store import HubLog
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
 from smart.runtime.floor import FloorStatus
@@ -39,9 +43,10 @@ from smart.testing.plugin import FreshDatabase
 from tests.hub.conftest import PASSWORD
 from tests.node.conftest import Hub, eventually
 from tests.node.test_job_other_stations import UT_SHOP, UT_START
-from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, at, bench, deploy, entries
+from tests.node.test_job_walkthrough import AT, PENETRANT_SHOP, Bench, at, bench, deploy, entries
 from tests.node.test_station_infrastructure_modules import _event
 
+SEEDED = approval.Bootstrap(by="smart up (first start)", user="shop", source="contracts/")
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -63,7 +68,13 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     conn = psycopg.connect(database.url, autocommit=True)
     decisions = index.DecisionIndex(conn, standards=_standards())
     activations = index.ActivationIndex(conn)
-    async with bench(nats_floor, hub, keys, tmp_path, "ut-1", "ultrasonic", UT_SHOP) as ut:
+    # The driver's own log (as ``smart apply`` keeps it), gathered into the hub log as the hub does.
+    driver_log = ledger.NodeLog.open(tmp_path / "driver-ledger", node="smart-embedded", keys=keys)
+    hub_log = HubLog.connect(
+        database.url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
+    )
+    gathering = HubNodeGathering(tmp_path / "driver-ledger", hub_log, keys)
+    async with bench(nats_floor, hub, keys, tmp_path, "ut-1", "ultrasonic", UT_SHOP, log_=driver_log) as ut:
         first = ut.runtime.agent.enforcer.revisions["ultrasonic"]
         # A genuine refusal: the gate turns down a flaw detector past its calibration.
         assert (await ut.job("badge", person="op-7", at=at(0)))["allowed"]
@@ -74,7 +85,10 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
         gate = await ut.job("start", at=at(2), **{**UT_START, "equipment": ["FLAW-2", "BLOCK-IIW-1"]})
         assert not gate["allowed"]
         # A new revision reaches the station.
-        await deploy(hub, "ultrasonic", enforcement="audit")
+        await deploy(hub, "ultrasonic", enforcement="audit", log_=driver_log)
+        driver_log.close()  # its head signed: the hub may now gather both contract.deployed entries
+        assert [g.entries for g in gathering.gather_once()] == [2]
+        hub_log.close()
         await eventually(
             lambda: ut.runtime.agent.enforcer.revisions["ultrasonic"] != first, what="second revision"
         )
@@ -101,12 +115,18 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
             await asyncio.sleep(0.1)
         assert await hub_has_both(), "the station's activations never reached the hub log"
 
+        ut_rules = tuple(r.id for r in _contract("ultrasonic").spec.rules)
         for moment, expected in ((between, first), (now, second)):
-            asked = await ut.module("policy-node-storage", "at", _event(), {"time": moment.isoformat()})
-            station_says = [(x["contract"], x["revision"]) for x in asked["effects"]["inForce"]]
-            hub_says = [(x.contract, x.revision) for x in index.in_force_at(conn, "ut-1", moment)]
-            assert station_says == hub_says == [("ultrasonic", expected)]
-        assert "ut-flaw-detector-calibrated" in asked["effects"]["inForce"][0]["rules"]
+            station_says, hub_says = await _both_answers(ut, conn, moment)
+            assert station_says == hub_says == [("ultrasonic", expected, ut_rules)]
+        assert "ut-flaw-detector-calibrated" in ut_rules
+        # The agreement is rule by rule: a station whose store holds the right revision number with
+        # another rule set (a tampered or corrupted store) disagrees with the hub, and this shows it.
+        _drop_rule_in_store(ut, "ultrasonic", second, "ut-flaw-detector-calibrated")
+        station_says, hub_says = await _both_answers(ut, conn, now)
+        assert [x[:2] for x in station_says] == [x[:2] for x in hub_says] == [("ultrasonic", second)]
+        assert station_says != hub_says
+        assert "ut-flaw-detector-calibrated" in set(hub_says[0][2]) - set(station_says[0][2])
         refused = await ut.module("policy-node-storage", "at", _event(), {"time": "30 Nov, 10:00"})
         assert refused["outcome"] == "deny" and "body.time" in refused["reasons"][0]["message"]
 
@@ -212,6 +232,43 @@ async def test_refusals_and_revisions_in_force_reach_the_hub_and_agree_with_the_
     await _pages(database, hub, between, keys, tmp_path)
 
 
+InForceRow = tuple[str, str, tuple[str, ...]]
+
+
+async def _both_answers(
+    ut: Bench, conn: psycopg.Connection[Any], moment: datetime
+) -> tuple[list[InForceRow], list[InForceRow]]:
+    """(contract, revision, rule ids) in force at ut-1 at ``moment``: the station's and the hub's answer."""
+    asked = await ut.module("policy-node-storage", "at", _event(), {"time": moment.isoformat()})
+    station_says = [(x["contract"], x["revision"], tuple(x["rules"])) for x in asked["effects"]["inForce"]]
+    hub_says = [
+        (x.contract, x.revision, x.rules or ())
+        for x in compliance_service.in_force_with_rules(conn, "ut-1", moment)
+    ]
+    return station_says, hub_says
+
+
+def _drop_rule_in_store(ut: Bench, contract: str, revision: str, rule: str) -> None:
+    """Rewrite the station's stored envelope of ``revision`` without ``rule``, its revision number kept."""
+    store = ut.runtime.agent.store
+    assert store is not None
+    envelope = json.loads(store.envelope(contract, revision) or b"{}")
+    envelope["bundle"]["rules"] = [r for r in envelope["bundle"]["rules"] if r["id"] != rule]
+    with store._lock:
+        store._db.execute(
+            "UPDATE contract_revisions SET envelope = ? WHERE contract = ? AND revision = ?",
+            (json.dumps(envelope).encode(), contract, revision),
+        )
+
+
+def _contract(name: str) -> SmartContract:
+    return next(
+        m
+        for m in (i.manifest for i in manifests.load([ROOT / "contracts" / f"{name}.yaml"]))
+        if isinstance(m, SmartContract) and m.metadata.name == name
+    )
+
+
 def _emergency_record() -> approval.Record:
     """ultrasonic's record as the core writes it: its first revision, then a Level 3's emergency change."""
     contract = next(
@@ -220,7 +277,7 @@ def _emergency_record() -> approval.Record:
         if isinstance(m, SmartContract)
     )
     now = datetime.now(UTC)
-    first = approval.gate(contract, None, held={}, planned={}, author=None, now=now).record
+    first = approval.gate(contract, None, held={}, planned={}, author=None, now=now, bootstrap=SEEDED).record
     body = contract.model_dump(mode="json", by_alias=True, exclude_none=True)
     body["spec"]["approval"] = {"emergency": True}
     body["spec"]["rules"][0]["message"] = "flaw detector calibration lapsed: use FLAW-1"

@@ -1,0 +1,138 @@
+"""The second person's page: approve a contract's pending revision with a signature SMART-ID makes.
+
+``/policy/contracts/{name}/approve`` shows the pending revision's diff against the one in force
+(rules matched by id), who wrote it and who must approve it, and an Approve button. The button
+asks SMART-ID, for the signed-in login's person, for an approval signature on that exact revision
+(:func:`smart.hub.vault.contract_signatures.sign`: the authority comes from SMART-ID's records,
+never from the form), then hands that token to the floor's approver, the same call ``smart
+contract approve`` makes: the driver verifies it against the pinned ``smart-id`` key, records
+``contract.approved`` and distributes. Refused, changing nothing and saying why: the revision's
+author, a person whose records give no approving authority (or none the contract names), a login
+not tied to a person, and a revision that is no longer the pending one (a stale page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from smart.access.roles import Permission
+from smart.contracts import approval, history
+from smart.hub.vault import contract_signatures
+from smart.hub.vault.logins import Login
+from smart.hub.vault.smartid import SmartId, VaultError
+from smart.hub.web.auth import TEMPLATES, Guard, form_fields
+
+log = structlog.get_logger("smart.hub.compliance")
+
+#: The floor's approver: (contract, revision, SMART-ID token) → what it did, as lines; raises
+#: :class:`~smart.contracts.approval.ApprovalRefused`. The embedded floor's is ``driver.approve``.
+Approver = Callable[[str, str, str], Awaitable[list[str]]]
+#: Where the two-person records are (the hub's ``contract-approvals`` bucket).
+Approvals = Callable[[], Awaitable[approval.KvApprovalStore]]
+
+
+def pending_view(record: approval.Record) -> dict[str, Any] | None:
+    """The pending revision as the page shows it (None: nothing waits for approval)."""
+    entry = record.find(record.pending) if record.pending else None
+    if entry is None:
+        return None
+    in_force = record.find(record.distributed) if record.distributed else None
+    return {
+        "revision": entry.revision,
+        "author": entry.author.badge if entry.author else None,
+        "submitted": entry.submitted.isoformat(timespec="seconds"),
+        "emergency": entry.emergency,
+        "in_force": in_force.revision if in_force else None,
+        "diff": history.changes(in_force.spec, entry.spec)
+        if in_force
+        else [f"+ rule {r.get('id')} ({r.get('kind')})" for r in entry.spec.get("rules", [])],
+    }
+
+
+def router(guard: Guard, *, smartid: SmartId, approvals: Approvals, approve: Approver | None) -> APIRouter:
+    """``GET`` and ``POST /policy/contracts/{name}/approve``; without ``approve`` the page only shows."""
+    routes = APIRouter()
+    read = guard.requires(Permission.RECORDS_READ)
+
+    async def _page(
+        request: Request,
+        name: str,
+        login: Login,
+        *,
+        error: str | None = None,
+        done: list[str] | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        record = await (await approvals()).get(name)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no contract {name} on this hub")
+        return TEMPLATES.TemplateResponse(
+            request,
+            "compliance/approve.html",
+            {
+                "page": f"Approve {name}",
+                "login": login,
+                "contract": name,
+                "pending": pending_view(record),
+                "in_force": record.distributed,
+                "refusal": error,
+                "done": done,
+                "can_approve": approve is not None,
+            },
+            status_code=status,
+        )
+
+    @routes.get("/policy/contracts/{name}/approve", response_class=HTMLResponse, include_in_schema=False)
+    async def approve_page(request: Request, name: str, login: Login = Depends(read)) -> HTMLResponse:
+        """The pending revision, its author and diff, and the Approve button."""
+        return await _page(request, name, login)
+
+    @routes.post("/policy/contracts/{name}/approve", response_class=HTMLResponse, include_in_schema=False)
+    async def approve_form(request: Request, name: str, login: Login = Depends(read)) -> HTMLResponse:
+        """The signed-in person approves the revision the page showed, signed by SMART-ID for them."""
+        revision = (await form_fields(request)).get("revision", "")
+        record = await (await approvals()).get(name)
+        try:
+            if approve is None:
+                raise approval.ApprovalRefused(
+                    "this hub does not distribute contracts; approve with smart contract approve"
+                )
+            if record is None or record.pending != revision:
+                shown = record.pending[:12] if record and record.pending else "none"
+                raise approval.ApprovalRefused(
+                    f"revision {revision[:12] or '(none)'} of {name} is no longer the pending one "
+                    f"(pending: {shown}); the page was stale, look again"
+                )
+            if login.employee_id is None:
+                raise approval.ApprovalRefused(
+                    f"login {login.username} is tied to no person in SMART-ID, so it cannot sign"
+                )
+            employee = login.employee_id
+            issued = await run_in_threadpool(
+                lambda: contract_signatures.sign(
+                    smartid, employee, act="approval", contract=name, revision=revision, actor=login.username
+                )
+            )
+            done = await approve(name, revision, issued.token)
+        except (approval.ApprovalRefused, VaultError) as err:
+            message = str(err).splitlines()[0]
+            log.warning(
+                "contract approval refused",
+                contract=name,
+                revision=revision[:12],
+                login=login.username,
+                error=message,
+            )
+            return await _page(request, name, login, error=message, status=409)
+        log.info(
+            "contract approved on the hub page", contract=name, revision=revision[:12], login=login.username
+        )
+        return await _page(request, name, login, done=done)
+
+    return routes
