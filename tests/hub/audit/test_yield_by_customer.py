@@ -20,10 +20,10 @@ def test_the_walked_job_is_first_pass_for_its_customer_part_and_station(
 ) -> None:
     handoff_central.migrate(walked.owner_url)
     means.migrate(walked.owner_url)
-    handoffs = handoff_central.HandoffCentral.connect(walked.app_url)
-    ncrs = qa_store.NcrIndex.connect(walked.app_url)
+    handoffs = handoff_central.HandoffCentral.connect(walked.owner_url)
+    ncrs = qa_store.NcrIndex.connect(walked.owner_url)
     qa = qa_store.QaCentral(
-        walked.app_url,
+        walked.owner_url,  # the app role's password is the cluster's: a later fixture may set another
         ledger=ServiceNodeLog(tmp_path / "qa-ledger", walked.keys, node=qa_store.NODE),
         stations=["pt-1", "sr-1"],
     )
