@@ -210,6 +210,10 @@ class HubServices:
         from smart.hub import role_services  # the role's own services (imports them only when started)
 
         self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
+        if self.runs("audit"):  # AuditCentral prints each shipment's C of C as it reaches the hub
+            from smart.hub.audit import printing
+
+            self.extensions.append(await printing.start(self))
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
