@@ -27,7 +27,7 @@ import typer
 from smart import settings as smart_settings
 from smart.cli import work as work_cli
 from smart.hub.clients.store import Refused
-from smart.hub.maintenance import importing, schedule, service
+from smart.hub.maintenance import calibration_import, importing, schedule, service
 from smart.hub.maintenance import store as maintenance_store
 from smart.hub.maintenance.models import (
     CalibrationIn,
@@ -226,5 +226,25 @@ def import_(
         lambda hub: importing.run(raw, fmt=fmt, hub=hub, actor=work_cli.actor(), dry_run=not apply)
     )
     work_cli._print({**checked.to_json(), "written": checked.ok and apply, "today": date.today()})
+    if not checked.ok:
+        raise typer.Exit(1)
+
+
+@app.command("import-calibrations")
+def import_calibrations(
+    file: Path, apply: bool = typer.Option(False, "--apply", help="Write it (default: a dry run).")
+) -> None:
+    """Import calibrations from CSV or XLSX; every problem by file, row, column; a bad file writes nothing."""
+    fmt = "xlsx" if file.suffix.lower() == ".xlsx" else "csv"
+    try:
+        raw = file.read_bytes()
+    except OSError as err:
+        raise work_cli._fail(f"{file}: {err}") from err
+    checked = _sync(
+        lambda hub: calibration_import.run(
+            raw, fmt=fmt, hub=hub, actor=work_cli.actor(), dry_run=not apply, file=file.name
+        )
+    )
+    work_cli._print({**checked.to_json(), "written": checked.ok and apply})
     if not checked.ok:
         raise typer.Exit(1)

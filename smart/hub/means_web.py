@@ -9,7 +9,8 @@ scanned the signed-in person's badge may hand in that badge and its tokens
 instead (never another person's: tokens are no secret, stations hold them).
 Either way they are verified against the pinned SMART-ID key and its revocations, and
 a refusal names the field (``approver``, ``signer``). The training-matrix
-import needs ``people.write`` (the quality manager and admins).
+import (``/api/v1/import/training-matrix`` and its page ``/people/import``)
+needs ``people.write`` (the quality manager and admins).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class TrainingImport(BaseModel):
     records: int
     sha256: str
     problems: list[dict[str, Any]]
+    #: What the file would change (or changed), person by person: new or known, stations, records.
+    changes: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
 
 
@@ -371,6 +374,21 @@ def routers(
                 )
             summary = checked.to_json()
             return TrainingImport(**summary, written=bool(counts), counts=counts)
+
+        @pages.get("/people/import", response_class=HTMLResponse)
+        async def matrix_page(request: Request, login: Login = Depends(people_write)) -> HTMLResponse:
+            """Upload the training matrix: a dry run lists what would change, or every problem."""
+            return TEMPLATES.TemplateResponse(
+                request,
+                "access/training_matrix.html",
+                {
+                    "page": "Import the training matrix",
+                    "login": login,
+                    "columns": training_matrix.COLUMNS,
+                    "required": training_matrix.REQUIRED,
+                    "records": training_matrix.RECORDS,
+                },
+            )
 
     return [api, pages]
 

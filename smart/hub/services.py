@@ -227,6 +227,10 @@ class HubServices:
         await asyncio.to_thread(
             database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
         )
+        if self.runs("audit"):  # AuditCentral prints each shipment's C of C as it reaches the hub
+            from smart.hub.audit import printing
+
+            self.extensions.append(await printing.start(self))
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""

@@ -229,6 +229,16 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
         )
         assert services.inventory.raise_requests() == []  # one request per signal
 
+        matrix = "employee_id,name,badge,roles,station,record,on,scheme,method,level"
+        bad_matrix, good_matrix = tmp_path / "matrix-bad.csv", tmp_path / "matrix.csv"
+        bad_matrix.write_text(
+            f"{matrix}\nE-500,Eve Tester,b-500,operator,pt-9,performance,{today},,PT,\n"
+            f"E-500,Eve Tester,b-500,operator,,certification,{today},NAS410,PT,7\n"
+        )
+        good_matrix.write_text(
+            f"{matrix}\nE-500,Eve Tester,b-500,operator,pt-1,certification,{today},NAS410,PT,2\n"
+        )
+        assert (await op.get("/people/import")).status_code == 403  # people.write only
         async with async_page(DESKTOP) as page:
             await page.goto(f"{url}/login?next=/standards")
             await page.fill("input[name=username]", "l3-lee")
@@ -267,6 +277,33 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             await page.click("#disposition button")
             await page.wait_for_selector("#decisions td:has-text('scrap')")
             await page.screenshot(path=screenshot_path("ncr-dispositioned"))
+
+            # the training matrix: a bad file lists its rows and columns and writes nothing
+            people_before = smartid.people()
+            await page.goto(f"{url}/people/import")
+            await page.set_input_files("input[name=file]", str(bad_matrix))
+            await page.check("input[name=apply]")
+            await page.click("#matrix-form button")
+            await page.wait_for_selector("#matrix-problems:not([hidden]) tbody tr")
+            cells = await page.locator("#matrix-problems tbody tr").all_inner_texts()
+            assert [c.split("\t")[:2] for c in cells] == [["2", "station"], ["3", "level"]], cells
+            assert "nothing written" in (await page.text_content("#matrix-outcome") or "")
+            await page.screenshot(path=screenshot_path("training-matrix-refused"), full_page=True)
+            assert smartid.people() == people_before
+            # a good file: the dry run shows who and what would change, and writes nothing
+            await page.uncheck("input[name=apply]")
+            await page.set_input_files("input[name=file]", str(good_matrix))
+            await page.click("#matrix-form button")
+            await page.wait_for_selector("#matrix-changes:not([hidden]) tr[data-employee='E-500']")
+            change = await page.text_content("#matrix-changes tr[data-employee='E-500']") or ""
+            assert "new" in change and "pt-1" in change and "certification PT level 2" in change
+            assert "dry run" in (await page.text_content("#matrix-outcome") or "")
+            await page.screenshot(path=screenshot_path("training-matrix-dry-run"), full_page=True)
+            assert smartid.people() == people_before
+            await page.check("input[name=apply]")
+            await page.click("#matrix-form button")
+            await page.wait_for_selector("#matrix-outcome:has-text('Imported')")
+            assert "E-500" in {p.employee_id for p in smartid.people()}
         sent = await _value(js, "pt-1.ncr-decision.NCR-pt-1-1")
         assert (sent["disposition"], sent["decided_by"], sent["close"]) == ("scrap", "qm-1", False)
         assert await services.decisions.resend() == []  # every decision reached pt-1's records

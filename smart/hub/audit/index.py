@@ -28,7 +28,7 @@ from smart.ledger.entry import Entry
 
 SCHEMA = "audit"
 MIGRATIONS = Path(__file__).with_name("migrations")
-GRANTS = {"refs": "SELECT, INSERT"}
+GRANTS = {"refs": "SELECT, INSERT", "certificates": "SELECT, INSERT"}
 #: The kinds the index reads: stations' decisions, transitions and records; hub services' changes.
 KINDS = (
     "module.decision",
@@ -90,6 +90,12 @@ def refs_of(entry: Entry) -> Iterator[tuple[str, str | None, datetime, str | Non
             yield f"block/{entry.node}", job, at, None
         if job is None:
             return
+        if (
+            data.get("verb") == "ship"
+            and data.get("module") == "logistics"
+            and data.get("outcome") == "allow"
+        ):
+            yield f"shipment/{entry.node}", job, at, None  # the C of C is printed from it
         procedure = event.get("procedure")
         revision = event.get("procedure_revision")
         run = f"{procedure}@{revision}" if isinstance(procedure, str) else None

@@ -33,6 +33,8 @@ import psycopg
 from smart import intervals
 from smart.contracts import facts as f
 from smart.contracts import manifests
+from smart.contracts.families import vocabulary
+from smart.contracts.families.credential import CredentialRule, current_certification
 from smart.contracts.families.exam import ExamRule
 from smart.contracts.models import SmartContract
 from smart.hub.audit import checklist
@@ -252,6 +254,8 @@ class Rules:
 
     exams: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     zones: Mapping[str, str] = field(default_factory=dict)
+    #: contract → method → who may supervise a trainee there (lowest level, whether an instructor may).
+    supervision: Mapping[str, Mapping[str, tuple[vocabulary.Level, bool]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path | None) -> Rules:
@@ -259,6 +263,7 @@ class Rules:
             return cls()
         exams: dict[str, dict[str, str]] = {}
         zones: dict[str, str] = {}
+        supervision: dict[str, dict[str, tuple[vocabulary.Level, bool]]] = {}
         for loaded in manifests.load([directory]):
             contract = loaded.manifest
             if not isinstance(contract, SmartContract):
@@ -268,7 +273,17 @@ class Rules:
             for rule in contract.spec.rules:
                 if isinstance(rule, ExamRule):
                     exams.setdefault(name, {})[rule.exam] = str(rule.every)
-        return cls(exams, zones)
+                if isinstance(rule, CredentialRule) and rule.supervisor is not None:
+                    supervision.setdefault(name, {})[rule.method] = (
+                        rule.supervisor.min_level,
+                        rule.supervisor.instructor_allowed,
+                    )
+        return cls(exams, zones, supervision)
+
+    def supervisor_wanted(self, contract: str | None, method: str) -> tuple[vocabulary.Level, bool]:
+        """Who may supervise a trainee in ``method`` under the contract; DOMAIN rule 1 when it is silent."""
+        name = (contract or "").split("@")[0]
+        return self.supervision.get(name, {}).get(method, (vocabulary.Level.LEVEL_2, True))
 
     def exam_due(self, contract: str | None, exam: str, taken: datetime) -> tuple[date, str] | None:
         name = (contract or "").split("@")[0]
@@ -521,6 +536,7 @@ class _Builder:
             refs = [f"record/person/{p}" for p in roles]
             then = _as_of(self.conn, job.station, refs, job.first_seq)
             today = _as_of(self.conn, job.station, refs, None)
+            supervised = self.supervision(job, method, work_at, then, today)
             for person in sorted(roles):
                 ref = f"record/person/{person}"
                 if ref not in then:
@@ -552,6 +568,118 @@ class _Builder:
                         gate_idx,
                     )
                 )
+            items.extend(supervised)
+        return items
+
+    def supervision(
+        self,
+        job: StationJob,
+        method: str | None,
+        at: datetime,
+        then: Mapping[str, tuple[int, Entry]],
+        today: Mapping[str, tuple[int, Entry]],
+    ) -> list[Item]:
+        """Who performed as a trainee, under whose supervision, and whether the supervisor qualified then.
+
+        From the job's own decisions (each names the badged person and the supervisor badged beside
+        them) and the people's records as the station held them before the job; the supervisor's
+        qualification is judged at the time of the work against what the contract in force asks
+        (its credential rule's supervisor level, instructor or not), once by the record the station
+        had, and again by today's record when that differs (a revocation dated before the work).
+        """
+        contract = next((e.contract for _, e in job.entries if e.contract), None)
+        pairs: dict[tuple[str, str | None], list[tuple[int, str]]] = {}
+        for idx, entry in job.entries:
+            data = entry.data if isinstance(entry.data, dict) else {}
+            event = data.get("event", {}) if entry.kind == "module.decision" else {}
+            person = event.get("person") if isinstance(event, dict) else None
+            if not person or data.get("module") != "gatekeeper":
+                continue
+            supervisor = event.get("supervisor")
+            is_trainee = supervisor is not None
+            if not is_trainee and method is not None and f"record/person/{person}" in then:
+                held: f.Person = records.parse("person", _value(then[f"record/person/{person}"][1]))
+                cert = current_certification(held, method, at)
+                is_trainee = cert is not None and cert.level is vocabulary.Level.TRAINEE
+            if is_trainee:
+                pairs.setdefault((str(person), str(supervisor) if supervisor else None), []).append(
+                    (idx, str(data.get("outcome")))
+                )
+        items: list[Item] = []
+        for (trainee, supervisor), decided in sorted(pairs.items(), key=lambda kv: kv[1][0][0]):
+            cites = [i for i, _ in decided]
+            allowed = sum(1 for _, outcome in decided if outcome == "allow")
+            level_then = "no record before the job"
+            if method is not None and f"record/person/{trainee}" in then:
+                held_trainee: f.Person = records.parse("person", _value(then[f"record/person/{trainee}"][1]))
+                cert = current_certification(held_trainee, method, at)
+                level_then = f"{method} {cert.level.value}" if cert else f"no current {method} certification"
+                cites.append(then[f"record/person/{trainee}"][0])
+            rows: list[tuple[str, object]] = [
+                ("performed by", f"{trainee} ({level_then})"),
+                ("under the supervision of", supervisor or "NO supervisor badged in"),
+                ("decisions", f"{allowed} allowed, {len(decided) - allowed} refused"),
+            ]
+            notes: list[str] = []
+            if supervisor is None:
+                notes.append(f"{trainee} badged in as a trainee without a supervisor")
+            elif method is None:
+                rows.append(("supervisor qualified at the time", "method unknown: not judged"))
+            else:
+                least, instructor_ok = self.rules.supervisor_wanted(contract, method)
+                rows.append(
+                    (
+                        "required to supervise",
+                        f"{least.value}+ {method}" + (" or instructor" if instructor_ok else ""),
+                    )
+                )
+                ref = f"record/person/{supervisor}"
+                records_of = [("record then", then.get(ref))]
+                if ref in today and (ref not in then or today[ref][0] != then[ref][0]):
+                    records_of.append(("record now", today[ref]))
+                for label, found in records_of:
+                    if found is None:
+                        rows.append((f"supervisor's {label}", "none received by the station before the job"))
+                        notes.append(f"no record of {supervisor} at {job.station} before the job")
+                        continue
+                    idx, entry = found
+                    cites.append(idx)
+                    boss: f.Person = records.parse("person", _value(entry))
+                    cert = current_certification(boss, method, at)
+                    qualified = cert is not None and (
+                        cert.level.rank >= least.rank or (instructor_ok and cert.instructor)
+                    )
+                    held_as = (
+                        f"{method} {cert.level.value}{' (instructor)' if cert.instructor else ''}, "
+                        f"expires {_when(cert.expires)}"
+                        if cert
+                        else f"no {method} certification valid at {_when(at)}"
+                    )
+                    revoked = [
+                        c
+                        for c in boss.certifications
+                        if c.method == method and c.revoked and c.revoked_by(at)
+                    ]
+                    if cert is None and revoked:
+                        held_as += f" (revoked with effect from {_when(revoked[0].revoked_at)}, entry {idx})"
+                    rows += [
+                        (f"supervisor's certification at the work ({label}, entry {idx})", held_as),
+                        (f"supervisor qualified at the time ({label})", "yes" if qualified else "NO"),
+                    ]
+                    if not qualified:
+                        notes.append(
+                            f"{supervisor} was NOT qualified to supervise {method} at {_when(at)} "
+                            f"by the {label}"
+                        )
+            items.append(
+                self.item(
+                    "trainee",
+                    f"{job.station} {job.job}: trainee {trainee} under {supervisor or 'no supervisor'}",
+                    rows,
+                    cites,
+                    "; ".join(notes) or None,
+                )
+            )
         return items
 
     def _person(
@@ -648,14 +776,6 @@ class _Builder:
                     exam_rows,
                     [idx],
                     "; ".join(exam_notes) or None,
-                )
-            )
-        if "supervisor" in roles or any(
-            c.level.value == "trainee" for c in certs if hasattr(c.level, "value")
-        ):
-            items.append(
-                self.item(
-                    "trainee", f"{person}: trainee supervision", [("role", ", ".join(sorted(roles)))], [idx]
                 )
             )
         if latest_idx != idx:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smart.access.roles import Permission
-from smart.hub.audit import clientproof, impact, packet, render
+from smart.hub.audit import clientproof, impact, packet, printing, render
 from smart.hub.audit.service import AuditCentral, SharedIndex
 from smart.hub.vault.logins import Login
 from smart.hub.web.auth import TEMPLATES, Guard
@@ -211,6 +211,11 @@ def router(
 
         def made(c: AuditCentral) -> tuple[str, bytes]:
             found = c.packet(**asked)
+            printed = printing.certificates(c.conn, po=found.po, line=found.line) if found.po else []
+            if printed:  # the C of C printed at shipping, as the client received it
+                held = printing.stored(c.conn, printed[-1].ledger_idx)
+                if held is not None:
+                    return found.slug, held[1]
             proof = c.client_proof(found)
             name = f"{found.slug}-shipment-proof.json"
             return found.slug, clientproof.certificate_pdf(proof, shop=shop, bundle_name=name)
@@ -220,6 +225,44 @@ def router(
             pdf,
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{slug}-coc.pdf"'},
+        )
+
+    @routes.get("/audit/certificates", response_class=HTMLResponse, include_in_schema=False)
+    async def certificates_page(
+        request: Request, po: str = "", line: str = "", login: Login = Depends(read)
+    ) -> HTMLResponse:
+        """Every C of C printed at shipping, newest first (of one PO line when asked)."""
+        found = await run(lambda c: printing.certificates(c.conn, po=po or None, line=line or None))
+        return TEMPLATES.TemplateResponse(
+            request,
+            "audit/certificates.html",
+            {"page": "Certificates of Conformance", "login": login, "found": found, "po": po, "line": line},
+        )
+
+    @routes.get("/audit/certificates/{ledger_idx}.pdf", include_in_schema=False)
+    async def certificate_pdf(ledger_idx: int, _: Login = Depends(read)) -> Response:
+        held = await run(lambda c: printing.stored(c.conn, ledger_idx))
+        if held is None:
+            raise HTTPException(status_code=404, detail=f"no C of C printed for shipment entry {ledger_idx}")
+        printed, pdf, _bundle = held
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{printed.po}-{printed.line}-coc.pdf"',
+            },
+        )
+
+    @routes.get("/audit/certificates/{ledger_idx}.json", include_in_schema=False)
+    async def certificate_bundle(ledger_idx: int, _: Login = Depends(read)) -> Response:
+        held = await run(lambda c: printing.stored(c.conn, ledger_idx))
+        if held is None:
+            raise HTTPException(status_code=404, detail=f"no C of C printed for shipment entry {ledger_idx}")
+        printed, _pdf, bundle = held
+        return Response(
+            bundle,
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{printed.po}-{printed.line}-proof.json"'},
         )
 
     @routes.get("/audit/shipment-proof.json", include_in_schema=False)

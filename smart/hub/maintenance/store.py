@@ -316,77 +316,107 @@ class MaintenanceHub(ServiceStore):
         the stations' decisions on the hub log, indexed) gets an impact review, in the same
         transaction, and the published record blocks the asset at its station.
         """
-        certificate = _certificate(calibration)
         if not calibration.in_tolerance:
             self.index_uses()  # the impact list is the log as of now, not as of the last pass
         at = self.clock()
         with self._changing() as conn:
-            asset = self._asset(conn, asset_id)
-            contract_due = self.schedule.calibration_due(
-                asset["station"], asset["kind"], calibration.calibrated_at
-            )
-            given = calibration.next_due
-            if contract_due is None and given is None:
-                raise Refused(
-                    "next_due",
-                    f"no contract at {asset['station']} calibrates {asset['kind']}; "
-                    "give next_due from the certificate",
-                )
-            due = min(d for d in (contract_due, given) if d is not None)
+            return self._calibrate(conn, asset_id, calibration, at=at, actor=actor)
+
+    def record_calibrations(
+        self, calibrations: Sequence[tuple[str, CalibrationIn]], *, actor: str
+    ) -> list[tuple[CalibrationView, RecallView | None]]:
+        """Several calibrations in one transaction (an import): all or none, oldest first per asset."""
+        if any(not c.in_tolerance for _, c in calibrations):
+            self.index_uses()
+        at = self.clock()
+        ordered = sorted(calibrations, key=lambda pair: (pair[0], pair[1].calibrated_at))
+        with self._changing() as conn:
+            return [self._calibrate(conn, a, c, at=at, actor=actor) for a, c in ordered]
+
+    def calibration_due(self, asset_id: str, calibrated_at: datetime) -> tuple[bool, date | None]:
+        """Whether the asset is in the register, and the contract's due day for a calibration then."""
+        with self.pool.connection() as conn:
             row = conn.execute(
-                "INSERT INTO calibrations (asset_id, calibrated_at, lab, certificate_number, traceability, "
-                "as_found, as_left, in_tolerance, next_due, certificate_name, certificate_type, "
-                "certificate_sha256, certificate, recorded_by, recorded_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (
-                    asset_id,
-                    calibration.calibrated_at,
-                    calibration.lab,
-                    calibration.certificate_number,
-                    calibration.traceability,
-                    calibration.as_found,
-                    calibration.as_left,
-                    calibration.in_tolerance,
-                    due,
-                    certificate.name if certificate else None,
-                    certificate.content_type if certificate else None,
-                    certificate.sha256 if certificate else None,
-                    certificate.data if certificate else None,
-                    actor,
-                    at,
-                ),
+                "SELECT station, kind FROM equipment WHERE asset_id = %s", (asset_id,)
             ).fetchone()
-            assert row is not None
-            latest = conn.execute(
-                "SELECT next_due, in_tolerance, calibrated_at FROM calibrations WHERE asset_id = %s "
-                "ORDER BY calibrated_at DESC, id DESC LIMIT 1",
-                (asset_id,),
-            ).fetchone()
-            assert latest is not None
-            # out of tolerance: due again now (re-calibrate), whatever the certificate's date says
-            shown = (
-                latest["next_due"]
-                if latest["in_tolerance"]
-                else latest["calibrated_at"].astimezone(self.zone).date()
+        if row is None:
+            return False, None
+        return True, self.schedule.calibration_due(row["station"], row["kind"], calibrated_at)
+
+    def _calibrate(
+        self,
+        conn: psycopg.Connection[DictRow],
+        asset_id: str,
+        calibration: CalibrationIn,
+        *,
+        at: datetime,
+        actor: str,
+    ) -> tuple[CalibrationView, RecallView | None]:
+        certificate = _certificate(calibration)
+        asset = self._asset(conn, asset_id)
+        contract_due = self.schedule.calibration_due(
+            asset["station"], asset["kind"], calibration.calibrated_at
+        )
+        given = calibration.next_due
+        if contract_due is None and given is None:
+            raise Refused(
+                "next_due",
+                f"no contract at {asset['station']} calibrates {asset['kind']}; "
+                "give next_due from the certificate",
             )
-            conn.execute(
-                "UPDATE equipment SET calibration_due = %s, version = version + 1 WHERE asset_id = %s",
-                (shown, asset_id),
-            )
-            view = CalibrationView.model_validate(row)
-            self._record(
-                "calibration.recorded",
+        due = min(d for d in (contract_due, given) if d is not None)
+        row = conn.execute(
+            "INSERT INTO calibrations (asset_id, calibrated_at, lab, certificate_number, traceability, "
+            "as_found, as_left, in_tolerance, next_due, certificate_name, certificate_type, "
+            "certificate_sha256, certificate, recorded_by, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (
                 asset_id,
+                calibration.calibrated_at,
+                calibration.lab,
+                calibration.certificate_number,
+                calibration.traceability,
+                calibration.as_found,
+                calibration.as_left,
+                calibration.in_tolerance,
+                due,
+                certificate.name if certificate else None,
+                certificate.content_type if certificate else None,
+                certificate.sha256 if certificate else None,
+                certificate.data if certificate else None,
                 actor,
-                after={
-                    **view.model_dump(mode="json"),
-                    "contractDue": contract_due.isoformat() if contract_due else None,
-                    "station": asset["station"],
-                },
-            )
-            found = (
-                None if calibration.in_tolerance else self._open_recall(conn, asset, row, at=at, actor=actor)
-            )
+                at,
+            ),
+        ).fetchone()
+        assert row is not None
+        latest = conn.execute(
+            "SELECT next_due, in_tolerance, calibrated_at FROM calibrations WHERE asset_id = %s "
+            "ORDER BY calibrated_at DESC, id DESC LIMIT 1",
+            (asset_id,),
+        ).fetchone()
+        assert latest is not None
+        # out of tolerance: due again now (re-calibrate), whatever the certificate's date says
+        shown = (
+            latest["next_due"]
+            if latest["in_tolerance"]
+            else latest["calibrated_at"].astimezone(self.zone).date()
+        )
+        conn.execute(
+            "UPDATE equipment SET calibration_due = %s, version = version + 1 WHERE asset_id = %s",
+            (shown, asset_id),
+        )
+        view = CalibrationView.model_validate(row)
+        self._record(
+            "calibration.recorded",
+            asset_id,
+            actor,
+            after={
+                **view.model_dump(mode="json"),
+                "contractDue": contract_due.isoformat() if contract_due else None,
+                "station": asset["station"],
+            },
+        )
+        found = None if calibration.in_tolerance else self._open_recall(conn, asset, row, at=at, actor=actor)
         return view, found
 
     def _open_recall(

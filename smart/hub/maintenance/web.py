@@ -23,7 +23,7 @@ from smart.access.roles import Permission, allows
 from smart.hub.clients.models import Problem
 from smart.hub.clients.store import Refused
 from smart.hub.clients.web import MAX_IMPORT_BYTES, refused
-from smart.hub.maintenance import importing
+from smart.hub.maintenance import calibration_import, importing
 from smart.hub.maintenance.models import (
     CalibrationIn,
     CalibrationView,
@@ -62,6 +62,18 @@ class EquipmentImport(BaseModel):
     ok: bool
     written: bool
     equipment: int
+    sha256: str
+    problems: list[Problem]
+
+
+class CalibrationImport(BaseModel):
+    rows: int
+    ok: bool
+    written: bool
+    calibrations: int
+    #: Rows found out of tolerance: each opens a recall (impact reviews, the asset blocked) when written.
+    out_of_tolerance: int
+    assets: list[str]
     sha256: str
     problems: list[Problem]
 
@@ -216,6 +228,41 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
             problems=list(checked.problems),
         )
 
+    @routes.post("/import/calibrations")
+    async def import_calibrations(
+        request: Request,
+        format: str = Query("csv", pattern="^(csv|xlsx)$"),
+        dry_run: bool = Query(True, description="List problems and changes; write nothing."),
+        file: str = Query("", max_length=200, description="The file's name, for the problems' messages."),
+        login: Login = Depends(write),
+    ) -> CalibrationImport:
+        """Calibrations from the certificate log; any bad row: every problem listed, nothing written."""
+        raw = await request.body()
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise HTTPException(status_code=413, detail=f"a file of at most {MAX_IMPORT_BYTES} bytes")
+        checked = await _do(
+            calibration_import.run,
+            raw,
+            fmt=format,
+            hub=hub,
+            actor=login.username,
+            dry_run=dry_run,
+            file=file,
+        )
+        if checked.ok and not dry_run:
+            await hub.publish_soon()
+        summary = checked.to_json()
+        return CalibrationImport(
+            rows=checked.rows,
+            ok=checked.ok,
+            written=checked.ok and not dry_run,
+            calibrations=summary["calibrations"],
+            out_of_tolerance=summary["out_of_tolerance"],
+            assets=summary["assets"],
+            sha256=checked.digest,
+            problems=list(checked.problems),
+        )
+
     return routes
 
 
@@ -291,7 +338,12 @@ def page_router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
     @routes.get("/maintenance/import", response_class=HTMLResponse, include_in_schema=False)
     async def import_page(request: Request, login: Login = Depends(read)) -> HTMLResponse:
         return _page(
-            request, "import.html", "Import the equipment register", login, columns=importing.COLUMNS
+            request,
+            "import.html",
+            "Import the equipment register or calibrations",
+            login,
+            columns=importing.COLUMNS,
+            calibration_columns=calibration_import.COLUMNS,
         )
 
     @routes.get("/maintenance/equipment/{asset_id}", response_class=HTMLResponse, include_in_schema=False)

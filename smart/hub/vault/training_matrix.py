@@ -88,6 +88,16 @@ class Checked:
             "records": sum(len(p.records) for p in self.people),
             "problems": [p.model_dump() for p in self.problems],
             "sha256": self.digest,
+            "changes": [
+                {
+                    "employee_id": p.employee_id,
+                    "name": p.name,
+                    "new": p.new,
+                    "stations": sorted(p.stations),
+                    "records": [r.describe() for r in p.records],
+                }
+                for p in self.people
+            ],
         }
 
 

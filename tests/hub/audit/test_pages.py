@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from smart.hub.audit import index
+from smart.hub.audit import index, printing
 from smart.hub.audit import web as audit_web
+from smart.hub.audit.service import AuditCentral
 from smart.hub.web import auth
 from smart.testing.browser import screenshot_path
 from tests.hub.audit.conftest import Walked
@@ -43,6 +44,38 @@ def test_audit_pages_need_sign_in_and_the_audit_permission(pages: TestClient) ->
     sign_in(pages, "op-7")  # an operator may not read audits
     assert pages.get("/audit").status_code == 403
     assert pages.get("/audit/packet.pdf?job=J-1").status_code == 403
+    pages.cookies.clear()
+
+
+def test_the_c_of_c_printed_at_shipping_is_listed_and_served_as_it_was_stored(
+    pages: TestClient, walked: Walked
+) -> None:
+    central = AuditCentral(
+        walked.owner_url,  # the app role's password is the cluster's: a later fixture may set another
+        log_key=walked.keys.verifying_key("hub"),
+        admin=walked.keys.verifying_key("ledger-admin"),
+        contracts_dir=REPO / "contracts",
+    )
+    try:
+        printer = printing.CertificatePrinter(central, shop="Demo NDT", min_cosignatures=2)
+        printed = printer.print_pending()  # a pass of the hub's printer over the walked shipment
+        assert printer.print_pending() == []  # once
+        held = printing.stored(central.conn, printed[0].ledger_idx)
+    finally:
+        central.close()
+    assert [(p.po, p.line, p.station, p.job, p.client) for p in printed] == [
+        ("PO-4411", "1", "sr-1", "R-1", "AEROSPAR")
+    ]
+    assert held is not None
+    sign_in(pages, "nadcap-auditor")
+    listed = pages.get("/audit/certificates?po=PO-4411&line=1")
+    assert listed.status_code == 200 and 'data-po-line="PO-4411/1"' in listed.text
+    assert "No C of C printed for PO-9" in pages.get("/audit/certificates?po=PO-9").text
+    pdf = pages.get(f"/audit/certificates/{printed[0].ledger_idx}.pdf")
+    assert pdf.status_code == 200 and pdf.content == held[1]
+    assert pages.get(f"/audit/certificates/{printed[0].ledger_idx}.json").content == held[2]
+    assert pages.get("/audit/coc.pdf?job=J-1").content == held[1]  # the one printed, not a new one
+    assert pages.get("/audit/certificates/1.pdf").status_code == 404
     pages.cookies.clear()
 
 

@@ -112,6 +112,16 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
     bad_csv.write_text(
         "asset_id,kind,station,serial,range_min,range_max,range_unit\nF-9,furnace,ht-1,F9,400,900,bar\n"
     )
+    header = "asset_id,calibrated_at,lab,certificate_number,traceability,in_tolerance,next_due"
+    day = date.today().isoformat()
+    due = (date.today() + timedelta(days=365)).isoformat()
+    bad_calibrations = tmp_path / "cal-log.csv"
+    bad_calibrations.write_text(
+        f"{header}\nUVA-LAMP-1,{day},Lab,C-1,NIST 1,yes,{due}\nUVA-LAMP-1,{day},Lab,C-2,,yes,{due}\n"
+        f"NOPE,{day},Lab,C-3,NIST 3,yes,{due}\n"
+    )
+    good_calibrations = tmp_path / "cal-good.csv"
+    good_calibrations.write_text(f"{header}\nUVA-LAMP-1,{day},Lab,C-1,NIST 1,yes,{due}\n")
     try:
         # an operator reads, and may not write (the API refuses as the page hides)
         async with httpx.AsyncClient(base_url=url) as op:
@@ -212,6 +222,30 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             ]
             await page.screenshot(path=str(screenshot_path("maintenance-import-refused")), full_page=True)
             assert hub.equipment("F-9") is None
+
+            # calibrations: a bad log names the file, row and column and changes nothing
+            held_calibrations = len(hub.calibrations("UVA-LAMP-1"))
+            await page.select_option("select[name=what]", "calibrations")
+            await page.set_input_files("input[name=file]", str(bad_calibrations))
+            await page.click("#import-form button")
+            await page.wait_for_selector("#import-problems:not([hidden]) tbody tr:has-text('cal-log.csv')")
+            cells = await page.locator("#import-problems tbody tr").all_inner_texts()
+            assert [c.split("\t")[:2] for c in cells] == [["3", "traceability"], ["4", "asset_id"]], cells
+            assert "cal-log.csv row 3: traceability" in cells[0]
+            await page.screenshot(
+                path=str(screenshot_path("maintenance-calibration-import-refused")), full_page=True
+            )
+            assert len(hub.calibrations("UVA-LAMP-1")) == held_calibrations
+            await page.uncheck("input[name=write]")
+            await page.set_input_files("input[name=file]", str(good_calibrations))
+            await page.click("#import-form button")
+            await page.wait_for_selector("#import-changes:not([hidden])")
+            assert "UVA-LAMP-1" in (await page.text_content("#import-changes") or "")
+            assert "dry run" in (await page.text_content("#import-outcome") or "")
+            await page.screenshot(
+                path=str(screenshot_path("maintenance-calibration-import-dry-run")), full_page=True
+            )
+            assert len(hub.calibrations("UVA-LAMP-1")) == held_calibrations
         async with httpx.AsyncClient(base_url=url) as auditor_like:  # an operator reads the certificate
             assert (
                 await auditor_like.post("/login", data={"username": "op-7", "password": PASSWORD})
@@ -220,7 +254,9 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             assert got.status_code == 200 and got.content == certificate_file.read_bytes()
             assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
             assert got.headers["x-content-type-options"] == "nosniff"
-        await asyncio.to_thread(_the_command_line, hub_db, floor.floor.hub.url, tmp_path, bad_csv)
+        await asyncio.to_thread(
+            _the_command_line, hub_db, floor.floor.hub.url, tmp_path, bad_csv, bad_calibrations
+        )
     finally:
         server.should_exit = True
         await task
@@ -228,7 +264,9 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
         await connection.close()
 
 
-def _the_command_line(hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv: Path) -> None:
+def _the_command_line(
+    hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv: Path, bad_calibrations: Path
+) -> None:
     """``smart maintenance`` on the same hub: register and calibrate from files, import, refusals."""
     env = {
         "SMART_DATABASE_URL": hub_db.owner_url,
@@ -259,6 +297,12 @@ def _the_command_line(hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv
     assert json.loads(done.stdout)["calibration"]["certificate_name"] == "scale-cert.pdf"
     imported = invoke("maintenance", "import", str(bad_csv), "--apply", env=env)
     assert imported.exit_code == 1 and json.loads(imported.stdout)["problems"][0]["column"] == "range_unit"
+    calibrations = invoke("maintenance", "import-calibrations", str(bad_calibrations), "--apply", env=env)
+    assert calibrations.exit_code == 1
+    assert [(p["row"], p["column"]) for p in json.loads(calibrations.stdout)["problems"]] == [
+        (3, "traceability"),
+        (4, "asset_id"),
+    ]
     opened = invoke("maintenance", "order", "SCALE-1", "repair", env=env)
     token = tmp_path / "typed.txt"
     token.write_text("tech-5 says it is done, honestly")

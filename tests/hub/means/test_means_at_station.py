@@ -21,10 +21,12 @@ import pytest
 from pydantic import ValidationError
 
 from smart.hub import handoff_central, means, reorders
+from smart.hub.clients import store as clients_store
 from smart.hub.clients.store import Refused
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.inventory.models import LotIn, MaterialIn
 from smart.hub.qa.models import CapaIn, DispositionIn, VerificationIn
+from smart.hub.service_log import ServiceNodeLog
 from smart.hub.standards.models import ProcedureIn, RevisionIn
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.vault.service import SharedNodeLog
@@ -56,6 +58,11 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def _handed(handoffs: handoff_central.HandoffCentral) -> bool:
+    row = handoffs.conn.execute("SELECT count(*) FROM handoff_jobs WHERE job = 'J-1'").fetchone()
+    return row is not None and int(row[0]) > 0
 
 
 async def bucket_value(js: nats.js.JetStreamContext, key: str) -> dict[str, object] | None:
@@ -281,6 +288,7 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
         assert (await pt.job("badge", person="op-7", at=at(165)))["allowed"]  # resumes the job in hand
         released = await pt.job("release", signer="op-7", at=at(170))
         assert released["allowed"], released["reasons"]
+        assert (await pt.job("handoff", at=at(171)))["state"] == "handed-off"
 
         def closed() -> bool:
             services.ncr_index.index_once()
@@ -314,6 +322,24 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
         )
         yields = {(y.by, y.key): (y.jobs, y.first_pass) for y in services.qa.first_pass_yield()}
         assert yields[("station", "pt-1")] == (1, 0)
+        # by customer: J-1 is PO-4411's (its hand-off says so), AEROSPAR's in ClientManager's register
+        clients_store.migrate(hub_db.owner_url)
+        register = clients_store.ClientManager(
+            hub_db.app_url, ledger=ServiceNodeLog(tmp_path / "clients-ledger", keys, node="client-manager")
+        )
+        try:
+            register.add_client(demo_shop.CLIENT, actor="qm")
+            register.add_po(demo_shop.order(AT), actor="qm")
+        finally:
+            register.close()
+        handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
+        try:
+            await eventually(lambda: handoffs.index_once() >= 0 and _handed(handoffs), what="J-1 indexed")
+        finally:
+            handoffs.close()
+        yields = {(y.by, y.key): (y.jobs, y.first_pass) for y in services.qa.first_pass_yield()}
+        assert yields[("customer", "AEROSPAR")] == (1, 0)  # one job, with an NCR: not first pass
+        assert yields[("part", "BRK-220")] == (1, 0) and ("customer", "unknown") not in yields
     finally:
         if client is not None:
             await client.close()

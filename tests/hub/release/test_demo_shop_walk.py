@@ -6,20 +6,25 @@ entered, the line is contract-reviewed and released, and only pt-1 and sr-1
 get its records. Then the job is walked at real stations (node agents on
 their leaves, the reference contracts), their ledgers reach the hub, and the
 hub's job view and milestones follow the serial from receipt to shipment, and
-Pay invoices the line against the C of C signed at sr-1.
+Pay invoices the line against the C of C signed at sr-1; AuditCentral's printer, running all along,
+prints and stores that C of C (PDF with its QR code, and the bundle it names) without being asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import nats
 import psycopg
+import pypdf
 from nats.aio.client import Client as NatsClient
 
 from smart.contracts import facts as f
 from smart.hub import handoff_central, projects
+from smart.hub.audit import clientproof, index, printing
+from smart.hub.audit.service import AuditCentral
 from smart.hub.client_api import service as client_api_service
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
@@ -36,6 +41,7 @@ from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime import demo_shop
 from smart.testing.plugin import FloorFactory
+from tests.hub.audit.test_client_proof import _decoded_qr
 from tests.hub.conftest import HubDatabase
 from tests.hub.release.test_release import keys as bucket_keys
 from tests.node.conftest import Hub, agent_for, eventually
@@ -80,6 +86,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     intake_task = asyncio.create_task(intake.run())
     runtimes: list[StationRuntime] = []
     clients: list[NatsClient] = []
+    index.migrate(hub_db.owner_url)
+    central = AuditCentral(hub_db.app_url, log_key=key_store.verifying_key("hub"))
+    printer = asyncio.create_task(printing.CertificatePrinter(central, shop="Demo NDT").run(every_s=0.5))
     try:
         await deploy(hub, "penetrant")
         await deploy(hub, "shipping-receiving")
@@ -141,11 +150,35 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
             assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"], step
         assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
         assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
+        assert printing.certificates(central.conn) == []  # nothing shipped yet, nothing printed
 
         # sr-1 ships them with a C of C the quality manager signs with her own badge
         assert (await sr.job("badge", person="qm-1", at=at(259)))["allowed"]
         shipped = await sr.job("ship", quantities={"accepted": 2}, signCoc=True, at=at(260))
         assert shipped["allowed"], shipped["reasons"]
+
+        # the C of C is printed and stored once the shipment reaches the hub: nobody asked for it
+        gathering = HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store)
+
+        def printed_at_hub() -> bool:
+            gathering.gather_once()  # the hub gathers its services' logs (ClientManager's PO) all along
+            return printing.certificates(central.conn, po="PO-4411", line="1") != []
+
+        await eventually(printed_at_hub, what="the C of C printed at the hub", deadline_s=180)
+        (printed,) = printing.certificates(central.conn, po="PO-4411", line="1")
+        assert (printed.station, printed.job, printed.client) == ("sr-1", "R-1", "AEROSPAR")
+        held = printing.stored(central.conn, printed.ledger_idx)
+        assert held is not None
+        _, pdf, proof_bundle = held
+        assert pdf.startswith(b"%PDF") and printed.proof_size > printed.ledger_idx
+        code = _decoded_qr(pdf)
+        assert code == printed.qr_text
+        proved = clientproof.check(proof_bundle, code, central.trust())
+        assert proved.index == printed.ledger_idx
+        text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        assert "PO-4411 line 1" in text and "qm-1" in text and "Demo NDT" in text
+        await asyncio.sleep(1.5)  # passes of the printer after it: still one certificate
+        assert len(printing.certificates(central.conn)) == 1
 
         handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
         floor_events = release.FloorEvents.connect(hub_db.app_url)
@@ -205,6 +238,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
             certificates.close()
             invoices.close()
     finally:
+        printer.cancel()
+        await asyncio.gather(printer, return_exceptions=True)
+        central.close()
         for client in clients:
             await client.close()
         for runtime in runtimes:
