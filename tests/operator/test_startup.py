@@ -123,9 +123,19 @@ async def test_readiness_liveness_and_prometheus_metrics(start_operator: Starter
             await api.call("POST", STATIONS, station("pt-1", "inspection", "penetrant"))
             await api.call("POST", CONTRACTS, copy.deepcopy(CONTRACT))
             await eventually(lambda: distributed(api, "floor-basics", 1, 1))
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                text = await response.text()
-        assert 'smart_operator_reconciles_total{outcome="deployed",resource="smartcontract"}' in text
+            deployed = 'smart_operator_reconciles_total{outcome="deployed",resource="smartcontract"}'
+
+            async def scraped() -> str:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    return await response.text()
+
+            async def counted() -> bool:
+                # The handler patches the status before it returns and is counted: wait for the count.
+                return deployed in await scraped()
+
+            await eventually(counted)
+            text = await scraped()
+        assert deployed in text
         assert "smart_operator_distribution_seconds_count" in text
         # Its own ledger's lag, read at scrape time: no intake runs here, so the entries of the
         # distribution are not receipted.
