@@ -43,6 +43,7 @@ from nats.js.kv import KeyValue
 from smart.access import distribution as access_distribution
 from smart.access.credential import Credential, Kind, Refusal
 from smart.access.verify import Verifier
+from smart.bus import buckets
 from smart.contracts import bundle
 from smart.contracts.models import ApprovalPolicy, SmartContract
 from smart.keys import KeyFileError, KeyStore
@@ -489,12 +490,9 @@ class KvApprovalStore:
         await self.kv.put(record.contract, json.dumps(record.json(), sort_keys=True).encode())
 
     async def all(self) -> list[Record]:
-        try:
-            names = await self.kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-        found = [await self.get(name) for name in sorted(names)]
-        return [r for r in found if r is not None]
+        # From the bucket's stream: ``keys()`` can come back short under load, hiding a pending approval.
+        held = await buckets.live_entries(self.kv)
+        return [Record.from_json(json.loads(held[name])) for name in sorted(held) if held[name]]
 
 
 async def verifier(js: JetStreamContext, keys: KeyStore) -> Verifier:

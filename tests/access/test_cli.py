@@ -167,7 +167,7 @@ def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_bucke
         client = await nats.connect(nats_floor.floor.hub.url)
         try:
             kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
-            return list(await kv.keys())
+            return list(await buckets.live_entries(kv))
         finally:
             await client.close()
 

@@ -11,6 +11,7 @@ import pytest
 
 from smart import ledger
 from smart.access import Kind, Reason, Refusal, distribution
+from smart.bus import buckets
 from smart.bus.mirror import mirror_bucket, stream_name
 from smart.hub.vault import publish
 from smart.hub.vault.smartid import SmartId, VaultError
@@ -118,12 +119,7 @@ async def _mirrored(station_url: str, bucket: str, count: int) -> dict[str, byte
             if info.state.messages >= count:
                 break
             await asyncio.sleep(0.025)
-        found = {}
-        for key in await kv.keys():
-            entry = await kv.get(key)
-            assert entry.value is not None
-            found[key] = entry.value
-        return found
+        return await buckets.live_entries(kv)
     finally:
         await client.close()
 
