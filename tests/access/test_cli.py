@@ -164,7 +164,7 @@ def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_bucke
 
     async def badges() -> list[str]:
         assert nats_floor.floor.hub is not None
-        client = await nats.connect(nats_floor.floor.hub.url)
+        client = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
         try:
             kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
             return list(await kv.keys())
@@ -187,7 +187,7 @@ def test_credentials_publish_shows_what_changes_at_each_station_and_asks_before_
 
     async def badges() -> list[str]:
         assert nats_floor.floor.hub is not None
-        client = await nats.connect(nats_floor.floor.hub.url)
+        client = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
         try:
             kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
             return list(await buckets.live_entries(kv))

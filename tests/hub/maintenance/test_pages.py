@@ -53,7 +53,7 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
 ) -> None:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     shop = make(hub_db, tmp_path, js=connection.jetstream())
     hub = shop.hub
     now = datetime.now(UTC)
