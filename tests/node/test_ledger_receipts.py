@@ -66,7 +66,7 @@ async def shop(
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
     connection = await nats.connect(
-        floor.floor.hub.url,
+        floor.hub_url,
         **floor.settings.hub_nats_signin(),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.2,
@@ -265,7 +265,7 @@ async def test_a_hub_restored_from_an_older_backup_is_caught_by_the_witnesses_in
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
     connection = await nats.connect(
-        floor.floor.hub.url,
+        floor.hub_url,
         **floor.settings.hub_nats_signin(),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.2,
