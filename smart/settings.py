@@ -53,6 +53,11 @@ def default_state_dir() -> Path:
     return Path("/var/lib/smart") if os.geteuid() == 0 else Path("~/.local/state/smart")
 
 
+#: The driver's NATS user at the hub (see :meth:`Settings.hub_nats_signin`) and its password file.
+DRIVER_NATS_USER = "driver"
+DRIVER_NATS_PASSWORD_FILE = "nats-driver.password"
+
+
 class Settings(BaseSettings):
     """Settings shared by every SMART process."""
 
@@ -222,6 +227,21 @@ class Settings(BaseSettings):
     @property
     def secrets_directory(self) -> Path:
         return self.secrets_dir or self.state_dir / "secrets"
+
+    def hub_nats_signin(self) -> dict[str, str]:
+        """The driver's sign-in at the hub NATS, as ``nats.connect`` keywords (the hub asks everyone).
+
+        The driver is the administrator's side: ``smart apply``/``get``/…, the operator, the embedded
+        floor and ``smart hub run --role all``. ``nats_credentials`` (a .creds file) if set, else the
+        password the embedded floor generated (``nats-driver.password`` in the secrets), else nothing:
+        then the URL must carry the user (as the chart's Secret does) or the hub refuses.
+        """
+        if self.nats_credentials is not None:
+            return {"user_credentials": str(self.nats_credentials)}
+        password = self.secrets_directory / DRIVER_NATS_PASSWORD_FILE
+        if password.exists():
+            return {"user": DRIVER_NATS_USER, "password": password.read_text().strip()}
+        return {}
 
     def hub_nats_url(self) -> str:
         """The hub's NATS: ``nats_url`` if set, else the embedded floor's hub server."""

@@ -20,7 +20,19 @@ takes no publishes of its own, and Business has no right to publish into
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from smart.bus import receipts, subjects, witnessing
+
+#: SMART-ID's access buckets (``smart.access.distribution``; the bus does not import access).
+ACCESS_KEYS_BUCKET = "access-keys"
+ACCESS_REVOCATIONS_BUCKET = "access-revocations"
+
+
+def access_station_bucket(station: str) -> str:
+    """``smart.access.distribution.station_bucket``: one station's badges."""
+    return f"access-station-{station}"
 
 
 class HubRole(enum.StrEnum):
@@ -90,25 +102,110 @@ def _feed_api(api: str) -> list[str]:
     ]
 
 
-def permissions(role: HubRole) -> RolePermissions:
-    """What ``role``'s user may do on the hub NATS.
+#: The station records bucket (``smart.node.records.RECORDS_BUCKET``; the bus may not import the node).
+RECORDS_BUCKET = "station-records"
+#: The contract approvals bucket (``smart.contracts.approval.BUCKET``).
+APPROVALS_BUCKET = "contract-approvals"
+#: The ledger intake's durable consumer on ``LEDGER`` (``smart.hub.intake.DURABLE``).
+LEDGER_CONSUMER = "ledger-intake"
 
-    Business: only its feed (above). The Vault and the Floor run the services that publish to
-    stations (people, contracts, releases, witnessing) and take the ledger, so they may do what the
-    hub services always could, except read Business's inbox or its feed's consumer: neither has a
-    reason to, and a Business reply must never be answerable from inside.
+#: The station record kinds each role publishes to the stations, from the code that publishes them:
+#: the Vault SMART-ID's people, StandardsCentral's procedures, QACentral's NCR decisions and
+#: InventoryHub's materials and lots; the Floor the PO-line release (its PO line and procedures)
+#: and maintenance (equipment, use counters to reset).
+RECORD_KINDS: dict[HubRole, tuple[str, ...]] = {
+    HubRole.VAULT: ("person", "procedure", "ncr-decision", "material", "lot"),
+    HubRole.FLOOR: ("po-line", "procedure", "equipment", "usage"),
+    HubRole.BUSINESS: (),
+}
+
+
+def _bucket_read(bucket: str, *, create: bool = False) -> list[str]:
+    """JetStream API subjects for opening and reading one KV bucket (gets, key listings, watches)."""
+    stream = f"KV_{bucket}"
+    api = "$JS.API"
+    rights = [
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}.>",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.>",
+        f"{api}.CONSUMER.DELETE.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+    if create:  # the role makes the bucket when it is missing (``create_key_value``)
+        rights.append(f"{api}.STREAM.CREATE.{stream}")
+    return rights
+
+
+def _pull_consumer(stream: str, durable: str) -> list[str]:
+    """A durable pull consumer on ``stream``: made, asked for batches, acknowledged."""
+    api = "$JS.API"
+    return [
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.CONSUMER.INFO.{stream}.{durable}",
+        f"{api}.CONSUMER.CREATE.{stream}.{durable}",
+        f"{api}.CONSUMER.CREATE.{stream}.{durable}.>",
+        f"{api}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+        f"{api}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
+    ]
+
+
+def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
+    """What ``role``'s user may do on the hub NATS: exactly what its services' code uses.
+
+    Business: only its feed (above). The Vault: the access buckets (issuer keys, revocations, each
+    station's badges) and its kinds of station records, read and written; nothing of the ledger, no
+    station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
+    and witnessing requests to stations, their answers), its kinds of station records, the
+    approvals and issuer keys it verifies with (read only), and PO status into ``PUBLISHED``.
+    Each role receives replies only on its own inbox prefix; none may create other streams.
     """
-    business_inbox = f"{inbox_prefix(HubRole.BUSINESS)}.>"
+    inbox = f"{inbox_prefix(role)}.>"
     if role is HubRole.BUSINESS:
         publish = [
             *_feed_api("$JS.API"),
             f"$JS.ACK.{BUSINESS_FEED_STREAM}.{BUSINESS_FEED_CONSUMER}.>",
         ]
-        return RolePermissions(publish=tuple(publish), subscribe=(business_inbox,))
+        return RolePermissions(publish=tuple(publish), subscribe=(inbox,))
+    records = [f"$KV.{RECORDS_BUCKET}.*.{kind}.>" for kind in RECORD_KINDS[role]]
+    publish = ["$JS.API.INFO", *_bucket_read(RECORDS_BUCKET, create=True), *records]
+    subscribe = [inbox]
+    if role is HubRole.VAULT:
+        access = [
+            ACCESS_KEYS_BUCKET,
+            ACCESS_REVOCATIONS_BUCKET,
+            *(access_station_bucket(s) for s in stations),
+        ]
+        for bucket in access:
+            publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
+    else:
+        publish += [
+            *_pull_consumer(subjects.LEDGER_STREAM, LEDGER_CONSUMER),
+            receipts.receipt_subject("*"),
+            witnessing.witness_subject("*"),
+            # ComplianceCentral opens the approvals (made empty if no contract was applied yet); only
+            # the driver's approvals write into it.
+            *_bucket_read(APPROVALS_BUCKET, create=True),
+            *_bucket_read(ACCESS_KEYS_BUCKET),
+            *_bucket_read(ACCESS_REVOCATIONS_BUCKET),
+            f"{PUBLISHED_SUBJECTS.removesuffix('>')}po-status.>",
+        ]
+        subscribe.append(witnessing.answer_subject("*", "*"))
+    return RolePermissions(publish=tuple(dict.fromkeys(publish)), subscribe=tuple(subscribe))
+
+
+def driver_permissions() -> RolePermissions:
+    """The driver's user (the administrator's commands, the operator, ``--role all``): everything the
+    hub services together do, and making the hub's streams, but never a Business reply (its inbox)
+    nor the Business feed's acknowledgements, which would move Business's place in its feed."""
     return RolePermissions(
         publish=(">",),
         subscribe=(">",),
         deny_publish=(f"$JS.ACK.{BUSINESS_FEED_STREAM}.>",),
-        deny_subscribe=(business_inbox,),
+        deny_subscribe=(f"{inbox_prefix(HubRole.BUSINESS)}.>",),
         allow_responses=True,
     )

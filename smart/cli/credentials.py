@@ -220,7 +220,7 @@ def publish(
     settings = smart_settings.load()
 
     async def look() -> vault_publish.Preview:
-        client = await nats.connect(nats_url or hub_nats_url(settings))
+        client = await nats.connect(nats_url or hub_nats_url(settings), **settings.hub_nats_signin())
         try:
             with vault(settings) as smartid:
                 return await vault_publish.preview(smartid, client.jetstream(), settings.station_ids)
@@ -228,7 +228,7 @@ def publish(
             await client.close()
 
     async def run() -> vault_publish.Published:
-        client = await nats.connect(nats_url or hub_nats_url(settings))
+        client = await nats.connect(nats_url or hub_nats_url(settings), **settings.hub_nats_signin())
         try:
             with vault(settings) as smartid:
                 return await vault_publish.publish(smartid, client.jetstream(), settings.station_ids)

@@ -56,7 +56,9 @@ async def _hub() -> AsyncIterator[maintenance_store.MaintenanceHub]:
     except (ValueError, psycopg.Error) as err:
         raise work_cli._fail(f"cannot reach the hub database: {err}") from err
     try:
-        connection = await nats.connect(settings.hub_nats_url(), name="smart-maintenance", connect_timeout=5)
+        connection = await nats.connect(
+            settings.hub_nats_url(), name="smart-maintenance", connect_timeout=5, **settings.hub_nats_signin()
+        )
     except Exception as err:  # nats-py raises several kinds when no server answers
         raise work_cli._fail(
             f"the hub NATS does not answer ({type(err).__name__}); is `smart up` running?"

@@ -53,7 +53,9 @@ async def _means(settings: Settings | None = None) -> AsyncIterator[means_servic
         means_services.migrate(url)
     except (ValueError, psycopg.Error) as err:
         raise _fail(f"cannot reach the hub database: {err}") from err
-    connection = await nats.connect(hub_nats_url(settings), name="smart-means-cli", connect_timeout=5)
+    connection = await nats.connect(
+        hub_nats_url(settings), name="smart-means-cli", connect_timeout=5, **settings.hub_nats_signin()
+    )
     with open_smartid(settings) as smartid:
         services = means_services.MeansServices(
             url,

@@ -251,7 +251,9 @@ async def _release(
     settings: Settings, clients: ClientManager, travelers: Travelers, po: str, line: str
 ) -> release_store.Released:
     try:
-        connection = await nats.connect(hub_nats_url(settings), name="smart-po-release", connect_timeout=5)
+        connection = await nats.connect(
+            hub_nats_url(settings), name="smart-po-release", connect_timeout=5, **settings.hub_nats_signin()
+        )
     except Exception as err:  # nats-py raises several kinds when no server answers
         raise _fail(f"the hub NATS does not answer ({type(err).__name__}); is `smart up` running?") from err
     try:

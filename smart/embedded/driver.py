@@ -82,7 +82,7 @@ async def apply(
             "a contract's first revision now waits for a second person (smart contract approve)"
         )
     keys = KeyStore(settings.key_directory)
-    connection = await nats.connect(hub_url(settings), name="smart-apply")
+    connection = await nats.connect(hub_url(settings), name="smart-apply", **settings.hub_nats_signin())
     log_ = ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
     try:
         key = keys.signing_key("hub")
@@ -182,7 +182,7 @@ async def approve(name: str, revision: str, token: str, settings: Settings) -> l
     without the contract's authority, a bad signature or a revision that is not the pending one.
     """
     keys = KeyStore(settings.key_directory)
-    connection = await nats.connect(hub_url(settings), name="smart-approve")
+    connection = await nats.connect(hub_url(settings), name="smart-approve", **settings.hub_nats_signin())
     try:
         kv = await _manifests_bucket(connection)
         stored = {r["manifest"]["metadata"]["name"]: r for r in await _records(kv, "contract")}
@@ -223,7 +223,7 @@ def _full_revision(record: approval.Record | None, given: str) -> str:
 
 async def approval_records(settings: Settings) -> list[approval.Record]:
     """Every contract's revisions, authors and approvals (PolicyCentral's history)."""
-    connection = await nats.connect(hub_url(settings), name="smart-history")
+    connection = await nats.connect(hub_url(settings), name="smart-history", **settings.hub_nats_signin())
     try:
         return await approval.KvApprovalStore(await approval.bucket(connection.jetstream())).all()
     finally:
@@ -258,7 +258,7 @@ def _record(manifest: Manifest, status: SmartContractStatus | None) -> bytes:
 
 async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:
     """Stored contracts or stations with their status (``kind``: contract or station)."""
-    connection = await nats.connect(hub_url(settings), name="smart-get")
+    connection = await nats.connect(hub_url(settings), name="smart-get", **settings.hub_nats_signin())
     try:
         return await _records(await _manifests_bucket(connection), kind)
     finally:
@@ -304,7 +304,7 @@ async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
 
 async def _seeded(settings: Settings) -> bool:
     """Seeded before: the marker is there, or (a floor from before the marker) contracts are stored."""
-    connection = await nats.connect(hub_url(settings), name="smart-seed")
+    connection = await nats.connect(hub_url(settings), name="smart-seed", **settings.hub_nats_signin())
     try:
         kv = await _manifests_bucket(connection)
         try:

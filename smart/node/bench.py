@@ -149,7 +149,7 @@ async def _propagation(floor: BackgroundFloor, keys: KeyStore, data: Path, round
     station_ids = list(floor.floor.leaves)
     contract, stations = _everywhere(REPO_CONTRACTS, station_ids)
     assert floor.floor.hub is not None
-    hub = await nats.connect(floor.floor.hub.url)
+    hub = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     agents = [
         NodeAgent(AgentConfig(station=s, leaf_url=floor.floor.leaves[s].url, data_dir=data / s, keys=keys))
         for s in station_ids
@@ -304,7 +304,12 @@ async def _resync(
     reader = HubLog.connect(app_url, admin=keys.signing_key(ADMIN_KEY).verifying)
     register_stations(intake_log, keys, station_ids)
     assert floor.floor.hub is not None
-    hub = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    hub = await nats.connect(
+        floor.floor.hub.url,
+        **floor.settings.hub_nats_signin(),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.1,
+    )
     intake = LedgerIntake(hub, intake_log, stations=station_ids, fetch=INTAKE_FETCH)
     task = asyncio.create_task(intake.run())
     agents = [

@@ -280,7 +280,7 @@ async def _station(floor: BackgroundFloor, root: Path, requests: int, warmup: in
     assert floor.floor.hub is not None
     keys = KeyStore(root / "keys")
     at = datetime.now(UTC)
-    hub = await nats.connect(floor.floor.hub.url)
+    hub = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     client = await nats.connect(floor.floor.leaves[STATION].url)
     echo = await nats.connect(floor.floor.leaves[STATION].url)
     runtime: StationRuntime | None = None

@@ -187,7 +187,7 @@ async def startup(
     keys = KeyStore(config.key_directory)
     key = hub_key(config.key_directory)  # before anything is opened: a refusal leaks nothing
     url = config.nats_url or f"nats://{config.host}:{config.nats_port}"
-    connection = await nats.connect(url, name="smart-operator")
+    connection = await nats.connect(url, name="smart-operator", **config.hub_nats_signin())
     node_log: ledger.NodeLog | None = None
     try:  # every later failure closes what was opened, so kopf's retries leak no connection
         kv = await distribution.bucket(connection.jetstream())

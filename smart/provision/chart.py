@@ -15,12 +15,14 @@ from pathlib import Path
 
 from smart import settings
 from smart.access import stationauth
-from smart.bus import subjects
+from smart.bus import hub_roles, subjects
 
 #: Stands for the station id in the chart's permissions file (never a valid station id: underscores).
 PLACEHOLDER = "__STATION__"
 CHART = Path(__file__).resolve().parents[2] / "charts" / "smart"
 PERMISSIONS_FILE = CHART / "files" / "station-permissions.json"
+#: Each hub role's NATS permissions (``smart.bus.hub_roles.permissions``) for the ``hubs:`` values.
+HUB_ROLES_FILE = CHART / "files" / "hub-role-permissions.json"
 #: The settings' station ids and port bases, so the chart gives a station the ports its agent expects.
 FLOOR_FILE = CHART / "files" / "floor.json"
 
@@ -41,6 +43,36 @@ def permissions_template() -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def hub_role_permissions(role: hub_roles.HubRole, stations: list[str]) -> hub_roles.RolePermissions:
+    """What a hub role's user may do at the hub NATS: the same as under ``smart up``."""
+    return hub_roles.permissions(role, stations)
+
+
+def hub_roles_template() -> str:
+    """Each hub role's NATS permissions as JSON; ``perStation`` holds what each station adds
+    (with :data:`PLACEHOLDER` where its id goes), which the template appends per station."""
+    document: dict[str, object] = {}
+    for role in hub_roles.HubRole:
+        alone = hub_role_permissions(role, [])
+        with_one = hub_role_permissions(role, [PLACEHOLDER])
+        publish: dict[str, list[str]] = {"allow": list(alone.publish)}
+        subscribe: dict[str, list[str]] = {"allow": list(alone.subscribe)}
+        if alone.deny_publish:
+            publish["deny"] = list(alone.deny_publish)
+        if alone.deny_subscribe:
+            subscribe["deny"] = list(alone.deny_subscribe)
+        document[role.value] = {
+            "user": hub_roles.user_name(role),
+            "permissions": {
+                "publish": publish,
+                "subscribe": subscribe,
+                "allow_responses": alone.allow_responses,
+            },
+            "perStation": [s for s in with_one.publish if s not in alone.publish],
+        }
+    return json.dumps(document, indent=2) + "\n"
+
+
 def floor_template() -> str:
     """The ports a station node's own station uses (``node_*`` settings): the chart's station pods."""
     defaults = settings.Settings.model_fields
@@ -58,6 +90,7 @@ def write(chart: Path = CHART) -> list[Path]:
     for relative, text in (
         (PERMISSIONS_FILE.relative_to(CHART), permissions_template()),
         (FLOOR_FILE.relative_to(CHART), floor_template()),
+        (HUB_ROLES_FILE.relative_to(CHART), hub_roles_template()),
     ):
         path = chart / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,11 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from smart.runtime.floor import Floor
-from smart.settings import Settings
+from smart.secret_files import secret
+from smart.settings import DRIVER_NATS_PASSWORD_FILE, DRIVER_NATS_USER, Settings
 
 T = TypeVar("T")
 
@@ -27,10 +29,16 @@ class BackgroundFloor:
 
     @property
     def hub_url(self) -> str:
-        """The hub nats-server's URL; a floor started without NATS servers has none, and says so."""
+        """The hub nats-server's URL signed in as the driver; a floor without NATS servers has none.
+
+        The hub refuses a connection without credentials, and tests and benches pass this URL where
+        a URL is all a command takes (``SMART_NATS_URL``); ``floor.hub.url`` is the bare address.
+        """
         if self.floor.hub is None:
             raise RuntimeError("this floor was started without NATS servers: it has no hub")
-        return self.floor.hub.url
+        password = secret(self.settings.secrets_directory / DRIVER_NATS_PASSWORD_FILE)
+        hub = self.floor.hub
+        return f"nats://{quote(DRIVER_NATS_USER, safe='')}:{quote(password, safe='')}@{hub.host}:{hub.port}"
 
     def start(self, timeout: float = 60.0) -> BackgroundFloor:
         self.floor.preflight()

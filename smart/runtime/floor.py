@@ -35,12 +35,12 @@ from smart.runtime import ports
 from smart.runtime.postgres import PostgresInstance
 from smart.runtime.secrets import secret
 from smart.runtime.supervisor import ChildSpec, Health, State, Supervisor
-from smart.settings import Settings
+from smart.settings import DRIVER_NATS_PASSWORD_FILE, DRIVER_NATS_USER, Settings
 
 log = structlog.get_logger("smart.floor")
 
-#: The hub services' NATS user: any client on the hub's own port that gives no credentials.
-HUB_SERVICES_USER = "hub-services"
+#: The driver's NATS user at the hub (``Settings.hub_nats_signin``): the administrator's side.
+DRIVER_USER = DRIVER_NATS_USER
 
 
 class FloorError(RuntimeError):
@@ -139,7 +139,7 @@ class Floor:
     async def _create_hub_streams(self) -> None:
         """The hub's buckets and streams exist before any station mirrors or ships to them."""
         assert self.hub is not None
-        connection = await nats.connect(self.hub.url, error_cb=_quiet)
+        connection = await nats.connect(self.hub.url, error_cb=_quiet, **self.settings.hub_nats_signin())
         try:
             await ensure_hub_streams(connection.jetstream())
         finally:
@@ -180,38 +180,50 @@ class Floor:
         return stationauth.station_permissions(station, keyed_buckets=subjects.STATION_KEYED_BUCKETS)
 
     def nats_config_text(self, server: natsconf.HubServer | natsconf.LeafServer) -> str:
-        """A server's configuration with its credentials: each station's leaf signs in as its station.
+        """A server's configuration with its credentials: every connection to the hub signs in.
 
-        The hub lists the hub services' user (unrestricted, never as a leaf; the user of clients on
-        the hub's port that give no credentials) and one user per station leaf, with the station's
-        permissions (``smart.access.stationauth``), allowed to connect only as a leaf.
+        The hub lists the driver's user (the administrator's commands, the operator, this floor and
+        ``smart hub run --role all``; never as a leaf), one user per hub role and one user per
+        station leaf, with the station's permissions (``smart.access.stationauth``), allowed to
+        connect only as a leaf. There is no ``no_auth_user``: a client without credentials is refused.
         """
         if isinstance(server, natsconf.LeafServer):
             station = server.station
             return server.config(
                 user=stationauth.leaf_user_name(station), password=self._leaf_password(station)
             )
-        services = stationauth.NatsUser(
-            HUB_SERVICES_USER,
-            None,
-            None,
-            password=secret(self.settings.secrets_directory / "nats-hub-services.password"),
-            connection_types=("STANDARD", "WEBSOCKET"),
-        )
         leaves = [
             stationauth.leaf_user(station, self._leaf_password(station), self.station_permissions(station))
             for station in self.settings.station_ids
         ]
         return server.config(
-            authorization=stationauth.authorization_block([services, *self.hub_role_users(), *leaves]),
-            no_auth_user=HUB_SERVICES_USER,
+            authorization=stationauth.authorization_block(
+                [self.driver_user(), *self.hub_role_users(), *leaves]
+            )
+        )
+
+    def driver_user(self) -> stationauth.NatsUser:
+        """The driver: everything but a Business reply (its inbox) or the Business feed's acks."""
+        granted = hub_roles.driver_permissions()
+        return stationauth.NatsUser(
+            DRIVER_USER,
+            None,
+            stationauth.Permissions(
+                publish=granted.publish,
+                subscribe=granted.subscribe,
+                allow_responses=granted.allow_responses,
+                deny_publish=granted.deny_publish,
+                deny_subscribe=granted.deny_subscribe,
+            ),
+            password=secret(self.settings.secrets_directory / DRIVER_NATS_PASSWORD_FILE),
+            connection_types=("STANDARD", "WEBSOCKET"),
         )
 
     def hub_role_users(self) -> list[stationauth.NatsUser]:
         """One user per hub role (vault, floor, business), each with its role's permissions, never a leaf."""
         users = []
         for role in hub_roles.HubRole:
-            granted = hub_roles.permissions(role)
+            granted = hub_roles.permissions(role, self.settings.station_ids)
             users.append(
                 stationauth.NatsUser(
                     hub_roles.user_name(role),
@@ -307,6 +319,7 @@ class Floor:
         if self.hub is not None:
             self._hub_connection = await nats.connect(
                 self.hub.url,
+                **self.settings.hub_nats_signin(),
                 name="smart-floor-status",
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.25,

@@ -8,9 +8,9 @@ with the hub down.
 
 With an ``authorization`` block (``smart.access.stationauth``), each leaf
 signs in to the hub as its station's user, with that station's permissions;
-clients on the hub's own port that give no credentials are the hub services'
-user (``no_auth_user``), which may not connect as a leaf, so a leaf without
-credentials is refused. Configs hold secrets and are written 0600.
+every other client signs in too (the driver, each hub role): there is no
+``no_auth_user``, so a connection without credentials is refused. Configs
+hold secrets and are written 0600.
 """
 
 from __future__ import annotations
@@ -57,9 +57,8 @@ class HubServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def config(self, *, authorization: str = "", no_auth_user: str | None = None) -> str:
+    def config(self, *, authorization: str = "") -> str:
         """The server's configuration; ``authorization`` is a block from ``stationauth``."""
-        auth = [f"no_auth_user: {_quote(no_auth_user)}"] if no_auth_user else []
         return "\n".join(
             [
                 f"server_name: {_quote('smart-hub')}",
@@ -73,7 +72,6 @@ class HubServer:
                 "leafnodes {",
                 f"  listen: {_quote(f'{self.host}:{self.leaf_port}')}",
                 "}",
-                *auth,
                 authorization,
             ]
         )

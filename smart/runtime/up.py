@@ -93,7 +93,9 @@ async def seed_demo_shop(floor: Floor, services: HubRoles) -> dict[str, str]:
     """
     assert floor.hub is not None and services.work is not None and services.smartid is not None
     now = datetime.now(UTC)
-    client = await nats.connect(floor.hub.url, connect_timeout=5, max_reconnect_attempts=0)
+    client = await nats.connect(
+        floor.hub.url, **floor.settings.hub_nats_signin(), connect_timeout=5, max_reconnect_attempts=0
+    )
     try:
         count = await demo_shop.seed_people_and_equipment(
             client.jetstream(),

@@ -20,7 +20,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ def run(
     admin_url: str,
     *,
     hub_nats: str,
+    hub_signin: Mapping[str, str],
     station_nats: str,
     work_dir: Path,
     po_lines: int = 100_000,
@@ -178,7 +179,17 @@ def run(
                 raise RuntimeError(f"the bench's own CSV was refused: {checked.problems[:3]}")
             progress(f"releasing {releases} lines to pt-1 …")
             release_ms = asyncio.run(
-                _releases(clients, travelers, app_url, ledger_dir, keys, hub_nats, station_nats, releases)
+                _releases(
+                    clients,
+                    travelers,
+                    app_url,
+                    ledger_dir,
+                    keys,
+                    hub_nats,
+                    hub_signin,
+                    station_nats,
+                    releases,
+                )
             )
             policy = policy_bench.measure(
                 owner_url, decisions=decisions, searches=searches, progress=progress
@@ -247,6 +258,7 @@ async def _releases(
     ledger_dir: Path,
     keys: KeyStore,
     hub_nats: str,
+    hub_signin: Mapping[str, str],
     station_nats: str,
     count: int,
 ) -> list[float]:
@@ -271,7 +283,7 @@ async def _releases(
             ),
         )
     )
-    hub = await nats.connect(hub_nats)
+    hub = await nats.connect(hub_nats, **hub_signin)
     station = await nats.connect(station_nats)
     try:
         js = hub.jetstream()
@@ -340,6 +352,7 @@ def run_on_temporary_floor(progress: Callable[[str], None], **sizes: Any) -> Fig
             return run(
                 floor.floor.database_url("postgres"),
                 hub_nats=floor.hub_url,
+                hub_signin=settings.hub_nats_signin(),
                 station_nats=leaf.url,
                 work_dir=Path(tmp) / "work",
                 progress=progress,

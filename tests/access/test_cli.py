@@ -156,7 +156,7 @@ def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_bucke
     env: dict[str, str], nats_floor: BackgroundFloor
 ) -> None:
     assert nats_floor.floor.hub is not None
-    env = {**env, "SMART_NATS_URL": nats_floor.floor.hub.url}
+    env = {**env, "SMART_NATS_URL": nats_floor.hub_url}
     run(["people", "add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042"], env)
     run(["credentials", "issue", "E-1001", "--kind", "access", "--scope", "station=pt-1"], env)
     printed = run(["credentials", "publish"], env)
@@ -164,7 +164,7 @@ def test_credentials_publish_puts_keys_revocations_and_badges_into_the_hub_bucke
 
     async def badges() -> list[str]:
         assert nats_floor.floor.hub is not None
-        client = await nats.connect(nats_floor.floor.hub.url)
+        client = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
         try:
             kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
             return list(await buckets.live_entries(kv))
@@ -178,7 +178,7 @@ def test_credentials_publish_shows_what_changes_at_each_station_and_asks_before_
     env: dict[str, str], nats_floor: BackgroundFloor
 ) -> None:
     assert nats_floor.floor.hub is not None
-    env = {**env, "SMART_NATS_URL": nats_floor.floor.hub.url, "SMART_STATIONS": "2"}
+    env = {**env, "SMART_NATS_URL": nats_floor.hub_url, "SMART_STATIONS": "2"}
     run(["people", "add", "E-1001", "--name", "Dana Inspector", "--badge", "B-0042"], env)
     access = run(["credentials", "issue", "E-1001", "--kind", "access", "--scope", "station=pt-1"], env)
     looked = run(["credentials", "publish", "--dry-run"], env)
@@ -187,7 +187,7 @@ def test_credentials_publish_shows_what_changes_at_each_station_and_asks_before_
 
     async def badges() -> list[str]:
         assert nats_floor.floor.hub is not None
-        client = await nats.connect(nats_floor.floor.hub.url)
+        client = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
         try:
             kv = await client.jetstream().key_value(distribution.station_bucket("pt-1"))
             return list(await buckets.live_entries(kv))

@@ -180,12 +180,14 @@ def test_revocation_made_on_the_page_reaches_the_stations_buckets_at_once(
     smartid: SmartId, database: FreshDatabase, nats_floor: BackgroundFloor
 ) -> None:
     assert nats_floor.floor.hub is not None
-    hub_url = nats_floor.floor.hub.url
+    hub_url = nats_floor.hub_url
     add_inspector(smartid)
     access = smartid.issue("E-1001", kind=Kind.ACCESS, scope={"station": "pt-1"}, actor="admin")
     logins = Logins(database.url)
     logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
-    pages = people.router(smartid, auth.Guard(logins), publish=publish.publisher(smartid, hub_url, ["pt-1"]))
+    pages = people.router(
+        smartid, auth.Guard(logins), publish=publish.publisher(smartid, hub_url, ["pt-1"], signin={})
+    )
     app = create_app(_no_floor, routers=[auth.router(logins), pages])
     with TestClient(app, follow_redirects=False) as client:
         sign_in(client, "qm-alice")
@@ -231,7 +233,7 @@ async def test_publishing_signs_in_with_the_hub_services_nats_credentials(
         deadline = time.monotonic() + 60
         while True:  # until the server listens: then the anonymous publisher is refused
             try:
-                await asyncio.wait_for(publish.publisher(smartid, url, ["pt-1"])(), 30)
+                await asyncio.wait_for(publish.publisher(smartid, url, ["pt-1"], signin={})(), 30)
             except (OSError, nats.errors.NoServersError):
                 assert time.monotonic() < deadline, "the hub NATS did not start"
                 await asyncio.sleep(0.1)
@@ -242,7 +244,9 @@ async def test_publishing_signs_in_with_the_hub_services_nats_credentials(
                 raise AssertionError("an anonymous publisher was let in")
         missing = tmp_path / "hub-services.creds"
         with pytest.raises(FileNotFoundError, match=r"hub-services\.creds"):
-            await asyncio.wait_for(publish.publisher(smartid, url, ["pt-1"], credentials=missing)(), 30)
+            await asyncio.wait_for(
+                publish.publisher(smartid, url, ["pt-1"], signin={"user_credentials": str(missing)})(), 30
+            )
     finally:
         server.terminate()
         await server.wait()

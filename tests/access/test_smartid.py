@@ -126,7 +126,7 @@ async def _mirrored(station_url: str, bucket: str, count: int) -> dict[str, byte
 
 async def _publish(smartid: SmartId, floor: BackgroundFloor) -> publish.Published:
     assert floor.floor.hub is not None
-    hub = await nats.connect(floor.floor.hub.url)
+    hub = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     try:
         return await publish.publish(smartid, hub.jetstream(), ["pt-1", "mt-1"])
     finally:

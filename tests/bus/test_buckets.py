@@ -13,7 +13,7 @@ async def test_live_entries_names_every_live_key_and_skips_deleted_and_purged(
     floor_factory: FloorFactory,
 ) -> None:
     floor = floor_factory(stations=1)
-    connection = await nats.connect(floor.hub_url)
+    connection = await nats.connect(floor.hub_url, **floor.settings.hub_nats_signin())
     try:
         kv = await connection.jetstream().create_key_value(KeyValueConfig(bucket="listing", history=3))
         assert await buckets.live_entries(kv) == {}

@@ -70,10 +70,33 @@ EXTERNAL: dict[str, Any] = {
 }
 
 
+#: The three hub roles on their own, Business behind an Ingress.
+HUB_ROLES: dict[str, Any] = {
+    "vault": {"enabled": True},
+    "floor": {"enabled": True},
+    "business": {
+        "enabled": True,
+        "replicas": 2,
+        "service": {"type": "LoadBalancer"},
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "host": "smart.shop.example",
+            "tlsSecretName": "smart-tls",
+        },
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def scenarios(six_stations: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The three installations the issue names: defaults, external PostgreSQL and NATS, six stations."""
-    return {"defaults": {}, "external": EXTERNAL, "six-stations": six_stations}
+    return {
+        "defaults": {},
+        "external": EXTERNAL,
+        "six-stations": six_stations,
+        "hub-roles": {**six_stations, "hubs": HUB_ROLES},
+    }
 
 
 def workloads(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -32,7 +32,7 @@ from tests.charts.conftest import (
     workloads,
 )
 
-SCENARIOS = ["defaults", "external", "six-stations"]
+SCENARIOS = ["defaults", "external", "six-stations", "hub-roles"]
 NEWEST_KUBERNETES = "1.37"
 
 

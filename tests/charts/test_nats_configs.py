@@ -22,6 +22,8 @@ import nats.errors
 import pytest
 
 from smart.access import stationauth
+from smart.bus import hub_roles
+from smart.bus.hub_roles import HubRole
 from smart.keys import KeyStore
 from smart.runtime import nats as natsconf
 from smart.runtime.ports import free_port
@@ -234,3 +236,64 @@ async def test_with_leafnode_tls_the_station_leaf_joins_only_trusting_the_hubs_c
                 # The hub requires TLS; a leaf not given the hub's CA cannot trust it and never joins.
                 assert refused in log.read_text()
                 assert await _leaves(http, monitor, want=0) == []
+
+
+async def test_the_rendered_hub_config_lets_each_hub_role_in_with_only_its_own_subjects(
+    tmp_path: Path,
+) -> None:
+    """With ``hubs:`` enabled the chart's hub NATS lists ``hub-<role>``: each signs in with its
+    generated password, and the server refuses what the role's permissions leave out."""
+    keys = KeyStore(tmp_path / "keys")
+    client, leafnodes, monitor = free_port(), free_port(), free_port()
+    values: dict[str, Any] = {
+        "nats": {"clientPort": client, "leafnodePort": leafnodes, "monitorPort": monitor},
+        "stations": [station_value("pt-1", keys)],
+        "hubs": {role.value: {"enabled": True} for role in HubRole},
+    }
+    objects = render(values)
+    users = find(objects, "Secret", "smart-nats-users")["stringData"]
+    roles = find(objects, "Secret", "smart-hub-roles")["stringData"]
+    hub_conf = tmp_path / "hub.conf"
+    hub_conf.write_text(
+        find(objects, "ConfigMap", "smart-nats-config")["data"]["nats-server.conf"].replace(
+            "/data/jetstream", str(tmp_path / "hub-js")
+        )
+    )
+    env = {
+        "SMART_OPERATOR_NATS_PASSWORD": users["operator-password"],
+        "SMART_HUB_NATS_PASSWORD": users["hub-password"],
+        **{
+            f"SMART_HUB_{role.value.upper()}_NATS_PASSWORD": roles[hub_roles.password_file(role)]
+            for role in HubRole
+        },
+    }
+    forbidden = {
+        HubRole.VAULT: "ledger.pt-1.batch",
+        HubRole.FLOOR: "$KV.access-keys.forged",
+        HubRole.BUSINESS: "station.pt-1.decide",
+    }
+    with server(hub_conf, monitor, env):
+        for role in HubRole:
+            said: list[str] = []
+
+            async def noted(err: Exception, said: list[str] = said) -> None:
+                said.append(str(err))
+
+            connection = await nats.connect(
+                f"nats://127.0.0.1:{client}",
+                user=hub_roles.user_name(role),
+                password=roles[hub_roles.password_file(role)],
+                inbox_prefix=hub_roles.inbox_prefix(role),
+                allow_reconnect=False,
+                error_cb=noted,
+            )
+            try:
+                await connection.publish(forbidden[role], b"{}")
+                await connection.flush()
+                deadline = time.monotonic() + 60
+                while not said and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+            finally:
+                await connection.close()
+            assert said and "permissions violation" in said[0].lower(), (role, said)
+            assert forbidden[role].lower() in said[0].lower(), (role, said)

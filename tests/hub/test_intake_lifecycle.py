@@ -21,7 +21,7 @@ async def test_intake_ends_once_its_connection_is_closed(
     tmp_path: Path,
 ) -> None:
     assert nats_floor.floor.hub is not None
-    connection = await nats.connect(nats_floor.floor.hub.url)
+    connection = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     intake = LedgerIntake(connection, hub_log, stations=["pt-1"])
     running = asyncio.create_task(intake.run())

@@ -80,7 +80,7 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
         ("op-7", Role.OPERATOR, "D-007"),
     ):
         logins.add(username, PASSWORD, role=role, employee_id=employee)
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     js = connection.jetstream()
     await records.ensure_records_bucket(js)
     services = means.MeansServices(

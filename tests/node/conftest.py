@@ -93,7 +93,7 @@ async def hub(nats_floor: BackgroundFloor, keys: KeyStore, database: FreshDataba
     """The hub's NATS and its ledger intake (real PostgreSQL): a station's shipped cursor moves only
     on the intake's receipt, so a station's entries reach "the hub" only with an intake running."""
     assert nats_floor.floor.hub is not None
-    connection = await nats.connect(nats_floor.floor.hub.url)
+    connection = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     password = secrets.token_urlsafe(16)
     hub_store.migrate(database.url, app_password=password)

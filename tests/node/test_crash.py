@@ -61,9 +61,7 @@ async def test_agent_killed_mid_append_with_hub_down_keeps_its_chain_and_ships_i
     floor = floor_factory(stations=1)
     keys = KeyStore(floor.settings.key_directory)
     assert floor.floor.hub is not None
-    hub_connection = await nats.connect(
-        floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
-    )
+    hub_connection = await nats.connect(floor.hub_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     intake_log = HubLog.connect(
         ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
     )

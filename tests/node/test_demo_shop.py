@@ -54,7 +54,7 @@ async def test_the_demo_po_line_reaches_sr_1_which_admits_only_its_own_badges_an
 ) -> None:
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     hub = Hub(connection, keys)
     await records.ensure_records_bucket(connection.jetstream())
@@ -89,7 +89,7 @@ async def test_smart_up_demo_people_are_smart_ids_verified_by_signed_badge_at_pt
 ) -> None:
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     hub = Hub(connection, keys)
     await records.ensure_records_bucket(connection.jetstream())

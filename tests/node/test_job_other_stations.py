@@ -208,7 +208,7 @@ HT_START: dict[str, Any] = {
 async def ht_floor(floor_factory: FloorFactory, keys: KeyStore) -> AsyncIterator[tuple[BackgroundFloor, Hub]]:
     floor = floor_factory(stations=4)
     assert floor.floor.hub is not None and "ht-1" in floor.floor.leaves
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     yield floor, Hub(connection, keys)
     await connection.close()
@@ -277,7 +277,7 @@ SR_SHOP: dict[str, list[Any]] = {
 async def sr_floor(floor_factory: FloorFactory, keys: KeyStore) -> AsyncIterator[tuple[BackgroundFloor, Hub]]:
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None and "sr-1" in floor.floor.leaves
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     yield floor, Hub(connection, keys)
     await connection.close()

@@ -304,7 +304,7 @@ async def test_shipping_clerk_receives_and_is_refused_shipping_until_the_c_of_c_
 ) -> None:
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     hub = Hub(connection, keys)
     clock = ShopClock()
@@ -614,7 +614,7 @@ async def test_a_full_walk_at_sr_1_from_the_demo_shop_receives_counts_and_ships_
 ) -> None:
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
     hub = Hub(connection, keys)
     await records.ensure_records_bucket(connection.jetstream())

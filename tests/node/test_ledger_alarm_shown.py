@@ -148,7 +148,9 @@ async def test_under_smart_up_the_hubs_status_page_and_api_show_a_forked_station
     task: asyncio.Task[None] | None = None
     opened: list[NatsClient] = []
     assert floor.hub is not None
-    connection = await nats.connect(floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    connection = await nats.connect(
+        floor.hub.url, **floor.settings.hub_nats_signin(), max_reconnect_attempts=-1, reconnect_time_wait=0.2
+    )
     keys = KeyStore(settings.key_directory)
     intake_log = HubLog.connect(
         ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")

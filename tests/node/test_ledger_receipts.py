@@ -66,7 +66,12 @@ async def shop(
 ) -> AsyncIterator[Shop]:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    connection = await nats.connect(
+        floor.hub_url,
+        **floor.settings.hub_nats_signin(),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     await ensure_hub_streams(connection.jetstream())
     intake_log = HubLog.connect(
         ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
@@ -272,7 +277,12 @@ async def test_a_hub_restored_from_an_older_backup_is_caught_by_the_witnesses_in
 ) -> None:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    connection = await nats.connect(
+        floor.hub_url,
+        **floor.settings.hub_nats_signin(),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     await ensure_hub_streams(connection.jetstream())
     password = secrets.token_urlsafe(16)
     hub_store.migrate(database.url, app_password=password)

@@ -41,7 +41,7 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
     floor.run(floor.floor.supervisor.start_child(leaf.name))
 
     assert floor.floor.hub is not None
-    hub_connection = await nats.connect(floor.floor.hub.url)
+    hub_connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     intake_log = HubLog.connect(
         ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
     )

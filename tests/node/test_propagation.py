@@ -39,7 +39,7 @@ async def test_applying_the_reference_contracts_activates_each_on_all_six_statio
         assert len(contracts) == 6 and all(a.outcome.startswith(seeded) for a in contracts), contracts
 
         # What the hub put in KV for each station is what each station must hold active.
-        hub = await nats.connect(driver.hub_url(settings))
+        hub = await nats.connect(driver.hub_url(settings), **settings.hub_nats_signin())
         try:
             bucket = await hub.jetstream().key_value(subjects.CONTRACTS_BUCKET)
             wanted: dict[str, dict[str, str]] = {agent.station: {} for agent in agents}

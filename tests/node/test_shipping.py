@@ -39,9 +39,7 @@ async def test_stations_decide_through_a_hub_outage_and_every_entry_is_ingested_
     floor = floor_factory(stations=6)
     stations = list(floor.floor.leaves)
     assert floor.floor.hub is not None
-    hub_connection = await nats.connect(
-        floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
-    )
+    hub_connection = await nats.connect(floor.hub_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     await ensure_hub_streams(hub_connection.jetstream())
     hub = Hub(hub_connection, keys)
     intake_log = HubLog.connect(

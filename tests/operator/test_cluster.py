@@ -146,7 +146,7 @@ async def test_no_bundle_and_no_ledger_entry_before_the_cluster_write_succeeds(
 async def test_ready_only_once_the_station_reports_the_revision_and_times_survive_a_restart(
     start_operator: Starter, kmock: VersionedEmulator, nats_floor: BackgroundFloor, tmp_path: Path
 ) -> None:
-    hub = await nats.connect(nats_floor.hub_url)
+    hub = await nats.connect(nats_floor.hub_url, **nats_floor.settings.hub_nats_signin())
     await ensure_hub_streams(hub.jetstream())  # the stations ship their ledgers somewhere
     await hub.close()
     api = await start_operator()

@@ -390,7 +390,7 @@ async def test_station_status_shows_heartbeats_and_goes_offline_when_the_station
 ) -> None:
     api = operator
     assert nats_floor.floor.hub is not None
-    hub = await nats.connect(nats_floor.hub_url)
+    hub = await nats.connect(nats_floor.hub_url, **nats_floor.settings.hub_nats_signin())
     await ensure_hub_streams(hub.jetstream())  # the stations ship their ledgers somewhere
     await hub.close()
     for body in STATIONS_ON_FLOOR[:2]:  # pt-1 and mt-1, whose leaves the floor runs

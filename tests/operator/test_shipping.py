@@ -39,7 +39,7 @@ async def test_the_operators_entries_reach_the_hub_over_the_ledger_stream_once(
 
     async def hub_intake(stopping: asyncio.Event, started: threading.Event) -> None:
         """The hub's intake, as the hub runs it (another pod on a floor)."""
-        hub = await nats.connect(nats_floor.hub_url)
+        hub = await nats.connect(nats_floor.hub_url, **nats_floor.settings.hub_nats_signin())
         await ensure_hub_streams(hub.jetstream())
         intake_log = HubLog.connect(app_url, key=keys.signing_key("hub"))
         assert register_shipped_nodes(intake_log, keys) == ["smart-operator"]
@@ -102,7 +102,7 @@ async def test_the_operators_cursor_moves_only_on_the_hubs_receipt_not_on_the_st
     for n in range(5):
         node_log.append(kind="contract.deployed", subject=f"c-{n}", data={"n": n}, actor="smart-operator")
     cursor = shipping.Cursor(tmp_path / "ledger" / "shipped-seq")
-    hub = await nats.connect(floor.hub_url)
+    hub = await nats.connect(floor.hub_url, **floor.settings.hub_nats_signin())
     js = hub.jetstream()
     await ensure_hub_streams(js)
     shipper = shipping.shipper(node_log, cursor)

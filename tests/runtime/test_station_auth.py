@@ -32,7 +32,7 @@ OWN, OTHER = "pt-1", "mt-1"
 
 async def _hub(floor: BackgroundFloor) -> NatsClient:
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)  # the hub services: no credentials needed
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())  # as the driver
     await ensure_hub_streams(connection.jetstream())
     contracts = await connection.jetstream().key_value(subjects.CONTRACTS_BUCKET)
     await contracts.put(subjects.contract_key(OWN, "penetrant"), b"pt-1's bundle")

@@ -200,7 +200,7 @@ def _greeting(station: str) -> str:
 
 
 async def _put_on_hub_and_read_from_station(settings: Settings, station: str, value: bytes) -> bytes:
-    hub = await nats.connect(f"nats://{settings.host}:{settings.nats_port}")
+    hub = await nats.connect(f"nats://{settings.host}:{settings.nats_port}", **settings.hub_nats_signin())
     leaf = await nats.connect(f"nats://{settings.host}:{settings.station_nats_port(station)}")
     try:
         bucket = await hub.jetstream().key_value(TOPOLOGY_BUCKET)

@@ -38,7 +38,7 @@ async def _station_reads_hub_bucket(floor: BackgroundFloor) -> bytes:
     (A station's leaf signs in with least privilege: it reads its own keys and writes no hub bucket.)
     """
     assert floor.floor.hub is not None
-    hub = await nats.connect(floor.floor.hub.url)
+    hub = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     station = await nats.connect(floor.floor.leaves["mt-1"].url)
     try:
         await ensure_hub_streams(hub.jetstream())

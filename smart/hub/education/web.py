@@ -1,4 +1,5 @@
-"""Education's API (``/api/v1/education/…``): courses, sessions, completions, who is due."""
+"""Education's page (``/education``) and API (``/api/v1/education/…``): courses, sessions, completions,
+who is due."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +16,7 @@ from smart.access.roles import Permission
 from smart.hub.education.service import Education
 from smart.hub.vault.logins import Login
 from smart.hub.vault.smartid import VaultError
-from smart.hub.web.auth import Guard
+from smart.hub.web.auth import TEMPLATES, Guard, form_fields
 
 
 class NewSession(BaseModel):
@@ -33,22 +35,22 @@ class Completion(BaseModel):
 
 
 def router(school: Education, guard: Guard) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/education")
+    api = APIRouter()
     reader = Depends(guard.requires(Permission.PEOPLE_READ))
     writer = Depends(guard.requires(Permission.RECORDS_WRITE))
 
-    @api.get("/courses")
+    @api.get("/api/v1/education/courses")
     async def courses(login: Login = reader) -> list[dict[str, Any]]:
         return [
             {"course": c.course, "kind": c.kind.value, "title": c.title, "scope": dict(c.scope)}
             for c in school.courses.values()
         ]
 
-    @api.get("/sessions")
+    @api.get("/api/v1/education/sessions")
     async def sessions(login: Login = reader) -> list[dict[str, Any]]:
         return [dataclasses.asdict(s) for s in await run_in_threadpool(school.sessions)]
 
-    @api.post("/sessions", status_code=201)
+    @api.post("/api/v1/education/sessions", status_code=201)
     async def add_session(body: NewSession, login: Login = writer) -> dict[str, Any]:
         try:
             made = await run_in_threadpool(
@@ -58,7 +60,7 @@ def router(school: Education, guard: Guard) -> APIRouter:
             raise HTTPException(status_code=422, detail=str(err)) from err
         return dataclasses.asdict(made)
 
-    @api.post("/completions", status_code=201)
+    @api.post("/api/v1/education/completions", status_code=201)
     async def complete(body: Completion, login: Login = writer) -> dict[str, Any]:
         try:
             issued = await run_in_threadpool(
@@ -70,11 +72,49 @@ def router(school: Education, guard: Guard) -> APIRouter:
             raise HTTPException(status_code=422, detail=str(err)) from err
         return {"granted": [c.credential_id for c in issued]}
 
-    @api.get("/due")
+    @api.get("/api/v1/education/due")
     async def due(within_days: int = 30, login: Login = reader) -> list[dict[str, Any]]:
         return [
             dataclasses.asdict(d)
             for d in await run_in_threadpool(lambda: school.due(within_days=within_days))
         ]
+
+    async def _page(
+        request: Request, login: Login, *, done: str = "", error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        context = {
+            "page": "Education",
+            "login": login,
+            "courses": list(school.courses.values()),
+            "sessions": await run_in_threadpool(school.sessions),
+            "due": await run_in_threadpool(lambda: school.due(within_days=30)),
+            "done": done,
+            "error": error,
+        }
+        return TEMPLATES.TemplateResponse(request, "hubs/education.html", context, status_code=status)
+
+    @api.get("/education", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, login: Login = reader) -> HTMLResponse:
+        return await _page(request, login)
+
+    @api.post("/education/completions", response_class=HTMLResponse, include_in_schema=False)
+    async def completed(request: Request, login: Login = writer) -> HTMLResponse:
+        """A completion typed on the page; a bad field is named and nothing is recorded."""
+        fields = await form_fields(request)
+        try:
+            on = date.fromisoformat(fields.get("on", ""))
+        except ValueError:
+            return await _page(
+                request, login, error=f"on: {fields.get('on', '')!r} is not a date (YYYY-MM-DD)", status=422
+            )
+        employee, course = fields.get("employee_id", "").strip(), fields.get("course", "")
+        try:
+            issued = await run_in_threadpool(
+                lambda: school.complete(employee, course=course, on=on, actor=login.username)
+            )
+        except VaultError as err:
+            return await _page(request, login, error=str(err), status=422)
+        granted = ", ".join(c.credential_id for c in issued) or "no credential (nothing it makes current)"
+        return await _page(request, login, done=f"{employee} completed {course}: granted {granted}")
 
     return api

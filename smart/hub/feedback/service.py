@@ -44,6 +44,18 @@ class Received:
     ledger_seq: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    reference: str
+    po: str
+    line: str | None
+    kind: str
+    text: str
+    received_at: datetime
+    received_by: str
+    ledger_seq: int | None
+
+
 class Feedback:
     def __init__(self, url: str, ledger: ServiceLedger) -> None:
         self.url = url
@@ -77,3 +89,12 @@ class Feedback:
                     "UPDATE feedback.entries SET ledger_seq = %s WHERE reference = %s", (seq, reference)
                 )
         return Received(reference, po, kind, seq)
+
+    def entries(self) -> list[Entry]:
+        """What clients said, newest first (the Feedback page's list)."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT reference, po, line, kind, text, received_at, received_by, ledger_seq"
+                " FROM feedback.entries ORDER BY received_at DESC, reference DESC"
+            ).fetchall()
+        return [Entry(*row) for row in rows]

@@ -55,6 +55,14 @@ class Item:
     why: str
 
 
+@dataclass(frozen=True, slots=True)
+class Hire:
+    employee_id: str
+    hired_on: date
+    position: str
+    stations: tuple[str, ...]
+
+
 class PeopleOps:
     def __init__(self, url: str, smartid: SmartId) -> None:
         self.url = url
@@ -74,6 +82,15 @@ class PeopleOps:
                 " EXCLUDED.hired_on, position = EXCLUDED.position, stations = EXCLUDED.stations",
                 (employee_id, hired_on, position, stations, actor),
             )
+
+    def hires(self) -> list[Hire]:
+        """Every employment record, newest hire first (the PeopleOps page's list)."""
+        with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+            rows = conn.execute(
+                "SELECT employee_id, hired_on, position, stations FROM peopleops.employment"
+                " ORDER BY hired_on DESC, employee_id"
+            ).fetchall()
+        return [Hire(r["employee_id"], r["hired_on"], r["position"], tuple(r["stations"])) for r in rows]
 
     def stations_of(self, employee_id: str) -> list[str]:
         with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:

@@ -16,9 +16,9 @@ would list or lift), reading the buckets as they are and changing nothing;
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import nats
 from nats.js import JetStreamContext
@@ -152,12 +152,12 @@ async def preview(smartid: SmartId, js: JetStreamContext, stations: Sequence[str
 
 
 def publisher(
-    smartid: SmartId, nats_url: str, stations: Sequence[str], *, credentials: Path | None = None
+    smartid: SmartId, nats_url: str, stations: Sequence[str], *, signin: Mapping[str, Any]
 ) -> Callable[[], Awaitable[Published]]:
     """A call that publishes to the hub NATS at ``nats_url`` (one short connection each time).
 
-    ``credentials`` is the hub services' NATS credentials file (the ``nats_credentials`` setting):
-    on a hub NATS that asks for one, publishing signs in with it like every other hub connection.
+    ``signin`` is the ``nats.connect`` keywords of the publishing hub's user (the Vault's, or the
+    driver's for ``--role all``): the hub NATS asks every connection to sign in.
     """
 
     async def run() -> Published:
@@ -166,7 +166,7 @@ def publisher(
             connect_timeout=2,
             allow_reconnect=False,  # refused (e.g. its sign-in) is an error now, never a retry loop
             max_reconnect_attempts=0,
-            **({"user_credentials": str(credentials)} if credentials is not None else {}),
+            **signin,
         )
         try:
             return await publish(smartid, client.jetstream(), stations)

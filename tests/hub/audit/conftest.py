@@ -91,7 +91,7 @@ def _pt_shop() -> dict[str, list[Any]]:
 async def _walk(floor: BackgroundFloor, walked: Walked) -> None:
     assert floor.floor.hub is not None
     keys = walked.keys
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     js = connection.jetstream()
     await ensure_hub_streams(js)
     await records.ensure_records_bucket(js)

@@ -53,7 +53,7 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
 ) -> None:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     shop = make(hub_db, tmp_path, js=connection.jetstream())
     hub = shop.hub
     now = datetime.now(UTC)
@@ -255,7 +255,7 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
             assert got.headers["x-content-type-options"] == "nosniff"
         await asyncio.to_thread(
-            _the_command_line, hub_db, floor.floor.hub.url, tmp_path, bad_csv, bad_calibrations
+            _the_command_line, hub_db, floor.hub_url, tmp_path, bad_csv, bad_calibrations
         )
     finally:
         server.should_exit = True

@@ -92,7 +92,7 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
         clock=clock,
     )
     demo_shop.enrol(smartid, AT)
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     js = connection.jetstream()
     await ensure_hub_streams(js)
     await records.ensure_records_bucket(js)

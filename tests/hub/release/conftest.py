@@ -19,7 +19,7 @@ from tests.hub.shop import (
 async def js(floor_factory: FloorFactory) -> AsyncIterator[JetStreamContext]:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     try:
         yield connection.jetstream()
     finally:

@@ -22,7 +22,7 @@ def test_a_po_walks_from_the_command_line_to_the_routed_stations(
 ) -> None:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    hub_url = floor.floor.hub.url
+    hub_url = floor.hub_url
     env = {
         "SMART_DATABASE_URL": hub_db.owner_url,
         "SMART_STATE_DIR": str(tmp_path / "state"),

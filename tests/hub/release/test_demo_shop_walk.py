@@ -71,7 +71,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     assert floor.floor.hub is not None
     key_store = KeyStore(tmp_path / "keys")
     key_store.signing_key("hub")
-    connection = await nats.connect(floor.floor.hub.url)
+    connection = await nats.connect(floor.floor.hub.url, **floor.settings.hub_nats_signin())
     js = connection.jetstream()
     await ensure_hub_streams(js)
     await records.ensure_records_bucket(js)

@@ -10,6 +10,7 @@ Floor publishes arrives at Business through the one-way feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ from pathlib import Path
 
 import nats
 import nats.errors
+import nats.js.errors
 import psycopg
 import pytest
 from nats.aio.client import Client as NatsClient
 from pydantic import SecretStr
 
+from smart.access import distribution as access_distribution
 from smart.access.roles import Role
-from smart.bus import hub_roles
+from smart.bus import hub_roles, subjects
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles
 from smart.hub.published import feed
@@ -31,7 +34,7 @@ from smart.hub.services import HubServices, services_of
 from smart.hub.vault import database as vault_database
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
-from smart.settings import Settings
+from smart.settings import DRIVER_NATS_USER, Settings
 from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import make_settings
 
@@ -290,3 +293,132 @@ def test_hey_smart_page_at_the_business_hub_in_a_browser(hubs: Hubs) -> None:
 
     answer = hubs.floor.run(walk(), timeout=STATE_DEADLINE_S)
     assert "PO 4411:" in answer and "handed-off at pt-1" in answer
+
+
+def test_the_hub_nats_refuses_a_connection_without_credentials(hubs: Hubs) -> None:
+    """No ``no_auth_user``: a client that names no user, or a wrong password, is refused by the server;
+    the driver's own sign-in (what the CLI, the operator and the tests use) is let in."""
+
+    async def attempt() -> tuple[list[str], bool]:
+        assert hubs.floor.floor.hub is not None
+        bare = hubs.floor.floor.hub.url
+        said: list[str] = []
+
+        async def noted(err: Exception) -> None:
+            said.append(str(err))
+
+        for signin in ({}, {"user": DRIVER_NATS_USER, "password": "not-the-password"}):
+            with pytest.raises((nats.errors.NoServersError, nats.errors.Error)):
+                await nats.connect(
+                    bare, allow_reconnect=False, max_reconnect_attempts=0, error_cb=noted, **signin
+                )
+        driver = await nats.connect(bare, allow_reconnect=False, **hubs.settings.hub_nats_signin())
+        try:
+            await driver.jetstream().account_info()
+            return said, driver.is_connected
+        finally:
+            await driver.close()
+
+    said, driver_in = hubs.floor.run(attempt())
+    assert len([s for s in said if "authorization violation" in s.lower()]) == 2, said
+    assert driver_in
+    assert hubs.settings.hub_nats_signin()["user"] == DRIVER_NATS_USER
+
+
+async def _refused(
+    client: NatsClient, errors: list[str], *, publish: list[str], subscribe: list[str]
+) -> list[str]:
+    for subject in publish:
+        await client.publish(subject, b"{}")
+    for subject in subscribe:
+        await client.subscribe(subject)
+    await client.flush()
+    return [await _violation(errors, subject) for subject in [*publish, *subscribe]]
+
+
+def test_the_vault_hub_may_not_touch_the_ledger_stations_the_feed_or_the_floors_records(hubs: Hubs) -> None:
+    async def attempt() -> tuple[list[str], int]:
+        errors: list[str] = []
+        client = await _signed_in(hubs, HubRole.VAULT, errors)
+        try:
+            js = client.jetstream(timeout=1)
+            # What the Vault's services use: the access buckets and its kinds of station records.
+            kv = await js.key_value(hub_roles.RECORDS_BUCKET)
+            seq = await kv.put("pt-1.person.E-9001", b"{}")
+            await kv.delete("pt-1.person.E-9001")
+            keys = await access_distribution.bucket(js, hub_roles.ACCESS_KEYS_BUCKET)  # made if missing
+            await keys.put("smoke", b"{}")
+            with pytest.raises(nats.errors.TimeoutError):  # no reply: the request never left
+                await js.stream_info(subjects.LEDGER_STREAM)
+            refusals = await _refused(
+                client,
+                errors,
+                publish=[
+                    "$KV.station-records.pt-1.po-line.PO-1_1",  # the Floor's release, not the Vault's
+                    "ledger.pt-1.batch",
+                    "station.pt-1.ledger.witness",
+                    "published.po-status.forged",
+                    "$JS.API.STREAM.CREATE.SMUGGLED",
+                    f"$JS.API.STREAM.INFO.{subjects.LEDGER_STREAM}",
+                ],
+                subscribe=["station.pt-1.>", "ledger.>", "_INBOX_hub_floor.>"],
+            )
+            return refusals, seq
+        finally:
+            await client.close()
+
+    refusals, seq = hubs.floor.run(attempt(), timeout=STATE_DEADLINE_S)
+    assert seq > 0
+    assert all("permissions violation" in r.lower() for r in refusals), refusals
+
+
+def test_the_floor_hub_may_not_write_people_keys_nor_reach_stations_beyond_the_ledger(hubs: Hubs) -> None:
+    async def attempt() -> tuple[list[str], int]:
+        errors: list[str] = []
+        client = await _signed_in(hubs, HubRole.FLOOR, errors)
+        try:
+            js = client.jetstream(timeout=1)
+            kv = await js.key_value(hub_roles.RECORDS_BUCKET)
+            seq = await kv.put("pt-1.equipment.GAUGE-9", b"{}")  # maintenance's kind: allowed
+            await kv.delete("pt-1.equipment.GAUGE-9")
+            with contextlib.suppress(nats.js.errors.NotFoundError):  # answered (found or not): allowed
+                await js.stream_info(f"KV_{hub_roles.ACCESS_REVOCATIONS_BUCKET}")  # read, to verify
+            refusals = await _refused(
+                client,
+                errors,
+                publish=[
+                    "$KV.station-records.pt-1.person.E-1001",  # SMART-ID's people, the Vault's
+                    "$KV.access-keys.forged",
+                    "$KV.access-revocations.C-1",
+                    "station.pt-1.decide",
+                    "published.invoice.forged",  # the Floor publishes PO status only
+                    "$JS.API.STREAM.CREATE.SMUGGLED",
+                    "$JS.API.STREAM.DELETE.LEDGER",
+                ],
+                subscribe=["station.pt-1.>", "station.*.heartbeat", "_INBOX_hub_vault.>"],
+            )
+            return refusals, seq
+        finally:
+            await client.close()
+
+    refusals, seq = hubs.floor.run(attempt(), timeout=STATE_DEADLINE_S)
+    assert seq > 0
+    assert all("permissions violation" in r.lower() for r in refusals), refusals
+
+
+def test_the_role_users_bucket_names_are_the_code_s_own() -> None:
+    """The bus may not import the node, access or contracts: its copies of their names must agree."""
+    from smart.access import distribution as access
+    from smart.contracts import approval
+    from smart.hub import intake
+    from smart.node import records
+
+    assert hub_roles.RECORDS_BUCKET == records.RECORDS_BUCKET
+    assert hub_roles.APPROVALS_BUCKET == approval.BUCKET
+    assert hub_roles.LEDGER_CONSUMER == intake.DURABLE
+    assert (hub_roles.ACCESS_KEYS_BUCKET, hub_roles.ACCESS_REVOCATIONS_BUCKET) == (
+        access.KEYS_BUCKET,
+        access.REVOCATIONS_BUCKET,
+    )
+    assert hub_roles.access_station_bucket("pt-1") == access.station_bucket("pt-1")
+    assert all(kind in records.KINDS for kinds in hub_roles.RECORD_KINDS.values() for kind in kinds)
