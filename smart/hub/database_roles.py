@@ -9,6 +9,12 @@ Business services' schemas and nothing else: a query of ``vault.people`` or
 not by our code. ``smart_vault`` holds the Vault services' new schemas
 (Education, PeopleOps); SMART-ID's own tables stay on the owner's connection
 as before, and the Floor keeps the ledger's app role (``smart_app``).
+
+Every role's pages sign in against the Vault's logins; they do so as
+``smart_sessions`` (:func:`ensure_sessions_role`), not as the owner: it may
+read a login's name, hash, role and badge, change the hash (a rehash on
+sign-in) and keep ``vault.sessions``, and PostgreSQL refuses it every other
+table and column (people, credentials, the ledger, a login's role).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from smart.bus.hub_roles import HubRole
+from smart.hub.vault import database as vault_database
 from smart.ledger import hub_store
 from smart.secret_files import secret
 
@@ -29,6 +36,19 @@ DATABASE_ROLES = {
     HubRole.FLOOR: hub_store.APP_ROLE,
     HubRole.BUSINESS: "smart_business",
 }
+
+
+#: The login role hub pages sign in and look sessions up as (every hub role's pages share the logins).
+SESSIONS_ROLE = "smart_sessions"
+SESSIONS_PASSWORD_FILE = f"postgres-{SESSIONS_ROLE}.password"
+
+#: What signing in, a session lookup and signing out need, and nothing more.
+_SESSIONS_GRANTS = (
+    "GRANT USAGE ON SCHEMA vault TO {role}",
+    "GRANT SELECT (username, password_hash, role, employee_id) ON vault.logins TO {role}",
+    "GRANT UPDATE (password_hash) ON vault.logins TO {role}",
+    "GRANT SELECT, INSERT, DELETE ON vault.sessions TO {role}",
+)
 
 
 def password_file(role: HubRole) -> str:
@@ -53,3 +73,25 @@ def ensure_login_role(owner_url: str, role: HubRole, secrets_dir: Path) -> str:
             )
         )
     return make_conninfo(owner_url, user=name, password=password)
+
+
+def ensure_sessions_role(owner_url: str, secrets_dir: Path) -> str:
+    """Create (or set the password of) :data:`SESSIONS_ROLE` with its grants, as the owner; its URL.
+
+    The Vault's schema is migrated first (its tables must exist to be granted). The password is
+    ``postgres-smart_sessions.password`` in ``secrets_dir``; hub roles in separate processes
+    must share that file, as they share the logins.
+    """
+    password = secret(secrets_dir / SESSIONS_PASSWORD_FILE)
+    vault_database.migrate(owner_url)
+    with psycopg.connect(owner_url, autocommit=True) as conn, conn.transaction():
+        # Hub roles start at once; grants and ALTER ROLE of one role must not race each other.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('smart.hub.sessions_role'))")
+        hub_store.ensure_role(conn, SESSIONS_ROLE, password)
+        role = sql.Identifier(SESSIONS_ROLE)
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), role)
+        )
+        for grant in _SESSIONS_GRANTS:
+            conn.execute(sql.SQL(grant).format(role=role))
+    return make_conninfo(owner_url, user=SESSIONS_ROLE, password=password)
