@@ -11,7 +11,7 @@ not by our code. ``smart_vault`` holds the Vault services' new schemas
 as before, and the Floor keeps the ledger's app role (``smart_app``).
 
 Every role's pages sign in against the Vault's logins; they do so as
-``smart_sessions`` (:func:`ensure_sessions_role`), not as the owner: it may
+a login in ``smart_sessions`` (:func:`ensure_sessions_role`), not as the owner: it may
 read a login's name, hash, role and badge, change the hash (a rehash on
 sign-in) and keep ``vault.sessions``, and PostgreSQL refuses it every other
 table and column (people, credentials, the ledger, a login's role).
@@ -38,9 +38,10 @@ DATABASE_ROLES = {
 }
 
 
-#: The login role hub pages sign in and look sessions up as (every hub role's pages share the logins).
+#: The group role holding what hub pages need to sign in and look sessions up (NOLOGIN); each hub
+#: process signs in as a login of its own in it (:func:`sessions_login`), so hub roles in separate
+#: pods never overwrite each other's password.
 SESSIONS_ROLE = "smart_sessions"
-SESSIONS_PASSWORD_FILE = f"postgres-{SESSIONS_ROLE}.password"
 
 #: What signing in, a session lookup and signing out need, and nothing more.
 _SESSIONS_GRANTS = (
@@ -49,6 +50,11 @@ _SESSIONS_GRANTS = (
     "GRANT UPDATE (password_hash) ON vault.logins TO {role}",
     "GRANT SELECT, INSERT, DELETE ON vault.sessions TO {role}",
 )
+
+
+def sessions_login(role: HubRole | None) -> str:
+    """The sessions login of one hub role's process (``None``: the single hub, a bench)."""
+    return f"{SESSIONS_ROLE}_{role.value if role is not None else 'hub'}"
 
 
 def password_file(role: HubRole) -> str:
@@ -75,23 +81,26 @@ def ensure_login_role(owner_url: str, role: HubRole, secrets_dir: Path) -> str:
     return make_conninfo(owner_url, user=name, password=password)
 
 
-def ensure_sessions_role(owner_url: str, secrets_dir: Path) -> str:
-    """Create (or set the password of) :data:`SESSIONS_ROLE` with its grants, as the owner; its URL.
+def ensure_sessions_role(owner_url: str, secrets_dir: Path, role: HubRole | None = None) -> str:
+    """Create :data:`SESSIONS_ROLE` with its grants and ``role``'s login in it, as the owner; its URL.
 
-    The Vault's schema is migrated first (its tables must exist to be granted). The password is
-    ``postgres-smart_sessions.password`` in ``secrets_dir``; hub roles in separate processes
-    must share that file, as they share the logins.
+    The Vault's schema is migrated first (its tables must exist to be granted). The login's password
+    is ``postgres-<login>.password`` in ``secrets_dir``, generated the first time.
     """
-    password = secret(secrets_dir / SESSIONS_PASSWORD_FILE)
+    login = sessions_login(role)
+    password = secret(secrets_dir / f"postgres-{login}.password")
     vault_database.migrate(owner_url)
     with psycopg.connect(owner_url, autocommit=True) as conn, conn.transaction():
-        # Hub roles start at once; grants and ALTER ROLE of one role must not race each other.
+        # Hub roles start at once; grants on one role must not race each other.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('smart.hub.sessions_role'))")
-        hub_store.ensure_role(conn, SESSIONS_ROLE, password)
-        role = sql.Identifier(SESSIONS_ROLE)
+        hub_store.ensure_role(conn, SESSIONS_ROLE, None)
+        hub_store.ensure_role(conn, login, password)
+        group, member = sql.Identifier(SESSIONS_ROLE), sql.Identifier(login)
+        conn.execute(sql.SQL("ALTER ROLE {} INHERIT").format(member))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(group, member))
         conn.execute(
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), role)
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), member)
         )
         for grant in _SESSIONS_GRANTS:
-            conn.execute(sql.SQL(grant).format(role=role))
-    return make_conninfo(owner_url, user=SESSIONS_ROLE, password=password)
+            conn.execute(sql.SQL(grant).format(role=group))
+    return make_conninfo(owner_url, user=login, password=password)

@@ -198,7 +198,10 @@ class HubServices:
         # Every role's pages sign in against the Vault's logins (one shop, one set of accounts), as
         # the sessions' own login role over a pool, never as the owner.
         sessions_url = await asyncio.to_thread(
-            database_roles.ensure_sessions_role, owner_url, self.settings.secrets_directory
+            database_roles.ensure_sessions_role,
+            owner_url,
+            self.settings.secrets_directory,
+            None if self.role == "all" else HubRole(self.role),
         )
         self.logins = await asyncio.to_thread(Logins, owner_url, sessions_url=sessions_url)
         if self.runs("smart-id"):

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from psycopg_pool import PoolClosed
 
 from smart.access.roles import Role
+from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles
 from smart.hub.vault.logins import Logins
 from smart.ledger import hub_store
@@ -58,7 +59,7 @@ def test_sign_in_lookup_and_sign_out_work_as_the_sessions_role_over_one_pool(vau
         assert login is not None and (login.username, login.role) == ("qm-alice", Role.QUALITY_MANAGER)
     assert vault.logins.pool.get_stats()["connections_num"] <= 4
     with vault.logins.pool.connection() as conn:
-        assert conn.execute("SELECT current_user AS who").fetchone() == {"who": "smart_sessions"}
+        assert conn.execute("SELECT current_user AS who").fetchone() == {"who": "smart_sessions_hub"}
     vault.logins.sign_out(token)
     assert vault.logins.session(token) is None
 
@@ -109,3 +110,21 @@ def test_closed_logins_take_their_pool_with_them(vault: Vault) -> None:
     assert logins.pool.closed
     with pytest.raises(PoolClosed):
         logins.session(token)
+
+
+def test_each_hub_role_has_its_own_sessions_login_so_separate_pods_keep_their_passwords(
+    vault: Vault, tmp_path: Path
+) -> None:
+    urls = {
+        role: database_roles.ensure_sessions_role(vault.owner_url, tmp_path / role.value, role)
+        for role in (HubRole.VAULT, HubRole.BUSINESS)
+    }  # two pods, two secrets directories, two generated passwords
+    for role, url in urls.items():
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (f"smart_sessions_{role.value}",)
+            conn.execute("SELECT count(*) FROM vault.sessions").fetchone()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT * FROM vault.people LIMIT 1")
+    with psycopg.connect(vault.owner_url, autocommit=True) as conn:
+        row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'smart_sessions'").fetchone()
+    assert row == (False,)  # the group holds the grants; no one signs in as it
