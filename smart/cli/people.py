@@ -151,7 +151,8 @@ def add_login(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        open_logins(smart_settings.load()).add(username, password, role=role, employee_id=employee_id)
+        with open_logins(smart_settings.load()) as logins:
+            logins.add(username, password, role=role, employee_id=employee_id)
     except (VaultError, psycopg.Error) as err:
         raise fail("people add-login", err) from err
     typer.echo(f"login {username} ({role.value}) added")

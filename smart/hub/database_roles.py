@@ -9,6 +9,12 @@ Business services' schemas and nothing else: a query of ``vault.people`` or
 not by our code. ``smart_vault`` holds the Vault services' new schemas
 (Education, PeopleOps); SMART-ID's own tables stay on the owner's connection
 as before, and the Floor keeps the ledger's app role (``smart_app``).
+
+Every role's pages sign in against the Vault's logins; they do so as
+a login in ``smart_sessions`` (:func:`ensure_sessions_role`), not as the owner: it may
+read a login's name, hash, role and badge, change the hash (a rehash on
+sign-in) and keep ``vault.sessions``, and PostgreSQL refuses it every other
+table and column (people, credentials, the ledger, a login's role).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from psycopg.conninfo import make_conninfo
 
 from smart.bus.hub_roles import HubRole
 from smart.grafana import queries as grafana_queries
+from smart.hub.vault import database as vault_database
 from smart.ledger import hub_store
 from smart.secret_files import secret
 
@@ -36,6 +43,24 @@ DATABASE_ROLES = {
 #: every session read-only; never the logins, sessions, API keys or people records.
 GRAFANA_ROLE = "smart_grafana"
 GRAFANA_PASSWORD_FILE = f"postgres-{GRAFANA_ROLE}.password"
+
+#: The group role holding what hub pages need to sign in and look sessions up (NOLOGIN); each hub
+#: process signs in as a login of its own in it (:func:`sessions_login`), so hub roles in separate
+#: pods never overwrite each other's password.
+SESSIONS_ROLE = "smart_sessions"
+
+#: What signing in, a session lookup and signing out need, and nothing more.
+_SESSIONS_GRANTS = (
+    "GRANT USAGE ON SCHEMA vault TO {role}",
+    "GRANT SELECT (username, password_hash, role, employee_id) ON vault.logins TO {role}",
+    "GRANT UPDATE (password_hash) ON vault.logins TO {role}",
+    "GRANT SELECT, INSERT, DELETE ON vault.sessions TO {role}",
+)
+
+
+def sessions_login(role: HubRole | None) -> str:
+    """The sessions login of one hub role's process (``None``: the single hub, a bench)."""
+    return f"{SESSIONS_ROLE}_{role.value if role is not None else 'hub'}"
 
 
 def password_file(role: HubRole) -> str:
@@ -115,3 +140,28 @@ def ensure_grafana_role(owner_url: str, secrets_dir: Path) -> str:
             )
             conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(select, name, role))
     return make_conninfo(owner_url, user=GRAFANA_ROLE, password=password)
+
+
+def ensure_sessions_role(owner_url: str, secrets_dir: Path, role: HubRole | None = None) -> str:
+    """Create :data:`SESSIONS_ROLE` with its grants and ``role``'s login in it, as the owner; its URL.
+
+    The Vault's schema is migrated first (its tables must exist to be granted). The login's password
+    is ``postgres-<login>.password`` in ``secrets_dir``, generated the first time.
+    """
+    login = sessions_login(role)
+    password = secret(secrets_dir / f"postgres-{login}.password")
+    vault_database.migrate(owner_url)
+    with psycopg.connect(owner_url, autocommit=True) as conn, conn.transaction():
+        # Hub roles start at once; grants on one role must not race each other.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('smart.hub.sessions_role'))")
+        hub_store.ensure_role(conn, SESSIONS_ROLE, None)
+        hub_store.ensure_role(conn, login, password)
+        group, member = sql.Identifier(SESSIONS_ROLE), sql.Identifier(login)
+        conn.execute(sql.SQL("ALTER ROLE {} INHERIT").format(member))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(group, member))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), member)
+        )
+        for grant in _SESSIONS_GRANTS:
+            conn.execute(sql.SQL(grant).format(role=group))
+    return make_conninfo(owner_url, user=login, password=password)

@@ -213,8 +213,15 @@ class HubServices:
         if self.runs("ledger-intake"):
             await self._start_floor(owner_url, keys)
         auth.use_shop_zone(self.settings.shop_zone)  # every page's times, in the shop's zone
-        # Every role's pages sign in against the Vault's logins (one shop, one set of accounts).
-        self.logins = await asyncio.to_thread(Logins, owner_url)
+        # Every role's pages sign in against the Vault's logins (one shop, one set of accounts), as
+        # the sessions' own login role over a pool, never as the owner.
+        sessions_url = await asyncio.to_thread(
+            database_roles.ensure_sessions_role,
+            owner_url,
+            self.settings.secrets_directory,
+            None if self.role == "all" else HubRole(self.role),
+        )
+        self.logins = await asyncio.to_thread(Logins, owner_url, sessions_url=sessions_url)
         if self.runs("smart-id"):
             self.smartid = await asyncio.to_thread(
                 SmartId,
@@ -464,6 +471,8 @@ class HubServices:
                 await self.connection.close()
         if self.hub_log is not None:
             self.hub_log.close()
+        if self.logins is not None:
+            self.logins.close()
 
 
 class HubRoles:

@@ -10,7 +10,8 @@
   (``recall_scan_baseline_s``): the same job list found by reading the log for
   the instrument's name, as a hub without the index would, in the same run.
 - **Due calendar** (``due_calendar_p95_ms``): the ``/maintenance/calendar``
-  page (30, 60 and 90 days in turn) over HTTP with a signed-in session, 10,000
+  page (30, 60 and 90 days in turn) over HTTP with a signed-in session (looked
+  up as the hub does: the sessions role, over SMART-ID's pool), 10,000
   assets in the register; baseline (``due_calendar_baseline_p95_ms``) the plain
   ``SELECT`` of the same rows, in the same run.
 """
@@ -167,8 +168,9 @@ def _assets(owner_url: str, count: int) -> None:
 
 
 async def _calendar(
-    hub: maintenance.MaintenanceHub, owner_url: str, pages: int
+    hub: maintenance.MaintenanceHub, owner_url: str, pages: int, secrets_dir: Path
 ) -> tuple[list[float], list[float], list[float]]:
+    from smart.hub.database_roles import ensure_sessions_role
     from smart.hub.vault.logins import Logins
     from smart.hub.web import auth
     from smart.hub.web.app import create_app
@@ -179,7 +181,8 @@ async def _calendar(
     async def no_floor() -> FloorStatus:
         return FloorStatus(healthy=True, services=[], checked_at=time.time())
 
-    logins = await asyncio.to_thread(Logins, owner_url)
+    sessions_url = await asyncio.to_thread(ensure_sessions_role, owner_url, secrets_dir)
+    logins = await asyncio.to_thread(Logins, owner_url, sessions_url=sessions_url)
     password = secrets.token_urlsafe(16)
     await asyncio.to_thread(logins.add, "bench-qm", password, role=Role.QUALITY_MANAGER)
     guard = auth.Guard(logins)
@@ -202,6 +205,7 @@ async def _calendar(
     finally:
         server.should_exit = True
         await task
+        logins.close()
     own_ms: list[float] = []
     template = auth.TEMPLATES.get_template("maintenance/calendar.html")
     for n in range(pages):
@@ -305,7 +309,7 @@ def run(
                 raise RuntimeError(f"the scan found {len(scanned)} jobs, the log holds {expected}")
             progress(f"{assets:,} assets; {pages} calendar pages, and the same plain SELECTs …")
             _assets(owner_url, assets)
-            page_ms, own_ms, baseline_ms = asyncio.run(_calendar(hub, owner_url, pages))
+            page_ms, own_ms, baseline_ms = asyncio.run(_calendar(hub, owner_url, pages, work_dir / "secrets"))
         finally:
             hub.close()
     finally:

@@ -67,6 +67,10 @@ def _seed(conn: psycopg.Connection[Any], decisions: int) -> None:
         (START, decisions, RULES, decisions),
     )
     conn.execute(
+        "INSERT INTO compliance_equipment (equipment, at, ledger_idx, reason_no)"
+        " SELECT e, at, ledger_idx, reason_no FROM compliance_decisions, unnest(equipment) e"
+    )
+    conn.execute(
         "INSERT INTO contract_activations (ledger_idx, station, contract, revision, at)"
         f" SELECT g, {stations}, 'contract-' || mod(g / 6, 7),"
         " md5(g::text) || md5((g + 1)::text), %s::timestamptz + make_interval(secs => g * 600)"
@@ -75,6 +79,7 @@ def _seed(conn: psycopg.Connection[Any], decisions: int) -> None:
     )
     conn.execute("ANALYZE compliance_decisions")
     conn.execute("ANALYZE contract_activations")
+    conn.execute("ANALYZE compliance_equipment")
 
 
 def measure(

@@ -35,6 +35,7 @@ from smart.ledger import hub_store
 from smart.ledger.entry import Entry
 
 DECISIONS, ACTIVATIONS = "compliance_decisions", "contract_activations"
+EQUIPMENT = "compliance_equipment"
 DECISION_KINDS = ("gate.decision", "module.decision")
 
 _DECISIONS_SCHEMA = """
@@ -61,10 +62,28 @@ CREATE TABLE IF NOT EXISTS compliance_decisions (
 CREATE INDEX IF NOT EXISTS compliance_decisions_at ON compliance_decisions (at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_station_at ON compliance_decisions (station, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_rule_at ON compliance_decisions (rule, at, ledger_idx);
+-- A station's refusals by one rule: with only (rule, at) a pair that never fired reads every row of
+-- the rule, newest first, to find none (the slowest search of the bench).
+CREATE INDEX IF NOT EXISTS compliance_decisions_station_rule
+    ON compliance_decisions (station, rule, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_job ON compliance_decisions (job, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_person ON compliance_decisions (person, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_standard ON compliance_decisions (standard, at, ledger_idx);
 CREATE INDEX IF NOT EXISTS compliance_decisions_equipment ON compliance_decisions USING gin (equipment);
+"""
+
+#: One row per instrument a refusal names, ordered by time: a search by equipment walks the newest
+#: rows of one instrument and stops at its limit, where the GIN index on the array reads (and sorts)
+#: every refusal that ever named it. Written with its decision row, in the same transaction.
+_EQUIPMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS compliance_equipment (
+    equipment text NOT NULL,
+    at timestamptz NOT NULL,
+    ledger_idx bigint NOT NULL,
+    reason_no int NOT NULL,
+    PRIMARY KEY (equipment, ledger_idx, reason_no)
+);
+CREATE INDEX IF NOT EXISTS compliance_equipment_at ON compliance_equipment (equipment, at, ledger_idx);
 """
 
 _ACTIVATIONS_SCHEMA = """
@@ -83,6 +102,15 @@ CREATE INDEX IF NOT EXISTS contract_activations_station_at
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> None:
     """Create both index tables as the owner (safe to run again)."""
     log_index.migrate_table(owner_url, schema=_DECISIONS_SCHEMA, table=DECISIONS, app_role=app_role)
+    log_index.migrate_table(owner_url, schema=_EQUIPMENT_SCHEMA, table=EQUIPMENT, app_role=app_role)
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        # A hub indexed before the equipment table existed: fill it once from the decisions' arrays.
+        if conn.execute("SELECT 1 FROM compliance_equipment LIMIT 1").fetchone() is None:
+            conn.execute(
+                "INSERT INTO compliance_equipment (equipment, at, ledger_idx, reason_no)"
+                " SELECT DISTINCT e, at, ledger_idx, reason_no FROM compliance_decisions, unnest(equipment) e"
+                " ON CONFLICT DO NOTHING"
+            )
     log_index.migrate_table(owner_url, schema=_ACTIVATIONS_SCHEMA, table=ACTIVATIONS, app_role=app_role)
 
 
@@ -121,40 +149,51 @@ class DecisionIndex(log_index.LogIndex):
         reasons = [r for r in data.get("reasons") or () if isinstance(r, dict)]
         event = data.get("event") if isinstance(data.get("event"), dict) else {}
         assert isinstance(event, dict)
+        at = history.parse_time(entry.ts)
+        equipment = _equipment(event.get("equipment"))
         added = 0
         for number, reason in enumerate(reasons):
             severity = str(reason.get("severity") or "deny")
             if severity not in ("deny", "warn"):
                 continue
             rule = str(reason.get("rule") or "")
-            row = self.conn.execute(
-                "INSERT INTO compliance_decisions (ledger_idx, reason_no, station, node_seq, at, kind,"
-                " module, outcome, severity, audit, rule, standard, message, person, equipment, job,"
-                " revisions)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING 1",
-                (
-                    idx,
-                    number,
-                    entry.node,
-                    entry.node_seq,
-                    history.parse_time(entry.ts),
-                    entry.kind,
-                    data.get("module"),
-                    str(data.get("outcome") or ""),
-                    severity,
-                    bool(reason.get("audit")),
-                    rule,
-                    self.standards.get(rule),
-                    reason.get("message"),
-                    event.get("person") or entry.actor,
-                    _equipment(event.get("equipment")),
-                    event.get("job")
-                    or (entry.subject if entry.subject and entry.subject.startswith("J") else None),
-                    Jsonb(data.get("revisions") or {}),
-                ),
-            ).fetchone()
-            added += 1 if row else 0
+            with self.conn.transaction():  # the decision row and its instruments' rows, or neither
+                row = self.conn.execute(
+                    "INSERT INTO compliance_decisions (ledger_idx, reason_no, station, node_seq, at, kind,"
+                    " module, outcome, severity, audit, rule, standard, message, person, equipment, job,"
+                    " revisions)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    (
+                        idx,
+                        number,
+                        entry.node,
+                        entry.node_seq,
+                        at,
+                        entry.kind,
+                        data.get("module"),
+                        str(data.get("outcome") or ""),
+                        severity,
+                        bool(reason.get("audit")),
+                        rule,
+                        self.standards.get(rule),
+                        reason.get("message"),
+                        event.get("person") or entry.actor,
+                        equipment,
+                        event.get("job")
+                        or (entry.subject if entry.subject and entry.subject.startswith("J") else None),
+                        Jsonb(data.get("revisions") or {}),
+                    ),
+                ).fetchone()
+                if row is None:
+                    continue
+                added += 1
+                for name in dict.fromkeys(equipment):
+                    self.conn.execute(
+                        "INSERT INTO compliance_equipment (equipment, at, ledger_idx, reason_no)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (name, at, idx, number),
+                    )
         return added
 
 
@@ -274,10 +313,15 @@ def query(
     return Query(station, rule, standard, person, equipment, job, start, stop, severity, limit)  # type: ignore[arg-type]
 
 
-def _where(q: Query) -> tuple[sql.Composable, list[Any]]:
+def _where(q: Query, *, by_equipment: bool = False) -> tuple[sql.Composable, list[Any]]:
+    """The filters of ``q``; ``by_equipment``: over ``compliance_equipment e`` joined to decisions ``d``."""
     parts: list[sql.Composable] = []
     values: list[Any] = []
-    for column, value in (
+
+    def column(name: str, table: str = "d") -> sql.Composable:
+        return sql.Identifier(table, name) if by_equipment else sql.Identifier(name)
+
+    for name, value in (
         ("station", q.station),
         ("rule", q.rule),
         ("standard", q.standard),
@@ -286,31 +330,44 @@ def _where(q: Query) -> tuple[sql.Composable, list[Any]]:
         ("severity", q.severity),
     ):
         if value is not None:
-            parts.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            parts.append(sql.SQL("{} = %s").format(column(name)))
             values.append(value)
     if q.equipment is not None:
-        parts.append(sql.SQL("equipment @> ARRAY[%s]::text[]"))
+        if by_equipment:
+            parts.append(sql.SQL("e.equipment = %s"))
+        else:
+            parts.append(sql.SQL("equipment @> ARRAY[%s]::text[]"))
         values.append(q.equipment)
     if q.since is not None:
-        parts.append(sql.SQL("at >= %s"))
+        parts.append(sql.SQL("{} >= %s").format(column("at", "e")))
         values.append(q.since)
     if q.until is not None:
-        parts.append(sql.SQL("at < %s"))
+        parts.append(sql.SQL("{} < %s").format(column("at", "e")))
         values.append(q.until)
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts) if parts else sql.SQL("")
     return where, values
 
 
 def search(conn: psycopg.Connection[Any], q: Query) -> list[Refusal]:
-    """The refusals matching ``q``, newest first."""
-    where, values = _where(q)
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT station, at, outcome, severity, rule, standard, message, person, equipment, job,"
-            " ledger_idx, node_seq FROM compliance_decisions{} ORDER BY at DESC, ledger_idx DESC LIMIT %s"
-        ).format(where),
-        [*values, q.limit],
-    ).fetchall()
+    """The refusals matching ``q``, newest first (by one instrument: its own rows, newest first)."""
+    columns = sql.SQL(
+        "station, at, outcome, severity, rule, standard, message, person, equipment, job,"
+        " ledger_idx, node_seq"
+    )
+    if q.equipment is not None:
+        where, values = _where(q, by_equipment=True)
+        statement = sql.SQL(
+            "SELECT d.station, d.at, d.outcome, d.severity, d.rule, d.standard, d.message, d.person,"
+            " d.equipment, d.job, d.ledger_idx, d.node_seq FROM compliance_equipment e"
+            " JOIN compliance_decisions d ON d.ledger_idx = e.ledger_idx AND d.reason_no = e.reason_no"
+            "{} ORDER BY e.at DESC, e.ledger_idx DESC LIMIT %s"
+        ).format(where)
+    else:
+        where, values = _where(q)
+        statement = sql.SQL(
+            "SELECT {} FROM compliance_decisions{} ORDER BY at DESC, ledger_idx DESC LIMIT %s"
+        ).format(columns, where)
+    rows = conn.execute(statement, [*values, q.limit]).fetchall()
     return [
         Refusal(str(s), at, str(o), str(sev), str(r), std, msg, p, tuple(eq or ()), j, int(i), int(n))
         for s, at, o, sev, r, std, msg, p, eq, j, i, n in rows

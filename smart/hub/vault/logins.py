@@ -5,6 +5,13 @@ its SHA-256, so a copy of the table lets no one in. Passwords are hashed with
 argon2id (argon2-cffi's defaults) and rehashed on login when the parameters
 change. Wrong user and wrong password answer the same, and take the same
 work, so a login page does not tell which accounts exist.
+
+Every page asks :meth:`Logins.session` on every request, so signing in,
+looking a session up and signing out go through a small pool of
+connections (opening one costs more than the query) and, on a hub, as the
+sessions' own login role (:func:`smart.hub.database_roles.ensure_sessions_role`):
+it may read a login's name, role, badge and hash, change the hash, and
+keep sessions, and nothing else. Adding a login stays with the owner.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import psycopg
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
 
 from smart.access.roles import Role
 from smart.hub.vault import database
@@ -41,12 +50,43 @@ def _digest(token: str) -> bytes:
 
 
 class Logins:
-    def __init__(self, database_url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+    """Hub logins over the owner's URL (migrating, adding) and a pool for sessions (``sessions_url``).
+
+    Without ``sessions_url`` sessions use the owner's URL too (a test, a one-off command); a hub
+    passes the sessions role's. :meth:`close` closes the pool.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        sessions_url: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        pool_size: int = 4,
+    ) -> None:
         self.url = database_url
         self.clock = clock
         self.hasher = PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         database.migrate(database_url)
+        self.pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+            sessions_url or database_url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            connection_class=psycopg.Connection[DictRow],
+            open=True,
+            name="vault-sessions",
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Logins:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def add(self, username: str, password: str, *, role: Role, employee_id: str | None = None) -> Login:
         if len(password) < 12:
@@ -65,7 +105,7 @@ class Logins:
 
     def sign_in(self, username: str, password: str) -> str | None:
         """A new session token when the password is right, else None."""
-        with database.connect(self.url) as conn:
+        with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "SELECT password_hash FROM vault.logins WHERE username = %s", (username,)
             ).fetchone()
@@ -94,7 +134,7 @@ class Logins:
 
     def session(self, token: str) -> Login | None:
         """The login a session token belongs to, if the session is live."""
-        with database.connect(self.url) as conn:
+        with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT l.username, l.role, l.employee_id FROM vault.sessions s"
                 " JOIN vault.logins l USING (username) WHERE s.token_sha256 = %s AND s.expires_at > %s",
@@ -105,5 +145,5 @@ class Logins:
         return Login(row["username"], Role(row["role"]), row["employee_id"])
 
     def sign_out(self, token: str) -> None:
-        with database.connect(self.url) as conn:
+        with self.pool.connection() as conn:
             conn.execute("DELETE FROM vault.sessions WHERE token_sha256 = %s", (_digest(token),))

@@ -254,9 +254,7 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             assert got.status_code == 200 and got.content == certificate_file.read_bytes()
             assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
             assert got.headers["x-content-type-options"] == "nosniff"
-        await asyncio.to_thread(
-            _the_command_line, hub_db, floor.hub_url, tmp_path, bad_csv, bad_calibrations
-        )
+        await asyncio.to_thread(_the_command_line, hub_db, floor.hub_url, tmp_path, bad_csv, bad_calibrations)
     finally:
         server.should_exit = True
         await task

@@ -174,6 +174,15 @@ def test_business_database_role_is_refused_the_vaults_people_records_keys_and_th
             conn.execute("CREATE TABLE published.smuggled (x int)")
 
 
+def test_business_pages_sign_in_as_the_sessions_role_not_the_owner(hubs: Hubs) -> None:
+    logins = hubs.business.logins
+    assert logins is not None
+    token = logins.sign_in("client-desk", "correct horse battery")
+    assert token is not None and logins.session(token) is not None
+    with logins.pool.connection() as conn:
+        assert conn.execute("SELECT current_user AS who").fetchone() == {"who": "smart_sessions_business"}
+
+
 def test_what_the_floor_publishes_arrives_at_business_and_only_there(hubs: Hubs) -> None:
     async def publish() -> None:
         errors: list[str] = []
