@@ -166,7 +166,9 @@ def migrate(owner_url: str, *, app_role: str = APP_ROLE, app_password: str | Non
     """Create or update the ledger tables as the owner role, and give ``app_role`` INSERT/SELECT only.
 
     Roles belong to the whole cluster, not to one database, so the role is
-    created only if missing (and a concurrent creator is not an error).
+    created only if missing (and a concurrent creator is not an error), and its
+    password is set only when the role cannot sign in with ``app_password``
+    already (:func:`ensure_role`).
     """
     with psycopg.connect(owner_url, autocommit=True) as conn:
         ensure_role(conn, app_role, app_password)
@@ -182,16 +184,41 @@ def migrate(owner_url: str, *, app_role: str = APP_ROLE, app_password: str | Non
 
 
 def ensure_role(conn: psycopg.Connection[Any], role: str, password: str | None) -> None:
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-    if exists is None:
-        try:
-            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
-        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
-            pass  # created by another migration in the same cluster meanwhile
-    if password is not None:
-        conn.execute(
-            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+    """Create ``role`` if missing; with ``password``, make sure it signs in with that password.
+
+    A role is the whole server's, shared by every database on it (two hubs' databases, or every
+    test's): setting its password at every migration would cut off every other database's new
+    connections as that role whenever two callers hold different passwords. So the password is
+    set when the role is created, or when it does not sign in with ``password`` (a role made
+    without login by another migration, or a secret file replaced on purpose to rotate it), and
+    is left alone when it already does.
+    """
+    name = sql.Identifier(role)
+    row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if row is None:
+        create = (
+            sql.SQL("CREATE ROLE {} NOLOGIN").format(name)
+            if password is None
+            else sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(password))
         )
+        try:
+            conn.execute(create)
+            return
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass  # created by another migration in the same cluster meanwhile: check it as found
+    if password is None or (row is not None and row[0] and signs_in(conn, role, password)):
+        return
+    conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(password)))
+    log.info("database role password set", role=role, database=conn.info.dbname)
+
+
+def signs_in(conn: psycopg.Connection[Any], role: str, password: str) -> bool:
+    """Whether ``role`` can open a connection with ``password`` to ``conn``'s database now."""
+    try:
+        with psycopg.connect(conn.info.dsn, user=role, password=password, connect_timeout=30):
+            return True
+    except psycopg.OperationalError:
+        return False
 
 
 class HubLog:

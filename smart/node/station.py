@@ -276,6 +276,13 @@ class StationRuntime:
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+            # Until the leaf has the UNSUB it may still route a request to this queue member, whose
+            # answer would never come (the client drops it): the asker would wait out its timeout
+            # while another host of the module (its own process) was ready to answer.
+            connection = self.agent.connection
+            if connection is not None and connection.is_connected:
+                with contextlib.suppress(Exception):
+                    await connection.flush(timeout=10)
         module = self.modules.pop(name, None)
         if module is not None:
             with contextlib.suppress(Exception):

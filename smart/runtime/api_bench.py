@@ -23,7 +23,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -289,27 +288,10 @@ def run(
 
 def run_on_temporary_floor(progress: Callable[[str], None], **sizes: Any) -> Figures:
     """Start a temporary PostgreSQL (no NATS: the client API reads the hub database only), and run."""
-    from smart.runtime.background import BackgroundFloor
-    from smart.settings import Settings
+    from smart.runtime.background import temporary_floor
 
-    with tempfile.TemporaryDirectory(prefix="smart-bench-api-") as tmp:
-        settings = Settings(
-            state_dir=Path(tmp) / "state",
-            stations=1,
-            web_port=ports.free_port(),
-            postgres_port=ports.free_port(),
-            nats_port=ports.free_port(),
-            nats_leaf_port=ports.free_port(),
-            nats_monitor_port=ports.free_port(),
-            station_nats_port_base=ports.free_block(1),
-            station_monitor_port_base=ports.free_block(1),
-            station_web_port_base=ports.free_block(1),
-        )
-        progress("starting a temporary PostgreSQL …")
-        with BackgroundFloor(settings, nats_servers=False) as floor:
-            return run(
-                floor.floor.database_url("postgres"), work_dir=Path(tmp) / "work", progress=progress, **sizes
-            )
+    with temporary_floor(progress, prefix="smart-bench-api-", nats_servers=False) as (floor, tmp):
+        return run(floor.floor.database_url("postgres"), work_dir=tmp / "work", progress=progress, **sizes)
 
 
 if __name__ == "__main__":

@@ -619,23 +619,7 @@ def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], No
 
 def run_on_temporary_floor(progress: Callable[[str], None], *, entries: int, jobs: int) -> Figures:
     """Start a temporary PostgreSQL (no NATS: the audit reads the log only) and run."""
-    from smart.runtime import ports
-    from smart.runtime.background import BackgroundFloor
-    from smart.settings import Settings
+    from smart.runtime.background import temporary_floor
 
-    with tempfile.TemporaryDirectory(prefix="smart-bench-audit-pg-") as tmp:
-        settings = Settings(
-            state_dir=Path(tmp) / "state",
-            stations=1,
-            web_port=ports.free_port(),
-            postgres_port=ports.free_port(),
-            nats_port=ports.free_port(),
-            nats_leaf_port=ports.free_port(),
-            nats_monitor_port=ports.free_port(),
-            station_nats_port_base=ports.free_block(1),
-            station_monitor_port_base=ports.free_block(1),
-            station_web_port_base=ports.free_block(1),
-        )
-        progress("starting a temporary PostgreSQL …")
-        with BackgroundFloor(settings, nats_servers=False) as floor:
-            return run(floor.floor.database_url("postgres"), entries=entries, jobs=jobs, progress=progress)
+    with temporary_floor(progress, prefix="smart-bench-audit-pg-", nats_servers=False) as (floor, _):
+        return run(floor.floor.database_url("postgres"), entries=entries, jobs=jobs, progress=progress)

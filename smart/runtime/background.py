@@ -8,8 +8,11 @@ and watch the supervisor bring it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -75,3 +78,34 @@ class BackgroundFloor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def temporary_floor(
+    progress: Callable[[str], None], *, prefix: str, postgres: bool = True, nats_servers: bool = True
+) -> Iterator[tuple[BackgroundFloor, Path]]:
+    """A floor of one station on free ports in a temporary directory, for a ``smart bench`` run.
+
+    Yields the started floor and a scratch directory beside its state (removed with it). What a
+    bench needs says which servers: PostgreSQL only for the benches that read the database, the
+    hub nats-server and pt-1's leaf for those that ship or mirror.
+    """
+    from smart.runtime import ports
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        settings = Settings(
+            state_dir=Path(tmp) / "state",
+            stations=1,
+            web_port=ports.free_port(),
+            postgres_port=ports.free_port(),
+            nats_port=ports.free_port(),
+            nats_leaf_port=ports.free_port(),
+            nats_monitor_port=ports.free_port(),
+            station_nats_port_base=ports.free_block(1),
+            station_monitor_port_base=ports.free_block(1),
+            station_web_port_base=ports.free_block(1),
+        )
+        servers = {"PostgreSQL": postgres, "hub nats-server and pt-1 leaf": nats_servers}
+        progress(f"starting a temporary {', '.join(name for name, on in servers.items() if on)} …")
+        with BackgroundFloor(settings, postgres=postgres, nats_servers=nats_servers) as floor:
+            yield floor, Path(tmp)

@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -292,23 +290,7 @@ def run(
 
 def run_on_temporary_floor(progress: Callable[[str], None], **options: Any) -> Figures:
     """Start a temporary PostgreSQL (no NATS: the dashboard reads the database only) and run."""
-    from smart.runtime import ports
-    from smart.runtime.background import BackgroundFloor
-    from smart.settings import Settings
+    from smart.runtime.background import temporary_floor
 
-    with tempfile.TemporaryDirectory(prefix="smart-bench-dashboards-pg-") as tmp:
-        settings = Settings(
-            state_dir=Path(tmp) / "state",
-            stations=1,
-            web_port=ports.free_port(),
-            postgres_port=ports.free_port(),
-            nats_port=ports.free_port(),
-            nats_leaf_port=ports.free_port(),
-            nats_monitor_port=ports.free_port(),
-            station_nats_port_base=ports.free_block(1),
-            station_monitor_port_base=ports.free_block(1),
-            station_web_port_base=ports.free_block(1),
-        )
-        progress("starting a temporary PostgreSQL …")
-        with BackgroundFloor(settings, nats_servers=False) as floor:
-            return run(floor.floor.database_url("postgres"), progress=progress, **options)
+    with temporary_floor(progress, prefix="smart-bench-dashboards-pg-", nats_servers=False) as (floor, _):
+        return run(floor.floor.database_url("postgres"), progress=progress, **options)

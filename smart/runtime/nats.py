@@ -71,6 +71,12 @@ class HubServer:
                 "}",
                 "leafnodes {",
                 f"  listen: {_quote(f'{self.host}:{self.leaf_port}')}",
+                # Not advertised to the leaves: by default the hub's INFO tells every leaf its own
+                # listen address, which the leaf adds to its remote's URLs and dials whenever the
+                # configured route is down. A station must reach the hub only by the route it was
+                # given (the ingress, the shop's firewall): not by a pod IP it cannot reach from the
+                # shop floor, and not around a cut link (a partition that was none, CI failure).
+                "  no_advertise: true",
                 "}",
                 authorization,
             ]

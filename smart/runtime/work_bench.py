@@ -18,7 +18,6 @@ import io
 import random
 import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -329,32 +328,16 @@ async def _releases(
 
 def run_on_temporary_floor(progress: Callable[[str], None], **sizes: Any) -> Figures:
     """Start PostgreSQL, a hub nats-server and pt-1's leaf in a temporary directory, and run."""
-    from smart.runtime import ports
-    from smart.runtime.background import BackgroundFloor
-    from smart.settings import Settings
+    from smart.runtime.background import temporary_floor
 
-    with tempfile.TemporaryDirectory(prefix="smart-bench-hub-") as tmp:
-        settings = Settings(
-            state_dir=Path(tmp) / "state",
-            stations=1,
-            web_port=ports.free_port(),
-            postgres_port=ports.free_port(),
-            nats_port=ports.free_port(),
-            nats_leaf_port=ports.free_port(),
-            nats_monitor_port=ports.free_port(),
-            station_nats_port_base=ports.free_block(1),
-            station_monitor_port_base=ports.free_block(1),
-            station_web_port_base=ports.free_block(1),
+    with temporary_floor(progress, prefix="smart-bench-hub-") as (floor, tmp):
+        leaf = floor.floor.leaves["pt-1"]
+        return run(
+            floor.floor.database_url("postgres"),
+            hub_nats=floor.hub_url,
+            hub_signin=floor.settings.hub_nats_signin(),
+            station_nats=leaf.url,
+            work_dir=tmp / "work",
+            progress=progress,
+            **sizes,
         )
-        progress("starting a temporary PostgreSQL, hub nats-server and pt-1 leaf …")
-        with BackgroundFloor(settings) as floor:
-            leaf = floor.floor.leaves["pt-1"]
-            return run(
-                floor.floor.database_url("postgres"),
-                hub_nats=floor.hub_url,
-                hub_signin=settings.hub_nats_signin(),
-                station_nats=leaf.url,
-                work_dir=Path(tmp) / "work",
-                progress=progress,
-                **sizes,
-            )

@@ -1,7 +1,8 @@
 """The ``smart`` pytest plugin: real servers for tests, on free loopback ports.
 
 - ``postgres_floor`` (session): one embedded PostgreSQL for the whole run.
-- ``database`` (function): a fresh, empty database on it, dropped afterwards.
+- ``database`` (function): a fresh, empty database on it, dropped afterwards; its ``app_password``
+  is the server's one password of the ledger's app role (:func:`app_password`).
 - ``nats_floor`` (function): a hub nats-server and three station leaves.
 - ``floor_factory``: any floor (stations, with or without PostgreSQL) for a test.
 - ``floor_settings``: settings with free ports and a temporary state directory.
@@ -21,9 +22,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
+from smart.ledger import hub_store
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from smart.secret_files import secret
 from smart.settings import Settings
 from smart.testing.browser import page  # noqa: F401  (re-exported as a fixture)
 
@@ -58,6 +62,26 @@ def make_settings(state_dir: Path, *, stations: int = 3, **overrides: Any) -> Se
     return Settings(**values)
 
 
+def app_password(server: BackgroundFloor) -> str:
+    """The password of the ledger's app role (``smart_app``) on ``server``: one for all its databases.
+
+    A role belongs to the whole server, so every test migrating a database on it gives this one
+    password (kept in the server's secrets, as ``smart up`` keeps it): a test with a password of
+    its own would change the role's password under every other database's app connections.
+    """
+    return secret(server.settings.secrets_directory / "ledger-app.password")
+
+
+def give_app_password(server: BackgroundFloor, secrets_dir: Path) -> None:
+    """Put ``server``'s app role password in a hub's secrets directory (0600) before that hub starts:
+    a hub would otherwise generate a password of its own and set it on the server's one role."""
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = secrets_dir / "ledger-app.password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(app_password(server))
+
+
 @dataclass(frozen=True, slots=True)
 class FreshDatabase:
     """A database of its own for one test, reached as the owner role."""
@@ -68,6 +92,16 @@ class FreshDatabase:
 
     def url_for(self, database: str) -> str:
         return self.server.floor.database_url(database)
+
+    @property
+    def app_password(self) -> str:
+        """The app role's password on this server (pass it to ``hub_store.migrate``)."""
+        return app_password(self.server)
+
+    @property
+    def app_url(self) -> str:
+        """This database as the ledger's app role (once ``hub_store.migrate`` made the role)."""
+        return make_conninfo(self.url, user=hub_store.APP_ROLE, password=self.app_password)
 
 
 def _state_root() -> Iterator[Path]:

@@ -15,7 +15,6 @@ read-only role the chart's datasource uses: every panel returns rows with the co
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -113,7 +112,7 @@ async def test_every_postgresql_panel_returns_rows_with_its_columns_from_a_real_
         )
 
     # The hub's services on that database, as they run at the hub.
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     qa_store.migrate(database.url)

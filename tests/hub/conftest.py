@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ class HubDatabase:
 
 @pytest.fixture
 def hub_db(database: FreshDatabase) -> HubDatabase:
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     handoff_central.migrate(database.url)
     reorders.migrate(database.url)

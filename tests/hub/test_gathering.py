@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from smart.testing.plugin import FreshDatabase
 
 @pytest.fixture
 def hub_log(database: FreshDatabase, tmp_path: Path) -> Iterator[hub_store.HubLog]:
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     keys = KeyStore(tmp_path / "keys")

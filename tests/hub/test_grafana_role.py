@@ -9,7 +9,6 @@ next time the hub starts.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import psycopg
@@ -53,7 +52,7 @@ def _ident(qualified: str) -> sql.Composed:
 
 @pytest.fixture
 def grafana(database: FreshDatabase, tmp_path: Path) -> str:
-    hub_store.migrate(database.url, app_password=secrets.token_urlsafe(16))
+    hub_store.migrate(database.url, app_password=database.app_password)
     vault_database.migrate(database.url)
     client_api_service.migrate(database.url)
     clients_store.migrate(database.url)

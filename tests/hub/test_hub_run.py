@@ -20,7 +20,7 @@ import psycopg
 from smart.keys import KeyStore
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
-from smart.testing.plugin import FreshDatabase
+from smart.testing.plugin import FreshDatabase, give_app_password
 from tests.node.conftest import agent_for
 
 DEADLINE_S = 240.0
@@ -46,6 +46,7 @@ async def test_smart_hub_run_serves_the_hub_with_real_postgres_and_nats_and_no_f
         "SMART_WEB_PORT": str(web_port),
         "SMART_STATIONS": "3",
     }
+    give_app_password(database.server, state / "secrets")  # the server's one app role password
     hub = start_hub(env, tmp_path / "hub.log")
     agent = agent_for(nats_floor, "pt-1", KeyStore(keys_dir), tmp_path / "stations")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ def keys(tmp_path: Path) -> KeyStore:
 
 @pytest.fixture
 def hub_db(database: FreshDatabase) -> HubDatabase:
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     assert conninfo_to_dict(app_url)["dbname"] == database.name

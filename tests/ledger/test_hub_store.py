@@ -11,6 +11,7 @@ from smart.keys import KeyStore
 from smart.ledger import checkpoint, hub_store, merkle, synthetic
 from smart.ledger.node_store import NodeLog
 from smart.ledger.store import LogStore
+from smart.testing.plugin import FreshDatabase
 
 from .conftest import HubDatabase
 
@@ -185,3 +186,51 @@ def test_batches_taken_together_judge_each_as_if_it_came_alone_and_share_one_che
         hub_store.ORIGIN, 18, merkle.root([merkle.leaf_hash(e.raw) for e in stored])
     )
     assert [(node, seq) for node, seq, _ in hub.alarms()] == [("mt-1", 3)]
+
+
+def _verifier(owner_url: str, role: str) -> str | None:
+    """The role's stored SCRAM verifier (the bootstrap owner may read pg_authid): a new salt at every
+    ALTER ROLE … PASSWORD, so it shows whether a migration set the password again."""
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()
+    return None if row is None else row[0]
+
+
+def test_migrating_a_second_database_leaves_the_app_role_and_the_first_ones_connections_alone(
+    hub_db: HubDatabase, database: FreshDatabase
+) -> None:
+    """The app role is the server's: a migration whose password already signs in does not set it again."""
+    other = f"{database.name}_b"
+    with psycopg.connect(database.url_for("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other}"')
+    try:
+        before = _verifier(hub_db.owner_url, hub_store.APP_ROLE)
+        with psycopg.connect(hub_db.app_url) as first:  # the first database's app connection, open
+            hub_store.migrate(database.url_for(other), app_password=database.app_password)
+            assert _verifier(hub_db.owner_url, hub_store.APP_ROLE) == before
+            assert first.execute("SELECT count(*) FROM ledger_entries").fetchone() == (0,)
+        with psycopg.connect(hub_db.app_url) as again:  # and a new one still signs in
+            assert again.execute("SELECT count(*) FROM ledger_entries").fetchone() == (0,)
+    finally:
+        with psycopg.connect(database.url_for("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
+def test_a_role_without_login_or_with_another_password_is_given_the_password(database: FreshDatabase) -> None:
+    """Created without login (another schema's migration), or a secret file replaced to rotate it."""
+    role = f"app_{database.name}"
+    with psycopg.connect(database.url, autocommit=True) as owner:
+        hub_store.ensure_role(owner, role, None)
+    try:
+        with psycopg.connect(database.url) as conn:
+            assert not hub_store.signs_in(conn, role, "first")
+        hub_store.migrate(database.url, app_role=role, app_password="first")
+        with psycopg.connect(database.url) as conn:
+            assert hub_store.signs_in(conn, role, "first")
+        hub_store.migrate(database.url, app_role=role, app_password="rotated")
+        with psycopg.connect(database.url) as conn:
+            assert hub_store.signs_in(conn, role, "rotated") and not hub_store.signs_in(conn, role, "first")
+    finally:
+        with psycopg.connect(database.url, autocommit=True) as owner:
+            owner.execute(f'DROP OWNED BY "{role}"')
+            owner.execute(f'DROP ROLE "{role}"')

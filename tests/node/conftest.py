@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,7 +94,7 @@ async def hub(nats_floor: BackgroundFloor, keys: KeyStore, database: FreshDataba
     assert nats_floor.floor.hub is not None
     connection = await nats.connect(nats_floor.floor.hub.url, **nats_floor.settings.hub_nats_signin())
     await ensure_hub_streams(connection.jetstream())
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     hub_log = hub_store.HubLog.connect(
@@ -154,7 +153,7 @@ class LedgerDatabase:
 
 @pytest.fixture
 def ledger_db(database: FreshDatabase) -> LedgerDatabase:
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     return LedgerDatabase(
         database.url, make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)

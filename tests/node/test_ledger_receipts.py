@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -284,7 +283,7 @@ async def test_a_hub_restored_from_an_older_backup_is_caught_by_the_witnesses_in
         reconnect_time_wait=0.2,
     )
     await ensure_hub_streams(connection.jetstream())
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     admin = keys.signing_key("ledger-admin")
 

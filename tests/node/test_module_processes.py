@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -31,6 +32,7 @@ from smart.node import records
 from smart.node.kiosk.app import Kiosk
 from smart.node.station import StationRuntime
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 from tests.node.conftest import Hub, agent_for, eventually
 from tests.node.test_job_walkthrough import (
     AT,
@@ -220,19 +222,29 @@ async def test_a_module_process_whose_agent_cannot_record_answers_an_error_not_a
 
     leaf_url = nats_floor.floor.leaves["pt-1"].url
     async with station(nats_floor, hub, keys, tmp_path, own_processes=False) as (pt, _):
+        # A generous wait for the agent's answer (recording is slow on a busy machine): the refusal
+        # below is the leaf's "no responders", at once, not a timeout.
         module = ModuleProcess(
-            "standards", station_id="pt-1", leaf_url=leaf_url, data_dir=tmp_path, timeout_s=1
+            "standards", station_id="pt-1", leaf_url=leaf_url, data_dir=tmp_path, timeout_s=STATE_DEADLINE_S
         )
         await module.start()
+
+        async def ask(event: f.Event) -> dict[str, Any]:
+            subject = framework.subject("pt-1", "standards", "start")
+            request = json.dumps({"event": records.plain(event), "body": {}}).encode()
+            reply = await pt.client.request(subject, request, timeout=STATE_DEADLINE_S)
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
+
         try:
             await pt.runtime._stop_module("standards")  # only the process answers standards now
             event = f.Event(action="operate", at=AT, station="pt-1", person="op-7")
-            allowed = await pt.module("standards", "start", event)
-            assert "outcome" in allowed and allowed["entry"] >= 0  # recorded by the agent
+            allowed = await ask(event)
+            assert "outcome" in allowed and allowed["entry"] >= 0, allowed  # recorded by the agent
             await pt.runtime._subscriptions.pop("ports").unsubscribe()  # the agent stops serving its ports
             assert pt.runtime.agent.connection is not None
             await pt.runtime.agent.connection.flush()  # the leaf has dropped the subscription
-            refused = await pt.module("standards", "start", event)
+            refused = await ask(event)
             assert "did not answer" in refused["error"], refused
         finally:
             await module.stop()

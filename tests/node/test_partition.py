@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import nats
 
 from smart.contracts import facts as f
@@ -15,8 +17,28 @@ from smart.ledger.hub_store import HubLog
 from smart.runtime import nats as natsconf
 from smart.runtime import ports
 from smart.testing.partition import Link
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FloorFactory
 from tests.node.conftest import REFERENCE, Hub, LedgerDatabase, agent_for, eventually, now, signed_envelope
+
+
+async def hub_links(monitor_port: int) -> int:
+    """How many hub connections a station's leaf reports on its monitoring port (``/leafz``)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        return int((await client.get(f"http://127.0.0.1:{monitor_port}/leafz")).json()["leafnodes"])
+
+
+async def eventually_async(
+    probe: Callable[[], Awaitable[int]], wanted: int, *, what: str, deadline_s: float = STATE_DEADLINE_S
+) -> None:
+    """Wait until ``probe()`` gives ``wanted`` (a state, with a generous deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline, found = loop.time() + deadline_s, None
+    while loop.time() < deadline:
+        if (found := await probe()) == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {deadline_s} s (found {found}, wanted {wanted})")
 
 
 async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_after_the_partition_heals(
@@ -66,6 +88,13 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
         revision = agents[cut_off].enforcer.revisions
 
         await link.cut()
+        # Decide only once pt-1's own leaf says it has no hub connection, so every entry below is made
+        # inside the partition; and the hub must not be reachable by any other path than the link
+        # (it once advertised its own leaf port, and the leaf dialled it around the cut).
+        await eventually_async(lambda: hub_links(leaf.monitor_port), 0, what="pt-1's leaf cut off")
+        cut_off_ledger = agents[cut_off].ledger
+        assert cut_off_ledger is not None
+        made_before = cut_off_ledger.size()  # entries made before the partition may still arrive
         outcomes = set()
         for i in range(1000):
             for station, agent in agents.items():
@@ -80,7 +109,8 @@ async def test_partitioned_station_keeps_deciding_and_its_entries_arrive_once_af
         assert agents[cut_off].enforcer.revisions == revision
         sizes = {s: a.ledger.size() for s, a in agents.items() if a.ledger}
         await eventually(lambda: reader.node_size(connected) == sizes[connected], what="mt-1 shipped")
-        assert reader.node_size(cut_off) < sizes[cut_off]  # nothing crossed the partition
+        assert await hub_links(leaf.monitor_port) == 0  # still cut off: the leaf found no way round
+        assert reader.node_size(cut_off) <= made_before < sizes[cut_off]  # nothing decided inside crossed
 
         await link.mend()
         await eventually(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import secrets
 import threading
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from tests.operator.test_operator import CONTRACT, distributed, station
 async def test_the_operators_entries_reach_the_hub_over_the_ledger_stream_once(
     start_operator: Starter, nats_floor: BackgroundFloor, database: FreshDatabase, tmp_path: Path
 ) -> None:
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     keys = KeyStore(tmp_path / "keys")
@@ -107,7 +106,7 @@ async def test_the_operators_cursor_moves_only_on_the_hubs_receipt_not_on_the_st
     await ensure_hub_streams(js)
     shipper = shipping.shipper(node_log, cursor)
     task = asyncio.create_task(shipper.run(hub))
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     hub_store.migrate(database.url, app_password=password)
     app_url = make_conninfo(database.url, user=hub_store.APP_ROLE, password=password)
     intake_log = HubLog.connect(app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin"))

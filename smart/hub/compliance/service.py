@@ -6,7 +6,7 @@ contract history (quality, Level 3s, auditors, admins); the badge of the person 
 personal data, shown only to logins that may read people (``people.read``), and never in a CSV
 export without it. Contract history and the two-person state come from the hub's
 ``contract-approvals`` bucket; an emergency revision whose countersignature is due or overdue is
-flagged on every hub page (a banner from :func:`flags`).
+flagged on every hub page (a banner, :func:`smart.hub.web.auth.show_contract_flags`).
 """
 
 from __future__ import annotations
@@ -27,21 +27,10 @@ from smart.access.roles import Permission, allows
 from smart.contracts import approval, history
 from smart.hub.compliance import index
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import TEMPLATES, Guard
+from smart.hub.web.auth import TEMPLATES, Guard, show_contract_flags
 from smart.ledger.entry import Entry
 
 log = structlog.get_logger("smart.hub.compliance")
-
-#: What every hub page shows in its banner: contracts flagged by the two-person rule.
-_FLAGS: list[str] = []
-
-
-def flags() -> list[str]:
-    """The banner lines every hub page shows (emergency revisions not yet countersigned)."""
-    return list(_FLAGS)
-
-
-TEMPLATES.env.globals["contract_flags"] = flags
 
 
 def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
@@ -98,7 +87,7 @@ class ComplianceCentral:
         while True:
             try:
                 records = await (await self.approvals()).all()
-                _FLAGS[:] = flag_lines(records, datetime.now(UTC))
+                show_contract_flags(flag_lines(records, datetime.now(UTC)))
             except Exception as err:  # NATS away a moment: the banner keeps what it showed
                 log.warning("compliance.flags_not_read", error=str(err)[:200])
             await asyncio.sleep(every_s)
@@ -112,7 +101,7 @@ class ComplianceCentral:
             found.close()
         # The banner is the process's (every page's template reads it): a stopped hub's flags must not
         # stay on the pages of the next hub this process runs (tests run many, one after another).
-        _FLAGS.clear()
+        show_contract_flags([])
 
     def router(self, guard: Guard) -> APIRouter:
         return router(self.app_url, guard, self.approvals)

@@ -42,6 +42,25 @@ def _shop_time(env: Environment, value: object, seconds: bool = False) -> str:
 TEMPLATES.env.filters["shop_time"] = _shop_time
 
 
+#: The banner lines every hub page shows (``access/base.html``): emergency contract revisions not yet
+#: countersigned, kept by the compliance service while it runs. Registered here, where the pages'
+#: environment is built, so every page renders the banner whether or not that service was imported.
+_CONTRACT_FLAGS: list[str] = []
+
+
+def contract_flags() -> list[str]:
+    """What every hub page's banner shows now (empty while no compliance service flags anything)."""
+    return list(_CONTRACT_FLAGS)
+
+
+def show_contract_flags(lines: list[str]) -> None:
+    """Replace the banner of every hub page (the compliance service's flags, or none once it stops)."""
+    _CONTRACT_FLAGS[:] = lines
+
+
+TEMPLATES.env.globals["contract_flags"] = contract_flags
+
+
 def use_shop_zone(zone: ZoneInfo) -> None:
     """Show the hub's times in ``zone`` (the settings' ``shop_timezone``), from now on."""
     TEMPLATES.env.globals["shop_zone"] = zone

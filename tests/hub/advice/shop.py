@@ -9,7 +9,6 @@ due for calibration in 10 days, mt-1's in 200. SMART-ID holds the demo shop's pe
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import app_password
 from tests.hub.maintenance.shop import REPO, certificate, meter, trusted
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -146,7 +146,7 @@ def make(postgres: BackgroundFloor, root: Path) -> Iterator[AdviceShop]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     owner_url = postgres.floor.database_url(name)
-    password = secrets.token_urlsafe(16)
+    password = app_password(postgres)
     hub_store.migrate(owner_url, app_password=password)
     app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
     keys = KeyStore(root / "keys")

@@ -15,7 +15,6 @@ built from.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import tempfile
 import uuid
@@ -43,7 +42,7 @@ from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
-from smart.testing.plugin import make_settings
+from smart.testing.plugin import app_password, make_settings
 from tests.node.conftest import Hub, agent_for, eventually
 from tests.node.test_job_walkthrough import (
     AT,
@@ -221,7 +220,7 @@ def walked(postgres_floor: BackgroundFloor) -> Iterator[Walked]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     owner_url = postgres_floor.floor.database_url(name)
-    password = secrets.token_urlsafe(16)
+    password = app_password(postgres_floor)
     hub_store.migrate(owner_url, app_password=password)
     work_module.migrate(owner_url)
     app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)

@@ -16,7 +16,6 @@ and follows every link on it.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -108,7 +107,7 @@ async def test_the_dashboard_shows_a_floors_history_and_every_number_opens_its_r
     async with bench(nats_floor, hub, keys, tmp_path, "pt-1", "penetrant", PENETRANT_SHOP) as pt:
         await _station_history(pt)
     owner_url = database.url
-    password = secrets.token_urlsafe(16)
+    password = database.app_password
     await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
     app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
     for migrate in (

@@ -1,0 +1,35 @@
+"""Every hub page renders its banner from the pages' own environment, with or without ComplianceCentral.
+
+The banner (emergency revisions awaiting a countersignature) is filled by the compliance service,
+but the page template calls ``contract_flags()`` on every page: a page rendered in a process that
+never imported that service (an audit page test run alone, a hub running only some services) must
+still render, and show what was flagged. Run in a fresh interpreter, so nothing another test
+imported before decides the outcome.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+from smart.hub.web import auth
+page = auth.TEMPLATES.get_template("access/login.html")
+print("compliance imported:", "smart.hub.compliance.service" in sys.modules)
+print("empty:", 'role="alert"' in page.render(page="Sign in", next="/"))
+auth.show_contract_flags(["emergency revision abc123 of penetrant awaits a countersignature"])
+print("flagged:", "emergency revision abc123 of penetrant" in page.render(page="Sign in", next="/"))
+auth.show_contract_flags([])
+print("cleared:", 'role="alert"' in page.render(page="Sign in", next="/"))
+"""
+
+
+def test_a_hub_page_renders_its_banner_without_the_compliance_service_imported() -> None:
+    ran = subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True)
+    assert ran.stdout.split("\n")[:4] == [
+        "compliance imported: False",
+        "empty: False",
+        "flagged: True",
+        "cleared: False",
+    ], ran.stdout + ran.stderr
