@@ -86,6 +86,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger", stations=stations, js=js
     )
     hub_log = HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub"))
+    # the gathering's own connection, as the hub gives it: the intake ingests on hub_log in a worker thread,
+    # and one connection in two threads nests their transactions out of order (a failure under load)
+    gathering_log = HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub"))
     register_stations(hub_log, key_store, stations)
     intake = LedgerIntake(connection, hub_log, stations=stations)
     intake_task = asyncio.create_task(intake.run())
@@ -186,7 +189,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert shipped["allowed"], shipped["reasons"]
 
         # the C of C is printed and stored once the shipment reaches the hub: nobody asked for it
-        gathering = HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store)
+        gathering = HubNodeGathering(tmp_path / "hub-ledger", gathering_log, key_store)
 
         def printed_at_hub() -> bool:
             gathering.gather_once()  # the hub gathers its services' logs (ClientManager's PO) all along
@@ -269,7 +272,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
                 (certificate,) = pay_store.certificates(conn, "PO-4411", "1")
             assert (certificate.station, certificate.signed_by) == ("sr-1", "qm-1")
             assert invoice.lines[0].certificate == certificate.ledger_idx and invoice.lines[0].quantity == 2
-            HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store).gather_once()
+            HubNodeGathering(tmp_path / "hub-ledger", gathering_log, key_store).gather_once()
             assert invoices.index_once() == 1
             with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
                 progress = projects.progress(conn, "PO-4411", today=AT.date())
@@ -295,5 +298,6 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         await asyncio.gather(intake_task, return_exceptions=True)
         intake.close()
         hub_log.close()
+        gathering_log.close()
         await work.stop()
         await connection.close()
