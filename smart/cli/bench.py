@@ -461,7 +461,10 @@ def audit(
     typer.echo(
         f"  offline page in Chromium: {offline} (smart verify in Python: {figures.baseline_verify_ms:.1f} ms)"
     )
-    typer.echo(f"  (building the log took {figures.build_s:.0f} s)")
+    typer.echo(
+        f"  (medians of {figures.rounds} rounds; load average {figures.load_average[0]:.1f}"
+        f"–{figures.load_average[1]:.1f} while timing; building the log took {figures.build_s:.0f} s)"
+    )
 
 
 @app.command("api")

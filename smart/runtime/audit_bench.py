@@ -20,11 +20,15 @@ uses, by COPY. Figures, each beside a baseline of the same run:
 - ``offline_verify_ms``: the client's page checking the shipment's bundle in
   headless Chromium (median of 20) — beside ``smart verify``'s check of the
   same bundle in Python (``baseline_verify_ms``).
+
+The machine is shared, so each timed figure (and its baseline) is the median of
+``rounds`` runs, and ``load_average`` says how busy the machine was meanwhile.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import statistics
 import tempfile
@@ -33,14 +37,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.conninfo
 from psycopg import sql
 
 from smart.hub.audit import clientproof, index, render
-from smart.hub.audit.service import AuditCentral
+from smart.hub.audit.service import AuditCentral, Rendered
 from smart.keys import KeyStore, SigningKey
 from smart.ledger import bundle, hub_store, synthetic, trust
 from smart.ledger.batch import Batch
@@ -48,6 +52,7 @@ from smart.ledger.entry import GENESIS, Entry
 from smart.ledger.head import SignedHead
 from smart.ledger.witness import Witness
 
+T = TypeVar("T")
 FILLERS = ("mt-1", "ut-1", "ht-1", "cp-1")
 START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
 STEPS = ("pre-clean", "penetrant-apply", "penetrant-dwell", "wash", "dry", "developer", "inspect")
@@ -68,6 +73,10 @@ class Figures:
     jobs: int
     cited_entries: int
     build_s: float
+    #: Each timed figure is the median of this many rounds (the offline check: of 20).
+    rounds: int
+    #: The machine's 1-minute load average while timing (lowest, highest): the figures' context.
+    load_average: tuple[float, float]
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -532,7 +541,19 @@ def _offline_ms(page_html: str, raw: bytes, work: Path, *, rounds: int = 20) -> 
     return float(statistics.median(times))
 
 
-def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], None]) -> Figures:
+def _median_s(step: Callable[[], T], rounds: int) -> tuple[float, T]:
+    """The median wall time of ``rounds`` runs of ``step`` (the machine is shared), and its last result."""
+    times: list[float] = []
+    for _ in range(max(1, rounds)):
+        started = time.perf_counter()
+        result = step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def run(
+    admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], None], rounds: int = 3
+) -> Figures:
     name = f"bench_audit_{secrets.token_hex(6)}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -559,34 +580,39 @@ def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], No
             )
             try:
                 central.refresh()  # the follower is current, as a running hub's is
-                progress(f"the packet of {target} …")
-                started = time.perf_counter()
-                made = central.packet(job=target)
-                done = central.rendered(made)
-                packet_html_s = time.perf_counter() - started
-                started = time.perf_counter()
-                central.conn.execute(
-                    "SELECT entry FROM public.ledger_entries WHERE idx = ANY(%s)", (list(made.cited),)
-                ).fetchall()
-                baseline_select_s = time.perf_counter() - started
-                progress("its PDF …")
-                started = time.perf_counter()
-                render.pdf(done.html, appendix=done.appendix)
-                packet_pdf_s = time.perf_counter() - started
-                started = time.perf_counter()
+                # WeasyPrint's first document in a process sets up its fonts and C types (~0.5 s of
+                # CPU); a running hub has printed before, so one page is printed first, untimed
                 render.pdf("<h1>Baseline</h1><p>one page</p>")
-                baseline_pdf_s = time.perf_counter() - started
+                loads = [os.getloadavg()[0]]
+                progress(f"the packet of {target} ({rounds} rounds, the median kept) …")
+
+                def packet_html() -> Rendered:
+                    return central.rendered(central.packet(job=target))
+
+                packet_html_s, done = _median_s(packet_html, rounds)
+                made = done.packet
+                baseline_select_s, _ = _median_s(
+                    lambda: central.conn.execute(
+                        "SELECT entry FROM public.ledger_entries WHERE idx = ANY(%s)", (list(made.cited),)
+                    ).fetchall(),
+                    rounds,
+                )
+                progress("its PDF …")
+                packet_pdf_s, _ = _median_s(lambda: render.pdf(done.html, appendix=done.appendix), rounds)
+                baseline_pdf_s, _ = _median_s(lambda: render.pdf("<h1>Baseline</h1><p>one page</p>"), rounds)
+                loads.append(os.getloadavg()[0])
                 progress("reverse search from UV-METER-1 …")
                 since = START + timedelta(minutes=15 * (jobs // 2))  # the later half of the jobs
-                started = time.perf_counter()
-                touched = central.impact("equipment/UV-METER-1", since=since)
-                impact_s = time.perf_counter() - started
-                started = time.perf_counter()
-                central.conn.execute(
-                    "SELECT count(*) FROM audit.refs WHERE ref = %s AND at >= %s",
-                    ("equipment/UV-METER-1", since),
-                ).fetchone()
-                baseline_impact_s = time.perf_counter() - started
+                impact_s, touched = _median_s(
+                    lambda: central.impact("equipment/UV-METER-1", since=since), rounds
+                )
+                baseline_impact_s, _ = _median_s(
+                    lambda: central.conn.execute(
+                        "SELECT count(*) FROM audit.refs WHERE ref = %s AND at >= %s",
+                        ("equipment/UV-METER-1", since),
+                    ).fetchone(),
+                    rounds,
+                )
                 proof = central.client_proof(made)
                 trusted = central.trust()
             finally:
@@ -598,6 +624,7 @@ def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], No
             progress("the client's offline page in Chromium …")
             page = clientproof.verify_page(trusted, shop="bench", min_witnesses=2)
             offline = _offline_ms(page, proof.bundle, Path(tmp))
+            loads.append(os.getloadavg()[0])
     finally:
         drop()
     return Figures(
@@ -614,6 +641,8 @@ def run(admin_url: str, *, entries: int, jobs: int, progress: Callable[[str], No
         jobs=jobs,
         cited_entries=len(made.cited),
         build_s=round(build_s, 1),
+        rounds=rounds,
+        load_average=(round(min(loads), 1), round(max(loads), 1)),
     )
 
 

@@ -18,3 +18,5 @@ def test_smart_bench_audit_prints_one_json_object_with_its_figures_and_baselines
     assert figures["ledger_entries"] == 2000 and figures["jobs"] == 4
     assert figures["impact_jobs"] == 2  # the later half of the jobs touched the gauge since the date
     assert figures["cited_entries"] > 10 and figures["offline_verify_ms"] > 0
+    low, high = figures["load_average"]  # how busy the machine was while timing: the figures' context
+    assert figures["rounds"] == 3 and 0 <= low <= high

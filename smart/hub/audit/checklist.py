@@ -1,8 +1,11 @@
 """The checklist questions a job audit packet's items answer, read from ``checklist.yaml`` (data, not code).
 
-The Nadcap checklists are not published, so most question ids are unknown: an
-item carries its checklist and topic, and its question id only where the shop
-mapped one (else "not mapped"). A broken file is refused with the item at fault.
+The Nadcap checklists are sold, not published, so question ids are unknown
+here: an item carries its checklist and topic, and a question id only where the
+shop mapped one from its own copy, with that copy's revision and where it came
+from (else "not mapped"): question numbers move between revisions, so an id
+without its revision is no claim an auditor can check. A broken file is refused
+with the item at fault.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 CHECKLIST = Path(__file__).with_name("checklist.yaml")
 NOT_MAPPED = "not mapped"
@@ -23,8 +26,19 @@ class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     checklist: str
     question: str | None = None
+    #: The checklist revision the question id was read from ("Rev P"), and whose copy it was.
+    revision: str | None = None
+    source: str | None = None
     topic: str
     domain: list[int] = []
+
+    @model_validator(mode="after")
+    def _an_id_names_its_revision(self) -> _Item:
+        if self.question is not None and not (self.revision and self.source):
+            raise ValueError("a question id needs the checklist revision and source it was read from")
+        if self.question is None and (self.revision or self.source):
+            raise ValueError("revision and source belong to a question id; none is given")
+        return self
 
 
 class _File(BaseModel):
@@ -47,10 +61,14 @@ class Question:
     question: str | None
     topic: str
     domain: tuple[int, ...]
+    revision: str | None = None
+    source: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.checklist} {self.question or NOT_MAPPED}"
+        if self.question is None:
+            return f"{self.checklist} {NOT_MAPPED}"
+        return f"{self.checklist} {self.revision} {self.question}"
 
 
 def load(path: Path = CHECKLIST) -> Mapping[str, Question]:
@@ -73,6 +91,8 @@ def load(path: Path = CHECKLIST) -> Mapping[str, Question]:
             item.question,
             item.topic,
             tuple(item.domain),
+            item.revision,
+            item.source,
         )
     return questions
 

@@ -64,9 +64,15 @@ def touched(
 
 
 def count(conn: psycopg.Connection[Any], ref: str) -> int:
-    """How many station jobs ``ref`` touched (one index range scan, no job read)."""
+    """How many station jobs ``ref`` touched (an index-only scan in job order, no job read).
+
+    ``count(DISTINCT (node, job))`` sorted every row by a row value (~0.5 s for a gauge in
+    every job of a million-entry log); the distinct pairs of the ``refs_ref_jobs`` index are ~20 ms.
+    """
     row = conn.execute(
-        "SELECT count(DISTINCT (node, job)) FROM audit.refs WHERE ref = %s AND job IS NOT NULL", (ref,)
+        "SELECT count(*) FROM (SELECT DISTINCT node, job FROM audit.refs"
+        " WHERE ref = %s AND job IS NOT NULL) AS jobs",
+        (ref,),
     ).fetchone()
     return int(row[0]) if row else 0
 

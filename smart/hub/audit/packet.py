@@ -298,12 +298,19 @@ class Rules:
 
 
 class _Builder:
-    def __init__(self, conn: psycopg.Connection[Any], jobs: list[StationJob], rules: Rules, now: datetime):
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        jobs: list[StationJob],
+        rules: Rules,
+        now: datetime,
+        questions: Mapping[str, checklist.Question] | None = None,
+    ):
         self.conn = conn
         self.jobs = jobs
         self.rules = rules
         self.now = now
-        self.q = checklist.questions()
+        self.q = checklist.questions() if questions is None else questions
 
     def item(
         self,
@@ -1119,11 +1126,15 @@ def build(
     serial: str | None = None,
     contracts_dir: Path | None = None,
     now: datetime | None = None,
+    questions: Mapping[str, checklist.Question] | None = None,
 ) -> Packet:
-    """The packet for a job, a PO line or a serial; :class:`JobNotFound` when the ledger has none."""
+    """The packet for a job, a PO line or a serial; :class:`JobNotFound` when the ledger has none.
+
+    ``questions``: the checklist mapping (the packaged ``checklist.yaml`` by default).
+    """
     asked, found_po, found_line, serials, pairs = find_jobs(conn, job=job, po=po, line=line, serial=serial)
     jobs = sorted((_station_job(conn, n, j) for n, j in pairs), key=lambda s: s.started)
-    builder = _Builder(conn, jobs, Rules.load(contracts_dir), now or datetime.now(UTC))
+    builder = _Builder(conn, jobs, Rules.load(contracts_dir), now or datetime.now(UTC), questions)
     quantity = None
     part = None
     if found_po is not None:

@@ -92,6 +92,26 @@ def stored(conn: psycopg.Connection[Any], ledger_idx: int) -> tuple[Printed, byt
     return _printed(row[:10]), bytes(row[10]), bytes(row[11])
 
 
+def stored_for_client(
+    conn: psycopg.Connection[Any], *, client: str, po: str, line: str
+) -> tuple[Printed, bytes] | None:
+    """The latest C of C printed for ``client``'s PO line, with its PDF; ``None`` before one is printed.
+
+    The client API serves these bytes as they were stored, so the client's copy
+    carries the same QR code (and so names the same proof bundle) as the one
+    packed with the parts. The client is the one ClientManager's PO entry named
+    when the certificate was printed: another client's line is never found.
+    """
+    row = conn.execute(
+        f"SELECT {_COLUMNS}, pdf FROM audit.certificates WHERE client = %s AND po = %s AND line = %s"
+        " ORDER BY ledger_idx DESC LIMIT 1",
+        (client, po, line),
+    ).fetchone()
+    if row is None:
+        return None
+    return _printed(row[:10]), bytes(row[10])
+
+
 class CertificatePrinter:
     """Prints each shipment's C of C once, after a cosigned checkpoint covers the shipment entry."""
 

@@ -45,11 +45,8 @@ def latest_cosigned_size(hub: HubLog, *, min_cosignatures: int = 1) -> int:
 
 def appendix(hub: HubLog, cited: Sequence[int], *, packet: str, log_key: VerifyingKey, size: int) -> bytes:
     """The appendix (canonical JSON) for entries ``cited``, proved against the checkpoint of ``size``."""
-    bundles = [
-        hub.proof_bundle(i, size=size, log_key=log_key).to_bytes().decode()
-        for i in sorted(set(cited))
-        if i < size
-    ]
+    proved = [i for i in sorted(set(cited)) if i < size]
+    bundles = [b.to_bytes().decode() for b in hub.proof_bundles(proved, size=size, log_key=log_key)]
     return rfc8785.dumps(
         {"format": FORMAT, "packet": packet, "size": size, "cited": sorted(set(cited)), "bundles": bundles}
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
+from smart.hub.audit import index as audit_index
 from smart.hub.client_api import store as client_api_store
 from smart.hub.client_api import web as client_api_web
 from smart.hub.clients.store import ClientManager
@@ -30,6 +31,7 @@ BURST = 40
 
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> None:
     pay_store.migrate(owner_url, app_role=app_role)
+    audit_index.migrate(owner_url, app_role=app_role)  # the C of Cs AuditCentral printed, served as stored
     client_api_store.migrate(owner_url, app_role=app_role)
 
 

@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from smart.hub.audit import printing
 from smart.hub.client_api.oauth import TokenRequest, TokenServer
 from smart.hub.client_api.store import ClientCredentials, Credential
 from smart.hub.clients.store import ClientManager
@@ -203,12 +204,10 @@ class ClientApi:
                 is not None
             )
 
-    def certificate(self, client: str, po: str, line: str) -> pay_store.Certificate | None:
-        if not self.owns(client, po):
-            return None
+    def printed_coc(self, client: str, po: str, line: str) -> tuple[printing.Printed, bytes] | None:
+        """The C of C AuditCentral printed at shipping for the line, as stored (with its QR code)."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            found = pay_store.certificates(conn, po, line)
-        return found[-1] if found else None
+            return printing.stored_for_client(conn, client=client, po=po, line=line)
 
     def proofs(self, client: str, po: str, line: str) -> ProofsOut | None:
         if not self.owns(client, po) or self.log_key is None:
@@ -319,13 +318,26 @@ def router(api: ClientApi) -> APIRouter:
 
     @routes.get("/pos/{po}/lines/{line}/coc", response_class=Response, responses={200: PDF})
     async def coc(po: PoCode, line: LineCode, credential: Credential = Depends(caller)) -> Response:
-        """The line's certificate of conformance as signed at shipping, as a PDF."""
-        certificate = await run_in_threadpool(api.certificate, credential.client, po, line)
-        held = await run_in_threadpool(api.clients.line, po, line) if certificate else None
-        if certificate is None or held is None:
-            raise _missing(f"line: no signed C of C for PO {po} line {line} of yours")
-        pdf = await run_in_threadpool(documents.coc_pdf, certificate, held)
-        return Response(pdf, media_type="application/pdf")
+        """The line's C of C exactly as printed at shipping: its QR code names the shipment's proof bundle."""
+        if not await run_in_threadpool(api.owns, credential.client, po):
+            raise _missing(f"po: no PO {po} of yours")
+        if await run_in_threadpool(api.clients.line, po, line) is None:
+            raise _missing(f"line: PO {po} has no line {line}")
+        found = await run_in_threadpool(api.printed_coc, credential.client, po, line)
+        if found is None:
+            raise _missing(
+                f"line: no C of C printed yet for PO {po} line {line}; the shop prints it once the line's"
+                " shipment is in its log under a cosigned checkpoint"
+            )
+        printed, pdf = found
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="{po}-{line}-coc.pdf"',
+                "ETag": f'"{printed.pdf_sha256}"',
+            },
+        )
 
     @routes.get("/pos/{po}/lines/{line}/proof")
     async def proof(po: PoCode, line: LineCode, credential: Credential = Depends(caller)) -> ProofsOut:

@@ -6,12 +6,15 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
+import yaml
 
-from smart.hub.audit import checklist, index, packet, proofs
+from smart.hub.audit import checklist, index, packet, proofs, render
 from smart.hub.audit.service import AuditCentral, Rendered
 from smart.ledger import trust
 from smart.testing.cli import invoke
@@ -150,6 +153,69 @@ def test_integrity_cites_the_blocks_that_fired_and_every_item_names_its_checklis
     assert len(made.cited) > 20
 
 
+class _Questions(HTMLParser):
+    """(section, item, checklist, question shown) for each item of a rendered packet, in page order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section = 0
+        self.item = ""
+        self.shown: list[tuple[int, str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "section" and found.get("data-section"):
+            self.section = int(str(found["data-section"]))
+        elif found.get("data-item"):
+            self.item = str(found["data-item"])
+        elif found.get("data-checklist"):
+            self.shown.append(
+                (self.section, self.item, str(found["data-checklist"]), str(found["data-question"]))
+            )
+
+
+def _shown_questions(html: str) -> list[tuple[int, str, str, str]]:
+    parser = _Questions()
+    parser.feed(html)
+    return parser.shown
+
+
+def _data() -> dict[str, Any]:
+    items: dict[str, Any] = yaml.safe_load(checklist.CHECKLIST.read_text(encoding="utf-8"))["items"]
+    return items
+
+
+def test_each_sections_items_carry_their_checklist_mapping_from_the_data(
+    central: AuditCentral, rendered: Rendered, tmp_path: Path
+) -> None:
+    data = _data()
+    # the data: every item a known question id with the revision and copy it was read from, or none
+    for key, item in data.items():
+        assert item["question"] is None or (item.get("revision") and item.get("source")), key
+    made = rendered.packet
+    expected = [
+        (s.number, i.key, data[i.key]["checklist"], data[i.key]["question"] or "not mapped")
+        for s in made.sections
+        for i in s.items
+    ]
+    assert {number for number, *_ in expected} == set(range(1, 10))  # every section has mapped items
+    assert _shown_questions(rendered.html) == expected
+
+    # a question id the shop reads from its copy is printed with that copy's revision and source
+    mapped = yaml.safe_load(checklist.CHECKLIST.read_text(encoding="utf-8"))
+    mapped["items"]["vision"].update(question="9.9.9", revision="Rev Z", source="the test's own copy")
+    path = tmp_path / "checklist.yaml"
+    path.write_text(yaml.safe_dump(mapped), encoding="utf-8")
+    remade = packet.build(
+        central.conn, job="J-1", contracts_dir=REPO / "contracts", questions=checklist.load(path)
+    )
+    html = render.html(remade, render.cited_rows(central.conn, remade))
+    shown = _shown_questions(html)
+    assert {q for _, key, _, q in shown if key == "vision"} == {"9.9.9"}
+    assert {q for _, key, _, q in shown if key != "vision"} == {"not mapped"}
+    assert "<b>AC7114</b> Rev Z question <b>9.9.9</b> (from the test&#39;s own copy)" in html
+
+
 def test_the_checklist_file_is_refused_with_the_item_at_fault(tmp_path: Path) -> None:
     broken = tmp_path / "checklist.yaml"
     broken.write_text("checklists: {AC7114: x}\nitems:\n  traveler: {checklist: AC9999, topic: t}\n")
@@ -158,6 +224,11 @@ def test_the_checklist_file_is_refused_with_the_item_at_fault(tmp_path: Path) ->
     broken.write_text("checklists: {AC7114: x}\nitems:\n  traveler: {checklist: AC7114}\n")
     with pytest.raises(checklist.ChecklistError, match=r"items\.traveler\.topic"):
         checklist.load(broken)
+    broken.write_text(
+        "checklists: {AC7114: x}\nitems:\n  traveler: {checklist: AC7114, topic: t, question: '3.1'}\n"
+    )
+    with pytest.raises(checklist.ChecklistError, match=r"items\.traveler: .*needs the checklist revision"):
+        checklist.load(broken)  # an id without the revision it was read from is no claim
 
 
 def test_the_same_packet_by_po_line_or_serial_and_a_clear_answer_for_an_unknown_job(
@@ -196,6 +267,11 @@ def test_smart_audit_job_writes_html_pdf_and_proofs_that_smart_verify_checks(
         "not mapped",
     ):
         assert expected in text, expected
+    printed = " ".join(text.split())
+    shown = _shown_questions(html)
+    for listed in {c for _, _, c, _ in shown}:  # each item's mapping is printed too, as in the data
+        items = [key for _, key, c, _ in shown if c == listed]
+        assert printed.count(f"Answers {listed} question not mapped") == len(items), (listed, items)
     first = reader.pages[0].extract_text() + reader.pages[1].extract_text()
     assert "Reverse search" in first  # the table of contents, with its page numbers
     assert [o.title for o in reader.outline if not isinstance(o, list)][:1] == ["Job audit packet: job J-1"]

@@ -7,7 +7,8 @@ get its records. Then the job is walked at real stations (node agents on
 their leaves, the reference contracts), their ledgers reach the hub, and the
 hub's job view and milestones follow the serial from receipt to shipment, and
 Pay invoices the line against the C of C signed at sr-1; AuditCentral's printer, running all along,
-prints and stores that C of C (PDF with its QR code, and the bundle it names) without being asked.
+prints and stores that C of C (PDF with its QR code, and the bundle it names) without being asked, and
+the client API serves the client exactly that PDF (404 before it is printed, and to any other client).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import asyncio
 import io
 from pathlib import Path
 
+import httpx
 import nats
 import psycopg
 import pypdf
+from fastapi import FastAPI
 from nats.aio.client import Client as NatsClient
 
 from smart.contracts import facts as f
@@ -26,6 +29,8 @@ from smart.hub import handoff_central, projects
 from smart.hub.audit import clientproof, index, printing
 from smart.hub.audit.service import AuditCentral
 from smart.hub.client_api import service as client_api_service
+from smart.hub.client_api import web as client_api_web
+from smart.hub.clients.models import ClientIn
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.pay import store as pay_store
@@ -81,6 +86,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger", stations=stations, js=js
     )
     hub_log = HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub"))
+    # the gathering's own connection, as the hub gives it: the intake ingests on hub_log in a worker thread,
+    # and one connection in two threads nests their transactions out of order (a failure under load)
+    gathering_log = HubLog.connect(hub_db.app_url, key=key_store.signing_key("hub"))
     register_stations(hub_log, key_store, stations)
     intake = LedgerIntake(connection, hub_log, stations=stations)
     intake_task = asyncio.create_task(intake.run())
@@ -89,6 +97,16 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     index.migrate(hub_db.owner_url)
     central = AuditCentral(hub_db.app_url, log_key=key_store.verifying_key("hub"))
     printer = asyncio.create_task(printing.CertificatePrinter(central, shop="Demo NDT").run(every_s=0.5))
+    client_api = client_api_service.ClientApiServices(
+        hub_db.app_url,
+        keys=key_store,
+        ledger_dir=tmp_path / "hub-ledger",
+        clients=work.clients,
+        log_key=key_store.verifying_key("hub"),
+    )
+    api_app = FastAPI()
+    api_app.include_router(client_api_web.router(client_api.api))
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url="https://testserver")
     try:
         await deploy(hub, "penetrant")
         await deploy(hub, "shipping-receiving")
@@ -151,6 +169,19 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
         assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
         assert printing.certificates(central.conn) == []  # nothing shipped yet, nothing printed
+        # the client's integration asks the API for the line's C of C: not printed yet, and it says so
+        _, aerospar_key = client_api.credentials.create_key("AEROSPAR", actor="qm-1", label="ERP")
+        work.clients.add_client(
+            ClientIn(code="OTHER", name="Other Aero", retention="7 years", nadcap_required=False),
+            actor="qm-1",
+        )
+        _, other_key = client_api.credentials.create_key("OTHER", actor="qm-1")
+        coc_path = "/api/v1/client/pos/PO-4411/lines/1/coc"
+        mine, theirs = {"Authorization": f"Bearer {aerospar_key}"}, {"Authorization": f"Bearer {other_key}"}
+        early = await api.get(coc_path, headers=mine)
+        assert early.status_code == 404 and early.json()["detail"].startswith(
+            "line: no C of C printed yet for PO PO-4411 line 1"
+        ), early.text
 
         # sr-1 ships them with a C of C the quality manager signs with her own badge
         assert (await sr.job("badge", person="qm-1", at=at(259)))["allowed"]
@@ -158,7 +189,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert shipped["allowed"], shipped["reasons"]
 
         # the C of C is printed and stored once the shipment reaches the hub: nobody asked for it
-        gathering = HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store)
+        gathering = HubNodeGathering(tmp_path / "hub-ledger", gathering_log, key_store)
 
         def printed_at_hub() -> bool:
             gathering.gather_once()  # the hub gathers its services' logs (ClientManager's PO) all along
@@ -179,6 +210,17 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert "PO-4411 line 1" in text and "qm-1" in text and "Demo NDT" in text
         await asyncio.sleep(1.5)  # passes of the printer after it: still one certificate
         assert len(printing.certificates(central.conn)) == 1
+
+        # the client API serves the client that same PDF: its QR code names the bundle packed with the parts
+        served = await api.get(coc_path, headers=mine)
+        assert served.status_code == 200 and served.headers["content-type"] == "application/pdf"
+        assert served.content == pdf and served.headers["etag"] == f'"{printed.pdf_sha256}"'
+        assert _decoded_qr(served.content) == printed.qr_text
+        assert clientproof.check(proof_bundle, _decoded_qr(served.content), central.trust()).index == (
+            printed.ledger_idx
+        )
+        refused = await api.get(coc_path, headers=theirs)  # never another client's
+        assert refused.status_code == 404 and refused.json()["detail"] == "po: no PO PO-4411 of yours"
 
         handoffs = handoff_central.HandoffCentral.connect(hub_db.app_url)
         floor_events = release.FloorEvents.connect(hub_db.app_url)
@@ -213,6 +255,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
                 assert progress is not None
                 reached = {m.name for m in progress.milestones if m.reached_at is not None}
                 assert reached == {"received", "in process", "inspected", "shipped"}
+            # the line's proofs (from the floor's index) include the shipment entry the C of C's code names
+            line_proofs = (await api.get("/api/v1/client/pos/PO-4411/lines/1/proof", headers=mine)).json()
+            assert ("ship", printed.ledger_idx) in {(p["what"], p["index"]) for p in line_proofs["proofs"]}
 
             # Pay invoices the line against the C of C qm-1 signed at sr-1, and Projects sees it invoiced
             certificates.index_once()
@@ -227,7 +272,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
                 (certificate,) = pay_store.certificates(conn, "PO-4411", "1")
             assert (certificate.station, certificate.signed_by) == ("sr-1", "qm-1")
             assert invoice.lines[0].certificate == certificate.ledger_idx and invoice.lines[0].quantity == 2
-            HubNodeGathering(tmp_path / "hub-ledger", hub_log, key_store).gather_once()
+            HubNodeGathering(tmp_path / "hub-ledger", gathering_log, key_store).gather_once()
             assert invoices.index_once() == 1
             with psycopg.connect(hub_db.app_url, autocommit=True) as conn:
                 progress = projects.progress(conn, "PO-4411", today=AT.date())
@@ -241,6 +286,10 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         printer.cancel()
         await asyncio.gather(printer, return_exceptions=True)
         central.close()
+        await api.aclose()
+        client_api.pay.close()
+        client_api.credentials.close()
+        client_api.certificates.close()
         for client in clients:
             await client.close()
         for runtime in runtimes:
@@ -249,5 +298,6 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         await asyncio.gather(intake_task, return_exceptions=True)
         intake.close()
         hub_log.close()
+        gathering_log.close()
         await work.stop()
         await connection.close()
