@@ -12,13 +12,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import psycopg
+import structlog
+from psycopg import sql
 
 from smart.contracts import history
 from smart.hub import log_index
 from smart.ledger import hub_store
 from smart.ledger.entry import Entry
 
+log = structlog.get_logger("smart.hub.dashboard")
+
 CHECKS, READINGS, JOB_STATES = "dashboard_checks", "dashboard_readings", "dashboard_job_states"
+#: Current-state tables the database keeps from the index rows (the app role may only read them).
+JOBS_NOW, CHARACTERISTICS = "dashboard_jobs_now", "dashboard_characteristics"
 
 #: A job is at a station, in these states, from its scan until it is handed off.
 IN_PROGRESS = ("traveler-scanned", "gated", "in-process", "released")
@@ -45,8 +51,9 @@ CREATE TABLE IF NOT EXISTS dashboard_readings (
     at timestamptz NOT NULL,
     PRIMARY KEY (ledger_idx, characteristic)
 );
-CREATE INDEX IF NOT EXISTS dashboard_readings_chart
-    ON dashboard_readings (station, characteristic, at DESC);
+DROP INDEX IF EXISTS dashboard_readings_chart;
+CREATE INDEX IF NOT EXISTS dashboard_readings_points
+    ON dashboard_readings (station, characteristic, at DESC, ledger_idx DESC);
 """
 
 _JOBS_SCHEMA = """
@@ -64,11 +71,105 @@ CREATE INDEX IF NOT EXISTS dashboard_job_states_job
 """
 
 
+#: Each job's latest allowed move at a station: what the jobs panel counts, one row per job instead
+#: of a ``DISTINCT ON`` over every move in the log. A trigger on the moves keeps it (as the owner),
+#: so the app role, which may only append moves, cannot write a job's state, and it is never out of
+#: step with the moves: the row and the move it comes from are written in one transaction.
+_JOBS_NOW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dashboard_jobs_now (
+    station text NOT NULL,
+    job text NOT NULL,
+    verb text NOT NULL,
+    state text NOT NULL,
+    at timestamptz NOT NULL,
+    ledger_idx bigint NOT NULL,
+    PRIMARY KEY (station, job)
+);
+CREATE INDEX IF NOT EXISTS dashboard_jobs_now_open ON dashboard_jobs_now (station, state)
+    WHERE state <> 'handed-off';
+CREATE OR REPLACE FUNCTION dashboard_job_moved() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO dashboard_jobs_now (station, job, verb, state, at, ledger_idx)
+        VALUES (NEW.station, NEW.job, NEW.verb, NEW.state, NEW.at, NEW.ledger_idx)
+    ON CONFLICT (station, job) DO UPDATE
+        SET verb = EXCLUDED.verb, state = EXCLUDED.state, at = EXCLUDED.at, ledger_idx = EXCLUDED.ledger_idx
+        WHERE dashboard_jobs_now.ledger_idx < EXCLUDED.ledger_idx;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER dashboard_job_moved AFTER INSERT ON dashboard_job_states
+    FOR EACH ROW EXECUTE FUNCTION dashboard_job_moved();
+"""
+
+#: Each (station, characteristic) with how many readings it has: the SPC panel's choice of charts
+#: without counting every reading per page; kept by a trigger on the readings, as above.
+_CHARACTERISTICS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dashboard_characteristics (
+    station text NOT NULL,
+    characteristic text NOT NULL,
+    readings bigint NOT NULL,
+    last_idx bigint NOT NULL,
+    PRIMARY KEY (station, characteristic)
+);
+CREATE INDEX IF NOT EXISTS dashboard_characteristics_most
+    ON dashboard_characteristics (readings DESC, station, characteristic);
+CREATE OR REPLACE FUNCTION dashboard_reading_taken() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO dashboard_characteristics (station, characteristic, readings, last_idx)
+        VALUES (NEW.station, NEW.characteristic, 1, NEW.ledger_idx)
+    ON CONFLICT (station, characteristic) DO UPDATE
+        SET readings = dashboard_characteristics.readings + 1,
+            last_idx = greatest(dashboard_characteristics.last_idx, EXCLUDED.last_idx);
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER dashboard_reading_taken AFTER INSERT ON dashboard_readings
+    FOR EACH ROW EXECUTE FUNCTION dashboard_reading_taken();
+"""
+
+#: A database indexed before the current-state tables: filled once from the rows already there,
+#: with the source locked against the index's inserts meanwhile (then the triggers keep them).
+_BACKFILL = {
+    JOBS_NOW: (
+        JOB_STATES,
+        "INSERT INTO dashboard_jobs_now (station, job, verb, state, at, ledger_idx)"
+        " SELECT DISTINCT ON (station, job) station, job, verb, state, at, ledger_idx"
+        " FROM dashboard_job_states ORDER BY station, job, ledger_idx DESC",
+    ),
+    CHARACTERISTICS: (
+        READINGS,
+        "INSERT INTO dashboard_characteristics (station, characteristic, readings, last_idx)"
+        " SELECT station, characteristic, count(*), max(ledger_idx) FROM dashboard_readings"
+        " GROUP BY station, characteristic",
+    ),
+}
+
+
+def _current_state(owner_url: str, table: str, schema: str, app_role: str) -> None:
+    """A current-state table, its trigger and (once) its backfill; the app role may only SELECT it."""
+    source, backfill = _BACKFILL[table]
+    with psycopg.connect(owner_url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"smart.hub.dashboard.{table}",))
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(source)))
+        created = conn.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone()
+        conn.execute(schema.encode())
+        if created and created[0]:
+            conn.execute(backfill.encode())
+        name, role = sql.Identifier(table), sql.Identifier(app_role)
+        conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC").format(name))
+        conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, role))
+        conn.execute(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(name, role))
+    log.info("dashboard.current_state_migrated", table=table, app_role=app_role)
+
+
 def migrate(owner_url: str, *, app_role: str = hub_store.APP_ROLE) -> None:
-    """The dashboard's index tables, as the owner (safe to run again)."""
+    """The dashboard's index tables and the current-state tables kept from them, as the owner (safe to run
+    again)."""
     log_index.migrate_table(owner_url, schema=_CHECKS_SCHEMA, table=CHECKS, app_role=app_role)
     log_index.migrate_table(owner_url, schema=_READINGS_SCHEMA, table=READINGS, app_role=app_role)
     log_index.migrate_table(owner_url, schema=_JOBS_SCHEMA, table=JOB_STATES, app_role=app_role)
+    _current_state(owner_url, JOBS_NOW, _JOBS_NOW_SCHEMA, app_role)
+    _current_state(owner_url, CHARACTERISTICS, _CHARACTERISTICS_SCHEMA, app_role)
 
 
 def _number(value: Any) -> float | None:

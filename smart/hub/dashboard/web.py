@@ -177,9 +177,9 @@ def router(board: Dashboard, guard: Guard) -> APIRouter:
     ) -> HTMLResponse:
         rows = await run_in_threadpool(
             board.records,
-            "SELECT station, job, state, verb, at, ledger_idx FROM (SELECT DISTINCT ON (station, job) *"
-            " FROM dashboard_job_states ORDER BY station, job, ledger_idx DESC) latest"
-            " WHERE state = ANY(%(states)s) AND (%(station)s = '' OR station = %(station)s)"
+            "SELECT station, job, state, verb, at, ledger_idx FROM dashboard_jobs_now"
+            " WHERE state <> 'handed-off' AND state = ANY(%(states)s)"
+            " AND (%(station)s = '' OR station = %(station)s)"
             " AND (%(state)s = '' OR state = %(state)s) ORDER BY at DESC LIMIT %(limit)s",
             {"states": list(index.IN_PROGRESS), "station": station, "state": state, "limit": LIST_LIMIT},
         )
