@@ -193,6 +193,9 @@ def _history(owner_url: str, entries: int) -> None:
                         seq, station, at, "record.received", f"fact/{idx}", {"kind": "fact", "n": idx}
                     )
                 copy.write_row((idx, station, seq, raw))
+        # The index rows by COPY without the current-state triggers (one row at a time, they would take
+        # minutes here), then the current state worked out from them at once, as on migration.
+        conn.execute("SET session_replication_role = replica")
         for table, columns, rows in (
             (dashboard_index.CHECKS, "ledger_idx, station, check_name, at, passed, equipment", checks),
             (dashboard_index.READINGS, "ledger_idx, characteristic, station, value, unit, at", readings),
@@ -217,6 +220,11 @@ def _history(owner_url: str, entries: int) -> None:
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+        conn.execute("RESET session_replication_role")
+        dashboard_index.refill(conn)
+        tally = dashboard_index.YieldFollower(conn)  # the first-pass yield tally, through its trigger
+        while tally.index_once():
+            pass
         conn.execute(
             "INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, 'bench', %s)",
             (entries, b"\0" * 32, b""),
@@ -238,6 +246,9 @@ def _history(owner_url: str, entries: int) -> None:
             "qa.ncr_events",
             dashboard_index.JOBS_NOW,
             dashboard_index.CHARACTERISTICS,
+            dashboard_index.YIELD_EVENTS,
+            dashboard_index.YIELD_JOBS,
+            dashboard_index.YIELD,
             "maintenance.equipment",
         ):
             conn.execute(f"ANALYZE {table}")

@@ -355,16 +355,9 @@ def refusals(conn: psycopg.Connection[Any], day: Day) -> Panel:
 
 
 def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
+    # Kept as jobs are handed off and NCRs opened (see ``index.YieldFollower``), not judged per page.
     found = conn.execute(
-        "WITH jobs AS (SELECT station, job, part, po FROM handoff_jobs"
-        " UNION SELECT DISTINCT n.station, n.job, n.part, NULL FROM qa.ncr_events n WHERE n.job IS NOT NULL"
-        "  AND NOT EXISTS (SELECT 1 FROM handoff_jobs h WHERE h.station = n.station AND h.job = n.job)),"
-        " judged AS (SELECT j.*, EXISTS (SELECT 1 FROM qa.ncr_events n WHERE n.station = j.station"
-        "  AND n.job = j.job) AS ncr FROM jobs j)"
-        " SELECT 'station', station, po, count(*), count(*) FILTER (WHERE NOT ncr) FROM judged"
-        "  GROUP BY station, po"
-        " UNION ALL SELECT 'part', coalesce(part, 'unknown'), po, count(*), count(*) FILTER (WHERE NOT ncr)"
-        "  FROM judged GROUP BY part, po"
+        "SELECT grouped_by, key, nullif(po, ''), jobs, first_pass FROM dashboard_yield WHERE jobs > 0"
     ).fetchall()
     customers: dict[str, str] = {}
     try:
@@ -504,7 +497,11 @@ def ledger_health(conn: psycopg.Connection[Any], day: Day) -> Panel:
         "SELECT size, array_agg(witness ORDER BY witness) FROM ledger_cosignatures"
         " WHERE size = (SELECT max(size) FROM ledger_cosignatures) GROUP BY size"
     ).fetchone()
-    witnesses = conn.execute("SELECT count(*) FROM ledger_witnesses").fetchone()
+    # The witnesses the administrator established (``ledger_witnesses`` is the older, unsigned form
+    # no verifier reads); their signatures are checked where trust is decided, on each cosignature.
+    witnesses = conn.execute(
+        "SELECT count(DISTINCT name) FROM ledger_registrations WHERE role = 'witness'"
+    ).fetchone()
     alarms = conn.execute(
         "SELECT count(*) FROM ledger_alarms a"
         " WHERE NOT EXISTS (SELECT 1 FROM ledger_alarm_decisions d WHERE d.alarm_id = a.id)"

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from smart.hub import means
 from smart.hub.dashboard import index, panels
 from tests.hub.conftest import HubDatabase
 
@@ -141,3 +142,68 @@ def test_a_hub_indexed_before_the_current_state_tables_gets_them_filled_when_it_
         _read(app, 105, "pt-1", "uv-a-intensity", 1185)
         assert _shown(panels.jobs_in_progress(app, DAY)) == [(s, st, str(n)) for s, st, n in _scanned(app)]
         assert app.execute("SELECT readings FROM dashboard_characteristics").fetchall() == [(6,)]
+
+
+#: What the yield panel judged per page before the tally (kept here as the reference it must agree with).
+JUDGED_PER_PAGE = (
+    "WITH jobs AS (SELECT station, job, part, po FROM handoff_jobs"
+    " UNION SELECT DISTINCT n.station, n.job, n.part, NULL FROM qa.ncr_events n WHERE n.job IS NOT NULL"
+    "  AND NOT EXISTS (SELECT 1 FROM handoff_jobs h WHERE h.station = n.station AND h.job = n.job)),"
+    " judged AS (SELECT j.*, EXISTS (SELECT 1 FROM qa.ncr_events n WHERE n.station = j.station"
+    "  AND n.job = j.job) AS ncr FROM jobs j)"
+    " SELECT 'station', station, po, count(*), count(*) FILTER (WHERE NOT ncr) FROM judged"
+    "  GROUP BY station, po"
+    " UNION ALL SELECT 'part', coalesce(part, 'unknown'), po, count(*), count(*) FILTER (WHERE NOT ncr)"
+    "  FROM judged GROUP BY part, po"
+)
+
+
+def _handoff(conn: psycopg.Connection[Any], idx: int, station: str, job: str, part: str, po: str) -> None:
+    conn.execute(
+        "INSERT INTO handoff_jobs (station, job, po, line, part, handed_off_at, ledger_idx, node_seq,"
+        " entry_hash) VALUES (%s, %s, %s, '1', %s, %s, %s, %s, '\\x00')",
+        (station, job, po, part, AT, idx, idx),
+    )
+
+
+def _ncr(conn: psycopg.Connection[Any], idx: int, station: str, job: str, part: str, kind: str) -> None:
+    conn.execute(
+        "INSERT INTO qa.ncr_events (ledger_idx, station, ncr, kind, job, part, record, at, node_seq,"
+        " entry_hash) VALUES (%s, %s, %s, %s, %s, %s, '{}', %s, %s, '\\x00')",
+        (idx, station, f"NCR-{job}", kind, job, part, AT, idx),
+    )
+
+
+def test_the_yield_tally_moves_as_jobs_are_handed_off_and_ncrs_opened_and_agrees_with_judging_them_all(
+    migrated: HubDatabase,
+) -> None:
+    means.migrate(migrated.owner_url)
+    with psycopg.connect(migrated.owner_url, autocommit=True) as owner:
+        follower = index.YieldFollower(owner)
+
+        def tallied() -> set[tuple[Any, ...]]:
+            assert follower.index_once() >= 0
+            with psycopg.connect(migrated.app_url, autocommit=True) as app:
+                panel = panels.first_pass_yield(app, DAY)
+                kept = app.execute(
+                    "SELECT grouped_by, key, nullif(po, ''), jobs, first_pass FROM dashboard_yield"
+                    " WHERE jobs > 0"
+                ).fetchall()
+            judged = set(owner.execute(JUDGED_PER_PAGE).fetchall())
+            assert set(kept) == judged
+            return {tuple(cell.text for cell in row) for row in panel.rows}
+
+        _handoff(owner, 10, "pt-1", "J-1", "BRK-1", "PO-1")
+        _handoff(owner, 11, "pt-1", "J-2", "BRK-1", "PO-1")
+        _ncr(owner, 12, "mt-1", "J-3", "BRK-2", "opened")  # an NCR before its job is handed off
+        assert ("station", "pt-1", "2/2", "100.0 %") in tallied()
+        _ncr(owner, 13, "pt-1", "J-2", "BRK-1", "opened")  # after the handoff: J-2 no longer first pass
+        _ncr(owner, 14, "pt-1", "J-2", "BRK-1", "closed")
+        _handoff(owner, 15, "mt-1", "J-3", "BRK-2", "PO-2")
+        _ncr(owner, 16, "ut-1", "J-4", "BRK-3", "opened")  # an NCR on a job never handed off
+        shown = tallied()
+        assert ("station", "pt-1", "1/2", "50.0 %") in shown
+        assert ("station", "mt-1", "0/1", "0.0 %") in shown
+        assert ("part", "BRK-3", "0/1", "0.0 %") in shown
+        assert follower.index_once() == 0  # nothing new: nothing counted twice
+        assert tallied() == shown
