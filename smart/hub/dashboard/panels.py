@@ -356,6 +356,8 @@ def refusals(conn: psycopg.Connection[Any], day: Day) -> Panel:
 
 def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
     # Kept as jobs are handed off and NCRs opened (see ``index.YieldFollower``), not judged per page.
+    # Without QACentral's NCRs here, every job would look first-pass: unavailable instead.
+    conn.execute("SELECT 1 FROM qa.ncr_events LIMIT 0")
     found = conn.execute(
         "SELECT grouped_by, key, nullif(po, ''), jobs, first_pass FROM dashboard_yield WHERE jobs > 0"
     ).fetchall()
