@@ -546,6 +546,8 @@ def dashboards(
         f" count(*) of the log: {figures.count_baseline_ms:.1f} ms)"
     )
     typer.echo(f"  (building the log took {figures.build_s:.0f} s)")
+    loads = ", ".join(f"{x:.1f}" for x in figures.load_average)
+    typer.echo(f"  machine load (1-min average, after the panels and after the pages): {loads}")
     typer.echo(
         f"  station /metrics p95: {scraped.metrics_p95_ms:.2f} ms (target <= 5 ms; empty route of the same"
         f" server: {scraped.baseline_p95_ms:.2f} ms)"

@@ -12,6 +12,8 @@ session for the page.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import secrets
 import statistics
 import time
@@ -24,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import psycopg
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import Jsonb
 
 from smart.access.roles import Role
 from smart.hub import handoff_central, means
@@ -56,6 +59,9 @@ class Figures:
     #: ``/metrics`` of a station (p95), and an empty route of the same server in the same run.
     station_metrics_ms: float | None = None
     station_metrics_baseline_ms: float | None = None
+    #: The machine's 1-minute load average after the panels and after the pages (a shared machine's
+    #: figures mean little without it).
+    load_average: tuple[float, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -73,6 +79,7 @@ class Figures:
             "ledger_entries": self.ledger_entries,
             "pages": self.pages,
             "build_s": round(self.build_s, 1),
+            "load_average_1m": [round(x, 2) for x in self.load_average],
         }
         if self.station_metrics_ms is not None:
             shown["station_metrics_ms"] = round(self.station_metrics_ms, 3)
@@ -88,7 +95,12 @@ def _p95(values: list[float]) -> float:
 
 
 def _history(owner_url: str, entries: int) -> None:
-    """``entries`` log rows over 90 days by COPY, six stations round robin, and the index rows they make."""
+    """``entries`` log rows over 90 days by COPY, six stations round robin, and the index rows they make.
+
+    Per station, each run of 20 entries is one job: a daily check with its reading, the job's five
+    moves, a decision (every third job's a refusal), its handoff, an NCR on every 25th job (closed
+    unless it is one of the last), then filler. Every 50th job stops at ``released``: it is in progress.
+    """
     seqs = dict.fromkeys(STATIONS, 0)
     start = NOW - timedelta(days=90)
     step = (timedelta(days=90) - timedelta(hours=1)) / max(1, entries)
@@ -96,6 +108,8 @@ def _history(owner_url: str, entries: int) -> None:
     readings: list[tuple[Any, ...]] = []
     states: list[tuple[Any, ...]] = []
     refusals: list[tuple[Any, ...]] = []
+    handoffs: list[tuple[Any, ...]] = []
+    ncrs: list[tuple[Any, ...]] = []
     with psycopg.connect(owner_url, autocommit=True) as conn, conn.cursor() as cur:
         with cur.copy("COPY ledger_entries (idx, node, node_seq, entry) FROM STDIN") as copy:
             for idx in range(entries):
@@ -104,6 +118,10 @@ def _history(owner_url: str, entries: int) -> None:
                 seqs[station] = seq + 1
                 at = start + step * idx
                 slot = (idx // len(STATIONS)) % 20
+                number = idx // 120
+                job = f"J-{number}-{station}"
+                part, po = f"BRK-{number % 40}", f"PO-{number % 300}"
+                in_progress = number % 50 == 0
                 if slot == 0:  # a daily check with a reading
                     value = 1180 + (idx % 17) - 8
                     record = {
@@ -117,14 +135,13 @@ def _history(owner_url: str, entries: int) -> None:
                     )
                     checks.append((idx, station, "uv-a-intensity", at, value > 1172, None))
                     readings.append((idx, "uv-a-intensity", station, float(value), "µW/cm²", at))
-                elif slot < 6:  # a job moving on
-                    job = f"J-{idx // 120}-{station}"
+                elif slot < 6 and not (in_progress and slot == 5):  # a job moving on
                     state = STATES[slot - 1]
                     data = {"verb": "move", "from": "", "to": state, "allowed": True, "at": at.isoformat()}
                     raw = _entry(seq, station, at, "job.transition", job, data)
                     states.append((idx, station, job, "move", state, True, at))
                 elif slot == 6:  # a decision, every third a refusal
-                    deny = (idx // 120) % 3 == 0
+                    deny = number % 3 == 0
                     rule = RULES[(idx // 7) % len(RULES)]
                     reasons = [{"rule": rule, "severity": "deny", "message": "bench"}] if deny else []
                     data = {
@@ -137,11 +154,46 @@ def _history(owner_url: str, entries: int) -> None:
                         refusals.append(
                             (idx, 0, station, seq, at, "gate.decision", None, "deny", "deny", False, rule)
                         )
+                elif slot == 7 and not in_progress:  # the job handed off
+                    record = {"po": po, "line": "1", "part": part, "serials": [f"SN-{number}"]}
+                    raw = _entry(seq, station, at, "job.handoff", job, {"record": record})
+                    digest = hashlib.sha256(raw).digest()
+                    serials = [f"SN-{number}"]
+                    handoffs.append(
+                        (
+                            station,
+                            job,
+                            po,
+                            "1",
+                            part,
+                            serials,
+                            "op-7",
+                            at,
+                            at,
+                            idx,
+                            seq,
+                            digest,
+                            Jsonb(record),
+                        )
+                    )
+                elif slot in (8, 9) and number % 25 == 0:  # an NCR on the job, then (mostly) closed
+                    kind = "opened" if slot == 8 else "closed"
+                    if kind == "closed" and number > entries // 120 - 200:
+                        kind = "dispositioned"  # the last ones are still open
+                    record = {"id": f"NCR-{number}-{station}", "job": job, "part": part}
+                    raw = _entry(seq, station, at, f"qa.ncr.{kind}", job, {"ncr": record})
+                    digest = hashlib.sha256(raw).digest()
+                    ncrs.append(
+                        (idx, station, record["id"], kind, job, part, None, Jsonb(record), at, seq, digest)
+                    )
                 else:
                     raw = _entry(
                         seq, station, at, "record.received", f"fact/{idx}", {"kind": "fact", "n": idx}
                     )
                 copy.write_row((idx, station, seq, raw))
+        # The index rows by COPY without the current-state triggers (one row at a time, they would take
+        # minutes here), then the current state worked out from them at once, as on migration.
+        conn.execute("SET session_replication_role = replica")
         for table, columns, rows in (
             (dashboard_index.CHECKS, "ledger_idx, station, check_name, at, passed, equipment", checks),
             (dashboard_index.READINGS, "ledger_idx, characteristic, station, value, unit, at", readings),
@@ -151,10 +203,26 @@ def _history(owner_url: str, entries: int) -> None:
                 "ledger_idx, reason_no, station, node_seq, at, kind, module, outcome, severity, audit, rule",
                 refusals,
             ),
+            (
+                handoff_central.TABLE,
+                "station, job, po, line, part, serials, signed_by, released_at, handed_off_at, ledger_idx,"
+                " node_seq, entry_hash, record",
+                handoffs,
+            ),
+            (
+                "qa.ncr_events",
+                "ledger_idx, station, ncr, kind, job, part, serial, record, at, node_seq, entry_hash",
+                ncrs,
+            ),
         ):
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+        conn.execute("RESET session_replication_role")
+        dashboard_index.refill(conn)
+        tally = dashboard_index.YieldFollower(conn)  # the first-pass yield tally, through its trigger
+        while tally.index_once():
+            pass
         conn.execute(
             "INSERT INTO ledger_checkpoints (size, root, note, frontier) VALUES (%s, %s, 'bench', %s)",
             (entries, b"\0" * 32, b""),
@@ -172,6 +240,13 @@ def _history(owner_url: str, entries: int) -> None:
             dashboard_index.READINGS,
             dashboard_index.JOB_STATES,
             compliance.DECISIONS,
+            handoff_central.TABLE,
+            "qa.ncr_events",
+            dashboard_index.JOBS_NOW,
+            dashboard_index.CHARACTERISTICS,
+            dashboard_index.YIELD_EVENTS,
+            dashboard_index.YIELD_JOBS,
+            dashboard_index.YIELD,
             "maintenance.equipment",
         ):
             conn.execute(f"ANALYZE {table}")
@@ -269,8 +344,10 @@ def run(
             with board._vault_conn() as vault:
                 took = [panels.run(vault, panels.PEOPLE_PANEL, day) for _ in range(rounds)]
                 panel_ms["people"] = _p95([p.query_ms for p in took])
+            load = [os.getloadavg()[0]]
             progress(f"{pages} dashboard pages over HTTP, each beside /healthz …")
             page_ms, baseline_ms = asyncio.run(_pages(board, owner_url, pages))
+            load.append(os.getloadavg()[0])
         finally:
             asyncio.run(board.stop())
     finally:
@@ -285,6 +362,7 @@ def run(
         panel_baseline_ms=_p95(select1),
         count_baseline_ms=_p95(counted),
         build_s=build_s,
+        load_average=tuple(load),
     )
 
 

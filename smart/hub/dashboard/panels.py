@@ -10,9 +10,10 @@ A panel whose tables this hub does not hold, or may not read, says so
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,9 +93,8 @@ def _n(value: int, href: str, css: str | None = None) -> Cell:
 
 def jobs_in_progress(conn: psycopg.Connection[Any], day: Day) -> Panel:
     rows = conn.execute(
-        "SELECT station, state, count(*) FROM (SELECT DISTINCT ON (station, job) station, job, state"
-        " FROM dashboard_job_states ORDER BY station, job, ledger_idx DESC) latest"
-        " WHERE state = ANY(%s) GROUP BY station, state ORDER BY station, state",
+        "SELECT station, state, count(*) FROM dashboard_jobs_now"
+        " WHERE state <> 'handed-off' AND state = ANY(%s) GROUP BY station, state ORDER BY station, state",
         (list(index.IN_PROGRESS),),
     ).fetchall()
     return Panel(
@@ -355,16 +355,11 @@ def refusals(conn: psycopg.Connection[Any], day: Day) -> Panel:
 
 
 def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
+    # Kept as jobs are handed off and NCRs opened (see ``index.YieldFollower``), not judged per page.
+    # Without QACentral's NCRs here, every job would look first-pass: unavailable instead.
+    conn.execute("SELECT 1 FROM qa.ncr_events LIMIT 0")
     found = conn.execute(
-        "WITH jobs AS (SELECT station, job, part, po FROM handoff_jobs"
-        " UNION SELECT DISTINCT n.station, n.job, n.part, NULL FROM qa.ncr_events n WHERE n.job IS NOT NULL"
-        "  AND NOT EXISTS (SELECT 1 FROM handoff_jobs h WHERE h.station = n.station AND h.job = n.job)),"
-        " judged AS (SELECT j.*, EXISTS (SELECT 1 FROM qa.ncr_events n WHERE n.station = j.station"
-        "  AND n.job = j.job) AS ncr FROM jobs j)"
-        " SELECT 'station', station, po, count(*), count(*) FILTER (WHERE NOT ncr) FROM judged"
-        "  GROUP BY station, po"
-        " UNION ALL SELECT 'part', coalesce(part, 'unknown'), po, count(*), count(*) FILTER (WHERE NOT ncr)"
-        "  FROM judged GROUP BY part, po"
+        "SELECT grouped_by, key, nullif(po, ''), jobs, first_pass FROM dashboard_yield WHERE jobs > 0"
     ).fetchall()
     customers: dict[str, str] = {}
     try:
@@ -407,9 +402,12 @@ def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
     )
 
 
+@functools.lru_cache(maxsize=4 * SPC_CHARTS)
 def _spc_chart(
-    station: str, characteristic: str, points: Sequence[tuple[int, float, datetime, str | None]]
+    station: str, characteristic: str, points: tuple[tuple[int, float, datetime, str | None], ...]
 ) -> dict[str, Any]:
+    """One chart's limits and Western Electric signals, worked out once per set of points (a page
+    between two readings asks the same question again); the caller only reads what it returns."""
     values = [v for _i, v, _at, _u in points]
     baseline = values[: min(20, len(values))]
     limits = spc.individuals_limits(baseline)
@@ -457,22 +455,21 @@ def _spc_chart(
 
 
 def spc_charts(conn: psycopg.Connection[Any], day: Day) -> Panel:
-    charted = conn.execute(
-        "SELECT station, characteristic, count(*) AS n FROM dashboard_readings"
-        " GROUP BY station, characteristic"
-        " HAVING count(*) >= 3 ORDER BY n DESC, station, characteristic LIMIT %s",
-        (SPC_CHARTS,),
+    """The characteristics with the most readings, each with its last points: one query for all."""
+    found = conn.execute(
+        "SELECT c.station, c.characteristic, c.readings, p.ledger_idx, p.value, p.at, p.unit FROM"
+        " (SELECT station, characteristic, readings FROM dashboard_characteristics WHERE readings >= 3"
+        "  ORDER BY readings DESC, station, characteristic LIMIT %s) c"
+        " CROSS JOIN LATERAL (SELECT ledger_idx, value, at, unit FROM dashboard_readings r"
+        "  WHERE r.station = c.station AND r.characteristic = c.characteristic"
+        "  ORDER BY at DESC, ledger_idx DESC LIMIT %s) p"
+        " ORDER BY c.readings DESC, c.station, c.characteristic, p.at, p.ledger_idx",
+        (SPC_CHARTS, SPC_POINTS),
     ).fetchall()
     charts: list[dict[str, Any]] = []
     rows: list[tuple[Cell, ...]] = []
-    for station, characteristic, count in charted:
-        points = conn.execute(
-            "SELECT ledger_idx, value, at, unit FROM"
-            " (SELECT ledger_idx, value, at, unit FROM dashboard_readings"
-            " WHERE station = %s AND characteristic = %s ORDER BY at DESC, ledger_idx DESC LIMIT %s) last"
-            " ORDER BY at, ledger_idx",
-            (station, characteristic, SPC_POINTS),
-        ).fetchall()
+    for (station, characteristic, count), taken in itertools.groupby(found, key=lambda r: r[:3]):
+        points = tuple((idx, value, at, unit) for _s, _c, _n, idx, value, at, unit in taken)
         chart = _spc_chart(station, characteristic, points)
         charts.append(chart)
         href = link("/dashboard/readings", station=station, characteristic=characteristic)
@@ -502,7 +499,11 @@ def ledger_health(conn: psycopg.Connection[Any], day: Day) -> Panel:
         "SELECT size, array_agg(witness ORDER BY witness) FROM ledger_cosignatures"
         " WHERE size = (SELECT max(size) FROM ledger_cosignatures) GROUP BY size"
     ).fetchone()
-    witnesses = conn.execute("SELECT count(*) FROM ledger_witnesses").fetchone()
+    # The witnesses the administrator established (``ledger_witnesses`` is the older, unsigned form
+    # no verifier reads); their signatures are checked where trust is decided, on each cosignature.
+    witnesses = conn.execute(
+        "SELECT count(DISTINCT name) FROM ledger_registrations WHERE role = 'witness'"
+    ).fetchone()
     alarms = conn.execute(
         "SELECT count(*) FROM ledger_alarms a"
         " WHERE NOT EXISTS (SELECT 1 FROM ledger_alarm_decisions d WHERE d.alarm_id = a.id)"

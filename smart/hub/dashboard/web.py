@@ -69,6 +69,8 @@ class Dashboard:
         for kind in (index.CheckIndex, index.JobStateIndex):
             follower: log_index.LogIndex = kind.connect(floor_url)
             self._indexes.append(asyncio.create_task(follower.run(), name=f"dashboard-{kind.table}"))
+        tally = index.YieldFollower.connect(floor_url)
+        self._indexes.append(asyncio.create_task(tally.run(), name="dashboard-yield"))
 
     @contextlib.contextmanager
     def _vault_conn(self) -> Iterator[psycopg.Connection[Any] | None]:
@@ -177,9 +179,9 @@ def router(board: Dashboard, guard: Guard) -> APIRouter:
     ) -> HTMLResponse:
         rows = await run_in_threadpool(
             board.records,
-            "SELECT station, job, state, verb, at, ledger_idx FROM (SELECT DISTINCT ON (station, job) *"
-            " FROM dashboard_job_states ORDER BY station, job, ledger_idx DESC) latest"
-            " WHERE state = ANY(%(states)s) AND (%(station)s = '' OR station = %(station)s)"
+            "SELECT station, job, state, verb, at, ledger_idx FROM dashboard_jobs_now"
+            " WHERE state <> 'handed-off' AND state = ANY(%(states)s)"
+            " AND (%(station)s = '' OR station = %(station)s)"
             " AND (%(state)s = '' OR state = %(state)s) ORDER BY at DESC LIMIT %(limit)s",
             {"states": list(index.IN_PROGRESS), "station": station, "state": state, "limit": LIST_LIMIT},
         )
@@ -312,6 +314,13 @@ def router(board: Dashboard, guard: Guard) -> APIRouter:
                 shown.append(
                     (Cell("cosigned checkpoint"), Cell(f"{size:,} entries"), Cell(witness), Cell(line[:60]))
                 )
+            for name, registered, size in board.records(
+                "SELECT r.name, min(r.registered_at), (SELECT max(c.size) FROM ledger_cosignatures c"
+                " WHERE c.witness = r.name) FROM ledger_registrations r WHERE r.role = 'witness'"
+                " GROUP BY r.name ORDER BY r.name"
+            ):
+                cosigned = f"last cosigned {size:,} entries" if size is not None else "not cosigned yet"
+                shown.append((Cell("witness"), Cell(_time(registered)), Cell(name), Cell(cosigned)))
             for alarm, raised, node, seq, detail in board.records(
                 "SELECT a.id, a.raised_at, a.node, a.node_seq, a.detail FROM ledger_alarms a"
                 " WHERE NOT EXISTS (SELECT 1 FROM ledger_alarm_decisions d WHERE d.alarm_id = a.id)"
