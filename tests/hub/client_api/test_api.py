@@ -11,8 +11,10 @@ schemathesis fuzzes it from the API's own OpenAPI document: no answer is a
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from schemathesis.core.result import Err
 
 from smart.access.roles import Role
 from smart.hub.client_api import service as client_api_service
-from smart.hub.client_api.web import RateLimit
+from smart.hub.client_api.store import RateLimit
 from smart.hub.clients.models import ClientIn
 from smart.hub.service_log import CLIENT_API
 from smart.hub.vault.logins import Logins
@@ -184,6 +186,22 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
         "rate limit"
     )
 
+    # The bucket is PostgreSQL's, not the process's: another process serving the API draws on it too.
+    shop.services.api.limit = RateLimit(rate=0.01, burst=3)
+    _, shared = shop.services.credentials.create_key("AEROSPAR", actor=QM, label="replicas")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as other:
+        elsewhere = other.submit(_admitted_elsewhere, shop.work.db.app_url, shared, 2).result(120)
+    assert elsewhere == [True, True]
+    answers = [api.get("/api/v1/client/pos", headers=_as(shared)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429]
+    # Concurrent requests of one credential take one token each (the row is locked while taken).
+    limit = RateLimit(rate=0.01, burst=5)
+    _, fresh = shop.services.credentials.create_key("AEROSPAR", actor=QM, label="burst")
+    with ThreadPoolExecutor(4) as threads:
+        taken = list(threads.map(lambda _: shop.services.credentials.admit(fresh, limit), range(12)))
+    assert sorted(a.wait_s == 0 for a in taken if a is not None) == [False] * 7 + [True] * 5
+    assert shop.services.credentials.admit("smk_nokey.nosecret", limit) is None
+
     document = api.get("/api/v1/client/openapi.json").json()
     assert set(document["paths"]) >= {
         "/api/v1/client/pos",
@@ -193,6 +211,28 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     }
     assert not any(not path.startswith("/api/v1/client/") for path in document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def _admitted_elsewhere(app_url: str, key: str, count: int) -> list[bool]:
+    """In another process (its own pool, no shared memory): whether each of ``count`` requests may go."""
+    from pathlib import Path
+    from tempfile import mkdtemp
+
+    from smart.hub.client_api.store import ClientCredentials
+    from smart.hub.service_log import ServiceNodeLog
+    from smart.keys import KeyStore
+
+    work = Path(mkdtemp())
+    store = ClientCredentials(
+        app_url, ledger=ServiceNodeLog(work / "ledger", KeyStore(work / "keys"), node=CLIENT_API), pool_size=1
+    )
+    try:
+        return [
+            (admitted := store.admit(key, RateLimit(rate=0.01, burst=3))) is not None and admitted.wait_s == 0
+            for _ in range(count)
+        ]
+    finally:
+        store.close()
 
 
 def _names_what_is_wrong(response: Any) -> None:
