@@ -349,16 +349,25 @@ def router(api: ClientApi) -> APIRouter:
     async def token(request: Request) -> Response:
         """OAuth 2.0 client credentials: ``grant_type=client_credentials``, the client's id and secret."""
         form = await form_fields(request)  # application/x-www-form-urlencoded (RFC 6749 §4.4.2)
+        # Judged by the scheme the request came by (https, or X-Forwarded-Proto from a trusted proxy),
+        # never by the Host header: Authlib takes http to "localhost" or a loopback address as secure.
+        insecure = {"error": "invalid_request", "error_description": "tokens are issued over https only"}
+        if request.url.scheme != "https":
+            log.warning("client_api.token_refused", reason="plain http", peer=_peer(request))
+            return JSONResponse(insecure, status_code=400)
         try:
             wanted = TokenRequest(request.method, str(request.url), request.headers, form)
         except InsecureTransportError:
-            body = {"error": "invalid_request", "error_description": "tokens are issued over https only"}
-            return JSONResponse(body, status_code=400)
+            return JSONResponse(insecure, status_code=400)
         answer = await run_in_threadpool(tokens.create_token_response, wanted)
         assert isinstance(answer, Response)  # what handle_response makes
         return answer
 
     return routes
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
 
 
 def openapi_router(client_routes: APIRouter) -> APIRouter:
