@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     stations: int = Field(default=6, ge=1, le=64, description="Number of simulated stations.")
     host: str = Field(default="127.0.0.1", description="Loopback address every embedded service binds.")
     web_port: int = Field(default=8480, ge=1, le=65535, description="Hub web app (status, dashboards).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description=(
+            "The proxies (the DMZ's) whose X-Forwarded-Proto and X-Forwarded-For the hub web app believes: "
+            "comma-separated addresses or networks, '*' for any. Behind a TLS-terminating proxy the "
+            "client API's OAuth token endpoint (https only) needs it to include the proxy."
+        ),
+    )
     postgres_port: int = Field(default=54480, ge=1, le=65535, description="Embedded PostgreSQL.")
     nats_port: int = Field(default=4480, ge=1, le=65535, description="Hub NATS client port.")
     nats_leaf_port: int = Field(default=7480, ge=1, le=65535, description="Hub leafnode port.")

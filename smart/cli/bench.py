@@ -496,6 +496,11 @@ def api(
         f"  bare FastAPI route (same run) p99 {figures.bare_p99_ms:.2f} ms (p50 {figures.bare_p50_ms:.2f} ms)"
     )
     typer.echo(f"  answered {figures.requests_per_s:.0f} requests/s; {figures.refused} not 200")
+    typer.echo(
+        f"  CPU a request: server {figures.server_cpu_ms:.2f} ms (bare {figures.bare_server_cpu_ms:.2f} ms), "
+        f"PostgreSQL {figures.database_cpu_ms:.2f} ms; load average {figures.load_before:.1f} → "
+        f"{figures.load_after:.1f}"
+    )
 
 
 @app.command("dashboards")

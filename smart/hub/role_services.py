@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -144,6 +145,8 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
             hub.role,
             smartid=hub.smartid,
             business_url=hub.database_url_in_use if hub.runs("business-feed") else None,
+            maintenance_url=hub.app_database_url() if hub.runs("maintenance") else None,
+            today=lambda: datetime.now(hub.settings.shop_zone).date(),
         )
         started.append(Pages(lambda guard: hubquery_web.router(query, guard)))
     if hub.runs("dashboard"):

@@ -19,7 +19,7 @@ import structlog
 import uvicorn
 
 from smart.hub.services import ROLES, HubServices
-from smart.hub.web.app import create_app
+from smart.hub.web.app import create_app, server_config
 from smart.settings import Settings
 
 log = structlog.get_logger("smart.hub.run")
@@ -43,8 +43,8 @@ async def run_hub(settings: Settings, *, role: str = "all") -> None:
             logins=services.logins,
             service_metrics=services.metrics_text,
         )
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="off"
+        config = server_config(
+            app, host=settings.host, port=settings.web_port, forwarded_allow_ips=settings.forwarded_allow_ips
         )
         server = uvicorn.Server(config)
         web = asyncio.create_task(server.serve(), name="hub-web")

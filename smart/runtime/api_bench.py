@@ -18,6 +18,8 @@ default (20 a second per credential) would refuse most of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import secrets
 import statistics
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import uvicorn
 from fastapi import FastAPI
@@ -57,6 +60,13 @@ class Figures:
     requests: int
     offered_per_s: float
     refused: int
+    #: CPU each request cost the server process and PostgreSQL: figures the machine's load barely moves.
+    server_cpu_ms: float
+    bare_server_cpu_ms: float
+    database_cpu_ms: float
+    #: The machine's 1-minute load average before and after: on 2 shared cores it decides the tail.
+    load_before: float
+    load_after: float
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,8 +132,22 @@ def serve(app_url: str, work_dir: Path, port: int, rate: float) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _database_cpu_s(postmaster: psutil.Process) -> float:
+    """CPU of PostgreSQL's postmaster and every backend alive now (the server's pool keeps its own)."""
+    total = 0.0
+    for process in (postmaster, *postmaster.children()):
+        with contextlib.suppress(psutil.Error):
+            total += _cpu_s(process)
+    return total
+
+
 @contextmanager
-def _server(app_url: str, work_dir: Path, rate: float) -> Iterator[str]:
+def _server(app_url: str, work_dir: Path, rate: float) -> Iterator[tuple[str, int]]:
     """The app in a process of its own (the load generator must not share its interpreter), on loopback."""
     port = ports.free_port()
     process = subprocess.Popen(
@@ -142,7 +166,7 @@ def _server(app_url: str, work_dir: Path, rate: float) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the bench's web server did not start")
             time.sleep(0.05)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -260,17 +284,28 @@ def run(
             _, key = credentials.create_key("BENCH", actor="bench")
         finally:
             credentials.close()
-        with _server(app_url, work_dir, rate) as base:
+        with psycopg.connect(app_url) as probe:
+            postmaster = psutil.Process(probe.info.backend_pid).parent()
+        assert postmaster is not None
+        load_before = os.getloadavg()[0]
+        with _server(app_url, work_dir, rate) as (base, pid):
+            server = psutil.Process(pid)
             rng = random.Random(22)
             paths = [f"/api/v1/client/pos/BENCH-{rng.randrange(1, pos + 1):05d}" for _ in range(512)]
             warm = max(10, requests // 20)
             progress(f"warming up, then {requests} requests at {rate:g}/s to the bare route …")
             asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=warm))
+            spent = _cpu_s(server)
             bare_ms, _, _ = asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=requests))
+            bare_cpu = (_cpu_s(server) - spent) * 1000 / requests
             progress(f"{requests} requests at {rate:g}/s to the client API …")
             auth = {"Authorization": f"Bearer {key}"}
             asyncio.run(_load(base, paths, auth, rate=rate, count=warm))
+            spent, spent_db = _cpu_s(server), _database_cpu_s(postmaster)
             api_ms, refused, elapsed = asyncio.run(_load(base, paths, auth, rate=rate, count=requests))
+            api_cpu = (_cpu_s(server) - spent) * 1000 / requests
+            db_cpu = (_database_cpu_s(postmaster) - spent_db) * 1000 / requests
+        load_after = os.getloadavg()[0]
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -283,6 +318,11 @@ def run(
         requests=requests,
         offered_per_s=rate,
         refused=refused,
+        server_cpu_ms=api_cpu,
+        bare_server_cpu_ms=bare_cpu,
+        database_cpu_ms=db_cpu,
+        load_before=load_before,
+        load_after=load_after,
     )
 
 

@@ -18,4 +18,6 @@ def test_bench_api_measures_the_client_api_beside_a_bare_route_as_one_json_objec
     shown = json.loads(json.dumps(figures.as_json()))
     for key in ("p99_ms", "bare_p99_ms", "requests_per_s"):
         assert isinstance(shown[key], float) and shown[key] > 0, key
+    for key in ("server_cpu_ms", "bare_server_cpu_ms", "database_cpu_ms", "load_before", "load_after"):
+        assert isinstance(shown[key], float) and shown[key] >= 0, key
     assert shown["requests"] == 20 and shown["refused"] == 0  # the key read its own POs, every time

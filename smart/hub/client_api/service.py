@@ -58,7 +58,7 @@ class ClientApiServices:
             pay=self.pay,
             clients=clients,
             log_key=log_key,
-            limit=client_api_web.RateLimit(rate_per_s, burst),
+            limit=client_api_store.RateLimit(rate_per_s, burst),
         )
         self._task: asyncio.Task[None] | None = None
 

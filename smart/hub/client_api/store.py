@@ -39,6 +39,7 @@ GRANTS = {
     "api_keys": "SELECT, INSERT, UPDATE",
     "oauth_clients": "SELECT, INSERT, UPDATE",
     "oauth_tokens": "SELECT, INSERT",
+    "rate_buckets": "SELECT, INSERT, UPDATE",
 }
 KEY_PREFIX = "smk_"
 TOKEN_LIFETIME = timedelta(minutes=15)
@@ -60,6 +61,53 @@ class Credential:
     id: str
     client: str
     kind: str  # "api-key" or "oauth"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket per credential: ``rate`` requests a second on average, ``burst`` at once."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request's credential and, when it is past its rate limit, the seconds until one may go."""
+
+    credential: Credential
+    wait_s: float
+
+
+#: Authenticate and take one token from the credential's bucket in one statement, with the database's
+#: clock (every API process shares it). The ``SET`` reads the bucket's row as locked, so concurrent
+#: requests of one credential, from any process, take one token each. The digest is compared by the
+#: index: it is SHA-256 of 32 random bytes, so a timing difference tells nothing about the secret. An
+#: unknown or revoked credential returns no row and takes nothing: guessing cannot drain a bucket.
+_REFILLED = (
+    "least(%(burst)s::float8, b.tokens + %(rate)s::float8 "
+    "* greatest(0, extract(epoch FROM statement_timestamp() - b.at)))"
+)
+_ADMIT = (
+    "WITH cred AS ({credential}), take AS ("
+    " INSERT INTO client_api.rate_buckets AS b (credential, tokens, at, allowed)"
+    " SELECT bucket, %(burst)s::float8 - 1, statement_timestamp(), true FROM cred"
+    " ON CONFLICT (credential) DO UPDATE SET"
+    f" tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END,"
+    f" allowed = {_REFILLED} >= 1,"
+    " at = greatest(b.at, statement_timestamp())"
+    " RETURNING allowed, tokens)"
+    " SELECT cred.id, cred.client, take.allowed, take.tokens FROM cred, take"
+)
+_KEY = (
+    "SELECT id, client, 'key:' || id AS bucket FROM client_api.api_keys "
+    "WHERE id = %(id)s AND secret_sha256 = %(digest)s AND revoked_at IS NULL"
+)
+_TOKEN = (
+    "SELECT t.client_id AS id, t.client, 'oauth:' || t.client_id AS bucket FROM client_api.oauth_tokens t "
+    "JOIN client_api.oauth_clients c USING (client_id) "
+    "WHERE t.token_sha256 = %(digest)s AND t.expires_at > %(now)s AND c.revoked_at IS NULL"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +251,28 @@ class ClientCredentials(ServiceStore):
                 (digest(presented), self.clock()),
             ).fetchone()
         return None if row is None else Credential(row["client_id"], row["client"], "oauth")
+
+    def admit(self, presented: str, limit: RateLimit) -> Admission | None:
+        """The credential a bearer value proves, a token taken from its bucket (``None``: as authenticate).
+
+        The bucket lives in PostgreSQL, so every process serving the API draws on the same one.
+        """
+        values: dict[str, Any] = {"rate": limit.rate, "burst": limit.burst, "now": self.clock()}
+        if presented.startswith(KEY_PREFIX):
+            key_id, _, secret = presented[len(KEY_PREFIX) :].partition(".")
+            if not key_id or not secret:
+                return None
+            query, kind = _ADMIT.format(credential=_KEY), "api-key"
+            values |= {"id": key_id, "digest": digest(secret)}
+        else:
+            query, kind = _ADMIT.format(credential=_TOKEN), "oauth"
+            values["digest"] = digest(presented)
+        with self.pool.connection() as conn:
+            row = conn.execute(query, values).fetchone()
+        if row is None:
+            return None
+        wait = 0.0 if row["allowed"] else (1 - float(row["tokens"])) / limit.rate
+        return Admission(Credential(row["id"], row["client"], kind), wait)
 
 
 def _key(row: Any) -> KeyInfo:

@@ -4,7 +4,9 @@ Every route but the token endpoint needs ``Authorization: Bearer <key or
 token>``; the credential names one client and every query is filtered by
 it, so another client's PO answers 404, exactly as a PO that does not
 exist (a client learns nothing of others' work). Each credential has its
-own token bucket (:class:`RateLimit`): past it, 429 with ``Retry-After``.
+own token bucket (:class:`~.store.RateLimit`), kept in PostgreSQL and taken
+in the statement that authenticates, so it holds however many processes
+serve the API: past it, 429 with ``Retry-After``.
 Path values are checked at the edge (a PO or line is a code), so a bad one
 is a 422 naming the parameter. The API's own OpenAPI document is at
 ``/api/v1/client/openapi.json`` (and the hub's whole one at ``/openapi.json``).
@@ -13,8 +15,6 @@ is a 422 naming the parameter. The API's own OpenAPI document is at
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smart.hub.audit import printing
 from smart.hub.client_api.oauth import TokenRequest, TokenServer
-from smart.hub.client_api.store import ClientCredentials, Credential
+from smart.hub.client_api.store import ClientCredentials, Credential, RateLimit
 from smart.hub.clients.store import ClientManager
 from smart.hub.pay import documents
 from smart.hub.pay import store as pay_store
@@ -55,25 +55,6 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Not one of this client's."},
     429: {"description": "Past this credential's rate limit; see Retry-After."},
 }
-
-
-class RateLimit:
-    """A token bucket per credential: ``rate`` requests a second on average, ``burst`` at once."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> float:
-        """0 when a request may go now, else the seconds until one may."""
-        now = self.clock()
-        tokens, then = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate
-        self._buckets[key] = (tokens - 1, now)
-        return 0.0
 
 
 class ClientLine(BaseModel):
@@ -280,15 +261,15 @@ def router(api: ClientApi) -> APIRouter:
                 "authorization: send Authorization: Bearer <API key or token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        credential = await run_in_threadpool(api.credentials.authenticate, presented.credentials)
-        if credential is None:
+        admitted = await run_in_threadpool(api.credentials.admit, presented.credentials, api.limit)
+        if admitted is None:
             log.warning("client_api.refused", path=request.url.path, reason="unknown, revoked or expired")
             raise HTTPException(
                 401,
                 "authorization: the key or token is unknown, revoked or expired",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        wait = api.limit.take(credential.id)
+        credential, wait = admitted.credential, admitted.wait_s
         if wait > 0:
             log.warning("client_api.rate_limited", credential=credential.id, client=credential.client)
             raise HTTPException(
@@ -380,16 +361,25 @@ def router(api: ClientApi) -> APIRouter:
     async def token(request: Request) -> Response:
         """OAuth 2.0 client credentials: ``grant_type=client_credentials``, the client's id and secret."""
         form = await form_fields(request)  # application/x-www-form-urlencoded (RFC 6749 §4.4.2)
+        # Judged by the scheme the request came by (https, or X-Forwarded-Proto from a trusted proxy),
+        # never by the Host header: Authlib takes http to "localhost" or a loopback address as secure.
+        insecure = {"error": "invalid_request", "error_description": "tokens are issued over https only"}
+        if request.url.scheme != "https":
+            log.warning("client_api.token_refused", reason="plain http", peer=_peer(request))
+            return JSONResponse(insecure, status_code=400)
         try:
             wanted = TokenRequest(request.method, str(request.url), request.headers, form)
         except InsecureTransportError:
-            body = {"error": "invalid_request", "error_description": "tokens are issued over https only"}
-            return JSONResponse(body, status_code=400)
+            return JSONResponse(insecure, status_code=400)
         answer = await run_in_threadpool(tokens.create_token_response, wanted)
         assert isinstance(answer, Response)  # what handle_response makes
         return answer
 
     return routes
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
 
 
 def openapi_router(client_routes: APIRouter) -> APIRouter:

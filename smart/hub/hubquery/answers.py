@@ -1,22 +1,32 @@
-"""HubQuery: typed questions at a hub, matched to a small grammar and answered from that hub's own data.
+"""HubQuery: typed and spoken questions at a hub, answered from that hub's own data only.
 
 Each hub answers only what it holds: the Vault who is due for an eye exam
-(SMART-ID's records), Business the status of a PO (its published subset).
-A question another hub would answer is refused by name ("the Business hub
-answers that"), never looked up across the boundary. The grammar is a list
-of patterns, as the station's NodeQuery keeps one, so the spoken form
-(pocketsphinx with a hub grammar) can reuse it later.
+(SMART-ID's records), Business the status of a PO (its published subset),
+the Floor which gauges are overdue (MaintenanceHub's register). A question
+another hub would answer is refused by name ("the Business hub answers
+that"), never looked up across the boundary: each hub's HubQuery is built
+with its own connections only. Typed questions are matched to a few
+patterns; spoken ones (:meth:`HubQuery.hear`) are recognised against the
+hub grammar (:mod:`.grammar`, :mod:`.speech`) and the words heard are then
+read as if typed, so both answer alike. Speech that is no question is
+answered "not understood", never a guess.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
 
 from smart import intervals
 from smart.access.records import RecordKind
+from smart.hub.hubquery import grammar, speech
 from smart.hub.published import feed
 from smart.hub.vault.smartid import SmartId
 
@@ -26,10 +36,13 @@ EYE_EXAM_EVERY = intervals.parse("12 months")
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """``question`` as read (typed, or what was heard in its typed form); ``heard`` the recogniser's words."""
+
     question: str
     topic: str
     text: str
     rows: tuple[dict[str, str], ...] = field(default=())
+    heard: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,11 @@ TOPICS = (
     Topic("po-status", re.compile(r"\b(?:status|where)\b.*\bpo\b\s*-?\s*(?P<po>[a-z0-9-]+)"), "business"),
     Topic("gauges-overdue", re.compile(r"\b(?:gauges?|equipment|calibrations?)\b.*\boverdue\b"), "floor"),
 )
+
+
+NOT_UNDERSTOOD = "not-understood"
+EXAMPLES = "who is due for an eye exam this month; status of PO 4411; which gauges are overdue"
+ASKABLE = "one of the hub's questions. You can ask: " + EXAMPLES
 
 
 def topic_of(question: str) -> tuple[Topic, re.Match[str]] | None:
@@ -64,34 +82,67 @@ class HubQuery:
         *,
         smartid: SmartId | None = None,
         business_url: str | None = None,
+        maintenance_url: str | None = None,
         today: Callable[[], date] = date.today,
+        recogniser: speech.HubRecogniser | None = None,
     ) -> None:
         self.hub = hub
         self.smartid = smartid
         self.business_url = business_url
+        self.maintenance_url = maintenance_url
         self.today = today
+        self.recogniser = recogniser or speech.HubRecogniser()
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, *, heard: str | None = None) -> Answer:
         if not question.strip():
             raise ValueError("question: say what you want to know, e.g. 'status of PO 4411'")
         found = topic_of(question)
         if found is None:
-            return Answer(
-                question,
-                "unknown",
-                "I do not know that question. Try: "
-                + ", ".join(
-                    ("who is due for an eye exam this month", "status of PO 4411", "which gauges are overdue")
-                ),
-            )
+            return Answer(question, NOT_UNDERSTOOD, f"Not understood: that is not {ASKABLE}", heard=heard)
         topic, match = found
         if topic.hub != self.hub and self.hub != "all":
-            return Answer(question, topic.name, f"the {topic.hub.title()} hub answers that, not this one")
+            text = f"the {topic.hub.title()} hub answers that, not this one"
+            return Answer(question, topic.name, text, heard=heard)
         if topic.name == "eye-exams-due":
-            return self._eye_exams(question)
-        if topic.name == "po-status":
-            return self._po_status(question, match["po"])
-        return Answer(question, topic.name, "this hub keeps no equipment register to answer from")
+            answer = self._eye_exams(question)
+        elif topic.name == "po-status":
+            answer = self._po_status(question, match["po"])
+        else:
+            answer = self._gauges_overdue(question)
+        return dataclasses.replace(answer, heard=heard)
+
+    def hear(self, audio: bytes | Path) -> Answer:
+        """Answer a spoken question (a WAV recording); :class:`~.speech.SpeechError` if it cannot be read."""
+        pcm = speech.pcm16k(audio)
+        result = self.recogniser.recognise(pcm, po_numbers=self.po_numbers())
+        if result.other or not result.text:
+            why = f"that is not {ASKABLE}" if result.other else f"no question was heard. Ask: {EXAMPLES}"
+            return Answer("", NOT_UNDERSTOOD, f"Not understood: {why}", heard="")
+        return self.ask(grammar.typed(result.text), heard=result.text)
+
+    def po_numbers(self) -> tuple[str, ...]:
+        """The POs this hub holds (for the spoken grammar): Business's published ones, else none."""
+        if self.business_url is None:
+            return ()
+        return tuple(sorted({str(r.body.get("po")) for r in feed.records(self.business_url, "po-status")}))
+
+    def _gauges_overdue(self, question: str) -> Answer:
+        """MaintenanceHub's register: equipment whose calibration fell due before today (shop time)."""
+        if self.maintenance_url is None:
+            return Answer(question, "gauges-overdue", "this hub keeps no equipment register to answer from")
+        with psycopg.connect(self.maintenance_url, autocommit=True, row_factory=dict_row) as conn:
+            found = conn.execute(
+                "SELECT asset_id, kind, station, calibration_due FROM maintenance.equipment "
+                "WHERE calibration_due < %s ORDER BY calibration_due, asset_id LIMIT 200",
+                (self.today(),),
+            ).fetchall()
+        rows = tuple(
+            {"asset": r["asset_id"], "kind": r["kind"], "station": r["station"], "due": str(due)}
+            for r in found
+            if (due := r["calibration_due"]) is not None
+        )
+        said = ", ".join(f"{r['asset']} at {r['station']} (due {r['due']})" for r in rows) or "none"
+        return Answer(question, "gauges-overdue", f"overdue for calibration: {said}", rows)
 
     def _eye_exams(self, question: str) -> Answer:
         assert self.smartid is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -36,6 +37,25 @@ MetricsSource = Callable[[], Awaitable[bytes]]
 
 #: The chart library and anything else the hub vendors (each beside its licence).
 VENDORED = Path(__file__).parent / "static"
+
+
+def server_config(app: FastAPI, *, host: str, port: int, forwarded_allow_ips: str) -> uvicorn.Config:
+    """How the hub serves ``app``: uvicorn, trusting forwarded headers from ``forwarded_allow_ips`` only.
+
+    Behind the DMZ proxy TLS ends at the proxy: the hub sees http from the proxy's address, and only
+    the proxy's ``X-Forwarded-Proto``/``-For`` say the client came over https (the OAuth token
+    endpoint refuses plain http) and from where (the logs). A header from anyone else is ignored,
+    so a client cannot claim https past a proxy that does not set it.
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=True,
+        forwarded_allow_ips=[ip.strip() for ip in forwarded_allow_ips.split(",") if ip.strip()],
+    )
 
 
 def create_app(

@@ -11,11 +11,15 @@ schemathesis fuzzes it from the API's own OpenAPI document: no answer is a
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -25,7 +29,7 @@ from schemathesis.core.result import Err
 
 from smart.access.roles import Role
 from smart.hub.client_api import service as client_api_service
-from smart.hub.client_api.web import RateLimit
+from smart.hub.client_api.store import RateLimit
 from smart.hub.clients.models import ClientIn
 from smart.hub.service_log import CLIENT_API
 from smart.hub.vault.logins import Logins
@@ -186,6 +190,22 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
         "rate limit"
     )
 
+    # The bucket is PostgreSQL's, not the process's: another process serving the API draws on it too.
+    shop.services.api.limit = RateLimit(rate=0.01, burst=3)
+    _, shared = shop.services.credentials.create_key("AEROSPAR", actor=QM, label="replicas")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as other:
+        elsewhere = other.submit(_admitted_elsewhere, shop.work.db.app_url, shared, 2).result(120)
+    assert elsewhere == [True, True]
+    answers = [api.get("/api/v1/client/pos", headers=_as(shared)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429]
+    # Concurrent requests of one credential take one token each (the row is locked while taken).
+    limit = RateLimit(rate=0.01, burst=5)
+    _, fresh = shop.services.credentials.create_key("AEROSPAR", actor=QM, label="burst")
+    with ThreadPoolExecutor(4) as threads:
+        taken = list(threads.map(lambda _: shop.services.credentials.admit(fresh, limit), range(12)))
+    assert sorted(a.wait_s == 0 for a in taken if a is not None) == [False] * 7 + [True] * 5
+    assert shop.services.credentials.admit("smk_nokey.nosecret", limit) is None
+
     document = api.get("/api/v1/client/openapi.json").json()
     assert set(document["paths"]) >= {
         "/api/v1/client/pos",
@@ -195,6 +215,28 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     }
     assert not any(not path.startswith("/api/v1/client/") for path in document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def _admitted_elsewhere(app_url: str, key: str, count: int) -> list[bool]:
+    """In another process (its own pool, no shared memory): whether each of ``count`` requests may go."""
+    from pathlib import Path
+    from tempfile import mkdtemp
+
+    from smart.hub.client_api.store import ClientCredentials
+    from smart.hub.service_log import ServiceNodeLog
+    from smart.keys import KeyStore
+
+    work = Path(mkdtemp())
+    store = ClientCredentials(
+        app_url, ledger=ServiceNodeLog(work / "ledger", KeyStore(work / "keys"), node=CLIENT_API), pool_size=1
+    )
+    try:
+        return [
+            (admitted := store.admit(key, RateLimit(rate=0.01, burst=3))) is not None and admitted.wait_s == 0
+            for _ in range(count)
+        ]
+    finally:
+        store.close()
 
 
 def _names_what_is_wrong(response: Any) -> None:
@@ -237,3 +279,53 @@ def test_schemathesis_finds_no_5xx_and_every_4xx_names_what_is_wrong(shop: Shop)
             except Unsatisfiable:  # an operation with no parameter has no negative input to make
                 assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
     assert len(calls) >= 20 and any(code == 200 for code in calls) and any(400 <= c < 500 for c in calls)
+
+
+def _serve(app: Any, forwarded_allow_ips: str) -> tuple[Any, threading.Thread, str]:
+    """The app served by uvicorn as ``smart hub run`` serves it (:func:`server_config`), in a thread."""
+    import uvicorn
+
+    from smart.hub.web.app import server_config
+    from smart.runtime import ports
+
+    port = ports.free_port()
+    server = uvicorn.Server(
+        server_config(app, host="127.0.0.1", port=port, forwarded_allow_ips=forwarded_allow_ips)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def test_oauth_tokens_behind_the_dmz_proxy_trust_only_the_proxys_forwarded_headers(shop: Shop) -> None:
+    """TLS ends at the DMZ proxy: the hub sees http, and believes X-Forwarded-Proto from the proxy only."""
+    client_id, secret = shop.services.credentials.create_oauth_client("AEROSPAR", actor=QM)
+    grant = {"grant_type": "client_credentials"}
+    # The proxy passes the public host on; plain http to a loopback Host must not pass for https either.
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7", "Host": "api.shop.example"}
+    app = shop.client.app
+    for trusted, expected in (("127.0.0.1", 200), ("10.0.0.0/8", 400)):
+        server, thread, base = _serve(app, trusted)
+        try:
+            with httpx.Client(base_url=base, timeout=30) as web:
+                for host in ("api.shop.example", "localhost", "127.0.0.1"):
+                    token_url, host_only = "/api/v1/client/oauth/token", {"Host": host}
+                    plain = web.post(token_url, data=grant, auth=(client_id, secret), headers=host_only)
+                    assert plain.status_code == 400 and "https only" in plain.json()["error_description"]
+                proxied = web.post(
+                    "/api/v1/client/oauth/token", data=grant, auth=(client_id, secret), headers=forwarded
+                )
+                assert proxied.status_code == expected, (trusted, proxied.text)
+                if expected == 200:  # the token works on the next proxied request
+                    token = proxied.json()["access_token"]
+                    pos = web.get("/api/v1/client/pos", headers={**forwarded, **_as(token)})
+                    assert [po["po"] for po in pos.json()] == ["PO-4411"]
+                else:  # a peer that is not the proxy cannot claim https
+                    assert "https only" in proxied.json()["error_description"]
+        finally:
+            server.should_exit = True
+            thread.join(60)

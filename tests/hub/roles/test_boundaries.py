@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,13 +269,13 @@ def test_a_client_complaint_on_a_published_po_requests_a_capa_on_the_ledger(
     assert [(e.subject, e.data["reference"]) for e in capa] == [("po:PO-4411", "FB-00001")]
 
 
-def test_hey_smart_page_at_the_business_hub_in_a_browser(hubs: Hubs) -> None:
+def test_hey_smart_page_at_the_business_hub_in_a_browser(hubs: Hubs, tmp_path: Path) -> None:
     from smart.hub.web.app import create_app
     from smart.runtime import ports
     from smart.runtime.up import serve_web
     from smart.testing.browser import DESKTOP, async_page, screenshot_path
 
-    async def walk() -> str:
+    async def walk() -> tuple[str, str, str]:
         client = await _signed_in(hubs, HubRole.FLOOR, [])
         body = {"po": "PO-4411", "line": "1", "status": "handed-off", "station": "pt-1"}
         await feed.publish(client.jetstream(), kind="po-status", key="PO-4411-1", body=body)
@@ -295,13 +296,26 @@ def test_hey_smart_page_at_the_business_hub_in_a_browser(hubs: Hubs) -> None:
                 await page.click("text=Ask")
                 await page.wait_for_selector("#answer")
                 await page.screenshot(path=str(screenshot_path("hubquery-business-ask")))
-                return str(await page.inner_text("#answer"))
+                typed = str(await page.inner_text("#answer"))
+                # Spoken: a recording of the question uploaded; the page shows what was heard and the answer.
+                await page.set_input_files("input[name=audio]", str(wav))
+                await page.click("text=Ask aloud")
+                await page.wait_for_selector("#heard:not([hidden])")
+                await page.wait_for_function("!document.getElementById('answer').textContent.includes('…')")
+                await page.screenshot(path=str(screenshot_path("hubquery-business-ask-spoken")))
+                return typed, str(await page.inner_text("#heard-text")), str(await page.inner_text("#answer"))
         finally:
             server.should_exit = True
             await task
 
-    answer = hubs.floor.run(walk(), timeout=STATE_DEADLINE_S)
+    wav = tmp_path / "question.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-w", str(wav), "hey smart status of P O four four one one"], check=True
+    )
+    answer, heard, spoken = hubs.floor.run(walk(), timeout=STATE_DEADLINE_S)
     assert "PO 4411:" in answer and "handed-off at pt-1" in answer
+    assert heard == "hey smart status of p o four four one one"
+    assert spoken.startswith("PO 4411:") and "handed-off at pt-1" in spoken
 
 
 def test_the_hub_nats_refuses_a_connection_without_credentials(hubs: Hubs) -> None:
