@@ -194,7 +194,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
             *_bucket_read(ACCESS_REVOCATIONS_BUCKET),
             f"{PUBLISHED_SUBJECTS.removesuffix('>')}po-status.>",
         ]
-        subscribe.append(witnessing.answer_subject("*", "*"))
+        # The stations' heartbeats: the Floor's /api/status lists each station, heard or not.
+        subscribe += [witnessing.answer_subject("*", "*"), subjects.HEARTBEATS]
     return RolePermissions(publish=tuple(dict.fromkeys(publish)), subscribe=tuple(subscribe))
 
 

@@ -46,7 +46,7 @@ from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
-from smart.bus import hub_roles
+from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
 from smart.contracts import approval
 from smart.hub import database_roles, handoff_central, reorders, work
@@ -67,7 +67,7 @@ from smart.hub.vault import service as vault
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import SmartId
 from smart.hub.web import auth, people
-from smart.hub.web.status import FloorStatus, ServiceHealth
+from smart.hub.web.status import FloorStatus, ServiceHealth, station_heard
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
@@ -156,6 +156,8 @@ class HubServices:
         #: The floor's contract approver (the embedded floor's ``driver.approve``, set by ``smart up``):
         #: with it, the Vault's page lets a second person approve a pending contract revision.
         self.contract_approver: approve_page.Approver | None = None
+        #: Each station's last heartbeat (when received, what it said), for ``/api/status``.
+        self.heartbeats: dict[str, tuple[float, messages.StationHeartbeat]] = {}
 
     def owner_database_url(self) -> str:
         return settings_.database_url(self.settings)
@@ -212,6 +214,8 @@ class HubServices:
         self.database_url_in_use = await asyncio.to_thread(self.role_database_url)
         if self.runs("ledger-intake"):
             await self._start_floor(owner_url, keys)
+            # The stations' rows of /api/status: the Floor (or the single hub) hears their heartbeats.
+            await self.connection.subscribe(subjects.HEARTBEATS, cb=self._on_heartbeat)
         auth.use_shop_zone(self.settings.shop_zone)  # every page's times, in the shop's zone
         # Every role's pages sign in against the Vault's logins (one shop, one set of accounts), as
         # the sessions' own login role over a pool, never as the owner.
@@ -428,9 +432,22 @@ class HubServices:
             state="running" if connected else "unreachable",
             detail="" if connected else f"not connected to {self.settings.hub_nats_url()}",
         )
-        return FloorStatus(
-            healthy=database.healthy and connected, services=[database, hub_nats], checked_at=checked
-        )
+        services = [database, hub_nats]
+        if self.runs("ledger-intake"):  # the hub that hears the stations lists them, heard or not
+            offline_after_s = self.settings.station_offline_after_s
+            services += [
+                station_heard(s, self.heartbeats.get(s), offline_after_s=offline_after_s, now=checked)
+                for s in self.stations
+            ]
+        return FloorStatus(healthy=all(s.healthy for s in services), services=services, checked_at=checked)
+
+    async def _on_heartbeat(self, message: Any) -> None:
+        try:
+            heartbeat = messages.read_heartbeat(message.subject, message.data)
+        except messages.MessageError:
+            return  # not a heartbeat, or one station speaking for another
+        if heartbeat.station in self.stations:
+            self.heartbeats[heartbeat.station] = (time.time(), heartbeat)
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
         while True:
