@@ -404,7 +404,8 @@ def test_the_floor_hub_may_not_write_people_keys_nor_reach_stations_beyond_the_l
                     "$JS.API.STREAM.CREATE.SMUGGLED",
                     "$JS.API.STREAM.DELETE.LEDGER",
                 ],
-                subscribe=["station.pt-1.>", "station.*.heartbeat", "_INBOX_hub_vault.>"],
+                # Heartbeats it may hear (its /api/status lists the stations); nothing else of theirs.
+                subscribe=["station.pt-1.>", "station.*.decide", "_INBOX_hub_vault.>"],
             )
             return refusals, seq
         finally:
