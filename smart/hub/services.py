@@ -214,11 +214,21 @@ class HubServices:
 
     async def connect_nats(self, name: str) -> NatsClient:
         """A connection to the hub's NATS as this role's user (or, for ``all``, the driver's)."""
+        role = self.role
+
+        async def refused(err: Exception) -> None:
+            # A permissions violation is the server refusing this role's user something its code
+            # asked: say which role and what, so a gap in hub_roles.permissions is seen, not guessed.
+            log.warning(
+                "hub.nats_error", role=role, connection=name, error=f"{type(err).__name__}: {err}"[:300]
+            )
+
         return await nats.connect(
             self.settings.hub_nats_url(),
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,
+            error_cb=refused,
             **self.nats_signin(),
         )
 

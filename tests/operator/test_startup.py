@@ -22,6 +22,7 @@ from kopf._core.engines.activities import ActivityError
 
 from smart import ledger
 from smart.bus import hub_roles, subjects
+from smart.contracts import approval
 from smart.keys import KeyStore
 from smart.node import records
 from smart.operator import handlers, metrics
@@ -118,6 +119,7 @@ async def test_the_operator_makes_the_hubs_streams_and_buckets_at_start_and_keep
         f"KV_{subjects.CONTRACTS_BUCKET}",
         f"KV_{subjects.STATION_STATUS_BUCKET}",
         f"KV_{records.RECORDS_BUCKET}",
+        f"KV_{approval.BUCKET}",
     ]
     hub = await nats.connect(nats_floor.hub_url)
     js = hub.jetstream()

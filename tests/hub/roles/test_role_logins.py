@@ -10,7 +10,9 @@ only the owner may do.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import psycopg
 import pytest
 import structlog
@@ -28,6 +31,7 @@ from typer.testing import CliRunner
 
 from smart import logs
 from smart.access.roles import Role
+from smart.bus import subjects
 from smart.bus.hub_roles import HubRole
 from smart.cli import app as cli
 from smart.hub import database_roles
@@ -165,11 +169,61 @@ def test_a_roles_login_is_refused_the_owners_work(prepared: Prepared) -> None:
                     conn.execute(statement)
 
 
+def test_the_vaults_approval_page_reads_the_approvals_as_the_vaults_user(prepared: Prepared) -> None:
+    """A contract with no approval record is a 404 naming it: the Vault's user read the bucket (a
+    refused read never gets an answer, and the page would fail)."""
+    services = prepared.roles[HubRole.VAULT]
+    assert services.logins is not None
+    token = services.logins.sign_in("qm", PASSWORD)
+    assert token is not None
+    app = create_app(services.status, routers=services.routers(), logins=services.logins)
+
+    async def ask() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://hub",
+            cookies={auth.SESSION_COOKIE: token},
+            timeout=60,
+        ) as client:
+            return await client.get("/policy/contracts/floor-basics/approve")
+
+    answer = prepared.floor.run(ask(), timeout=STATE_DEADLINE_S)
+    assert answer.status_code == 404 and "no contract floor-basics" in answer.text
+
+
+def test_the_floor_lists_a_station_it_hears_as_the_floors_user(prepared: Prepared) -> None:
+    services = prepared.roles[HubRole.FLOOR]
+    (station,) = services.stations
+
+    async def heard() -> dict[str, Any]:
+        driver = await nats.connect(prepared.floor.hub_url)
+        try:
+            beat = {"station": station, "revisions": {"floor-basics": "r1"}, "ledger_lag": 0}
+            await driver.publish(subjects.heartbeat(station), json.dumps(beat).encode())
+            await driver.flush()
+        finally:
+            await driver.close()
+        deadline = asyncio.get_running_loop().time() + STATE_DEADLINE_S
+        while True:
+            status = await services.status()
+            (row,) = [s for s in status.services if s.station == station]
+            if row.online or asyncio.get_running_loop().time() > deadline:
+                return row.model_dump()
+            await asyncio.sleep(0.1)
+
+    row = prepared.floor.run(heard(), timeout=STATE_DEADLINE_S + 10)
+    assert row["online"] and row["healthy"] and row["revisions"] == {"floor-basics": "r1"}, row
+
+
 def test_no_background_work_of_a_role_is_refused_its_tables(prepared: Prepared) -> None:
-    """The pages above ran on each login; so did the sweeps and followers started with them."""
+    """The pages above ran on each login and NATS user; so did the sweeps and followers started with
+    them: neither PostgreSQL nor the hub NATS refused any of them anything."""
     refused = [
         event
         for event in prepared.logged
-        if "permission denied" in str(event).lower() or "insufficientprivilege" in str(event).lower()
+        if any(
+            refusal in str(event).lower()
+            for refusal in ("permission denied", "insufficientprivilege", "permissions violation")
+        )
     ]
     assert not refused, refused
