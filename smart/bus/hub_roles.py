@@ -158,10 +158,12 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
     """What ``role``'s user may do on the hub NATS: exactly what its services' code uses.
 
     Business: only its feed (above). The Vault: the access buckets (issuer keys, revocations, each
-    station's badges) and its kinds of station records, read and written; nothing of the ledger, no
-    station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
-    and witnessing requests to stations, their answers), its kinds of station records, the
-    approvals and issuer keys it verifies with (read only), and PO status into ``PUBLISHED``.
+    station's badges) and its kinds of station records, read and written, the approvals read (its
+    approval page); nothing of the ledger, no station subject, no feed. The Floor: the ledger's
+    intake (its consumer on ``LEDGER``, receipts and witnessing requests to stations, their
+    answers), its kinds of station records, the
+    approvals and issuer keys it verifies with (read only), PO status into ``PUBLISHED``, and the
+    stations' heartbeats (its ``/api/status`` lists them).
     Each role receives replies only on its own inbox prefix; none may create other streams.
     """
     inbox = f"{inbox_prefix(role)}.>"
@@ -180,6 +182,9 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
             ACCESS_REVOCATIONS_BUCKET,
             *(access_station_bucket(s) for s in stations),
         ]
+        # The approval page shows a pending contract revision from the approvals (read only: only
+        # the driver's approvals write into it; the operator makes the bucket).
+        publish += _bucket_read(APPROVALS_BUCKET)
         for bucket in access:
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
     else:
@@ -194,7 +199,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
             *_bucket_read(ACCESS_REVOCATIONS_BUCKET),
             f"{PUBLISHED_SUBJECTS.removesuffix('>')}po-status.>",
         ]
-        subscribe.append(witnessing.answer_subject("*", "*"))
+        # The stations' heartbeats: the Floor's /api/status lists each station, heard or not.
+        subscribe += [witnessing.answer_subject("*", "*"), subjects.HEARTBEATS]
     return RolePermissions(publish=tuple(dict.fromkeys(publish)), subscribe=tuple(subscribe))
 
 

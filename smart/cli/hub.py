@@ -1,15 +1,18 @@
-"""``smart hub``: what runs on a hub (its services and web app, from settings)."""
+"""``smart hub``: what runs on a hub (its services and web app, from settings), and its owner's step."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import SecretStr
 
 from smart import logs
 from smart import settings as smart_settings
@@ -20,20 +23,52 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the hub's services.", no_args_is_help=True)
 
 
+def _role(role: str, *, all_allowed: bool = True) -> str:
+    from smart.hub.run import ROLES
+
+    allowed = ROLES if all_allowed else tuple(r for r in ROLES if r != "all")
+    if role not in allowed:
+        print(f"smart hub: --role {role!r}: expected one of {', '.join(allowed)}", file=sys.stderr)
+        raise typer.Exit(2)
+    return role
+
+
+def _database_url_from(path: Path) -> SecretStr:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        print(f"smart hub: --database-url-file {path}: {err.strerror or err}", file=sys.stderr)
+        raise typer.Exit(2) from err
+    if not text:
+        print(f"smart hub: --database-url-file {path}: the file is empty", file=sys.stderr)
+        raise typer.Exit(2)
+    return SecretStr(text)
+
+
 @app.command("run")
 def run(
     role: str = typer.Option(
         "all", "--role", help="Which hub to run: vault, floor, business, or all in one process."
     ),
+    database_url_file: Path | None = typer.Option(
+        None,
+        "--database-url-file",
+        help="Read the database URL from this file (written by `smart hub migrate --url-file`): "
+        "the role's own login, so the process never holds the owner's.",
+    ),
 ) -> None:
-    """Serve the hub (ledger intake, SMART-ID, HandoffCentral, reorders, web) from settings, until SIGTERM."""
-    from smart.hub.run import ROLES, run_hub
+    """Serve the hub (ledger intake, SMART-ID, HandoffCentral, reorders, web) from settings, until SIGTERM.
+
+    Given the role's own login (``--database-url-file``), it migrates nothing and connects as that
+    login only; given the owner's URL, it does ``smart hub migrate``'s part first.
+    """
+    from smart.hub.run import run_hub
 
     settings = smart_settings.load()
     logs.configure(settings.log_level)
-    if role not in ROLES:
-        print(f"smart hub: --role {role!r}: expected one of {', '.join(ROLES)}", file=sys.stderr)
-        raise typer.Exit(2)
+    _role(role)
+    if database_url_file is not None:
+        settings = settings.model_copy(update={"database_url": _database_url_from(database_url_file)})
     try:
         smart_settings.database_url(settings)
     except ValueError as err:
@@ -106,3 +141,43 @@ def query(
         typer.echo("  " + "  ".join(row.values()))
     if answer.topic == answers.NOT_UNDERSTOOD:
         raise typer.Exit(1)
+
+
+@app.command("migrate")
+def migrate(
+    role: str = typer.Option(
+        ..., "--role", help="The hub role whose schemas and login to make: vault, floor, business."
+    ),
+    url_file: Path | None = typer.Option(
+        None,
+        "--url-file",
+        help="Write the role's own connection string here (0600) for `smart hub run --database-url-file`.",
+    ),
+) -> None:
+    """As the database owner (SMART_DATABASE_URL): migrate the role's schemas and make its login; idempotent.
+
+    The chart runs this in an init container, the only one given the owner's secret; the role's
+    password comes from the secrets directory (SMART_SECRETS_DIR).
+    """
+    from smart.hub.services import HubServices
+
+    settings = smart_settings.load()
+    logs.configure(settings.log_level)
+    _role(role, all_allowed=False)
+    try:
+        smart_settings.database_url(settings)
+    except ValueError as err:
+        print(f"smart hub: {err}", file=sys.stderr)
+        raise typer.Exit(2) from err
+    services = HubServices(settings, role=role)
+    services.prepare()
+    if url_file is not None:
+        url = services.role_database_url()
+        url_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(url_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(url + "\n")
+        user = conninfo_to_dict(url).get("user")
+        print(f"smart hub: {role} migrated; its login {user} written to {url_file}")
+    else:
+        print(f"smart hub: {role} migrated")

@@ -150,12 +150,24 @@ def ensure_sessions_role(owner_url: str, secrets_dir: Path, role: HubRole | None
     """
     login = sessions_login(role)
     password = secret(secrets_dir / f"postgres-{login}.password")
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        hub_store.ensure_role(conn, login, password)
+    grant_sessions(owner_url, login)
+    return make_conninfo(owner_url, user=login, password=password)
+
+
+def grant_sessions(owner_url: str, login: str) -> None:
+    """Make :data:`SESSIONS_ROLE` (with its grants) and put the existing ``login`` in it, as the owner.
+
+    A hub role's pod on Kubernetes signs its pages in as its own login (so it holds one database
+    password, never the owner's): that login is put in the group, which adds the sign-in grants and
+    nothing else.
+    """
     vault_database.migrate(owner_url)
     with psycopg.connect(owner_url, autocommit=True) as conn, conn.transaction():
         # Hub roles start at once; grants on one role must not race each other.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('smart.hub.sessions_role'))")
         hub_store.ensure_role(conn, SESSIONS_ROLE, None)
-        hub_store.ensure_role(conn, login, password)
         group, member = sql.Identifier(SESSIONS_ROLE), sql.Identifier(login)
         conn.execute(sql.SQL("ALTER ROLE {} INHERIT").format(member))
         conn.execute(sql.SQL("GRANT {} TO {}").format(group, member))
@@ -164,4 +176,36 @@ def ensure_sessions_role(owner_url: str, secrets_dir: Path, role: HubRole | None
         )
         for grant in _SESSIONS_GRANTS:
             conn.execute(sql.SQL(grant).format(role=group))
-    return make_conninfo(owner_url, user=login, password=password)
+
+
+#: What the Vault's means read beyond their own schemas, read only: the hub log QACentral follows, the
+#: jobs handed off and the POs' clients (first-pass yield), the stations' open reorders InventoryHub
+#: sweeps.
+VAULT_READS = (
+    "public.ledger_entries",
+    "public.ledger_checkpoints",
+    "public.handoff_jobs",
+    "clients.purchase_orders",
+    "public.reorder_events",
+)
+
+
+def grant_vault_reads(owner_url: str) -> None:
+    """SELECT on :data:`VAULT_READS` for the Vault's login (the tables must exist: migrated before)."""
+    role = sql.Identifier(DATABASE_ROLES[HubRole.VAULT])
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        for qualified in VAULT_READS:
+            schema, table = qualified.split(".", 1)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON TABLE {}.{} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(table), role
+                )
+            )
+
+
+def login_of(url: str) -> str:
+    """The role a connection to ``url`` is (``current_user``): tells a hub role's own login from the owner."""
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT current_user").fetchone()
+    return str(row[0]) if row is not None else ""

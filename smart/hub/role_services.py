@@ -1,7 +1,8 @@
 """Each hub role's own services beyond the core ones: started by :class:`~smart.hub.services.HubServices`.
 
 A role service is started with the role's connections (its NATS user, its
-database login) and offers its pages; :func:`start` starts those of the
+database login) and offers its pages; its tables were migrated beforehand, as
+the owner, by :func:`migrate` (called from ``HubServices.prepare``); :func:`start` starts those of the
 role being run, in order, and returns them so the hub can list their routes
 and stop them in reverse order.
 """
@@ -76,6 +77,31 @@ async def _logged(name: str, work: Coroutine[Any, Any, None]) -> None:
         raise
 
 
+def migrate(hub: HubServices, owner_url: str) -> None:
+    """As the owner: the schemas of the role services ``hub`` runs, each granted to its role's login."""
+    from smart.hub.dashboard import index as dashboard_index
+    from smart.hub.education import service as education
+    from smart.hub.feedback import service as feedback
+    from smart.hub.peopleops import onboarding
+    from smart.hub.published import feed, floor_publisher
+
+    single = hub.role == "all"  # the single hub works as the ledger's app role throughout
+    vault = hub_store.APP_ROLE if single else DATABASE_ROLES[HubRole.VAULT]
+    business = hub_store.APP_ROLE if single else DATABASE_ROLES[HubRole.BUSINESS]
+    if hub.runs("business-publisher"):
+        floor_publisher.migrate(owner_url)
+    if hub.runs("business-feed"):
+        feed.migrate(owner_url, role=business)
+    if hub.runs("education"):
+        education.migrate(owner_url, role=vault)
+    if hub.runs("peopleops"):
+        onboarding.migrate(owner_url, role=vault)
+    if hub.runs("feedback"):
+        feedback.migrate(owner_url, role=business)
+    if hub.runs("dashboard"):
+        dashboard_index.migrate(owner_url)
+
+
 async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[RoleService]:
     """The role's services, started: the Business feed, the Floor's publisher, Education, … ."""
     from smart.hub.published import feed, floor_publisher
@@ -84,28 +110,21 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
     started: list[RoleService] = []
     js = hub.connection.jetstream()
     if hub.runs("business-publisher"):
-        await asyncio.to_thread(floor_publisher.migrate, owner_url)
         publisher = await asyncio.to_thread(floor_publisher.BusinessPublisher.connect, hub.app_database_url())
         started.append(Background("business-publisher", publisher.follow(js)))
     if hub.runs("business-feed"):
-        role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
-        await asyncio.to_thread(feed.migrate, owner_url, role=role)
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
     if hub.runs("education") and hub.smartid is not None:
         from smart.hub.education import service as education
         from smart.hub.education import web as education_web
 
-        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
-        await asyncio.to_thread(education.migrate, owner_url, role=vault_role)
         school = education.Education(hub.database_url_in_use, hub.smartid)
         started.append(Pages(lambda guard: education_web.router(school, guard)))
     if hub.runs("peopleops") and hub.smartid is not None:
         from smart.hub.peopleops import onboarding
         from smart.hub.peopleops import web as peopleops_web
 
-        vault_role = DATABASE_ROLES[HubRole.VAULT] if hub.role != "all" else hub_store.APP_ROLE
-        await asyncio.to_thread(onboarding.migrate, owner_url, role=vault_role)
         people = onboarding.PeopleOps(hub.database_url_in_use, hub.smartid)
         started.append(Pages(lambda guard: peopleops_web.router(people, guard)))
     if hub.runs("feedback"):
@@ -113,8 +132,6 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         from smart.hub.feedback import web as feedback_web
         from smart.hub.service_log import ServiceNodeLog
 
-        business_role = DATABASE_ROLES[HubRole.BUSINESS] if hub.role != "all" else hub_store.APP_ROLE
-        await asyncio.to_thread(feedback.migrate, owner_url, role=business_role)
         node = ServiceNodeLog(hub.settings.state_dir / "ledger", keys, node=feedback.NODE)
         desk = feedback.Feedback(hub.database_url_in_use, node)
         started.append(Pages(lambda guard: feedback_web.router(desk, guard)))
@@ -150,10 +167,8 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         )
         started.append(Pages(lambda guard: hubquery_web.router(query, guard)))
     if hub.runs("dashboard"):
-        from smart.hub.dashboard import index as dashboard_index
         from smart.hub.dashboard import web as dashboard_web
 
-        await asyncio.to_thread(dashboard_index.migrate, owner_url)
         # SMART-ID's tables are read on its own (the owner's) connection, where this hub holds them.
         board = await asyncio.to_thread(
             dashboard_web.Dashboard,

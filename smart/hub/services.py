@@ -46,7 +46,7 @@ from nats.aio.client import Client as NatsClient
 from psycopg.conninfo import make_conninfo
 
 from smart import settings as settings_
-from smart.bus import hub_roles
+from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
 from smart.contracts import approval
 from smart.hub import database_roles, handoff_central, reorders, work
@@ -55,24 +55,30 @@ from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
 from smart.hub.client_api import service as client_api_service
+from smart.hub.clients import store as clients_store
 from smart.hub.compliance import approve_page
+from smart.hub.compliance import index as compliance_index
 from smart.hub.compliance import service as compliance_service
 from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.maintenance import service as maintenance_service
 from smart.hub.maintenance import store as maintenance_store
+from smart.hub.safety import incidents as safety_incidents
 from smart.hub.safety import service as safety_service
+from smart.hub.vault import database as vault_database
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault import service as vault
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.smartid import SmartId
 from smart.hub.web import auth, people
-from smart.hub.web.status import FloorStatus, ServiceHealth
+from smart.hub.web.status import FloorStatus, ServiceHealth, station_heard
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
 from smart.ledger.trust import ADMIN_KEY
 from smart.secret_files import secret
+
+log = structlog.get_logger("smart.hub.services")
 
 #: The app role's password, generated on first use (or mounted) in the secrets directory.
 APP_PASSWORD_FILE = "ledger-app.password"
@@ -133,6 +139,10 @@ class HubServices:
         self.extensions: list[Any] = []
         #: The role's own database login, set by :meth:`start`.
         self.database_url_in_use = ""
+        #: Set by :meth:`start`: the settings' database URL is this role's own login, not the owner's;
+        #: the owner's work (:meth:`prepare`) was done beforehand (``smart hub migrate``), and every
+        #: connection of this process is that one login.
+        self.prepared = False
         #: The stations this hub takes ledgers from and publishes to.
         self.stations = list(settings.station_ids)
         self.hub_log: HubLog | None = None
@@ -156,11 +166,16 @@ class HubServices:
         #: The floor's contract approver (the embedded floor's ``driver.approve``, set by ``smart up``):
         #: with it, the Vault's page lets a second person approve a pending contract revision.
         self.contract_approver: approve_page.Approver | None = None
+        #: Each station's last heartbeat (when received, what it said), for ``/api/status``.
+        self.heartbeats: dict[str, tuple[float, messages.StationHeartbeat]] = {}
 
     def owner_database_url(self) -> str:
+        """The settings' database URL: the owner's, or (:attr:`prepared`) the role's own login."""
         return settings_.database_url(self.settings)
 
     def app_database_url(self) -> str:
+        if self.prepared:  # signed in as the role's own login: it is the only one this process holds
+            return self.owner_database_url()
         password = secret(self.settings.secrets_directory / APP_PASSWORD_FILE)
         return make_conninfo(self.owner_database_url(), user=hub_store.APP_ROLE, password=password)
 
@@ -169,6 +184,8 @@ class HubServices:
 
     def role_database_url(self) -> str:
         """This role's own PostgreSQL login (created as the owner if missing); ``all`` uses the app role."""
+        if self.prepared:
+            return self.owner_database_url()
         if self.role == "all":
             return self.app_database_url()
         return database_roles.ensure_login_role(
@@ -197,31 +214,103 @@ class HubServices:
 
     async def connect_nats(self, name: str) -> NatsClient:
         """A connection to the hub's NATS as this role's user (or, for ``all``, the driver's)."""
+        role = self.role
+
+        async def refused(err: Exception) -> None:
+            # A permissions violation is the server refusing this role's user something its code
+            # asked: say which role and what, so a gap in hub_roles.permissions is seen, not guessed.
+            log.warning(
+                "hub.nats_error", role=role, connection=name, error=f"{type(err).__name__}: {err}"[:300]
+            )
+
         return await nats.connect(
             self.settings.hub_nats_url(),
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,
+            error_cb=refused,
             **self.nats_signin(),
         )
 
-    async def start(self) -> None:
+    def prepare(self) -> None:
+        """As the database owner (the settings' URL): what this role's services need made before they run.
+
+        Every schema they use migrated, the role's login (with its password from the secrets
+        directory) created and granted exactly those tables, its pages' sign-in grants, Grafana's
+        read-only login. Idempotent. ``smart hub migrate --role …`` runs it alone (the chart's
+        migration step, the only place the owner's secret is mounted); :meth:`start` runs it first
+        when it is given the owner's URL (``smart up``, a single hub).
+        """
         owner_url = self.owner_database_url()
+        secrets_dir = self.settings.secrets_directory
+        vault_database.migrate(owner_url)  # every role's pages sign in against the Vault's logins
+        if self.runs("ledger-intake"):
+            hub_store.migrate(owner_url, app_password=secret(secrets_dir / APP_PASSWORD_FILE))
+            for migrate in (
+                handoff_central.migrate,
+                reorders.migrate,
+                work.migrate,
+                audit_index.migrate,
+                maintenance_store.migrate,
+                client_api_service.migrate,
+                compliance_index.migrate,
+                safety_incidents.migrate,
+            ):
+                migrate(owner_url)
+        if self.runs("means"):
+            means_service.migrate(owner_url)  # as the app role: the single hub, and smart up's Vault
+        if self.role != "all":
+            role = HubRole(self.role)
+            login = database_roles.DATABASE_ROLES[role]
+            database_roles.ensure_login_role(owner_url, role, secrets_dir)
+            database_roles.grant_sessions(owner_url, login)
+            if role is HubRole.VAULT:
+                vault_database.grant(owner_url, login)  # SMART-ID's tables, rows only
+                means_service.migrate(owner_url, app_role=login)
+                # What QACentral reads of the Floor's side must exist to be granted (idempotent).
+                hub_store.migrate(owner_url)
+                handoff_central.migrate(owner_url)
+                reorders.migrate(owner_url)
+                clients_store.migrate(owner_url)
+                database_roles.grant_vault_reads(owner_url)
+        from smart.hub import role_services
+
+        role_services.migrate(self, owner_url)
+        database_roles.ensure_grafana_role(owner_url, secrets_dir)
+        log.info("hub.prepared", role=self.role, login=self.role_login())
+
+    def role_login(self) -> str:
+        return hub_store.APP_ROLE if self.role == "all" else database_roles.DATABASE_ROLES[HubRole(self.role)]
+
+    async def start(self) -> None:
+        url = self.owner_database_url()
         keys = KeyStore(self.settings.key_directory)
+        login = await asyncio.to_thread(database_roles.login_of, url)
+        self.prepared = self.role != "all" and login == self.role_login()
+        if not self.prepared:  # given the owner's URL: do the owner's part first, here
+            await asyncio.to_thread(self.prepare)
+        log.info("hub.database_login", role=self.role, login=login, prepared=self.prepared)
+        owner_url = url  # the owner's, or (prepared) the role's own: nothing below migrates
         self.connection = await self.connect_nats(f"smart-hub-{self.role}")
         self.database_url_in_use = await asyncio.to_thread(self.role_database_url)
         if self.runs("ledger-intake"):
             await self._start_floor(owner_url, keys)
+            # The stations' rows of /api/status: the Floor (or the single hub) hears their heartbeats.
+            await self.connection.subscribe(subjects.HEARTBEATS, cb=self._on_heartbeat)
         auth.use_shop_zone(self.settings.shop_zone)  # every page's times, in the shop's zone
         # Every role's pages sign in against the Vault's logins (one shop, one set of accounts), as
-        # the sessions' own login role over a pool, never as the owner.
-        sessions_url = await asyncio.to_thread(
-            database_roles.ensure_sessions_role,
-            owner_url,
-            self.settings.secrets_directory,
-            None if self.role == "all" else HubRole(self.role),
-        )
-        self.logins = await asyncio.to_thread(Logins, owner_url, sessions_url=sessions_url)
+        # the sessions' own login role over a pool, never as the owner; prepared, as the role's
+        # login, which is in the sessions group.
+        if self.prepared:
+            sessions_url = url
+        else:
+            sessions_url = await asyncio.to_thread(
+                database_roles.ensure_sessions_role,
+                owner_url,
+                self.settings.secrets_directory,
+                None if self.role == "all" else HubRole(self.role),
+            )
+        self.logins = await asyncio.to_thread(Logins, owner_url, sessions_url=sessions_url, migrate=False)
         if self.runs("smart-id"):
             self.smartid = await asyncio.to_thread(
                 SmartId,
@@ -229,20 +318,17 @@ class HubServices:
                 key=keys.signing_key(vault.CREDENTIAL_KEY),
                 ledger=vault.SharedNodeLog(self.settings.state_dir / "ledger", keys),
                 zone=self.settings.shop_zone,
+                migrate=False,
             )
         if self.runs("means") and self.smartid is not None and not self.defer_means:
             await self._start_means(owner_url, keys)
         from smart.hub import role_services  # the role's own services (imports them only when started)
 
         self.extensions = await role_services.start(self, owner_url=owner_url, keys=keys)
-        # Grafana's read-only login, granted the dashboards' tables this role has just migrated.
-        await asyncio.to_thread(
-            database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
-        )
         if self.runs("audit"):  # AuditCentral prints each shipment's C of C as it reaches the hub
             from smart.hub.audit import printing
 
-            self.extensions.append(await printing.start(self))
+            self.extensions.append(await printing.start(self, migrate=False))
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
@@ -252,7 +338,6 @@ class HubServices:
     async def _start_means(self, owner_url: str, keys: KeyStore) -> None:
         """StandardsCentral, QACentral and InventoryHub, beside SMART-ID (whose credentials they verify)."""
         assert self.connection is not None and self.smartid is not None
-        await asyncio.to_thread(means_service.migrate, owner_url)
         self.means = await asyncio.to_thread(
             means_service.MeansServices,
             self.app_database_url(),
@@ -265,21 +350,9 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.means.start()
-        # QACentral's and InventoryHub's tables are new here when the means were deferred: Grafana's too.
-        await asyncio.to_thread(
-            database_roles.ensure_grafana_role, owner_url, self.settings.secrets_directory
-        )
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
-        password = secret(self.settings.secrets_directory / APP_PASSWORD_FILE)
-        await asyncio.to_thread(hub_store.migrate, owner_url, app_password=password)
-        await asyncio.to_thread(handoff_central.migrate, owner_url)
-        await asyncio.to_thread(reorders.migrate, owner_url)
-        await asyncio.to_thread(work.migrate, owner_url)
-        await asyncio.to_thread(audit_index.migrate, owner_url)
-        await asyncio.to_thread(maintenance_store.migrate, owner_url)
-        await asyncio.to_thread(client_api_service.migrate, owner_url)
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
         admin = keys.signing_key(ADMIN_KEY).verifying
@@ -319,11 +392,15 @@ class HubServices:
         )
         self.work.start()
         self.compliance = compliance_service.ComplianceCentral(
-            owner_url, self.app_database_url(), self.connection
+            owner_url, self.app_database_url(), self.connection, migrate=False
         )
         await self.compliance.start()  # ComplianceCentral and PolicyCentral: refusals, activations, flags
         self.safety = safety_service.SafetyCentral(
-            owner_url, self.app_database_url(), ledger_dir=self.settings.state_dir / "ledger", keys=keys
+            owner_url,
+            self.app_database_url(),
+            ledger_dir=self.settings.state_dir / "ledger",
+            keys=keys,
+            migrate=False,
         )
         await self.safety.start()
         self.maintenance = maintenance_service.MaintenanceService(
@@ -428,9 +505,22 @@ class HubServices:
             state="running" if connected else "unreachable",
             detail="" if connected else f"not connected to {self.settings.hub_nats_url()}",
         )
-        return FloorStatus(
-            healthy=database.healthy and connected, services=[database, hub_nats], checked_at=checked
-        )
+        services = [database, hub_nats]
+        if self.runs("ledger-intake"):  # the hub that hears the stations lists them, heard or not
+            offline_after_s = self.settings.station_offline_after_s
+            services += [
+                station_heard(s, self.heartbeats.get(s), offline_after_s=offline_after_s, now=checked)
+                for s in self.stations
+            ]
+        return FloorStatus(healthy=all(s.healthy for s in services), services=services, checked_at=checked)
+
+    async def _on_heartbeat(self, message: Any) -> None:
+        try:
+            heartbeat = messages.read_heartbeat(message.subject, message.data)
+        except messages.MessageError:
+            return  # not a heartbeat, or one station speaking for another
+        if heartbeat.station in self.stations:
+            self.heartbeats[heartbeat.station] = (time.time(), heartbeat)
 
     async def _gather(self, gathering: HubNodeGathering, every_s: float = 2.0) -> None:
         while True:

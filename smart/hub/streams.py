@@ -2,8 +2,10 @@
 
 Created by the hub (never by a station, whose NATS user may not create
 them) when the hub's nats-server is up: the ``contracts`` bucket stations
-mirror, the ``station-status`` bucket of heartbeats, and the ``LEDGER``
-stream that receives every station's ledger batches. Idempotent: run at
+mirror, the ``station-status`` bucket of heartbeats, the station records, the
+contract approvals, the ``LEDGER`` stream that receives every station's
+ledger batches, and the one-way Business feed. On Kubernetes the operator
+runs it at its start. Idempotent: run at
 every start.
 """
 
@@ -14,6 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig, StreamSource
 
 from smart.bus import hub_roles, subjects
+from smart.contracts import approval
 from smart.node import records
 
 #: How long the ledger stream remembers a batch's Nats-Msg-Id to drop a re-sent duplicate.
@@ -26,6 +29,7 @@ async def ensure_hub_streams(js: JetStreamContext) -> None:
     )
     await _ensure_bucket(js, KeyValueConfig(bucket=subjects.STATION_STATUS_BUCKET, history=1))
     await records.ensure_records_bucket(js)  # people, equipment, lots, PO lines the stations mirror
+    await approval.bucket(js)  # the approvals the Vault's page and the Floor's policy read, never make
     config = StreamConfig(
         name=subjects.LEDGER_STREAM,
         subjects=[subjects.LEDGER_SUBJECTS],

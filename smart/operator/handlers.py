@@ -29,6 +29,10 @@ contract names) before anything is distributed, and writes the verdict on the ap
 RBAC decides who may create a ContractApproval at all (``smart-contract-approver``). The author
 proves themself with the annotation :data:`~smart.contracts.models.AUTHOR_ANNOTATION`.
 
+At start the operator makes the hub's streams and buckets (:func:`smart.hub.streams.ensure_hub_streams`,
+idempotent): on Kubernetes no hub role's NATS user may create them, and the operator signs in as the
+driver and always runs.
+
 Ready means active: a contract is Ready only when every selected station's heartbeat reports the
 revision it was sent (:mod:`smart.operator.heartbeats`); a background task keeps each contract's
 status and each Station's status in step with the heartbeats. A Station has a finalizer: deleting
@@ -68,6 +72,7 @@ from smart.contracts.models import (
     SmartContractStatus,
     Station,
 )
+from smart.hub import streams
 from smart.keys import KeyStore, SigningKey
 from smart.operator import heartbeats, kube, metrics, shipping, workloads
 
@@ -190,6 +195,9 @@ async def startup(
     connection = await nats.connect(url, name="smart-operator", **config.hub_nats_signin())
     node_log: ledger.NodeLog | None = None
     try:  # every later failure closes what was opened, so kopf's retries leak no connection
+        # On Kubernetes nothing else may make the hub's streams and buckets: the hub roles' NATS users
+        # cannot create them, and the operator (the driver) is the one component always running.
+        await streams.ensure_hub_streams(connection.jetstream())
         kv = await distribution.bucket(connection.jetstream())
         node_log = ledger.NodeLog.open(config.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
         heard = heartbeats.Heard()

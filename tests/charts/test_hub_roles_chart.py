@@ -17,6 +17,7 @@ import yaml
 
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
+from smart.hub import database_roles
 from smart.provision import chart as generated
 from tests.charts.conftest import CHART, HUB_ROLES, NAMESPACE, env_of, find, render
 
@@ -36,7 +37,7 @@ def test_each_enabled_role_is_a_deployment_running_its_role_with_a_service(
         deployment = find(objects, "Deployment", name)
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["args"] == ["hub", "run", "--role", role.value]
+        assert container["args"][:4] == ["hub", "run", "--role", role.value]
         env = env_of(container)
         assert env["SMART_NATS_URL"] == f"nats://smart-nats.{NAMESPACE}.svc:4222"  # no user: its own password
         assert env["SMART_SECRETS_DIR"] == "/var/lib/smart/secrets"
@@ -61,6 +62,60 @@ def test_each_enabled_role_is_a_deployment_running_its_role_with_a_service(
         find(objects, "Deployment", "smart-hub")
 
 
+def _secrets_of(container: dict[str, Any], pod: dict[str, Any]) -> set[str]:
+    """Every Secret ``container`` can read: through env (secretKeyRef) and through the volumes it mounts."""
+    found = {
+        str(e["valueFrom"]["secretKeyRef"]["name"]) + ":" + str(e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    mounted = {m["name"] for m in container.get("volumeMounts", [])}
+    for volume in pod["volumes"]:
+        if volume["name"] in mounted and "secret" in volume:
+            secret = volume["secret"]
+            items = secret.get("items") or [{"key": "*"}]
+            found |= {f"{secret['secretName']}:{item['key']}" for item in items}
+    return found
+
+
+def test_each_role_app_container_holds_only_its_own_login_the_migration_step_the_owners(
+    installed: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
+    """The owner's URL (the PostgreSQL Secret's ``url``) reaches the ``migrate`` init container only;
+    the app container mounts no Secret and runs on the connection string that step writes."""
+    _values, objects = installed
+    owner = "smart-postgresql:url"
+    for role in HubRole:
+        pod = find(objects, "Deployment", f"smart-hub-{role.value}")["spec"]["template"]["spec"]
+        (app,) = pod["containers"]
+        init = {c["name"]: c for c in pod["initContainers"]}
+        assert list(init) == ["secrets", "migrate"]  # the NATS password copied first, then the owner's step
+        migrate = init["migrate"]
+        url_file = migrate["args"][migrate["args"].index("--url-file") + 1]
+        assert migrate["args"][:4] == ["hub", "migrate", "--role", role.value]
+        assert app["args"] == ["hub", "run", "--role", role.value, "--database-url-file", url_file]
+        assert url_file.startswith(env_of(app)["SMART_SECRETS_DIR"] + "/")  # on the role's own volume
+        own_login = f"smart-hub-roles:{database_roles.password_file(role)}"
+        grafana = f"smart-hub-roles:{database_roles.GRAFANA_PASSWORD_FILE}"
+        assert _secrets_of(migrate, pod) == {owner, own_login, grafana}, role
+        assert _secrets_of(app, pod) == set(), f"{role}: the app container holds a Secret"
+        assert "SMART_DATABASE_URL" not in env_of(app)
+        assert _secrets_of(init["secrets"], pod) - {
+            f"{o['secretName']}:*" for o in [{"secretName": "smart-keys"}]
+        } == {f"smart-hub-roles:{hub_roles.password_file(role)}"}
+        # The migration step reads its passwords where they are mounted: nothing of them is copied.
+        assert env_of(migrate)["SMART_SECRETS_DIR"] == "/etc/smart/migrate-secrets"
+    for deployment in (o for o in objects if o["kind"] in {"Deployment", "StatefulSet", "Job"}):
+        pod = deployment["spec"]["template"]["spec"]
+        holders = [
+            c["name"]
+            for c in [*pod.get("initContainers", []), *pod["containers"]]
+            if owner in _secrets_of(c, pod)
+        ]
+        name = deployment["metadata"]["name"]
+        assert holders in ([], ["migrate"]) or name == "smart-postgresql", (name, holders)
+
+
 def test_the_passwords_are_generated_into_a_secret_never_taken_from_values(
     installed: tuple[dict[str, Any], list[dict[str, Any]]],
 ) -> None:
@@ -70,6 +125,7 @@ def test_the_passwords_are_generated_into_a_secret_never_taken_from_values(
         "postgres-smart_vault.password",
         "postgres-smart_business.password",
         "ledger-app.password",
+        database_roles.GRAFANA_PASSWORD_FILE,
     }
     assert set(secret) == wanted
     assert all(len(v) == 32 for v in secret.values())

@@ -26,6 +26,11 @@ from tests.node.conftest import agent_for
 DEADLINE_S = 240.0
 
 
+def _own_parts_healthy(status: dict[str, Any]) -> bool:
+    own = [s for s in status.get("services", []) if s["kind"] in {"database", "hub-nats"}]
+    return len(own) == 2 and all(s["healthy"] for s in own)
+
+
 def start_hub(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
@@ -61,11 +66,15 @@ async def test_smart_hub_run_serves_the_hub_with_real_postgres_and_nats_and_no_f
                     status = (await client.get(f"{base}/api/status")).json()
                 except httpx.HTTPError:
                     status = {}
-                if status.get("healthy"):
+                if _own_parts_healthy(status):
                     break
                 await asyncio.sleep(0.5)
-            assert status.get("healthy"), status
-            assert {s["kind"] for s in status["services"]} == {"database", "hub-nats"}
+            assert _own_parts_healthy(status), status
+            # Every station the hub serves is listed, heard from or not (none is yet): not healthy.
+            rows = {s["station"]: s for s in status["services"] if s["kind"] == "station-agent"}
+            assert sorted(rows) == ["mt-1", "pt-1", "ut-1"], status
+            assert rows["ut-1"]["detail"] == "no heartbeat from the station yet"
+            assert not status["healthy"]
             assert (await client.get(f"{base}/login")).status_code == 200  # SMART-ID's sign-in page
         assert not (state / "postgres").exists() and not (state / "nats").exists()  # no floor of its own
 
@@ -80,6 +89,14 @@ async def test_smart_hub_run_serves_the_hub_with_real_postgres_and_nats_and_no_f
             shipped = int(row[0]) if row else 0
             await asyncio.sleep(0.5)
         assert shipped >= size, f"{shipped} of {size} pt-1 entries reached the hub"
+        async with httpx.AsyncClient(timeout=5) as client:  # and pt-1's row now says it is heard
+            heard: dict[str, Any] = {}
+            while loop.time() < deadline and not heard.get("online"):
+                status = (await client.get(f"{base}/api/status")).json()
+                heard = next(s for s in status["services"] if s.get("station") == "pt-1")
+                await asyncio.sleep(0.5)
+            assert heard["online"] and heard["healthy"], heard
+            assert heard["ledger_lag"] is not None, heard
     finally:
         await agent.stop()
         hub.terminate()

@@ -14,12 +14,17 @@ from typing import Any
 import aiohttp
 import kmock
 import kopf
+import nats
+import nats.js.errors
 import pytest
 import yaml
 from kopf._core.engines.activities import ActivityError
 
 from smart import ledger
+from smart.bus import hub_roles, subjects
+from smart.contracts import approval
 from smart.keys import KeyStore
+from smart.node import records
 from smart.operator import handlers, metrics
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
@@ -100,6 +105,37 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, ActivityError):
             await asyncio.wait_for(task, 30)
+
+
+async def test_the_operator_makes_the_hubs_streams_and_buckets_at_start_and_keeps_them_on_a_restart(
+    start_operator: Starter, nats_floor: BackgroundFloor
+) -> None:
+    """On Kubernetes nothing else makes them: without them the Floor's intake, the stations' mirrors
+    and the Business feed have nothing to read. The floor fixture made them: take them away first."""
+    made = [
+        subjects.LEDGER_STREAM,
+        hub_roles.PUBLISHED_STREAM,
+        hub_roles.BUSINESS_FEED_STREAM,
+        f"KV_{subjects.CONTRACTS_BUCKET}",
+        f"KV_{subjects.STATION_STATUS_BUCKET}",
+        f"KV_{records.RECORDS_BUCKET}",
+        f"KV_{approval.BUCKET}",
+    ]
+    hub = await nats.connect(nats_floor.hub_url)
+    js = hub.jetstream()
+    try:
+        for stream in made:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream)
+        api = await start_operator()
+        assert {stream: (await js.stream_info(stream)).config.name for stream in made} == {s: s for s in made}
+        assert (await js.stream_info(hub_roles.BUSINESS_FEED_STREAM)).config.mirror is not None
+        await js.publish(subjects.ledger_subject("pt-1"), b"batch", headers={"Nats-Msg-Id": "restart-check"})
+        await api.stop()
+        await start_operator()  # a restart: what is there stays, nothing is made twice
+        assert (await js.stream_info(subjects.LEDGER_STREAM)).state.messages == 1
+    finally:
+        await hub.close()
 
 
 async def _equal(value: object, expected: int) -> bool:

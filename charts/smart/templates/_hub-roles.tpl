@@ -21,16 +21,21 @@
 {{- end -}}
 
 {{/*
-  The secrets files each role reads from its secrets directory (smart.bus.hub_roles.password_file,
-  smart.hub.database_roles.password_file): its NATS password, its PostgreSQL login's, and for the
-  Vault and the Floor the ledger app role's, which both use.
+  The secrets each role's pod holds (smart.bus.hub_roles.password_file,
+  smart.hub.database_roles.password_file): the app container its NATS password only (copied to its
+  volume); the migrate init container, read only, its PostgreSQL login's password (the Floor's is
+  the ledger app role's) and Grafana's read-only login's (GRAFANA_PASSWORD_FILE), which it sets.
 */}}
-{{- define "smart.hubs.roleSecretKeys" -}}
+{{- define "smart.hubs.migrateSecretKeys" -}}
 {{- $keys := dict
-  "vault" (list "nats-hub-vault.password" "postgres-smart_vault.password" "ledger-app.password")
-  "floor" (list "nats-hub-floor.password" "ledger-app.password")
-  "business" (list "nats-hub-business.password" "postgres-smart_business.password") -}}
-{{- index $keys .role | toJson -}}
+  "vault" (list "postgres-smart_vault.password")
+  "floor" (list "ledger-app.password")
+  "business" (list "postgres-smart_business.password") -}}
+{{- append (index $keys .role) "postgres-smart_grafana.password" | toJson -}}
+{{- end -}}
+
+{{- define "smart.hubs.roleSecretKeys" -}}
+{{- prepend (include "smart.hubs.migrateSecretKeys" . | fromJsonArray) (printf "nats-hub-%s.password" .role) | toJson -}}
 {{- end -}}
 
 {{- define "smart.hubs.secretKeys" -}}

@@ -222,11 +222,13 @@ class PrinterService:
         await asyncio.to_thread(self.central.close)
 
 
-async def start(hub: HubServices, *, every_s: float = 5.0) -> PrinterService:
-    """Start printing on the hub running AuditCentral (its table migrated first, as the owner)."""
+async def start(hub: HubServices, *, every_s: float = 5.0, migrate: bool = True) -> PrinterService:
+    """Start printing on the hub running AuditCentral (its table migrated first, as the owner, unless
+    ``migrate=False``: migrated beforehand by :meth:`~smart.hub.services.HubServices.prepare`)."""
     from smart.hub.audit import web as audit_web
 
-    await asyncio.to_thread(index.migrate, hub.owner_database_url())
+    if migrate:
+        await asyncio.to_thread(index.migrate, hub.owner_database_url())
     keys = audit_web.audit_keys(hub.settings)
     central = await asyncio.to_thread(lambda: AuditCentral(hub.app_database_url(), **keys))
     return PrinterService(central, CertificatePrinter(central, shop=SHOP), every_s)

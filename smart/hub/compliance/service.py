@@ -54,8 +54,9 @@ def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
 class ComplianceCentral:
     """The two indexes and the flags, running beside the other hub services."""
 
-    def __init__(self, owner_url: str, app_url: str, connection: NatsClient) -> None:
+    def __init__(self, owner_url: str, app_url: str, connection: NatsClient, *, migrate: bool = True) -> None:
         self.owner_url = owner_url
+        self.migrate = migrate
         self.app_url = app_url
         self.connection = connection
         self.tasks: list[asyncio.Task[None]] = []
@@ -65,7 +66,8 @@ class ComplianceCentral:
         return approval.KvApprovalStore(await approval.bucket(self.connection.jetstream()))
 
     async def start(self) -> None:
-        await asyncio.to_thread(index.migrate, self.owner_url)
+        if self.migrate:  # else migrated by the owner beforehand (HubServices.prepare)
+            await asyncio.to_thread(index.migrate, self.owner_url)
         records = await (await self.approvals()).all()
         specs = [r.spec for record in records for r in record.revisions]
         decisions = await asyncio.to_thread(

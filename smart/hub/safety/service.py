@@ -36,15 +36,19 @@ class ReportIn(BaseModel):
 
 
 class SafetyCentral:
-    def __init__(self, owner_url: str, app_url: str, *, ledger_dir: Path, keys: KeyStore) -> None:
+    def __init__(
+        self, owner_url: str, app_url: str, *, ledger_dir: Path, keys: KeyStore, migrate: bool = True
+    ) -> None:
         self.owner_url = owner_url
+        self.migrate = migrate
         self.app_url = app_url
         self.ledger = ServiceNodeLog(ledger_dir, keys, node=NODE)
         self.index: incidents.IncidentIndex | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(incidents.migrate, self.owner_url)
+        if self.migrate:  # else migrated by the owner beforehand (HubServices.prepare)
+            await asyncio.to_thread(incidents.migrate, self.owner_url)
         self.index = await asyncio.to_thread(incidents.IncidentIndex.connect, self.app_url)
         self.task = asyncio.create_task(self.index.run(), name="safety-incidents")
 

@@ -63,12 +63,14 @@ class Logins:
         sessions_url: str | None = None,
         clock: Callable[[], datetime] = utc_now,
         pool_size: int = 4,
+        migrate: bool = True,
     ) -> None:
         self.url = database_url
         self.clock = clock
         self.hasher = PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
-        database.migrate(database_url)
+        if migrate:  # False: migrated by the owner beforehand (a hub role signed in as its own login)
+            database.migrate(database_url)
         self.pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             sessions_url or database_url,
             min_size=1,

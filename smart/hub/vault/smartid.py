@@ -127,14 +127,17 @@ class SmartId:
         ledger: Ledger,
         clock: Callable[[], datetime] = utc_now,
         zone: tzinfo = UTC,
+        migrate: bool = True,
     ) -> None:
+        """``migrate=False``: the schema was migrated by the owner beforehand (a hub role's own login)."""
         self.url = database_url
         #: The shop's time zone: records are current through the end of their due day here.
         self.zone = zone
         self.key = key
         self.ledger = ledger
         self.clock = clock
-        database.migrate(database_url)
+        if migrate:
+            database.migrate(database_url)
         with database.connect(database_url) as conn:
             conn.execute(
                 "INSERT INTO vault.issuer_keys (key_id, public_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",

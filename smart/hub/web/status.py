@@ -6,6 +6,7 @@ and NATS it was given. Kept with the hub (not the floor) so the hub never needs 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -62,3 +63,50 @@ class FloorStatus(BaseModel):
     healthy: bool
     services: list[ServiceHealth]
     checked_at: float
+
+
+def station_heard(
+    station: str, heard: tuple[float, Any] | None, *, offline_after_s: float, now: float | None = None
+) -> ServiceHealth:
+    """A station as a hub without the embedded floor sees it: from its last heartbeat alone.
+
+    ``heard`` is (when the hub received it, the :class:`smart.bus.messages.StationHeartbeat`); a
+    station never heard from, or silent for longer than ``offline_after_s``, is not healthy and
+    the row says why, as is one whose ledger the hub refuses or that has a ledger alarm open.
+    """
+    now = time.time() if now is None else now
+    if heard is None:
+        return ServiceHealth(
+            name=f"node-{station}",
+            kind="station-agent",
+            healthy=False,
+            detail="no heartbeat from the station yet",
+            state="unknown",
+            station=station,
+            online=False,
+        )
+    at, heartbeat = heard
+    blocked, alarms = heartbeat.trouble()
+    online = now - at <= offline_after_s
+    if blocked is not None:
+        detail = f"ledger blocked: {blocked}"
+    elif alarms:
+        detail = f"ledger alarm: {alarms[0]}"
+    elif not online:
+        detail = f"offline: no heartbeat for {now - at:.0f} s"
+    else:
+        detail = ""
+    return ServiceHealth(
+        name=f"node-{station}",
+        kind="station-agent",
+        healthy=not detail,
+        detail=detail,
+        state="running" if online else "offline",
+        station=station,
+        online=online,
+        revisions=dict(heartbeat.revisions),
+        ledger_lag=heartbeat.ledger_lag,
+        ledger_blocked=blocked,
+        ledger_alarms=alarms,
+        mirror_lag=heartbeat.mirror_lag,
+    )

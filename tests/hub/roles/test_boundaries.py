@@ -29,6 +29,7 @@ from smart.access import distribution as access_distribution
 from smart.access.roles import Role
 from smart.bus import hub_roles, subjects
 from smart.bus.hub_roles import HubRole
+from smart.contracts import approval
 from smart.hub import database_roles
 from smart.hub.published import feed
 from smart.hub.services import HubServices, services_of
@@ -184,7 +185,9 @@ def test_business_pages_sign_in_as_the_sessions_role_not_the_owner(hubs: Hubs) -
         assert conn.execute("SELECT current_user AS who").fetchone() == {"who": "smart_sessions_business"}
 
 
-def test_what_the_floor_publishes_arrives_at_business_and_only_there(hubs: Hubs) -> None:
+def _floor_publishes_po_4411(hubs: Hubs) -> None:
+    """PO 4411 line 1 handed off, published by the Floor's user (tests stay independent of order)."""
+
     async def publish() -> None:
         errors: list[str] = []
         client = await _signed_in(hubs, HubRole.FLOOR, errors)
@@ -199,6 +202,10 @@ def test_what_the_floor_publishes_arrives_at_business_and_only_there(hubs: Hubs)
             await client.close()
 
     hubs.floor.run(publish())
+
+
+def test_what_the_floor_publishes_arrives_at_business_and_only_there(hubs: Hubs) -> None:
+    _floor_publishes_po_4411(hubs)
     url = hubs.database_url(HubRole.BUSINESS)
     found: list[feed.PublishedRecord] = []
     deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
@@ -258,9 +265,10 @@ def test_a_client_complaint_on_a_published_po_requests_a_capa_on_the_ledger(
     feedback.migrate(hubs.owner_url, role=database_roles.DATABASE_ROLES[HubRole.BUSINESS])
     node = ServiceNodeLog(tmp_path / "ledger", KeyStore(tmp_path / "keys"), node=feedback.NODE)
     desk = feedback.Feedback(hubs.database_url(HubRole.BUSINESS), node)
+    _floor_publishes_po_4411(hubs)
     deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
     while not feed.records(desk.url, "po-status") and asyncio.run(_clock()) < deadline:
-        pass  # the PO status published by the test above reaches Business
+        pass  # the PO status the Floor published reaches Business
     with pytest.raises(feedback.FeedbackError, match="po: 'PO-9999' is not a PO published"):
         desk.receive(po="PO-9999", line="1", kind="complaint", text="late", actor="client-desk")
     kept = desk.receive(po="PO-4411", line="1", kind="complaint", text="dye residue", actor="client-desk")
@@ -371,6 +379,8 @@ def test_the_vault_hub_may_not_touch_the_ledger_stations_the_feed_or_the_floors_
             await kv.delete("pt-1.person.E-9001")
             keys = await access_distribution.bucket(js, hub_roles.ACCESS_KEYS_BUCKET)  # made if missing
             await keys.put("smoke", b"{}")
+            # The approval page reads the approvals (the operator made the bucket); it writes none.
+            await approval.KvApprovalStore(await approval.bucket(js)).all()
             with pytest.raises(nats.errors.TimeoutError):  # no reply: the request never left
                 await js.stream_info(subjects.LEDGER_STREAM)
             refusals = await _refused(
@@ -381,6 +391,7 @@ def test_the_vault_hub_may_not_touch_the_ledger_stations_the_feed_or_the_floors_
                     "ledger.pt-1.batch",
                     "station.pt-1.ledger.witness",
                     "published.po-status.forged",
+                    f"$KV.{hub_roles.APPROVALS_BUCKET}.floor-basics",  # an approval is the driver's
                     "$JS.API.STREAM.CREATE.SMUGGLED",
                     f"$JS.API.STREAM.INFO.{subjects.LEDGER_STREAM}",
                 ],
@@ -418,7 +429,8 @@ def test_the_floor_hub_may_not_write_people_keys_nor_reach_stations_beyond_the_l
                     "$JS.API.STREAM.CREATE.SMUGGLED",
                     "$JS.API.STREAM.DELETE.LEDGER",
                 ],
-                subscribe=["station.pt-1.>", "station.*.heartbeat", "_INBOX_hub_vault.>"],
+                # Heartbeats it may hear (its /api/status lists the stations); nothing else of theirs.
+                subscribe=["station.pt-1.>", "station.*.decide", "_INBOX_hub_vault.>"],
             )
             return refusals, seq
         finally:
