@@ -182,6 +182,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
         ]
         for bucket in access:
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
+        # PolicyCentral's pages and flags read the two-person records (only the drivers write them).
+        publish += _bucket_read(APPROVALS_BUCKET, create=True)
     else:
         publish += [
             *_pull_consumer(subjects.LEDGER_STREAM, LEDGER_CONSUMER),
