@@ -180,10 +180,11 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
             ACCESS_REVOCATIONS_BUCKET,
             *(access_station_bucket(s) for s in stations),
         ]
+        # PolicyCentral's pages and flags read the two-person records (only the drivers write them);
+        # before the access buckets, whose per-station ones the chart appends per configured station.
+        publish += _bucket_read(APPROVALS_BUCKET, create=True)
         for bucket in access:
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
-        # PolicyCentral's pages and flags read the two-person records (only the drivers write them).
-        publish += _bucket_read(APPROVALS_BUCKET, create=True)
     else:
         publish += [
             *_pull_consumer(subjects.LEDGER_STREAM, LEDGER_CONSUMER),
