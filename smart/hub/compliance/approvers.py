@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 
-from smart.contracts import kube_approval
+import nats.errors
+
+from smart.contracts import approval, kube_approval
 from smart.hub.compliance.approve_page import Approver
 from smart.settings import Settings
 
@@ -23,7 +25,14 @@ async def on_embedded_floor(name: str, revision: str, token: str, *, settings: S
     """The embedded driver approves and distributes (what ``smart contract approve`` runs)."""
     from smart.embedded import driver  # only a hub beside an embedded floor imports the driver
 
-    applied = await driver.approve(name, revision, token, settings)
+    try:
+        applied = await driver.approve(name, revision, token, settings)
+    except (OSError, nats.errors.Error) as err:  # no floor here, or this hub may not sign in as its driver
+        raise approval.ApprovalRefused(
+            # Not the URL: a chart's carries the user's password.
+            f"the embedded floor's driver could not be reached ({type(err).__name__}); "
+            "on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE"
+        ) from err
     return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]
 
 
