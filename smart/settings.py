@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         " (each recorded as contract.bootstrapped): for seeding a new cluster only; off, a new"
         " contract waits for its ContractApproval like every change.",
     )
+    contract_approval_namespace: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        description="On Kubernetes: the namespace where the hub's approval page creates ContractApprovals"
+        " for the operator to verify (the pod's service account bound to the contract-approver Role)."
+        " Unset: the page approves through the embedded floor's driver, as `smart contract approve` does.",
+    )
     # The station's GPIO pin map (BCM numbers; defaults: a Pi 5 HAT layout clear of I2C, SPI and UART).
     station_gpio: Literal["auto", "pi", "simulated"] = Field(
         default="auto",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import typer
 
@@ -338,63 +338,9 @@ def at_command(
             typer.echo(f"  rules: {', '.join(item.rules)}")
 
 
-def _approve_on_kubernetes(
-    name: str, revision: str, token: str, namespace: str, patience_s: float = 120
-) -> str:
-    """Create a ContractApproval for the pending revision and wait for the operator's verdict."""
-    import hashlib
-    import os
-    import time
+def _approve_on_kubernetes(name: str, revision: str, token: str, namespace: str) -> str:
+    """Create a ContractApproval for the pending revision (or an emergency's countersignature) and
+    wait for the operator's verdict (:mod:`smart.contracts.kube_approval`, the hub page's call too)."""
+    from smart.contracts import kube_approval
 
-    from kubernetes import client, config
-
-    from smart.contracts import approval
-    from smart.contracts.models import GROUP, VERSION
-
-    server = os.environ.get("SMART_KUBE_SERVER")
-    if server:
-        configuration = client.Configuration()
-        configuration.host = server
-        api_client = client.ApiClient(configuration)
-    else:
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        api_client = client.ApiClient()
-    api = client.CustomObjectsApi(api_client)
-    try:
-        contract = cast(
-            "dict[str, Any]",
-            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "smartcontracts", name),
-        )
-    except client.ApiException as err:
-        raise approval.ApprovalRefused(
-            f"no SmartContract {name} in namespace {namespace} ({err.status})"
-        ) from err
-    pending = str((contract.get("status") or {}).get("pendingRevision") or "")
-    if len(revision) < 8 or not pending.startswith(revision):
-        raise approval.ApprovalRefused(
-            f"revision {revision} is not the pending one (pending: {pending[:12] or 'none'})"
-        )
-    object_name = f"{name}-{pending[:8]}-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ContractApproval",
-        "metadata": {"name": object_name, "namespace": namespace},
-        "spec": {"contract": name, "revision": pending, "credential": token},
-    }
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", body)
-    deadline = time.monotonic() + patience_s
-    while time.monotonic() < deadline:
-        found = cast(
-            "dict[str, Any]",
-            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", object_name),
-        )
-        status = found.get("status") or {}
-        if status.get("accepted") == "True":
-            return f"contractapproval/{object_name} accepted: {status.get('message')}"
-        if status.get("accepted") == "False":
-            raise approval.ApprovalRefused(str(status.get("message")))
-        time.sleep(0.2)
-    raise approval.ApprovalRefused(f"contractapproval/{object_name}: the operator has not judged it yet")
+    return kube_approval.request(name, revision, token, namespace)

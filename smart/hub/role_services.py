@@ -154,6 +154,19 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         )
         ai.start()
         started.append(ai)
+    if hub.runs("policy") and hub.smartid is not None:
+        from smart.hub.compliance import approvers
+        from smart.hub.compliance import policy as policy_central
+
+        central = policy_central.PolicyCentral(
+            owner_url,
+            hub.app_database_url(),
+            hub.connection,
+            hub.smartid,
+            approve=hub.contract_approver or approvers.for_settings(hub.settings),
+        )
+        await central.start()
+        started.append(central)
     if hub.runs("hubquery"):
         from smart.hub.hubquery import answers
         from smart.hub.hubquery import web as hubquery_web

@@ -48,7 +48,6 @@ from psycopg.conninfo import make_conninfo
 from smart import settings as settings_
 from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
-from smart.contracts import approval
 from smart.hub import database_roles, handoff_central, reorders, work
 from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
@@ -87,14 +86,15 @@ APP_PASSWORD_FILE = "ledger-app.password"
 ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
     # StandardsCentral, QACentral and InventoryHub sign and verify with SMART-ID's credentials, so they
     # run beside it (InventoryHub belongs on Business by DESIGN, which may not reach the Vault yet).
-    HubRole.VAULT: ("smart-id", "means", "education", "peopleops", "hubquery"),
+    # PolicyCentral (contract history, in force at, the approval page) signs with SMART-ID: the Vault's.
+    HubRole.VAULT: ("smart-id", "means", "education", "peopleops", "policy", "hubquery"),
     HubRole.FLOOR: (
         "ledger-intake",
         "hub-node-gathering",
         "handoff-central",
         "reorder-board",
         "work",
-        # These read the hub log, which the Floor holds; DESIGN puts policy and audit on the Vault,
+        # These read the hub log, which the Floor holds; DESIGN puts compliance and audit on the Vault,
         # which would need the Vault's login to read the ledger tables (not granted yet).
         "compliance",
         "audit",
@@ -163,8 +163,9 @@ class HubServices:
         self.maintenance: maintenance_service.MaintenanceService | None = None
         self.means: means_service.MeansServices | None = None
         self.client_api: client_api_service.ClientApiServices | None = None
-        #: The floor's contract approver (the embedded floor's ``driver.approve``, set by ``smart up``):
-        #: with it, the Vault's page lets a second person approve a pending contract revision.
+        #: The floor's contract approver for the Vault's approval page; unset, the settings' one
+        #: (:func:`smart.hub.compliance.approvers.for_settings`: the operator's namespace, else the
+        #: embedded driver). ``smart up`` sets the embedded floor's.
         self.contract_approver: approve_page.Approver | None = None
         #: Each station's last heartbeat (when received, what it said), for ``/api/status``.
         self.heartbeats: dict[str, tuple[float, messages.StationHeartbeat]] = {}
@@ -423,14 +424,6 @@ class HubServices:
         )
         self.client_api.start()
 
-    def _approve_page(self, guard: auth.Guard, smartid: SmartId, connection: NatsClient) -> APIRouter:
-        async def approvals() -> approval.KvApprovalStore:
-            return approval.KvApprovalStore(await approval.bucket(connection.jetstream()))
-
-        return approve_page.router(
-            guard, smartid=smartid, approvals=approvals, approve=self.contract_approver
-        )
-
     def routers(self, guard: auth.Guard | None = None, *, sign_in: bool = True) -> list[APIRouter]:
         """This role's pages: SMART-ID's (Vault), the jobs, reorders and work (Floor), its own services'."""
         assert self.logins is not None
@@ -444,8 +437,6 @@ class HubServices:
                 signin=self.nats_signin(),
             )
             found.append(people.router(self.smartid, guard, publish=publish))
-            if self.connection is not None:
-                found.append(self._approve_page(guard, self.smartid, self.connection))
         if self.runs("handoff-central"):
             found += [
                 handoff_central.router(self.app_database_url(), guard),

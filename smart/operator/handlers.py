@@ -365,6 +365,10 @@ async def _show(
     body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     dropped = set(previous.revisions if previous else ()) - set(status.revisions)
     body["revisions"] = {**body["revisions"], **dict.fromkeys(dropped)}  # merge patch: null drops a key
+    # A field the new status no longer has (the pendingRevision and approver once approved) must be
+    # nulled too, or kubectl keeps showing a revision as pending after its approval.
+    was = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else {}
+    body.update(dict.fromkeys(was.keys() - body.keys()))
     await _kube().patch_status(CONTRACTS, *key, body)
     runtime.written[key] = status
     if previous is None or previous.ready != status.ready:

@@ -14,6 +14,7 @@ not tied to a person, and a revision that is no longer the pending one (a stale 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,19 +36,46 @@ log = structlog.get_logger("smart.hub.compliance")
 Approver = Callable[[str, str, str], Awaitable[list[str]]]
 #: Where the two-person records are (the hub's ``contract-approvals`` bucket).
 Approvals = Callable[[], Awaitable[approval.KvApprovalStore]]
+_COUNTERSIGN = (approval.COUNTERSIGN_DUE, approval.COUNTERSIGN_OVERDUE)
 
 
-def pending_view(record: approval.Record) -> dict[str, Any] | None:
-    """The pending revision as the page shows it (None: nothing waits for approval)."""
-    entry = record.find(record.pending) if record.pending else None
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def awaiting(record: approval.Record, now: datetime) -> approval.Revision | None:
+    """The revision waiting for a signature: the pending one, else an emergency in force to countersign."""
+    if record.pending and (entry := record.find(record.pending)) is not None:
+        return entry
+    in_force = record.find(record.distributed) if record.distributed else None
+    if in_force is not None and in_force.state(now) in _COUNTERSIGN:
+        return in_force
+    return None
+
+
+def pending_view(record: approval.Record, now: datetime) -> dict[str, Any] | None:
+    """The revision awaiting a signature as the page shows it (None: nothing waits for one)."""
+    entry = awaiting(record, now)
     if entry is None:
         return None
-    in_force = record.find(record.distributed) if record.distributed else None
+    countersign = entry.revision == record.distributed
+    if countersign:  # a countersigner reviews the change against what was in force before the emergency
+        earlier = [r for r in record.revisions if r.distributed is not None and r.revision != entry.revision]
+        in_force = max(earlier, key=lambda r: r.distributed or r.submitted) if earlier else None
+    else:
+        in_force = record.find(record.distributed) if record.distributed else None
+    state = entry.state(now)
     return {
         "revision": entry.revision,
         "author": entry.author.badge if entry.author else None,
         "submitted": entry.submitted.isoformat(timespec="seconds"),
         "emergency": entry.emergency,
+        "countersign": countersign,
+        "state": state,
+        "approved_by": [a.badge for a in entry.approvals],
+        "due": (entry.approvals[0].at + approval.COUNTERSIGN_WITHIN).isoformat(timespec="minutes")
+        if countersign and entry.approvals
+        else None,
         "in_force": in_force.revision if in_force else None,
         "diff": history.changes(in_force.spec, entry.spec)
         if in_force
@@ -55,8 +83,19 @@ def pending_view(record: approval.Record) -> dict[str, Any] | None:
     }
 
 
-def router(guard: Guard, *, smartid: SmartId, approvals: Approvals, approve: Approver | None) -> APIRouter:
-    """``GET`` and ``POST /policy/contracts/{name}/approve``; without ``approve`` the page only shows."""
+def router(
+    guard: Guard,
+    *,
+    smartid: SmartId,
+    approvals: Approvals,
+    approve: Approver | None,
+    clock: Callable[[], datetime] = _wall_clock,
+) -> APIRouter:
+    """``GET`` and ``POST /policy/contracts/{name}/approve``; without ``approve`` the page only shows.
+
+    The same page takes an emergency revision's countersignature: while one Level 3's approval alone
+    put it in force (``CountersignDue``, ``CountersignOverdue`` at ``clock``), it is the one shown.
+    """
     routes = APIRouter()
     read = guard.requires(Permission.RECORDS_READ)
 
@@ -79,7 +118,7 @@ def router(guard: Guard, *, smartid: SmartId, approvals: Approvals, approve: App
                 "page": f"Approve {name}",
                 "login": login,
                 "contract": name,
-                "pending": pending_view(record),
+                "pending": pending_view(record, clock()),
                 "in_force": record.distributed,
                 "refusal": error,
                 "done": done,
@@ -103,7 +142,8 @@ def router(guard: Guard, *, smartid: SmartId, approvals: Approvals, approve: App
                 raise approval.ApprovalRefused(
                     "this hub does not distribute contracts; approve with smart contract approve"
                 )
-            if record is None or record.pending != revision:
+            waiting = awaiting(record, clock()) if record is not None else None
+            if waiting is None or waiting.revision != revision:
                 shown = record.pending[:12] if record and record.pending else "none"
                 raise approval.ApprovalRefused(
                     f"revision {revision[:12] or '(none)'} of {name} is no longer the pending one "

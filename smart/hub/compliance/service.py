@@ -1,18 +1,23 @@
-"""ComplianceCentral and PolicyCentral on the hub: the indexes running, their pages, ``/api/v1`` and flags.
+"""ComplianceCentral on the Floor hub: the indexes running, their pages, `/api/v1`; and the contract flags.
 
 The indexes (:mod:`smart.hub.compliance.index`) follow the hub log on connections of their own
-(the app role). The pages and API sit behind sign-in: ``records.read`` to read refusals and
-contract history (quality, Level 3s, auditors, admins); the badge of the person refused is
-personal data, shown only to logins that may read people (``people.read``), and never in a CSV
-export without it. Contract history and the two-person state come from the hub's
-``contract-approvals`` bucket; an emergency revision whose countersignature is due or overdue is
-flagged on every hub page (a banner, :func:`smart.hub.web.auth.show_contract_flags`).
+(the app role). The pages and API sit behind sign-in: ``records.read`` to read refusals (quality,
+Level 3s, auditors, admins); the badge of the person refused is personal data, shown only to
+logins that may read people (``people.read``), and never in a CSV export without it.
+
+PolicyCentral's pages (contract history, "in force at", the approval page) are on the Vault
+beside SMART-ID (:mod:`smart.hub.compliance.policy`); :func:`policy_router` builds them from the
+hub's ``contract-approvals`` bucket and the stations' activations. An emergency revision whose
+countersignature is due or overdue is flagged on every hub page: a banner from :func:`flags`,
+kept by a :class:`ContractFlags` in each hub role that reads the bucket (Vault and Floor), so a
+role running in a pod of its own flags its own pages too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +32,15 @@ from smart.access.roles import Permission, allows
 from smart.contracts import approval, history
 from smart.hub.compliance import index
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import TEMPLATES, Guard, show_contract_flags
+from smart.hub.web.auth import TEMPLATES, Guard, contract_flags, show_contract_flags
 from smart.ledger.entry import Entry
 
 log = structlog.get_logger("smart.hub.compliance")
+
+
+def flags() -> list[str]:
+    """The banner lines every hub page shows (emergency revisions not yet countersigned)."""
+    return contract_flags()
 
 
 def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
@@ -51,14 +61,60 @@ def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
     return lines
 
 
+#: Where a role reads the two-person records (the hub's ``contract-approvals`` bucket).
+Approvals = Callable[[], Awaitable[approval.KvApprovalStore]]
+#: The time the flags and the two-person state are judged at (a test moves it past 24 h).
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContractFlags:
+    """Keeps the banner every hub page shows: reads the approvals every few seconds, judged at ``clock``."""
+
+    def __init__(self, approvals: Approvals, clock: Clock = wall_clock) -> None:
+        self.approvals = approvals
+        self.clock = clock
+
+    async def refresh(self) -> list[str]:
+        records = await (await self.approvals()).all()
+        show_contract_flags(flag_lines(records, self.clock()))
+        return contract_flags()
+
+    async def run(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as err:  # NATS away a moment: the banner keeps what it showed
+                log.warning("compliance.flags_not_read", error=str(err)[:200])
+            await asyncio.sleep(every_s)
+
+    @staticmethod
+    def clear() -> None:
+        # The banner is the process's (every page's template reads it): a stopped hub's flags must not
+        # stay on the pages of the next hub this process runs (tests run many, one after another).
+        show_contract_flags([])
+
+
 class ComplianceCentral:
     """The two indexes and the flags, running beside the other hub services."""
 
-    def __init__(self, owner_url: str, app_url: str, connection: NatsClient, *, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        owner_url: str,
+        app_url: str,
+        connection: NatsClient,
+        *,
+        clock: Clock = wall_clock,
+        migrate: bool = True,
+    ) -> None:
         self.owner_url = owner_url
         self.migrate = migrate
         self.app_url = app_url
         self.connection = connection
+        self.flags = ContractFlags(self.approvals, clock)
         self.tasks: list[asyncio.Task[None]] = []
         self.indexes: list[index.DecisionIndex | index.ActivationIndex] = []
 
@@ -82,17 +138,8 @@ class ComplianceCentral:
         self.tasks = [
             asyncio.create_task(decisions.run(), name="compliance-decisions"),
             asyncio.create_task(activations.run(), name="contract-activations"),
-            asyncio.create_task(self._flags(), name="contract-flags"),
+            asyncio.create_task(self.flags.run(), name="contract-flags"),
         ]
-
-    async def _flags(self, every_s: float = 5.0) -> None:
-        while True:
-            try:
-                records = await (await self.approvals()).all()
-                show_contract_flags(flag_lines(records, datetime.now(UTC)))
-            except Exception as err:  # NATS away a moment: the banner keeps what it showed
-                log.warning("compliance.flags_not_read", error=str(err)[:200])
-            await asyncio.sleep(every_s)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -101,12 +148,10 @@ class ComplianceCentral:
                 await task
         for found in self.indexes:
             found.close()
-        # The banner is the process's (every page's template reads it): a stopped hub's flags must not
-        # stay on the pages of the next hub this process runs (tests run many, one after another).
-        show_contract_flags([])
+        ContractFlags.clear()
 
     def router(self, guard: Guard) -> APIRouter:
-        return router(self.app_url, guard, self.approvals)
+        return router(self.app_url, guard)
 
 
 def deployed_mapping(conn: psycopg.Connection[Any], contract: str) -> dict[str, str]:
@@ -148,8 +193,8 @@ def activations_of(conn: psycopg.Connection[Any], contract: str) -> list[history
     return [history.Activation(str(s), str(c), r, at) for s, c, r, at in rows]
 
 
-def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
-    """Pages ``/compliance``, ``/policy``, ``/policy/contracts/{name}``, ``/policy/at`` and their API."""
+def router(url: str, guard: Guard) -> APIRouter:
+    """ComplianceCentral's page ``/compliance`` and its API (search, CSV export, a job's blocks)."""
     routes = APIRouter()
     read_login = guard.requires(Permission.RECORDS_READ)
 
@@ -236,6 +281,14 @@ def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
         found = await run_in_threadpool(_blocks)
         return {"job": job, "blocks": [r.json(personal=personal(login)) for r in found]}
 
+    return routes
+
+
+def policy_router(url: str, guard: Guard, approvals: Approvals, *, clock: Clock = wall_clock) -> APIRouter:
+    """PolicyCentral's pages ``/policy``, ``/policy/contracts/{name}``, ``/policy/at`` and their API."""
+    routes = APIRouter()
+    read_login = guard.requires(Permission.RECORDS_READ)
+
     async def _history(name: str) -> list[dict[str, Any]]:
         record = await (await approvals()).get(name)
         if record is None:
@@ -246,7 +299,7 @@ def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
                 return activations_of(conn, name), deployed_mapping(conn, name)
 
         found, mapping = await run_in_threadpool(_read)
-        rows = history.history(record, found=found, compiled_from=mapping, now=datetime.now(UTC))
+        rows = history.history(record, found=found, compiled_from=mapping, now=clock())
         return [row.json() for row in rows]
 
     @routes.get("/api/v1/policy/contracts/{name}/history")
@@ -258,7 +311,7 @@ def router(url: str, guard: Guard, approvals: Any) -> APIRouter:
     async def policy_page(request: Request, login: Login = Depends(read_login)) -> HTMLResponse:
         """Each contract's revision in force, the one pending approval, and its two-person state."""
         records = await (await approvals()).all()
-        now = datetime.now(UTC)
+        now = clock()
         shown = [
             {
                 "contract": r.contract,

@@ -321,7 +321,14 @@ async def _pages(
     logins.add("op-7", PASSWORD, role=Role.OPERATOR)
     guard = auth.Guard(logins)
     app = create_app(
-        _no_floor, routers=[auth.router(logins), central.router(guard), safety_central.router(guard)]
+        _no_floor,
+        routers=[
+            auth.router(logins),
+            central.router(guard),
+            # PolicyCentral's pages (the Vault's) over the same bucket and ledger tables.
+            compliance_service.policy_router(database.url, guard, central.approvals),
+            safety_central.router(guard),
+        ],
     )
     port = ports.free_port()
     server, task = await serve_web(app, "127.0.0.1", port)

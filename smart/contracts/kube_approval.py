@@ -1,0 +1,101 @@
+"""A second person's approval on Kubernetes: a ContractApproval created, then the operator's verdict read.
+
+What ``smart contract approve -n NS`` and the hub's approval page (``SMART_CONTRACT_APPROVAL_NAMESPACE``)
+do on a cluster. Neither judges anything here: the object carries the SMART-ID signature, RBAC
+decides whether the caller may create it at all, and the operator verifies the signature, the
+author and the authority before it distributes, writing ``status.accepted`` and ``status.message``.
+The revision named must be the contract's pending one, or, for an ``emergency`` revision in force
+on one Level 3's approval (``CountersignDue``/``CountersignOverdue``), that revision: a countersignature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any, cast
+
+from smart.contracts import approval
+from smart.contracts.models import GROUP, VERSION, SmartContract
+
+#: How long a caller waits for the operator's verdict before saying it has not come.
+PATIENCE_S = 120.0
+_COUNTERSIGN = (approval.COUNTERSIGN_DUE, approval.COUNTERSIGN_OVERDUE)
+
+
+def _api() -> Any:
+    """The custom objects API: ``SMART_KUBE_SERVER`` (a test's emulator), in-cluster, or kubeconfig."""
+    from kubernetes import client, config
+
+    server = os.environ.get("SMART_KUBE_SERVER")
+    if server:
+        configuration = client.Configuration()
+        configuration.host = server
+        return client.CustomObjectsApi(client.ApiClient(configuration))
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.CustomObjectsApi(client.ApiClient())
+
+
+def awaiting(contract: dict[str, Any]) -> list[str]:
+    """The revisions of a SmartContract object that may take an approval now (pending, or to countersign)."""
+    status = contract.get("status") or {}
+    found = [str(status["pendingRevision"])] if status.get("pendingRevision") else []
+    if status.get("approval") in _COUNTERSIGN:
+        found.append(approval.spec_revision(SmartContract.model_validate(contract)))
+    return found
+
+
+def request(name: str, revision: str, token: str, namespace: str, *, patience_s: float = PATIENCE_S) -> str:
+    """Create a ContractApproval for ``revision`` (8 characters at least) and wait for the verdict.
+
+    Returns the operator's message when accepted; raises :class:`~smart.contracts.approval.ApprovalRefused`
+    with its reason when refused, when the revision is not one awaiting approval, or when no verdict came.
+    """
+    from kubernetes import client
+
+    api = _api()
+    try:
+        contract = cast(
+            "dict[str, Any]",
+            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "smartcontracts", name),
+        )
+    except client.ApiException as err:
+        raise approval.ApprovalRefused(
+            f"no SmartContract {name} in namespace {namespace} ({err.status})"
+        ) from err
+    candidates = [r for r in awaiting(contract) if len(revision) >= 8 and r.startswith(revision)]
+    if not candidates:
+        pending = str((contract.get("status") or {}).get("pendingRevision") or "")
+        raise approval.ApprovalRefused(
+            f"revision {revision[:12] or '(none)'} is not the pending one (pending: {pending[:12] or 'none'})"
+        )
+    full = candidates[0]
+    object_name = f"{name}-{full[:8]}-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ContractApproval",
+        "metadata": {"name": object_name, "namespace": namespace},
+        "spec": {"contract": name, "revision": full, "credential": token},
+    }
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", body)
+    except client.ApiException as err:  # RBAC said no, or the same signature was handed in already
+        raise approval.ApprovalRefused(
+            f"contractapproval/{object_name} could not be created ({err.status} {err.reason})"
+        ) from err
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        found = cast(
+            "dict[str, Any]",
+            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", object_name),
+        )
+        status = found.get("status") or {}
+        if status.get("accepted") == "True":
+            return f"contractapproval/{object_name} accepted: {status.get('message')}"
+        if status.get("accepted") == "False":
+            raise approval.ApprovalRefused(str(status.get("message")))
+        time.sleep(0.2)
+    raise approval.ApprovalRefused(f"contractapproval/{object_name}: the operator has not judged it yet")

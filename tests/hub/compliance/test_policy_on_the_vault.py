@@ -1,0 +1,213 @@
+"""``smart hub run --role vault`` on its own serves PolicyCentral and approves end to end; the Floor does not.
+
+Two hub processes from settings alone, each signed in as its own NATS user (the floor's hub
+nats-server with per-role users and a pt-1 leaf, a fresh PostgreSQL database): the Vault and
+the Floor, as their Deployments run them, with no ``smart up`` in between. The contracts are
+seeded by the embedded driver (the floor's bootstrap) and pt-1's node agent enforces them. A
+change signed by its author (the quality manager) is held; on the Vault's page the author's own
+approval is refused, saying why and changing nothing at pt-1; a Level 3 in PT approves with a
+signature SMART-ID makes from its records, the Vault hands it to the floor's approver (the
+embedded driver, the settings' default) and pt-1 then enforces the new revision. PolicyCentral's
+pages (``/policy``, the history, the approval page, linked to one another) are the Vault's and
+answer 404 on the Floor, whose ComplianceCentral search stays there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from smart.access.roles import Role
+from smart.contracts import approval
+from smart.contracts.models import SmartContract
+from smart.embedded import driver
+from smart.hub.vault import contract_signatures
+from smart.hub.vault import service as vault
+from smart.hub.vault.logins import Logins
+from smart.hub.vault.smartid import SmartId
+from smart.keys import KeyStore
+from smart.ledger import hub_store
+from smart.node.agent import NodeAgent
+from smart.runtime import demo_shop, ports
+from smart.runtime.background import BackgroundFloor
+from smart.secret_files import secret
+from smart.testing.patience import STATE_DEADLINE_S
+from smart.testing.plugin import FreshDatabase, make_settings
+from tests.node.conftest import agent_for, eventually
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "correct horse battery"
+#: The demo shop's quality manager (the author here) and Level 3 in PT (the approver).
+QM, LEVEL_3 = "D-901", "D-301"
+
+
+def _edited(contract: SmartContract) -> SmartContract:
+    body = copy.deepcopy(contract.model_dump(mode="json", by_alias=True, exclude_none=True))
+    for rule in body["spec"]["rules"]:
+        if rule.get("limits") == {"min": 1000}:
+            rule["limits"] = {"min": 1200}
+    return SmartContract.model_validate(body)
+
+
+def _hub(role: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smart", "hub", "run", "--role", role], env=env, stdout=log, stderr=log
+        )
+
+
+def _tail(log_path: Path) -> str:
+    return log_path.read_text()[-4000:]
+
+
+async def _serving(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STATE_DEADLINE_S
+    async with httpx.AsyncClient(timeout=5) as client:
+        while loop.time() < deadline:
+            assert process.poll() is None, _tail(log_path)
+            try:
+                if (await client.get(f"{base}/login")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"{base} never served its sign-in page: {_tail(log_path)}")
+
+
+async def _signed_in(base: str, username: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=base, timeout=60)
+    answer = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that_pt1_then_enforces(
+    nats_floor: BackgroundFloor, database: FreshDatabase, tmp_path: Path
+) -> None:
+    keys_dir = tmp_path / "keys"
+    keys = KeyStore(keys_dir)
+    keys.signing_key("hub")
+    secrets = nats_floor.settings.secrets_directory  # the per-role NATS passwords the floor made
+    settings = make_settings(tmp_path / "driver", nats_url=nats_floor.hub_url, keys_dir=keys_dir)
+    seed = tmp_path / "contracts"
+    seed.mkdir()
+    for name in ("penetrant.yaml", "stations.yaml"):
+        (seed / name).write_text((ROOT / "contracts" / name).read_text())
+    await driver.load_contracts(settings, seed)  # the floor's first start: the bootstrap
+    contract = next(
+        SmartContract.model_validate(r["manifest"])
+        for r in await driver.get("contract", settings)
+        if r["manifest"]["metadata"]["name"] == "penetrant"
+    )
+    # The shop's people and logins, as the Vault holds them; the ledger's app role, as the Floor made it.
+    smartid = SmartId(
+        database.url,
+        key=keys.signing_key(approval.SMART_ID_KEY),
+        ledger=vault.SharedNodeLog(tmp_path / "enrolment", keys),
+    )
+    demo_shop.enrol(smartid, datetime.now(UTC))
+    hub_store.migrate(database.url, app_password=secret(secrets / "ledger-app.password"))
+    logins = Logins(database.url)
+    logins.add("qm", PASSWORD, role=Role.QUALITY_MANAGER, employee_id=QM)
+    logins.add("lee", PASSWORD, role=Role.LEVEL3, employee_id=LEVEL_3)
+    logins.close()
+
+    hubs = nats_floor.floor.hub
+    assert hubs is not None
+    ports_of = {"vault": ports.free_port(), "floor": ports.free_port()}
+    env = {
+        **os.environ,
+        "SMART_KEYS_DIR": str(keys_dir),
+        "SMART_SECRETS_DIR": str(secrets),
+        "SMART_DATABASE_URL": database.url,
+        "SMART_NATS_URL": hubs.url,  # the bare address: each role signs in as its own user
+        "SMART_STATIONS": "3",
+    }
+    processes = {
+        role: _hub(
+            role,
+            {**env, "SMART_STATE_DIR": str(tmp_path / role), "SMART_WEB_PORT": str(port)},
+            tmp_path / f"{role}.log",
+        )
+        for role, port in ports_of.items()
+    }
+    agent: NodeAgent = agent_for(nats_floor, "pt-1", keys, tmp_path / "stations")
+    await agent.start()
+    vault_url, floor_url = (f"http://127.0.0.1:{ports_of[r]}" for r in ("vault", "floor"))
+    try:
+        await eventually(lambda: "penetrant" in agent.enforcer.revisions, what="pt-1 enforcing penetrant")
+        first = agent.enforcer.revisions["penetrant"]
+        edited = _edited(contract)
+        revision = approval.spec_revision(edited)
+        authored = contract_signatures.sign(
+            smartid, QM, act="authorship", contract="penetrant", revision=revision, actor="qm"
+        )
+        held = await driver.apply([edited], settings, author=authored.token)
+        assert next(a.outcome for a in held if a.name == "penetrant").startswith("pending approval")
+        await asyncio.gather(
+            *(
+                _serving(f"http://127.0.0.1:{p}", processes[r], tmp_path / f"{r}.log")
+                for r, p in ports_of.items()
+            )
+        )
+
+        # Each page on its role: PolicyCentral and its approval page on the Vault, not on the Floor.
+        floor_client = await _signed_in(floor_url, "qm")
+        qm = await _signed_in(vault_url, "qm")
+        try:
+            for path in ("/policy", "/policy/contracts/penetrant", "/policy/contracts/penetrant/approve"):
+                assert (await floor_client.get(path)).status_code == 404, path
+            assert (await floor_client.get("/compliance")).status_code == 200
+            assert (await qm.get("/compliance")).status_code == 404
+            policy = await qm.get("/policy")
+            assert policy.status_code == 200
+            assert 'href="/policy/contracts/penetrant/approve"' in policy.text  # links to the approval
+            page = await qm.get("/policy/contracts/penetrant/approve")
+            assert page.status_code == 200 and f'data-revision="{revision}"' in page.text
+            assert 'href="/policy"' in page.text and 'href="/policy/contracts/penetrant"' in page.text
+            assert 'id="approve"' in page.text  # an approver is wired: the button, not the CLI line
+            assert (await qm.get("/policy/contracts/penetrant")).status_code == 200
+
+            # The author's own approval: refused, saying why; nothing changes at pt-1.
+            refused = await qm.post("/policy/contracts/penetrant/approve", data={"revision": revision})
+            assert refused.status_code == 409
+            assert f"badge qm-1 wrote revision {revision[:12]}" in refused.text
+            assert "a second person must approve it" in refused.text
+        finally:
+            await floor_client.aclose()
+            await qm.aclose()
+        assert agent.enforcer.revisions["penetrant"] == first
+
+        lee = await _signed_in(vault_url, "lee")  # a Level 3 in PT, who did not write it
+        try:
+            done = await lee.post("/policy/contracts/penetrant/approve", data={"revision": revision})
+            assert done.status_code == 200, done.text
+            assert f"approved revision {revision[:12]}" in done.text
+        finally:
+            await lee.aclose()
+        await eventually(
+            lambda: agent.enforcer.revisions.get("penetrant") not in (None, first),
+            what="pt-1 enforcing the approved revision",
+        )
+        (record,) = [r for r in await driver.approval_records(settings) if r.contract == "penetrant"]
+        entry = record.find(revision)
+        assert record.distributed == revision and entry is not None
+        assert [a.badge for a in entry.approvals] == ["l3-1"] and entry.author is not None
+        assert entry.author.badge == "qm-1"
+    finally:
+        await agent.stop()
+        for role, process in processes.items():
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            assert process.returncode in (0, -9), _tail(tmp_path / f"{role}.log")
