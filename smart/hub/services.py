@@ -35,7 +35,6 @@ import asyncio
 import collections
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -332,7 +331,7 @@ class HubServices:
             ledger_dir=self.settings.state_dir / "ledger",
             stations=stations,
             js=self.connection.jetstream(),
-            contracts=Path("contracts"),
+            contracts=self.settings.contracts_dir,
             zone=self.settings.shop_zone,
         )
         self.maintenance.start()
