@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from smart.access import derive
 from smart.contracts import spc
 from smart.hub.dashboard import index
+from smart.hub.qa import yields
 from smart.hub.vault.smartid import _record as record_of
 
 log = structlog.get_logger("smart.hub.dashboard")
@@ -355,36 +356,10 @@ def refusals(conn: psycopg.Connection[Any], day: Day) -> Panel:
 
 
 def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
-    found = conn.execute(
-        "WITH jobs AS (SELECT station, job, part, po FROM handoff_jobs"
-        " UNION SELECT DISTINCT n.station, n.job, n.part, NULL FROM qa.ncr_events n WHERE n.job IS NOT NULL"
-        "  AND NOT EXISTS (SELECT 1 FROM handoff_jobs h WHERE h.station = n.station AND h.job = n.job)),"
-        " judged AS (SELECT j.*, EXISTS (SELECT 1 FROM qa.ncr_events n WHERE n.station = j.station"
-        "  AND n.job = j.job) AS ncr FROM jobs j)"
-        " SELECT 'station', station, po, count(*), count(*) FILTER (WHERE NOT ncr) FROM judged"
-        "  GROUP BY station, po"
-        " UNION ALL SELECT 'part', coalesce(part, 'unknown'), po, count(*), count(*) FILTER (WHERE NOT ncr)"
-        "  FROM judged GROUP BY part, po"
-    ).fetchall()
-    customers: dict[str, str] = {}
-    try:
-        with conn.transaction():
-            customers = {
-                po: client for po, client in conn.execute("SELECT po, client FROM clients.purchase_orders")
-            }
-    except psycopg.Error:
-        customers = {}
-    tally: dict[tuple[str, str], list[int]] = {}
-    for by, key, po, jobs, good in found:
-        for group, name in (
-            (by, key),
-            *((("customer", customers.get(po) or "unknown"),) if by == "station" else ()),
-        ):
-            counts = tally.setdefault((group, name), [0, 0])
-            counts[0] += jobs
-            counts[1] += good
+    """QACentral's own figures (:mod:`smart.hub.qa.yields`), so the home page and /ncrs never disagree."""
     rows = []
-    for (by, key), (jobs, good) in sorted(tally.items()):
+    for found in yields.first_pass_yield(conn):
+        by, key, jobs, good = found.by, found.key, found.jobs, found.first_pass
         href = {"station": link("/jobs", station=key), "part": link("/jobs", part=key)}.get(by, "/ncrs")
         rows.append(
             (
