@@ -79,7 +79,8 @@ APP_PASSWORD_FILE = "ledger-app.password"
 #: Which hub runs which service (DESIGN's hub list; Education on the Vault, see above).
 ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
     # StandardsCentral, QACentral and InventoryHub sign and verify with SMART-ID's credentials, so they
-    # run beside it (InventoryHub belongs on Business by DESIGN, which may not reach the Vault yet).
+    # run beside it. InventoryHub is on Business by issue 18, but it writes the lot records stations
+    # judge by, and Business may write nothing that reaches a station (issue 22): see the README.
     HubRole.VAULT: ("smart-id", "means", "education", "peopleops", "hubquery"),
     HubRole.FLOOR: (
         "ledger-intake",
