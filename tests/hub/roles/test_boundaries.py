@@ -447,6 +447,9 @@ def test_only_inventoryhubs_role_puts_lots_at_stations_and_business_may_not(hubs
             kv = await allowed.jetstream(timeout=5).key_value(hub_roles.RECORDS_BUCKET)
             seq = await kv.put("pt-1.lot.PEN-7001", b"{}")
             await kv.delete("pt-1.lot.PEN-7001")
+            # what Business's buyers need of InventoryHub goes to them one way: its purchase requests
+            body = {"id": 9, "material": "penetrant", "supplier": "Magnaflux", "quantity": 40.0, "unit": "L"}
+            await feed.publish(allowed.jetstream(), kind="purchase-request", key="PR-9", body=body)
         finally:
             await allowed.close()
         errors: list[str] = []
@@ -469,3 +472,11 @@ def test_only_inventoryhubs_role_puts_lots_at_stations_and_business_may_not(hubs
     seq, refusals = hubs.floor.run(attempt(), timeout=STATE_DEADLINE_S)
     assert seq > 0
     assert all("permissions violation" in r.lower() for r in refusals), refusals
+    url = hubs.database_url(HubRole.BUSINESS)
+    requests: list[feed.PublishedRecord] = []
+    deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
+    while not requests and asyncio.run(_clock()) < deadline:
+        requests = feed.records(url, "purchase-request")
+    assert [(r.key, r.body["supplier"], r.body["quantity"]) for r in requests] == [
+        ("PR-9", "Magnaflux", 40.0)
+    ]
