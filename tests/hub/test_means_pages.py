@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import nats
+import psycopg
+import pytest
 from nats.js import JetStreamContext
 
 from smart import ledger
@@ -252,6 +254,11 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
         (noted,) = services.inventory.purchase_requests()
         assert noted.published_seq is not None
         assert services.inventory.purchase_requests(unpublished=True) == []
+        with (
+            psycopg.connect(hub_db.app_url, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="only its place on the Business feed"),
+        ):  # the app role's UPDATE notes the feed's place, never a quantity
+            conn.execute("UPDATE inventory.purchase_requests SET quantity = 4000")
 
         matrix = "employee_id,name,badge,roles,station,record,on,scheme,method,level"
         bad_matrix, good_matrix = tmp_path / "matrix-bad.csv", tmp_path / "matrix.csv"
