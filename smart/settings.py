@@ -181,6 +181,13 @@ class Settings(BaseSettings):
         default=None,
         description="Generated or mounted secrets (database passwords, 0600); default <state_dir>/secrets.",
     )
+    contracts_dir: Path = Field(
+        default=Path("contracts"),
+        description="The contracts' folder (SmartContract and Station manifests) the hub reads intervals"
+        " from (MaintenanceHub's calibration and TUS/SAT schedule, in `smart hub run`, `smart up` and"
+        " `smart maintenance`). Made absolute when the settings load, so a process started elsewhere"
+        " reads the folder named here; on Kubernetes, a mounted copy of the contracts applied.",
+    )
     log_level: str = Field(default="INFO", description="Root log level.")
     shop_timezone: str = Field(
         default_factory=lambda: style.default_zone().key,
@@ -198,7 +205,7 @@ class Settings(BaseSettings):
         description="First wait before restarting a crashed server; doubles each time.",
     )
 
-    @field_validator("state_dir", "keys_dir")
+    @field_validator("state_dir", "keys_dir", "contracts_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None

@@ -10,7 +10,8 @@ the Floor, and no station subject), subscribe to nothing but that inbox (so
 no ``station.>`` traffic, no KV of people or keys), and create no stream.
 
 The feed is one-way by construction: the Vault and the Floor publish the
-subset Business may see (PO status, C of Cs, proof bundles, invoices) on
+subset Business may see (PO status, C of Cs, proof bundles, invoices, and
+InventoryHub's purchase requests for its buyers) on
 ``published.<kind>.<key>``, captured by the ``PUBLISHED`` stream, which
 Business may not read; ``BUSINESS_FEED`` mirrors ``PUBLISHED``. A mirror
 takes no publishes of its own, and Business has no right to publish into
@@ -49,8 +50,8 @@ BUSINESS_FEED_STREAM = "BUSINESS_FEED"
 #: The Business hub's durable consumer on its feed.
 BUSINESS_FEED_CONSUMER = "business-hub"
 
-#: What the Business hub receives, and nothing else.
-PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice")
+#: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers).
+PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request")
 
 
 def published_subject(kind: str, key: str) -> str:
@@ -159,9 +160,9 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
 
     Business: only its feed (above). The Vault: the access buckets (issuer keys, revocations, each
     station's badges) and its kinds of station records, read and written, the approvals read (its
-    approval page); nothing of the ledger, no station subject, no feed. The Floor: the ledger's
-    intake (its consumer on ``LEDGER``, receipts and witnessing requests to stations, their
-    answers), its kinds of station records, the
+    approval page), and InventoryHub's purchase requests into ``PUBLISHED``; nothing of the ledger,
+    no station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
+    and witnessing requests to stations, their answers), its kinds of station records, the
     approvals and issuer keys it verifies with (read only), PO status into ``PUBLISHED``, and the
     stations' heartbeats (its ``/api/status`` lists them).
     Each role receives replies only on its own inbox prefix; none may create other streams.
@@ -185,7 +186,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
         # The approval page shows a pending contract revision from the approvals (read only: only
         # the driver's approvals write into it; the operator makes the bucket).
         publish += _bucket_read(APPROVALS_BUCKET)
-        for bucket in access:
+        publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}purchase-request.>")  # InventoryHub's
+        for bucket in access:  # the per-station buckets last: the chart appends them per station
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
     else:
         publish += [

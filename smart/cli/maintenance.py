@@ -69,7 +69,7 @@ async def _hub() -> AsyncIterator[maintenance_store.MaintenanceHub]:
         ledger=ServiceNodeLog(
             settings.state_dir / "ledger", KeyStore(settings.key_directory), node=maintenance_store.NODE
         ),
-        schedule=await asyncio.to_thread(_schedule, Path("contracts")),
+        schedule=await asyncio.to_thread(schedule.Schedule.of_folder, settings.contracts_dir),
         stations=settings.station_ids,
         js=js,
         verifiers=service.kv_verifiers(js),
@@ -84,10 +84,6 @@ async def _hub() -> AsyncIterator[maintenance_store.MaintenanceHub]:
     finally:
         hub.close()
         await connection.close()
-
-
-def _schedule(contracts: Path) -> schedule.Schedule:
-    return schedule.Schedule.load(contracts) if contracts.is_dir() else schedule.Schedule()
 
 
 def _run(call: Callable[[maintenance_store.MaintenanceHub], Awaitable[T]]) -> T:
@@ -225,7 +221,9 @@ def import_(
     except OSError as err:
         raise work_cli._fail(f"{file}: {err}") from err
     checked = _sync(
-        lambda hub: importing.run(raw, fmt=fmt, hub=hub, actor=work_cli.actor(), dry_run=not apply)
+        lambda hub: importing.run(
+            raw, fmt=fmt, hub=hub, actor=work_cli.actor(), dry_run=not apply, file=file.name
+        )
     )
     work_cli._print({**checked.to_json(), "written": checked.ok and apply, "today": date.today()})
     if not checked.ok:

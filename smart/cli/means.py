@@ -276,7 +276,7 @@ def lots_import(
 
     async def go() -> None:
         async with _means() as means:
-            checked = lot_import.check(raw, fmt, inventory=means.inventory)
+            checked = lot_import.check(raw, fmt, inventory=means.inventory, file=path.name)
             for problem in checked.problems:
                 typer.echo(f"{path}: row {problem.row}, column {problem.column}: {problem.message}", err=True)
             if not checked.ok:
@@ -325,7 +325,9 @@ def matrix_import(
         raise _fail(f"{path}: {err}") from err
     settings = smart_settings.load()
     with open_smartid(settings) as smartid:
-        checked = training_matrix.check(raw, fmt, smartid=smartid, stations=settings.station_ids)
+        checked = training_matrix.check(
+            raw, fmt, smartid=smartid, stations=settings.station_ids, file=path.name
+        )
         for problem in checked.problems:
             typer.echo(f"{path}: row {problem.row}, column {problem.column}: {problem.message}", err=True)
         if not checked.ok:

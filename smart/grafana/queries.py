@@ -99,8 +99,10 @@ GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 20""",
     ("station", "module", "rule", "standard", "refusals", "latest"),
 )
 
-#: A job counts once at its station: handed off, or with an NCR opened; first pass when no NCR. Its
-#: order is the hand-off record's, else the scanned traveler's as the job's decisions recorded it.
+#: A job counts once at each station: handed off, or with an NCR opened there; first pass there when no
+#: NCR was opened on it there. Its order is the hand-off record's, else the scanned traveler's as the
+#: job's decisions recorded it. ``per_job``: a part and a customer count each job once, however many
+#: stations it went through, first pass only with no NCR anywhere (as ``smart.hub.qa.yields``).
 _JOBS = f"""WITH handed AS (
     SELECT node AS station, body->>'subject' AS job,
            body->'data'->'record'->>'part' AS part, body->'data'->'record'->>'po' AS po
@@ -116,32 +118,35 @@ _JOBS = f"""WITH handed AS (
     GROUP BY 1, 2
 ), jobs AS (
     SELECT coalesce(h.station, n.station) AS station, coalesce(h.job, n.job) AS job,
-           coalesce(h.part, n.part, 'unknown') AS part, coalesce(h.po, s.po) AS po,
+           coalesce(h.part, n.part) AS part, coalesce(h.po, s.po) AS po,
            n.job IS NULL AS first_pass
     FROM handed h FULL JOIN ncr n ON n.station = h.station AND n.job = h.job
     LEFT JOIN scanned s ON s.station = coalesce(h.station, n.station) AND s.job = coalesce(h.job, n.job)
+), per_job AS (
+    SELECT job, coalesce(max(part), 'unknown') AS part, max(po) AS po, bool_and(first_pass) AS first_pass
+    FROM jobs GROUP BY job
 )"""
 
 
-def _yield_by(column: str, label: str) -> PanelSql:
+def _yield_by(column: str, label: str, rows: str) -> PanelSql:
     return PanelSql(
         f"""{_JOBS}
 SELECT {column} AS {label}, count(*) AS jobs, count(*) FILTER (WHERE first_pass) AS first_pass,
        round(100.0 * count(*) FILTER (WHERE first_pass) / count(*), 1) AS yield_percent
-FROM jobs GROUP BY 1 ORDER BY 4, 1""",
+FROM {rows} GROUP BY 1 ORDER BY 4, 1""",
         (label, "jobs", "first_pass", "yield_percent"),
     )
 
 
-YIELD_BY_STATION = _yield_by("station", "station")
-YIELD_BY_PART = _yield_by("part", "part")
+YIELD_BY_STATION = _yield_by("station", "station", "jobs")
+YIELD_BY_PART = _yield_by("part", "part", "per_job")
 #: The customer of the order the traveler names (ClientManager's purchase orders and clients).
 YIELD_BY_CUSTOMER = PanelSql(
     f"""{_JOBS}
 SELECT coalesce(c.name, o.client, 'unknown') AS customer, count(*) AS jobs,
        count(*) FILTER (WHERE first_pass) AS first_pass,
        round(100.0 * count(*) FILTER (WHERE first_pass) / count(*), 1) AS yield_percent
-FROM jobs
+FROM per_job jobs
 LEFT JOIN clients.purchase_orders o ON o.po = jobs.po
 LEFT JOIN clients.clients c ON c.code = o.client
 GROUP BY 1 ORDER BY 4, 1""",

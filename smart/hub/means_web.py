@@ -314,6 +314,7 @@ def routers(
         request: Request,
         apply: bool = False,
         fmt: Format = Query(default=Format.CSV, alias="format"),
+        file: str = Query("", max_length=200, description="The file's name, for the problems' messages."),
         login: Login = Depends(write),
     ) -> LotImport:
         """Lots from a spreadsheet: a dry run unless ``apply=true``; a file with a problem writes nothing."""
@@ -322,7 +323,7 @@ def routers(
         raw = await request.body()
         if len(raw) > MAX_IMPORT_BYTES:
             raise HTTPException(status_code=413, detail="the file is too large")
-        checked = await run_in_threadpool(lot_import.check, raw, fmt, inventory=inv)
+        checked = await run_in_threadpool(lot_import.check, raw, fmt, inventory=inv, file=file)
         written = False
         if apply and checked.ok:
             await _refusing(means.inventory_publisher.receive_many(list(checked.lots), actor=login.username))
@@ -356,6 +357,7 @@ def routers(
             request: Request,
             apply: bool = False,
             fmt: Format = Query(default=Format.CSV, alias="format"),
+            file: str = Query("", max_length=200, description="The file's name, for the problems' messages."),
             login: Login = Depends(people_write),
         ) -> TrainingImport:
             """A dry run unless ``apply=true``; a file with any problem writes nothing."""
@@ -363,7 +365,7 @@ def routers(
             if len(raw) > MAX_IMPORT_BYTES:
                 raise HTTPException(status_code=413, detail="the file is too large")
             checked = await run_in_threadpool(
-                training_matrix.check, raw, fmt, smartid=smartid, stations=stations
+                training_matrix.check, raw, fmt, smartid=smartid, stations=stations, file=file
             )
             counts: dict[str, int] = {}
             if apply and checked.ok:

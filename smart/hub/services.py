@@ -35,7 +35,6 @@ import asyncio
 import collections
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -85,7 +84,8 @@ APP_PASSWORD_FILE = "ledger-app.password"
 #: Which hub runs which service (DESIGN's hub list; Education on the Vault, see above).
 ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
     # StandardsCentral, QACentral and InventoryHub sign and verify with SMART-ID's credentials, so they
-    # run beside it (InventoryHub belongs on Business by DESIGN, which may not reach the Vault yet).
+    # run beside it. InventoryHub is on Business by issue 18, but it writes the lot records stations
+    # judge by, and Business may write nothing that reaches a station (issue 22): see the README.
     # PolicyCentral (contract history, in force at, the approval page) signs with SMART-ID: the Vault's.
     HubRole.VAULT: ("smart-id", "means", "education", "peopleops", "policy", "hubquery"),
     HubRole.FLOOR: (
@@ -410,7 +410,7 @@ class HubServices:
             ledger_dir=self.settings.state_dir / "ledger",
             stations=stations,
             js=self.connection.jetstream(),
-            contracts=Path("contracts"),
+            contracts=self.settings.contracts_dir,
             zone=self.settings.shop_zone,
         )
         self.maintenance.start()

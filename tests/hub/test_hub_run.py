@@ -1,14 +1,17 @@
 """``smart hub run`` serves the hub from settings alone: real PostgreSQL and NATS, no embedded floor.
 
 The hub is started as its own process with only ``SMART_*`` settings (database URL, NATS URL,
-keys and state directories); it starts no server of its own, migrates its tables, serves its
-status and sign-in pages and takes a station's shipped ledger into the global log.
+keys, state and contracts directories), from a working directory that holds nothing of the shop's:
+it starts no server of its own, migrates its tables, reads MaintenanceHub's intervals from the
+settings' contracts folder, serves its status and sign-in pages and takes a station's shipped
+ledger into the global log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +27,7 @@ from smart.testing.plugin import FreshDatabase, give_app_password
 from tests.node.conftest import agent_for
 
 DEADLINE_S = 240.0
+REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def _own_parts_healthy(status: dict[str, Any]) -> bool:
@@ -31,10 +35,10 @@ def _own_parts_healthy(status: dict[str, Any]) -> bool:
     return len(own) == 2 and all(s["healthy"] for s in own)
 
 
-def start_hub(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_hub(env: dict[str, str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "smart", "hub", "run"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "smart", "hub", "run"], env=env, stdout=log, stderr=log, cwd=cwd
         )
 
 
@@ -50,9 +54,12 @@ async def test_smart_hub_run_serves_the_hub_with_real_postgres_and_nats_and_no_f
         "SMART_NATS_URL": nats_floor.hub_url,
         "SMART_WEB_PORT": str(web_port),
         "SMART_STATIONS": "3",
+        "SMART_CONTRACTS_DIR": str(REPO_CONTRACTS),
     }
     give_app_password(database.server, state / "secrets")  # the server's one app role password
-    hub = start_hub(env, tmp_path / "hub.log")
+    elsewhere = tmp_path / "elsewhere"  # no contracts/ here: the setting, not the directory, decides
+    elsewhere.mkdir()
+    hub = start_hub(env, tmp_path / "hub.log", cwd=elsewhere)
     agent = agent_for(nats_floor, "pt-1", KeyStore(keys_dir), tmp_path / "stations")
     try:
         base = f"http://127.0.0.1:{web_port}"
@@ -76,6 +83,10 @@ async def test_smart_hub_run_serves_the_hub_with_real_postgres_and_nats_and_no_f
             assert rows["ut-1"]["detail"] == "no heartbeat from the station yet"
             assert not status["healthy"]
             assert (await client.get(f"{base}/login")).status_code == 200  # SMART-ID's sign-in page
+        said = (tmp_path / "hub.log").read_text()
+        loaded = re.search(r"maintenance_hub\.schedule_loaded.*?contracts=(\d+)", said)
+        assert loaded and int(loaded.group(1)) >= 6 and str(REPO_CONTRACTS) in said, said[-3000:]
+        assert "maintenance_hub.no_contracts_folder" not in said
         assert not (state / "postgres").exists() and not (state / "nats").exists()  # no floor of its own
 
         await agent.start()  # a station ships its ledger; the hub's intake takes it

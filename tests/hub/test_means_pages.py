@@ -18,12 +18,17 @@ from pathlib import Path
 
 import httpx
 import nats
+import psycopg
+import pytest
 from nats.js import JetStreamContext
 
 from smart import ledger
 from smart.access.roles import Role
+from smart.bus import hub_roles
 from smart.hub import handoff_central, means, reorders
+from smart.hub.published import feed
 from smart.hub.qa.models import DispositionIn
+from smart.hub.streams import ensure_hub_streams
 from smart.hub.vault.logins import Logins
 from smart.hub.vault.service import SharedNodeLog
 from smart.hub.vault.smartid import SmartId
@@ -228,6 +233,32 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             "L",
         )
         assert services.inventory.raise_requests() == []  # one request per signal
+        # the buyers' copy goes one way to the Business hub's feed, once (its place on the feed noted)
+        await ensure_hub_streams(js)
+        assert await services.inventory_publisher.publish_requests() == 1
+        assert await services.inventory_publisher.publish_requests() == 0
+        subject = f"published.purchase-request.PR-{request.id}"
+        published = feed.Published.model_validate_json(
+            (await js.get_last_msg(hub_roles.PUBLISHED_STREAM, subject)).data or b""
+        )
+        assert published.kind == "purchase-request" and published.key == f"PR-{request.id}"
+        assert published.body == {
+            "id": request.id,
+            "station": "pt-1",
+            "material": "penetrant",
+            "supplier": "Magnaflux",
+            "quantity": 40.0,
+            "unit": "L",
+            "raised_at": request.raised_at.isoformat().replace("+00:00", "Z"),
+        }
+        (noted,) = services.inventory.purchase_requests()
+        assert noted.published_seq is not None
+        assert services.inventory.purchase_requests(unpublished=True) == []
+        with (
+            psycopg.connect(hub_db.app_url, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="only its place on the Business feed"),
+        ):  # the app role's UPDATE notes the feed's place, never a quantity
+            conn.execute("UPDATE inventory.purchase_requests SET quantity = 4000")
 
         matrix = "employee_id,name,badge,roles,station,record,on,scheme,method,level"
         bad_matrix, good_matrix = tmp_path / "matrix-bad.csv", tmp_path / "matrix.csv"

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from smart.access import derive
 from smart.contracts import spc
 from smart.hub.dashboard import index
+from smart.hub.qa import yields
 from smart.hub.vault.smartid import _record as record_of
 
 log = structlog.get_logger("smart.hub.dashboard")
@@ -355,31 +356,10 @@ def refusals(conn: psycopg.Connection[Any], day: Day) -> Panel:
 
 
 def first_pass_yield(conn: psycopg.Connection[Any], day: Day) -> Panel:
-    # Kept as jobs are handed off and NCRs opened (see ``index.YieldFollower``), not judged per page.
-    # Without QACentral's NCRs here, every job would look first-pass: unavailable instead.
-    conn.execute("SELECT 1 FROM qa.ncr_events LIMIT 0")
-    found = conn.execute(
-        "SELECT grouped_by, key, nullif(po, ''), jobs, first_pass FROM dashboard_yield WHERE jobs > 0"
-    ).fetchall()
-    customers: dict[str, str] = {}
-    try:
-        with conn.transaction():
-            customers = {
-                po: client for po, client in conn.execute("SELECT po, client FROM clients.purchase_orders")
-            }
-    except psycopg.Error:
-        customers = {}
-    tally: dict[tuple[str, str], list[int]] = {}
-    for by, key, po, jobs, good in found:
-        for group, name in (
-            (by, key),
-            *((("customer", customers.get(po) or "unknown"),) if by == "station" else ()),
-        ):
-            counts = tally.setdefault((group, name), [0, 0])
-            counts[0] += jobs
-            counts[1] += good
+    """QACentral's own figures (:mod:`smart.hub.qa.yields`), so the home page and /ncrs never disagree."""
     rows = []
-    for (by, key), (jobs, good) in sorted(tally.items()):
+    for found in yields.first_pass_yield(conn):
+        by, key, jobs, good = found.by, found.key, found.jobs, found.first_pass
         href = {"station": link("/jobs", station=key), "part": link("/jobs", part=key)}.get(by, "/ncrs")
         rows.append(
             (

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from smart.hub.clients import importing as sheets
+from smart.hub import spreadsheets
 from smart.hub.clients.importing import Format
 from smart.hub.clients.models import Problem
 from smart.hub.inventory.models import LotIn
@@ -64,17 +64,16 @@ def _cell(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def check(raw: bytes, fmt: Format, *, inventory: InventoryHub) -> Checked:
+def check(raw: bytes, fmt: Format, *, inventory: InventoryHub, file: str = "") -> Checked:
     digest = hashlib.sha256(raw).hexdigest()
-    cells = sheets._cells(raw, fmt)
     try:
+        cells = iter(spreadsheets.rows(raw, fmt=fmt.value, file=file))
         header = [str(c).strip().lower() if c is not None else "" for c in next(cells)]
     except StopIteration:
-        return Checked(0, (Problem(field="header", message="the file is empty", row=1),), digest=digest)
-    except (ValueError, OSError, KeyError) as err:
-        return Checked(
-            0, (Problem(field="file", message=f"not a readable {fmt.value} file: {err}"),), digest=digest
-        )
+        named = file or "the file"
+        return Checked(0, (Problem(field="header", message=f"{named} is empty", row=1),), digest=digest)
+    except spreadsheets.Unreadable as err:
+        return Checked(0, (Problem(field="file", message=str(err)),), digest=digest)
     problems = [
         Problem(field=c, message=f"column {c} is missing", row=1, column=c)
         for c in COLUMNS

@@ -91,6 +91,9 @@ class LotView(LotIn):
     added_at: datetime
 
 
+_FOR_BUSINESS = {"id", "station", "material", "supplier", "quantity", "unit", "raised_at"}
+
+
 class PurchaseRequest(BaseModel):
     id: int
     station: str
@@ -100,3 +103,10 @@ class PurchaseRequest(BaseModel):
     unit: str
     signal_idx: int
     raised_at: datetime
+    #: Its place on the one-way feed to the Business hub (``None`` until it is published there).
+    published_seq: int | None = None
+
+    def for_business(self) -> dict[str, object]:
+        """What the buyers on the Business hub see: what to buy, from whom, for which station; not the
+        ledger's place of the station's signal (Business has no ledger to look it up in)."""
+        return self.model_dump(mode="json", include=_FOR_BUSINESS)

@@ -11,7 +11,10 @@ withdraws each from every station's records (the station then refuses it as
 unknown, as well as expired) and records the withdrawal before any station
 loses it. The stations' reorder signals (their ``inventory.reorder``
 entries, indexed by :mod:`smart.hub.reorders`) become purchase requests
-to the material's supplier, in whole packs.
+to the material's supplier, in whole packs, each then published one way to
+the Business hub's buyers (``published.purchase-request.PR-<id>``): the
+purchasing side of InventoryHub is Business's, the lots stations judge by
+are not (README).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from smart.contracts import facts as f
 from smart.hub import migrations, reorders
 from smart.hub.clients.store import Refused
 from smart.hub.inventory.models import LotIn, LotView, MaterialIn, MaterialView, PurchaseRequest
+from smart.hub.published import feed
 from smart.hub.service_log import ServiceLedger
 from smart.hub.service_store import ServiceStore, utc_now
 from smart.ledger import hub_store
@@ -41,12 +45,14 @@ from smart.node import records
 log = structlog.get_logger("smart.hub.inventory")
 
 NODE = "inventory-hub"
+#: The published kind a purchase request goes to the Business hub as (``hub_roles.PUBLISHED_KINDS``).
+PURCHASE_REQUEST_KIND = "purchase-request"
 SCHEMA = "inventory"
 MIGRATIONS = Path(__file__).with_name("migrations")
 GRANTS = {
     "materials": "SELECT, INSERT",
     "lots": "SELECT, INSERT, UPDATE",
-    "purchase_requests": "SELECT, INSERT",
+    "purchase_requests": "SELECT, INSERT, UPDATE",
 }
 
 
@@ -309,10 +315,19 @@ class InventoryHub(ServiceStore):
             made.append(request)
         return made
 
-    def purchase_requests(self) -> list[PurchaseRequest]:
+    def purchase_requests(self, *, unpublished: bool = False) -> list[PurchaseRequest]:
+        where = " WHERE published_seq IS NULL" if unpublished else ""
         with self.pool.connection() as conn:
-            rows = conn.execute("SELECT * FROM purchase_requests ORDER BY id").fetchall()
+            rows = conn.execute(f"SELECT * FROM purchase_requests{where} ORDER BY id").fetchall()
         return [PurchaseRequest.model_validate(r) for r in rows]
+
+    def published(self, request_id: int, seq: int) -> None:
+        """Note that the request is on the Business hub's feed, at stream sequence ``seq``."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE purchase_requests SET published_seq = %s WHERE id = %s AND published_seq IS NULL",
+                (seq, request_id),
+            )
 
 
 class InventoryPublisher:
@@ -356,7 +371,27 @@ class InventoryPublisher:
             withdrawn.append(lot.id)
         await self._give_missing()
         await run_in_threadpool(self.inventory.raise_requests)
+        try:
+            await self.publish_requests()
+        except Exception as err:  # the feed away: they stay unpublished and the next sweep sends them
+            log.warning("inventory_hub.purchase_requests_unpublished", error=f"{type(err).__name__}: {err}")
         return withdrawn
+
+    async def publish_requests(self) -> int:
+        """Each purchase request not yet there goes to the Business hub, one way (``published.>``).
+
+        The buyers work on Business; nothing comes back from it. Published first, noted after: a crash
+        between the two sends it again, and Business keeps one record per request (kind and key).
+        """
+        sent = 0
+        for request in await run_in_threadpool(self.inventory.purchase_requests, unpublished=True):
+            seq = await feed.publish(
+                self.js, kind=PURCHASE_REQUEST_KIND, key=f"PR-{request.id}", body=request.for_business()
+            )
+            await run_in_threadpool(self.inventory.published, request.id, seq)
+            log.info("inventory_hub.purchase_request_published", request=request.id, seq=seq)
+            sent += 1
+        return sent
 
     async def _give_missing(self) -> None:
         """A lot on the floor that a station's records lack (its put failed) is given again.

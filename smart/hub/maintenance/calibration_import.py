@@ -19,13 +19,13 @@ run (the default) writes nothing.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
 
+from smart.hub import spreadsheets
 from smart.hub.clients.models import Problem
 from smart.hub.maintenance.importing import _blank, _cells, _text
 from smart.hub.maintenance.models import CalibrationIn
@@ -103,15 +103,13 @@ def check(raw: bytes, *, fmt: str, hub: MaintenanceHub, file: str = "") -> Check
     """Every problem of the file (file, row, column, field), or the calibrations it holds."""
     digest = hashlib.sha256(raw).hexdigest()
     named = file or f"the {fmt} file"
-    cells = _cells(raw, fmt)
     try:
+        cells = _cells(raw, fmt, file)
         header = [_text(c).lower() if c is not None else "" for c in next(cells)]
     except StopIteration:
         return Checked(0, (Problem(field="header", message=f"{named} is empty", row=1),), digest=digest)
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:  # an XLSX is a zip
-        return Checked(
-            0, (Problem(field="file", message=f"{named} is not a readable {fmt} file: {err}"),), digest=digest
-        )
+    except spreadsheets.Unreadable as err:
+        return Checked(0, (Problem(field="file", message=str(err)),), digest=digest)
     problems = [
         Problem(field=n, message=f"{named}: column {n} is missing", row=1, column=n)
         for n in REQUIRED

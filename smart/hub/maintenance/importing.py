@@ -16,9 +16,7 @@ dry run (the default) writes nothing.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from smart.contracts import units
+from smart.hub import spreadsheets
 from smart.hub.clients.models import Problem
 from smart.hub.maintenance.models import EquipmentIn
 from smart.hub.maintenance.store import MaintenanceHub
@@ -88,18 +87,9 @@ class Checked:
         }
 
 
-def _cells(raw: bytes, fmt: str) -> Iterator[list[Any]]:
-    if fmt == "csv":
-        yield from csv.reader(io.StringIO(raw.decode("utf-8-sig")))
-        return
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    try:
-        for row in book.worksheets[0].iter_rows(values_only=True):
-            yield list(row)
-    finally:
-        book.close()
+def _cells(raw: bytes, fmt: str, file: str = "") -> Iterator[list[Any]]:
+    """The file's rows, read whole first (:class:`spreadsheets.Unreadable` before any row is judged)."""
+    return iter(spreadsheets.rows(raw, fmt=fmt, file=file))
 
 
 def _blank(value: Any) -> bool:
@@ -112,18 +102,20 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def check(raw: bytes, *, fmt: str, stations: Collection[str] = ()) -> Checked:
-    """Every problem of the file by row and column, or the equipment it holds."""
+def check(raw: bytes, *, fmt: str, stations: Collection[str] = (), file: str = "") -> Checked:
+    """Every problem of the file by row and column, or the equipment it holds.
+
+    ``file`` is the file's name as the person chose it, for the message when the file is unreadable.
+    """
     digest = hashlib.sha256(raw).hexdigest()
-    cells = _cells(raw, fmt)
     try:
+        cells = _cells(raw, fmt, file)
         header = [_text(c).lower() if c is not None else "" for c in next(cells)]
     except StopIteration:
-        return Checked(0, (Problem(field="header", message="the file is empty", row=1),), digest=digest)
-    except (ValueError, OSError, KeyError) as err:
-        return Checked(
-            0, (Problem(field="file", message=f"not a readable {fmt} file: {err}"),), digest=digest
-        )
+        named = file or "the file"
+        return Checked(0, (Problem(field="header", message=f"{named} is empty", row=1),), digest=digest)
+    except spreadsheets.Unreadable as err:
+        return Checked(0, (Problem(field="file", message=str(err)),), digest=digest)
     problems = [
         Problem(field=n, message=f"column {n} is missing", row=1, column=n)
         for n in REQUIRED
@@ -223,9 +215,11 @@ def check(raw: bytes, *, fmt: str, stations: Collection[str] = ()) -> Checked:
     return Checked(count, (), tuple(found), digest)
 
 
-def run(raw: bytes, *, fmt: str, hub: MaintenanceHub, actor: str, dry_run: bool = True) -> Checked:
+def run(
+    raw: bytes, *, fmt: str, hub: MaintenanceHub, actor: str, dry_run: bool = True, file: str = ""
+) -> Checked:
     """Check the file; write its equipment in one transaction when nothing is wrong and not a dry run."""
-    checked = check(raw, fmt=fmt, stations=hub.stations)
+    checked = check(raw, fmt=fmt, stations=hub.stations, file=file)
     if checked.problems or dry_run:
         return checked
     hub.register_many(checked.equipment, actor=actor)

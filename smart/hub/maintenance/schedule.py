@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import structlog
+
 from smart import intervals
 from smart.contracts import manifests, models, rules
+
+log = structlog.get_logger("smart.hub.maintenance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,25 @@ class Schedule:
         return cls.from_manifests(
             m.manifest for m in loaded if isinstance(m.manifest, models.SmartContract | models.Station)
         )
+
+    @classmethod
+    def of_folder(cls, directory: Path) -> Schedule:
+        """The settings' contracts folder's schedule, said in the log; a missing folder gives none.
+
+        With no folder no interval is known, so every calibration must carry its own next due day
+        (the store refuses one without): fail closed, never a guessed interval.
+        """
+        if not directory.is_dir():
+            log.warning("maintenance_hub.no_contracts_folder", contracts_dir=str(directory))
+            return cls()
+        found = cls.load(directory)
+        log.info(
+            "maintenance_hub.schedule_loaded",
+            contracts_dir=str(directory),
+            contracts=len(found.contracts),
+            stations=len(found.stations),
+        )
+        return found
 
     def _governing(self, station: str) -> list[_Governing]:
         labels = self.stations.get(station)

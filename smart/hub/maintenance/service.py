@@ -5,7 +5,7 @@ migrated as the owner, the store works as the app role on the
 ``maintenance-hub`` ledger node, credentials are verified against the
 issuer keys and revocations SMART-ID publishes on the hub's NATS
 (``access-keys``, ``access-revocations``), and the intervals come from the
-contracts directory the hub applies.
+settings' contracts folder (``contracts_dir``, absolute), never the process's working directory.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class MaintenanceService:
         self.hub = maintenance_store.MaintenanceHub(
             app_url,
             ledger=ServiceNodeLog(ledger_dir, keys, node=maintenance_store.NODE),
-            schedule=schedule.Schedule.load(contracts) if contracts.is_dir() else schedule.Schedule(),
+            schedule=schedule.Schedule.of_folder(contracts),
             stations=stations,
             js=js,
             verifiers=kv_verifiers(js),

@@ -211,12 +211,15 @@ def router(hub: MaintenanceHub, guard: Guard) -> APIRouter:
         request: Request,
         format: str = Query("csv", pattern="^(csv|xlsx)$"),
         dry_run: bool = Query(True, description="Only list the problems; write nothing."),
+        file: str = Query("", max_length=200, description="The file's name, for the problems' messages."),
         login: Login = Depends(write),
     ) -> EquipmentImport:
         raw = await request.body()
         if len(raw) > MAX_IMPORT_BYTES:
             raise HTTPException(status_code=413, detail=f"a file of at most {MAX_IMPORT_BYTES} bytes")
-        checked = await _do(importing.run, raw, fmt=format, hub=hub, actor=login.username, dry_run=dry_run)
+        checked = await _do(
+            importing.run, raw, fmt=format, hub=hub, actor=login.username, dry_run=dry_run, file=file
+        )
         if checked.ok and not dry_run:
             await hub.publish_soon()
         return EquipmentImport(

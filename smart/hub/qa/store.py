@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from smart.contracts import facts as f
 from smart.hub import log_index, migrations
 from smart.hub.clients.store import Refused
+from smart.hub.qa import yields
 from smart.hub.qa.models import CapaIn, CapaView, DispositionIn, EvidenceIn, NcrView, VerificationIn, Yield
 from smart.hub.service_log import ServiceLedger
 from smart.hub.service_store import ServiceStore, utc_now
@@ -370,52 +371,10 @@ class QaCentral(ServiceStore):
     def first_pass_yield(self) -> list[Yield]:
         """Per station, part and customer: jobs (handed off or with an NCR) and those with no NCR.
 
-        A station counts each job it handed off or opened an NCR on, first pass when it opened none.
-        A part and a customer count each job once, however many stations it went through, first
-        pass only when no station opened an NCR on it. A job's PO (hence its customer) is the one its
-        hand-offs carry at any station: a job rejected at one station is still the customer's job.
+        The one definition (:mod:`smart.hub.qa.yields`) the dashboard's panel reads too.
         """
         with self.pool.connection() as conn:
-            handed = conn.execute("SELECT station, job, po, part FROM public.handoff_jobs").fetchall()
-            with_ncr = conn.execute(
-                "SELECT DISTINCT station, job, part FROM ncr_events WHERE job IS NOT NULL"
-            ).fetchall()
-            try:
-                with conn.transaction():
-                    clients = {
-                        r["po"]: r["client"]
-                        for r in conn.execute("SELECT po, client FROM clients.purchase_orders")
-                    }
-            except psycopg.Error:
-                clients = {}
-        at_station: dict[tuple[str, str], bool] = {}  # (station, job) → an NCR there
-        jobs: dict[str, dict[str, Any]] = {}  # job → part, po, an NCR anywhere
-        for r in handed:
-            at_station.setdefault((r["station"], r["job"]), False)
-            held = jobs.setdefault(r["job"], {"part": None, "po": None, "ncr": False})
-            held["part"] = held["part"] or r["part"]
-            held["po"] = held["po"] or r["po"]
-        for r in with_ncr:
-            at_station[(r["station"], r["job"])] = True
-            held = jobs.setdefault(r["job"], {"part": None, "po": None, "ncr": False})
-            held["ncr"] = True
-            held["part"] = held["part"] or r["part"]
-        tally: dict[tuple[str, str], list[int]] = {}
-
-        def count(by: str, key: str | None, ncr: bool) -> None:
-            counts = tally.setdefault((by, key or "unknown"), [0, 0])
-            counts[0] += 1
-            counts[1] += 0 if ncr else 1
-
-        for (station, _job), ncr in at_station.items():
-            count("station", station, ncr)
-        for job in jobs.values():
-            count("part", job["part"], job["ncr"])
-            count("customer", clients.get(job["po"]) if job["po"] else None, job["ncr"])
-        return [
-            Yield(by=by, key=key, jobs=n, first_pass=good, rate=round(good / n, 4) if n else None)
-            for (by, key), (n, good) in sorted(tally.items())
-        ]
+            return yields.first_pass_yield(conn)
 
 
 class NcrDecisions:

@@ -29,7 +29,7 @@ from smart.access.credential import Kind
 from smart.access.records import Record, RecordKind
 from smart.access.roles import Role
 from smart.access.schemes import shop_schemes
-from smart.hub.clients import importing
+from smart.hub import spreadsheets
 from smart.hub.clients.importing import Format
 from smart.hub.clients.models import Problem
 from smart.hub.vault.smartid import SmartId, VaultError
@@ -122,18 +122,17 @@ def _day(value: Any) -> date:
     return date.fromisoformat(str(value).strip())
 
 
-def check(raw: bytes, fmt: Format, *, smartid: SmartId, stations: Collection[str]) -> Checked:
+def check(raw: bytes, fmt: Format, *, smartid: SmartId, stations: Collection[str], file: str = "") -> Checked:
     """Every problem of the file by row and column; the people and records it would write if none."""
     digest = hashlib.sha256(raw).hexdigest()
-    cells = importing._cells(raw, fmt)  # the same reader as the work imports
     try:
+        cells = iter(spreadsheets.rows(raw, fmt=fmt.value, file=file))  # the hub imports' one reader
         header_cells = next(cells)
     except StopIteration:
-        return Checked(0, (Problem(field="header", message="the file is empty", row=1),), digest=digest)
-    except (ValueError, OSError, KeyError) as err:
-        return Checked(
-            0, (Problem(field="file", message=f"not a readable {fmt.value} file: {err}"),), digest=digest
-        )
+        named = file or "the file"
+        return Checked(0, (Problem(field="header", message=f"{named} is empty", row=1),), digest=digest)
+    except spreadsheets.Unreadable as err:
+        return Checked(0, (Problem(field="file", message=str(err)),), digest=digest)
     header = [str(c).strip().lower() if c is not None else "" for c in header_cells]
     problems: list[Problem] = [
         Problem(field=name, message=f"column {name} is missing", row=1, column=name)

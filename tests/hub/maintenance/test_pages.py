@@ -122,6 +122,10 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
     )
     good_calibrations = tmp_path / "cal-good.csv"
     good_calibrations.write_text(f"{header}\nUVA-LAMP-1,{day},Lab,C-1,NIST 1,yes,{due}\n")
+    # a register saved as CSV and renamed .xlsx (openpyxl: BadZipFile): refused naming the file, whole
+    corrupt = tmp_path / "register-june.xlsx"
+    corrupt.write_text("asset_id,kind,station,serial\nSCALE-9,scale,sr-1,S-9\n")
+    not_a_zip = "register-june.xlsx is not an XLSX workbook: it is not a zip archive"
     try:
         # an operator reads, and may not write (the API refuses as the page hides)
         async with httpx.AsyncClient(base_url=url) as op:
@@ -222,6 +226,12 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             ]
             await page.screenshot(path=str(screenshot_path("maintenance-import-refused")), full_page=True)
             assert hub.equipment("F-9") is None
+            await page.set_input_files("input[name=file]", str(corrupt))
+            await page.click("#import-form button")
+            await page.wait_for_selector(f"#import-problems tbody tr:has-text('{not_a_zip}')")
+            assert "1 problems" in (await page.text_content("#import-outcome") or "")
+            await page.screenshot(path=str(screenshot_path("maintenance-import-not-xlsx")), full_page=True)
+            assert hub.equipment("SCALE-9") is None
 
             # calibrations: a bad log names the file, row and column and changes nothing
             held_calibrations = len(hub.calibrations("UVA-LAMP-1"))
@@ -246,6 +256,20 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
                 path=str(screenshot_path("maintenance-calibration-import-dry-run")), full_page=True
             )
             assert len(hub.calibrations("UVA-LAMP-1")) == held_calibrations
+        async with httpx.AsyncClient(base_url=url) as qm:  # the API the page calls, for both imports
+            await qm.post("/login", data={"username": "qm-anna", "password": PASSWORD})
+            for what in ("equipment", "calibrations"):
+                answer = await qm.post(
+                    f"/api/v1/import/{what}",
+                    params={"format": "xlsx", "dry_run": "false", "file": corrupt.name},
+                    content=corrupt.read_bytes(),
+                )
+                assert answer.status_code == 200, answer.text
+                result = answer.json()
+                assert not result["ok"] and not result["written"]
+                assert [p["field"] for p in result["problems"]] == ["file"]
+                assert result["problems"][0]["message"].startswith(not_a_zip)
+            assert hub.equipment("SCALE-9") is None
         async with httpx.AsyncClient(base_url=url) as auditor_like:  # an operator reads the certificate
             assert (
                 await auditor_like.post("/login", data={"username": "op-7", "password": PASSWORD})
@@ -254,7 +278,9 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
             assert got.status_code == 200 and got.content == certificate_file.read_bytes()
             assert got.headers["content-disposition"] == 'attachment; filename="CAL-9931.pdf"'
             assert got.headers["x-content-type-options"] == "nosniff"
-        await asyncio.to_thread(_the_command_line, hub_db, floor.hub_url, tmp_path, bad_csv, bad_calibrations)
+        await asyncio.to_thread(
+            _the_command_line, hub_db, floor.hub_url, tmp_path, bad_csv, bad_calibrations, corrupt
+        )
     finally:
         server.should_exit = True
         await task
@@ -263,7 +289,7 @@ async def test_the_maintenance_pages_register_calendar_recall_schedule_and_impor
 
 
 def _the_command_line(
-    hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv: Path, bad_calibrations: Path
+    hub_db: HubDatabase, hub_url: str, tmp_path: Path, bad_csv: Path, bad_calibrations: Path, corrupt: Path
 ) -> None:
     """``smart maintenance`` on the same hub: register and calibrate from files, import, refusals."""
     env = {
@@ -295,6 +321,11 @@ def _the_command_line(
     assert json.loads(done.stdout)["calibration"]["certificate_name"] == "scale-cert.pdf"
     imported = invoke("maintenance", "import", str(bad_csv), "--apply", env=env)
     assert imported.exit_code == 1 and json.loads(imported.stdout)["problems"][0]["column"] == "range_unit"
+    for command in ("import", "import-calibrations"):  # not an XLSX: the file named, nothing written
+        unreadable = invoke("maintenance", command, str(corrupt), "--apply", env=env)
+        (problem,) = json.loads(unreadable.stdout)["problems"]
+        assert unreadable.exit_code == 1 and problem["field"] == "file"
+        assert problem["message"].startswith("register-june.xlsx is not an XLSX workbook")
     calibrations = invoke("maintenance", "import-calibrations", str(bad_calibrations), "--apply", env=env)
     assert calibrations.exit_code == 1
     assert [(p["row"], p["column"]) for p in json.loads(calibrations.stdout)["problems"]] == [

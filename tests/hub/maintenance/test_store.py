@@ -262,6 +262,14 @@ def test_the_import_lists_every_problem_by_row_and_column_and_writes_only_a_good
     importing.run(good.encode(), fmt="csv", hub=shop.hub, actor="qm-anna", dry_run=False)
     (oven,) = shop.hub.register_list()
     assert [r.id for r in oven.qualified_ranges] == ["low", "high"]
+    written = len(shop.ledger.entries())
+    # a CSV saved under an .xlsx name (openpyxl's BadZipFile): one problem naming the file, nothing written
+    misnamed = good.replace("FURNACE-7", "FURNACE-9").encode()
+    refused = importing.run(misnamed, fmt="xlsx", hub=shop.hub, actor="qm", dry_run=False, file="reg.xlsx")
+    assert [(p.field, p.row) for p in refused.problems] == [("file", None)]
+    assert refused.problems[0].message.startswith("reg.xlsx is not an XLSX workbook: it is not a zip archive")
+    assert [e.asset_id for e in shop.hub.register_list()] == ["FURNACE-7"]
+    assert len(shop.ledger.entries()) == written
 
 
 def _run(call: Any) -> Any:

@@ -20,6 +20,7 @@ import nats
 import pytest
 from pydantic import ValidationError
 
+from smart.bus.hub_roles import HubRole
 from smart.hub import handoff_central, means, reorders
 from smart.hub.clients import store as clients_store
 from smart.hub.clients.store import Refused
@@ -27,6 +28,7 @@ from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.inventory.models import LotIn, MaterialIn
 from smart.hub.qa.models import CapaIn, DispositionIn, VerificationIn
 from smart.hub.service_log import ServiceNodeLog
+from smart.hub.services import HubServices, services_of
 from smart.hub.standards.models import ProcedureIn, RevisionIn
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.vault.service import SharedNodeLog
@@ -50,6 +52,8 @@ from tests.node.test_job_walkthrough import (
 )
 
 L3, OP = "D-301", "D-007"  # the demo's Level 3 and a Level 2, as SMART-ID holds them
+#: The hub role StandardsCentral, QACentral and InventoryHub run on (the Vault; see the README).
+MEANS_ROLE = next(role for role in HubRole if "means" in services_of(role.value))
 
 
 class Clock:
@@ -97,12 +101,15 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
     await ensure_hub_streams(js)
     await records.ensure_records_bucket(js)
     hub = Hub(connection, keys)
+    # The means publish as the hub role they run on (the Vault's NATS user, its allow-list of record
+    # kinds), not the driver: what reaches pt-1 below went through that role's rights alone.
+    vault = await HubServices(floor.settings, role=MEANS_ROLE.value).connect_nats("test-means")
     services = means.MeansServices(
         hub_db.app_url,
         keys=keys,
         ledger_dir=tmp_path / "ledger",
         stations=["pt-1"],
-        js=js,
+        js=vault.jetstream(),
         smartid=smartid,
         clock=clock,
     )
@@ -350,4 +357,5 @@ async def test_procedures_lots_and_ncrs_reach_pt1_only_as_the_hub_approved_them(
         intake.close()
         hub_log.close()
         await services.stop()
+        await vault.close()
         await connection.close()

@@ -457,3 +457,52 @@ def test_the_role_users_bucket_names_are_the_code_s_own() -> None:
     )
     assert hub_roles.access_station_bucket("pt-1") == access.station_bucket("pt-1")
     assert all(kind in records.KINDS for kinds in hub_roles.RECORD_KINDS.values() for kind in kinds)
+
+
+def test_only_inventoryhubs_role_puts_lots_at_stations_and_business_may_not(hubs: Hubs) -> None:
+    """InventoryHub stays off the internet-facing hub (README, InventoryHub): the role it runs on may put
+    a station's lots and materials; Business may neither put one nor read what a station holds."""
+    (inventory_role,) = [r for r in HubRole if "means" in services_of(r.value)]
+    assert inventory_role is not HubRole.BUSINESS
+    assert {"lot", "material"} <= set(hub_roles.RECORD_KINDS[inventory_role])
+    assert not hub_roles.RECORD_KINDS[HubRole.BUSINESS]
+
+    async def attempt() -> tuple[int, list[str]]:
+        allowed = await _signed_in(hubs, inventory_role, [])
+        try:
+            kv = await allowed.jetstream(timeout=5).key_value(hub_roles.RECORDS_BUCKET)
+            seq = await kv.put("pt-1.lot.PEN-7001", b"{}")
+            await kv.delete("pt-1.lot.PEN-7001")
+            # what Business's buyers need of InventoryHub goes to them one way: its purchase requests
+            body = {"id": 9, "material": "penetrant", "supplier": "Magnaflux", "quantity": 40.0, "unit": "L"}
+            await feed.publish(allowed.jetstream(), kind="purchase-request", key="PR-9", body=body)
+        finally:
+            await allowed.close()
+        errors: list[str] = []
+        business = await _signed_in(hubs, HubRole.BUSINESS, errors)
+        try:
+            refusals = await _refused(
+                business,
+                errors,
+                publish=[
+                    "$KV.station-records.pt-1.lot.PEN-FORGED",
+                    "$KV.station-records.pt-1.material.penetrant",
+                    "$JS.API.DIRECT.GET.KV_station-records.$KV.station-records.pt-1.lot.PEN-2291",
+                ],
+                subscribe=["$KV.station-records.>"],
+            )
+            return seq, refusals
+        finally:
+            await business.close()
+
+    seq, refusals = hubs.floor.run(attempt(), timeout=STATE_DEADLINE_S)
+    assert seq > 0
+    assert all("permissions violation" in r.lower() for r in refusals), refusals
+    url = hubs.database_url(HubRole.BUSINESS)
+    requests: list[feed.PublishedRecord] = []
+    deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
+    while not requests and asyncio.run(_clock()) < deadline:
+        requests = feed.records(url, "purchase-request")
+    assert [(r.key, r.body["supplier"], r.body["quantity"]) for r in requests] == [
+        ("PR-9", "Magnaflux", 40.0)
+    ]
