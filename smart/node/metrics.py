@@ -22,6 +22,7 @@ import math
 import statistics
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -437,9 +438,12 @@ class ScrapeFigures:
     baseline_p50_ms: float
     baseline_p95_ms: float
     metrics_bytes: int
+    #: The station's own render of its text, in its process (p95; None when timing a URL).
+    render_p95_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "render_p95_ms": None if self.render_p95_ms is None else round(self.render_p95_ms, 4),
             "station_metrics_ms": round(self.metrics_p95_ms, 3),
             "station_metrics_p50_ms": round(self.metrics_p50_ms, 3),
             "baseline_p95_ms": round(self.baseline_p95_ms, 3),
@@ -447,6 +451,16 @@ class ScrapeFigures:
             "scrapes": self.scrapes,
             "metrics_bytes": self.metrics_bytes,
         }
+
+
+def render_p95_ms(metrics: StationMetrics, renders: int = 200) -> float:
+    """p95 of ``renders`` renders of the station's ``/metrics`` text, in its own process."""
+    times = []
+    for _ in range(renders):
+        started = time.perf_counter()
+        metrics.text()
+        times.append((time.perf_counter() - started) * 1000)
+    return _percentile(times, 95)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
