@@ -340,6 +340,8 @@ def metrics(
         f"  empty route of the same server (same run, alternating): "
         f"p50 {figures.baseline_p50_ms:.2f} ms   p95 {figures.baseline_p95_ms:.2f} ms"
     )
+    if figures.render_p95_ms is not None:
+        typer.echo(f"  the station's render of the text, in its process: p95 {figures.render_p95_ms:.3f} ms")
 
 
 @app.command("hub")

@@ -23,9 +23,25 @@ def run(
         envvar="SMART_LEAF_URL",
         help="The station's leaf NATS server (default: the one the settings give the station).",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        envvar="SMART_MODULE_METRICS_PORT",
+        min=1,
+        max=65535,
+        help="Serve this process's /metrics on this port (default: none).",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1",
+        "--metrics-host",
+        envvar="SMART_MODULE_METRICS_HOST",
+        help="The address /metrics listens on.",
+    ),
 ) -> None:
     """Answer station.<station>.<module>.<verb> on the station's leaf until SIGTERM, as in-process."""
     from smart.node import module_run
 
     argv = [module, "--station", station, *(["--leaf-url", leaf_url] if leaf_url else [])]
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
     raise typer.Exit(module_run.main(argv))

@@ -4,13 +4,16 @@ Without a URL it starts a one-station floor (hub and leaf nats-servers) and the 
 on it in a temporary directory, records a day's worth of decision series into it (every module of the
 station's kind, each with its rules and outcomes, latencies observed), serves the station's own
 web app on a free loopback port and times ``/metrics`` against ``/metrics/baseline`` (an empty
-route of the same server) in alternating chunks of the same run. With a URL it times a running
-station (``smart up`` prints each ``station <id> metrics``; give the base, without ``/metrics``).
+route of the same server) in alternating chunks of the same run, from a scraping process of its
+own (:mod:`smart.node.metrics_scraper`), and times the station's render in its process. With a
+URL it times a running station (``smart up`` prints each ``station <id> metrics``; give the
+base, without ``/metrics``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from smart.keys import KeyStore
@@ -66,7 +69,9 @@ async def _measure_own(floor: BackgroundFloor, root: Path, scrapes: int) -> stat
         await agent.connected.wait()
         fill(agent)  # on the loop's thread: the node log is written from one thread
         base = f"http://127.0.0.1:{port}"
-        return await station_metrics.measure_station_metrics_ms(base, scrapes=scrapes)
+        scraped = await station_metrics.measure_station_metrics_ms(base, scrapes=scrapes)
+        rendered = station_metrics.render_p95_ms(agent.metrics)
+        return dataclasses.replace(scraped, render_p95_ms=rendered)
     finally:
         server.should_exit = True
         await web

@@ -14,13 +14,21 @@ job machine then refuses: fail closed).
 Module subscriptions join the queue group ``station.<id>.<module>``, in the
 station's process too, so a module hosted twice (a systemd station whose
 pods came back) decides each request once.
+
+With ``--metrics-port`` (``SMART_MODULE_METRICS_PORT``; the module DaemonSets
+set it) the process serves its own ``/metrics`` (:class:`~smart.node.metrics.ModuleMetrics`:
+its decisions, their latency from the request to the agent's word that the
+decision is durable, its errors and its connection to the leaf), from before
+it connects, so a module stuck waiting for its agent is seen as such.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -32,7 +40,8 @@ from nats.aio.msg import Msg
 
 from smart.bus import messages, subjects
 from smart.modules import framework, rulebound
-from smart.node import deciding, ports
+from smart.node import deciding, metrics_endpoint, ports
+from smart.node.metrics import ModuleMetrics
 
 log = structlog.get_logger("smart.node.module_run")
 
@@ -73,6 +82,8 @@ class ModuleProcess:
         data_dir: Path,
         manifests: Mapping[str, framework.ModuleManifest] | None = None,
         timeout_s: float = 5.0,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
     ) -> None:
         self.name = name
         self.station = station_id
@@ -83,9 +94,26 @@ class ModuleProcess:
         self.connection: NatsClient | None = None
         self.module: framework.StationModule | None = None
         self.ready = asyncio.Event()
+        self.metrics = ModuleMetrics(station_id, name)
+        self.metrics.connected = lambda: self.connection is not None and self.connection.is_connected
+        self.metrics.serving = self.ready.is_set
+        self.metrics_host = metrics_host
+        self.metrics_port = metrics_port
+        #: The ``/metrics`` server while it runs (None without a metrics port).
+        self.metrics_server: asyncio.Server | None = None
 
     async def start(self) -> None:
         cls, manifest = runnable(self.name, self.manifests)  # said before any connection is tried
+        if self.metrics_port is not None:  # first: a module waiting for its leaf or agent is seen waiting
+            self.metrics_server = await metrics_endpoint.serve_metrics(
+                self.metrics.text, self.metrics_host, self.metrics_port
+            )
+            log.info(
+                "module.metrics",
+                station=self.station,
+                module=self.name,
+                metrics=f"http://{self.metrics_host}:{metrics_endpoint.bound_port(self.metrics_server)}/metrics",
+            )
         self.connection = await nats.connect(
             self.leaf_url,
             name=f"smart-module-{self.station}-{self.name}",
@@ -122,10 +150,12 @@ class ModuleProcess:
                 delay = min(delay * 2, 2.0)
 
     async def _on_request(self, message: Msg) -> None:
+        started = time.perf_counter()
         verb = message.subject.rsplit(".", 1)[-1]
         try:
             event, body = deciding.parse_request(self.station, message.data)
         except deciding.RequestError as err:
+            self.metrics.refused("unreadable")
             await message.respond(messages.module_error(f"{self.name}.{verb}: {err}"))
             return
         assert self.module is not None
@@ -140,9 +170,12 @@ class ModuleProcess:
             log.error(
                 "module.not_recorded", station=self.station, module=self.name, verb=verb, error=str(err)
             )
+            self.metrics.refused("not_recorded")
             await message.respond(messages.module_error(f"{self.name}.{verb}: {err}"))
             return
-        await message.respond(messages.module_reply(decision.to_json(), entry=entry.node_seq))
+        answer = decision.to_json()
+        self.metrics.decided(answer, time.perf_counter() - started)  # durable: the agent has said so
+        await message.respond(messages.module_reply(answer, entry=entry.node_seq))
 
     async def stop(self) -> None:
         if self.module is not None:
@@ -152,15 +185,35 @@ class ModuleProcess:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.connection.close(), timeout=5)
             self.connection = None
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.metrics_server.wait_closed(), timeout=5)
+            self.metrics_server = None
 
 
-async def run_module(name: str, *, station_id: str, leaf_url: str, data_dir: Path) -> None:
+async def run_module(
+    name: str,
+    *,
+    station_id: str,
+    leaf_url: str,
+    data_dir: Path,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+) -> None:
     """Run until SIGTERM or Ctrl-C (what a module pod and ``smart module run`` do)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    process = ModuleProcess(name, station_id=station_id, leaf_url=leaf_url, data_dir=data_dir)
+    process = ModuleProcess(
+        name,
+        station_id=station_id,
+        leaf_url=leaf_url,
+        data_dir=data_dir,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+    )
     try:
         await process.start()
         await stop.wait()
@@ -170,7 +223,6 @@ async def run_module(name: str, *, station_id: str, leaf_url: str, data_dir: Pat
 
 def main(argv: list[str] | None = None) -> int:
     """``smart module run MODULE --station ID [--leaf-url URL]``, read without the whole command."""
-    import argparse
     import os
     import sys
 
@@ -186,6 +238,17 @@ def main(argv: list[str] | None = None) -> int:
         "--leaf-url",
         default=os.environ.get("SMART_LEAF_URL"),
         help="the station's leaf NATS server (default: SMART_LEAF_URL, else the one the settings give it)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=os.environ.get("SMART_MODULE_METRICS_PORT") or None,
+        help="serve this process's /metrics on this port (default: SMART_MODULE_METRICS_PORT, else none)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=os.environ.get("SMART_MODULE_METRICS_HOST", "127.0.0.1"),
+        help="the address /metrics listens on (default: SMART_MODULE_METRICS_HOST, else 127.0.0.1)",
     )
     args = parser.parse_args(argv)
     settings = smart_settings.load()
@@ -212,6 +275,23 @@ def main(argv: list[str] | None = None) -> int:
             station_id=args.station,
             leaf_url=leaf_url,
             data_dir=settings.station_data_dir(args.station),
+            metrics_host=args.metrics_host,
+            metrics_port=args.metrics_port,
         )
     )
     return 0
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``--metrics-port`` (argparse's error names the option and the value)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a port number: {text!r} (--metrics-port or SMART_MODULE_METRICS_PORT)"
+        ) from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(
+            f"not a port number (1-65535): {port} (--metrics-port or SMART_MODULE_METRICS_PORT)"
+        )
+    return port

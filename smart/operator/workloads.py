@@ -20,6 +20,11 @@ the kubelet then admits that device node into the container's device cgroup, whi
 mount of ``/dev/...`` would not do without ``privileged``), plus the group that owns the device
 node on Raspberry Pi OS (``gpio``, ``video``, ``audio``, ``dialout``) as a supplemental group.
 A module without hardware gets no device and no extra group.
+
+Every module pod serves its own ``/metrics`` on :data:`METRICS_PORT` (``smart module run``'s
+``SMART_MODULE_METRICS_PORT``, on the pod's address), a container port named ``metrics``, and
+says so with the ``prometheus.io/scrape|port|path`` annotations an annotation-driven Prometheus
+reads (the chart's optional PodMonitor selects the same pods by their managed-by label).
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ DEVICE_RESOURCES: dict[str, tuple[str, ...]] = {
 }
 #: The group owning those device nodes (Debian's fixed gids; ``gpio`` as Raspberry Pi OS makes it).
 DEVICE_GROUPS: dict[str, int] = {"gpio": 997, "camera": 44, "microphone": 29, "speaker": 29, "serial": 20}
+#: Where a module pod serves ``/metrics`` (its own pod address: no two module pods share one).
+METRICS_PORT = 9464
+#: What an annotation-driven Prometheus scrape configuration reads off a module pod.
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(METRICS_PORT),
+    "prometheus.io/path": "/metrics",
+}
 
 
 def _hardware_kind(hardware: str) -> str:
@@ -110,9 +123,10 @@ def daemonset(
         "app.kubernetes.io/managed-by": MANAGED_BY,
         MODULE_LABEL: workload.module,
     }
-    template_metadata: dict[str, Any] = {"labels": labels}
+    annotations = dict(SCRAPE_ANNOTATIONS)
     if workload.hardware:
-        template_metadata["annotations"] = {HARDWARE_ANNOTATION: ",".join(workload.hardware)}
+        annotations[HARDWARE_ANNOTATION] = ",".join(workload.hardware)
+    template_metadata: dict[str, Any] = {"labels": labels, "annotations": annotations}
     device_resources, device_groups = devices(workload.hardware)
     pod_security: dict[str, Any] = {
         "runAsNonRoot": True,
@@ -141,11 +155,14 @@ def daemonset(
                         "env": [
                             {"name": "SMART_MODULE", "value": workload.module},
                             {"name": "SMART_LEAF_URL", "value": LEAF_URL},
+                            {"name": "SMART_MODULE_METRICS_HOST", "value": "0.0.0.0"},
+                            {"name": "SMART_MODULE_METRICS_PORT", "value": str(METRICS_PORT)},
                             {
                                 "name": "SMART_STATION",
                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
                             },
                         ],
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
                         "resources": {
                             "requests": dict(workload.requests),
                             "limits": {**dict(workload.limits), **device_resources},

@@ -232,6 +232,7 @@ def test_network_policies_let_only_hub_pods_reach_nats_stations_its_leafnodes_an
         "smart-nats",
         "smart-postgresql",
         "smart-operator",
+        "smart-modules",
         "smart-hub",
         "smart-stations",
     }
@@ -258,7 +259,8 @@ def test_network_policies_let_only_hub_pods_reach_nats_stations_its_leafnodes_an
     (postgres,) = policies["smart-postgresql"]["ingress"]
     assert postgres["ports"] == [{"protocol": "TCP", "port": 5432}]
     assert _pods_labelled(objects, "smart.aero/postgresql-client") == {"Deployment/smart-hub"}
-    assert policies["smart-operator"]["ingress"] == []
+    # the operator takes a scrape of its metrics port only (tests/charts/test_metrics_chart.py)
+    assert policies["smart-operator"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": "metrics"}]}]
     assert policies["smart-hub"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8480}]}]
     assert policies["smart-stations"]["ingress"] == [
         {

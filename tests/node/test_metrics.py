@@ -284,3 +284,40 @@ def test_station_exposition_says_what_prometheus_client_would_for_the_same_decis
     library = samples(prometheus_client.generate_latest(registry).decode())
     assert {k: v for k, v in mine.items() if k in library} == library
     assert set(library) <= set(mine)
+
+
+def test_a_scrape_after_a_decision_shows_it_and_the_state_is_read_at_each_scrape() -> None:
+    """The decision families are rendered once per change: never a stale copy after a new decision."""
+    ours = station_metrics.StationMetrics(STATION)
+    state = {"lag": 5}
+
+    def figures() -> station_metrics.StationFigures:
+        return station_metrics.StationFigures(
+            ledger_entries=10,
+            shipped_seq=9 - state["lag"],
+            ledger_blocked=False,
+            ledger_alarms=0,
+            mirror_lag=None,
+            revisions=1,
+            connected=True,
+        )
+
+    ours.read_state(figures)
+    allow = {"module": "qa", "outcome": "allow", "reasons": []}
+    ours.decided("module.decision", allow)
+    first = ours.text()
+    assert ours.text() == first  # nothing moved: the same text
+    ours.decided("module.decision", allow)
+    ours.observe("qa", 0.002)
+    state["lag"] = 0
+    after = samples(ours.text().decode())
+    labels = (("module", "qa"), ("outcome", "allow"), ("rule", "none"), ("station", STATION))
+    assert after[("smart_station_decisions_total", labels)] == 2
+    assert after[("smart_station_decision_seconds_count", (("module", "qa"), ("station", STATION)))] == 1
+    assert after[("smart_station_ledger_lag_entries", (("station", STATION),))] == 0
+    assert after[("smart_station_ledger_shipped_entries_total", (("station", STATION),))] == 10
+    assert not [key for key in after if key[0] == "smart_station_mirror_lag_messages"]  # cannot say: absent
+    types = {family.name: family.type for family in text_string_to_metric_families(ours.text().decode())}
+    assert types["smart_station_ledger_shipped_entries"] == "counter"
+    assert types["smart_station_ledger_lag_entries"] == "gauge"
+    assert types["smart_station_decision_seconds"] == "histogram"

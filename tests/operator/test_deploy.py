@@ -128,10 +128,26 @@ def test_daemonset_resources_are_the_module_manifests() -> None:
 
 def test_daemonset_pods_name_the_hardware_their_module_drives() -> None:
     found = daemonsets()
-    assert found["vision"]["spec"]["template"]["metadata"]["annotations"] == {
-        workloads.HARDWARE_ANNOTATION: "camera"
-    }
-    assert "annotations" not in found["gatekeeper"]["spec"]["template"]["metadata"]
+    vision = found["vision"]["spec"]["template"]["metadata"]["annotations"]
+    assert vision[workloads.HARDWARE_ANNOTATION] == "camera"
+    assert (
+        workloads.HARDWARE_ANNOTATION
+        not in found["gatekeeper"]["spec"]["template"]["metadata"]["annotations"]
+    )
+
+
+def test_every_module_pod_serves_metrics_on_the_port_its_annotations_name() -> None:
+    """Annotation-driven Prometheus finds each module pod; the port is the one the process listens on."""
+    for module, daemonset in daemonsets().items():
+        annotations = daemonset["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", module
+        assert annotations["prometheus.io/path"] == "/metrics"
+        ports = {p["name"]: p["containerPort"] for p in container(daemonset)["ports"]}
+        assert annotations["prometheus.io/port"] == str(ports["metrics"])
+        env = {e["name"]: e.get("value") for e in container(daemonset)["env"]}
+        # smart module run reads these (tests/node/test_module_metrics.py runs one with them)
+        assert env["SMART_MODULE_METRICS_PORT"] == str(ports["metrics"])
+        assert env["SMART_MODULE_METRICS_HOST"] == "0.0.0.0"  # the pod's address, for the scraper
 
 
 def test_a_new_limit_in_a_manifest_patches_the_daemonset_and_an_unchanged_one_does_not(
