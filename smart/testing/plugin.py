@@ -37,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if worker is None or count is None or os.environ.get(ports.RANGE_ENV):
         return
-    index, workers = int(worker.removeprefix("gw")), int(count)
+    # A crashed worker is replaced by gw<count> and up: wrap its index into the same slices.
+    workers = int(count)
+    index = int(worker.removeprefix("gw")) % workers
     width = (ports.HIGH - ports.LOW) // workers
     low = ports.LOW + index * width
     os.environ[ports.RANGE_ENV] = f"{low}-{low + width - 1}"

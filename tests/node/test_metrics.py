@@ -101,7 +101,12 @@ async def served(
 ) -> AsyncIterator[Served]:
     floor = floor_factory(stations=1)
     assert floor.floor.hub is not None
-    connection = await nats.connect(floor.floor.hub.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    connection = await nats.connect(
+        floor.floor.hub.url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        **floor.settings.hub_nats_signin(),
+    )
     await ensure_hub_streams(connection.jetstream())
     hub_log = HubLog.connect(
         ledger_db.app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
