@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -74,7 +75,14 @@ def run(
     except ValueError as err:
         print(f"smart hub: {err}", file=sys.stderr)
         raise typer.Exit(2) from err
-    asyncio.run(run_hub(settings, role=role))
+    from smart.embedded import approver
+
+    embedded = functools.partial(approver.on_embedded_floor, settings=settings)
+    asyncio.run(
+        run_hub(
+            settings, role=role, contract_approver=None if settings.contract_approval_namespace else embedded
+        )
+    )
 
 
 def _hub_query(settings: smart_settings.Settings, role: str) -> HubQuery:

@@ -18,6 +18,7 @@ import signal
 import structlog
 import uvicorn
 
+from smart.hub.compliance.approve_page import Approver
 from smart.hub.services import ROLES, HubServices
 from smart.hub.web.app import create_app, server_config
 from smart.settings import Settings
@@ -27,7 +28,9 @@ log = structlog.get_logger("smart.hub.run")
 __all__ = ["ROLES", "run_hub"]
 
 
-async def run_hub(settings: Settings, *, role: str = "all") -> None:
+async def run_hub(
+    settings: Settings, *, role: str = "all", contract_approver: Approver | None = None
+) -> None:
     if role not in ROLES:
         raise ValueError(f"hub role {role!r} is not one of {', '.join(ROLES)}")
     stop = asyncio.Event()
@@ -35,6 +38,7 @@ async def run_hub(settings: Settings, *, role: str = "all") -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     services = HubServices(settings, role=role)
+    services.contract_approver = contract_approver
     try:
         await services.start()
         app = create_app(

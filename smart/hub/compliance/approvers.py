@@ -14,26 +14,17 @@ from __future__ import annotations
 import asyncio
 import functools
 
-import nats.errors
-
 from smart.contracts import approval, kube_approval
 from smart.hub.compliance.approve_page import Approver
 from smart.settings import Settings
 
 
-async def on_embedded_floor(name: str, revision: str, token: str, *, settings: Settings) -> list[str]:
-    """The embedded driver approves and distributes (what ``smart contract approve`` runs)."""
-    from smart.embedded import driver  # only a hub beside an embedded floor imports the driver
-
-    try:
-        applied = await driver.approve(name, revision, token, settings)
-    except (OSError, nats.errors.Error) as err:  # no floor here, or this hub may not sign in as its driver
-        raise approval.ApprovalRefused(
-            # Not the URL: a chart's carries the user's password.
-            f"the embedded floor's driver could not be reached ({type(err).__name__}); "
-            "on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE"
-        ) from err
-    return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]
+async def no_floor_here(name: str, revision: str, token: str) -> list[str]:
+    """A hub serving neither a cluster's operator nor an embedded floor it was given: nobody distributes."""
+    raise approval.ApprovalRefused(
+        "this hub was given no floor to approve on: on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE; "
+        "beside an embedded floor run it with `smart hub run` (or `smart contract approve`)"
+    )
 
 
 async def on_kubernetes(name: str, revision: str, token: str, *, namespace: str) -> list[str]:
@@ -42,8 +33,12 @@ async def on_kubernetes(name: str, revision: str, token: str, *, namespace: str)
     return [said]
 
 
-def for_settings(settings: Settings) -> Approver:
-    """The approver of the floor these settings serve: the operator's namespace, else the embedded floor."""
+def for_settings(settings: Settings, *, embedded: Approver | None = None) -> Approver:
+    """The approver of the floor these settings serve: the operator's namespace, else the embedded floor.
+
+    The embedded floor's approver (:func:`smart.embedded.approver.on_embedded_floor`) is handed in by
+    the command that starts the hub: the hub never imports the embedded driver itself.
+    """
     if settings.contract_approval_namespace:
         return functools.partial(on_kubernetes, namespace=settings.contract_approval_namespace)
-    return functools.partial(on_embedded_floor, settings=settings)
+    return embedded if embedded is not None else no_floor_here
