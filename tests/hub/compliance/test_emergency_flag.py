@@ -13,6 +13,7 @@ quality manager countersigns on the same page, and every page is clear again.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,8 @@ import httpx
 from smart.access.roles import Role
 from smart.contracts import approval, distribution
 from smart.contracts.models import SmartContract
-from smart.embedded import driver
-from smart.hub.compliance import approvers, index
+from smart.embedded import approver, driver
+from smart.hub.compliance import index
 from smart.hub.compliance import policy as policy_central
 from smart.hub.compliance import service as compliance_service
 from smart.hub.vault import contract_signatures
@@ -138,7 +139,7 @@ async def test_an_emergency_is_flagged_on_every_page_past_24_h_until_a_second_pe
         database.url,
         connection,
         smartid,
-        approve=approvers.for_settings(settings),
+        approve=functools.partial(approver.on_embedded_floor, settings=settings),
         clock=lambda: late,
     )
     guard = auth.Guard(logins)
