@@ -50,8 +50,13 @@ BUSINESS_FEED_STREAM = "BUSINESS_FEED"
 #: The Business hub's durable consumer on its feed.
 BUSINESS_FEED_CONSUMER = "business-hub"
 
-#: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers).
-PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request")
+#: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers;
+#: ``client-po``: a client's PO with each line's status, for the client API, where ``po-status`` is
+#: one station's hand-off of one job).
+PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request", "client-po")
+#: What the Floor publishes (its hand-offs, and the client API's views of the POs, C of Cs, proofs and
+#: Pay's invoices); the Vault publishes only InventoryHub's purchase requests.
+FLOOR_PUBLISHED_KINDS = ("po-status", "client-po", "coc", "proof-bundle", "invoice")
 
 
 def published_subject(kind: str, key: str) -> str:
@@ -163,7 +168,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
     approval page), and InventoryHub's purchase requests into ``PUBLISHED``; nothing of the ledger,
     no station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
     and witnessing requests to stations, their answers), its kinds of station records, the
-    approvals and issuer keys it verifies with (read only), PO status into ``PUBLISHED``, and the
+    approvals and issuer keys it verifies with (read only), its kinds (:data:`FLOOR_PUBLISHED_KINDS`)
+    into ``PUBLISHED``, and the
     stations' heartbeats (its ``/api/status`` lists them).
     Each role receives replies only on its own inbox prefix; none may create other streams.
     """
@@ -199,7 +205,7 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
             *_bucket_read(APPROVALS_BUCKET, create=True),
             *_bucket_read(ACCESS_KEYS_BUCKET),
             *_bucket_read(ACCESS_REVOCATIONS_BUCKET),
-            f"{PUBLISHED_SUBJECTS.removesuffix('>')}po-status.>",
+            *(f"{PUBLISHED_SUBJECTS.removesuffix('>')}{kind}.>" for kind in FLOOR_PUBLISHED_KINDS),
         ]
         # The stations' heartbeats: the Floor's /api/status lists each station, heard or not.
         subscribe += [witnessing.answer_subject("*", "*"), subjects.HEARTBEATS]

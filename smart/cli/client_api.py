@@ -2,6 +2,11 @@
 
 A new key or OAuth secret is printed once, on stdout, and kept only as its
 digest; the actor on the ledger is ``cli:<os user>``, never a typed name.
+The key commands work against the Business hub's database (the settings'
+URL: its own login, or the owner's under ``smart up``), where the client
+API runs: a client is known there once the Floor published one of its POs.
+They migrate nothing (the Business hub's start or ``smart hub migrate
+--role business`` did); Pay's commands work against the Floor's.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import typer
 from smart import settings as smart_settings
 from smart.cli.work import _fail, _print, actor
 from smart.hub import work as work_services
-from smart.hub.client_api import service as client_api_service
 from smart.hub.client_api.store import ClientCredentials
 from smart.hub.clients.store import Refused
+from smart.hub.pay import service as pay_service
 from smart.hub.pay.store import Pay
 from smart.hub.service_log import CLIENT_API, PAY, ServiceNodeLog
 from smart.keys import KeyStore
@@ -36,14 +41,32 @@ def _store(node: str) -> Iterator[tuple[str, ServiceNodeLog]]:
     settings = smart_settings.load()
     try:
         url = smart_settings.database_url(settings)
-        work_services.migrate(url)
-        client_api_service.migrate(url)
+        if node == CLIENT_API:
+            _business_schemas(url)
+        else:
+            work_services.migrate(url)
+            pay_service.migrate(url)
     except (ValueError, psycopg.Error) as err:
         raise _fail(f"cannot reach the hub database: {err}") from err
     try:
         yield url, ServiceNodeLog(settings.state_dir / "ledger", KeyStore(settings.key_directory), node=node)
     except Refused as err:
         raise _fail(err) from err
+
+
+def _business_schemas(url: str) -> None:
+    """Refuse (naming what to do) a database where the Business hub has not made its schemas."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute(
+            "SELECT to_regclass('client_api.api_keys') IS NOT NULL AND to_regclass('published.records') "
+            "IS NOT NULL"
+        ).fetchone()
+    if not row or not row[0]:
+        raise _fail(
+            "database: no client API schema here; the client API runs on the Business hub: point "
+            "SMART_DATABASE_URL at its database and start it (smart up), or run "
+            "smart hub migrate --role business"
+        )
 
 
 @key_app.command("create")

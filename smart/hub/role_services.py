@@ -79,19 +79,23 @@ async def _logged(name: str, work: Coroutine[Any, Any, None]) -> None:
 
 def migrate(hub: HubServices, owner_url: str) -> None:
     """As the owner: the schemas of the role services ``hub`` runs, each granted to its role's login."""
+    from smart.hub.client_api import service as client_api_service
     from smart.hub.dashboard import index as dashboard_index
     from smart.hub.education import service as education
     from smart.hub.feedback import service as feedback
     from smart.hub.peopleops import onboarding
-    from smart.hub.published import feed, floor_publisher
+    from smart.hub.published import client_views, feed, floor_publisher
 
     single = hub.role == "all"  # the single hub works as the ledger's app role throughout
     vault = hub_store.APP_ROLE if single else DATABASE_ROLES[HubRole.VAULT]
     business = hub_store.APP_ROLE if single else DATABASE_ROLES[HubRole.BUSINESS]
     if hub.runs("business-publisher"):
         floor_publisher.migrate(owner_url)
+        client_views.migrate(owner_url)
     if hub.runs("business-feed"):
         feed.migrate(owner_url, role=business)
+    if hub.runs("client-api"):  # its credentials; what it answers is the feed's (above)
+        client_api_service.migrate(owner_url, app_role=business)
     if hub.runs("education"):
         education.migrate(owner_url, role=vault)
     if hub.runs("peopleops"):
@@ -104,7 +108,7 @@ def migrate(hub: HubServices, owner_url: str) -> None:
 
 async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[RoleService]:
     """The role's services, started: the Business feed, the Floor's publisher, Education, … ."""
-    from smart.hub.published import feed, floor_publisher
+    from smart.hub.published import client_views, feed, floor_publisher
 
     assert hub.connection is not None
     started: list[RoleService] = []
@@ -112,9 +116,27 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
     if hub.runs("business-publisher"):
         publisher = await asyncio.to_thread(floor_publisher.BusinessPublisher.connect, hub.app_database_url())
         started.append(Background("business-publisher", publisher.follow(js)))
+        if hub.pay is not None:  # the client API's views: POs with status, C of Cs, proofs, invoices
+            views = client_views.ClientViews(
+                hub.app_database_url(),
+                pay=hub.pay.pay,
+                log_key=keys.signing_key(hub_store.HUB_KEY).verifying,
+                max_payload=hub.connection.max_payload,
+            )
+            started.append(Background("client-views", views.follow(js)))
     if hub.runs("business-feed"):
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
+    if hub.runs("client-api"):
+        from smart.hub.client_api import service as client_api_service
+
+        api = await asyncio.to_thread(
+            client_api_service.ClientApiServices,
+            hub.database_url_in_use,
+            keys=keys,
+            ledger_dir=hub.settings.state_dir / "ledger",
+        )
+        started.append(api)
     if hub.runs("education") and hub.smartid is not None:
         from smart.hub.education import service as education
         from smart.hub.education import web as education_web

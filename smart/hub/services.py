@@ -4,8 +4,8 @@
 DESIGN's hub list): the Vault holds identity and personal data (SMART-ID,
 Education, PeopleOps), the Floor the stations' side (the ledger intake and
 gathering, HandoffCentral, the reorder board, the work services, the
-publisher of the Business subset), Business only what faces the client (its
-one-way feed of the published subset, Growth, Feedback). Every role runs
+publisher of the Business subset, Pay), Business only what faces the client (its
+one-way feed of the published subset, the client API, Growth, Feedback). Every role runs
 HubQuery over its own data. A :class:`HubServices` of one role connects to
 NATS as that role's user and to PostgreSQL as that role's login role
 (:mod:`smart.hub.database_roles`); role ``all`` is the single hub of before,
@@ -15,6 +15,10 @@ side by side on one machine (``smart up``).
 Education runs on the Vault, not on Business as DESIGN's list has it: a
 completion is a personal training record and grants a credential through
 SMART-ID, and the Business hub can neither read the Vault nor publish back.
+Pay runs on the Floor, not on Business: it invoices only shipped lines whose
+C of C is signed on the floor's ledger; its invoices reach Business, with
+the clients' POs, C of Cs and proof bundles, only through the one-way feed,
+which is all the client API (on Business) answers from.
 
 The intake takes the stations' shipped batches; the gathering takes the hub
 services' own node logs (SMART-ID, ``smart apply``, the operator) from
@@ -52,7 +56,6 @@ from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
 from smart.hub.audit import web as audit_web
-from smart.hub.client_api import service as client_api_service
 from smart.hub.clients import store as clients_store
 from smart.hub.compliance import approve_page
 from smart.hub.compliance import index as compliance_index
@@ -61,6 +64,7 @@ from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.maintenance import service as maintenance_service
 from smart.hub.maintenance import store as maintenance_store
+from smart.hub.pay import service as pay_service
 from smart.hub.safety import incidents as safety_incidents
 from smart.hub.safety import service as safety_service
 from smart.hub.vault import database as vault_database
@@ -102,15 +106,15 @@ ROLE_SERVICES: dict[HubRole, tuple[str, ...]] = {
         "maintenance",
         # AI Central reads the hub log too; DESIGN puts it on the Vault (advice only, never a decision).
         "ai-central",
-        # SMART-API and Pay read the clients' POs, the floor's index and the ledger; they belong on
-        # Business once the one-way feed carries that subset (issue 22), so they run here until then.
-        "client-api",
+        # Pay judges shipped, certified lines from the floor's ledger; its invoices reach Business (and
+        # the client API there) through the one-way feed, with the POs, C of Cs and proof bundles.
+        "pay",
         "business-publisher",
         "hubquery",
         # The quality manager's home page: it reads the ledger's indexes and the services' schemas.
         "dashboard",
     ),
-    HubRole.BUSINESS: ("business-feed", "growth", "feedback", "hubquery"),
+    HubRole.BUSINESS: ("business-feed", "client-api", "growth", "feedback", "hubquery"),
 }
 
 #: ``smart hub run --role …``: one of the three, or ``all`` (every service in one process, as before).
@@ -162,7 +166,7 @@ class HubServices:
         self.safety: safety_service.SafetyCentral | None = None
         self.maintenance: maintenance_service.MaintenanceService | None = None
         self.means: means_service.MeansServices | None = None
-        self.client_api: client_api_service.ClientApiServices | None = None
+        self.pay: pay_service.PayServices | None = None
         #: The floor's contract approver for the Vault's approval page; unset, the settings' one
         #: (:func:`smart.hub.compliance.approvers.for_settings`: the operator's namespace, else the
         #: embedded driver). ``smart up`` sets the embedded floor's.
@@ -253,7 +257,7 @@ class HubServices:
                 work.migrate,
                 audit_index.migrate,
                 maintenance_store.migrate,
-                client_api_service.migrate,
+                pay_service.migrate,
                 compliance_index.migrate,
                 safety_incidents.migrate,
             ):
@@ -414,15 +418,14 @@ class HubServices:
             zone=self.settings.shop_zone,
         )
         self.maintenance.start()
-        self.client_api = await asyncio.to_thread(
-            client_api_service.ClientApiServices,
-            self.app_database_url(),
-            keys=keys,
-            ledger_dir=self.settings.state_dir / "ledger",
-            clients=self.work.clients,
-            log_key=keys.signing_key(hub_store.HUB_KEY).verifying,
-        )
-        self.client_api.start()
+        if self.runs("pay"):
+            self.pay = await asyncio.to_thread(
+                pay_service.PayServices,
+                self.app_database_url(),
+                keys=keys,
+                ledger_dir=self.settings.state_dir / "ledger",
+            )
+            self.pay.start()
 
     def routers(self, guard: auth.Guard | None = None, *, sign_in: bool = True) -> list[APIRouter]:
         """This role's pages: SMART-ID's (Vault), the jobs, reorders and work (Floor), its own services'."""
@@ -456,8 +459,8 @@ class HubServices:
             found += self.maintenance.routers(guard)
         if self.means is not None:
             found += self.means.routers(guard)
-        if self.client_api is not None:
-            found += self.client_api.routers(guard)
+        if self.pay is not None:
+            found += self.pay.routers(guard)
         for extension in self.extensions:
             found += extension.routers(guard)
         return found
@@ -530,8 +533,8 @@ class HubServices:
             await self.compliance.stop()
         if self.means is not None:
             await self.means.stop()
-        if self.client_api is not None:
-            await self.client_api.stop()
+        if self.pay is not None:
+            await self.pay.stop()
         if self.work is not None:
             await self.work.stop()
         for task in (self._reorders, self._handoffs, self._gathering, self._task):

@@ -43,8 +43,8 @@ from smart.hub import work
 from smart.hub.client_api import service as client_api_service
 from smart.hub.client_api import web as client_api_web
 from smart.hub.client_api.store import ClientCredentials
-from smart.hub.clients.store import ClientManager
-from smart.hub.service_log import CLIENT_API, CLIENT_MANAGER, ServiceNodeLog
+from smart.hub.published import feed
+from smart.hub.service_log import CLIENT_API, ServiceNodeLog
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import ports
@@ -100,19 +100,27 @@ def _seed(owner_url: str, pos: int) -> None:
                 "WHERE o.client = %s",
                 (code,),
             )
+        # What the Business hub holds of them, as the Floor publishes each PO (``client-po``): the API
+        # on Business answers from these records, never from ClientManager's tables.
+        conn.execute(
+            "INSERT INTO published.records (kind, key, body, published_at, feed_seq) "
+            "SELECT 'client-po', o.po, jsonb_build_object('po', o.po, 'client', o.client, 'received_on', "
+            "o.received_on, 'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line, 'part', l.part, "
+            "'part_revision', l.part_revision, 'quantity', l.quantity, 'unit', l.unit, 'due_date', "
+            "l.due_date, 'status', 'released', 'received_at', null, 'shipped_at', null, 'certified', false, "
+            "'invoice', null) ORDER BY l.line) FROM clients.po_lines l WHERE l.po = o.po)), now(), "
+            "row_number() OVER (ORDER BY o.po) FROM clients.purchase_orders o"
+        )
         conn.execute("ANALYZE")
 
 
 def _app(app_url: str, work_dir: Path, rate: float) -> tuple[FastAPI, client_api_service.ClientApiServices]:
     """The served app: the client API and the bare route, as the bench's server process runs them."""
     keys = KeyStore(work_dir / "keys")
-    clients = ClientManager(app_url, ledger=ServiceNodeLog(work_dir / "ledger", keys, node=CLIENT_MANAGER))
     services = client_api_service.ClientApiServices(
         app_url,
         keys=keys,
         ledger_dir=work_dir / "ledger",
-        clients=clients,
-        log_key=None,
         rate_per_s=rate * 10,
         burst=int(rate * 10),
     )
@@ -272,6 +280,7 @@ def run(
     try:
         hub_store.migrate(owner_url, app_password=password)
         work.migrate(owner_url)
+        feed.migrate(owner_url, role=hub_store.APP_ROLE)  # the Business hub's published records
         client_api_service.migrate(owner_url)
         app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
         progress(f"seeding {pos} POs for each of two clients …")

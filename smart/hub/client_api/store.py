@@ -4,8 +4,9 @@ A secret is shown once, when made, and kept only as its SHA-256 digest:
 it is 32 random bytes, so a digest cannot be guessed back and is cheap
 enough to check on every request (a password hash such as argon2 is for
 secrets people choose). A credential names exactly one of the shop's
-clients, and everything the API answers is filtered by that client, so a
-key can never read another client's POs. Making and revoking a credential
+clients (one with a PO the Floor published to the Business hub), and
+everything the API answers is filtered by that client, so a key can never
+read another client's POs. Making and revoking a credential
 is one transaction with one entry on the ``client-api`` ledger node (who,
 which client, the key's id; never the secret or its digest). Revocation
 takes effect on the next request: keys are looked up every time, never
@@ -147,8 +148,7 @@ class ClientCredentials(ServiceStore):
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         at = self.clock()
         with self._changing() as conn:
-            if conn.execute("SELECT 1 FROM clients.clients WHERE code = %s", (client,)).fetchone() is None:
-                raise Refused("client", f"no client {client}")
+            _known(conn, client)
             conn.execute(
                 "INSERT INTO client_api.api_keys (id, client, secret_sha256, label, created_by, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -185,8 +185,7 @@ class ClientCredentials(ServiceStore):
         client_id, secret = f"smc_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
         at = self.clock()
         with self._changing() as conn:
-            if conn.execute("SELECT 1 FROM clients.clients WHERE code = %s", (client,)).fetchone() is None:
-                raise Refused("client", f"no client {client}")
+            _known(conn, client)
             conn.execute(
                 "INSERT INTO client_api.oauth_clients (client_id, client, secret_sha256, label, created_by, "
                 "created_at) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -273,6 +272,20 @@ class ClientCredentials(ServiceStore):
             return None
         wait = 0.0 if row["allowed"] else (1 - float(row["tokens"])) / limit.rate
         return Admission(Credential(row["id"], row["client"], kind), wait)
+
+
+def _known(conn: Any, client: str) -> None:
+    """Refuse a client the Business hub does not know: one with no PO the Floor published to it.
+
+    The hub the API runs on (Business) cannot read ClientManager's clients; it knows a client by its
+    published work (``client-po`` records), which is also all a key of that client could read.
+    """
+    known = conn.execute(
+        "SELECT 1 FROM published.records WHERE kind = 'client-po' AND body ->> 'client' = %s LIMIT 1",
+        (client,),
+    ).fetchone()
+    if known is None:
+        raise Refused("client", f"no client {client} with a PO published to this hub")
 
 
 def _key(row: Any) -> KeyInfo:

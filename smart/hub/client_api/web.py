@@ -1,5 +1,11 @@
 """``/api/v1/client/…``: what a shop's client may read of its own work, by API key or OAuth token.
 
+It runs on the Business hub and answers only from what the Floor published to
+it over the one-way feed (``published.records``: ``client-po``, ``coc``,
+``proof-bundle``, ``invoice``; :mod:`smart.hub.published.client_views`) and
+from its own schema ``client_api`` (keys, OAuth clients, rate buckets): it
+holds no right to the Floor's tables, the ledger or ClientManager's.
+
 Every route but the token endpoint needs ``Authorization: Bearer <key or
 token>``; the credential names one client and every query is filtered by
 it, so another client's PO answers 404, exactly as a PO that does not
@@ -20,7 +26,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-import psycopg
 import structlog
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -30,15 +35,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from smart.hub.audit import printing
 from smart.hub.client_api.oauth import TokenRequest, TokenServer
 from smart.hub.client_api.store import ClientCredentials, Credential, RateLimit
-from smart.hub.clients.store import ClientManager
-from smart.hub.pay import documents
-from smart.hub.pay import store as pay_store
 from smart.hub.web.auth import form_fields
-from smart.keys import VerifyingKey
-from smart.ledger.hub_store import HubLog
 
 log = structlog.get_logger("smart.hub.client_api")
 
@@ -110,139 +109,97 @@ class ProofsOut(BaseModel):
     proofs: list[ProofOut]
 
 
-def status(row: dict[str, Any]) -> str:
-    """The line's furthest step, from the ledger's indexes (never from what someone typed)."""
-    if row["invoice"]:
-        return "invoiced"
-    if row["shipped_at"]:
-        return "shipped"
-    if row["received_at"]:
-        return "parts received"
-    if row["released_version"]:
-        return "released"
-    return "reviewed" if row["reviewed"] else "entered"
-
-
-_LINES = (
-    "SELECT o.po, o.received_on, l.line, l.part, l.part_revision, l.quantity, l.unit, l.due_date, "
-    "(l.reviewed_version IS NOT DISTINCT FROM l.version) AS reviewed, l.released_version, "
-    "(SELECT min(e.at) FROM handoff.floor_events e WHERE e.po = l.po AND e.line = l.line "
-    "AND e.verb = 'receive') AS received_at, "
-    "(SELECT min(e.at) FROM handoff.floor_events e WHERE e.po = l.po AND e.line = l.line "
-    "AND e.verb = 'ship') AS shipped_at, "
-    "EXISTS (SELECT 1 FROM pay.certificates c WHERE (c.po = l.po AND c.line = l.line) OR (c.po IS NULL "
-    "AND EXISTS (SELECT 1 FROM handoff.floor_events e WHERE e.verb = 'ship' AND e.po = l.po "
-    "AND e.line = l.line AND e.station = c.station AND e.job = c.job))) AS certified, "
-    "(SELECT min(d.number) FROM pay.document_lines d WHERE d.po = l.po AND d.line = l.line "
-    "AND d.number LIKE 'INV-%%') AS invoice "
-    "FROM clients.purchase_orders o JOIN clients.po_lines l USING (po) "
-    "WHERE o.client = %s AND (%s::text IS NULL OR o.po = %s) ORDER BY o.po, l.line LIMIT %s"
+#: One PO of the client's and, joined in the same statement, one record of ``kind`` for it (``None``: none).
+_PO_AND = (
+    "SELECT p.body AS po, r.body - 'pdf' AS record, r.body ->> 'pdf' AS pdf FROM published.records p"
+    " LEFT JOIN published.records r ON r.kind = %(kind)s AND r.key = %(key)s"
+    " AND r.body ->> 'client' = %(client)s"
+    " WHERE p.kind = 'client-po' AND p.key = %(po)s AND p.body ->> 'client' = %(client)s"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A PO of the client's and what was asked of it (``None``: not published, or not its client's)."""
+
+    po: dict[str, Any]
+    record: dict[str, Any] | None
+    pdf: bytes | None
+
+    def has_line(self, line: str) -> bool:
+        return any(ln.get("line") == line for ln in self.po.get("lines", ()))
 
 
 @dataclass
 class ClientApi:
-    """What the routes read through: credentials, Pay, ClientManager, the hub log (for proofs)."""
+    """What the routes read through: the credentials, and the records the Floor published to this hub.
 
-    url: str
+    Every query names the credential's client, so another client's record is never read (it answers
+    404 exactly as a missing one). One statement per request beside the credential's.
+    """
+
     credentials: ClientCredentials
-    pay: pay_store.Pay
-    clients: ClientManager
-    log_key: VerifyingKey | None
     limit: RateLimit
 
+    def _rows(self, query: str, values: Any) -> list[dict[str, Any]]:
+        with self.credentials.pool.connection() as conn:
+            return list(conn.execute(query, values).fetchall())
+
     def pos(self, client: str, po: str | None, limit: int) -> list[ClientPo]:
-        with self.credentials.pool.connection() as conn:
-            rows = conn.execute(_LINES, (client, po, po, limit)).fetchall()
-        found: dict[str, ClientPo] = {}
-        for row in rows:
-            order = found.setdefault(
-                row["po"], ClientPo(po=row["po"], received_on=row["received_on"], lines=[])
-            )
-            order.lines.append(
-                ClientLine(
-                    line=row["line"],
-                    part=row["part"],
-                    part_revision=row["part_revision"],
-                    quantity=row["quantity"],
-                    unit=row["unit"],
-                    due_date=row["due_date"],
-                    status=status(row),
-                    received_at=row["received_at"],
-                    shipped_at=row["shipped_at"],
-                    certified=row["certified"],
-                    invoice=row["invoice"],
-                )
-            )
-        return list(found.values())
+        rows = self._rows(
+            "SELECT body FROM published.records WHERE kind = 'client-po' AND body ->> 'client' = %s"
+            " AND (%s::text IS NULL OR key = %s) ORDER BY key LIMIT %s",
+            (client, po, po, limit),
+        )
+        return [ClientPo.model_validate(row["body"]) for row in rows]
 
-    def owns(self, client: str, po: str) -> bool:
-        with self.credentials.pool.connection() as conn:
-            return (
-                conn.execute(
-                    "SELECT 1 FROM clients.purchase_orders WHERE po = %s AND client = %s", (po, client)
-                ).fetchone()
-                is not None
-            )
-
-    def printed_coc(self, client: str, po: str, line: str) -> tuple[printing.Printed, bytes] | None:
-        """The C of C AuditCentral printed at shipping for the line, as stored (with its QR code)."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return printing.stored_for_client(conn, client=client, po=po, line=line)
-
-    def proofs(self, client: str, po: str, line: str) -> ProofsOut | None:
-        if not self.owns(client, po) or self.log_key is None:
+    def of_po(self, client: str, po: str, kind: str, key: str) -> Found | None:
+        """The client's PO ``po`` and its record ``kind``/``key`` (a PDF decoded), in one statement."""
+        rows = self._rows(_PO_AND, {"kind": kind, "key": key, "client": client, "po": po})
+        if not rows:
             return None
-        with HubLog.connect(self.url) as hub_log:
-            conn = hub_log.conn
-            marks = [("coc", c.ledger_idx) for c in pay_store.certificates(conn, po, line)]
-            marks += [
-                (str(verb), int(idx))
-                for verb, idx in conn.execute(
-                    "SELECT verb, ledger_idx FROM handoff.floor_events WHERE po = %s AND line = %s "
-                    "ORDER BY ledger_idx",
-                    (po, line),
-                ).fetchall()
-            ]
-            proofs = [
-                ProofOut(
-                    what=what,
-                    index=idx,
-                    bundle=base64.b64encode(
-                        hub_log.proof_bundle(idx, log_key=self.log_key).to_bytes()
-                    ).decode(),
-                )
-                for what, idx in marks
-            ]
-        return ProofsOut(po=po, line=line, proofs=proofs)
+        row = rows[0]
+        pdf = base64.b64decode(row["pdf"]) if row["pdf"] else None
+        return Found(dict(row["po"]), dict(row["record"]) if row["record"] else None, pdf)
 
-    def document(self, client: str, number: str) -> pay_store.Document | None:
-        held = self.pay.document(number)
-        return held if held is not None and held.client == client else None
+    def documents(self, client: str) -> list[DocumentOut]:
+        rows = self._rows(
+            "SELECT body - 'pdf' AS body FROM published.records WHERE kind = 'invoice'"
+            " AND body ->> 'client' = %s ORDER BY body ->> 'issuedAt', key",
+            (client,),
+        )
+        return [_document_out(row["body"]) for row in rows]
 
-    def certificates_of(self, document: pay_store.Document) -> dict[int, pay_store.Certificate]:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return {
-                c.ledger_idx: c
-                for ln in document.lines
-                for c in pay_store.certificates(conn, document.po, ln.line)
-            }
+    def document(self, client: str, number: str, *, pdf: bool = False) -> tuple[DocumentOut, bytes] | None:
+        rows = self._rows(
+            "SELECT body - 'pdf' AS body, CASE WHEN %s THEN body ->> 'pdf' END AS pdf FROM published.records"
+            " WHERE kind = 'invoice' AND key = %s AND body ->> 'client' = %s",
+            (pdf, number, client),
+        )
+        if not rows:
+            return None
+        return _document_out(rows[0]["body"]), base64.b64decode(rows[0]["pdf"] or "")
 
 
-def _document_out(held: pay_store.Document) -> DocumentOut:
+def _document_out(body: dict[str, Any]) -> DocumentOut:
+    """An invoice or credit note as Pay published it (``Document.to_json`` without who issued it)."""
     return DocumentOut(
-        number=held.number,
-        kind=held.kind,
-        po=held.po,
-        credits=held.credits,
-        reason=held.reason,
-        total=held.total,
-        issued_at=held.issued_at,
+        number=body["number"],
+        kind=body["kind"],
+        po=body["po"],
+        credits=body["credits"],
+        reason=body["reason"],
+        total=Decimal(body["total"]),
+        issued_at=datetime.fromisoformat(body["issuedAt"]),
         lines=[
             DocumentLineOut(
-                line=ln.line, part=ln.part, quantity=ln.quantity, unit_price=ln.unit_price, amount=ln.amount
+                line=ln["line"],
+                part=ln["part"],
+                quantity=ln["quantity"],
+                unit_price=Decimal(ln["unitPrice"]),
+                amount=Decimal(ln["amount"]),
             )
-            for ln in held.lines
+            for ln in body["lines"]
         ],
     )
 
@@ -292,63 +249,67 @@ def router(api: ClientApi) -> APIRouter:
 
     @routes.get("/pos/{po}")
     async def show_po(po: PoCode, credential: Credential = Depends(caller)) -> ClientPo:
-        found = await run_in_threadpool(api.pos, credential.client, po, 500)
+        found = await run_in_threadpool(api.pos, credential.client, po, 1)
         if not found:
             raise _missing(f"po: no PO {po} of yours")
         return found[0]
 
+    async def _line(client: str, po: str, line: str, kind: str) -> Found:
+        found = await run_in_threadpool(api.of_po, client, po, kind, f"{po}/{line}")
+        if found is None:
+            raise _missing(f"po: no PO {po} of yours")
+        if not found.has_line(line):
+            raise _missing(f"line: PO {po} has no line {line}")
+        return found
+
     @routes.get("/pos/{po}/lines/{line}/coc", response_class=Response, responses={200: PDF})
     async def coc(po: PoCode, line: LineCode, credential: Credential = Depends(caller)) -> Response:
         """The line's C of C exactly as printed at shipping: its QR code names the shipment's proof bundle."""
-        if not await run_in_threadpool(api.owns, credential.client, po):
-            raise _missing(f"po: no PO {po} of yours")
-        if await run_in_threadpool(api.clients.line, po, line) is None:
-            raise _missing(f"line: PO {po} has no line {line}")
-        found = await run_in_threadpool(api.printed_coc, credential.client, po, line)
-        if found is None:
+        found = await _line(credential.client, po, line, "coc")
+        if found.record is None or found.pdf is None:
             raise _missing(
                 f"line: no C of C printed yet for PO {po} line {line}; the shop prints it once the line's"
                 " shipment is in its log under a cosigned checkpoint"
             )
-        printed, pdf = found
         return Response(
-            pdf,
+            found.pdf,
             media_type="application/pdf",
             headers={
                 "Content-Disposition": f'inline; filename="{po}-{line}-coc.pdf"',
-                "ETag": f'"{printed.pdf_sha256}"',
+                "ETag": f'"{found.record["pdf_sha256"]}"',
             },
         )
 
     @routes.get("/pos/{po}/lines/{line}/proof")
     async def proof(po: PoCode, line: LineCode, credential: Credential = Depends(caller)) -> ProofsOut:
         """Proof bundles of the line's C of C, receipt and shipment entries in the shop's signed log."""
-        found = await run_in_threadpool(api.proofs, credential.client, po, line)
-        if found is None:
-            raise _missing(f"po: no PO {po} of yours")
-        return found
+        found = await _line(credential.client, po, line, "proof-bundle")
+        held = found.record["proofs"] if found.record is not None else []
+        return ProofsOut(po=po, line=line, proofs=[ProofOut.model_validate(p) for p in held])
 
     @routes.get("/invoices")
     async def list_invoices(credential: Credential = Depends(caller)) -> list[DocumentOut]:
         """This client's invoices and credit notes, oldest first."""
-        held = await run_in_threadpool(api.pay.documents, client=credential.client)
-        return [_document_out(d) for d in held]
+        found: list[DocumentOut] = await run_in_threadpool(api.documents, credential.client)
+        return found
 
     @routes.get("/invoices/{number}")
     async def show_invoice(number: DocNumber, credential: Credential = Depends(caller)) -> DocumentOut:
         held = await run_in_threadpool(api.document, credential.client, number)
         if held is None:
             raise _missing(f"number: no invoice or credit note {number} of yours")
-        return _document_out(held)
+        return held[0]
 
     @routes.get("/invoices/{number}/pdf", response_class=Response, responses={200: PDF})
     async def invoice_pdf(number: DocNumber, credential: Credential = Depends(caller)) -> Response:
-        held = await run_in_threadpool(api.document, credential.client, number)
+        held = await run_in_threadpool(lambda: api.document(credential.client, number, pdf=True))
         if held is None:
             raise _missing(f"number: no invoice or credit note {number} of yours")
-        certificates = await run_in_threadpool(api.certificates_of, held)
-        pdf = await run_in_threadpool(documents.document_pdf, held, certificates)
-        return Response(pdf, media_type="application/pdf")
+        return Response(
+            held[1],
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{number}.pdf"'},
+        )
 
     @routes.post(
         "/oauth/token",

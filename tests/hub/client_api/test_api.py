@@ -1,43 +1,63 @@
-"""SMART-API on a real database: each client sees only its own work, by API key or OAuth token; fuzzed.
+"""SMART-API on the Business hub: each client sees only its own work, published by the Floor; fuzzed.
 
-One shop state per test module's work: AEROSPAR's PO-4411 (line 1 shipped
-with its C of C and invoiced, line 2 shipped without one, line 3 entered)
-and another client's PO-7000. The client API is driven through the hub app
-as a client's integration would (``Authorization: Bearer …``), and
-schemathesis fuzzes it from the API's own OpenAPI document: no answer is a
-5xx, and every 4xx names what is wrong.
+One shop state per test: on the Floor, AEROSPAR's PO-4411 (line 1 shipped
+with its C of C, line 2 shipped without one, line 3 entered) and another
+client's PO-7000, and Pay beside them. The Floor's publisher puts the
+client views on the one-way feed, signed in as the Floor's NATS user; the
+Business hub's feed, signed in as Business's, keeps them in its own schema;
+the client API answers as Business's database login, which PostgreSQL
+refuses every Floor table. The API is driven through the hub app as a
+client's integration would (``Authorization: Bearer …``), and schemathesis
+fuzzes it from the API's own OpenAPI document: no answer is a 5xx, and
+every 4xx names what is wrong.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import io
 import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
+import psycopg
+import pypdf
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from nats.aio.client import Client as NatsClient
 from schemathesis.core.result import Err
 
 from smart.access.roles import Role
+from smart.bus import hub_roles
+from smart.bus.hub_roles import HubRole
+from smart.hub import database_roles
 from smart.hub.client_api import service as client_api_service
 from smart.hub.client_api.store import RateLimit
 from smart.hub.clients.models import ClientIn
+from smart.hub.clients.store import Refused
+from smart.hub.pay import service as pay_service
+from smart.hub.published import client_views, feed
 from smart.hub.service_log import CLIENT_API
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
 from smart.ledger import bundle
 from smart.ledger.hub_store import HubLog
+from smart.runtime.background import BackgroundFloor
 from smart.runtime.floor import FloorStatus
+from smart.testing.patience import STATE_DEADLINE_S
+from smart.testing.plugin import make_settings
 from tests.hub.conftest import PASSWORD
 from tests.hub.pay.test_store import shipped_floor
 from tests.hub.shop import QM, Work, line, order
@@ -50,47 +70,120 @@ async def _no_floor() -> FloorStatus:
     return FloorStatus(healthy=True, services=[], checked_at=time.time())
 
 
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundFloor]:
+    """A hub NATS server with the hub's streams and each role's user (no PostgreSQL of its own)."""
+    root = Path(tmp_path_factory.mktemp("client-api-bus"))
+    floor = BackgroundFloor(make_settings(root / "state", stations=1), postgres=False).start()
+    try:
+        yield floor
+    finally:
+        floor.stop()
+
+
+@dataclass
+class Feed:
+    """The Floor's publisher and the Business hub's end of the feed, each as its role's NATS user."""
+
+    bus: BackgroundFloor
+    views: client_views.ClientViews
+    business_url: str
+
+    async def _signed_in(self, role: HubRole) -> NatsClient:
+        secrets_dir = self.bus.settings.secrets_directory
+        return await nats.connect(
+            self.bus.hub_url,
+            user=hub_roles.user_name(role),
+            password=(secrets_dir / hub_roles.password_file(role)).read_text().strip(),
+            inbox_prefix=hub_roles.inbox_prefix(role),
+            max_reconnect_attempts=0,
+        )
+
+    def carry(self) -> list[tuple[str, str]]:
+        """One pass of the Floor's publisher, then Business's feed until it keeps what was sent."""
+
+        async def carried() -> list[tuple[str, str]]:
+            floor, business = await self._signed_in(HubRole.FLOOR), await self._signed_in(HubRole.BUSINESS)
+            try:
+                started = time.time()
+                sent = await self.views.publish_once(floor.jetstream())
+                wanted = set(sent)
+                keeper = asyncio.create_task(feed.BusinessFeed(business.jetstream(), self.business_url).run())
+                try:
+                    deadline = time.monotonic() + STATE_DEADLINE_S
+                    while not wanted <= await asyncio.to_thread(self.kept_since, started):
+                        assert time.monotonic() < deadline, f"Business did not keep {wanted}"
+                        await asyncio.sleep(0.05)
+                finally:
+                    keeper.cancel()
+                    await asyncio.gather(keeper, return_exceptions=True)
+                return sent
+            finally:
+                await floor.close()
+                await business.close()
+
+        return self.bus.run(carried(), timeout=STATE_DEADLINE_S + 30)
+
+    def kept_since(self, started: float) -> set[tuple[str, str]]:
+        with psycopg.connect(self.business_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT kind, key FROM published.records WHERE published_at >= to_timestamp(%s)",
+                (started - 1,),
+            ).fetchall()
+        return {(str(kind), str(key)) for kind, key in rows}
+
+
 @dataclass
 class Shop:
     client: TestClient
     services: client_api_service.ClientApiServices
+    pay: pay_service.PayServices
+    feed: Feed
     work: Work
     aerospar_key: str
     other_key: str
-    invoice: str
 
 
 @pytest.fixture
-def shop(work: Work) -> Iterator[Shop]:
-    client_api_service.migrate(work.db.owner_url)
+def shop(work: Work, bus: BackgroundFloor) -> Iterator[Shop]:
+    owner = work.db.owner_url
+    business_login = database_roles.DATABASE_ROLES[HubRole.BUSINESS]
+    business_url = database_roles.ensure_login_role(owner, HubRole.BUSINESS, bus.settings.secrets_directory)
+    pay_service.migrate(owner)
+    client_views.migrate(owner)
+    feed.migrate(owner, role=business_login)
+    client_api_service.migrate(owner, app_role=business_login)
     shipped_floor(work)
     work.clients.add_client(
         ClientIn(code="OTHER", name="Other Aero", retention="7 years", nadcap_required=False), actor=QM
     )
     other = order("PO-7000", line("1", serials=("OT-1",), quantity=1, flowdowns=(_no_nadcap(),)))
     work.clients.add_po(other.model_copy(update={"client": "OTHER"}), actor=QM)
+    pay = pay_service.PayServices(work.db.app_url, keys=work.keys, ledger_dir=work.ledger_dir)
+    views = client_views.ClientViews(
+        work.db.app_url, pay=pay.pay, log_key=work.keys.signing_key("hub").verifying
+    )
+    carrier = Feed(bus, views, business_url)
+    carrier.carry()
     services = client_api_service.ClientApiServices(
-        work.db.app_url,
+        business_url,
         keys=work.keys,
         ledger_dir=work.ledger_dir,
-        clients=work.clients,
-        log_key=work.keys.signing_key("hub").verifying,
         rate_per_s=10_000,
         burst=10_000,
     )
-    invoice = services.pay.invoice("PO-4411", ["1"], actor=QM)
     _, aerospar_key = services.credentials.create_key("AEROSPAR", actor=QM, label="ERP")
     _, other_key = services.credentials.create_key("OTHER", actor=QM)
-    logins = Logins(work.db.owner_url)
+    logins = Logins(owner)
     logins.add("qm-anna", PASSWORD, role=Role.QUALITY_MANAGER)
     app = create_app(_no_floor, routers=[auth.router(logins), *services.routers(auth.Guard(logins))])
     try:
         with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-            yield Shop(client, services, work, aerospar_key, other_key, invoice.number)
+            yield Shop(client, services, pay, carrier, work, aerospar_key, other_key)
     finally:
-        services.pay.close()
         services.credentials.close()
-        services.certificates.close()
+        pay.certificates.close()
+        pay.pay.close()
 
 
 def _no_nadcap() -> Any:
@@ -108,14 +201,25 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     listed = api.get("/api/v1/client/pos", headers=mine)
     assert listed.status_code == 200, listed.text
     assert [po["po"] for po in listed.json()] == ["PO-4411"]
-    statuses = {
-        ln["line"]: (ln["status"], ln["certified"], ln["invoice"]) for ln in listed.json()[0]["lines"]
-    }
-    assert statuses == {
-        "1": ("invoiced", True, shop.invoice),
+
+    def statuses() -> dict[str, tuple[str, bool, str | None]]:
+        (po,) = api.get("/api/v1/client/pos", headers=mine).json()
+        return {ln["line"]: (ln["status"], ln["certified"], ln["invoice"]) for ln in po["lines"]}
+
+    assert statuses() == {
+        "1": ("shipped", True, None),
         "2": ("shipped", False, None),
         "3": ("entered", False, None),
     }
+    # Pay invoices line 1 on the Floor: only what changed goes out again (the PO's view, the invoice)
+    invoice = shop.pay.pay.invoice("PO-4411", ["1"], actor=QM).number
+    assert sorted(shop.feed.carry()) == [("client-po", "PO-4411"), ("invoice", invoice)]
+    assert statuses() == {
+        "1": ("invoiced", True, invoice),
+        "2": ("shipped", False, None),
+        "3": ("entered", False, None),
+    }
+    assert shop.feed.carry() == []  # nothing changed, nothing sent
     assert [po["po"] for po in api.get("/api/v1/client/pos", headers=theirs).json()] == ["PO-7000"]
 
     # another client's PO, C of C, proof and invoice answer exactly as ones that do not exist
@@ -123,11 +227,15 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
         "/api/v1/client/pos/PO-4411",
         "/api/v1/client/pos/PO-4411/lines/1/coc",
         "/api/v1/client/pos/PO-4411/lines/1/proof",
-        f"/api/v1/client/invoices/{shop.invoice}",
-        f"/api/v1/client/invoices/{shop.invoice}/pdf",
+        f"/api/v1/client/invoices/{invoice}",
+        f"/api/v1/client/invoices/{invoice}/pdf",
     ):
         refused = api.get(path, headers=theirs)
+        missing = api.get(path.replace("4411", "4412").replace(invoice, "INV-999"), headers=theirs)
         assert refused.status_code == 404 and "of yours" in refused.json()["detail"], path
+        assert refused.json()["detail"] == missing.json()["detail"].replace("4412", "4411").replace(
+            "INV-999", invoice
+        )
     assert api.get("/api/v1/client/invoices", headers=theirs).json() == []
 
     # no printer runs on this made-up floor: the C of C is not printed yet (the demo shop's walk serves one)
@@ -143,14 +251,22 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     for proof in proofs:  # each bundle proves its entry offline against the log's signed checkpoint
         verified = bundle.verify(base64.b64decode(proof["bundle"]), trust)
         assert verified.index == proof["index"] and verified.entry.node == "sr-1"
-    (invoice,) = api.get("/api/v1/client/invoices", headers=mine).json()
-    assert (invoice["number"], invoice["total"], invoice["lines"][0]["quantity"]) == (
-        shop.invoice,
+    (listed_invoice,) = api.get("/api/v1/client/invoices", headers=mine).json()
+    assert (listed_invoice["number"], listed_invoice["total"], listed_invoice["lines"][0]["quantity"]) == (
+        invoice,
         "85.00",
         2,
     )
-    pdf = api.get(f"/api/v1/client/invoices/{shop.invoice}/pdf", headers=mine)
+    assert api.get(f"/api/v1/client/invoices/{invoice}", headers=mine).json() == listed_invoice
+    pdf = api.get(f"/api/v1/client/invoices/{invoice}/pdf", headers=mine)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "PO-4411" in text and "qm-1" not in text and QM not in text  # no person on the client's copy
+    # The Business login holds nothing of the Floor's: what the API answered came through the feed.
+    with psycopg.connect(shop.feed.business_url, autocommit=True) as conn:
+        for table in ("clients.purchase_orders", "pay.documents", "handoff.floor_events", "ledger_entries"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1")
 
     # no credential, a made-up one, a revoked one: 401, naming the authorization
     for headers in ({}, _as("smk_000000000000.not-a-secret"), _as("garbage")):
@@ -165,6 +281,10 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     assert all(
         shop.aerospar_key.split(".")[1] not in str(e.data) for e in recorded
     )  # no secret on the ledger
+
+    # Business knows a client by its published POs only (it cannot read ClientManager's clients)
+    with pytest.raises(Refused, match="no client NOBODY with a PO published to this hub"):
+        shop.services.credentials.create_key("NOBODY", actor=QM)
 
     # OAuth 2.0 client credentials (Authlib): a token for AEROSPAR reads AEROSPAR's work only
     client_id, secret = shop.services.credentials.create_oauth_client("AEROSPAR", actor=QM)
@@ -194,7 +314,7 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     shop.services.api.limit = RateLimit(rate=0.01, burst=3)
     _, shared = shop.services.credentials.create_key("AEROSPAR", actor=QM, label="replicas")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as other:
-        elsewhere = other.submit(_admitted_elsewhere, shop.work.db.app_url, shared, 2).result(120)
+        elsewhere = other.submit(_admitted_elsewhere, shop.feed.business_url, shared, 2).result(120)
     assert elsewhere == [True, True]
     answers = [api.get("/api/v1/client/pos", headers=_as(shared)) for _ in range(2)]
     assert [a.status_code for a in answers] == [200, 429]

@@ -1,13 +1,21 @@
-"""``smart client key create|list|revoke`` as an administrator types them: the key once, then refused."""
+"""``smart client key create|list|revoke`` as an administrator types them: the key once, then refused.
+
+They run against the Business hub's database, which knows a client by the POs the Floor published
+to it (here one record kept by the Business feed's own code, as the feed does on arrival).
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+from smart.hub.client_api import service as client_api_service
 from smart.hub.client_api.store import ClientCredentials
+from smart.hub.published import feed
 from smart.hub.service_log import CLIENT_API, ServiceNodeLog
 from smart.keys import KeyStore
+from smart.ledger import hub_store
 from smart.testing.cli import invoke
 from tests.hub.conftest import HubDatabase
 
@@ -20,12 +28,16 @@ def test_a_key_is_printed_once_listed_without_its_secret_and_revoked_from_the_co
         "SMART_STATE_DIR": str(tmp_path / "state"),
         "SMART_SETTINGS_FILE": str(tmp_path / "no-settings.toml"),
     }
-    added = invoke(
-        "client", "add", "AEROSPAR", "--name", "Aerospar", "--retention", "10 years", "--nadcap", env=env
-    )
-    assert added.exit_code == 0, added.output
+    before = invoke("client", "key", "create", "AEROSPAR", env=env)
+    assert before.exit_code == 1 and "no client API schema here" in before.stderr  # not a Business database
+    feed.migrate(hub_db.owner_url, role=hub_store.APP_ROLE)
+    client_api_service.migrate(hub_db.owner_url)
+    business = feed.BusinessFeed(None, hub_db.app_url)  # type: ignore[arg-type]  # keep() needs no NATS
+    body = {"po": "PO-4411", "client": "AEROSPAR", "received_on": "2026-11-01", "lines": []}
+    arrived = feed.Published(kind="client-po", key="PO-4411", published_at=datetime.now(UTC), body=body)
+    business.keep(arrived, 1)
     unknown = invoke("client", "key", "create", "NOBODY", env=env)
-    assert unknown.exit_code == 1 and "client: no client NOBODY" in unknown.stderr
+    assert unknown.exit_code == 1 and "client: no client NOBODY with a PO published" in unknown.stderr
 
     created = invoke("client", "key", "create", "AEROSPAR", "--label", "ERP", env=env)
     assert created.exit_code == 0, created.output

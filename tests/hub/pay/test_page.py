@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from smart.access.roles import Role
-from smart.hub.client_api import service as client_api_service
+from smart.hub.pay import service as pay_service
 from smart.hub.service_log import PAY
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
@@ -27,15 +27,13 @@ async def _no_floor() -> FloorStatus:
 
 
 @pytest.fixture
-async def pay_hub(work: Work) -> AsyncIterator[tuple[str, client_api_service.ClientApiServices]]:
-    client_api_service.migrate(work.db.owner_url)
+async def pay_hub(work: Work) -> AsyncIterator[tuple[str, pay_service.PayServices]]:
+    pay_service.migrate(work.db.owner_url)
     shipped_floor(work)
     logins = Logins(work.db.owner_url)
     logins.add("qm-anna", PASSWORD, role=Role.QUALITY_MANAGER)
     logins.add("op-7", PASSWORD, role=Role.OPERATOR)
-    services = client_api_service.ClientApiServices(
-        work.db.app_url, keys=work.keys, ledger_dir=work.ledger_dir, clients=work.clients, log_key=None
-    )
+    services = pay_service.PayServices(work.db.app_url, keys=work.keys, ledger_dir=work.ledger_dir)
     app = create_app(_no_floor, routers=[auth.router(logins), *services.routers(auth.Guard(logins))])
     port = ports.free_port()
     server, task = await serve_web(app, "127.0.0.1", port)
@@ -48,7 +46,7 @@ async def pay_hub(work: Work) -> AsyncIterator[tuple[str, client_api_service.Cli
 
 
 async def test_the_pay_page_refuses_an_uncertified_line_on_the_page_and_issues_a_certified_one(
-    pay_hub: tuple[str, client_api_service.ClientApiServices], work: Work
+    pay_hub: tuple[str, pay_service.PayServices], work: Work
 ) -> None:
     url, services = pay_hub
     async with async_page(DESKTOP) as page:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -33,22 +34,27 @@ from smart.hub.client_api import web as client_api_web
 from smart.hub.clients.models import ClientIn
 from smart.hub.gathering import HubNodeGathering
 from smart.hub.intake import LedgerIntake, register_stations
+from smart.hub.pay import service as pay_service
 from smart.hub.pay import store as pay_store
 from smart.hub.projects import store as projects_store
+from smart.hub.published import client_views, feed
 from smart.hub.release import job_view
 from smart.hub.release import store as release
 from smart.hub.service_log import PAY, ServiceNodeLog
 from smart.hub.streams import ensure_hub_streams
 from smart.hub.work import WorkServices
 from smart.keys import KeyStore
+from smart.ledger import hub_store
 from smart.ledger.hub_store import HubLog
 from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime import demo_shop
+from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FloorFactory
 from tests.hub.audit.test_client_proof import _decoded_qr
 from tests.hub.conftest import HubDatabase
 from tests.hub.release.test_release import keys as bucket_keys
+from tests.hub.shop import flowdown, line, order
 from tests.node.conftest import Hub, agent_for, eventually
 from tests.node.test_job_walkthrough import (
     AT,
@@ -65,12 +71,25 @@ from tests.node.test_job_walkthrough import (
 SR_PEOPLE = (f.Person("ship-1"), f.Person("qm-1", authorities=("coc-signature",)))
 
 
+async def _until(check: Callable[[], Awaitable[bool]], *, what: str) -> None:
+    """Wait (asking the API) for what the Floor publishes to reach the Business hub's feed."""
+    deadline = asyncio.get_running_loop().time() + STATE_DEADLINE_S
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: not reached"
+        await asyncio.sleep(0.1)
+
+
 async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_receiving_to_shipping(
     floor_factory: FloorFactory, hub_db: HubDatabase, tmp_path: Path
 ) -> None:
     import smart.hub.work as work_module
 
     work_module.migrate(hub_db.owner_url)
+    # The single hub's layout (one login for every role's services): Pay and the publisher of the client
+    # views as the Floor runs them, the feed and the client API as the Business hub runs them.
+    pay_service.migrate(hub_db.owner_url)
+    client_views.migrate(hub_db.owner_url)
+    feed.migrate(hub_db.owner_url, role=hub_store.APP_ROLE)
     client_api_service.migrate(hub_db.owner_url)
     floor = floor_factory(stations=6)
     assert floor.floor.hub is not None
@@ -98,12 +117,16 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     central = AuditCentral(hub_db.app_url, log_key=key_store.verifying_key("hub"))
     printer = asyncio.create_task(printing.CertificatePrinter(central, shop="Demo NDT").run(every_s=0.5))
     client_api = client_api_service.ClientApiServices(
-        hub_db.app_url,
-        keys=key_store,
-        ledger_dir=tmp_path / "hub-ledger",
-        clients=work.clients,
-        log_key=key_store.verifying_key("hub"),
+        hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger"
     )
+    floor_pay = pay_service.PayServices(hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger")
+    views = client_views.ClientViews(
+        hub_db.app_url, pay=floor_pay.pay, log_key=key_store.verifying_key("hub")
+    )
+    publishing = [
+        asyncio.create_task(views.follow(js, every_s=0.5)),
+        asyncio.create_task(feed.BusinessFeed(js, hub_db.app_url).run()),
+    ]
     api_app = FastAPI()
     api_app.include_router(client_api_web.router(client_api.api))
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url="https://testserver")
@@ -170,11 +193,19 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
         assert printing.certificates(central.conn) == []  # nothing shipped yet, nothing printed
         # the client's integration asks the API for the line's C of C: not printed yet, and it says so
-        _, aerospar_key = client_api.credentials.create_key("AEROSPAR", actor="qm-1", label="ERP")
         work.clients.add_client(
             ClientIn(code="OTHER", name="Other Aero", retention="7 years", nadcap_required=False),
             actor="qm-1",
         )
+        no_nadcap = flowdown(nadcap_required=False)
+        other_po = order("PO-7000", line("1", serials=("OT-1",), quantity=1, flowdowns=(no_nadcap,)))
+        work.clients.add_po(other_po.model_copy(update={"client": "OTHER"}), actor="qm-1")
+
+        def published_pos() -> set[str]:  # the Business hub knows a client by its published POs
+            return {r.key for r in feed.records(hub_db.app_url, "client-po")}
+
+        await eventually(lambda: published_pos() >= {"PO-4411", "PO-7000"}, what="the POs published")
+        _, aerospar_key = client_api.credentials.create_key("AEROSPAR", actor="qm-1", label="ERP")
         _, other_key = client_api.credentials.create_key("OTHER", actor="qm-1")
         coc_path = "/api/v1/client/pos/PO-4411/lines/1/coc"
         mine, theirs = {"Authorization": f"Bearer {aerospar_key}"}, {"Authorization": f"Bearer {other_key}"}
@@ -211,7 +242,12 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         await asyncio.sleep(1.5)  # passes of the printer after it: still one certificate
         assert len(printing.certificates(central.conn)) == 1
 
-        # the client API serves the client that same PDF: its QR code names the bundle packed with the parts
+        # the client API (Business) serves the client that same PDF, as the Floor published it: its QR code
+        # names the bundle packed with the parts
+        async def served_coc() -> bool:
+            return (await api.get(coc_path, headers=mine)).status_code == 200
+
+        await _until(served_coc, what="the C of C published to Business")
         served = await api.get(coc_path, headers=mine)
         assert served.status_code == 200 and served.headers["content-type"] == "application/pdf"
         assert served.content == pdf and served.headers["etag"] == f'"{printed.pdf_sha256}"'
@@ -255,9 +291,16 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
                 assert progress is not None
                 reached = {m.name for m in progress.milestones if m.reached_at is not None}
                 assert reached == {"received", "in process", "inspected", "shipped"}
+
             # the line's proofs (from the floor's index) include the shipment entry the C of C's code names
-            line_proofs = (await api.get("/api/v1/client/pos/PO-4411/lines/1/proof", headers=mine)).json()
-            assert ("ship", printed.ledger_idx) in {(p["what"], p["index"]) for p in line_proofs["proofs"]}
+            async def line_proofs() -> set[tuple[str, int]]:
+                found = (await api.get("/api/v1/client/pos/PO-4411/lines/1/proof", headers=mine)).json()
+                return {(p["what"], p["index"]) for p in found["proofs"]}
+
+            async def ship_proved() -> bool:
+                return ("ship", printed.ledger_idx) in await line_proofs()
+
+            await _until(ship_proved, what="the shipment's proof published to Business")
 
             # Pay invoices the line against the C of C qm-1 signed at sr-1, and Projects sees it invoiced
             certificates.index_once()
@@ -287,9 +330,11 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         await asyncio.gather(printer, return_exceptions=True)
         central.close()
         await api.aclose()
-        client_api.pay.close()
-        client_api.credentials.close()
-        client_api.certificates.close()
+        for task in publishing:
+            task.cancel()
+        await asyncio.gather(*publishing, return_exceptions=True)
+        await client_api.stop()
+        await floor_pay.stop()
         for client in clients:
             await client.close()
         for runtime in runtimes:

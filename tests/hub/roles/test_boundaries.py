@@ -109,8 +109,9 @@ async def _violation(errors: list[str], what: str) -> str:
 def test_each_role_runs_only_its_own_services() -> None:
     vault, floor, business = (services_of(r.value) for r in HubRole)
     assert {"smart-id", "education", "peopleops"} <= vault and "ledger-intake" not in vault
-    assert {"ledger-intake", "handoff-central", "business-publisher"} <= floor and "smart-id" not in floor
-    assert business == {"business-feed", "growth", "feedback", "hubquery"}
+    assert {"ledger-intake", "handoff-central", "business-publisher", "pay"} <= floor
+    assert "smart-id" not in floor and "client-api" not in floor
+    assert business == {"business-feed", "client-api", "growth", "feedback", "hubquery"}
     assert services_of("all") == vault | floor | business
 
 
@@ -222,6 +223,8 @@ def test_business_hubquery_answers_po_status_from_its_own_published_subset(hubs:
     from fastapi.testclient import TestClient
 
     from smart.hub.web.app import create_app
+
+    _floor_publishes_po_4411(hubs)  # line 1, as the Floor publishes it: this test builds its own state
 
     async def publish() -> None:
         client = await _signed_in(hubs, HubRole.FLOOR, [])
@@ -425,7 +428,7 @@ def test_the_floor_hub_may_not_write_people_keys_nor_reach_stations_beyond_the_l
                     "$KV.access-keys.forged",
                     "$KV.access-revocations.C-1",
                     "station.pt-1.decide",
-                    "published.invoice.forged",  # the Floor publishes PO status only
+                    "published.purchase-request.forged",  # the Vault's kind (InventoryHub), not the Floor's
                     "$JS.API.STREAM.CREATE.SMUGGLED",
                     "$JS.API.STREAM.DELETE.LEDGER",
                 ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
@@ -213,6 +214,47 @@ def test_the_floor_lists_a_station_it_hears_as_the_floors_user(prepared: Prepare
 
     row = prepared.floor.run(heard(), timeout=STATE_DEADLINE_S + 10)
     assert row["online"] and row["healthy"] and row["revisions"] == {"floor-basics": "r1"}, row
+
+
+def test_the_client_api_answers_on_business_from_what_the_floor_published_and_not_on_the_floor(
+    prepared: Prepared,
+) -> None:
+    """A PO entered on the Floor reaches the client API on Business through the one-way feed; the
+    Floor serves no client API at all (its path is a 404 there, as on the Vault)."""
+    from smart.hub.client_api.service import ClientApiServices
+    from smart.hub.published import feed
+    from tests.hub.shop import client, line, order
+
+    floor, business = prepared.roles[HubRole.FLOOR], prepared.roles[HubRole.BUSINESS]
+    assert floor.work is not None
+    floor.work.clients.add_client(client(), actor="qm")
+    floor.work.clients.add_po(order("PO-4411", line("1")), actor="qm")
+    business_url = prepared.url_files[HubRole.BUSINESS].read_text().strip()
+    deadline = asyncio.run(_clock()) + STATE_DEADLINE_S
+    while not [r for r in feed.records(business_url, "client-po") if r.key == "PO-4411"]:
+        assert asyncio.run(_clock()) < deadline, "PO-4411 never reached Business"
+        time.sleep(0.1)
+    (api,) = [e for e in business.extensions if isinstance(e, ClientApiServices)]
+    _, key = api.credentials.create_key("AEROSPAR", actor="qm", label="ERP")
+    assert not any(isinstance(e, ClientApiServices) for e in floor.extensions)
+
+    async def ask(services: HubServices) -> httpx.Response:
+        app = create_app(services.status, routers=services.routers(), logins=services.logins)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://hub", timeout=60) as web:
+            return await web.get("/api/v1/client/pos", headers={"Authorization": f"Bearer {key}"})
+
+    answered = prepared.floor.run(ask(business), timeout=STATE_DEADLINE_S)
+    assert answered.status_code == 200, answered.text
+    (po,) = answered.json()
+    assert (po["po"], [(ln["line"], ln["status"]) for ln in po["lines"]]) == ("PO-4411", [("1", "entered")])
+    for elsewhere in (HubRole.FLOOR, HubRole.VAULT):
+        refused = prepared.floor.run(ask(prepared.roles[elsewhere]), timeout=STATE_DEADLINE_S)
+        assert refused.status_code == 404, (elsewhere, refused.text)
+
+
+async def _clock() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def test_no_background_work_of_a_role_is_refused_its_tables(prepared: Prepared) -> None:
