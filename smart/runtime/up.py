@@ -66,6 +66,10 @@ def floor_urls(settings: Settings, floor: Floor) -> dict[str, str]:
     urls["hub sign-in (people, credentials)"] = f"http://{settings.host}:{settings.web_port}/login"
     # Prometheus scrape targets: the hub's (its services and ledger intake) and each station's below.
     urls["hub metrics"] = f"http://{settings.host}:{settings.web_port}/metrics"
+    # The Business hub's client API (SMART-API), served with the other roles' pages on this one port.
+    urls["client API (Business hub)"] = (
+        f"http://{settings.host}:{settings.web_port}/api/v1/client/openapi.json"
+    )
     if floor.hub is not None:
         urls["hub NATS"] = floor.hub.url
     for station, leaf in floor.leaves.items():

@@ -130,6 +130,11 @@ def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
     assert 'smart_service_healthy{kind="station-leaf",service="leaf-sr-1"} 1.0' in metrics
     # `smart up` prints where each /metrics is: the hub's (with its ledger intake) and every station's.
     assert floor.urls["hub metrics"] == floor.status_url + "metrics"
+    # The Business hub's client API is served on the same port; a request without a key is refused.
+    client_api = httpx.get(floor.urls["client API (Business hub)"], timeout=STATE_DEADLINE_S).json()
+    assert "/api/v1/client/pos" in client_api["paths"]
+    refused = httpx.get(floor.status_url + "api/v1/client/pos", timeout=STATE_DEADLINE_S)
+    assert refused.status_code == 401 and refused.json()["detail"].startswith("authorization:")
     assert "# TYPE smart_hub_ledger_entries_ingested_total counter" in metrics
     assert 'smart_hub_ncrs_open{station="pt-1"} 0.0' in metrics  # QACentral's, read at the scrape
     for station in up_settings.station_ids:

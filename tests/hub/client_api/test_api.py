@@ -32,6 +32,7 @@ import psycopg
 import pypdf
 import pytest
 import schemathesis
+import structlog
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -262,6 +263,21 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     text = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
     assert "PO-4411" in text and "qm-1" not in text and QM not in text  # no person on the client's copy
+    # A credit note for a returned part reaches the client the same way, with its PDF.
+    credit = shop.pay.pay.credit(invoice, [("1", 1)], reason="RMA-7 one part returned", actor=QM).number
+    assert shop.feed.carry() == [("invoice", credit)]
+    listed = api.get("/api/v1/client/invoices", headers=mine).json()
+    assert [(d["number"], d["kind"], d["credits"]) for d in listed][1] == (credit, "credit_note", invoice)
+    assert api.get(f"/api/v1/client/invoices/{credit}/pdf", headers=mine).content.startswith(b"%PDF")
+    # A body past the hub NATS max_payload is not sent: logged, and not rebuilt every pass.
+    shop.feed.views.max_payload = 4096
+    second = shop.pay.pay.credit(invoice, [("1", 1)], reason="RMA-8 the other part", actor=QM).number
+    with structlog.testing.capture_logs() as logged:
+        assert shop.feed.carry() == []
+        assert shop.feed.carry() == []
+    too_large = [e for e in logged if e["event"] == "published.too_large"]
+    assert [(e["kind"], e["key"]) for e in too_large] == [("invoice", second)], logged
+    assert api.get(f"/api/v1/client/invoices/{second}", headers=mine).status_code == 404
     # The Business login holds nothing of the Floor's: what the API answered came through the feed.
     with psycopg.connect(shop.feed.business_url, autocommit=True) as conn:
         for table in ("clients.purchase_orders", "pay.documents", "handoff.floor_events", "ledger_entries"):
