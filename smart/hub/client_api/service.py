@@ -81,4 +81,5 @@ class ClientApiServices:
                 await self._task
         self.certificates.close()
         self.pay.close()
+        await self.credentials.close_serving()  # the serving loop's pool, from that loop
         self.credentials.close()
