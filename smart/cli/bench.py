@@ -477,6 +477,7 @@ def api(
     requests: int = typer.Option(2000, min=10, max=100_000, help="Requests to each route (bounds the run)."),
     rate: float = typer.Option(200.0, min=1, max=5000, help="Requests a second the load generator sends."),
     pos: int = typer.Option(200, min=1, help="POs of the client whose API is read."),
+    rounds: int = typer.Option(4, min=1, max=100, help="Interleaved rounds of the bare route and the API."),
 ) -> None:
     """The client API's p99 at a fixed rate on loopback, beside a bare FastAPI route's in the same run."""
     from smart import logs
@@ -488,7 +489,7 @@ def api(
         if not as_json:
             typer.echo(line, err=True)
 
-    figures = api_bench.run_on_temporary_floor(say, requests=requests, rate=rate, pos=pos)
+    figures = api_bench.run_on_temporary_floor(say, requests=requests, rate=rate, pos=pos, rounds=rounds)
     if as_json:
         typer.echo(json.dumps(figures.as_json()))
         return
@@ -502,6 +503,11 @@ def api(
         f"  CPU a request: server {figures.server_cpu_ms:.2f} ms (bare {figures.bare_server_cpu_ms:.2f} ms), "
         f"PostgreSQL {figures.database_cpu_ms:.2f} ms; load average {figures.load_before:.1f} → "
         f"{figures.load_after:.1f}"
+    )
+    typer.echo(
+        f"  {figures.rounds} interleaved rounds, p99 ms: API {figures.rounds_p99_ms}, "
+        f"bare {figures.rounds_bare_p99_ms}; the generator's own lateness "
+        f"p99 {figures.generator_late_p99_ms:.2f} ms"
     )
 
 

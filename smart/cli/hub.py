@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import json
@@ -75,10 +74,13 @@ def run(
     except ValueError as err:
         print(f"smart hub: {err}", file=sys.stderr)
         raise typer.Exit(2) from err
+    import uvloop
+
     from smart.embedded import approver
 
     embedded = functools.partial(approver.on_embedded_floor, settings=settings)
-    asyncio.run(
+    # uvloop, as uvicorn picks when it starts its own loop (and as `smart bench api` measures)
+    uvloop.run(
         run_hub(
             settings, role=role, contract_approver=None if settings.contract_approval_namespace else embedded
         )

@@ -20,7 +20,7 @@ import uvicorn
 
 from smart.hub.compliance.approve_page import Approver
 from smart.hub.services import ROLES, HubServices
-from smart.hub.web.app import create_app, server_config
+from smart.hub.web.app import create_app, server_config, settle_for_serving
 from smart.settings import Settings
 
 log = structlog.get_logger("smart.hub.run")
@@ -51,6 +51,7 @@ async def run_hub(
             app, host=settings.host, port=settings.web_port, forwarded_allow_ips=settings.forwarded_allow_ips
         )
         server = uvicorn.Server(config)
+        settle_for_serving()
         web = asyncio.create_task(server.serve(), name="hub-web")
         while not server.started and not web.done():  # noqa: ASYNC110 - uvicorn offers no event
             await asyncio.sleep(0.02)

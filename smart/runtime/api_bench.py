@@ -9,10 +9,13 @@ open-loop: it sends at a fixed rate whatever the answers do, and each
 latency runs from the moment the request was due (so a stall counts
 against the server, not hidden by the generator waiting). It is bounded in
 count (``requests``) and time (``requests / rate`` seconds plus a grace),
-the bare route first, then ``GET /api/v1/client/pos/{po}`` with an API key
-(authentication, rate-limit bucket, one query, the typed answer). The
-bench's credential has a rate limit above the offered load; the shop's
-default (20 a second per credential) would refuse most of it.
+in interleaved rounds of the bare route and ``GET /api/v1/client/pos/{po}``
+with an API key (authentication, rate-limit bucket, one query, the typed
+answer), after an uncounted warm-up of each. The server is started as
+``smart hub run`` starts the hub's (:func:`create_app`, :func:`server_config`,
+:func:`settle_for_serving`, uvloop). The bench's credential has a rate limit
+above the offered load; the shop's default (20 a second per credential)
+would refuse most of it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import httpx
 import psutil
 import psycopg
 import uvicorn
-from fastapi import FastAPI
+import uvloop
+from fastapi import APIRouter, FastAPI
 from psycopg.conninfo import make_conninfo
 
 from smart.hub import work
@@ -45,12 +49,14 @@ from smart.hub.client_api import web as client_api_web
 from smart.hub.client_api.store import ClientCredentials
 from smart.hub.published import feed
 from smart.hub.service_log import CLIENT_API, ServiceNodeLog
+from smart.hub.web.app import create_app, server_config, settle_for_serving
+from smart.hub.web.status import FloorStatus
 from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import ports
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Figures:
     p99_ms: float
     bare_p99_ms: float
@@ -67,6 +73,12 @@ class Figures:
     #: The machine's 1-minute load average before and after: on 2 shared cores it decides the tail.
     load_before: float
     load_after: float
+    #: Interleaved rounds (bare and API alternately, so both see the same load), and each one's p99.
+    rounds: int
+    rounds_p99_ms: list[float]
+    rounds_bare_p99_ms: list[float]
+    #: How late the generator itself wrote a request (its own wait for a core), p99 over both routes.
+    generator_late_p99_ms: float
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +127,7 @@ def _seed(owner_url: str, pos: int) -> None:
 
 
 def _app(app_url: str, work_dir: Path, rate: float) -> tuple[FastAPI, client_api_service.ClientApiServices]:
-    """The served app: the client API and the bare route, as the bench's server process runs them."""
+    """The served app: the hub's app (:func:`create_app`) with the client API's routes and the bare one."""
     keys = KeyStore(work_dir / "keys")
     services = client_api_service.ClientApiServices(
         app_url,
@@ -124,20 +136,28 @@ def _app(app_url: str, work_dir: Path, rate: float) -> tuple[FastAPI, client_api
         rate_per_s=rate * 10,
         burst=int(rate * 10),
     )
-    app = FastAPI()
-    app.include_router(client_api_web.router(services.api))
+    bare = APIRouter()
 
-    @app.get("/bench/bare")
-    async def bare() -> dict[str, bool]:
+    @bare.get("/bench/bare")
+    async def bare_route() -> dict[str, bool]:
         return {"ok": True}
 
+    async def no_floor() -> FloorStatus:
+        return FloorStatus(healthy=True, services=[], checked_at=time.time())
+
+    app = create_app(no_floor, routers=[client_api_web.router(services.api), bare])
     return app, services
 
 
 def serve(app_url: str, work_dir: Path, port: int, rate: float) -> None:
-    """The server process: the app on loopback until terminated (``python -m smart.runtime.api_bench``)."""
+    """The server process (``python -m smart.runtime.api_bench``), started as ``smart hub run`` starts.
+
+    The same :func:`server_config`, the heap frozen by :func:`settle_for_serving`, uvloop; until ended.
+    """
     app, _ = _app(app_url, work_dir, rate)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, forwarded_allow_ips="127.0.0.1"))
+    settle_for_serving()
+    uvloop.run(server.serve())
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -161,6 +181,10 @@ def _server(app_url: str, work_dir: Path, rate: float) -> Iterator[tuple[str, in
     process = subprocess.Popen(
         [sys.executable, "-m", "smart.runtime.api_bench", app_url, str(work_dir), str(port), str(rate)],
         stdin=subprocess.DEVNULL,
+        # a session of its own, as the hub has under systemd or in its pod (and the floor's PostgreSQL
+        # has under the supervisor): Linux's autogroup shares CPU between sessions, and in the bench's
+        # session the server would be paying for the load generator's CPU
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -217,21 +241,37 @@ class _Connection:
             self._streams[1].close()
 
 
+@dataclass
+class _Round:
+    """One load's latencies (ms, from when each request was due) and how late the generator itself was."""
+
+    latencies: list[float]
+    late: list[float]
+    refused: int
+    elapsed: float
+
+
 async def _load(
     base: str, paths: list[str], headers: dict[str, str], *, rate: float, count: int, connections: int = 32
-) -> tuple[list[float], int, float]:
-    """Send ``count`` requests at ``rate`` a second (open loop); latencies (ms) from when each was due."""
+) -> _Round:
+    """Send ``count`` requests at ``rate`` a second (open loop); latencies (ms) from when each was due.
+
+    ``late`` is how long after its due time each request was written: the generator's own share of
+    a latency (its process waiting for a core), so a tail can be told apart from the server's.
+    """
     host, _, port = base.removeprefix("http://").partition(":")
     idle: asyncio.Queue[_Connection] = asyncio.Queue()
     pool = [_Connection(host, int(port), headers) for _ in range(connections)]
     for connection in pool:
         idle.put_nowait(connection)
     latencies: list[float] = []
+    late: list[float] = []
     refused = 0
 
     async def one(path: str, due: float) -> None:
         nonlocal refused
         connection = await idle.get()
+        late.append((time.perf_counter() - due) * 1000)
         try:
             if await asyncio.wait_for(connection.get(path), timeout=10) != 200:
                 refused += 1
@@ -252,15 +292,15 @@ async def _load(
             await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(one(paths[n % len(paths)], due)))
     # bounded in time too: what has not answered by then is counted as refused at that latency
-    _, late = await asyncio.wait(tasks, timeout=count / rate + 30)
-    for task in late:
+    _, unanswered = await asyncio.wait(tasks, timeout=count / rate + 30)
+    for task in unanswered:
         task.cancel()
         refused += 1
         latencies.append((time.perf_counter() - started - count / rate) * 1000)
     elapsed = time.perf_counter() - started
     for connection in pool:
         connection.close()
-    return latencies, refused, elapsed
+    return _Round(latencies, late, refused, elapsed)
 
 
 def run(
@@ -270,13 +310,21 @@ def run(
     requests: int = 2000,
     rate: float = 200.0,
     pos: int = 200,
+    rounds: int = 4,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Figures:
+    """``requests`` to each route at ``rate``, in ``rounds`` interleaved rounds (bare, API, API, bare, …).
+
+    The machine's load moves from second to second; alternating the two routes round by round, and
+    which goes first, lets both see the same load. A warm-up of each (``requests / 20``, at least 10)
+    runs first and is not counted: the first requests open the pools and fill the caches.
+    """
     name = f"bench_api_{secrets.token_hex(4)}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     owner_url = make_conninfo(admin_url, dbname=name)
     password = secrets.token_urlsafe(16)
+    rounds = max(1, min(rounds, requests))
     try:
         hub_store.migrate(owner_url, app_password=password)
         work.migrate(owner_url)
@@ -297,41 +345,55 @@ def run(
             postmaster = psutil.Process(probe.info.backend_pid).parent()
         assert postmaster is not None
         load_before = os.getloadavg()[0]
+        rng = random.Random(22)
+        paths = [f"/api/v1/client/pos/BENCH-{rng.randrange(1, pos + 1):05d}" for _ in range(512)]
+        auth = {"Authorization": f"Bearer {key}"}
+        routes = {"bare": (["/bench/bare"], {}), "api": (paths, auth)}
+        measured: dict[str, list[_Round]] = {"bare": [], "api": []}
+        cpu = {"bare": 0.0, "api": 0.0, "database": 0.0}
         with _server(app_url, work_dir, rate) as (base, pid):
             server = psutil.Process(pid)
-            rng = random.Random(22)
-            paths = [f"/api/v1/client/pos/BENCH-{rng.randrange(1, pos + 1):05d}" for _ in range(512)]
             warm = max(10, requests // 20)
-            progress(f"warming up, then {requests} requests at {rate:g}/s to the bare route …")
-            asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=warm))
-            spent = _cpu_s(server)
-            bare_ms, _, _ = asyncio.run(_load(base, ["/bench/bare"], {}, rate=rate, count=requests))
-            bare_cpu = (_cpu_s(server) - spent) * 1000 / requests
-            progress(f"{requests} requests at {rate:g}/s to the client API …")
-            auth = {"Authorization": f"Bearer {key}"}
-            asyncio.run(_load(base, paths, auth, rate=rate, count=warm))
-            spent, spent_db = _cpu_s(server), _database_cpu_s(postmaster)
-            api_ms, refused, elapsed = asyncio.run(_load(base, paths, auth, rate=rate, count=requests))
-            api_cpu = (_cpu_s(server) - spent) * 1000 / requests
-            db_cpu = (_database_cpu_s(postmaster) - spent_db) * 1000 / requests
+            progress(f"warming up ({warm} requests to each route, not counted) …")
+            for route_paths, headers in routes.values():
+                uvloop.run(_load(base, route_paths, headers, rate=rate, count=warm))
+            for n in range(rounds):
+                count = requests // rounds + (1 if n < requests % rounds else 0)
+                order = ("bare", "api") if n % 2 == 0 else ("api", "bare")
+                progress(f"round {n + 1}/{rounds}: {count} requests at {rate:g}/s, {' then '.join(order)} …")
+                for route in order:
+                    route_paths, headers = routes[route]
+                    spent, spent_db = _cpu_s(server), _database_cpu_s(postmaster)
+                    measured[route].append(
+                        uvloop.run(_load(base, route_paths, headers, rate=rate, count=count))
+                    )
+                    cpu[route] += _cpu_s(server) - spent
+                    if route == "api":
+                        cpu["database"] += _database_cpu_s(postmaster) - spent_db
         load_after = os.getloadavg()[0]
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    api_ms = [ms for r in measured["api"] for ms in r.latencies]
+    bare_ms = [ms for r in measured["bare"] for ms in r.latencies]
     return Figures(
         p99_ms=_quantile(api_ms, 0.99),
         bare_p99_ms=_quantile(bare_ms, 0.99),
-        requests_per_s=len(api_ms) / elapsed,
+        requests_per_s=len(api_ms) / sum(r.elapsed for r in measured["api"]),
         p50_ms=_quantile(api_ms, 0.50),
         bare_p50_ms=_quantile(bare_ms, 0.50),
         requests=requests,
         offered_per_s=rate,
-        refused=refused,
-        server_cpu_ms=api_cpu,
-        bare_server_cpu_ms=bare_cpu,
-        database_cpu_ms=db_cpu,
+        refused=sum(r.refused for r in measured["api"]),
+        server_cpu_ms=cpu["api"] * 1000 / requests,
+        bare_server_cpu_ms=cpu["bare"] * 1000 / requests,
+        database_cpu_ms=cpu["database"] * 1000 / requests,
         load_before=load_before,
         load_after=load_after,
+        rounds=rounds,
+        rounds_p99_ms=[round(_quantile(r.latencies, 0.99), 2) for r in measured["api"]],
+        rounds_bare_p99_ms=[round(_quantile(r.latencies, 0.99), 2) for r in measured["bare"]],
+        generator_late_p99_ms=_quantile([ms for rs in measured.values() for r in rs for ms in r.late], 0.99),
     )
 
 

@@ -51,4 +51,5 @@ class ClientApiServices:
         return [client_routes, client_api_web.openapi_router(client_routes)]
 
     async def stop(self) -> None:
+        await self.credentials.close_serving()  # the serving loop's pool, from that loop
         self.credentials.close()

@@ -15,16 +15,21 @@ cached.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import structlog
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from smart.hub import migrations
 from smart.hub.clients.store import Refused
@@ -109,6 +114,8 @@ _TOKEN = (
     "JOIN client_api.oauth_clients c USING (client_id) "
     "WHERE t.token_sha256 = %(digest)s AND t.expires_at > %(now)s AND c.revoked_at IS NULL"
 )
+_ADMIT_KEY = _ADMIT.format(credential=_KEY)
+_ADMIT_TOKEN = _ADMIT.format(credential=_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,10 @@ class ClientCredentials(ServiceStore):
         self, url: str, *, ledger: ServiceLedger, clock: Callable[[], datetime] = utc_now, pool_size: int = 4
     ) -> None:
         super().__init__(url, ledger=ledger, clock=clock, pool_size=pool_size)
+        self.url = url
+        #: Connections of the serving loop's pool: one per credential admitted at once is plenty.
+        self.serving_size = min(pool_size, 2)
+        self._serving: _Serving | None = None
 
     # -- API keys -----------------------------------------------------------------------------
 
@@ -256,22 +267,124 @@ class ClientCredentials(ServiceStore):
 
         The bucket lives in PostgreSQL, so every process serving the API draws on the same one.
         """
-        values: dict[str, Any] = {"rate": limit.rate, "burst": limit.burst, "now": self.clock()}
-        if presented.startswith(KEY_PREFIX):
-            key_id, _, secret = presented[len(KEY_PREFIX) :].partition(".")
-            if not key_id or not secret:
-                return None
-            query, kind = _ADMIT.format(credential=_KEY), "api-key"
-            values |= {"id": key_id, "digest": digest(secret)}
-        else:
-            query, kind = _ADMIT.format(credential=_TOKEN), "oauth"
-            values["digest"] = digest(presented)
-        with self.pool.connection() as conn:
-            row = conn.execute(query, values).fetchone()
-        if row is None:
+        if (statement := _admission(presented, limit, self.clock())) is None:
             return None
-        wait = 0.0 if row["allowed"] else (1 - float(row["tokens"])) / limit.rate
-        return Admission(Credential(row["id"], row["client"], kind), wait)
+        with self.pool.connection() as conn:
+            row = conn.execute(*statement).fetchone()
+        return _admitted(row, presented, limit)
+
+    async def admit_serving(self, presented: str, limit: RateLimit) -> Admission | None:
+        """:meth:`admit` for the event loop serving the API: no worker thread, one trip for a queue.
+
+        Every request pays this, so it is awaited on the serving loop (no thread hop: two GIL
+        hand-overs and a wake-up of a worker thread, each a wait for a core on a busy machine). The
+        requests of one credential that arrive while its statement is on its way wait for the next
+        one, which runs the same admitting statement once for each of them, in order, in one
+        pipelined round trip: after a stall of the process a queue of requests drains in one trip
+        instead of a trip each, and the bucket's row is never fought over by this process's own
+        connections. Each request still gets a statement sent after it arrived (a key revoked before
+        it came is refused), takes one token, and reads the database's bucket like every other process.
+        """
+        if (statement := _admission(presented, limit, self.clock())) is None:
+            return None
+        serving = await self._serving_for_loop()
+        query, values = statement
+        lane = (query, values.get("id"), values["digest"], limit)
+        waiter: asyncio.Future[Admission | None] = asyncio.get_running_loop().create_future()
+        serving.waiting.setdefault(lane, []).append((waiter, values))
+        if lane not in serving.taking:
+            serving.taking.add(lane)
+            task = asyncio.create_task(self._take(serving, lane, presented, limit))
+            serving.tasks.add(task)
+            task.add_done_callback(serving.tasks.discard)
+        return await waiter
+
+    async def _take(self, serving: _Serving, lane: tuple[Any, ...], presented: str, limit: RateLimit) -> None:
+        try:
+            while batch := serving.waiting.pop(lane, []):
+                try:
+                    async with serving.pool.connection() as conn:
+                        cursor = conn.cursor()
+                        if len(batch) == 1:  # the usual case: a plain statement costs half a pipeline's CPU
+                            rows = [await (await cursor.execute(lane[0], batch[0][1])).fetchone()]
+                        else:
+                            await cursor.executemany(lane[0], [values for _, values in batch], returning=True)
+                            rows = []
+                            while True:
+                                rows.append(await cursor.fetchone())
+                                if not cursor.nextset():
+                                    break
+                except Exception as error:  # every request of the batch learns it (a 500 each)
+                    for waiter, _ in batch:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                    continue
+                for (waiter, _), row in zip(batch, rows, strict=True):
+                    if not waiter.done():  # a request given up (the client went away) took its token
+                        waiter.set_result(_admitted(row, presented, limit))
+        finally:
+            serving.taking.discard(lane)
+
+    async def _serving_for_loop(self) -> _Serving:
+        loop = asyncio.get_running_loop()
+        if self._serving is None or self._serving.loop is not loop:
+            # a pool belongs to the loop that opened it (a test's client may serve on another)
+            pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
+                self.url,
+                min_size=self.serving_size,  # never grown under load: a new connection costs ~10 ms
+                max_size=self.serving_size,
+                kwargs={"row_factory": dict_row, "autocommit": True},
+                connection_class=psycopg.AsyncConnection[DictRow],
+                open=False,
+            )
+            self._serving = _Serving(pool, loop)
+            await pool.open(wait=True)
+        return self._serving
+
+    async def close_serving(self) -> None:
+        """Close the serving loop's pool, from that loop (the hub's stop, the app's shutdown)."""
+        if self._serving is not None and self._serving.loop is asyncio.get_running_loop():
+            serving, self._serving = self._serving, None
+            await serving.pool.close()
+
+    def close(self) -> None:
+        serving, self._serving = self._serving, None
+        if serving is not None and serving.loop.is_running():  # served from a thread's loop (tests)
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(serving.pool.close(), serving.loop).result(10)
+        super().close()
+
+
+@dataclass
+class _Serving:
+    """The serving loop's pool and the requests waiting for each credential's next statement."""
+
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+    loop: asyncio.AbstractEventLoop
+    waiting: dict[tuple[Any, ...], list[tuple[asyncio.Future[Admission | None], dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    taking: set[tuple[Any, ...]] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _admission(presented: str, limit: RateLimit, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """The admitting statement for a bearer value, or ``None`` for a malformed key (nothing to ask)."""
+    values: dict[str, Any] = {"rate": limit.rate, "burst": limit.burst, "now": now}
+    if presented.startswith(KEY_PREFIX):
+        key_id, _, secret = presented[len(KEY_PREFIX) :].partition(".")
+        if not key_id or not secret:
+            return None
+        return _ADMIT_KEY, values | {"id": key_id, "digest": digest(secret)}
+    return _ADMIT_TOKEN, values | {"digest": digest(presented)}
+
+
+def _admitted(row: Any, presented: str, limit: RateLimit) -> Admission | None:
+    if row is None:
+        return None
+    kind = "api-key" if presented.startswith(KEY_PREFIX) else "oauth"
+    wait = 0.0 if row["allowed"] else (1 - float(row["tokens"])) / limit.rate
+    return Admission(Credential(row["id"], row["client"], kind), wait)
 
 
 def _known(conn: Any, client: str) -> None:

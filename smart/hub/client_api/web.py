@@ -218,7 +218,7 @@ def router(api: ClientApi) -> APIRouter:
                 "authorization: send Authorization: Bearer <API key or token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        admitted = await run_in_threadpool(api.credentials.admit, presented.credentials, api.limit)
+        admitted = await api.credentials.admit_serving(presented.credentials, api.limit)
         if admitted is None:
             log.warning("client_api.refused", path=request.url.path, reason="unknown, revoked or expired")
             raise HTTPException(

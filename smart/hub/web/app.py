@@ -16,6 +16,7 @@ library the hub ships (no CDN: hubs are air-gapped).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -52,10 +53,24 @@ def server_config(app: FastAPI, *, host: str, port: int, forwarded_allow_ips: st
         host=host,
         port=port,
         log_level="warning",
+        access_log=False,  # never written at "warning"; off, uvicorn does not even build the line
         lifespan="off",
         proxy_headers=True,
         forwarded_allow_ips=[ip.strip() for ip in forwarded_allow_ips.split(",") if ip.strip()],
     )
+
+
+def settle_for_serving() -> None:
+    """Freeze the heap built at start-up out of the garbage collector's sight, just before serving.
+
+    A started hub holds ~150,000 objects that live as long as it does (modules, routes, models,
+    pools); every full collection walks them all, ~50-110 ms of one core with the interpreter
+    stopped, so each one stalled every request in flight (the client API's p99 under load was such
+    a stall). Frozen, a full collection walks only what was made since: well under a millisecond.
+    The young generations are left as they are (their collections are a fraction of a millisecond).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(
