@@ -47,7 +47,7 @@ from psycopg.conninfo import make_conninfo
 from smart import settings as settings_
 from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
-from smart.hub import database_roles, handoff_central, reorders, work
+from smart.hub import database_roles, handoff_central, migrations, reorders, work
 from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
@@ -233,6 +233,7 @@ class HubServices:
             **self.nats_signin(),
         )
 
+    @migrations.one_at_a_time  # the chart's role pods migrate at once: one after the other
     def prepare(self) -> None:
         """As the database owner (the settings' URL): what this role's services need made before they run.
 
