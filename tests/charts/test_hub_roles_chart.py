@@ -195,3 +195,74 @@ def test_the_hub_role_permissions_file_is_current() -> None:
     assert generated.HUB_ROLES_FILE.read_text() == generated.hub_roles_template(), (
         "run python -m smart.provision.chart"
     )
+
+
+def _bindings_of(objects: list[dict[str, Any]], account: str) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in objects
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        and any(s.get("kind") == "ServiceAccount" and s["name"] == account for s in o.get("subjects", []))
+    ]
+
+
+APPROVALS_ONLY = [
+    {"apiGroups": ["smart.aero"], "resources": ["contractapprovals"], "verbs": ["create", "get", "list"]}
+]
+
+
+def test_only_the_vault_holds_an_api_token_and_it_may_only_create_and_read_contract_approvals(
+    installed: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
+    _values, objects = installed
+    for role in HubRole:
+        name = f"smart-hub-{role.value}"
+        vault = role is HubRole.VAULT
+        account = find(objects, "ServiceAccount", name)
+        pod = find(objects, "Deployment", name)["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == name
+        assert account["automountServiceAccountToken"] is vault, role
+        assert pod["automountServiceAccountToken"] is vault, role
+        (container,) = pod["containers"]
+        env = env_of(container)
+        # The approval page creates ContractApprovals in the release's namespace; no other role asks.
+        assert env.get("SMART_CONTRACT_APPROVAL_NAMESPACE") == (NAMESPACE if vault else None), role
+        bindings = _bindings_of(objects, name)
+        assert [b["metadata"]["name"] for b in bindings] == (["smart-hub-approvals"] if vault else []), role
+    (binding,) = _bindings_of(objects, "smart-hub-vault")
+    assert binding["kind"] == "RoleBinding" and binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "smart-hub-approvals",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "smart-hub-vault", "namespace": NAMESPACE}
+    ]
+    assert find(objects, "Role", "smart-hub-approvals")["rules"] == APPROVALS_ONLY
+
+
+def test_the_single_hub_holds_the_same_approvals_role_and_no_role_runs_without_the_vault() -> None:
+    objects = render({})
+    pod = find(objects, "Deployment", "smart-hub")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert env_of(pod["containers"][0])["SMART_CONTRACT_APPROVAL_NAMESPACE"] == NAMESPACE
+    (binding,) = _bindings_of(objects, "smart-hub")
+    assert binding["roleRef"]["name"] == "smart-hub-approvals"
+    assert find(objects, "Role", "smart-hub-approvals")["rules"] == APPROVALS_ONLY
+    without_vault = render({"hubs": {"floor": {"enabled": True}, "business": {"enabled": True}}})
+    assert not [o for o in without_vault if o["metadata"]["name"] == "smart-hub-approvals"]
+
+
+def test_approvers_groups_are_bound_to_the_contract_approver_role_and_checked_by_the_schema() -> None:
+    objects = render({"approvers": {"groups": ["shop-level-3", "shop-quality"]}})
+    binding = find(objects, "RoleBinding", "smart-contract-approver")
+    assert binding["roleRef"]["name"] == "smart-contract-approver"
+    assert binding["subjects"] == [
+        {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
+        for group in ("shop-level-3", "shop-quality")
+    ]
+    with pytest.raises(LookupError):  # no groups: the Role only, bound to nobody
+        find(render({}), "RoleBinding", "smart-contract-approver")
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError) as refused:
+        chart.render({"approvers": {"groups": [""]}}, name="smart", namespace=NAMESPACE, is_install=True)
+    assert "at '/approvers/groups/0'" in str(refused.value)
