@@ -47,7 +47,7 @@ from psycopg.conninfo import make_conninfo
 from smart import settings as settings_
 from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
-from smart.hub import database_roles, handoff_central, migrations, reorders, work
+from smart.hub import database_roles, handoff_central, migrations, reorders, streams, work
 from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
@@ -355,6 +355,7 @@ class HubServices:
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
+        await streams.wait_for_ledger_stream(self.connection.jetstream())  # the operator makes it
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
         admin = keys.signing_key(ADMIN_KEY).verifying

@@ -17,7 +17,7 @@ import yaml
 
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
-from smart.hub import database_roles
+from smart.hub import database_roles, streams
 from smart.provision import chart as generated
 from tests.charts.conftest import CHART, HUB_ROLES, NAMESPACE, env_of, find, render
 
@@ -266,3 +266,15 @@ def test_approvers_groups_are_bound_to_the_contract_approver_role_and_checked_by
     with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError) as refused:
         chart.render({"approvers": {"groups": [""]}}, name="smart", namespace=NAMESPACE, is_install=True)
     assert "at '/approvers/groups/0'" in str(refused.value)
+
+
+def test_a_hub_waiting_for_the_ledger_stream_is_not_killed_by_its_liveness_probe(
+    installed: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
+    _values, objects = installed
+    pods = [find(objects, "Deployment", f"smart-hub-{r.value}") for r in HubRole]
+    pods.append(find(render({}), "Deployment", "smart-hub"))
+    for deployment in pods:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] > streams.LEDGER_PATIENCE_S
