@@ -57,7 +57,7 @@ from smart.hub.clients import store as clients_store
 from smart.hub.compliance import approve_page
 from smart.hub.compliance import index as compliance_index
 from smart.hub.compliance import service as compliance_service
-from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
+from smart.hub.gathering import HubNodeGathering, NodeLogShipping, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.maintenance import service as maintenance_service
 from smart.hub.maintenance import store as maintenance_store
@@ -136,6 +136,9 @@ class HubServices:
         #: Set by :class:`HubRoles`: the Vault's StandardsCentral, QACentral and InventoryHub wait
         #: until the Floor has made the ledger's app role they work as (and its traveler book).
         self.defer_means = False
+        #: The Vault and Business ship their node logs to the Floor's intake (their volumes are their
+        #: own); :class:`HubRoles` unsets it: on one machine the Floor gathers the shared files.
+        self.ships_node_logs = True
         self.extensions: list[Any] = []
         #: The role's own database login, set by :meth:`start`.
         self.database_url_in_use = ""
@@ -331,6 +334,11 @@ class HubServices:
             from smart.hub.audit import printing
 
             self.extensions.append(await printing.start(self, migrate=False))
+        if self.ships_node_logs and not self.runs("ledger-intake"):  # a pod of its own: to the Floor
+            shipping = NodeLogShipping(
+                HubRole(self.role), self.settings.state_dir / "ledger", self.connection
+            )
+            self.extensions.append(shipping)
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
@@ -570,6 +578,8 @@ class HubRoles:
         self.settings = settings
         self.roles = {role: HubServices(settings, role=role.value) for role in HubRole}
         self.roles[HubRole.VAULT].defer_means = True
+        for services in self.roles.values():  # one state directory: the Floor gathers every node log
+            services.ships_node_logs = False
         self.stations = list(settings.station_ids)
 
     @property

@@ -9,15 +9,19 @@ installation run in ``test_chart.py`` (scenario ``hub-roles``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from smart.bus import hub_roles
 from smart.bus.hub_roles import HubRole
+from smart.cli import app as cli
 from smart.hub import database_roles, streams
+from smart.hub.gathering import NODE_KEY_NAMES
 from smart.provision import chart as generated
 from tests.charts.conftest import CHART, HUB_ROLES, NAMESPACE, env_of, find, render
 
@@ -46,8 +50,12 @@ def test_each_enabled_role_is_a_deployment_running_its_role_with_a_service(
         assert hub_roles.password_file(role) in mounted
         others = {hub_roles.password_file(r) for r in HubRole if r is not role}
         assert not mounted & others, f"{role}: another role's NATS password is mounted"
-        keys = [v for v in pod["volumes"] if v["name"] == "hub-keys"]
-        assert bool(keys) is (role is not HubRole.BUSINESS), "Business holds none of the hub's keys"
+        (keys,) = [v["secret"] for v in pod["volumes"] if v["name"] == "hub-keys"]
+        assert keys["secretName"] == "smart-keys"
+        if role is HubRole.BUSINESS:  # none of the hub's keys: its own ledger node's only
+            assert [item["key"] for item in keys["items"]] == ["feedback.key", "feedback.pub"]
+        else:
+            assert "items" not in keys
         service = find(objects, "Service", name)
         assert service["spec"]["selector"]["app.kubernetes.io/component"] == f"hub-{role.value}"
     assert find(objects, "Deployment", "smart-hub-business")["spec"]["replicas"] == 2
@@ -100,9 +108,8 @@ def test_each_role_app_container_holds_only_its_own_login_the_migration_step_the
         assert _secrets_of(migrate, pod) == {owner, own_login, grafana}, role
         assert _secrets_of(app, pod) == set(), f"{role}: the app container holds a Secret"
         assert "SMART_DATABASE_URL" not in env_of(app)
-        assert _secrets_of(init["secrets"], pod) - {
-            f"{o['secretName']}:*" for o in [{"secretName": "smart-keys"}]
-        } == {f"smart-hub-roles:{hub_roles.password_file(role)}"}
+        held = {s for s in _secrets_of(init["secrets"], pod) if not s.startswith("smart-keys:")}
+        assert held == {f"smart-hub-roles:{hub_roles.password_file(role)}"}  # and the keys (above)
         # The migration step reads its passwords where they are mounted: nothing of them is copied.
         assert env_of(migrate)["SMART_SECRETS_DIR"] == "/etc/smart/migrate-secrets"
     for deployment in (o for o in objects if o["kind"] in {"Deployment", "StatefulSet", "Job"}):
@@ -195,6 +202,9 @@ def test_the_hub_role_permissions_file_is_current() -> None:
     assert generated.HUB_ROLES_FILE.read_text() == generated.hub_roles_template(), (
         "run python -m smart.provision.chart"
     )
+    assert generated.HUB_LEDGER_NODES_FILE.read_text() == generated.hub_ledger_nodes_template(), (
+        "run python -m smart.provision.chart"
+    )
 
 
 def _bindings_of(objects: list[dict[str, Any]], account: str) -> list[dict[str, Any]]:
@@ -278,3 +288,23 @@ def test_a_hub_waiting_for_the_ledger_stream_is_not_killed_by_its_liveness_probe
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         startup = container["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] > streams.LEDGER_PATIENCE_S
+
+
+def test_smart_hub_keys_makes_every_key_the_role_pods_mount_and_prints_the_secret(
+    installed: tuple[dict[str, Any], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    _values, objects = installed
+    done = CliRunner().invoke(cli, ["hub", "keys", "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    made = {p.name for p in tmp_path.iterdir()}
+    command = done.output.strip()
+    assert command.startswith("kubectl -n <namespace> create secret generic smart-keys ")
+    for name in made:  # every key made goes into the Secret, under its own file name
+        assert f"--from-file={name}={tmp_path / name}" in command
+    for role in HubRole:
+        pod = find(objects, "Deployment", f"smart-hub-{role.value}")["spec"]["template"]["spec"]
+        (keys,) = [v["secret"] for v in pod["volumes"] if v["name"] == "hub-keys"]
+        assert {item["key"] for item in keys.get("items", [])} <= made, role
+    for node in (n for nodes in hub_roles.LEDGER_NODES.values() for n in nodes):
+        assert f"{NODE_KEY_NAMES.get(node, node)}.pub" in made, node  # what the Floor checks them with
+    assert {"hub.key", "smart-id.key"} <= made
