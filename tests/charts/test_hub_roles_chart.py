@@ -308,3 +308,38 @@ def test_smart_hub_keys_makes_every_key_the_role_pods_mount_and_prints_the_secre
     for node in (n for nodes in hub_roles.LEDGER_NODES.values() for n in nodes):
         assert f"{NODE_KEY_NAMES.get(node, node)}.pub" in made, node  # what the Floor checks them with
     assert {"hub.key", "smart-id.key"} <= made
+
+
+def _mounted_contracts(deployment: dict[str, Any]) -> tuple[str | None, str | None]:
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    folder = env_of(container).get("SMART_CONTRACTS_DIR")
+    if "contracts" not in mounts:
+        return folder, None
+    assert mounts["contracts"]["mountPath"] == folder and mounts["contracts"]["readOnly"] is True
+    return folder, volumes["contracts"]["configMap"]["name"]
+
+
+def test_the_floor_reads_the_contracts_configmap_as_its_contracts_folder(
+    six_stations: dict[str, Any],
+) -> None:
+    """MaintenanceHub's intervals and the audit packet's rules (the Floor's) come from the contracts as
+    files: a ConfigMap of the applied manifests, mounted read-only where SMART_CONTRACTS_DIR says."""
+    objects = render({**six_stations, "hubs": HUB_ROLES, "contracts": {"configMap": "smart-contracts"}})
+    floor = _mounted_contracts(find(objects, "Deployment", "smart-hub-floor"))
+    assert floor == ("/etc/smart/contracts", "smart-contracts")
+    for role in ("vault", "business"):  # neither runs a service that reads them
+        assert _mounted_contracts(find(objects, "Deployment", f"smart-hub-{role}")) == (None, None)
+    single = render({"contracts": {"configMap": "smart-contracts"}})
+    assert _mounted_contracts(find(single, "Deployment", "smart-hub")) == (
+        "/etc/smart/contracts",
+        "smart-contracts",
+    )
+    assert _mounted_contracts(find(render({}), "Deployment", "smart-hub")) == (None, None)
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError) as refused:
+        chart.render(
+            {"contracts": {"configMap": "Not_A_Name"}}, name="smart", namespace=NAMESPACE, is_install=True
+        )
+    assert "at '/contracts/configMap'" in str(refused.value)
