@@ -154,7 +154,9 @@ def query(
 @app.command("migrate")
 def migrate(
     role: str = typer.Option(
-        ..., "--role", help="The hub role whose schemas and login to make: vault, floor, business."
+        ...,
+        "--role",
+        help="The hub role whose schemas and login to make: vault, floor, business, or all (the single hub).",
     ),
     url_file: Path | None = typer.Option(
         None,
@@ -171,7 +173,7 @@ def migrate(
 
     settings = smart_settings.load()
     logs.configure(settings.log_level)
-    _role(role, all_allowed=False)
+    _role(role)
     try:
         smart_settings.database_url(settings)
     except ValueError as err:
@@ -180,7 +182,7 @@ def migrate(
     services = HubServices(settings, role=role)
     services.prepare()
     if url_file is not None:
-        url = services.role_database_url()
+        url = services.own_login_url()
         url_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(url_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:

@@ -281,17 +281,32 @@ class HubServices:
         from smart.hub import role_services
 
         role_services.migrate(self, owner_url)
+        if self.role == "all":  # each role's owner step too: the single hub's login is in all three
+            for each in HubRole:
+                HubServices(self.settings, role=each.value).prepare()
+            database_roles.ensure_single_hub_role(owner_url, secrets_dir)
         database_roles.ensure_grafana_role(owner_url, secrets_dir)
         log.info("hub.prepared", role=self.role, login=self.role_login())
 
     def role_login(self) -> str:
-        return hub_store.APP_ROLE if self.role == "all" else database_roles.DATABASE_ROLES[HubRole(self.role)]
+        """The login this role runs as once prepared (``all``: the single hub's, in every role's)."""
+        if self.role == "all":
+            return database_roles.SINGLE_HUB_ROLE
+        return database_roles.DATABASE_ROLES[HubRole(self.role)]
+
+    def own_login_url(self) -> str:
+        """As the owner, after :meth:`prepare`: the connection string of :meth:`role_login`."""
+        if self.role == "all":
+            return database_roles.ensure_single_hub_role(
+                self.owner_database_url(), self.settings.secrets_directory
+            )
+        return self.role_database_url()
 
     async def start(self) -> None:
         url = self.owner_database_url()
         keys = KeyStore(self.settings.key_directory)
         login = await asyncio.to_thread(database_roles.login_of, url)
-        self.prepared = self.role != "all" and login == self.role_login()
+        self.prepared = login == self.role_login()
         if not self.prepared:  # given the owner's URL: do the owner's part first, here
             await asyncio.to_thread(self.prepare)
         log.info("hub.database_login", role=self.role, login=login, prepared=self.prepared)

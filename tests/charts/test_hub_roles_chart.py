@@ -343,3 +343,16 @@ def test_the_floor_reads_the_contracts_configmap_as_its_contracts_folder(
             {"contracts": {"configMap": "Not_A_Name"}}, name="smart", namespace=NAMESPACE, is_install=True
         )
     assert "at '/contracts/configMap'" in str(refused.value)
+
+
+def test_the_single_hub_migrates_in_an_init_container_and_runs_on_its_own_login() -> None:
+    pod = find(render({}), "Deployment", "smart-hub")["spec"]["template"]["spec"]
+    (app,) = pod["containers"]
+    init = {c["name"]: c for c in pod["initContainers"]}
+    migrate = init["migrate"]
+    url_file = migrate["args"][migrate["args"].index("--url-file") + 1]
+    assert migrate["args"][:4] == ["hub", "migrate", "--role", "all"]
+    assert app["args"] == ["hub", "run", "--role", "all", "--database-url-file", url_file]
+    owner = "smart-postgresql:url"
+    assert owner in _secrets_of(migrate, pod)
+    assert owner not in _secrets_of(app, pod) and "SMART_DATABASE_URL" not in env_of(app)
