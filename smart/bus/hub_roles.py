@@ -3,10 +3,14 @@
 The Vault hub (identity, personal data) and the Floor hub (stations, the
 ledger sequencer) are air-gapped; the Business hub faces the internet. On
 one hub NATS server each role signs in as a user of its own, and the
-Business user's permissions are an allow-list of exactly one thing: reading
-the ``BUSINESS_FEED`` stream through a consumer, with replies on its own
-inbox prefix. It may publish nothing else (so nothing back into the Vault or
-the Floor, and no station subject), subscribe to nothing but that inbox (so
+Business user's permissions are an allow-list of two things: reading the
+``BUSINESS_FEED`` stream through a consumer, with replies on its own inbox
+prefix, and shipping its own ledger node (Feedback's) to the Floor's intake
+as a station ships its ledger: signed batches the intake verifies against a
+key the administrator provisioned, so nothing Business sends there can be
+another node's entry or change what the hub trusts. It may publish nothing
+else (so nothing back into the Vault's or the Floor's data, and no station
+subject), subscribe to nothing but that inbox and its node's receipts (so
 no ``station.>`` traffic, no KV of people or keys), and create no stream.
 
 The feed is one-way by construction: the Vault and the Floor publish the
@@ -126,6 +130,26 @@ RECORD_KINDS: dict[HubRole, tuple[str, ...]] = {
 }
 
 
+#: The ledger nodes each role writes apart from the Floor, which ships them to the Floor's intake as a
+#: station ships its own (``ledger.<node>.batch``, receipts on ``station.<node>.ledger.receipt``):
+#: SMART-ID's and the means' on the Vault, Feedback's on Business. Their pods' volumes are their
+#: own, so the Floor's gathering cannot read these files (:mod:`smart.hub.gathering`).
+LEDGER_NODES: dict[HubRole, tuple[str, ...]] = {
+    HubRole.VAULT: ("smart-id", "standards-central", "qa-central", "inventory-hub"),
+    HubRole.FLOOR: (),
+    HubRole.BUSINESS: ("feedback", "client-api"),
+}
+
+
+def _ledger_shipping(role: HubRole) -> tuple[list[str], list[str]]:
+    """Publish and subscribe rights of ``role``'s node shipping: its own nodes' subjects, no other."""
+    nodes = LEDGER_NODES[role]
+    return (
+        [subjects.ledger_subject(node) for node in nodes],
+        [receipts.receipt_subject(node) for node in nodes],
+    )
+
+
 def _bucket_read(bucket: str, *, create: bool = False) -> list[str]:
     """JetStream API subjects for opening and reading one KV bucket (gets, key listings, watches)."""
     stream = f"KV_{bucket}"
@@ -163,23 +187,26 @@ def _pull_consumer(stream: str, durable: str) -> list[str]:
 def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
     """What ``role``'s user may do on the hub NATS: exactly what its services' code uses.
 
-    Business: only its feed (above). The Vault: the access buckets (issuer keys, revocations, each
-    station's badges) and its kinds of station records, read and written, the approvals read (its
-    approval page), and InventoryHub's purchase requests into ``PUBLISHED``; nothing of the ledger,
-    no station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
-    and witnessing requests to stations, their answers), its kinds of station records, the
-    approvals and issuer keys it verifies with (read only), its kinds (:data:`FLOOR_PUBLISHED_KINDS`)
-    into ``PUBLISHED``, and the
-    stations' heartbeats (its ``/api/status`` lists them).
+    Business: only its feed (above), and its own ledger nodes' batches (:data:`LEDGER_NODES`)
+    into the Floor's intake with their receipts. The Vault: the access buckets (issuer keys,
+    revocations, each station's badges) and its kinds of station records, read and written, the
+    approvals read (its approval page), InventoryHub's purchase requests into ``PUBLISHED`` and its
+    own ledger nodes' batches and receipts; nothing else of the ledger, no station subject, no feed.
+    The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts and witnessing requests to
+    stations, their answers), its kinds of station records, the approvals and issuer keys it
+    verifies with (read only), its kinds (:data:`FLOOR_PUBLISHED_KINDS`) into ``PUBLISHED``, and
+    the stations' heartbeats (its ``/api/status`` lists them).
     Each role receives replies only on its own inbox prefix; none may create other streams.
     """
     inbox = f"{inbox_prefix(role)}.>"
+    ship, receipts_of = _ledger_shipping(role)
     if role is HubRole.BUSINESS:
         publish = [
             *_feed_api("$JS.API"),
             f"$JS.ACK.{BUSINESS_FEED_STREAM}.{BUSINESS_FEED_CONSUMER}.>",
+            *ship,
         ]
-        return RolePermissions(publish=tuple(publish), subscribe=(inbox,))
+        return RolePermissions(publish=tuple(publish), subscribe=(inbox, *receipts_of))
     records = [f"$KV.{RECORDS_BUCKET}.*.{kind}.>" for kind in RECORD_KINDS[role]]
     publish = ["$JS.API.INFO", *_bucket_read(RECORDS_BUCKET, create=True), *records]
     subscribe = [inbox]
@@ -193,6 +220,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
         # the driver's approvals write into it; the operator makes the bucket).
         publish += _bucket_read(APPROVALS_BUCKET)
         publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}purchase-request.>")  # InventoryHub's
+        publish += ship  # its own nodes' batches to the Floor's intake, and their receipts
+        subscribe += receipts_of
         for bucket in access:  # the per-station buckets last: the chart appends them per station
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
     else:

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -76,6 +78,41 @@ class Cursor(Protocol):
     def write(self, seq: int) -> None: ...
 
 
+class ShippedLog(Protocol):
+    """What a shipper reads of a node log: a station's or the operator's open ``NodeLog``, or a hub
+    role's log read beside its writer (:class:`smart.hub.gathering.SignedLog`)."""
+
+    @property
+    def node(self) -> str: ...
+
+    def size(self) -> int: ...
+
+    def shipment(
+        self, start: int, *, limit: int = ..., max_bytes: int | None = ...
+    ) -> ledger.Shipment | None: ...
+
+
+class FileCursor:
+    """The cursor in a file of its own (the operator's, a hub role's nodes'), written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> int:
+        try:
+            return int(self.path.read_text().strip() or "-1")
+        except FileNotFoundError:
+            return -1
+
+    def write(self, seq: int) -> None:
+        partial = self.path.with_suffix(".partial")
+        with open(partial, "w") as out:
+            out.write(f"{seq}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, self.path)
+
+
 class Shipper:
     """Ships one node log; ``run`` is its loop, ``on_receipt`` the intake's answers."""
 
@@ -83,7 +120,7 @@ class Shipper:
         self,
         *,
         node: str,
-        node_log: ledger.NodeLog,
+        node_log: ShippedLog,
         cursor: Cursor,
         batch: int,
         on_blocked: Callable[[Blocked | None], None],

@@ -156,7 +156,9 @@ def query(
 @app.command("migrate")
 def migrate(
     role: str = typer.Option(
-        ..., "--role", help="The hub role whose schemas and login to make: vault, floor, business."
+        ...,
+        "--role",
+        help="The hub role whose schemas and login to make: vault, floor, business, or all (the single hub).",
     ),
     url_file: Path | None = typer.Option(
         None,
@@ -173,7 +175,7 @@ def migrate(
 
     settings = smart_settings.load()
     logs.configure(settings.log_level)
-    _role(role, all_allowed=False)
+    _role(role)
     try:
         smart_settings.database_url(settings)
     except ValueError as err:
@@ -182,7 +184,7 @@ def migrate(
     services = HubServices(settings, role=role)
     services.prepare()
     if url_file is not None:
-        url = services.role_database_url()
+        url = services.own_login_url()
         url_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(url_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
@@ -191,3 +193,31 @@ def migrate(
         print(f"smart hub: {role} migrated; its login {user} written to {url_file}")
     else:
         print(f"smart hub: {role} migrated")
+
+
+@app.command("keys")
+def keys(
+    out: Path = typer.Option(..., "--out", help="The keys directory to make them in (existing ones kept)."),
+) -> None:
+    """Make the keys the hub roles need on Kubernetes, and print the command making the keys Secret.
+
+    The hub's signing key, SMART-ID's credential key, and each role's own ledger nodes' keys
+    (``hub_roles.LEDGER_NODES``): the Vault and Business sign their node logs with them, and the
+    Floor's intake checks the batches they ship against the same keys' public halves. Made here, by
+    the administrator, so no pod trusts a key it made itself.
+    """
+    from smart.bus import hub_roles
+    from smart.hub.gathering import NODE_KEY_NAMES
+    from smart.hub.vault import service as vault
+    from smart.keys import KeyStore
+
+    store = KeyStore(out)
+    names = [
+        "hub",
+        vault.CREDENTIAL_KEY,
+        *(NODE_KEY_NAMES.get(node, node) for nodes in hub_roles.LEDGER_NODES.values() for node in nodes),
+    ]
+    for name in names:
+        store.signing_key(name)
+    files = " ".join(f"--from-file={n}.{s}={out / n}.{s}" for n in names for s in ("key", "pub"))
+    typer.echo(f"kubectl -n <namespace> create secret generic smart-keys {files}")

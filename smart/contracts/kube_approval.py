@@ -4,14 +4,19 @@ What ``smart contract approve -n NS`` and the hub's approval page (``SMART_CONTR
 do on a cluster. Neither judges anything here: the object carries the SMART-ID signature, RBAC
 decides whether the caller may create it at all, and the operator verifies the signature, the
 author and the authority before it distributes, writing ``status.accepted`` and ``status.message``.
-The revision named must be the contract's pending one, or, for an ``emergency`` revision in force
-on one Level 3's approval (``CountersignDue``/``CountersignOverdue``), that revision: a countersignature.
+A revision named in full is handed to the operator as it is (the hub's approval page names the
+one it read from the approvals record, so its service account may create and read
+ContractApprovals and nothing else); a shorter one (``smart contract approve -n NS --revision R``,
+8 characters at least) is first looked up among the SmartContract's awaiting revisions. The
+revision must be the contract's pending one, or, for an ``emergency`` revision in force on one
+Level 3's approval (``CountersignDue``/``CountersignOverdue``), that revision: a countersignature.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from typing import Any, cast
 
@@ -20,6 +25,10 @@ from smart.contracts.models import GROUP, VERSION, SmartContract
 
 #: How long a caller waits for the operator's verdict before saying it has not come.
 PATIENCE_S = 120.0
+#: Each call to the API server: an unreachable one is said at once, never waited on for minutes.
+REQUEST_TIMEOUT_S = 10.0
+#: A revision named in full (SHA-256, ``approval.spec_revision``).
+FULL_REVISION = re.compile(r"[0-9a-f]{64}")
 _COUNTERSIGN = (approval.COUNTERSIGN_DUE, approval.COUNTERSIGN_OVERDUE)
 
 
@@ -57,10 +66,62 @@ def request(name: str, revision: str, token: str, namespace: str, *, patience_s:
     from kubernetes import client
 
     api = _api()
+    if FULL_REVISION.fullmatch(revision):
+        # Named in full (the hub's approval page, from the approvals record): the operator alone judges
+        # whether it awaits approval, so the caller needs no right to read SmartContracts.
+        full = revision
+    else:
+        full = _pending_revision(api, name, revision, namespace)
+    object_name = f"{name}-{full[:8]}-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ContractApproval",
+        "metadata": {"name": object_name, "namespace": namespace},
+        "spec": {"contract": name, "revision": full, "credential": token},
+    }
+    try:
+        api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "contractapprovals", body, _request_timeout=REQUEST_TIMEOUT_S
+        )
+    except client.ApiException as err:  # RBAC said no, or the same signature was handed in already
+        raise approval.ApprovalRefused(
+            f"contractapproval/{object_name} could not be created ({err.status} {err.reason})"
+        ) from err
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        found = cast(
+            "dict[str, Any]",
+            api.get_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "contractapprovals",
+                object_name,
+                _request_timeout=REQUEST_TIMEOUT_S,
+            ),
+        )
+        status = found.get("status") or {}
+        if status.get("accepted") == "True":
+            return f"contractapproval/{object_name} accepted: {status.get('message')}"
+        if status.get("accepted") == "False":
+            raise approval.ApprovalRefused(str(status.get("message")))
+        time.sleep(0.2)
+    raise approval.ApprovalRefused(
+        f"contractapproval/{object_name}: the operator has not judged it yet (it is kept: "
+        f"kubectl -n {namespace} get contractapproval {object_name} shows the verdict when it comes)"
+    )
+
+
+def _pending_revision(api: Any, name: str, revision: str, namespace: str) -> str:
+    """The awaiting revision of the SmartContract that ``revision`` (8 characters at least) begins."""
+    from kubernetes import client
+
     try:
         contract = cast(
             "dict[str, Any]",
-            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "smartcontracts", name),
+            api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "smartcontracts", name, _request_timeout=REQUEST_TIMEOUT_S
+            ),
         )
     except client.ApiException as err:
         raise approval.ApprovalRefused(
@@ -72,30 +133,4 @@ def request(name: str, revision: str, token: str, namespace: str, *, patience_s:
         raise approval.ApprovalRefused(
             f"revision {revision[:12] or '(none)'} is not the pending one (pending: {pending[:12] or 'none'})"
         )
-    full = candidates[0]
-    object_name = f"{name}-{full[:8]}-{hashlib.sha256(token.encode()).hexdigest()[:8]}"
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ContractApproval",
-        "metadata": {"name": object_name, "namespace": namespace},
-        "spec": {"contract": name, "revision": full, "credential": token},
-    }
-    try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", body)
-    except client.ApiException as err:  # RBAC said no, or the same signature was handed in already
-        raise approval.ApprovalRefused(
-            f"contractapproval/{object_name} could not be created ({err.status} {err.reason})"
-        ) from err
-    deadline = time.monotonic() + patience_s
-    while time.monotonic() < deadline:
-        found = cast(
-            "dict[str, Any]",
-            api.get_namespaced_custom_object(GROUP, VERSION, namespace, "contractapprovals", object_name),
-        )
-        status = found.get("status") or {}
-        if status.get("accepted") == "True":
-            return f"contractapproval/{object_name} accepted: {status.get('message')}"
-        if status.get("accepted") == "False":
-            raise approval.ApprovalRefused(str(status.get("message")))
-        time.sleep(0.2)
-    raise approval.ApprovalRefused(f"contractapproval/{object_name}: the operator has not judged it yet")
+    return candidates[0]

@@ -179,10 +179,20 @@ def load_text(text: str, *, file: str) -> tuple[list[Manifest], list[ManifestErr
 
 
 def files(paths: list[Path]) -> Iterator[Path]:
-    """YAML files named, or found (sorted) in named directories."""
+    """YAML files named, or found (sorted) in named directories.
+
+    Hidden entries are skipped: a Kubernetes ConfigMap mounted as a folder (the hub's contracts on
+    Kubernetes) holds each file beside hidden ``..data`` and ``..<timestamp>`` copies of it, which
+    would load every manifest two or three times.
+    """
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml")
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             yield path
 

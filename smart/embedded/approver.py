@@ -6,6 +6,8 @@ that starts a hub beside an embedded floor (``smart hub run``) hands it in.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import nats.errors
 
 from smart.contracts import approval
@@ -17,11 +19,14 @@ async def on_embedded_floor(name: str, revision: str, token: str, *, settings: S
     from smart.embedded import driver  # only a hub beside an embedded floor imports the driver
 
     try:
-        applied = await driver.approve(name, revision, token, settings)
+        # One try, said at once: the person waits on the page (nats-py's own retries take ~2 minutes).
+        applied = await driver.approve(name, revision, token, settings, wait_for_floor=False)
     except (OSError, nats.errors.Error) as err:  # no floor here, or this hub may not sign in as its driver
+        where = urlsplit(driver.hub_url(settings))  # host and port only: a chart's URL carries a password
         raise approval.ApprovalRefused(
-            # Not the URL: a chart's carries the user's password.
-            f"the embedded floor's driver could not be reached ({type(err).__name__}); "
+            f"no floor took the approval: the embedded floor's NATS at {where.hostname}:{where.port} "
+            f"did not answer or refused this hub ({type(err).__name__}); nothing was approved. "
+            "Start the floor (smart up) and approve again; "
             "on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE"
         ) from err
     return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]

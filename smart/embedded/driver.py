@@ -174,15 +174,31 @@ async def apply(
         await connection.close()
 
 
-async def approve(name: str, revision: str, token: str, settings: Settings) -> list[Applied]:
+#: A caller that must not wait (a hub page): one try at the hub NATS, a refusal or no answer said at once.
+AT_ONCE: dict[str, Any] = {
+    "allow_reconnect": False,
+    "max_reconnect_attempts": 1,
+    "reconnect_time_wait": 0.1,
+    "connect_timeout": 3,
+}
+
+
+async def approve(
+    name: str, revision: str, token: str, settings: Settings, *, wait_for_floor: bool = True
+) -> list[Applied]:
     """A second person's approval of ``name``'s pending ``revision``, then the deploy it allows.
 
     ``token`` is the approver's SMART-ID signature on that revision. Refused (raising
     :class:`~smart.contracts.approval.ApprovalRefused`, changing nothing) for the author, someone
     without the contract's authority, a bad signature or a revision that is not the pending one.
+    Without ``wait_for_floor`` a floor that does not answer the first try raises at once (nats-py's
+    default retries for about two minutes, which a page cannot wait).
     """
     keys = KeyStore(settings.key_directory)
-    connection = await nats.connect(hub_url(settings), name="smart-approve", **settings.hub_nats_signin())
+    options = {} if wait_for_floor else AT_ONCE
+    connection = await nats.connect(
+        hub_url(settings), name="smart-approve", **options, **settings.hub_nats_signin()
+    )
     try:
         kv = await _manifests_bucket(connection)
         stored = {r["manifest"]["metadata"]["name"]: r for r in await _records(kv, "contract")}

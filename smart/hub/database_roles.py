@@ -87,6 +87,33 @@ def ensure_login_role(owner_url: str, role: HubRole, secrets_dir: Path) -> str:
     return make_conninfo(owner_url, user=name, password=password)
 
 
+#: The single hub's own login (``smart hub run --role all`` after ``smart hub migrate --role all``):
+#: a member of the three roles' logins, so it holds exactly their grants together and no owner's right.
+SINGLE_HUB_ROLE = "smart_hub"
+SINGLE_HUB_PASSWORD_FILE = f"postgres-{SINGLE_HUB_ROLE}.password"
+
+
+def ensure_single_hub_role(owner_url: str, secrets_dir: Path) -> str:
+    """Create (or refresh) the single hub's login, in each role's login and the sessions group; its URL.
+
+    Run by ``smart hub migrate --role all`` after each role's own owner step, so the roles' logins
+    exist with their grants; the single hub then runs every service on this one login, never as
+    the owner (no DDL, no role made at runtime).
+    """
+    password = secret(secrets_dir / SINGLE_HUB_PASSWORD_FILE)
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        hub_store.ensure_role(conn, SINGLE_HUB_ROLE, password)
+        login = sql.Identifier(SINGLE_HUB_ROLE)
+        conn.execute(sql.SQL("ALTER ROLE {} INHERIT").format(login))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), login)
+        )
+        for member_of in DATABASE_ROLES.values():
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(member_of), login))
+    grant_sessions(owner_url, SINGLE_HUB_ROLE)
+    return make_conninfo(owner_url, user=SINGLE_HUB_ROLE, password=password)
+
+
 def ensure_grafana_role(owner_url: str, secrets_dir: Path) -> str:
     """Create (or refresh) Grafana's read-only login as the owner; its connection URL.
 

@@ -10,6 +10,15 @@ head the node signed, exactly once by (node, node_seq). The operator runs in a p
 and ships its log over the LEDGER stream instead (:data:`SHIPPED_NODES`,
 :mod:`smart.operator.shipping`).
 
+When a hub role runs in a pod of its own (``smart hub run --role vault|business`` on
+Kubernetes), its node logs are on its own volume, which the Floor cannot read: the role ships
+them instead (:class:`NodeLogShipping`), each node of ``hub_roles.LEDGER_NODES`` to
+``ledger.<node>.batch`` as a station ships its ledger, with the role's NATS user (allowed exactly
+those subjects and their receipts), and the Floor's intake takes them with the same checks
+against the node's key (:func:`register_shipped_nodes`: the public keys the administrator
+provisioned; a node without one is refused, never trusted on first sight). Under ``smart up`` the
+roles share one state directory and the Floor gathers the files as before.
+
 The reader (``ledger.NodeLogReader``) never takes the writer's lock (the
 writer may be another process, e.g. a CLI command) and opens the SQLite
 file read-only. It ships
@@ -19,14 +28,21 @@ next head (signed every few seconds while it runs, and at close).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from fastapi import APIRouter
+from nats.aio.client import Client as NatsClient
 
+from smart.bus import hub_roles
+from smart.bus.hub_roles import HubRole
+from smart.bus.shipping import MAX_BATCH_BYTES, Blocked, FileCursor, Shipper
 from smart.keys import KeyFileError, KeyStore
-from smart.ledger.batch import Batch, BatchError
+from smart.ledger.batch import Batch, BatchError, Shipment
 from smart.ledger.hub_store import HubLog, IngestError
 from smart.ledger.node_store import NodeLogError, NodeLogReader
 from smart.ledger.trust import ADMIN_KEY, ADMIN_NODE, ADMIN_NODE_KEY
@@ -36,6 +52,8 @@ log = structlog.get_logger("smart.hub.gathering")
 #: Hub-service nodes that ship their own log over the LEDGER stream (they run in pods of their
 #: own, whose volumes the hub cannot read): never gathered from a file, even one found here.
 SHIPPED_NODES = frozenset({"smart-operator"})
+#: The nodes hub roles ship when they run apart (on one machine the Floor gathers their files).
+ROLE_NODES = frozenset(node for nodes in hub_roles.LEDGER_NODES.values() for node in nodes)
 #: Ledger key names of hub-service nodes whose key is not named after the node.
 NODE_KEY_NAMES: Mapping[str, str] = {"smart-id": "smart-id-ledger", ADMIN_NODE: ADMIN_NODE_KEY}
 #: Entries per ingested batch at most (unless the first signed head lies further on).
@@ -120,7 +138,7 @@ def register_shipped_nodes(hub_log: HubLog, keys: KeyStore) -> list[str]:
     node whose public key is not in the keys directory is not trusted (its batches are refused).
     """
     trusted = []
-    for node in sorted(SHIPPED_NODES):
+    for node in sorted(SHIPPED_NODES | ROLE_NODES):
         try:
             key = keys.verifying_key(NODE_KEY_NAMES.get(node, node))
         except KeyFileError:
@@ -129,3 +147,107 @@ def register_shipped_nodes(hub_log: HubLog, keys: KeyStore) -> list[str]:
         hub_log.register_node(node, key, admin=keys.signing_key(ADMIN_KEY))
         trusted.append(node)
     return trusted
+
+
+class SignedLog:
+    """A hub role's node log as its shipper reads it: beside its writer, up to the newest signed head.
+
+    The role's services open their node log per append and close it right after (signing its head),
+    so the shipper never takes the writer's lock: it reads with ``NodeLogReader`` and ships only
+    what a head the node signed covers.
+    """
+
+    def __init__(self, path: Path, node: str) -> None:
+        self.path = path
+        self._node = node
+
+    @property
+    def node(self) -> str:
+        return self._node
+
+    def size(self) -> int:
+        """Entries through the newest signed head (what may be shipped)."""
+        try:
+            with NodeLogReader(self.path) as reader:
+                head = reader.head()
+        except NodeLogError:
+            return 0
+        return 0 if head is None else head.node_seq + 1
+
+    def shipment(
+        self, start: int, *, limit: int = BATCH_LIMIT, max_bytes: int | None = None
+    ) -> Shipment | None:
+        room = MAX_BATCH_BYTES if max_bytes is None else max_bytes
+        while True:
+            found, batch = read_batch(self.path, start, limit)
+            if found != self.node:
+                raise NodeLogFileError(f"node log {self.path} belongs to {found!r}, not {self.node!r}")
+            if batch is None:
+                return None
+            payload = batch.to_bytes()
+            if len(payload) <= room or len(batch.entries) == 1 or limit == 1:
+                return Shipment(self.node, batch.first_seq, batch.last_seq, payload)
+            limit = max(1, len(batch.entries) // 2)  # through an earlier signed head: smaller
+
+
+class NodeLogShipping:
+    """A hub role's own node logs shipped to the Floor's intake, each by a station's shipper.
+
+    A node's shipping starts once its file exists (a service appends its first entry); the cursor
+    of each (the last entry the intake said it holds) is kept beside the log, so a restart ships
+    on from there. A role service (no pages): :meth:`stop` ends the shippers.
+    """
+
+    def __init__(
+        self, role: HubRole, directory: Path, connection: NatsClient, *, look_every_s: float = 2.0
+    ) -> None:
+        self.role = role
+        self.directory = directory
+        self.connection = connection
+        self.look_every_s = look_every_s
+        self.shippers: dict[str, Shipper] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._task = asyncio.create_task(self._run(), name=f"hub-node-shipping-{role.value}")
+
+    def routers(self, guard: object) -> list[APIRouter]:
+        return []
+
+    async def _run(self) -> None:
+        while True:
+            for node in hub_roles.LEDGER_NODES[self.role]:
+                path = self.directory / f"{node}.sqlite3"
+                if node not in self.shippers and path.exists():
+                    self._start(node, path)
+            await asyncio.sleep(self.look_every_s)
+
+    def _start(self, node: str, path: Path) -> None:
+        def on_blocked(blocked: Blocked | None) -> None:
+            if blocked is None:
+                log.info("hub node shipping resumed", role=self.role.value, node=node)
+            else:
+                log.error(
+                    "the Floor refuses this hub's node log",
+                    role=self.role.value,
+                    node=node,
+                    kind=blocked.kind,
+                    alarm=blocked.alarm,
+                    reason=blocked.reason,
+                )
+
+        shipper = Shipper(
+            node=node,
+            node_log=SignedLog(path, node),
+            cursor=FileCursor(path.with_name(f"{node}.shipped")),
+            batch=BATCH_LIMIT // 2,
+            on_blocked=on_blocked,
+        )
+        self.shippers[node] = shipper
+        self._tasks.append(asyncio.create_task(shipper.run(self.connection), name=f"ship-{node}"))
+        log.info("hub node shipping", role=self.role.value, node=node, from_seq=shipper.shipped_seq + 1)
+
+    async def stop(self) -> None:
+        for task in (self._task, *self._tasks):
+            task.cancel()
+        for task in (self._task, *self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -17,12 +17,15 @@ SQL with psycopg and need only this much.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import psycopg
 import structlog
@@ -33,6 +36,13 @@ from smart.ledger import hub_store
 log = structlog.get_logger("smart.hub.migrations")
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+#: The advisory lock of a hub role's whole owner step (one per database; the per-schema locks of
+#: :func:`apply` are taken inside it, on connections of their own).
+MIGRATE_LOCK = "smart.hub.migrate"
+#: Whether this thread of control holds the migration lock already (a nested owner step takes it once).
+_HELD: ContextVar[bool] = ContextVar("smart.hub.migrations.held", default=False)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class MigrationError(RuntimeError):
@@ -48,6 +58,47 @@ class Migration:
     @property
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
+
+
+@contextmanager
+def one_migration_at_a_time(owner_url: str) -> Iterator[None]:
+    """Hold the database's migration lock (waiting for it while another migration holds it).
+
+    A session-level advisory lock on a connection of its own, released when the block ends or the
+    process dies (its connection closes), so a migrate killed half-way never leaves it held.
+    """
+    if _HELD.get():  # the single hub's owner step runs each role's inside its own: already held
+        yield
+        return
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (MIGRATE_LOCK,)).fetchone()
+        if row is None or not row[0]:
+            log.info("migrations.waiting", lock=MIGRATE_LOCK, detail="another hub role is migrating")
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (MIGRATE_LOCK,))
+        held = _HELD.set(True)
+        try:
+            yield
+        finally:
+            _HELD.reset(held)
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (MIGRATE_LOCK,))
+
+
+class _Migrating(Protocol):
+    def owner_database_url(self) -> str: ...
+
+
+H = TypeVar("H", bound=_Migrating)
+
+
+def one_at_a_time(method: Callable[Concatenate[H, P], R]) -> Callable[Concatenate[H, P], R]:
+    """A hub's owner step (``HubServices.prepare``) under :func:`one_migration_at_a_time`."""
+
+    @functools.wraps(method)
+    def held(hub: H, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with one_migration_at_a_time(hub.owner_database_url()):
+            return method(hub, *args, **kwargs)
+
+    return held
 
 
 def found(directory: Path) -> list[Migration]:

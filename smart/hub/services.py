@@ -51,7 +51,7 @@ from psycopg.conninfo import make_conninfo
 from smart import settings as settings_
 from smart.bus import hub_roles, messages, subjects
 from smart.bus.hub_roles import HubRole
-from smart.hub import database_roles, handoff_central, reorders, work
+from smart.hub import database_roles, handoff_central, migrations, reorders, streams, work
 from smart.hub import means as means_service
 from smart.hub import metrics as hub_metrics
 from smart.hub.audit import index as audit_index
@@ -60,7 +60,7 @@ from smart.hub.clients import store as clients_store
 from smart.hub.compliance import approve_page
 from smart.hub.compliance import index as compliance_index
 from smart.hub.compliance import service as compliance_service
-from smart.hub.gathering import HubNodeGathering, register_shipped_nodes
+from smart.hub.gathering import HubNodeGathering, NodeLogShipping, register_shipped_nodes
 from smart.hub.intake import LedgerIntake, register_stations
 from smart.hub.maintenance import service as maintenance_service
 from smart.hub.maintenance import store as maintenance_store
@@ -140,6 +140,9 @@ class HubServices:
         #: Set by :class:`HubRoles`: the Vault's StandardsCentral, QACentral and InventoryHub wait
         #: until the Floor has made the ledger's app role they work as (and its traveler book).
         self.defer_means = False
+        #: The Vault and Business ship their node logs to the Floor's intake (their volumes are their
+        #: own); :class:`HubRoles` unsets it: on one machine the Floor gathers the shared files.
+        self.ships_node_logs = True
         self.extensions: list[Any] = []
         #: The role's own database login, set by :meth:`start`.
         self.database_url_in_use = ""
@@ -237,6 +240,7 @@ class HubServices:
             **self.nats_signin(),
         )
 
+    @migrations.one_at_a_time  # the chart's role pods migrate at once: one after the other
     def prepare(self) -> None:
         """As the database owner (the settings' URL): what this role's services need made before they run.
 
@@ -281,17 +285,32 @@ class HubServices:
         from smart.hub import role_services
 
         role_services.migrate(self, owner_url)
+        if self.role == "all":  # each role's owner step too: the single hub's login is in all three
+            for each in HubRole:
+                HubServices(self.settings, role=each.value).prepare()
+            database_roles.ensure_single_hub_role(owner_url, secrets_dir)
         database_roles.ensure_grafana_role(owner_url, secrets_dir)
         log.info("hub.prepared", role=self.role, login=self.role_login())
 
     def role_login(self) -> str:
-        return hub_store.APP_ROLE if self.role == "all" else database_roles.DATABASE_ROLES[HubRole(self.role)]
+        """The login this role runs as once prepared (``all``: the single hub's, in every role's)."""
+        if self.role == "all":
+            return database_roles.SINGLE_HUB_ROLE
+        return database_roles.DATABASE_ROLES[HubRole(self.role)]
+
+    def own_login_url(self) -> str:
+        """As the owner, after :meth:`prepare`: the connection string of :meth:`role_login`."""
+        if self.role == "all":
+            return database_roles.ensure_single_hub_role(
+                self.owner_database_url(), self.settings.secrets_directory
+            )
+        return self.role_database_url()
 
     async def start(self) -> None:
         url = self.owner_database_url()
         keys = KeyStore(self.settings.key_directory)
         login = await asyncio.to_thread(database_roles.login_of, url)
-        self.prepared = self.role != "all" and login == self.role_login()
+        self.prepared = login == self.role_login()
         if not self.prepared:  # given the owner's URL: do the owner's part first, here
             await asyncio.to_thread(self.prepare)
         log.info("hub.database_login", role=self.role, login=login, prepared=self.prepared)
@@ -334,6 +353,11 @@ class HubServices:
             from smart.hub.audit import printing
 
             self.extensions.append(await printing.start(self, migrate=False))
+        if self.ships_node_logs and not self.runs("ledger-intake"):  # a pod of its own: to the Floor
+            shipping = NodeLogShipping(
+                HubRole(self.role), self.settings.state_dir / "ledger", self.connection
+            )
+            self.extensions.append(shipping)
 
     async def start_means(self) -> None:
         """StandardsCentral, QACentral and InventoryHub, once deferred (see :attr:`defer_means`)."""
@@ -358,6 +382,7 @@ class HubServices:
 
     async def _start_floor(self, owner_url: str, keys: KeyStore) -> None:
         assert self.connection is not None
+        await streams.wait_for_ledger_stream(self.connection.jetstream())  # the operator makes it
         # Under `smart up` this machine is the administrator's: it holds (makes) the ledger-admin key,
         # which establishes the stations' keys; the hub services only read its public half.
         admin = keys.signing_key(ADMIN_KEY).verifying
@@ -571,6 +596,8 @@ class HubRoles:
         self.settings = settings
         self.roles = {role: HubServices(settings, role=role.value) for role in HubRole}
         self.roles[HubRole.VAULT].defer_means = True
+        for services in self.roles.values():  # one state directory: the Floor gathers every node log
+            services.ships_node_logs = False
         self.stations = list(settings.station_ids)
 
     @property

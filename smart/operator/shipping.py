@@ -16,14 +16,11 @@ directory, written atomically, so a restart ships on from where the hub's word l
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import structlog
 from nats.aio.client import Client as NatsClient
 
 from smart import ledger
-from smart.bus.shipping import Blocked, Shipper
+from smart.bus.shipping import Blocked, FileCursor, Shipper
 from smart.operator import metrics
 
 log = structlog.get_logger("smart.operator.shipping")
@@ -32,25 +29,8 @@ log = structlog.get_logger("smart.operator.shipping")
 BATCH = 1000
 
 
-class Cursor:
-    """The last node sequence the hub said it holds, in a file of its own (−1: nothing yet)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self) -> int:
-        try:
-            return int(self.path.read_text().strip() or "-1")
-        except FileNotFoundError:
-            return -1
-
-    def write(self, seq: int) -> None:
-        partial = self.path.with_suffix(".partial")
-        with open(partial, "w") as out:
-            out.write(f"{seq}\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, self.path)
+#: The last node sequence the hub said it holds, in a file of its own (−1: nothing yet).
+Cursor = FileCursor
 
 
 def shipper(node_log: ledger.NodeLog, cursor: Cursor) -> Shipper:

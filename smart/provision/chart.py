@@ -25,6 +25,9 @@ PERMISSIONS_FILE = CHART / "files" / "station-permissions.json"
 HUB_ROLES_FILE = CHART / "files" / "hub-role-permissions.json"
 #: The settings' station ids and port bases, so the chart gives a station the ports its agent expects.
 FLOOR_FILE = CHART / "files" / "floor.json"
+#: Each hub role's own ledger nodes and their key names (``hub_roles.LEDGER_NODES``): the keys of
+#: the keys Secret the Business pod mounts (its node's only), and what the README lists.
+HUB_LEDGER_NODES_FILE = CHART / "files" / "hub-ledger-nodes.json"
 
 
 def station_permissions(station: str) -> stationauth.Permissions:
@@ -84,6 +87,17 @@ def floor_template() -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def hub_ledger_nodes_template() -> str:
+    """Each role's shipped ledger nodes with the key each signs with (``gathering.NODE_KEY_NAMES``)."""
+    from smart.hub.gathering import NODE_KEY_NAMES
+
+    document = {
+        role.value: [{"node": node, "key": NODE_KEY_NAMES.get(node, node)} for node in nodes]
+        for role, nodes in hub_roles.LEDGER_NODES.items()
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
 def write(chart: Path = CHART) -> list[Path]:
     """Write every generated file of the chart; returns their paths."""
     written = []
@@ -91,6 +105,7 @@ def write(chart: Path = CHART) -> list[Path]:
         (PERMISSIONS_FILE.relative_to(CHART), permissions_template()),
         (FLOOR_FILE.relative_to(CHART), floor_template()),
         (HUB_ROLES_FILE.relative_to(CHART), hub_roles_template()),
+        (HUB_LEDGER_NODES_FILE.relative_to(CHART), hub_ledger_nodes_template()),
     ):
         path = chart / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,7 @@ def scenarios(six_stations: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "defaults": {},
         "external": EXTERNAL,
         "six-stations": six_stations,
-        "hub-roles": {**six_stations, "hubs": HUB_ROLES},
+        "hub-roles": {**six_stations, "hubs": HUB_ROLES, "contracts": {"configMap": "smart-contracts"}},
     }
 
 

@@ -85,10 +85,11 @@ def test_external_postgresql_and_nats_render_neither_server_and_read_their_urls_
 ) -> None:
     objects = render(scenarios["external"])
     assert not [o for o in objects if o["kind"] == "StatefulSet"]
-    hub = find(objects, "Deployment", "smart-hub")["spec"]["template"]["spec"]["containers"][0]
-    env = env_of(hub)
+    pod = find(objects, "Deployment", "smart-hub")["spec"]["template"]["spec"]
+    env = env_of(pod["containers"][0])
     assert env["SMART_NATS_URL"] == {"secretKeyRef": {"name": "smart-nats-urls", "key": "hub-url"}}
-    assert env["SMART_DATABASE_URL"] == {"secretKeyRef": {"name": "smart-db-url", "key": "url"}}
+    (migrate,) = [c for c in pod["initContainers"] if c["name"] == "migrate"]  # the owner's step alone
+    assert env_of(migrate)["SMART_DATABASE_URL"] == {"secretKeyRef": {"name": "smart-db-url", "key": "url"}}
     operator = find(objects, "Deployment", "smart-operator")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(operator)["SMART_NATS_URL"] == {
         "secretKeyRef": {"name": "smart-nats-urls", "key": "operator-url"}

@@ -223,3 +223,24 @@ def test_diff_names_the_changed_limit_and_added_rule(tmp_path: Path) -> None:
     assert "+ rule pt-face-shield (ppe)" in result.output
     same = CliRunner().invoke(contracts_cli.contract_app, ["diff", str(old), str(old)])
     assert same.exit_code == 0 and "no changes" in same.output
+
+
+def test_a_configmap_mounted_contracts_folder_loads_each_manifest_once(tmp_path: Path) -> None:
+    """The hub's contracts on Kubernetes: a ConfigMap volume, each file a link into hidden copies."""
+    from smart.contracts import manifests
+
+    plain = Path(__file__).resolve().parents[2] / "contracts"
+    mounted = tmp_path / "contracts"
+    stamped = mounted / "..2026_12_03_12_00_00.000000001"
+    stamped.mkdir(parents=True)
+    for source in sorted(plain.glob("*.yaml")):
+        (stamped / source.name).write_text(source.read_text())
+    (mounted / "..data").symlink_to(stamped.name)
+    for source in sorted(plain.glob("*.yaml")):
+        (mounted / source.name).symlink_to(f"..data/{source.name}")
+
+    def names(folder: Path) -> list[tuple[str, str]]:
+        return sorted((m.manifest.kind, m.manifest.metadata.name) for m in manifests.load([folder]))
+
+    assert names(mounted) == names(plain)
+    assert len(names(plain)) == len(set(names(plain))) > 0

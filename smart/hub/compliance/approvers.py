@@ -27,9 +27,16 @@ async def no_floor_here(name: str, revision: str, token: str) -> list[str]:
     )
 
 
+#: How long the page waits for the operator's verdict: a person is waiting; past it the page says the
+#: ContractApproval is kept and how to see the verdict (the operator judges it whenever it runs).
+PAGE_PATIENCE_S = 45.0
+
+
 async def on_kubernetes(name: str, revision: str, token: str, *, namespace: str) -> list[str]:
     """A ContractApproval in ``namespace``; the operator's verdict (refusals raise ``ApprovalRefused``)."""
-    said = await asyncio.to_thread(kube_approval.request, name, revision, token, namespace)
+    said = await asyncio.to_thread(
+        kube_approval.request, name, revision, token, namespace, patience_s=PAGE_PATIENCE_S
+    )
     return [said]
 
 
