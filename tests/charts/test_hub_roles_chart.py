@@ -53,7 +53,12 @@ def test_each_enabled_role_is_a_deployment_running_its_role_with_a_service(
         (keys,) = [v["secret"] for v in pod["volumes"] if v["name"] == "hub-keys"]
         assert keys["secretName"] == "smart-keys"
         if role is HubRole.BUSINESS:  # none of the hub's keys: its own ledger node's only
-            assert [item["key"] for item in keys["items"]] == ["feedback.key", "feedback.pub"]
+            assert [item["key"] for item in keys["items"]] == [
+                "feedback.key",
+                "feedback.pub",
+                "client-api.key",
+                "client-api.pub",
+            ]
         else:
             assert "items" not in keys
         service = find(objects, "Service", name)

@@ -9,11 +9,13 @@ wait), as twelve separate statements would. The bucket is the database's, so the
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from smart.hub.client_api import service as client_api_service
 from smart.hub.client_api.store import ClientCredentials, RateLimit
-from smart.hub.clients.models import ClientIn
+from smart.hub.published import feed
 from smart.hub.service_log import CLIENT_API
+from smart.ledger import hub_store
 from tests.hub.shop import QM, Work
 
 
@@ -21,9 +23,11 @@ def test_a_queue_of_one_keys_requests_takes_one_token_each_and_a_revoked_key_is_
     work: Work,
 ) -> None:
     client_api_service.migrate(work.db.owner_url)
-    work.clients.add_client(
-        ClientIn(code="AEROSPAR", name="Aerospar", retention="10 years", nadcap_required=True), actor=QM
-    )
+    feed.migrate(work.db.owner_url, role=hub_store.APP_ROLE)
+    # Business knows a client by the PO the Floor published of it (a key is made only for such a client)
+    body = {"po": "PO-4411", "client": "AEROSPAR", "received_on": "2026-11-01", "lines": []}
+    arrived = feed.Published(kind="client-po", key="PO-4411", published_at=datetime.now(UTC), body=body)
+    feed.BusinessFeed(None, work.db.app_url).keep(arrived, 1)  # type: ignore[arg-type]  # keep() needs no NATS
     store = ClientCredentials(work.db.app_url, ledger=work.node(CLIENT_API))
     _, key = store.create_key("AEROSPAR", actor=QM)
     limit = RateLimit(rate=0.01, burst=5)
