@@ -148,8 +148,9 @@ class ClientCredentials(ServiceStore):
     ) -> None:
         super().__init__(url, ledger=ledger, clock=clock, pool_size=pool_size)
         self.url = url
-        #: Connections of the serving loop's pool: one per credential admitted at once is plenty.
-        self.serving_size = min(pool_size, 2)
+        #: Connections of the serving loop's pool: the admissions (one per credential admitted at once)
+        #: and the PO reads (:meth:`serving_rows`) share it.
+        self.serving_size = pool_size
         self._serving: _Serving | None = None
 
     # -- API keys -----------------------------------------------------------------------------
@@ -340,6 +341,13 @@ class ClientCredentials(ServiceStore):
             self._serving = _Serving(pool, loop)
             await pool.open(wait=True)
         return self._serving
+
+    async def serving_rows(self, query: str, values: Any) -> list[DictRow]:
+        """A read on the serving loop's pool: the request's own statement, with no worker-thread hop."""
+        serving = await self._serving_for_loop()
+        async with serving.pool.connection() as conn:
+            cursor = await conn.execute(query, values)
+            return list(await cursor.fetchall())
 
     async def close_serving(self) -> None:
         """Close the serving loop's pool, from that loop (the hub's stop, the app's shutdown)."""
