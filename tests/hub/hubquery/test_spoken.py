@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
+from smart import recordings
 from smart.access.roles import Role
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles
@@ -182,13 +183,13 @@ def test_speech_that_is_no_question_is_not_understood_never_guessed(
 
 def test_silence_and_bad_recordings(hubs: Hubs, tmp_path: Path) -> None:
     silence = tmp_path / "silence.wav"
-    silence.write_bytes(_wav(bytes(2 * speech.RATE)))
+    silence.write_bytes(recordings.wav_bytes(bytes(2 * speech.RATE)))
     answer = hubs.business.hear(silence)
     assert answer.topic == NOT_UNDERSTOOD and answer.text.startswith("Not understood: no question was heard")
     with pytest.raises(speech.SpeechError, match="audio: not a readable WAV"):
         hubs.business.hear(b"RIFF not really a wav")
     long = tmp_path / "long.wav"
-    long.write_bytes(_wav(bytes(2 * speech.RATE * (speech.MAX_SECONDS + 1))))
+    long.write_bytes(recordings.wav_bytes(bytes(2 * speech.RATE * (speech.MAX_SECONDS + 1))))
     with pytest.raises(speech.SpeechError, match="longer than 30 s"):
         hubs.business.hear(long)
 
@@ -199,19 +200,6 @@ def test_heard_words_read_as_typed() -> None:
     assert grammar.typed("which gauges are overdue") == "which gauges are overdue"
     assert grammar.said_number("PO-4411") == "four four one one" and grammar.said_number("BENCH-1") is None
     assert "an" not in grammar.other_words()  # "an eye exam" must not count as other speech
-
-
-def _wav(pcm: bytes) -> bytes:
-    import io
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(speech.RATE)
-        wav.writeframes(pcm)
-    return out.getvalue()
 
 
 def test_the_audio_route_answers_with_what_was_heard_and_names_bad_input(hubs: Hubs, tmp_path: Path) -> None:
