@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -44,6 +43,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import fresh_database
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian) not installed")
 
@@ -70,13 +70,9 @@ class Hubs:
 
 @pytest.fixture(scope="module")
 def hubs(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
     root = Path(tmp_path_factory.mktemp("hubquery"))
-    try:
+    with fresh_database(postgres_floor) as database:
+        owner_url = database.url
         password = "hubquery-app"
         hub_store.migrate(owner_url, app_password=password)
         vault_database.migrate(owner_url)
@@ -120,9 +116,6 @@ def hubs(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFacto
             logins=logins,
             root=root,
         )
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_spoken_questions_are_heard_and_each_hub_answers_from_its_own_data(
