@@ -83,6 +83,7 @@ WRONG = {
     "modules-apart": ("modules/gatekeeper/leak.py", f"from {FAKE}.modules.qa import spc"),
     "hub-without-runtime": ("hub/leak.py", f"from {FAKE}.runtime import floor"),
     "bus-without-runtime": ("bus/leak.py", f"from {FAKE}.runtime import nats"),
+    "recordings-low": ("recordings/leak.py", f"from {FAKE}.modules.qa import spc"),
 }
 
 

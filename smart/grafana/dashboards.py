@@ -45,6 +45,7 @@ PROMETHEUS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 METRICS = {
     "decisions": "smart_station_decisions_total",
     "decision_seconds": "smart_station_decision_seconds",
+    "module_decision_seconds": "smart_module_decision_seconds",
     "ledger_lag": "smart_station_ledger_lag_entries",
     "shipped": "smart_station_ledger_shipped_entries_total",
     "station_blocked": "smart_station_ledger_blocked",
@@ -302,6 +303,11 @@ def _prom_panel(
 def services() -> db.Dashboard:
     m = METRICS
     p95 = f"histogram_quantile(0.95, sum by (station, le) (rate({m['decision_seconds']}_bucket[5m])))"
+    # A module in a process of its own (``smart module run --metrics-port``) times its own decisions.
+    module_p95 = (
+        "histogram_quantile(0.95, sum by (station, module, le) "
+        f"(rate({m['module_decision_seconds']}_bucket[5m])))"
+    )
     return (
         db.Dashboard("SMART — Services")
         .uid("smart-services")
@@ -367,8 +373,11 @@ def services() -> db.Dashboard:
             _prom_panel(
                 "timeseries",
                 "Decision latency p95 by station",
-                "From a decision request to its decision durable on the station's ledger.",
+                "From a decision request to its decision durable on the station's ledger: the station's "
+                "process (its own decisions and its in-process modules'), and each module running as a "
+                "process of its own, which times its decisions itself (smart_module_decision_seconds).",
                 _promql(p95, "{{station}}"),
+                _promql(module_p95, "{{station}} {{module}} (own process)", "B"),
             )
             .unit("s")
             .span(12)

@@ -8,9 +8,10 @@ port, beside ``/healthz``: one scrape target per station, the port a Kubernetes 
 has a Service for.
 
 Counters and the latency histogram are moved where a decision is recorded; everything else is
-read from the station's state at scrape time (ledger lag, mirror lag, the interlock, NCRs open),
-so a scrape never sees a stale copy. Label values are station ids, module names, rule ids and
-outcomes only: never a badge, a person or a job (personal data stays on the ledger).
+read from the station's state at scrape time (ledger lag, mirror lag, the interlock, the count of
+open NCRs its records keep), so a scrape never sees a stale copy. Label values are station ids,
+module names, rule ids and outcomes only: never a badge, a person or a job (personal data stays
+on the ledger).
 """
 
 from __future__ import annotations

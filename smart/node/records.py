@@ -132,6 +132,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _open_ncrs(record: Any) -> int:
+    """NCRs open on ``record`` if it is a job (0 for any other record, or none)."""
+    return sum(1 for ncr in record.ncrs if ncr.open) if isinstance(record, f.Job) else 0
+
+
 class StationRecords:
     """The station's records in SQLite, with the facts snapshot the engine reads."""
 
@@ -149,6 +154,9 @@ class StationRecords:
             if kind in KINDS:
                 record = parse(kind, json.loads(value))
                 self._by_kind[kind][fact_key(kind, record)] = record
+        #: NCRs open on the station's jobs, moved with each job written or deleted (``/metrics``
+        #: reads it at every scrape: counting every job's NCRs there grew with the station's history).
+        self._ncrs_open = sum(_open_ncrs(job) for job in self._by_kind["job"].values())
         for person, method, at in self._db.execute("SELECT person, method, at FROM performed"):
             self._performed.setdefault(person, {})[method] = datetime.fromisoformat(at)
 
@@ -171,13 +179,15 @@ class StationRecords:
                 "updated_at = excluded.updated_at",
                 (kind, key, text, origin, _now()),
             )
+            held = self._by_kind[kind].get(key)
             self._by_kind[kind][key] = record
+            self._ncrs_open += _open_ncrs(record) - _open_ncrs(held)
             self._facts = None
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, key))
-            self._by_kind.get(kind, {}).pop(key, None)
+            self._ncrs_open -= _open_ncrs(self._by_kind.get(kind, {}).pop(key, None))
             self._facts = None
 
     def apply_hub(self, station: str, key: str, revision: int, value: bytes | None) -> tuple[str, str] | None:
@@ -252,6 +262,11 @@ class StationRecords:
     def job(self, job_id: str) -> f.Job | None:
         found = self._by_kind["job"].get(job_id)
         return found if isinstance(found, f.Job) else None
+
+    @property
+    def ncrs_open(self) -> int:
+        """NCRs open on the station's jobs now (kept as jobs are written, not counted when asked)."""
+        return self._ncrs_open
 
     def facts(self) -> f.Facts:
         """The facts the engine reads now; the same object until the next write."""

@@ -324,14 +324,10 @@ class StationRuntime:
 
     def _figures(self, figures: StationFigures) -> StationFigures:
         """The interlock, the NCRs open on the station's jobs and the modules, for ``/metrics``."""
-        ncrs_open: int | None = None
-        if self.records is not None:
-            jobs = self.records.facts().jobs.values()
-            ncrs_open = sum(1 for held in jobs for ncr in held.ncrs if ncr.open)
         return dataclasses.replace(
             figures,
             interlock_energised=None if self.interlock is None else self.interlock.state.energised,
-            ncrs_open=ncrs_open,
+            ncrs_open=None if self.records is None else self.records.ncrs_open,
             modules=len(self.modules),
         )
 

@@ -2,7 +2,8 @@
 
 - ``postgres_floor`` (session): one embedded PostgreSQL for the whole run.
 - ``database`` (function): a fresh, empty database on it, dropped afterwards; its ``app_password``
-  is the server's one password of the ledger's app role (:func:`app_password`).
+  is the server's one password of the ledger's app role (:func:`app_password`). A module's or a
+  package's fixture takes one from :func:`fresh_database`.
 - ``nats_floor`` (function): a hub nats-server and three station leaves.
 - ``floor_factory``: any floor (stations, with or without PostgreSQL) for a test.
 - ``floor_settings``: settings with free ports and a temporary state directory.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -136,15 +138,28 @@ def postgres_floor() -> Iterator[BackgroundFloor]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def database(postgres_floor: BackgroundFloor) -> Iterator[FreshDatabase]:
+@contextlib.contextmanager
+def fresh_database(server: BackgroundFloor) -> Iterator[FreshDatabase]:
+    """A new, empty database on ``server``, dropped when the block ends (even after a failure).
+
+    The ``database`` fixture is one test's; a module-scoped fixture that builds its state once
+    for several tests takes its database from here.
+    """
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
+    admin_url = server.floor.database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield FreshDatabase(name=name, url=postgres_floor.floor.database_url(name), server=postgres_floor)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield FreshDatabase(name=name, url=server.floor.database_url(name), server=server)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database(postgres_floor: BackgroundFloor) -> Iterator[FreshDatabase]:
+    with fresh_database(postgres_floor) as fresh:
+        yield fresh
 
 
 FloorFactory = Callable[..., BackgroundFloor]

@@ -45,6 +45,11 @@ def test_every_panel_names_a_provisioned_datasource_and_every_board_a_stable_uid
         "smart_service_healthy",
     ):
         assert metric in exprs
+    # Module processes (smart module run) time their own decisions: drawn beside the station's.
+    (latency,) = [p for p in services["panels"] if p["title"] == "Decision latency p95 by station"]
+    drawn = {t["refId"]: t["expr"] for t in latency["targets"]}
+    assert "smart_station_decision_seconds_bucket" in drawn["A"]
+    assert "smart_module_decision_seconds_bucket" in drawn["B"] and "by (station, module, le)" in drawn["B"]
 
 
 def test_the_command_checks_names_a_stale_file_and_writes(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smart import recordings
 from smart.contracts import facts as f
 from smart.modules.node_query import grammar, questions, speech
 from tests.modules.test_node_query_answers import (
@@ -151,7 +152,7 @@ def test_wavs_of_any_rate_become_16_khz_mono_and_raw_pcm_passes_through(tmp_path
     assert rate != speech.RATE and abs(len(pcm) // 2 - round(frames * speech.RATE / rate)) <= 1
     assert speech.pcm16k(wav.read_bytes()) == pcm
     assert speech.pcm16k(pcm) == pcm
-    assert speech.pcm16k(speech.wav_bytes(pcm)) == pcm
+    assert speech.pcm16k(recordings.wav_bytes(pcm)) == pcm
     with pytest.raises(speech.SpeechError, match="not a readable WAV"):
         speech.pcm16k(b"RIFF not really")
 

@@ -195,6 +195,18 @@ async def test_station_and_hub_metrics_follow_known_gate_decisions_shipping_and_
     assert figures[("smart_station_contract_revisions", at())] == 1
     assert figures[("smart_station_ncrs_open", at())] == 1
     assert figures[("smart_station_interlock_energised", at())] == 0
+    # A second NCR on another job, then the first dispositioned and closed: the gauge follows both.
+    runtime.record(
+        kind="qa.ncr.opened", subject="NCR-2", data={"job": "J-2", "id": "NCR-2", "open": True}, actor=BADGE
+    )
+    assert (await served.station_metrics())[("smart_station_ncrs_open", at())] == 2
+    runtime.record(
+        kind="qa.ncr.closed",
+        subject="NCR-1",
+        data={"job": "J-1", "id": "NCR-1", "open": False, "disposition": "rework"},
+        actor=BADGE,
+    )
+    assert (await served.station_metrics())[("smart_station_ncrs_open", at())] == 1
     assert agent.ledger is not None
     size = agent.ledger.size()
 

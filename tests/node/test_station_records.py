@@ -42,6 +42,34 @@ def test_records_survive_a_restart_and_the_facts_snapshot_is_shared_until_a_writ
     reopened.close()
 
 
+def test_the_open_ncr_count_follows_jobs_written_replaced_and_deleted_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "records.sqlite3"
+    kept = records.StationRecords(path)
+    assert kept.ncrs_open == 0
+    kept.put("job", f.Job("J-1", ncrs=(f.Ncr("NCR-1", open=True), f.Ncr("NCR-2", open=True))))
+    kept.put("job", f.Job("J-2", ncrs=(f.Ncr("NCR-3", open=False),)))
+    kept.put("lot", f.Lot("L-1", "penetrant", AT))  # not a job: counts nothing
+    assert kept.ncrs_open == 2
+    kept.put("job", f.Job("J-1", ncrs=(f.Ncr("NCR-1", open=False), f.Ncr("NCR-2", open=True))))
+    assert kept.ncrs_open == 1  # NCR-1 closed
+    kept.put("job", f.Job("J-2", ncrs=(f.Ncr("NCR-3", open=True),)))
+    assert kept.ncrs_open == 2  # NCR-3 reopened
+    kept.close()
+
+    reopened = records.StationRecords(path)
+    assert reopened.ncrs_open == 2
+    assert reopened.ncrs_open == sum(n.open for j in reopened.facts().jobs.values() for n in j.ncrs)
+    job = json.dumps(records.plain(f.Job("J-3", ncrs=(f.Ncr("NCR-4", open=True),)))).encode()
+    assert reopened.apply_hub("pt-1", "pt-1.job.J-3", 1, job) == ("job", "J-3")
+    assert reopened.ncrs_open == 3
+    reopened.delete("job", "J-2")
+    reopened.delete("job", "J-9")  # no such job: nothing moves
+    assert reopened.ncrs_open == 2
+    reopened.close()
+
+
 def test_a_record_from_the_hub_applies_once_in_revision_order_and_a_delete_takes_it_away(
     tmp_path: Path,
 ) -> None:

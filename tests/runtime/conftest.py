@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -135,14 +139,58 @@ def up_settings(state_root: Path) -> Settings:
     return make_settings(state_root / "state", stations=6)
 
 
+def stop(floor: RunningFloor) -> None:
+    """Interrupt ``floor`` if it still runs (then kill it, past the deadline)."""
+    if floor.process.poll() is None:
+        try:
+            floor.interrupt(timeout=STATE_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            floor.process.kill()
+
+
 @pytest.fixture
 def running_floors() -> Iterator[list[RunningFloor]]:
     """Floors a test started; any still running at the end are interrupted (then killed)."""
     floors: list[RunningFloor] = []
     yield floors
     for floor in floors:
-        if floor.process.poll() is None:
-            try:
-                floor.interrupt(timeout=STATE_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                floor.process.kill()
+        stop(floor)
+
+
+@contextlib.contextmanager
+def fresh_state_root() -> Iterator[Path]:
+    """A temporary directory for a floor shared by several tests (``state_root`` is one test's).
+
+    Not under pytest's tmp_path, for the reason ``smart.testing.plugin`` gives: the smart-postgres
+    user must be able to traverse to its data.
+    """
+    root = Path(tempfile.mkdtemp(prefix="smart-test-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class DemoFloor:
+    """``smart up --demo-shop`` of six stations, started while another process held its web port."""
+
+    floor: RunningFloor
+    taken_web_port: int
+
+
+@pytest.fixture(scope="package")
+def demo_floor() -> Iterator[DemoFloor]:
+    """One demo shop for the tests that read what it loaded (its PO, people, procedure, lot, equipment)."""
+    with fresh_state_root() as root:
+        settings = make_settings(root / "state", stations=6)
+        taken = settings.web_port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:  # another run took the port
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind((settings.host, taken))
+            squatter.listen()
+            floor = start_up(settings, "--demo-shop")  # tried again on fresh ports
+        try:
+            yield DemoFloor(floor, taken)
+        finally:
+            stop(floor)

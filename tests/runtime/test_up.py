@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,16 @@ from smart.node.kiosk.app import SCREEN_TOKEN_FILE
 from smart.runtime.floor import Floor
 from smart.settings import Settings
 from smart.testing.patience import STATE_DEADLINE_S
-from tests.runtime.conftest import SMART, RunningFloor, floor_env, start_up
+from smart.testing.plugin import make_settings
+from tests.runtime.conftest import (
+    SMART,
+    DemoFloor,
+    RunningFloor,
+    floor_env,
+    fresh_state_root,
+    start_up,
+    stop,
+)
 
 
 def _name(process: psutil.Process) -> str | None:
@@ -96,11 +106,25 @@ def _page_row_eventually(
     return False
 
 
-def test_up_brings_postgres_hub_and_six_station_leaves_healthy(
-    up_settings: Settings, running_floors: list[RunningFloor]
-) -> None:
-    floor = start_up(up_settings)
-    running_floors.append(floor)
+@pytest.fixture(scope="module")
+def six_stations() -> Iterator[RunningFloor]:
+    """One ``smart up`` of six stations for the tests that only look at it, or leave it as they found it.
+
+    Starting the whole floor is most of such a test's time; the tests that stop it, restart it or
+    start it with other flags start their own.
+    """
+    with fresh_state_root() as root:
+        settings = make_settings(root / "state", stations=6)
+        floor = start_up(settings)
+        try:
+            _poll_status(floor, lambda s: s["healthy"] is True)
+            yield floor
+        finally:
+            stop(floor)
+
+
+def test_up_brings_postgres_hub_and_six_station_leaves_healthy(six_stations: RunningFloor) -> None:
+    floor, up_settings = six_stations, six_stations.settings
     status = _poll_status(floor, lambda s: s["healthy"] is True)
     services = status["services"]
     assert isinstance(services, list)
@@ -240,10 +264,9 @@ async def _read_local_mirror(settings: Settings, station: str) -> bytes:
 
 
 def test_value_put_on_hub_is_read_from_station_3_own_domain_and_killed_leaf_comes_back(
-    up_settings: Settings, running_floors: list[RunningFloor]
+    six_stations: RunningFloor,
 ) -> None:
-    floor = start_up(up_settings)
-    running_floors.append(floor)
+    floor, up_settings = six_stations, six_stations.settings
     _poll_status(floor, lambda s: s["healthy"] is True)
     station = up_settings.station_ids[2]
     assert station == "ut-1"
@@ -251,19 +274,20 @@ def test_value_put_on_hub_is_read_from_station_3_own_domain_and_killed_leaf_come
     assert read == b"penetrant line ready"
 
     leaf = _service(floor.api_status(), f"leaf-{station}")
-    pid = leaf["pid"]
-    assert isinstance(pid, int)
+    pid, restarts = leaf["pid"], leaf["restarts"]
+    assert isinstance(pid, int) and isinstance(restarts, int)
     psutil.Process(pid).send_signal(signal.SIGKILL)
 
     down = _poll_status(floor, lambda s: not _service(s, f"leaf-{station}")["healthy"])
     assert _service(down, f"leaf-{station}")["detail"]
     assert not down["healthy"]
-    assert _page_row_eventually(floor, f"leaf-{station}", "unhealthy", or_restarts=1)
+    assert _page_row_eventually(floor, f"leaf-{station}", "unhealthy", or_restarts=restarts + 1)
 
     back = _poll_status(
         floor,
         lambda s: (
-            _service(s, f"leaf-{station}")["healthy"] and _service(s, f"leaf-{station}")["restarts"] == 1
+            _service(s, f"leaf-{station}")["healthy"]
+            and _service(s, f"leaf-{station}")["restarts"] == restarts + 1
         ),
     )
     assert back["healthy"] is True
@@ -275,16 +299,18 @@ def test_value_put_on_hub_is_read_from_station_3_own_domain_and_killed_leaf_come
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stop_signal_stops_every_process_the_floor_started_and_exits_zero(
-    up_settings: Settings, running_floors: list[RunningFloor], stop_signal: signal.Signals
+    state_root: Path, running_floors: list[RunningFloor], stop_signal: signal.Signals
 ) -> None:
+    # Two stations: every process is stopped whatever their number, and six would only start slower.
+    up_settings = make_settings(state_root / "state", stations=2)
     floor = start_up(up_settings)
     running_floors.append(floor)
     _poll_status(floor, lambda s: s["healthy"] is True)
     started = floor.descendants()
     names = [_name(p) for p in started]  # a short-lived postgres backend may be gone already
     assert "postgres" in names
-    assert names.count("nats-server") == 7
-    assert len([p for p in started if "node" in " ".join(_cmdline(p))]) == 6
+    assert names.count("nats-server") == 3  # the hub's and a leaf per station
+    assert len([p for p in started if "node" in " ".join(_cmdline(p))]) == 2
 
     assert floor.interrupt(stop_signal) == 0
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
@@ -293,8 +319,10 @@ def test_stop_signal_stops_every_process_the_floor_started_and_exits_zero(
 
 
 def test_second_up_on_same_state_directory_keeps_the_database(
-    up_settings: Settings, running_floors: list[RunningFloor]
+    state_root: Path, running_floors: list[RunningFloor]
 ) -> None:
+    # One station: what a restart keeps is the hub's, whatever the number of stations.
+    up_settings = make_settings(state_root / "state", stations=1)
     first = start_up(up_settings)
     running_floors.append(first)
     _poll_status(first, lambda s: s["healthy"] is True)
@@ -417,10 +445,9 @@ def test_unwritable_state_directory_is_named_in_one_line_and_nothing_starts(
 
 
 def test_up_serves_smart_id_pages_behind_sign_in_and_commands_record_beside_it(
-    up_settings: Settings, running_floors: list[RunningFloor]
+    six_stations: RunningFloor,
 ) -> None:
-    floor = start_up(up_settings)
-    running_floors.append(floor)
+    floor, up_settings = six_stations, six_stations.settings
     _poll_status(floor, lambda s: s["healthy"] is True)
     base = floor.status_url.rstrip("/")
     anonymous = httpx.get(base + "/people", timeout=STATE_DEADLINE_S)
@@ -489,15 +516,9 @@ async def _badge_until(
 
 
 def test_up_demo_shop_enrols_its_people_in_smart_id_and_sr_1_admits_only_its_own(
-    up_settings: Settings, running_floors: list[RunningFloor]
+    demo_floor: DemoFloor,
 ) -> None:
-    taken = up_settings.web_port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:  # another test run took the port
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind((up_settings.host, taken))
-        squatter.listen()
-        floor = start_up(up_settings, "--demo-shop")  # tried again on fresh ports
-    running_floors.append(floor)
+    floor, up_settings, taken = demo_floor.floor, demo_floor.floor.settings, demo_floor.taken_web_port
     assert up_settings.web_port != taken and str(up_settings.web_port) in floor.status_url
     _poll_status(floor, lambda s: s["healthy"] is True)
     assert any("demo badge qm-1" in line and "sr-1" in line for line in floor.output), floor.output

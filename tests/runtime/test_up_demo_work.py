@@ -7,16 +7,14 @@ import subprocess
 import time
 from typing import Any
 
-from smart.settings import Settings
-from tests.runtime.conftest import SMART, RunningFloor, floor_env, start_up
+from tests.runtime.conftest import SMART, DemoFloor, floor_env
 
 
 def test_up_with_the_demo_shop_releases_its_po_through_the_hub_to_pt_1_and_sr_1(
-    up_settings: Settings, running_floors: list[RunningFloor]
+    demo_floor: DemoFloor,
 ) -> None:
-    floor = start_up(up_settings, "--demo-shop", deadline_s=120)
-    running_floors.append(floor)
-    env = floor_env(up_settings)
+    floor = demo_floor.floor
+    env = floor_env(floor.settings)
     deadline = time.monotonic() + 120
     shown: dict[str, Any] = {}
     while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +16,8 @@ from smart.access.roles import Permission
 from smart.hub.education.service import Education
 from smart.hub.vault.logins import Login
 from smart.hub.vault.smartid import VaultError
-from smart.hub.web.auth import TEMPLATES, Guard, form_fields
+from smart.hub.web import form_pages
+from smart.hub.web.auth import Guard, form_fields
 
 
 class NewSession(BaseModel):
@@ -52,24 +53,17 @@ def router(school: Education, guard: Guard) -> APIRouter:
 
     @api.post("/api/v1/education/sessions", status_code=201)
     async def add_session(body: NewSession, login: Login = writer) -> dict[str, Any]:
-        try:
-            made = await run_in_threadpool(
-                lambda: school.add_session(**body.model_dump(), actor=login.username)
-            )
-        except VaultError as err:
-            raise HTTPException(status_code=422, detail=str(err)) from err
+        made = await form_pages.or_422(
+            lambda: school.add_session(**body.model_dump(), actor=login.username), VaultError
+        )
         return dataclasses.asdict(made)
 
     @api.post("/api/v1/education/completions", status_code=201)
     async def complete(body: Completion, login: Login = writer) -> dict[str, Any]:
-        try:
-            issued = await run_in_threadpool(
-                lambda: school.complete(
-                    body.employee_id, course=body.course, on=body.on, actor=login.username
-                )
-            )
-        except VaultError as err:
-            raise HTTPException(status_code=422, detail=str(err)) from err
+        issued = await form_pages.or_422(
+            lambda: school.complete(body.employee_id, course=body.course, on=body.on, actor=login.username),
+            VaultError,
+        )
         return {"granted": [c.credential_id for c in issued]}
 
     @api.get("/api/v1/education/due")
@@ -79,23 +73,18 @@ def router(school: Education, guard: Guard) -> APIRouter:
             for d in await run_in_threadpool(lambda: school.due(within_days=within_days))
         ]
 
-    async def _page(
-        request: Request, login: Login, *, done: str = "", error: str = "", status: int = 200
-    ) -> HTMLResponse:
-        context = {
-            "page": "Education",
-            "login": login,
+    async def holds() -> dict[str, Any]:
+        return {
             "courses": list(school.courses.values()),
             "sessions": await run_in_threadpool(school.sessions),
             "due": await run_in_threadpool(lambda: school.due(within_days=30)),
-            "done": done,
-            "error": error,
         }
-        return TEMPLATES.TemplateResponse(request, "hubs/education.html", context, status_code=status)
+
+    shown = form_pages.FormPage("hubs/education.html", "Education", holds)
 
     @api.get("/education", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, login: Login = reader) -> HTMLResponse:
-        return await _page(request, login)
+        return await shown.show(request, login)
 
     @api.post("/education/completions", response_class=HTMLResponse, include_in_schema=False)
     async def completed(request: Request, login: Login = writer) -> HTMLResponse:
@@ -104,8 +93,8 @@ def router(school: Education, guard: Guard) -> APIRouter:
         try:
             on = date.fromisoformat(fields.get("on", ""))
         except ValueError:
-            return await _page(
-                request, login, error=f"on: {fields.get('on', '')!r} is not a date (YYYY-MM-DD)", status=422
+            return await shown.refuse(
+                request, login, f"on: {fields.get('on', '')!r} is not a date (YYYY-MM-DD)"
             )
         employee, course = fields.get("employee_id", "").strip(), fields.get("course", "")
         try:
@@ -113,8 +102,8 @@ def router(school: Education, guard: Guard) -> APIRouter:
                 lambda: school.complete(employee, course=course, on=on, actor=login.username)
             )
         except VaultError as err:
-            return await _page(request, login, error=str(err), status=422)
+            return await shown.refuse(request, login, str(err))
         granted = ", ".join(c.credential_id for c in issued) or "no credential (nothing it makes current)"
-        return await _page(request, login, done=f"{employee} completed {course}: granted {granted}")
+        return await shown.show(request, login, done=f"{employee} completed {course}: granted {granted}")
 
     return api

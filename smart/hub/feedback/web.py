@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from smart.access.roles import Permission
 from smart.hub.feedback.service import Feedback, FeedbackError
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import TEMPLATES, Guard, form_fields
+from smart.hub.web import form_pages
+from smart.hub.web.auth import Guard, form_fields
 
 
 class Said(BaseModel):
@@ -32,27 +33,19 @@ def router(desk: Feedback, guard: Guard) -> APIRouter:
 
     @api.post("/api/v1/feedback", status_code=201)
     async def receive(body: Said, login: Login = writer) -> dict[str, Any]:
-        try:
-            kept = await run_in_threadpool(lambda: desk.receive(**body.model_dump(), actor=login.username))
-        except FeedbackError as err:
-            raise HTTPException(status_code=422, detail=str(err)) from err
+        kept = await form_pages.or_422(
+            lambda: desk.receive(**body.model_dump(), actor=login.username), FeedbackError
+        )
         return dataclasses.asdict(kept)
 
-    async def _page(
-        request: Request, login: Login, *, done: str = "", error: str = "", status: int = 200
-    ) -> HTMLResponse:
-        context = {
-            "page": "Feedback",
-            "login": login,
-            "entries": await run_in_threadpool(desk.entries),
-            "done": done,
-            "error": error,
-        }
-        return TEMPLATES.TemplateResponse(request, "hubs/feedback.html", context, status_code=status)
+    async def holds() -> dict[str, Any]:
+        return {"entries": await run_in_threadpool(desk.entries)}
+
+    shown = form_pages.FormPage("hubs/feedback.html", "Feedback", holds)
 
     @api.get("/feedback", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, login: Login = reader) -> HTMLResponse:
-        return await _page(request, login)
+        return await shown.show(request, login)
 
     @api.post("/feedback", response_class=HTMLResponse, include_in_schema=False)
     async def said(request: Request, login: Login = writer) -> HTMLResponse:
@@ -69,10 +62,10 @@ def router(desk: Feedback, guard: Guard) -> APIRouter:
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            return await _page(request, login, error=f"{where}: {first['msg']}", status=422)
+            return await shown.refuse(request, login, f"{where}: {first['msg']}")
         except FeedbackError as err:
-            return await _page(request, login, error=str(err), status=422)
+            return await shown.refuse(request, login, str(err))
         capa = " (a CAPA is requested)" if kept.ledger_seq is not None else ""
-        return await _page(request, login, done=f"received as {kept.reference}{capa}")
+        return await shown.show(request, login, done=f"received as {kept.reference}{capa}")
 
     return api

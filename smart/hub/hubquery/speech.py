@@ -5,26 +5,23 @@ the English model shipped in the pocketsphinx wheel, no language model, the
 question grammar as the only search, no filler words between the grammar's
 words. The hub hears uploads (the ``/ask`` page, ``POST
 /api/v1/hubquery/audio``, ``smart hub query --audio``), not a live
-microphone. A hub may not import a station module, so the few lines that
-read a WAV are kept here too.
+microphone. A hub may not import a station module: both read a WAV with
+:mod:`smart.recordings`.
 """
 
 from __future__ import annotations
 
-import io
 import threading
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from smart import recordings
 from smart.hub.hubquery import grammar
 
 #: What the recogniser takes: 16 kHz, mono, signed 16-bit little-endian PCM.
-RATE = 16000
+RATE = recordings.RATE
 #: The longest recording heard (a question takes a few seconds; this bounds the decoder's work).
 MAX_SECONDS = 30
 
@@ -43,27 +40,10 @@ class Heard:
 
 def pcm16k(audio: bytes | Path) -> bytes:
     """16 kHz mono int16 PCM from a WAV file (path or bytes; any rate, mono or stereo, 8 or 16-bit)."""
-    where = str(audio) if isinstance(audio, Path) else "audio"
     try:
-        with wave.open(str(audio) if isinstance(audio, Path) else io.BytesIO(audio), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            if wav.getnframes() > MAX_SECONDS * rate:
-                raise SpeechError(f"{where}: longer than {MAX_SECONDS} s; ask one question a recording")
-            frames = wav.readframes(wav.getnframes())
-    except (OSError, EOFError, wave.Error) as err:
-        raise SpeechError(f"{where}: not a readable WAV file (RIFF, PCM): {err}") from err
-    if width == 2:
-        samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
-    elif width == 1:
-        samples = (np.frombuffer(frames, dtype=np.uint8).astype(np.float64) - 128.0) * 256.0
-    else:
-        raise SpeechError(f"{where}: WAV of {8 * width}-bit samples; expected 8 or 16")
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    if rate != RATE and len(samples):
-        count = round(len(samples) * RATE / rate)
-        samples = np.interp(np.arange(count) * (rate / RATE), np.arange(len(samples)), samples)
-    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+        return recordings.pcm16k(audio, max_seconds=MAX_SECONDS)
+    except recordings.RecordingError as err:
+        raise SpeechError(str(err)) from err
 
 
 class HubRecogniser:

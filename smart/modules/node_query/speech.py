@@ -22,25 +22,22 @@ from __future__ import annotations
 
 import abc
 import importlib.util
-import io
 import json
 import shutil
 import subprocess
 import tempfile
-import wave
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from smart import recordings
 from smart.contracts import facts as f
 from smart.modules.node_query import answers, grammar, questions
 
 #: What every recogniser takes: 16 kHz, mono, signed 16-bit little-endian PCM.
-RATE = 16000
+RATE = recordings.RATE
 
 
 class SpeechError(RuntimeError):
@@ -87,36 +84,9 @@ def pcm16k(audio: bytes | Path) -> bytes:
     if isinstance(audio, bytes) and not audio.startswith(b"RIFF"):
         return audio
     try:
-        with wave.open(str(audio) if isinstance(audio, Path) else io.BytesIO(audio), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            frames = wav.readframes(wav.getnframes())
-    except (OSError, EOFError, wave.Error) as err:
-        raise SpeechError(
-            f"{audio if isinstance(audio, Path) else 'audio'}: not a readable WAV: {err}"
-        ) from err
-    if width == 2:
-        samples = np.frombuffer(frames, dtype="<i2").astype(np.float64)
-    elif width == 1:
-        samples = (np.frombuffer(frames, dtype=np.uint8).astype(np.float64) - 128.0) * 256.0
-    else:
-        raise SpeechError(f"WAV of {8 * width}-bit samples; expected 8 or 16")
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    if rate != RATE and len(samples):
-        count = round(len(samples) * RATE / rate)
-        samples = np.interp(np.arange(count) * (rate / RATE), np.arange(len(samples)), samples)
-    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
-
-
-def wav_bytes(pcm: bytes, rate: int = RATE) -> bytes:
-    """``pcm`` (mono int16) as WAV file bytes."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm)
-    return out.getvalue()
+        return recordings.pcm16k(audio)
+    except recordings.RecordingError as err:
+        raise SpeechError(str(err)) from err
 
 
 # -- recognisers ----------------------------------------------------------------------------

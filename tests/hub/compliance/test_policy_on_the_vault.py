@@ -15,45 +15,22 @@ answer 404 on the Floor, whose ComplianceCentral search stays there.
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from smart.access.roles import Role
-from smart.contracts import approval
-from smart.contracts.models import SmartContract
 from smart.embedded import driver
-from smart.hub.vault import contract_signatures
-from smart.hub.vault import service as vault
-from smart.hub.vault.logins import Logins
-from smart.hub.vault.smartid import SmartId
-from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.node.agent import NodeAgent
-from smart.runtime import demo_shop, ports
-from smart.runtime.background import BackgroundFloor
+from smart.runtime import ports
 from smart.secret_files import secret
 from smart.testing.patience import STATE_DEADLINE_S
-from smart.testing.plugin import FreshDatabase, make_settings
-from tests.node.conftest import agent_for, eventually
-
-ROOT = Path(__file__).resolve().parents[3]
-PASSWORD = "correct horse battery"
-#: The demo shop's quality manager (the author here) and Level 3 in PT (the approver).
-QM, LEVEL_3 = "D-901", "D-301"
-
-
-def _edited(contract: SmartContract) -> SmartContract:
-    body = copy.deepcopy(contract.model_dump(mode="json", by_alias=True, exclude_none=True))
-    for rule in body["spec"]["rules"]:
-        if rule.get("limits") == {"min": 1000}:
-            rule["limits"] = {"min": 1200}
-    return SmartContract.model_validate(body)
+from smart.testing.plugin import FreshDatabase
+from tests.hub.compliance.conftest import QM, DemoPeople, Seeded, hold_change, signed_in
+from tests.node.conftest import eventually
 
 
 def _hub(role: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -82,43 +59,14 @@ async def _serving(base: str, process: subprocess.Popen[bytes], log_path: Path) 
     raise AssertionError(f"{base} never served its sign-in page: {_tail(log_path)}")
 
 
-async def _signed_in(base: str, username: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, timeout=60)
-    answer = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-    assert answer.status_code == 303, answer.text
-    return client
-
-
 async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that_pt1_then_enforces(
-    nats_floor: BackgroundFloor, database: FreshDatabase, tmp_path: Path
+    seeded: Seeded, demo_people: DemoPeople, pt1: NodeAgent, database: FreshDatabase, tmp_path: Path
 ) -> None:
-    keys_dir = tmp_path / "keys"
-    keys = KeyStore(keys_dir)
-    keys.signing_key("hub")
+    nats_floor, settings, keys_dir, agent = seeded.floor, seeded.settings, seeded.keys_dir, pt1
+    smartid = demo_people.smartid
     secrets = nats_floor.settings.secrets_directory  # the per-role NATS passwords the floor made
-    settings = make_settings(tmp_path / "driver", nats_url=nats_floor.hub_url, keys_dir=keys_dir)
-    seed = tmp_path / "contracts"
-    seed.mkdir()
-    for name in ("penetrant.yaml", "stations.yaml"):
-        (seed / name).write_text((ROOT / "contracts" / name).read_text())
-    await driver.load_contracts(settings, seed)  # the floor's first start: the bootstrap
-    contract = next(
-        SmartContract.model_validate(r["manifest"])
-        for r in await driver.get("contract", settings)
-        if r["manifest"]["metadata"]["name"] == "penetrant"
-    )
-    # The shop's people and logins, as the Vault holds them; the ledger's app role, as the Floor made it.
-    smartid = SmartId(
-        database.url,
-        key=keys.signing_key(approval.SMART_ID_KEY),
-        ledger=vault.SharedNodeLog(tmp_path / "enrolment", keys),
-    )
-    demo_shop.enrol(smartid, datetime.now(UTC))
+    # The ledger's app role, as the Floor made it; the Vault holds the people and their logins.
     hub_store.migrate(database.url, app_password=secret(secrets / "ledger-app.password"))
-    logins = Logins(database.url)
-    logins.add("qm", PASSWORD, role=Role.QUALITY_MANAGER, employee_id=QM)
-    logins.add("lee", PASSWORD, role=Role.LEVEL3, employee_id=LEVEL_3)
-    logins.close()
 
     hubs = nats_floor.floor.hub
     assert hubs is not None
@@ -139,19 +87,10 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
         )
         for role, port in ports_of.items()
     }
-    agent: NodeAgent = agent_for(nats_floor, "pt-1", keys, tmp_path / "stations")
-    await agent.start()
     vault_url, floor_url = (f"http://127.0.0.1:{ports_of[r]}" for r in ("vault", "floor"))
     try:
-        await eventually(lambda: "penetrant" in agent.enforcer.revisions, what="pt-1 enforcing penetrant")
         first = agent.enforcer.revisions["penetrant"]
-        edited = _edited(contract)
-        revision = approval.spec_revision(edited)
-        authored = contract_signatures.sign(
-            smartid, QM, act="authorship", contract="penetrant", revision=revision, actor="qm"
-        )
-        held = await driver.apply([edited], settings, author=authored.token)
-        assert next(a.outcome for a in held if a.name == "penetrant").startswith("pending approval")
+        revision = await hold_change(seeded, smartid, author=QM, actor="qm")
         await asyncio.gather(
             *(
                 _serving(f"http://127.0.0.1:{p}", processes[r], tmp_path / f"{r}.log")
@@ -160,8 +99,8 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
         )
 
         # Each page on its role: PolicyCentral and its approval page on the Vault, not on the Floor.
-        floor_client = await _signed_in(floor_url, "qm")
-        qm = await _signed_in(vault_url, "qm")
+        floor_client = await signed_in(floor_url, "qm")
+        qm = await signed_in(vault_url, "qm")
         try:
             for path in ("/policy", "/policy/contracts/penetrant", "/policy/contracts/penetrant/approve"):
                 assert (await floor_client.get(path)).status_code == 404, path
@@ -186,7 +125,7 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
             await qm.aclose()
         assert agent.enforcer.revisions["penetrant"] == first
 
-        lee = await _signed_in(vault_url, "lee")  # a Level 3 in PT, who did not write it
+        lee = await signed_in(vault_url, "lee")  # a Level 3 in PT, who did not write it
         try:
             done = await lee.post("/policy/contracts/penetrant/approve", data={"revision": revision})
             assert done.status_code == 200, done.text
@@ -203,7 +142,6 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
         assert [a.badge for a in entry.approvals] == ["l3-1"] and entry.author is not None
         assert entry.author.badge == "qm-1"
     finally:
-        await agent.stop()
         for role, process in processes.items():
             process.terminate()
             try:

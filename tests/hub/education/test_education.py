@@ -107,3 +107,34 @@ def test_completion_grants_training_credential_the_station_accepts(
     assert "training" not in [i.item for i in people.checklist("D-401")["pt-1"] if not i.done]
     with pytest.raises(VaultError, match="no known process"):
         people.hire("D-401", hired_on=NOW.date(), position="operator", stations=["zz-9"], actor="qm-1")
+
+    # The same refusals over HTTP: the API answers 422 with their words, the page shows them, and
+    # neither records anything.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from smart.access.roles import Role
+    from smart.hub.education import web as education_web
+    from smart.hub.vault.logins import Logins
+    from smart.hub.web.auth import SESSION_COOKIE, Guard
+
+    logins = Logins(database.url)
+    logins.add("qm", "correct horse battery", role=Role.QUALITY_MANAGER, employee_id="D-901")
+    token = logins.sign_in("qm", "correct horse battery")
+    assert token is not None
+    app = FastAPI()
+    app.include_router(education_web.router(school, Guard(logins)))
+    session = {"course": "uv-safty", "starts_on": "2026-07-01", "place": "Booth 2", "seats": 8}
+    with TestClient(app, cookies={SESSION_COOKIE: token}) as web:
+        refused = web.post("/api/v1/education/sessions", json=session)
+        assert refused.status_code == 422 and "course 'uv-safty' is not one of" in refused.json()["detail"]
+        future = (NOW.date() + timedelta(days=9)).isoformat()
+        page = web.post(
+            "/education/completions", data={"employee_id": "D-201", "course": "uv-safety", "on": future}
+        )
+        assert page.status_code == 422 and "is in the future" in page.text
+        made = web.post("/api/v1/education/sessions", json={**session, "course": "uv-safety"})
+        assert made.status_code == 201 and made.json()["course"] == "uv-safety"
+        assert web.get("/education").status_code == 200
+    assert [s.course for s in school.sessions()] == ["uv-safety", "uv-safety"]
+    logins.close()

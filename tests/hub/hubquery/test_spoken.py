@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,6 +25,7 @@ from fastapi.testclient import TestClient
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
+from smart import recordings
 from smart.access.roles import Role
 from smart.bus.hub_roles import HubRole
 from smart.hub import database_roles
@@ -43,6 +43,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import fresh_database
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian) not installed")
 
@@ -69,13 +70,9 @@ class Hubs:
 
 @pytest.fixture(scope="module")
 def hubs(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
     root = Path(tmp_path_factory.mktemp("hubquery"))
-    try:
+    with fresh_database(postgres_floor) as database:
+        owner_url = database.url
         password = "hubquery-app"
         hub_store.migrate(owner_url, app_password=password)
         vault_database.migrate(owner_url)
@@ -119,9 +116,6 @@ def hubs(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFacto
             logins=logins,
             root=root,
         )
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_spoken_questions_are_heard_and_each_hub_answers_from_its_own_data(
@@ -182,13 +176,13 @@ def test_speech_that_is_no_question_is_not_understood_never_guessed(
 
 def test_silence_and_bad_recordings(hubs: Hubs, tmp_path: Path) -> None:
     silence = tmp_path / "silence.wav"
-    silence.write_bytes(_wav(bytes(2 * speech.RATE)))
+    silence.write_bytes(recordings.wav_bytes(bytes(2 * speech.RATE)))
     answer = hubs.business.hear(silence)
     assert answer.topic == NOT_UNDERSTOOD and answer.text.startswith("Not understood: no question was heard")
     with pytest.raises(speech.SpeechError, match="audio: not a readable WAV"):
         hubs.business.hear(b"RIFF not really a wav")
     long = tmp_path / "long.wav"
-    long.write_bytes(_wav(bytes(2 * speech.RATE * (speech.MAX_SECONDS + 1))))
+    long.write_bytes(recordings.wav_bytes(bytes(2 * speech.RATE * (speech.MAX_SECONDS + 1))))
     with pytest.raises(speech.SpeechError, match="longer than 30 s"):
         hubs.business.hear(long)
 
@@ -199,19 +193,6 @@ def test_heard_words_read_as_typed() -> None:
     assert grammar.typed("which gauges are overdue") == "which gauges are overdue"
     assert grammar.said_number("PO-4411") == "four four one one" and grammar.said_number("BENCH-1") is None
     assert "an" not in grammar.other_words()  # "an eye exam" must not count as other speech
-
-
-def _wav(pcm: bytes) -> bytes:
-    import io
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(speech.RATE)
-        wav.writeframes(pcm)
-    return out.getvalue()
 
 
 def test_the_audio_route_answers_with_what_was_heard_and_names_bad_input(hubs: Hubs, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from smart.hub import database_roles
 from smart.hub.vault.logins import Logins
 from smart.ledger import hub_store
 from smart.runtime.background import BackgroundFloor
+from smart.testing.plugin import fresh_database
 
 PASSWORD = "correct horse battery"
 
@@ -31,23 +31,18 @@ class Vault:
 
 @pytest.fixture(scope="module")
 def vault(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
-    hub_store.migrate(owner_url)  # the ledger's tables beside the Vault's, as on a hub
-    secrets_dir = Path(tmp_path_factory.mktemp("secrets"))
-    sessions_url = database_roles.ensure_sessions_role(owner_url, secrets_dir)
-    assert database_roles.ensure_sessions_role(owner_url, secrets_dir) == sessions_url  # safe to run again
-    logins = Logins(owner_url, sessions_url=sessions_url)
-    logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
-    try:
-        yield Vault(owner_url, sessions_url, logins)
-    finally:
-        logins.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_floor) as database:
+        owner_url = database.url
+        hub_store.migrate(owner_url)  # the ledger's tables beside the Vault's, as on a hub
+        secrets_dir = Path(tmp_path_factory.mktemp("secrets"))
+        sessions_url = database_roles.ensure_sessions_role(owner_url, secrets_dir)
+        assert database_roles.ensure_sessions_role(owner_url, secrets_dir) == sessions_url  # safe again
+        logins = Logins(owner_url, sessions_url=sessions_url)
+        logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
+        try:
+            yield Vault(owner_url, sessions_url, logins)
+        finally:
+            logins.close()
 
 
 def test_sign_in_lookup_and_sign_out_work_as_the_sessions_role_over_one_pool(vault: Vault) -> None:
