@@ -10,7 +10,7 @@ make a signed-in browser post to these forms.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, pass_environment
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Match
 
 from smart import style
 from smart.access.roles import Permission, allows
@@ -59,6 +60,66 @@ def show_contract_flags(lines: list[str]) -> None:
 
 
 TEMPLATES.env.globals["contract_flags"] = contract_flags
+
+
+#: The hub's navigation bar: each page's link, its label, and the route that shows this app serves it
+#: (the dashboard's home ``/`` is also the bare status redirect of an app without the dashboard).
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/", "Dashboard", "/api/v1/dashboard"),
+    ("/jobs", "Jobs", "/jobs"),
+    ("/people", "People", "/people"),
+    ("/credentials", "Credentials", "/credentials"),
+    ("/reorders", "Reorders", "/reorders"),
+    ("/clients", "Clients", "/clients"),
+    ("/pos", "POs", "/pos"),
+    ("/projects", "Projects", "/projects"),
+    ("/pay", "Pay", "/pay"),
+    ("/standards", "Standards", "/standards"),
+    ("/ncrs", "NCRs", "/ncrs"),
+    ("/inventory", "Inventory", "/inventory"),
+    ("/maintenance", "Maintenance", "/maintenance"),
+    ("/compliance", "Compliance", "/compliance"),
+    ("/policy", "Policy", "/policy"),
+    ("/safety", "Safety", "/safety"),
+    ("/audit", "Audit", "/audit"),
+    ("/education", "Education", "/education"),
+    ("/peopleops", "PeopleOps", "/peopleops"),
+    ("/growth", "Growth", "/growth"),
+    ("/feedback", "Feedback", "/feedback"),
+    ("/advice", "Advice", "/advice"),
+    ("/ask", "Ask", "/ask"),
+    ("/admin/status", "Status", "/admin/status"),
+)
+
+
+def nav_links(request: object) -> list[tuple[str, str]]:
+    """The nav bar of the app serving ``request``: links to the pages it serves, and no others.
+
+    A hub role's app carries only its own services' pages (``HubServices.routers``, by
+    ``HubServices.runs``): in split pods a link to another role's page would answer 404, so it is
+    not shown. One app with every role's pages (``smart up``, ``--role all``) links to them all.
+    Read from the app's routes, so the bar follows wherever ``ROLE_SERVICES`` puts a service.
+    """
+    if not isinstance(request, Request):  # a page rendered outside an app (no request): every link
+        return [(href, label) for href, label, _ in NAV]
+    routes = request.app.router.routes
+    return [(href, label) for href, label, probe in NAV if _served(routes, probe)]
+
+
+def _served(routes: Sequence[BaseRoute], path: str) -> bool:
+    """Whether a GET of ``path`` reaches one of ``routes`` (asked as the app's router asks them)."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+TEMPLATES.env.globals["nav_links"] = nav_links
 
 
 def use_shop_zone(zone: ZoneInfo) -> None:
