@@ -10,8 +10,9 @@ the Floor, and no station subject), subscribe to nothing but that inbox (so
 no ``station.>`` traffic, no KV of people or keys), and create no stream.
 
 The feed is one-way by construction: the Vault and the Floor publish the
-subset Business may see (PO status, C of Cs, proof bundles, invoices, and
-InventoryHub's purchase requests for its buyers) on
+subset Business may see (PO status, C of Cs, proof bundles, invoices,
+InventoryHub's purchase requests for its buyers, and the emergency contracts'
+countersign flags for its pages' banner) on
 ``published.<kind>.<key>``, captured by the ``PUBLISHED`` stream, which
 Business may not read; ``BUSINESS_FEED`` mirrors ``PUBLISHED``. A mirror
 takes no publishes of its own, and Business has no right to publish into
@@ -50,8 +51,9 @@ BUSINESS_FEED_STREAM = "BUSINESS_FEED"
 #: The Business hub's durable consumer on its feed.
 BUSINESS_FEED_CONSUMER = "business-hub"
 
-#: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers).
-PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request")
+#: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers;
+#: PolicyCentral's emergency countersign flags, for the banner of its pages).
+PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request", "contract-flag")
 
 
 def published_subject(kind: str, key: str) -> str:
@@ -160,11 +162,11 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
 
     Business: only its feed (above). The Vault: the access buckets (issuer keys, revocations, each
     station's badges) and its kinds of station records, read and written, the approvals read (its
-    approval page), and InventoryHub's purchase requests into ``PUBLISHED``; nothing of the ledger,
-    no station subject, no feed. The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts
-    and witnessing requests to stations, their answers), its kinds of station records, the
-    approvals and issuer keys it verifies with (read only), PO status into ``PUBLISHED``, and the
-    stations' heartbeats (its ``/api/status`` lists them).
+    approval page), InventoryHub's purchase requests and PolicyCentral's contract flags into
+    ``PUBLISHED``; nothing of the ledger, no station subject, no feed. The Floor: the ledger's intake
+    (its consumer on ``LEDGER``, receipts and witnessing requests to stations, their answers), its
+    kinds of station records, the approvals and issuer keys it verifies with (read only), PO status
+    into ``PUBLISHED``, and the stations' heartbeats (its ``/api/status`` lists them).
     Each role receives replies only on its own inbox prefix; none may create other streams.
     """
     inbox = f"{inbox_prefix(role)}.>"
@@ -187,6 +189,7 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
         # the driver's approvals write into it; the operator makes the bucket).
         publish += _bucket_read(APPROVALS_BUCKET)
         publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}purchase-request.>")  # InventoryHub's
+        publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}contract-flag.>")  # PolicyCentral's
         for bucket in access:  # the per-station buckets last: the chart appends them per station
             publish += [*_bucket_read(bucket, create=True), f"$KV.{bucket}.>"]
     else:

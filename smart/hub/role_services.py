@@ -115,6 +115,13 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
     if hub.runs("business-feed"):
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
+        from smart.hub.inventory import purchasing  # InventoryHub's Business side: the buyers' list
+
+        kept = hub.database_url_in_use
+        started.append(Pages(lambda guard: purchasing.router(kept, guard)))
+        from smart.hub.compliance import flags as published_flags  # the banner: Business reads no approvals
+
+        started.append(Background("contract-flags-published", published_flags.PublishedFlags(kept).run()))
     if hub.runs("education") and hub.smartid is not None:
         from smart.hub.education import service as education
         from smart.hub.education import web as education_web

@@ -14,11 +14,13 @@ import sys
 
 PROBE = """
 import sys
+from datetime import datetime, UTC
 from smart.hub.web import auth
 page = auth.TEMPLATES.get_template("access/login.html")
 print("compliance imported:", "smart.hub.compliance.service" in sys.modules)
 print("empty:", 'role="alert"' in page.render(page="Sign in", next="/"))
-auth.show_contract_flags(["emergency revision abc123 of penetrant awaits a countersignature"])
+deadline = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+auth.show_contract_flags([auth.ContractFlag("penetrant", "abc123", False, deadline, "l3-1")])
 print("flagged:", "emergency revision abc123 of penetrant" in page.render(page="Sign in", next="/"))
 auth.show_contract_flags([])
 print("cleared:", 'role="alert"' in page.render(page="Sign in", next="/"))
