@@ -1,4 +1,5 @@
-"""Hub roles and what each may do (``data/roles.yaml``): operator, level 3, quality manager, auditor, admin.
+"""Hub roles and what each may do (``data/roles.yaml``): operator, level 3, quality manager, auditor, admin,
+buyer.
 
 A permission is a plain name (``credentials.issue``). The web pages and the
 API ask :func:`allows` before acting; a refusal is logged by the caller with
@@ -20,6 +21,8 @@ class Role(enum.StrEnum):
     QUALITY_MANAGER = "quality_manager"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    #: Purchasing, on the Business hub: InventoryHub's purchase requests, and nothing of the floor.
+    BUYER = "buyer"
 
 
 class Permission(enum.StrEnum):
@@ -47,6 +50,8 @@ class Permission(enum.StrEnum):
     MAINTENANCE_READ = "maintenance.read"
     MAINTENANCE_WRITE = "maintenance.write"
     MAINTENANCE_DISPOSITION = "maintenance.disposition"
+    #: Purchasing (Business hub): read the purchase requests InventoryHub published there.
+    PURCHASING_READ = "purchasing.read"
 
 
 @cache

@@ -14,8 +14,9 @@ subject), subscribe to nothing but that inbox and its node's receipts (so
 no ``station.>`` traffic, no KV of people or keys), and create no stream.
 
 The feed is one-way by construction: the Vault and the Floor publish the
-subset Business may see (PO status, C of Cs, proof bundles, invoices, and
-InventoryHub's purchase requests for its buyers) on
+subset Business may see (PO status, C of Cs, proof bundles, invoices,
+InventoryHub's purchase requests for its buyers, and the emergency contracts'
+countersign flags for its pages' banner) on
 ``published.<kind>.<key>``, captured by the ``PUBLISHED`` stream, which
 Business may not read; ``BUSINESS_FEED`` mirrors ``PUBLISHED``. A mirror
 takes no publishes of its own, and Business has no right to publish into
@@ -56,10 +57,18 @@ BUSINESS_FEED_CONSUMER = "business-hub"
 
 #: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers;
 #: ``client-po``: a client's PO with each line's status, for the client API, where ``po-status`` is
-#: one station's hand-off of one job).
-PUBLISHED_KINDS = ("po-status", "coc", "proof-bundle", "invoice", "purchase-request", "client-po")
+#: one station's hand-off of one job; PolicyCentral's emergency countersign flags, for its pages' banner).
+PUBLISHED_KINDS = (
+    "po-status",
+    "coc",
+    "proof-bundle",
+    "invoice",
+    "purchase-request",
+    "client-po",
+    "contract-flag",
+)
 #: What the Floor publishes (its hand-offs, and the client API's views of the POs, C of Cs, proofs and
-#: Pay's invoices); the Vault publishes only InventoryHub's purchase requests.
+#: Pay's invoices); the Vault publishes only InventoryHub's purchase requests and PolicyCentral's flags.
 FLOOR_PUBLISHED_KINDS = ("po-status", "client-po", "coc", "proof-bundle", "invoice")
 
 
@@ -190,7 +199,8 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
     Business: only its feed (above), and its own ledger nodes' batches (:data:`LEDGER_NODES`)
     into the Floor's intake with their receipts. The Vault: the access buckets (issuer keys,
     revocations, each station's badges) and its kinds of station records, read and written, the
-    approvals read (its approval page), InventoryHub's purchase requests into ``PUBLISHED`` and its
+    approvals read (its approval page), InventoryHub's purchase requests and PolicyCentral's contract
+    flags into ``PUBLISHED`` and its
     own ledger nodes' batches and receipts; nothing else of the ledger, no station subject, no feed.
     The Floor: the ledger's intake (its consumer on ``LEDGER``, receipts and witnessing requests to
     stations, their answers), its kinds of station records, the approvals and issuer keys it
@@ -220,6 +230,7 @@ def permissions(role: HubRole, stations: Sequence[str] = ()) -> RolePermissions:
         # the driver's approvals write into it; the operator makes the bucket).
         publish += _bucket_read(APPROVALS_BUCKET)
         publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}purchase-request.>")  # InventoryHub's
+        publish.append(f"{PUBLISHED_SUBJECTS.removesuffix('>')}contract-flag.>")  # PolicyCentral's
         publish += ship  # its own nodes' batches to the Floor's intake, and their receipts
         subscribe += receipts_of
         for bucket in access:  # the per-station buckets last: the chart appends them per station

@@ -25,7 +25,8 @@ from smart.ledger import hub_store, trust
 app = typer.Typer(help="AuditCentral: a job's Nadcap audit packet from the ledger, and reverse searches.")
 
 
-def _central(contracts: Path = Path("contracts")) -> AuditCentral:
+def _central(contracts: Path | None = None) -> AuditCentral:
+    """AuditCentral on the settings' hub; the intervals from ``contracts``, else ``SMART_CONTRACTS_DIR``."""
     settings = smart_settings.load()
     logs.configure(settings.log_level)
     try:
@@ -37,7 +38,8 @@ def _central(contracts: Path = Path("contracts")) -> AuditCentral:
             admin = keys.verifying_key(trust.ADMIN_KEY)
         except KeyFileError:
             admin = None  # no witness is then established: bundles name none, the page trusts none
-        return AuditCentral(url, log_key=log_key, admin=admin, contracts_dir=contracts)
+        folder = contracts or settings.contracts_dir
+        return AuditCentral(url, log_key=log_key, admin=admin, contracts_dir=folder)
     except KeyFileError as err:
         typer.echo(f"no hub public key to prove entries against: {err}", err=True)
         raise typer.Exit(2) from err
@@ -54,8 +56,10 @@ def job_packet(
     serial: str | None = typer.Option(None, "--serial", help="A part serial."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Directory for the HTML, PDF and proofs files."),
     with_pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also render the PDF (WeasyPrint)."),
-    contracts: Path = typer.Option(
-        Path("contracts"), "--contracts", help="The contracts' folder: the intervals exams are judged by."
+    contracts: Path | None = typer.Option(
+        None,
+        "--contracts",
+        help="The contracts' folder: the intervals exams are judged by (default: SMART_CONTRACTS_DIR).",
     ),
 ) -> None:
     """Build the audit packet of a job (or a PO line, or a serial) as the ledger stood at the work."""

@@ -141,7 +141,9 @@ def record(
 @app.command("add-login")
 def add_login(
     username: str = typer.Argument(..., help="Login name for the hub web pages."),
-    role: Role = typer.Option(..., "--role", help="operator, level3, quality_manager, auditor or admin."),
+    role: Role = typer.Option(
+        ..., "--role", help="operator, level3, quality_manager, auditor, admin or buyer."
+    ),
     employee_id: str | None = typer.Option(None, "--person", help="The person this login belongs to."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:

@@ -127,6 +127,13 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
     if hub.runs("business-feed"):
         business = feed.BusinessFeed(js, hub.database_url_in_use)
         started.append(Background("business-feed", business.run()))
+        from smart.hub.inventory import purchasing  # InventoryHub's Business side: the buyers' list
+
+        kept = hub.database_url_in_use
+        started.append(Pages(lambda guard: purchasing.router(kept, guard)))
+        from smart.hub.compliance import flags as published_flags  # the banner: Business reads no approvals
+
+        started.append(Background("contract-flags-published", published_flags.PublishedFlags(kept).run()))
     if hub.runs("client-api"):
         from smart.hub.client_api import service as client_api_service
 

@@ -2,7 +2,7 @@
 
 Order of start: PostgreSQL, hub NATS (with its buckets and streams), station
 leaves, station node agents, the hub services (ledger intake), the reference
-contracts from ``contracts/``, then the hub web app;
+contracts from the settings' ``contracts_dir`` (first start only), then the hub web app;
 on a stop signal the web app stops first, then the supervisor stops its
 children in reverse order, and the process exits 0.
 """
@@ -15,7 +15,6 @@ import functools
 import signal
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import nats
 import structlog
@@ -140,6 +139,17 @@ async def approve_contract(name: str, revision: str, token: str, *, settings: Se
     return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]
 
 
+async def seed_contracts(settings: Settings) -> list[contracts_driver.Applied]:
+    """The Governors' start hook: the settings' contracts folder seeds the first start only.
+
+    The folder is ``settings.contracts_dir`` (``SMART_CONTRACTS_DIR``, made absolute when the
+    settings load), never ``./contracts`` of whatever directory ``smart up`` was started in: the
+    same folder MaintenanceHub and the audit packet read their intervals from. The hub's state
+    wins after the first start (:func:`smart.embedded.driver.load_contracts`).
+    """
+    return await contracts_driver.load_contracts(settings, settings.contracts_dir)
+
+
 async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None], demo: bool = False) -> None:
     """Run the floor until a stop signal; raises ``FloorError`` before starting anything if it cannot.
 
@@ -156,8 +166,7 @@ async def run(settings: Settings, *, on_ready: Callable[[dict[str, str]], None],
     try:
         await floor.start()
         await services.start()
-        # The Governors' start hook: ./contracts/ seeds the first start only; the hub's state wins after.
-        loaded = await contracts_driver.load_contracts(settings, Path("contracts"))
+        loaded = await seed_contracts(settings)
         urls = floor_urls(settings, floor)
         urls.update({f"contract {a.name}": a.outcome for a in loaded if a.kind == "SmartContract"})
         if demo and demo_shop.STATION in floor.leaves:

@@ -250,6 +250,8 @@ async def test_the_means_pages_sign_with_verified_credentials_and_refuse_bad_inp
             "quantity": 40.0,
             "unit": "L",
             "raised_at": request.raised_at.isoformat().replace("+00:00", "Z"),
+            "pack_size": 20.0,  # the material's pack: 40 L is two whole packs
+            "packs": 2,
         }
         (noted,) = services.inventory.purchase_requests()
         assert noted.published_seq is not None

@@ -330,8 +330,9 @@ def test_second_up_on_same_state_directory_keeps_the_database(
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE calibration (asset text PRIMARY KEY, due date NOT NULL)")
         conn.execute("INSERT INTO calibration VALUES ('UV-METER-7', '2027-05-01')")
-    # The first start seeded ./contracts/ and said so.
-    assert any("contract penetrant" in line and "seeded from contracts/" in line for line in first.output)
+    # The first start seeded the contracts folder (SMART_CONTRACTS_DIR, absolute) and said so.
+    seeded = f"seeded from {up_settings.contracts_dir}/"
+    assert any("contract penetrant" in line and seeded in line for line in first.output), first.output
     # A Level 3 replaces penetrant's revision with smart apply; the quality manager approves it.
     revision = _apply_and_approve_penetrant(up_settings, uva_min=1300)
     applied = _contracts_listed(up_settings)["penetrant"]

@@ -55,7 +55,7 @@ def audit_keys(settings: Settings) -> dict[str, Any]:
     return {
         "log_key": keys.verifying_key(hub_store.HUB_KEY),
         "admin": admin,
-        "contracts_dir": Path("contracts"),
+        "contracts_dir": settings.contracts_dir,  # SMART_CONTRACTS_DIR, never the working directory's
     }
 
 

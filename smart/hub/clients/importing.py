@@ -13,22 +13,24 @@ for the booleans.
 :func:`check` reads the whole file and lists every problem, each with its
 row (as the spreadsheet numbers it, header = 1) and column; :func:`run`
 writes only when there is none, all in one transaction, and otherwise
-writes nothing. A dry run is :func:`check` alone.
+writes nothing. A dry run is :func:`check` alone. The file is read whole by
+:mod:`smart.hub.spreadsheets`, the hub imports' one reader, so a file that is
+not what its name says (a damaged workbook, a CSV that is not UTF-8) is one
+problem naming it, before any row, and nothing is written.
 """
 
 from __future__ import annotations
 
-import csv
 import enum
 import hashlib
-import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from smart.hub import spreadsheets
 from smart.hub.clients.models import ClientIn, FlowdownIn, LineIn, Problem, PurchaseOrderIn
 from smart.hub.clients.store import ClientManager
 
@@ -115,34 +117,19 @@ class _Sheet:
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
-def _cells(raw: bytes, fmt: Format) -> Iterator[list[Any]]:
-    if fmt is Format.CSV:
-        text = raw.decode("utf-8-sig")
-        yield from csv.reader(io.StringIO(text))
-        return
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    try:
-        sheet = book.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield list(row)
-    finally:
-        book.close()
-
-
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _read(raw: bytes, fmt: Format, what: What) -> tuple[_Sheet | None, list[Problem]]:
-    cells = _cells(raw, fmt)
+def _read(raw: bytes, fmt: Format, what: What, file: str) -> tuple[_Sheet | None, list[Problem]]:
+    try:  # the whole file first, by the hub imports' one reader: a damaged one is one problem naming it
+        cells = iter(spreadsheets.rows(raw, fmt=fmt.value, file=file))
+    except spreadsheets.Unreadable as err:
+        return None, [Problem(field="file", message=str(err))]
     try:
         header_cells = next(cells)
     except StopIteration:
-        return None, [Problem(field="header", message="the file is empty", row=1)]
-    except (ValueError, OSError, KeyError) as err:
-        return None, [Problem(field="file", message=f"not a readable {fmt.value} file: {err}")]
+        return None, [Problem(field="header", message=f"{file or 'the file'} is empty", row=1)]
     header = [str(c).strip().lower() if c is not None else "" for c in header_cells]
     wanted = COLUMNS[what]
     problems = [
@@ -211,10 +198,15 @@ def _problems(err: ValidationError, row: int, prefix: Sequence[str] = ()) -> lis
     return found
 
 
-def check(raw: bytes, *, fmt: Format, what: What, clients: ClientManager | None = None) -> Checked:
-    """Every problem of the file by row and column (a dry run), and what it would enter if none."""
+def check(
+    raw: bytes, *, fmt: Format, what: What, clients: ClientManager | None = None, file: str = ""
+) -> Checked:
+    """Every problem of the file by row and column (a dry run), and what it would enter if none.
+
+    ``file`` names the file in a problem with the whole of it (not a workbook, not UTF-8, empty).
+    """
     digest = hashlib.sha256(raw).hexdigest()
-    sheet, problems = _read(raw, fmt, what)
+    sheet, problems = _read(raw, fmt, what, file)
     if sheet is None:
         return Checked(what, 0, tuple(problems), digest=digest)
     if what is What.CLIENTS:
@@ -332,7 +324,7 @@ def run(
     raw: bytes, *, fmt: Format, what: What, clients: ClientManager, actor: str, source: str, dry_run: bool
 ) -> Checked:
     """Check the file; unless it is a dry run and only when nothing is wrong, enter all of it at once."""
-    checked = check(raw, fmt=fmt, what=what, clients=clients)
+    checked = check(raw, fmt=fmt, what=what, clients=clients, file=source)
     if dry_run or not checked.ok:
         return checked
     label = f"{source} sha256:{checked.digest[:16]}"

@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 
 from smart.contracts import approval
 from smart.hub.compliance import approve_page, index
+from smart.hub.compliance import flags as published_flags
 from smart.hub.compliance.service import Clock, ContractFlags, policy_router, wall_clock
 from smart.hub.vault.smartid import SmartId
 from smart.hub.web.auth import Guard
@@ -50,7 +51,10 @@ class PolicyCentral:
         self.smartid = smartid
         self.approve = approve
         self.clock = clock
-        self.flags = ContractFlags(self.approvals, clock)
+        # Business reads no approvals: the Vault publishes each contract's flag to it, one way.
+        self.flags = ContractFlags(
+            self.approvals, clock, send=published_flags.FlagPublisher(connection.jetstream())
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def approvals(self) -> approval.KvApprovalStore:

@@ -10,7 +10,8 @@ beside SMART-ID (:mod:`smart.hub.compliance.policy`); :func:`policy_router` buil
 hub's ``contract-approvals`` bucket and the stations' activations. An emergency revision whose
 countersignature is due or overdue is flagged on every hub page: a banner from :func:`flags`,
 kept by a :class:`ContractFlags` in each hub role that reads the bucket (Vault and Floor), so a
-role running in a pod of its own flags its own pages too.
+role running in a pod of its own flags its own pages too; the Vault's also publishes each flag to
+Business (:mod:`smart.hub.compliance.flags`), which reads no approvals.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from smart.access.roles import Permission, allows
 from smart.contracts import approval, history
 from smart.hub.compliance import index
 from smart.hub.vault.logins import Login
-from smart.hub.web.auth import TEMPLATES, Guard, contract_flags, show_contract_flags
+from smart.hub.web.auth import TEMPLATES, ContractFlag, Guard, contract_flags, show_contract_flags
 from smart.ledger.entry import Entry
 
 log = structlog.get_logger("smart.hub.compliance")
@@ -43,8 +44,9 @@ def flags() -> list[str]:
     return contract_flags()
 
 
-def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
-    lines = []
+def flags_of(records: list[approval.Record], now: datetime) -> list[ContractFlag]:
+    """Each distributed emergency revision whose countersignature is due or overdue at ``now``."""
+    found = []
     for record in records:
         entry = record.find(record.distributed) if record.distributed else None
         if entry is None:
@@ -52,13 +54,16 @@ def flag_lines(records: list[approval.Record], now: datetime) -> list[str]:
         state = entry.state(now)
         if state in (approval.COUNTERSIGN_DUE, approval.COUNTERSIGN_OVERDUE):
             first = entry.approvals[0]
-            due = (first.at + approval.COUNTERSIGN_WITHIN).isoformat(timespec="minutes")
-            word = "OVERDUE: " if state == approval.COUNTERSIGN_OVERDUE else ""
-            lines.append(
-                f"{word}emergency revision {entry.revision[:12]} of {record.contract} was distributed on "
-                f"{first.badge}'s approval alone; a second person must countersign by {due}"
+            found.append(
+                ContractFlag(
+                    contract=record.contract,
+                    revision=entry.revision,
+                    overdue=state == approval.COUNTERSIGN_OVERDUE,
+                    deadline=first.at + approval.COUNTERSIGN_WITHIN,
+                    approved_by=first.badge,
+                )
             )
-    return lines
+    return found
 
 
 #: Where a role reads the two-person records (the hub's ``contract-approvals`` bucket).
@@ -71,16 +76,33 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class ContractFlags:
-    """Keeps the banner every hub page shows: reads the approvals every few seconds, judged at ``clock``."""
+#: Where a role sends what it flagged on, beside its own pages (the Vault: to Business, one way).
+FlagsOut = Callable[[list[approval.Record], list[ContractFlag]], Awaitable[None]]
 
-    def __init__(self, approvals: Approvals, clock: Clock = wall_clock) -> None:
+
+class ContractFlags:
+    """Keeps the banner every hub page shows: reads the approvals every few seconds, judged at ``clock``.
+
+    With ``send`` (the Vault's PolicyCentral), each reading is also handed on after the banner is
+    set (:class:`smart.hub.compliance.flags.FlagPublisher`: Business, which reads no approvals).
+    """
+
+    def __init__(
+        self, approvals: Approvals, clock: Clock = wall_clock, *, send: FlagsOut | None = None
+    ) -> None:
         self.approvals = approvals
         self.clock = clock
+        self.send = send
 
     async def refresh(self) -> list[str]:
         records = await (await self.approvals()).all()
-        show_contract_flags(flag_lines(records, self.clock()))
+        flagged = flags_of(records, self.clock())
+        show_contract_flags(flagged)
+        if self.send is not None:
+            try:
+                await self.send(records, flagged)
+            except Exception as err:  # the feed away: this hub's pages are flagged; the next reading resends
+                log.warning("compliance.flags_not_published", error=f"{type(err).__name__}: {err}"[:200])
         return contract_flags()
 
     async def run(self, every_s: float = 5.0) -> None:

@@ -1,1 +1,2 @@
-"""InventoryHub (Business hub): materials, lots and their certificates, purchase requests, expiry."""
+"""InventoryHub (Vault hub; its purchasing side on Business: ``purchasing``): materials, lots and their
+certificates, purchase requests, expiry."""

@@ -106,7 +106,12 @@ class PurchaseRequest(BaseModel):
     #: Its place on the one-way feed to the Business hub (``None`` until it is published there).
     published_seq: int | None = None
 
-    def for_business(self) -> dict[str, object]:
-        """What the buyers on the Business hub see: what to buy, from whom, for which station; not the
-        ledger's place of the station's signal (Business has no ledger to look it up in)."""
-        return self.model_dump(mode="json", include=_FOR_BUSINESS)
+    def for_business(self, pack_size: float = 0) -> dict[str, object]:
+        """What the buyers on the Business hub see: what to buy, from whom, how many of the material's
+        packs (``pack_size``; the quantity is whole packs), for which station; not the ledger's place
+        of the station's signal (Business has no ledger to look it up in)."""
+        body = self.model_dump(mode="json", include=_FOR_BUSINESS)
+        if pack_size > 0:
+            body["pack_size"] = pack_size
+            body["packs"] = max(1, round(self.quantity / pack_size))
+        return body

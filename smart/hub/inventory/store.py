@@ -385,9 +385,9 @@ class InventoryPublisher:
         """
         sent = 0
         for request in await run_in_threadpool(self.inventory.purchase_requests, unpublished=True):
-            seq = await feed.publish(
-                self.js, kind=PURCHASE_REQUEST_KIND, key=f"PR-{request.id}", body=request.for_business()
-            )
+            material = await run_in_threadpool(self.inventory.material, request.material)
+            body = request.for_business(material.pack_size if material is not None else 0)
+            seq = await feed.publish(self.js, kind=PURCHASE_REQUEST_KIND, key=f"PR-{request.id}", body=body)
             await run_in_threadpool(self.inventory.published, request.id, seq)
             log.info("inventory_hub.purchase_request_published", request=request.id, seq=seq)
             sent += 1

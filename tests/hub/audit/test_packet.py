@@ -297,3 +297,32 @@ def test_smart_audit_job_writes_html_pdf_and_proofs_that_smart_verify_checks(
     forged.write_text(json.dumps(body))
     dropped = invoke("verify", str(forged), "--keys", str(keys_dir))
     assert dropped.exit_code == 1 and "missing" in dropped.output, dropped.output
+
+
+def test_the_packet_judges_exams_by_the_settings_contracts_folder_from_any_working_directory(
+    walked: Walked, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``smart audit job`` without ``--contracts``, and the hub's audit pages, read ``SMART_CONTRACTS_DIR``:
+    started in a directory with no ``contracts/`` (a pod's ``/``, a cron job's home), the packet still
+    states when each exam fell due, by the contracts' intervals."""
+    from smart.hub.audit import web as audit_web
+    from smart.testing.plugin import make_settings
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = {
+        "SMART_DATABASE_URL": walked.owner_url,
+        "SMART_KEYS_DIR": str(walked.keys.directory),
+        "SMART_CONTRACTS_DIR": str(REPO / "contracts"),
+    }
+    done = invoke("audit", "job", "J-1", "-o", str(tmp_path), "--no-pdf", env=env)
+    assert done.exit_code == 0, done.output
+    assert "near-vision due (every 12 months)" in (tmp_path / "PO-4411-1-SN-002.html").read_text()
+
+    settings = make_settings(
+        tmp_path / "state", keys_dir=walked.keys.directory, contracts_dir=REPO / "contracts"
+    )
+    pages = audit_web.audit_keys(settings)
+    assert pages["contracts_dir"] == REPO / "contracts"
+    assert packet.Rules.load(pages["contracts_dir"]).exams["penetrant"]

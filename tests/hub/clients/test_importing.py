@@ -123,3 +123,49 @@ def test_an_xlsx_of_clients_is_read_like_a_csv_and_a_quantity_that_does_not_reco
     (problem,) = refused.problems
     assert (problem.row, problem.column) == (2, "quantity")
     assert "does not reconcile with 2 serials" in problem.message
+
+
+def test_a_damaged_workbook_or_a_csv_that_is_not_utf8_is_one_problem_naming_the_file_and_nothing_is_written(
+    work: Work,
+) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["code", "name", "retention", "nadcap_required", "quality_clauses"])
+    sheet.append(["AEROSPAR", "Aerospar Structures", "10 years after final payment", "yes", ""])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    whole = buffer.getvalue()
+    before = len(work.node(CLIENT_MANAGER).entries())
+    damaged = {
+        # cut short in an e-mail: a zip whose central directory is gone (openpyxl: BadZipFile)
+        ("clients.xlsx", importing.Format.XLSX): whole[: len(whole) // 2],
+        # a CSV renamed .xlsx
+        ("renamed.xlsx", importing.Format.XLSX): b"code,name\nAEROSPAR,Aerospar\n",
+        # saved in a legacy code page
+        ("latin1.csv", importing.Format.CSV): "code,name\nAEROSPAR,Aérospar\n".encode("latin-1"),
+    }
+    for (name, fmt), raw in damaged.items():
+        checked = importing.run(
+            raw,
+            fmt=fmt,
+            what=importing.What.CLIENTS,
+            clients=work.clients,
+            actor=QM,
+            source=name,
+            dry_run=False,
+        )
+        (problem,) = checked.problems
+        assert problem.field == "file" and problem.message.startswith(name), problem
+    assert (
+        "not an XLSX workbook"
+        in importing.check(
+            damaged[("renamed.xlsx", importing.Format.XLSX)],
+            fmt=importing.Format.XLSX,
+            what=importing.What.CLIENTS,
+        )
+        .problems[0]
+        .message
+    )
+    assert work.clients.client("AEROSPAR") is None
+    assert len(work.node(CLIENT_MANAGER).entries()) == before

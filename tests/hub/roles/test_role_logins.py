@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator, MutableMapping
@@ -269,3 +270,47 @@ def test_no_background_work_of_a_role_is_refused_its_tables(prepared: Prepared) 
         )
     ]
     assert not refused, refused
+
+
+def test_each_roles_nav_bar_links_only_to_its_own_pages_and_one_app_of_every_role_to_all(
+    prepared: Prepared,
+) -> None:
+    """In split pods a link to another role's page answers 404 there: each role's bar shows its own
+    pages only (every link answers), and the app of all three (``smart up``) shows every link."""
+    vault = prepared.roles[HubRole.VAULT]
+    assert vault.logins is not None
+    token = vault.logins.sign_in("qm", PASSWORD)
+    assert token is not None
+    guard = auth.Guard(vault.logins)
+    every = [auth.router(vault.logins)]
+    for services in prepared.roles.values():
+        every += services.routers(guard, sign_in=False)
+    apps = {
+        role.value: create_app(services.status, routers=services.routers(), logins=services.logins)
+        for role, services in prepared.roles.items()
+    }
+    apps["all"] = create_app(vault.status, routers=every, logins=vault.logins)
+
+    async def bars() -> dict[str, dict[str, int]]:
+        found = {}
+        for name, app in apps.items():
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://hub",
+                cookies={auth.SESSION_COOKIE: token},
+                timeout=60,
+            ) as client:
+                status = (await client.get("/admin/status")).text
+                bar = status.split('<nav class="bar"', 1)[1].split("</nav>", 1)[0]
+                links = re.findall(r'href="([^"]+)"', bar)
+                found[name] = {link: (await client.get(link)).status_code for link in links}
+        return found
+
+    shown = prepared.floor.run(bars(), timeout=STATE_DEADLINE_S)
+    for role, services in prepared.roles.items():
+        pages = set(_pages(services)) | {"/admin/status"}
+        assert set(shown[role.value]) == {href for href, _, probe in auth.NAV if probe in pages}, role
+        assert all(code != 404 for code in shown[role.value].values()), (role, shown[role.value])
+    assert "/jobs" not in shown["business"] and "/people" not in shown["floor"]
+    assert "/purchasing" not in shown["vault"] and "/growth" not in shown["floor"]
+    assert list(shown["all"]) == [href for href, _, _ in auth.NAV]
