@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 
 import nats
@@ -43,7 +44,12 @@ async def test_the_floor_waits_for_the_ledger_stream_then_starts_its_intake(
     )
     give_app_password(database.server, settings.secrets_directory)
     hub = HubServices(settings, role="all")
-    with structlog.testing.capture_logs() as logged:
+    # capture_logs swaps the processors only: a level filter an earlier test's CLI left in place would
+    # still drop the info line this test reads, so the level is opened for the test and put back.
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    with contextlib.ExitStack() as restore, structlog.testing.capture_logs() as logged:
+        restore.callback(lambda: structlog.configure(**saved))
         starting = asyncio.create_task(hub.start())
         try:
             deadline = asyncio.get_running_loop().time() + STATE_DEADLINE_S
