@@ -48,6 +48,7 @@ import datetime
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,8 @@ async def startup(
             name="ledger-shipping",
         )
     )
-    log.info("operator started", nats=url, hub_key=key.key_id)
+    where = urllib.parse.urlsplit(url)  # host and port only: the URL carries the driver's password
+    log.info("operator started", nats=f"{where.hostname}:{where.port}", hub_key=key.key_id)
 
 
 @kopf.on.probe(id="hub_nats")

@@ -28,6 +28,7 @@ from smart.node import records
 from smart.operator import handlers, metrics
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from smart.testing.patience import STATE_DEADLINE_S
 from tests.charts.conftest import REPO, render
 from tests.operator.conftest import CONTRACTS, STATIONS, Starter, declare, eventually
 from tests.operator.test_operator import CONTRACT, distributed, station
@@ -58,6 +59,7 @@ async def test_the_operator_refuses_to_start_without_the_provisioned_hub_key(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     declare(kmock)
     keys = _environment(monkeypatch, str(kmock.url), nats_floor.hub_url, tmp_path)
@@ -75,6 +77,7 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     declare(kmock)
     keys = _environment(monkeypatch, str(kmock.url), nats_floor.hub_url, tmp_path)
@@ -100,11 +103,14 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
         assert await operators_connected() == 0
         holder.close()  # the other writer goes: the next attempt starts, with one connection
         assert await eventually(lambda: _equal(operators_connected(), 1), patience=60)
+        password = urllib.parse.urlsplit(nats_floor.hub_url).password
+        started = [line for line in capfd.readouterr().out.splitlines() if "operator started" in line]
+        assert started and password and not any(password in line for line in started)  # no secret logged
     finally:
         holder.close()
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, ActivityError):
-            await asyncio.wait_for(task, 30)
+            await asyncio.wait_for(task, STATE_DEADLINE_S)  # kopf's stop can take half a minute when loaded
 
 
 async def test_the_operator_makes_the_hubs_streams_and_buckets_at_start_and_keeps_them_on_a_restart(
