@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 from psycopg.conninfo import make_conninfo
 
@@ -36,32 +34,7 @@ from smart.runtime.background import BackgroundFloor
 from smart.secret_files import secret
 from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FreshDatabase
-
-
-def _hub(role: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "smart", "hub", "run", "--role", role], env=env, stdout=log, stderr=log
-        )
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text()[-4000:]
-
-
-async def _healthy(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STATE_DEADLINE_S
-    async with httpx.AsyncClient(timeout=5) as client:
-        while loop.time() < deadline:
-            assert process.poll() is None, _tail(log_path)
-            try:
-                if (await client.get(f"{base}/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"{base} never became healthy: {_tail(log_path)}")
+from tests.hub.hub_processes import answering, start_hub
 
 
 def _written(path: Path) -> list[ledger.Entry]:
@@ -102,7 +75,7 @@ async def test_an_entry_smart_id_writes_on_the_vaults_volume_stands_verifiable_i
     }
     states = {role: tmp_path / role for role in web}
     processes = {
-        role: _hub(
+        role: start_hub(
             role,
             {**env, "SMART_STATE_DIR": str(states[role]), "SMART_WEB_PORT": str(port)},
             tmp_path / f"{role}.log",
@@ -111,7 +84,7 @@ async def test_an_entry_smart_id_writes_on_the_vaults_volume_stands_verifiable_i
     }
     try:
         for role, port in web.items():
-            await _healthy(f"http://127.0.0.1:{port}", processes[role], tmp_path / f"{role}.log")
+            await answering(f"http://127.0.0.1:{port}", "/healthz", processes[role], tmp_path / f"{role}.log")
         # SMART-ID enrols the shop's people on the Vault's volume, as the Vault's pages would.
         smartid = SmartId(
             database.url,

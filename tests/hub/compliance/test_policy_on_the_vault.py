@@ -17,46 +17,17 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
-
-import httpx
 
 from smart.embedded import driver
 from smart.ledger import hub_store
 from smart.node.agent import NodeAgent
 from smart.runtime import ports
 from smart.secret_files import secret
-from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FreshDatabase
 from tests.hub.compliance.conftest import QM, DemoPeople, Seeded, hold_change, signed_in
+from tests.hub.hub_processes import answering, start_hub, tail
 from tests.node.conftest import eventually
-
-
-def _hub(role: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "smart", "hub", "run", "--role", role], env=env, stdout=log, stderr=log
-        )
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text()[-4000:]
-
-
-async def _serving(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STATE_DEADLINE_S
-    async with httpx.AsyncClient(timeout=5) as client:
-        while loop.time() < deadline:
-            assert process.poll() is None, _tail(log_path)
-            try:
-                if (await client.get(f"{base}/login")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"{base} never served its sign-in page: {_tail(log_path)}")
 
 
 async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that_pt1_then_enforces(
@@ -80,7 +51,7 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
         "SMART_STATIONS": "3",
     }
     processes = {
-        role: _hub(
+        role: start_hub(
             role,
             {**env, "SMART_STATE_DIR": str(tmp_path / role), "SMART_WEB_PORT": str(port)},
             tmp_path / f"{role}.log",
@@ -93,7 +64,7 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
         revision = await hold_change(seeded, smartid, author=QM, actor="qm")
         await asyncio.gather(
             *(
-                _serving(f"http://127.0.0.1:{p}", processes[r], tmp_path / f"{r}.log")
+                answering(f"http://127.0.0.1:{p}", "/login", processes[r], tmp_path / f"{r}.log")
                 for r, p in ports_of.items()
             )
         )
@@ -148,4 +119,4 @@ async def test_the_vault_hub_run_serves_policy_and_approves_a_held_revision_that
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-            assert process.returncode in (0, -9), _tail(tmp_path / f"{role}.log")
+            assert process.returncode in (0, -9), tail(tmp_path / f"{role}.log")
