@@ -9,7 +9,6 @@ owner may do.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from smart.hub.web import auth
 from smart.hub.web.app import create_app
 from smart.runtime.background import BackgroundFloor
 from smart.testing.patience import STATE_DEADLINE_S
-from smart.testing.plugin import make_settings
+from smart.testing.plugin import fresh_database, make_settings
 
 PASSWORD = "correct horse battery"
 
@@ -40,39 +39,34 @@ PASSWORD = "correct horse battery"
 def single(
     postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[BackgroundFloor, HubServices, str, Path]]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
-    root = Path(tmp_path_factory.mktemp("single-hub"))
-    settings = make_settings(root / "state", stations=1)
-    floor = BackgroundFloor(settings, postgres=False).start()
-    url_file = root / "database.url"
-    env = {
-        "SMART_STATE_DIR": str(settings.state_dir),
-        "SMART_DATABASE_URL": owner_url,
-        "SMART_LOG_LEVEL": "warning",
-    }
-    hub: HubServices | None = None
-    try:
-        done = CliRunner().invoke(
-            cli, ["hub", "migrate", "--role", "all", "--url-file", str(url_file)], env=env
-        )
-        assert done.exit_code == 0, done.output
-        logs.configure("warning")  # the CLI bound the logs to its own (now closed) stream
-        with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
-            owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
-        own = settings.model_copy(update={"database_url": SecretStr(url_file.read_text().strip())})
-        hub = HubServices(own, role="all")
-        floor.run(hub.start(), timeout=STATE_DEADLINE_S)
-        yield floor, hub, owner_url, url_file
-    finally:
-        if hub is not None:
-            floor.run(hub.stop(), timeout=60)
-        floor.stop()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_floor) as fresh:
+        owner_url = fresh.url
+        root = Path(tmp_path_factory.mktemp("single-hub"))
+        settings = make_settings(root / "state", stations=1)
+        floor = BackgroundFloor(settings, postgres=False).start()
+        url_file = root / "database.url"
+        env = {
+            "SMART_STATE_DIR": str(settings.state_dir),
+            "SMART_DATABASE_URL": owner_url,
+            "SMART_LOG_LEVEL": "warning",
+        }
+        hub: HubServices | None = None
+        try:
+            done = CliRunner().invoke(
+                cli, ["hub", "migrate", "--role", "all", "--url-file", str(url_file)], env=env
+            )
+            assert done.exit_code == 0, done.output
+            logs.configure("warning")  # the CLI bound the logs to its own (now closed) stream
+            with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
+                owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
+            own = settings.model_copy(update={"database_url": SecretStr(url_file.read_text().strip())})
+            hub = HubServices(own, role="all")
+            floor.run(hub.start(), timeout=STATE_DEADLINE_S)
+            yield floor, hub, owner_url, url_file
+        finally:
+            if hub is not None:
+                floor.run(hub.stop(), timeout=60)
+            floor.stop()
 
 
 def test_the_single_hub_runs_on_its_own_login_every_page_answering(
