@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 
 import nats
 import pytest
-import structlog
 from pydantic import SecretStr
 
 from smart.bus import subjects
 from smart.hub import streams
 from smart.hub.services import HubServices
 from smart.runtime.background import BackgroundFloor
+from smart.testing.logs import captured
 from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import FreshDatabase, give_app_password, make_settings
 
@@ -44,12 +43,7 @@ async def test_the_floor_waits_for_the_ledger_stream_then_starts_its_intake(
     )
     give_app_password(database.server, settings.secrets_directory)
     hub = HubServices(settings, role="all")
-    # capture_logs swaps the processors only: a level filter an earlier test's CLI left in place would
-    # still drop the info line this test reads, so the level is opened for the test and put back.
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    with contextlib.ExitStack() as restore, structlog.testing.capture_logs() as logged:
-        restore.callback(lambda: structlog.configure(**saved))
+    with captured() as logged:
         starting = asyncio.create_task(hub.start())
         try:
             deadline = asyncio.get_running_loop().time() + STATE_DEADLINE_S

@@ -28,6 +28,7 @@ from smart.node import records
 from smart.operator import handlers, metrics
 from smart.runtime import ports
 from smart.runtime.background import BackgroundFloor
+from smart.testing.logs import captured
 from smart.testing.patience import STATE_DEADLINE_S
 from tests.charts.conftest import REPO, render
 from tests.operator.conftest import CONTRACTS, STATIONS, Starter, declare, eventually
@@ -59,7 +60,6 @@ async def test_the_operator_refuses_to_start_without_the_provisioned_hub_key(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
 ) -> None:
     declare(kmock)
     keys = _environment(monkeypatch, str(kmock.url), nats_floor.hub_url, tmp_path)
@@ -77,7 +77,6 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
 ) -> None:
     declare(kmock)
     keys = _environment(monkeypatch, str(kmock.url), nats_floor.hub_url, tmp_path)
@@ -86,6 +85,8 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
     # Another writer holds the operator's ledger node: every start-up attempt fails after connecting.
     holder = ledger.NodeLog.open(tmp_path / "operator" / "ledger", node=handlers.LEDGER_NODE, keys=store)
     stop = asyncio.Event()
+    logging_put_back = contextlib.ExitStack()
+    logged = logging_put_back.enter_context(captured())
     task = _kopf(stop)
     monitor = f"http://127.0.0.1:{nats_floor.floor.hub.monitor_port}/connz?limit=1024"  # type: ignore[union-attr]
 
@@ -98,19 +99,26 @@ async def test_a_failing_start_up_leaks_no_hub_connection_on_its_retries(
         failures = [r for r in caplog.records if "startup" in r.getMessage() and "failed" in r.getMessage()]
         return len(failures) >= 3
 
+    async def started() -> bool:
+        return any(e["event"] == "operator started" for e in logged)
+
     try:
         await eventually(retried_three_times, patience=120)
         assert await operators_connected() == 0
         holder.close()  # the other writer goes: the next attempt starts, with one connection
         assert await eventually(lambda: _equal(operators_connected(), 1), patience=60)
+        # It connects before it opens its ledger and says it started: wait for the line, not the socket.
+        await eventually(started, patience=STATE_DEADLINE_S)
         password = urllib.parse.urlsplit(nats_floor.hub_url).password
-        started = [line for line in capfd.readouterr().out.splitlines() if "operator started" in line]
-        assert started and password and not any(password in line for line in started)  # no secret logged
+        said = [repr(e) for e in logged if e["event"] == "operator started"]
+        assert password and not any(password in line for line in said)  # no secret logged
+        assert all(f"127.0.0.1:{urllib.parse.urlsplit(nats_floor.hub_url).port}" in line for line in said)
     finally:
         holder.close()
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, ActivityError):
             await asyncio.wait_for(task, STATE_DEADLINE_S)  # kopf's stop can take half a minute when loaded
+        logging_put_back.close()
 
 
 async def test_the_operator_makes_the_hubs_streams_and_buckets_at_start_and_keeps_them_on_a_restart(
