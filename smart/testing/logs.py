@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, MutableSequence
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import structlog
 
 
 @contextlib.contextmanager
-def captured() -> Iterator[MutableSequence[dict[str, Any]]]:
+def captured() -> Iterator[list[MutableMapping[str, Any]]]:
     """Every structlog event logged inside the block, at any level, as the list ``capture_logs`` fills."""
     saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
