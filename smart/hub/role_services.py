@@ -188,7 +188,6 @@ async def start(hub: HubServices, *, owner_url: str, keys: KeyStore) -> list[Rol
         from smart.hub.compliance import policy as policy_central
 
         central = policy_central.PolicyCentral(
-            owner_url,
             hub.app_database_url(),
             hub.connection,
             hub.smartid,

@@ -281,6 +281,9 @@ class HubServices:
                 handoff_central.migrate(owner_url)
                 reorders.migrate(owner_url)
                 clients_store.migrate(owner_url)
+                # PolicyCentral's history reads the stations' activations: the table is made here
+                # too, so a Vault pod started before the Floor's serves it (its login may not make it).
+                compliance_index.migrate(owner_url)
                 database_roles.grant_vault_reads(owner_url)
         from smart.hub import role_services
 

@@ -18,17 +18,15 @@ import pytest
 from fastapi.routing import APIRoute
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
-from smart import logs
 from smart.access.roles import Role
-from smart.cli import app as cli
 from smart.hub import database_roles
 from smart.hub.services import HubServices
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
 from smart.runtime.background import BackgroundFloor
+from smart.testing.cli import invoke
 from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import fresh_database, make_settings
 
@@ -52,11 +50,8 @@ def single(
         }
         hub: HubServices | None = None
         try:
-            done = CliRunner().invoke(
-                cli, ["hub", "migrate", "--role", "all", "--url-file", str(url_file)], env=env
-            )
+            done = invoke("hub", "migrate", "--role", "all", "--url-file", str(url_file), env=env)
             assert done.exit_code == 0, done.output
-            logs.configure("warning")  # the CLI bound the logs to its own (now closed) stream
             with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
                 owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
             own = settings.model_copy(update={"database_url": SecretStr(url_file.read_text().strip())})

@@ -3,8 +3,9 @@
 Read-only, on the caller's connection (the app role's SELECT). The log is read by its entries'
 canonical bytes (``"kind":"<kind>"``, as :mod:`smart.hub.log_index` picks them) and only the
 entries of the last ``since`` are kept. A source this hub does not hold (the Vault's
-``vault.credentials`` seen from the Floor, a schema not migrated yet) or may not read is named
-in :attr:`~smart.hub.advice.findings.Facts.unread` and the rest is analysed: advice is never a
+``vault.credentials``, read only on the Vault's database, so never from the Floor) or may not
+read (a schema not migrated yet) is named in :attr:`~smart.hub.advice.findings.Facts.unread`
+and the rest is analysed: advice is never a
 reason to fail.
 """
 
@@ -27,6 +28,9 @@ log = structlog.get_logger("smart.hub.advice")
 
 DECISION_KINDS = ("gate.decision", "module.decision")
 CHECK_KIND = "record.check"
+PEOPLE = "vault.credentials"
+#: Why a source was not read on a hub that does not hold it (the Floor, for SMART-ID's people).
+NOT_HELD = "held by the Vault hub"
 
 
 def _entries(conn: psycopg.Connection[Any], kinds: tuple[str, ...]) -> Iterator[tuple[int, Entry]]:
@@ -181,8 +185,8 @@ def with_people(
     vault: psycopg.Connection[Any], facts: Facts, now: datetime, *, due_within: timedelta
 ) -> Facts:
     """``facts`` with the people's credentials read from the Vault's own database instead."""
-    unread = [u for u in facts.unread if not u.startswith("vault.credentials")]
-    people = _try(vault, "vault.credentials", unread, people_due, (now + due_within).date()) or []
+    unread = [u for u in facts.unread if not u.startswith(PEOPLE)]
+    people = _try(vault, PEOPLE, unread, people_due, (now + due_within).date()) or []
     dues = [d for d in facts.dues if d.of != "person"]
     return replace(facts, dues=[*dues, *people], unread=tuple(unread))
 
@@ -199,11 +203,13 @@ def read(
         conn, "ledger checks", unread, checks_and_readings, since
     ) or ([], [])
     equipment = _try(conn, "maintenance.equipment", unread, equipment_due, until) or []
-    people = _try(conn, "vault.credentials", unread, people_due, until) or []
+    # People's credentials are the Vault's: read by :func:`with_people` on its database, never tried
+    # here as a login that may not (a refusal the server would log on every run).
+    unread.append(f"{PEOPLE}: {NOT_HELD}")
     return Facts(
         decisions=found_decisions,
         readings=checks_readings[1],
         checks=checks_readings[0],
-        dues=[*equipment, *people],
+        dues=equipment,
         unread=tuple(unread),
     )

@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import psycopg
 import structlog
 from fastapi import APIRouter
 from nats.aio.client import Client as NatsClient
 
 from smart.contracts import approval
-from smart.hub.compliance import approve_page, index
+from smart.hub.compliance import approve_page
 from smart.hub.compliance import flags as published_flags
 from smart.hub.compliance.service import Clock, ContractFlags, policy_router, wall_clock
 from smart.hub.vault.smartid import SmartId
@@ -37,7 +36,6 @@ class PolicyCentral:
 
     def __init__(
         self,
-        owner_url: str,
         ledger_url: str,
         connection: NatsClient,
         smartid: SmartId,
@@ -45,7 +43,6 @@ class PolicyCentral:
         approve: approve_page.Approver | None,
         clock: Clock = wall_clock,
     ) -> None:
-        self.owner_url = owner_url
         self.ledger_url = ledger_url
         self.connection = connection
         self.smartid = smartid
@@ -61,23 +58,8 @@ class PolicyCentral:
         return approval.KvApprovalStore(await approval.bucket(self.connection.jetstream()))
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._migrate(), name="policy-central-tables"),
-            asyncio.create_task(self.flags.run(), name="contract-flags-vault"),
-        ]
+        self._tasks = [asyncio.create_task(self.flags.run(), name="contract-flags-vault")]
         log.info("policy_central.started", approver="wired" if self.approve else "none")
-
-    async def _migrate(self, every_s: float = 2.0) -> None:
-        """The activations table the history reads, made here too (idempotent): a Vault pod may serve
-        a page before the Floor's ComplianceCentral made it; the grant needs the ledger's app role,
-        which the Floor creates, so until then this tries again."""
-        while True:
-            try:
-                await asyncio.to_thread(index.migrate, self.owner_url)
-                return
-            except psycopg.Error as err:
-                log.info("policy_central.tables_waiting", error=str(err).splitlines()[0][:200])
-            await asyncio.sleep(every_s)
 
     def routers(self, guard: Guard) -> list[APIRouter]:
         return [

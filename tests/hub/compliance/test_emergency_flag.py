@@ -73,7 +73,6 @@ async def test_an_emergency_is_flagged_on_every_page_past_24_h_until_a_second_pe
     late = datetime.now(UTC) + timedelta(hours=25)  # the clock past the countersignature's 24 h
     central = policy_central.PolicyCentral(
         database.url,
-        database.url,
         connection,
         smartid,
         approve=functools.partial(approver.on_embedded_floor, settings=settings),

@@ -193,7 +193,6 @@ async def _publish_flags(business: Business, at: datetime) -> None:
     try:
         central = policy_central.PolicyCentral(
             "",  # its pages' database: none is read here
-            "",
             connection,
             business.smartid,
             approve=None,

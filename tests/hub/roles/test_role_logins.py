@@ -25,23 +25,21 @@ import httpx
 import nats
 import psycopg
 import pytest
-import structlog
 from fastapi.routing import APIRoute
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
-from smart import logs
 from smart.access.roles import Role
 from smart.bus import subjects
 from smart.bus.hub_roles import HubRole
-from smart.cli import app as cli
 from smart.hub import database_roles
 from smart.hub.services import HubServices
 from smart.hub.vault.logins import Logins
 from smart.hub.web import auth
 from smart.hub.web.app import create_app
 from smart.runtime.background import BackgroundFloor
+from smart.testing.cli import invoke
+from smart.testing.logs import captured as logs_captured
 from smart.testing.patience import STATE_DEADLINE_S
 from smart.testing.plugin import make_settings
 
@@ -74,14 +72,11 @@ def prepared(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathF
     }
     url_files = {role: root / f"{role.value}.url" for role in HubRole}
     for role in (HubRole.FLOOR, HubRole.VAULT, HubRole.BUSINESS):  # the chart's migration step
-        done = CliRunner().invoke(
-            cli, ["hub", "migrate", "--role", role.value, "--url-file", str(url_files[role])], env=env
-        )
+        done = invoke("hub", "migrate", "--role", role.value, "--url-file", str(url_files[role]), env=env)
         assert done.exit_code == 0, done.output
-    logs.configure("warning")  # the CLI bound the logs to its own (now closed) stream
     watching = contextlib.ExitStack()
-    # Every failure a role's background work logs (a sweep, an index follower) is seen here.
-    captured = watching.enter_context(structlog.testing.capture_logs())
+    # Every failure a role's background work logs (a sweep, an index follower), at any level.
+    captured = watching.enter_context(logs_captured())
     with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
         owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
     roles: dict[HubRole, HubServices] = {}
