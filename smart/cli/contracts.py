@@ -113,22 +113,22 @@ def approve(
     from smart.embedded import driver
 
     token = _token(credential, "--credential") or ""
-    if namespace is not None:
-        try:
-            typer.echo(_approve_on_kubernetes(name, revision, token, namespace))
-        except approval.ApprovalRefused as err:
-            typer.echo(f"smart contract approve: {err}; nothing changed", err=True)
-            raise typer.Exit(1) from err
-        return
-    settings = smart_settings.load()
     try:
-        applied = asyncio.run(driver.approve(name, revision, token, settings))
+        if namespace is not None:
+            typer.echo(_approve_on_kubernetes(name, revision, token, namespace))
+            return
+        applied = asyncio.run(driver.approve(name, revision, token, smart_settings.load()))
+    except approval.FloorUnreachable as err:  # said at once, where it tried and that nothing was approved
+        said = err if namespace is not None else err.advising("on Kubernetes give -n NAMESPACE")
+        typer.echo(f"smart contract approve: {said}", err=True)
+        raise typer.Exit(1) from err
     except approval.ApprovalRefused as err:
         typer.echo(f"smart contract approve: {err}; nothing changed", err=True)
         raise typer.Exit(1) from err
-    except OSError as err:
+    except OSError as err:  # after the floor answered: the approval may or may not have been recorded
         typer.echo(
-            f"smart contract approve: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}",
+            f"smart contract approve: the approval did not finish ({type(err).__name__}: {err}); "
+            f"smart contract history {name} shows whether it was recorded",
             err=True,
         )
         raise typer.Exit(1) from err
@@ -205,7 +205,8 @@ def apply(
         typer.echo(f"smart apply: {err}; nothing applied", err=True)
         raise typer.Exit(1) from err
     except OSError as err:
-        typer.echo(f"smart apply: cannot reach the hub NATS at {driver.hub_url(settings)}: {err}", err=True)
+        where = driver.nats_address(settings)
+        typer.echo(f"smart apply: cannot reach the hub NATS at {where}: {err}", err=True)
         raise typer.Exit(1) from err
     for item in applied:
         typer.echo(f"{item.kind.lower()}/{item.name} {item.outcome}")

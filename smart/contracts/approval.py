@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -66,6 +67,43 @@ APPROVED, PENDING, COUNTERSIGN_DUE, COUNTERSIGN_OVERDUE = (
 
 class ApprovalRefused(ValueError):
     """An approval that cannot count; the message says what is wrong, and nothing was changed."""
+
+
+class FloorUnreachable(ApprovalRefused):
+    """No floor took the approval: where it was sent did not answer, before anything was read or written.
+
+    The CLI and the hub's approval page say it at once (one try, never nats-py's two minutes of
+    retries) and name where they tried by host and port only, never a URL's password. ``advice``
+    says what to do; each caller adds its own (:meth:`advising`): the page names a setting, the
+    CLI an option.
+    """
+
+    def __init__(self, said: str, *, where: str, advice: str) -> None:
+        self.said, self.where, self.advice = said, where, advice
+        super().__init__(f"no floor took the approval: {said}; nothing was approved. {advice}")
+
+    def advising(self, more: str) -> FloorUnreachable:
+        """The same refusal with ``more`` to do (the caller's own way to reach another floor)."""
+        return FloorUnreachable(self.said, where=self.where, advice=f"{self.advice}; {more}")
+
+
+def address(url: str, *, default_port: int) -> str:
+    """Where ``url`` (one server or several, comma-separated) points: host and port, never user or password.
+
+    A chart's hub NATS URL carries the driver's password; a refusal naming where it tried must
+    not print it (to a terminal, a page, a log).
+    """
+    found = []
+    for one in url.split(","):
+        parts = urlsplit(one.strip() if "//" in one else f"//{one.strip()}")
+        host = parts.hostname or "?"
+        try:
+            port = parts.port or default_port
+        except ValueError:  # not a port at all: say so rather than echo what followed the colon
+            port = None
+        host = f"[{host}]" if ":" in host else host
+        found.append(f"{host}:{port}" if port is not None else f"{host}:(no port)")
+    return ", ".join(found)
 
 
 def spec_revision(contract: SmartContract) -> str:

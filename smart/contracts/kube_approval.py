@@ -20,6 +20,8 @@ import re
 import time
 from typing import Any, cast
 
+import urllib3.exceptions
+
 from smart.contracts import approval
 from smart.contracts.models import GROUP, VERSION, SmartContract
 
@@ -44,8 +46,34 @@ def _api() -> Any:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        try:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as err:
+            raise approval.FloorUnreachable(
+                f"no Kubernetes API server is configured here ({str(err)[:200]})",
+                where="(none)",
+                advice="Point KUBECONFIG at the cluster (or run it in the cluster) and approve again",
+            ) from err
     return client.CustomObjectsApi(client.ApiClient())
+
+
+def _never_connected(err: Exception) -> bool:
+    """Whether a request failed before any connection was made (refused, no route, connect timeout).
+
+    urllib3 wraps the last try's failure in ``MaxRetryError`` once the client's retries are spent.
+    """
+    reason = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else err
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
+
+
+def _unreachable(api: Any, err: Exception) -> approval.FloorUnreachable:
+    """The API server did not answer before a ContractApproval was created: nothing was approved."""
+    where = approval.address(str(api.api_client.configuration.host), default_port=443)
+    return approval.FloorUnreachable(
+        f"the Kubernetes API server at {where} did not answer ({type(err).__name__})",
+        where=where,
+        advice="Check the cluster is up and the kubeconfig (or SMART_KUBE_SERVER) names it; approve again",
+    )
 
 
 def awaiting(contract: dict[str, Any]) -> list[str]:
@@ -87,19 +115,34 @@ def request(name: str, revision: str, token: str, namespace: str, *, patience_s:
         raise approval.ApprovalRefused(
             f"contractapproval/{object_name} could not be created ({err.status} {err.reason})"
         ) from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        if _never_connected(err):  # nothing was sent: no ContractApproval exists
+            raise _unreachable(api, err) from err
+        raise approval.ApprovalRefused(  # sent, then no answer: it may have been created
+            f"contractapproval/{object_name}: the API server stopped answering while it was created "
+            f"({type(err).__name__}); kubectl -n {namespace} get contractapproval {object_name} "
+            "says whether it was, and shows the operator's verdict if so"
+        ) from err
     deadline = time.monotonic() + patience_s
     while time.monotonic() < deadline:
-        found = cast(
-            "dict[str, Any]",
-            api.get_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                "contractapprovals",
-                object_name,
-                _request_timeout=REQUEST_TIMEOUT_S,
-            ),
-        )
+        try:
+            found = cast(
+                "dict[str, Any]",
+                api.get_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "contractapprovals",
+                    object_name,
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                ),
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as err:  # created, then the API server went away
+            raise approval.ApprovalRefused(
+                f"contractapproval/{object_name} was created, then the API server stopped answering "
+                f"({type(err).__name__}): it is kept, and the operator judges it whenever it runs "
+                f"(kubectl -n {namespace} get contractapproval {object_name} shows the verdict)"
+            ) from err
         status = found.get("status") or {}
         if status.get("accepted") == "True":
             return f"contractapproval/{object_name} accepted: {status.get('message')}"
@@ -127,6 +170,8 @@ def _pending_revision(api: Any, name: str, revision: str, namespace: str) -> str
         raise approval.ApprovalRefused(
             f"no SmartContract {name} in namespace {namespace} ({err.status})"
         ) from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:  # only read so far: nothing was created
+        raise _unreachable(api, err) from err
     candidates = [r for r in awaiting(contract) if len(revision) >= 8 and r.startswith(revision)]
     if not candidates:
         pending = str((contract.get("status") or {}).get("pendingRevision") or "")

@@ -6,27 +6,23 @@ that starts a hub beside an embedded floor (``smart hub run``) hands it in.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-import nats.errors
-
 from smart.contracts import approval
 from smart.settings import Settings
 
+#: What a hub's operator does instead when the cluster's operator distributes (the page's advice).
+ON_KUBERNETES = "on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE"
+
 
 async def on_embedded_floor(name: str, revision: str, token: str, *, settings: Settings) -> list[str]:
-    """The embedded driver approves and distributes (what ``smart contract approve`` runs)."""
+    """The embedded driver approves and distributes (what ``smart contract approve`` runs).
+
+    The driver tries its floor once (:func:`smart.embedded.driver.connect_at_once`): a person waits
+    on the page, and nats-py's own retries take about two minutes.
+    """
     from smart.embedded import driver  # only a hub beside an embedded floor imports the driver
 
     try:
-        # One try, said at once: the person waits on the page (nats-py's own retries take ~2 minutes).
-        applied = await driver.approve(name, revision, token, settings, wait_for_floor=False)
-    except (OSError, nats.errors.Error) as err:  # no floor here, or this hub may not sign in as its driver
-        where = urlsplit(driver.hub_url(settings))  # host and port only: a chart's URL carries a password
-        raise approval.ApprovalRefused(
-            f"no floor took the approval: the embedded floor's NATS at {where.hostname}:{where.port} "
-            f"did not answer or refused this hub ({type(err).__name__}); nothing was approved. "
-            "Start the floor (smart up) and approve again; "
-            "on Kubernetes set SMART_CONTRACT_APPROVAL_NAMESPACE"
-        ) from err
+        applied = await driver.approve(name, revision, token, settings)
+    except approval.FloorUnreachable as err:  # no floor here, or this hub may not sign in as its driver
+        raise err.advising(ON_KUBERNETES) from err
     return [f"{a.kind.lower()}/{a.name} {a.outcome}" for a in applied]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -174,31 +175,64 @@ async def apply(
         await connection.close()
 
 
-#: A caller that must not wait (a hub page): one try at the hub NATS, a refusal or no answer said at once.
+#: A person waits on an approval (a terminal, a hub page): one try at the hub NATS, a refusal or no
+#: answer said at once. nats-py's defaults retry a first connection 60 times, 2 s apart. A closed
+#: port refuses at once; the timeout is for a host that drops packets, and leaves a loaded floor's
+#: handshake room (both cores busy).
 AT_ONCE: dict[str, Any] = {
     "allow_reconnect": False,
     "max_reconnect_attempts": 1,
     "reconnect_time_wait": 0.1,
-    "connect_timeout": 3,
+    "connect_timeout": 10,
 }
+#: The hub NATS's port when its URL names none (nats-py's too).
+NATS_PORT = 4222
 
 
-async def approve(
-    name: str, revision: str, token: str, settings: Settings, *, wait_for_floor: bool = True
-) -> list[Applied]:
+def nats_address(settings: Settings) -> str:
+    """The hub NATS as host and port, for what a person reads: never the URL's password."""
+    return approval.address(hub_url(settings), default_port=NATS_PORT)
+
+
+async def connect_at_once(settings: Settings, *, name: str) -> NatsClient:
+    """The driver's connection to the hub NATS, tried once; no floor there raises ``FloorUnreachable``.
+
+    ``smart contract approve`` and the hub's approval page both come through here (via
+    :func:`approve`), so both say at once where they tried and that nothing was approved.
+    """
+    connected = False
+
+    async def said(err: Exception) -> None:
+        # nats-py's own callback prints a traceback per try; until connected, the refusal says it once.
+        if connected:
+            log.warning("hub_nats.error", client=name, error=f"{type(err).__name__}: {err}"[:200])
+
+    try:
+        connection = await nats.connect(
+            hub_url(settings), name=name, error_cb=said, **AT_ONCE, **settings.hub_nats_signin()
+        )
+    except (OSError, nats.errors.Error) as err:  # nothing listens, or it refused the driver's sign-in
+        raise approval.FloorUnreachable(
+            f"the embedded floor's NATS at {nats_address(settings)} did not answer or refused the "
+            f"driver's sign-in ({type(err).__name__})",
+            where=nats_address(settings),
+            advice="Start the floor (smart up) and approve again",
+        ) from err
+    connected = True
+    return connection
+
+
+async def approve(name: str, revision: str, token: str, settings: Settings) -> list[Applied]:
     """A second person's approval of ``name``'s pending ``revision``, then the deploy it allows.
 
     ``token`` is the approver's SMART-ID signature on that revision. Refused (raising
     :class:`~smart.contracts.approval.ApprovalRefused`, changing nothing) for the author, someone
-    without the contract's authority, a bad signature or a revision that is not the pending one.
-    Without ``wait_for_floor`` a floor that does not answer the first try raises at once (nats-py's
-    default retries for about two minutes, which a page cannot wait).
+    without the contract's authority, a bad signature or a revision that is not the pending one;
+    a floor that does not answer the first try raises :class:`~smart.contracts.approval.FloorUnreachable`
+    at once (a person is waiting), before anything is read or written.
     """
     keys = KeyStore(settings.key_directory)
-    options = {} if wait_for_floor else AT_ONCE
-    connection = await nats.connect(
-        hub_url(settings), name="smart-approve", **options, **settings.hub_nats_signin()
-    )
+    connection = await connect_at_once(settings, name="smart-approve")
     try:
         kv = await _manifests_bucket(connection)
         stored = {r["manifest"]["metadata"]["name"]: r for r in await _records(kv, "contract")}
