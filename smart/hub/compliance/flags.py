@@ -14,6 +14,8 @@ stays on the Vault's and the Floor's pages). Business's feed keeps the latest pe
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -102,24 +104,52 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def digest(record: feed.PublishedRecord) -> str:
+    """Which record Business holds under a key: its body and when it was published, as SHA-256.
+
+    A record replaced by another (even one carrying the same body again) is another digest.
+    """
+    kept = {"body": record.body, "published_at": record.published_at.isoformat()}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
 class PublishedFlags:
-    """Business's side: every few seconds, the banner of its pages from the flags it was published."""
+    """Business's side: every few seconds, the banner of its pages from the flags it was published.
+
+    A record it cannot read is refused on every pass (never half-shown) but said once: the log names
+    the key, the revision it claims and its digest the first time it is seen, and again only when a
+    different record (another digest) takes that key, not every 5 s until the Vault replaces it.
+    """
 
     def __init__(self, url: str, clock: Callable[[], datetime] = wall_clock) -> None:
         self.url = url
         self.clock = clock
+        #: The unreadable record each key holds now (its digest), as last said.
+        self.unreadable: dict[str, str] = {}
 
     def refresh(self) -> list[ContractFlag]:
         now = self.clock()
         shown = []
+        unreadable: dict[str, str] = {}
         for record in feed.records(self.url, KIND):
             try:
                 flag = PublishedFlag.model_validate(record.body).flag(now)
-            except ValidationError as err:  # not a flag as this hub reads one: said, never half-shown
-                log.error("contract_flag.unreadable", key=record.key, error=str(err)[:300])
+            except ValidationError as err:  # not a flag as this hub reads one: refused, never half-shown
+                unreadable[record.key] = found = digest(record)
+                if self.unreadable.get(record.key) != found:
+                    claimed = record.body.get("revision")
+                    log.error(
+                        "contract_flag.unreadable",
+                        key=record.key,
+                        revision=claimed if isinstance(claimed, str) else None,
+                        digest=found[:16],
+                        published_at=record.published_at.isoformat(),
+                        error=str(err)[:300],
+                    )
                 continue
             if flag is not None:
                 shown.append(flag)
+        self.unreadable = unreadable  # a key read again (or gone) is said anew if it turns unreadable
         show_contract_flags(shown, source=SOURCE)
         return shown
 
