@@ -6,11 +6,11 @@ enough to check on every request (a password hash such as argon2 is for
 secrets people choose). A credential names exactly one of the shop's
 clients (one the Floor published to the Business hub as a ``client``
 record, whether or not it has a PO yet), and everything the API answers is
-filtered by that client, so a key can never read another client's POs. Making and revoking a credential
-is one transaction with one entry on the ``client-api`` ledger node (who,
-which client, the key's id; never the secret or its digest). Revocation
-takes effect on the next request: keys are looked up every time, never
-cached.
+filtered by that client, so a key can never read another client's POs.
+Making and revoking a credential is one transaction with one entry on the
+``client-api`` ledger node (who, which client, the key's id; never the
+secret or its digest). Revocation takes effect on the next request: keys
+are looked up every time, never cached.
 """
 
 from __future__ import annotations
