@@ -14,10 +14,10 @@ subject), subscribe to nothing but that inbox and its node's receipts (so
 no ``station.>`` traffic, no KV of people or keys), and create no stream.
 
 The feed is one-way by construction: the Vault and the Floor publish the
-subset Business may see (PO status, C of Cs, proof bundles, invoices,
-InventoryHub's purchase requests for its buyers, and the emergency contracts'
-countersign flags for its pages' banner) on
-``published.<kind>.<key>``, captured by the ``PUBLISHED`` stream, which
+subset Business may see (the shop's clients by code and name, PO status,
+C of Cs, proof bundles, invoices, InventoryHub's purchase requests for its
+buyers, and the emergency contracts' countersign flags for its pages'
+banner) on ``published.<kind>.<key>``, captured by the ``PUBLISHED`` stream, which
 Business may not read; ``BUSINESS_FEED`` mirrors ``PUBLISHED``. A mirror
 takes no publishes of its own, and Business has no right to publish into
 ``published.>`` anyway, so nothing it sends reaches another role.
@@ -57,7 +57,9 @@ BUSINESS_FEED_CONSUMER = "business-hub"
 
 #: What the Business hub receives, and nothing else (InventoryHub's purchase requests, for its buyers;
 #: ``client-po``: a client's PO with each line's status, for the client API, where ``po-status`` is
-#: one station's hand-off of one job; PolicyCentral's emergency countersign flags, for its pages' banner).
+#: one station's hand-off of one job; PolicyCentral's emergency countersign flags, for its pages' banner;
+#: ``client``: one of the shop's clients, its code and company name only, so the client API can issue
+#: a key before the client's first PO).
 PUBLISHED_KINDS = (
     "po-status",
     "coc",
@@ -66,10 +68,12 @@ PUBLISHED_KINDS = (
     "purchase-request",
     "client-po",
     "contract-flag",
+    "client",
 )
-#: What the Floor publishes (its hand-offs, and the client API's views of the POs, C of Cs, proofs and
-#: Pay's invoices); the Vault publishes only InventoryHub's purchase requests and PolicyCentral's flags.
-FLOOR_PUBLISHED_KINDS = ("po-status", "client-po", "coc", "proof-bundle", "invoice")
+#: What the Floor publishes (its hand-offs, and the client API's views of the shop's clients, the POs,
+#: C of Cs, proofs and Pay's invoices); the Vault publishes only InventoryHub's purchase requests and
+#: PolicyCentral's flags.
+FLOOR_PUBLISHED_KINDS = ("po-status", "client-po", "coc", "proof-bundle", "invoice", "client")
 
 
 def published_subject(kind: str, key: str) -> str:

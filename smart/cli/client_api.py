@@ -4,7 +4,8 @@ A new key or OAuth secret is printed once, on stdout, and kept only as its
 digest; the actor on the ledger is ``cli:<os user>``, never a typed name.
 The key commands work against the Business hub's database (the settings'
 URL: its own login, or the owner's under ``smart up``), where the client
-API runs: a client is known there once the Floor published one of its POs.
+API runs: a client is known there once the Floor published it (its code and
+name, sent when it is added in ClientManager), before any PO of it.
 They migrate nothing (the Business hub's start or ``smart hub migrate
 --role business`` did); Pay's commands work against the Floor's.
 """

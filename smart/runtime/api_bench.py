@@ -112,8 +112,13 @@ def _seed(owner_url: str, pos: int) -> None:
                 "WHERE o.client = %s",
                 (code,),
             )
-        # What the Business hub holds of them, as the Floor publishes each PO (``client-po``): the API
-        # on Business answers from these records, never from ClientManager's tables.
+        # What the Business hub holds of them, as the Floor publishes each client (``client``) and PO
+        # (``client-po``): the API on Business answers from these records, never from ClientManager's.
+        conn.execute(
+            "INSERT INTO published.records (kind, key, body, published_at, feed_seq) "
+            "SELECT 'client', code, jsonb_build_object('client', code, 'name', name), now(), 0 "
+            "FROM clients.clients"
+        )
         conn.execute(
             "INSERT INTO published.records (kind, key, body, published_at, feed_seq) "
             "SELECT 'client-po', o.po, jsonb_build_object('po', o.po, 'client', o.client, 'received_on', "

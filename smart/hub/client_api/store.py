@@ -4,13 +4,13 @@ A secret is shown once, when made, and kept only as its SHA-256 digest:
 it is 32 random bytes, so a digest cannot be guessed back and is cheap
 enough to check on every request (a password hash such as argon2 is for
 secrets people choose). A credential names exactly one of the shop's
-clients (one with a PO the Floor published to the Business hub), and
-everything the API answers is filtered by that client, so a key can never
-read another client's POs. Making and revoking a credential
-is one transaction with one entry on the ``client-api`` ledger node (who,
-which client, the key's id; never the secret or its digest). Revocation
-takes effect on the next request: keys are looked up every time, never
-cached.
+clients (one the Floor published to the Business hub as a ``client``
+record, whether or not it has a PO yet), and everything the API answers is
+filtered by that client, so a key can never read another client's POs.
+Making and revoking a credential is one transaction with one entry on the
+``client-api`` ledger node (who, which client, the key's id; never the
+secret or its digest). Revocation takes effect on the next request: keys
+are looked up every time, never cached.
 """
 
 from __future__ import annotations
@@ -396,17 +396,23 @@ def _admitted(row: Any, presented: str, limit: RateLimit) -> Admission | None:
 
 
 def _known(conn: Any, client: str) -> None:
-    """Refuse a client the Business hub does not know: one with no PO the Floor published to it.
+    """Refuse a client the Business hub does not know: one the Floor has not published to it.
 
-    The hub the API runs on (Business) cannot read ClientManager's clients; it knows a client by its
-    published work (``client-po`` records), which is also all a key of that client could read.
+    The hub the API runs on (Business) cannot read ClientManager's clients; the Floor publishes each
+    of them (``client``: its code and company name) when it is added or changed, so a shop can give a
+    client API access before its first PO. Checked in the transaction that writes the credential, so
+    a refusal writes nothing.
     """
     known = conn.execute(
-        "SELECT 1 FROM published.records WHERE kind = 'client-po' AND body ->> 'client' = %s LIMIT 1",
-        (client,),
+        "SELECT 1 FROM published.records WHERE kind = 'client' AND key = %s AND body ->> 'client' = %s",
+        (client, client),
     ).fetchone()
     if known is None:
-        raise Refused("client", f"no client {client} with a PO published to this hub")
+        raise Refused(
+            "client",
+            f"no client {client} published to this hub: add it in ClientManager on the Floor"
+            " (smart client add) and wait for the Floor's next publishing pass",
+        )
 
 
 def _key(row: Any) -> KeyInfo:

@@ -1,8 +1,8 @@
 """``/api/v1/client/…``: what a shop's client may read of its own work, by API key or OAuth token.
 
 It runs on the Business hub and answers only from what the Floor published to
-it over the one-way feed (``published.records``: ``client-po``, ``coc``,
-``proof-bundle``, ``invoice``; :mod:`smart.hub.published.client_views`) and
+it over the one-way feed (``published.records``: ``client``, ``client-po``,
+``coc``, ``proof-bundle``, ``invoice``; :mod:`smart.hub.published.client_views`) and
 from its own schema ``client_api`` (keys, OAuth clients, rate buckets): it
 holds no right to the Floor's tables, the ledger or ClientManager's.
 

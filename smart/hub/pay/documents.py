@@ -1,8 +1,12 @@
-"""Invoice, credit note and C of C as PDFs (WeasyPrint), from HTML templates beside this file.
+"""Invoices and credit notes as PDFs (WeasyPrint), from the HTML template beside this file.
 
 The PDF is made when asked for, from the issued document (which never
 changes) and the certificates it names, so the same document always
-renders the same content and nothing is stored twice.
+renders the same content and nothing is stored twice. The C of C itself is
+not Pay's: AuditCentral prints it once at shipping, with the QR code of the
+shipment's proof bundle, and that stored PDF is the one the client gets
+(``smart.hub.audit.printing``); an invoice names the certificate each of
+its lines was billed against.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from smart.hub.clients.models import LineView
 from smart.hub.pay.store import Certificate, Document
 
 _TEMPLATES = Environment(
@@ -32,7 +35,3 @@ def document_pdf(document: Document, certificates: Mapping[int, Certificate]) ->
     return _pdf(
         _TEMPLATES.get_template("document.html").render(title=title, doc=document, certificates=certificates)
     )
-
-
-def coc_pdf(certificate: Certificate, line: LineView) -> bytes:
-    return _pdf(_TEMPLATES.get_template("coc.html").render(c=certificate, line=line))

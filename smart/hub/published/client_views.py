@@ -1,9 +1,14 @@
-"""The Floor's side of what a client may read: its POs, C of Cs, proof bundles and invoices, published.
+"""The Floor's side of what a client may read: the client, its POs, C of Cs, proof bundles and invoices.
 
 The client API runs on the Business hub, which cannot read the Floor's
 tables; so the Floor works out, from its own indexes of the ledger, what
 each client may see and publishes it one way (``published.<kind>.<key>``):
 
+- ``client`` (key: the client's code): the client's code and company name,
+  nothing else of ClientManager's (no retention rule, no quality clause, no
+  person), published when the client is added or changed, so Business
+  knows every client of the shop, a key can be issued before its first PO,
+  and a client unknown to the shop is refused;
 - ``client-po`` (key: the PO): the PO with each line's status, the furthest
   step the ledger's indexes show (entered, reviewed, released, parts
   received, shipped, invoiced), never what someone typed;
@@ -63,10 +68,12 @@ CREATE TABLE IF NOT EXISTS business_views (
 """
 
 #: What every view is worked out from, in one cheap statement: while none of it moved (the hub log's
-#: signed size, ClientManager's lines and their review and release, Pay's documents, the printed C of
-#: Cs, the indexes of the log the views read), a pass has nothing new to find and works nothing out.
+#: signed size, ClientManager's clients, POs, lines and their review and release, Pay's documents, the
+#: printed C of Cs, the indexes of the log the views read), a pass has nothing new to find and works
+#: nothing out. A client's every change adds one to its ``version``, so a renamed client moves it.
 _MOVED = (
     "SELECT (SELECT coalesce(max(size), 0) FROM ledger_checkpoints),"
+    " (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM clients.clients),"
     " (SELECT count(*) FROM clients.purchase_orders),"
     " (SELECT count(*) || ':' || coalesce(sum(version), 0) || ':' || coalesce(sum(reviewed_version), 0)"
     " || ':' || coalesce(sum(released_version), 0) FROM clients.po_lines),"
@@ -137,6 +144,20 @@ class View:
     def digest(self) -> str:
         said = json.dumps(self.says, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(said.encode()).hexdigest()
+
+
+def clients(conn: psycopg.Connection[Any]) -> list[View]:
+    """Each of the shop's clients by code and company name (``client``), whether or not it has a PO yet.
+
+    Only these two columns are read: the rest of ClientManager's row (retention, clauses, who added
+    it) is the shop's, not what Business needs to know a client by.
+    """
+    rows = conn.execute("SELECT code, name FROM clients.clients ORDER BY code").fetchall()
+    views = []
+    for code, name in rows:
+        body = {"client": str(code), "name": str(name)}
+        views.append(View("client", str(code), body, functools.partial(dict, body)))
+    return views
 
 
 def client_pos(conn: psycopg.Connection[Any]) -> list[View]:
@@ -266,7 +287,9 @@ class ClientViews:
 
     def views(self) -> list[View]:
         with HubLog.connect(self.url) as hub_log:
-            found = client_pos(hub_log.conn)
+            # the clients first: Business learns of a client no later than of its first PO
+            found = clients(hub_log.conn)
+            found += client_pos(hub_log.conn)
             found += proofs(self.url, hub_log.conn, self.log_key)
         return [*found, *cocs(self.url), *invoices(self.pay, self.url)]
 

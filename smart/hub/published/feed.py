@@ -1,7 +1,7 @@
 """Publishing the Business subset (Vault, Floor) and receiving it (Business), over the one-way feed.
 
 The Vault and the Floor call :func:`publish` with one of the published kinds
-(PO status, C of C, proof bundle, invoice) and a body that is already fit
+(the shop's clients, PO status, C of C, proof bundle, invoice, …) and a body that is already fit
 for the shop's client: no person's name, no badge, no key. The Business hub
 runs :class:`BusinessFeed`: a durable consumer on ``BUSINESS_FEED`` (the
 mirror of ``PUBLISHED``) that keeps the latest body per kind and key in its

@@ -24,9 +24,9 @@ def test_a_queue_of_one_keys_requests_takes_one_token_each_and_a_revoked_key_is_
 ) -> None:
     client_api_service.migrate(work.db.owner_url)
     feed.migrate(work.db.owner_url, role=hub_store.APP_ROLE)
-    # Business knows a client by the PO the Floor published of it (a key is made only for such a client)
-    body = {"po": "PO-4411", "client": "AEROSPAR", "received_on": "2026-11-01", "lines": []}
-    arrived = feed.Published(kind="client-po", key="PO-4411", published_at=datetime.now(UTC), body=body)
+    # Business knows a client as the Floor published it (a key is made only for such a client)
+    body = {"client": "AEROSPAR", "name": "AeroSpar Industries"}
+    arrived = feed.Published(kind="client", key="AEROSPAR", published_at=datetime.now(UTC), body=body)
     feed.BusinessFeed(None, work.db.app_url).keep(arrived, 1)  # type: ignore[arg-type]  # keep() needs no NATS
     store = ClientCredentials(work.db.app_url, ledger=work.node(CLIENT_API))
     _, key = store.create_key("AEROSPAR", actor=QM)

@@ -2,7 +2,8 @@
 
 One shop state per test: on the Floor, AEROSPAR's PO-4411 (line 1 shipped
 with its C of C, line 2 shipped without one, line 3 entered) and another
-client's PO-7000, and Pay beside them. The Floor's publisher puts the
+client's PO-7000, and Pay beside them (a third client is added with no PO
+to get a key at onboarding). The Floor's publisher puts the clients and the
 client views on the one-way feed, signed in as the Floor's NATS user; the
 Business hub's feed, signed in as Business's, keeps them in its own schema;
 the client API answers as Business's database login, which PostgreSQL
@@ -298,8 +299,8 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
         shop.aerospar_key.split(".")[1] not in str(e.data) for e in recorded
     )  # no secret on the ledger
 
-    # Business knows a client by its published POs only (it cannot read ClientManager's clients)
-    with pytest.raises(Refused, match="no client NOBODY with a PO published to this hub"):
+    # Business knows a client only as the Floor published it (it cannot read ClientManager's clients)
+    with pytest.raises(Refused, match="no client NOBODY published to this hub"):
         shop.services.credentials.create_key("NOBODY", actor=QM)
 
     # OAuth 2.0 client credentials (Authlib): a token for AEROSPAR reads AEROSPAR's work only
@@ -351,6 +352,64 @@ def test_a_clients_key_sees_only_its_own_work_and_a_revoked_key_is_refused(shop:
     }
     assert not any(not path.startswith("/api/v1/client/") for path in document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_a_key_issued_before_the_clients_first_po_answers_an_empty_list_then_its_po_once_published(
+    shop: Shop,
+) -> None:
+    """The shop sets up a client's API access at onboarding: the Floor publishes the client itself."""
+    api, credentials, work = shop.client, shop.services.credentials, shop.work
+    created_before = len(work.node(CLIENT_API).entries())
+
+    def business_holds(code: str) -> list[dict[str, Any]]:
+        return [r.body for r in feed.records(shop.feed.business_url, "client") if r.key == code]
+
+    def refused_writing_nothing(code: str) -> Refused:
+        with pytest.raises(Refused) as refused:
+            credentials.create_key(code, actor=QM)
+        with pytest.raises(Refused):
+            credentials.create_oauth_client(code, actor=QM)
+        assert credentials.keys(code) == [] and len(work.node(CLIENT_API).entries()) == created_before
+        return refused.value
+
+    # the clients of the fixture's shop went out once each, before any of their POs mattered
+    assert business_holds("AEROSPAR") == [{"client": "AEROSPAR", "name": "Aerospar Structures"}]
+    assert business_holds("OTHER") == [{"client": "OTHER", "name": "Other Aero"}]
+
+    # a client unknown to the shop: refused naming it, no key, no OAuth client, no ledger entry
+    unknown = refused_writing_nothing("NOBODY")
+    assert unknown.field == "client" and "no client NOBODY published to this hub" in unknown.message
+
+    # a client added on the Floor is unknown to Business until the Floor publishes it (nothing else reads it)
+    newco = ClientIn(code="NEWCO", name="New Aero Works", retention="10 years", nadcap_required=False)
+    work.clients.add_client(newco, actor=QM)
+    assert "NEWCO" in refused_writing_nothing("NEWCO").message
+    assert shop.feed.carry() == [("client", "NEWCO")]  # only the new record goes out
+    # its code and company name only: no retention rule, clause, nor who added it
+    assert business_holds("NEWCO") == [{"client": "NEWCO", "name": "New Aero Works"}]
+
+    info, key = credentials.create_key("NEWCO", actor=QM, label="onboarding")
+    assert info.client == "NEWCO"
+    listed = api.get("/api/v1/client/pos", headers=_as(key))
+    assert (listed.status_code, listed.json()) == (200, [])
+    assert api.get("/api/v1/client/invoices", headers=_as(key)).json() == []
+    for path in ("/api/v1/client/pos/PO-4411", "/api/v1/client/pos/PO-7000/lines/1/proof"):
+        assert api.get(path, headers=_as(key)).status_code == 404, path  # never another client's work
+
+    # renamed on the Floor: the changed record goes out again, and only it
+    work.clients.change_client(newco.model_copy(update={"name": "New Aero Works Ltd"}), actor=QM)
+    assert shop.feed.carry() == [("client", "NEWCO")]
+    assert business_holds("NEWCO") == [{"client": "NEWCO", "name": "New Aero Works Ltd"}]
+    assert shop.feed.carry() == []
+
+    # its first PO: published as the others are, and the key issued before it now reads it, and only it
+    first = order("PO-8000", line("1", serials=("NW-1",), quantity=1, flowdowns=(_no_nadcap(),)))
+    work.clients.add_po(first.model_copy(update={"client": "NEWCO"}), actor=QM)
+    assert shop.feed.carry() == [("client-po", "PO-8000")]
+    (po,) = api.get("/api/v1/client/pos", headers=_as(key)).json()
+    assert (po["po"], [(ln["line"], ln["status"]) for ln in po["lines"]]) == ("PO-8000", [("1", "entered")])
+    aerospar = api.get("/api/v1/client/pos", headers=_as(shop.aerospar_key)).json()
+    assert [p["po"] for p in aerospar] == ["PO-4411"]  # and no other client sees it
 
 
 def _admitted_elsewhere(app_url: str, key: str, count: int) -> list[bool]:

@@ -1,7 +1,8 @@
 """``smart client key create|list|revoke`` as an administrator types them: the key once, then refused.
 
-They run against the Business hub's database, which knows a client by the POs the Floor published
-to it (here one record kept by the Business feed's own code, as the feed does on arrival).
+They run against the Business hub's database, which knows the shop's clients as the Floor published
+them (here one ``client`` record kept by the Business feed's own code, as the feed does on arrival):
+a key for a client with no PO yet, and an unknown client refused with nothing written.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def test_a_key_is_printed_once_listed_without_its_secret_and_revoked_from_the_co
     feed.migrate(hub_db.owner_url, role=hub_store.APP_ROLE)
     client_api_service.migrate(hub_db.owner_url)
     business = feed.BusinessFeed(None, hub_db.app_url)  # type: ignore[arg-type]  # keep() needs no NATS
-    body = {"po": "PO-4411", "client": "AEROSPAR", "received_on": "2026-11-01", "lines": []}
-    arrived = feed.Published(kind="client-po", key="PO-4411", published_at=datetime.now(UTC), body=body)
+    body = {"client": "AEROSPAR", "name": "AeroSpar Industries"}
+    arrived = feed.Published(kind="client", key="AEROSPAR", published_at=datetime.now(UTC), body=body)
     business.keep(arrived, 1)
     unknown = invoke("client", "key", "create", "NOBODY", env=env)
-    assert unknown.exit_code == 1 and "client: no client NOBODY with a PO published" in unknown.stderr
+    assert unknown.exit_code == 1 and "client: no client NOBODY published to this hub" in unknown.stderr
+    assert json.loads(invoke("client", "key", "list", env=env).stdout) == []  # nothing written
 
     created = invoke("client", "key", "create", "AEROSPAR", "--label", "ERP", env=env)
     assert created.exit_code == 0, created.output
