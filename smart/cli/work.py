@@ -44,7 +44,7 @@ from smart.settings import Settings
 
 Model = TypeVar("Model", bound=BaseModel)
 
-client_app = typer.Typer(help="Clients (ClientManager on the Vault hub).", no_args_is_help=True)
+client_app = typer.Typer(help="Clients (ClientManager on the Floor hub).", no_args_is_help=True)
 po_app = typer.Typer(help="Customer POs and lines: enter, review, release, follow.", no_args_is_help=True)
 traveler_app = typer.Typer(
     help="Travelers: each PO line's route, and approved procedures.", no_args_is_help=True
