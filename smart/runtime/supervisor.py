@@ -296,8 +296,11 @@ class Supervisor:
                 await asyncio.wait_for(proc.wait(), timeout=child.stop_timeout)
             except TimeoutError:
                 log.warning("child.kill", child=child.name, pid=proc.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                # The child's group is its own (start_new_session: pgid == pid), never ours; and once
+                # the child is reaped its pid may be another's, so only while it is still running.
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
         status.state = State.STOPPED
         status.pid = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +46,7 @@ from smart.runtime.background import BackgroundFloor
 from smart.runtime.up import serve_web
 from smart.testing.browser import DESKTOP, async_page, screenshot_path
 from smart.testing.patience import STATE_DEADLINE_S
+from smart.testing.plugin import fresh_database
 
 PASSWORD = "correct horse battery"
 HIRE = "E-7301"
@@ -69,52 +69,49 @@ async def _no_floor() -> FloorStatus:
 
 @pytest.fixture(scope="module")
 def shop(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
-    root = Path(tmp_path_factory.mktemp("role-pages"))
-    keys = KeyStore(root / "keys")
-    smartid = SmartId(
-        owner_url,
-        key=keys.signing_key(vault.CREDENTIAL_KEY),
-        ledger=vault.SharedNodeLog(root / "ledger", keys),
-    )
-    demo_shop.enrol(smartid, datetime.now(UTC))
-    smartid.add_person(employee_id=HIRE, name="Noor Newhire", badge_id="nh-1", actor="qm-alice")
-    vault_url = database_roles.ensure_login_role(owner_url, HubRole.VAULT, root / "secrets")
-    business_url = database_roles.ensure_login_role(owner_url, HubRole.BUSINESS, root / "secrets")
-    vault_role = database_roles.DATABASE_ROLES[HubRole.VAULT]
-    business_role = database_roles.DATABASE_ROLES[HubRole.BUSINESS]
-    education.migrate(owner_url, role=vault_role)
-    onboarding.migrate(owner_url, role=vault_role)
-    feed.migrate(owner_url, role=business_role)
-    feedback.migrate(owner_url, role=business_role)
-    people = onboarding.PeopleOps(vault_url, smartid)
-    people.hire(HIRE, hired_on=date.today(), position="PT operator", stations=["pt-1"], actor="qm-alice")
-    released = datetime.now(UTC) - timedelta(hours=6)
-    body = {
-        "po": "PO-4411",
-        "line": "1",
-        "client": "Acme Aero",
-        "process": "PT",
-        "status": "handed-off",
-        "station": "pt-1",
-        "released_at": released.isoformat(),
-        "handed_off_at": (released + timedelta(hours=4)).isoformat(),
-        "accepted": True,
-    }
-    with psycopg.connect(owner_url, autocommit=True) as conn:  # as the feed keeps what the Floor published
-        conn.execute(
-            "INSERT INTO published.records (kind, key, body, published_at, feed_seq)"
-            " VALUES (%s, %s, %s, %s, 1)",
-            ("po-status", "PO-4411-1", Jsonb(body), datetime.now(UTC)),
+    with fresh_database(postgres_floor) as fresh:
+        owner_url = fresh.url
+        root = Path(tmp_path_factory.mktemp("role-pages"))
+        keys = KeyStore(root / "keys")
+        smartid = SmartId(
+            owner_url,
+            key=keys.signing_key(vault.CREDENTIAL_KEY),
+            ledger=vault.SharedNodeLog(root / "ledger", keys),
         )
-    node = ServiceNodeLog(root / "ledger", keys, node=feedback.NODE)
-    logins = Logins(owner_url)
-    logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
-    try:
+        demo_shop.enrol(smartid, datetime.now(UTC))
+        smartid.add_person(employee_id=HIRE, name="Noor Newhire", badge_id="nh-1", actor="qm-alice")
+        vault_url = database_roles.ensure_login_role(owner_url, HubRole.VAULT, root / "secrets")
+        business_url = database_roles.ensure_login_role(owner_url, HubRole.BUSINESS, root / "secrets")
+        vault_role = database_roles.DATABASE_ROLES[HubRole.VAULT]
+        business_role = database_roles.DATABASE_ROLES[HubRole.BUSINESS]
+        education.migrate(owner_url, role=vault_role)
+        onboarding.migrate(owner_url, role=vault_role)
+        feed.migrate(owner_url, role=business_role)
+        feedback.migrate(owner_url, role=business_role)
+        people = onboarding.PeopleOps(vault_url, smartid)
+        people.hire(HIRE, hired_on=date.today(), position="PT operator", stations=["pt-1"], actor="qm-alice")
+        released = datetime.now(UTC) - timedelta(hours=6)
+        body = {
+            "po": "PO-4411",
+            "line": "1",
+            "client": "Acme Aero",
+            "process": "PT",
+            "status": "handed-off",
+            "station": "pt-1",
+            "released_at": released.isoformat(),
+            "handed_off_at": (released + timedelta(hours=4)).isoformat(),
+            "accepted": True,
+        }
+        # as the feed keeps what the Floor published
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO published.records (kind, key, body, published_at, feed_seq)"
+                " VALUES (%s, %s, %s, %s, 1)",
+                ("po-status", "PO-4411-1", Jsonb(body), datetime.now(UTC)),
+            )
+        node = ServiceNodeLog(root / "ledger", keys, node=feedback.NODE)
+        logins = Logins(owner_url)
+        logins.add("qm-alice", PASSWORD, role=Role.QUALITY_MANAGER)
         yield Shop(
             smartid,
             education.Education(vault_url, smartid),
@@ -124,9 +121,6 @@ def shop(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFacto
             logins,
             business_url,
         )
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

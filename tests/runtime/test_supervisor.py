@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from smart.runtime.supervisor import ChildSpec, Health, StartError, State, Supervisor
+from smart.testing.patience import STATE_DEADLINE_S
 
 
 def _child(name: str, tmp_path: Path, script: str, *, healthy: bool = True) -> ChildSpec:
@@ -78,3 +81,41 @@ async def test_children_stop_in_reverse_order_of_start(tmp_path: Path) -> None:
     await asyncio.sleep(0.2)  # let each child install its handler
     await supervisor.stop()
     assert order.read_text().split() == ["leaf", "hub", "database"]
+
+
+async def test_a_child_deaf_to_sigterm_is_killed_with_its_own_group_which_is_never_the_tests(
+    tmp_path: Path,
+) -> None:
+    """The SIGKILL after the stop timeout goes to the child's process group: its own session's, so
+    a server's helpers (PostgreSQL's backends) go with it and the process running the floor (a
+    pytest worker, ``smart up``) is never in it."""
+    pids = tmp_path / "pids"
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    script = (
+        "import os, subprocess, sys\n"
+        f"helper = subprocess.Popen([sys.executable, '-c', {deaf!r}])\n"
+        f"open({str(pids)!r} + '.tmp', 'w').write(f'{{os.getpid()}} {{helper.pid}}')\n"
+        f"os.rename({str(pids)!r} + '.tmp', {str(pids)!r})\n"
+        f"exec({deaf!r})\n"
+    )
+    supervisor = Supervisor([_child("deaf", tmp_path, script)])
+    await supervisor.start()
+    deadline = time.monotonic() + STATE_DEADLINE_S
+    while not pids.exists():
+        assert time.monotonic() < deadline, "the child never wrote its pids"
+        await asyncio.sleep(0.05)
+    child, helper = (int(pid) for pid in pids.read_text().split())
+    assert os.getsid(child) == child == os.getpgid(child) != os.getpgrp()
+    assert os.getpgid(helper) == child  # the helper is in the child's group, not ours
+    await supervisor.stop()  # SIGTERM ignored, then SIGKILL to the group after the 2 s stop timeout
+    assert supervisor.status["deaf"].state is State.STOPPED
+    while _running(helper):
+        assert time.monotonic() < deadline, "the child's helper outlived the group kill"
+        await asyncio.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -196,10 +196,21 @@ class CertificatePrinter:
         return done
 
     async def run(self, every_s: float = 5.0) -> None:
-        """Print as shipments arrive, until cancelled; a failing pass is logged and tried again."""
+        """Print as shipments arrive, until cancelled; a failing pass is logged and tried again.
+
+        Cancelled during a pass, it ends only once that pass has: the pass goes on in its worker
+        thread whatever happens to the task, on AuditCentral's connection, which whoever cancelled
+        closes next, and a connection closed while another thread runs a query on it is not safe.
+        """
         while True:
+            passing = asyncio.ensure_future(asyncio.to_thread(self.print_pending))
             try:
-                await asyncio.to_thread(self.print_pending)
+                await asyncio.shield(passing)
+            except asyncio.CancelledError:
+                await asyncio.wait([passing])
+                if not passing.cancelled():
+                    passing.exception()  # retrieved: the stop is what is reported
+                raise
             except (psycopg.Error, OSError, ValueError, LookupError) as err:
                 log.warning("audit.coc_pass_failed", error=f"{type(err).__name__}: {err}"[:500])
             await asyncio.sleep(every_s)

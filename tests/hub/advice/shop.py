@@ -9,7 +9,6 @@ due for calibration in 10 days, mt-1's in 200. SMART-ID holds the demo shop's pe
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from psycopg.conninfo import make_conninfo
 
 from smart import ledger
@@ -33,7 +31,7 @@ from smart.keys import KeyStore
 from smart.ledger import hub_store
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
-from smart.testing.plugin import app_password
+from smart.testing.plugin import fresh_database
 from tests.hub.maintenance.shop import REPO, certificate, meter, trusted
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -141,70 +139,64 @@ def _history(
 
 
 def make(postgres: BackgroundFloor, root: Path) -> Iterator[AdviceShop]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres.floor.database_url(name)
-    password = app_password(postgres)
-    hub_store.migrate(owner_url, app_password=password)
-    app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
-    keys = KeyStore(root / "keys")
-    ledger_dir = root / "ledger"
-    with ledger.NodeLog.open(ledger_dir, node="pt-1", keys=keys) as pt:
-        # this week 5 of 10 refused, 4 by one rule; the week before 1 of 10
-        _history(
-            pt,
-            rejects_before=["pt-uva-intensity"],
-            rejects_now=[
-                "pt-near-vision",
-                "pt-near-vision",
-                "pt-lot-expired",
-                "pt-near-vision",
-                "pt-near-vision",
-            ],
-            uva=PT_UVA,
-            late=PT_LATER,
+    with fresh_database(postgres) as fresh:
+        owner_url, password = fresh.url, fresh.app_password
+        hub_store.migrate(owner_url, app_password=password)
+        app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+        keys = KeyStore(root / "keys")
+        ledger_dir = root / "ledger"
+        with ledger.NodeLog.open(ledger_dir, node="pt-1", keys=keys) as pt:
+            # this week 5 of 10 refused, 4 by one rule; the week before 1 of 10
+            _history(
+                pt,
+                rejects_before=["pt-uva-intensity"],
+                rejects_now=[
+                    "pt-near-vision",
+                    "pt-near-vision",
+                    "pt-lot-expired",
+                    "pt-near-vision",
+                    "pt-near-vision",
+                ],
+                uva=PT_UVA,
+                late=PT_LATER,
+            )
+        with ledger.NodeLog.open(ledger_dir, node="mt-1", keys=keys) as mt:
+            # 3 of 10 both weeks, three different rules this week
+            _history(
+                mt,
+                rejects_before=["mt-a", "mt-b", "mt-c"],
+                rejects_now=["mt-field", "mt-bath", "mt-light"],
+                uva=MT_UVA,
+                late=MT_SAME,
+                light=MT_LIGHT,
+            )
+        hub_log = hub_store.HubLog.connect(
+            app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
         )
-    with ledger.NodeLog.open(ledger_dir, node="mt-1", keys=keys) as mt:
-        # 3 of 10 both weeks, three different rules this week
-        _history(
-            mt,
-            rejects_before=["mt-a", "mt-b", "mt-c"],
-            rejects_now=["mt-field", "mt-bath", "mt-light"],
-            uva=MT_UVA,
-            late=MT_SAME,
-            light=MT_LIGHT,
+        # MaintenanceHub's register, through its store: pt-1's meter due in 10 days, mt-1's in 200.
+        maintenance.migrate(owner_url)
+        equipment = maintenance.MaintenanceHub(
+            app_url,
+            ledger=ServiceNodeLog(ledger_dir, keys, node=maintenance.NODE),
+            schedule=schedule.Schedule.load(REPO / "contracts"),
+            stations=("pt-1", "mt-1"),
+            js=None,
+            verifiers=trusted(keys),
         )
-    hub_log = hub_store.HubLog.connect(
-        app_url, key=keys.signing_key("hub"), admin=keys.signing_key("ledger-admin")
-    )
-    # MaintenanceHub's register, through its store: pt-1's meter due in 10 days, mt-1's in 200.
-    maintenance.migrate(owner_url)
-    equipment = maintenance.MaintenanceHub(
-        app_url,
-        ledger=ServiceNodeLog(ledger_dir, keys, node=maintenance.NODE),
-        schedule=schedule.Schedule.load(REPO / "contracts"),
-        stations=("pt-1", "mt-1"),
-        js=None,
-        verifiers=trusted(keys),
-    )
-    for asset, station, days in (("UV-METER-1", "pt-1", 10), ("UV-METER-2", "mt-1", 200)):
-        equipment.register(meter(asset, station), actor="qm-anna")
-        equipment.record_calibration(
-            asset,
-            certificate(NOW - timedelta(days=30), next_due=(NOW + timedelta(days=days)).date()),
-            actor="qm-anna",
-        )
-    # SMART-ID's people, with their records and current credentials (the demo shop's).
-    smartid = SmartId(owner_url, key=keys.signing_key("smart-id"), ledger=SharedNodeLog(ledger_dir, keys))
-    demo_shop.enrol(smartid, NOW)
-    shop = AdviceShop(owner_url, app_url, keys, ledger_dir, hub_log, equipment, password)
-    shop.gather()
-    try:
-        yield shop
-    finally:
-        equipment.close()
-        hub_log.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for asset, station, days in (("UV-METER-1", "pt-1", 10), ("UV-METER-2", "mt-1", 200)):
+            equipment.register(meter(asset, station), actor="qm-anna")
+            equipment.record_calibration(
+                asset,
+                certificate(NOW - timedelta(days=30), next_due=(NOW + timedelta(days=days)).date()),
+                actor="qm-anna",
+            )
+        # SMART-ID's people, with their records and current credentials (the demo shop's).
+        smartid = SmartId(owner_url, key=keys.signing_key("smart-id"), ledger=SharedNodeLog(ledger_dir, keys))
+        demo_shop.enrol(smartid, NOW)
+        shop = AdviceShop(owner_url, app_url, keys, ledger_dir, hub_log, equipment, password)
+        shop.gather()
+        try:
+            yield shop
+        finally:
+            equipment.close()
+            hub_log.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import nats
-import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
@@ -42,7 +40,7 @@ from smart.node import records
 from smart.node.station import StationRuntime
 from smart.runtime import demo_shop
 from smart.runtime.background import BackgroundFloor
-from smart.testing.plugin import app_password, make_settings
+from smart.testing.plugin import fresh_database, make_settings
 from tests.node.conftest import Hub, agent_for, eventually
 from tests.node.test_job_walkthrough import (
     AT,
@@ -215,30 +213,24 @@ async def _walk(floor: BackgroundFloor, walked: Walked) -> None:
 
 @pytest.fixture(scope="package")
 def walked(postgres_floor: BackgroundFloor) -> Iterator[Walked]:
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
-    password = app_password(postgres_floor)
-    hub_store.migrate(owner_url, app_password=password)
-    work_module.migrate(owner_url)
-    app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
-    root = Path(tempfile.mkdtemp(prefix="smart-audit-"))
-    keys = KeyStore(root / "keys")
-    keys.signing_key("hub")
-    state = Walked(owner_url, app_url, keys, root / "hub-ledger", root)
-    floor = BackgroundFloor(make_settings(root / "floor", stations=6), postgres=False).start()
-    try:
-        asyncio.run(_walk(floor, state))
-    finally:
-        floor.stop()
-    try:
-        yield state
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_floor) as fresh:
+        owner_url, password = fresh.url, fresh.app_password
+        hub_store.migrate(owner_url, app_password=password)
+        work_module.migrate(owner_url)
+        app_url = make_conninfo(owner_url, user=hub_store.APP_ROLE, password=password)
+        root = Path(tempfile.mkdtemp(prefix="smart-audit-"))
+        keys = KeyStore(root / "keys")
+        keys.signing_key("hub")
+        state = Walked(owner_url, app_url, keys, root / "hub-ledger", root)
+        floor = BackgroundFloor(make_settings(root / "floor", stations=6), postgres=False).start()
+        try:
+            asyncio.run(_walk(floor, state))
+        finally:
+            floor.stop()
+        try:
+            yield state
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def when(offset_minutes: float) -> datetime:

@@ -116,6 +116,9 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
     index.migrate(hub_db.owner_url)
     central = AuditCentral(hub_db.app_url, log_key=key_store.verifying_key("hub"))
     printer = asyncio.create_task(printing.CertificatePrinter(central, shop="Demo NDT").run(every_s=0.5))
+    # What was printed is read on a connection of its own: the printer's passes use central's in a
+    # worker thread all along (one connection in two threads, as with the gathering's above).
+    audit = AuditCentral(hub_db.app_url, log_key=key_store.verifying_key("hub"))
     client_api = client_api_service.ClientApiServices(
         hub_db.app_url, keys=key_store, ledger_dir=tmp_path / "hub-ledger"
     )
@@ -191,7 +194,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
             assert (await pt.job("step", at=at(minutes * 15), **step))["allowed"], step
         assert (await pt.job("release", signer="op-7", at=at(200)))["allowed"]
         assert (await pt.job("handoff", at=at(201)))["state"] == "handed-off"
-        assert printing.certificates(central.conn) == []  # nothing shipped yet, nothing printed
+        assert printing.certificates(audit.conn) == []  # nothing shipped yet, nothing printed
         # the client's integration asks the API for the line's C of C: not printed yet, and it says so
         work.clients.add_client(
             ClientIn(code="OTHER", name="Other Aero", retention="7 years", nadcap_required=False),
@@ -224,23 +227,23 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
 
         def printed_at_hub() -> bool:
             gathering.gather_once()  # the hub gathers its services' logs (ClientManager's PO) all along
-            return printing.certificates(central.conn, po="PO-4411", line="1") != []
+            return printing.certificates(audit.conn, po="PO-4411", line="1") != []
 
         await eventually(printed_at_hub, what="the C of C printed at the hub", deadline_s=180)
-        (printed,) = printing.certificates(central.conn, po="PO-4411", line="1")
+        (printed,) = printing.certificates(audit.conn, po="PO-4411", line="1")
         assert (printed.station, printed.job, printed.client) == ("sr-1", "R-1", "AEROSPAR")
-        held = printing.stored(central.conn, printed.ledger_idx)
+        held = printing.stored(audit.conn, printed.ledger_idx)
         assert held is not None
         _, pdf, proof_bundle = held
         assert pdf.startswith(b"%PDF") and printed.proof_size > printed.ledger_idx
         code = _decoded_qr(pdf)
         assert code == printed.qr_text
-        proved = clientproof.check(proof_bundle, code, central.trust())
+        proved = clientproof.check(proof_bundle, code, audit.trust())
         assert proved.index == printed.ledger_idx
         text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
         assert "PO-4411 line 1" in text and "qm-1" in text and "Demo NDT" in text
         await asyncio.sleep(1.5)  # passes of the printer after it: still one certificate
-        assert len(printing.certificates(central.conn)) == 1
+        assert len(printing.certificates(audit.conn)) == 1
 
         # the client API (Business) serves the client that same PDF, as the Floor published it: its QR code
         # names the bundle packed with the parts
@@ -252,7 +255,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         assert served.status_code == 200 and served.headers["content-type"] == "application/pdf"
         assert served.content == pdf and served.headers["etag"] == f'"{printed.pdf_sha256}"'
         assert _decoded_qr(served.content) == printed.qr_text
-        assert clientproof.check(proof_bundle, _decoded_qr(served.content), central.trust()).index == (
+        assert clientproof.check(proof_bundle, _decoded_qr(served.content), audit.trust()).index == (
             printed.ledger_idx
         )
         refused = await api.get(coc_path, headers=theirs)  # never another client's
@@ -329,6 +332,7 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         printer.cancel()
         await asyncio.gather(printer, return_exceptions=True)
         central.close()
+        audit.close()
         await api.aclose()
         for task in publishing:
             task.cancel()

@@ -15,7 +15,6 @@ import contextlib
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from smart.runtime.background import BackgroundFloor
 from smart.testing.cli import invoke
 from smart.testing.logs import captured as logs_captured
 from smart.testing.patience import STATE_DEADLINE_S
-from smart.testing.plugin import make_settings
+from smart.testing.plugin import fresh_database, make_settings
 
 PASSWORD = "correct horse battery"
 
@@ -57,43 +56,38 @@ class Prepared:
 
 @pytest.fixture(scope="module")
 def prepared(postgres_floor: BackgroundFloor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_url = postgres_floor.floor.database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    owner_url = postgres_floor.floor.database_url(name)
-    root = Path(tmp_path_factory.mktemp("role-logins"))
-    settings = make_settings(root / "state", stations=1)
-    floor = BackgroundFloor(settings, postgres=False).start()
-    env = {
-        "SMART_STATE_DIR": str(settings.state_dir),
-        "SMART_DATABASE_URL": owner_url,
-        "SMART_LOG_LEVEL": "warning",
-    }
-    url_files = {role: root / f"{role.value}.url" for role in HubRole}
-    for role in (HubRole.FLOOR, HubRole.VAULT, HubRole.BUSINESS):  # the chart's migration step
-        done = invoke("hub", "migrate", "--role", role.value, "--url-file", str(url_files[role]), env=env)
-        assert done.exit_code == 0, done.output
-    watching = contextlib.ExitStack()
-    # Every failure a role's background work logs (a sweep, an index follower), at any level.
-    captured = watching.enter_context(logs_captured())
-    with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
-        owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
-    roles: dict[HubRole, HubServices] = {}
-    try:
-        for role in (HubRole.FLOOR, HubRole.VAULT, HubRole.BUSINESS):
-            url = url_files[role].read_text().strip()
-            own = settings.model_copy(update={"database_url": SecretStr(url)})
-            roles[role] = HubServices(own, role=role.value)
-            floor.run(roles[role].start(), timeout=STATE_DEADLINE_S)
-        yield Prepared(floor, owner_url, roles, url_files, captured)
-    finally:
-        for services in reversed(roles.values()):
-            floor.run(services.stop(), timeout=60)
-        watching.close()
-        floor.stop()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_floor) as fresh:
+        owner_url = fresh.url
+        root = Path(tmp_path_factory.mktemp("role-logins"))
+        settings = make_settings(root / "state", stations=1)
+        floor = BackgroundFloor(settings, postgres=False).start()
+        env = {
+            "SMART_STATE_DIR": str(settings.state_dir),
+            "SMART_DATABASE_URL": owner_url,
+            "SMART_LOG_LEVEL": "warning",
+        }
+        url_files = {role: root / f"{role.value}.url" for role in HubRole}
+        for role in (HubRole.FLOOR, HubRole.VAULT, HubRole.BUSINESS):  # the chart's migration step
+            done = invoke("hub", "migrate", "--role", role.value, "--url-file", str(url_files[role]), env=env)
+            assert done.exit_code == 0, done.output
+        watching = contextlib.ExitStack()
+        # Every failure a role's background work logs (a sweep, an index follower), at any level.
+        captured = watching.enter_context(logs_captured())
+        with Logins(owner_url) as owner_logins:  # adding a login stays with the owner
+            owner_logins.add("qm", PASSWORD, role=Role.ADMIN)
+        roles: dict[HubRole, HubServices] = {}
+        try:
+            for role in (HubRole.FLOOR, HubRole.VAULT, HubRole.BUSINESS):
+                url = url_files[role].read_text().strip()
+                own = settings.model_copy(update={"database_url": SecretStr(url)})
+                roles[role] = HubServices(own, role=role.value)
+                floor.run(roles[role].start(), timeout=STATE_DEADLINE_S)
+            yield Prepared(floor, owner_url, roles, url_files, captured)
+        finally:
+            for services in reversed(roles.values()):
+                floor.run(services.stop(), timeout=60)
+            watching.close()
+            floor.stop()
 
 
 def test_the_migration_step_writes_each_role_its_own_login_and_nothing_of_the_owners(
