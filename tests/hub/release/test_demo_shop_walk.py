@@ -204,10 +204,11 @@ async def test_the_demo_shop_po_is_released_through_the_hub_and_walked_from_rece
         other_po = order("PO-7000", line("1", serials=("OT-1",), quantity=1, flowdowns=(no_nadcap,)))
         work.clients.add_po(other_po.model_copy(update={"client": "OTHER"}), actor="qm-1")
 
-        def published_pos() -> set[str]:  # the Business hub knows a client by its published POs
-            return {r.key for r in feed.records(hub_db.app_url, "client-po")}
+        def published(kind: str) -> set[str]:  # the Business hub knows only what the Floor published
+            return {r.key for r in feed.records(hub_db.app_url, kind)}
 
-        await eventually(lambda: published_pos() >= {"PO-4411", "PO-7000"}, what="the POs published")
+        await eventually(lambda: published("client") >= {"AEROSPAR", "OTHER"}, what="the clients published")
+        await eventually(lambda: published("client-po") >= {"PO-4411", "PO-7000"}, what="the POs published")
         _, aerospar_key = client_api.credentials.create_key("AEROSPAR", actor="qm-1", label="ERP")
         _, other_key = client_api.credentials.create_key("OTHER", actor="qm-1")
         coc_path = "/api/v1/client/pos/PO-4411/lines/1/coc"
