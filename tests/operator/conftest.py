@@ -14,7 +14,6 @@ or an admission plugin says no, to see what the operator does when a cluster wri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import ssl as ssl_
 import threading
@@ -276,8 +275,17 @@ async def start_operator(
         settings = kopf.OperatorSettings()
         settings.watching.server_timeout = 1  # kmock's watch streams never end by themselves
         settings.watching.client_timeout = 2
-        task = asyncio.create_task(
-            kopf.operator(
+        # kopf, once its own tasks have stopped, waits 5 s for every task made on its loop after it
+        # started and then cancels them: it takes them for its handlers. The task that stops it (the
+        # test, or this fixture's finalizer, a task pytest-asyncio makes at teardown) is one of them,
+        # and it waits on kopf, so every stop took 5 s and ended by kopf cancelling the stopper.
+        # ``kopf.operator`` is kopf's spawn_tasks + run_tasks with the tasks that were there before
+        # it as the ones left alone; here that set also takes the task that stops it.
+        not_kopfs: set[asyncio.Task[Any]] = set()
+
+        async def run() -> None:
+            not_kopfs.update(asyncio.all_tasks())
+            tasks = await kopf.spawn_tasks(
                 clusterwide=not namespaces,
                 namespaces=namespaces or (),
                 standalone=True,
@@ -287,13 +295,17 @@ async def start_operator(
                 registry=handlers.registry(),
                 liveness_endpoint=liveness,
             )
-        )
+            await kopf.run_tasks(tasks, ignored=not_kopfs)
+
+        task = asyncio.create_task(run())
         await asyncio.wait_for(ready.wait(), 60)
 
         async def stop_operator() -> None:
+            stopper = asyncio.current_task()
+            assert stopper is not None
+            not_kopfs.add(stopper)
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):  # kopf ends its own task on the stop flag
-                await asyncio.wait_for(task, 30)
+            await asyncio.wait_for(task, 30)
 
         api = Api(url or str(kmock.url), stop_operator, task, ssl)
         running.append(api)

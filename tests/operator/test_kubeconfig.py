@@ -167,8 +167,10 @@ async def tls_cluster(
 
 @pytest.mark.parametrize("tls_cluster", ["token", "client-certificate", "exec-plugin"], indirect=True)
 async def test_operator_works_with_inline_ca_data_and_a_token_or_a_client_certificate(
-    start_operator: Starter,
+    # The cluster first: set up before the operator, it goes after it (fixtures end in reverse
+    # order), and the operator's stop does not wait on watch streams cut by a server already gone.
     tls_cluster: tuple[VersionedEmulator, str, Pki],
+    start_operator: Starter,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,

@@ -19,13 +19,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from starlette.routing import Match
 
 from smart import style
 from smart.hub.vault.logins import Logins
@@ -71,6 +72,25 @@ def settle_for_serving() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def answers(app: FastAPI, method: str, path: str) -> bool:
+    """Whether a route of ``app`` answers ``method path``, asked the way its router dispatches one.
+
+    Each route is asked to match a request (Starlette's ``BaseRoute.matches``) rather than read
+    for a ``path``: since FastAPI 0.165 an included router is one route of its own, with no path,
+    whose routes match through it under the prefix it was included with. A route on the path for
+    other methods only (a partial match) does not answer.
+    """
+    request: dict[str, Any] = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
+    return any(route.matches(dict(request))[0] is Match.FULL for route in app.router.routes)
 
 
 def create_app(
@@ -137,7 +157,7 @@ def create_app(
             request, "status.html", {"page": f"{title} — floor status", "status": current, "login": login}
         )
 
-    if not any(isinstance(route, APIRoute) and route.path == "/" for route in app.routes):
+    if not answers(app, "GET", "/"):
 
         @app.get("/", include_in_schema=False)
         async def home() -> RedirectResponse:
