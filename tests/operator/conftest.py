@@ -305,7 +305,7 @@ async def start_operator(
             assert stopper is not None
             not_kopfs.add(stopper)
             stop.set()
-            await asyncio.wait_for(task, 30)
+            await asyncio.wait_for(task, STATE_DEADLINE_S)  # well under 1 s idle; far longer loaded
 
         api = Api(url or str(kmock.url), stop_operator, task, ssl)
         running.append(api)
