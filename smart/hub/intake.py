@@ -345,12 +345,12 @@ class LedgerIntake:
 
     async def _witness(self, station: str) -> str:
         try:
-            signed = await asyncio.to_thread(self.hub_log.checkpoint)
-            old_size = await asyncio.to_thread(self._last_cosigned_size, station)
+            # On the intake's one database thread, as every other use of its connection: the round
+            # asks all stations at once, and their reads must not share the connection across threads.
+            signed = await self._db(self.hub_log.checkpoint)
+            old_size = await self._db(self._last_cosigned_size, station)
             size = signed.checkpoint.size
-            proof = (
-                await asyncio.to_thread(self.hub_log.consistency_proof, old_size, size) if old_size else []
-            )
+            proof = await self._db(self.hub_log.consistency_proof, old_size, size) if old_size else []
         except CheckpointError as err:
             return f"no checkpoint: {err}"
         answer = await self._ask(station, witnessing.WitnessRequest(signed.text(), old_size, tuple(proof)))
