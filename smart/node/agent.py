@@ -377,13 +377,17 @@ class NodeAgent:
 
     async def _watch_contracts(self, bucket: KeyValue) -> None:
         watcher = await bucket.watch(subjects.contract_key_filter(self.station), include_history=False)
-        async for update in watcher:
-            if update is None:  # end of the initial values
-                continue
-            deleted = update.operation in ("DEL", "PURGE")
-            self.apply_contract_value(
-                update.key, int(update.revision or 0), None if deleted else update.value
-            )
+        try:
+            async for update in watcher:
+                if update is None:  # end of the initial values
+                    continue
+                deleted = update.operation in ("DEL", "PURGE")
+                self.apply_contract_value(
+                    update.key, int(update.revision or 0), None if deleted else update.value
+                )
+        finally:  # on the agent's stop: the watch's consumer and its heartbeat tasks end with it
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
 
     # -- heartbeats and ledger shipping ------------------------------------------------------
 
