@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from smart import settings as smart_settings
+from smart.bus.at_once import HubUnreachable
 from smart.contracts import crds as crd_files
 from smart.contracts import manifests
 from smart.contracts.models import SmartContract
+
+T = TypeVar("T")
 
 contract_app = typer.Typer(help="Check and compare SmartContract files offline.", no_args_is_help=True)
 
@@ -199,14 +203,23 @@ def apply(
             else None
         )
         applied = asyncio.run(
-            driver.apply([item.manifest for item in loaded], settings, author=author, bootstrap=seeding)
+            driver.apply(
+                [item.manifest for item in loaded], settings, author=author, bootstrap=seeding, waiting=True
+            )
         )
+    except HubUnreachable as err:  # said at once: where it tried (host:port) and that nothing changed
+        typer.echo(f"smart apply: {err}", err=True)
+        raise typer.Exit(1) from err
     except approval.ApprovalRefused as err:
         typer.echo(f"smart apply: {err}; nothing applied", err=True)
         raise typer.Exit(1) from err
-    except OSError as err:
+    except OSError as err:  # after the floor answered: some manifests may be stored, smart get shows which
         where = driver.nats_address(settings)
-        typer.echo(f"smart apply: cannot reach the hub NATS at {where}: {err}", err=True)
+        typer.echo(
+            f"smart apply: the hub NATS at {where} went away during the apply ({type(err).__name__}); "
+            "smart get contracts shows what was stored",
+            err=True,
+        )
         raise typer.Exit(1) from err
     for item in applied:
         typer.echo(f"{item.kind.lower()}/{item.name} {item.outcome}")
@@ -229,7 +242,7 @@ def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
     if kind is None:
         typer.echo("smart get: expected contracts or stations", err=True)
         raise typer.Exit(2)
-    records = asyncio.run(driver.get(kind, smart_settings.load()))
+    records = _at_once("smart get", driver.get(kind, smart_settings.load(), waiting=True))
     if kind == "contract":
         typer.echo(f"{'NAME':<28} {'REVISION':<14} {'STATIONS':<9} READY")
         for record in records:
@@ -248,10 +261,41 @@ def get(what: str = typer.Argument(..., help="contracts or stations")) -> None:
             typer.echo(f"{meta['name']:<12} {spec['process']:<22} {labels}")
 
 
-def _hub_database(settings: smart_settings.Settings) -> str:
-    from smart.hub.services import HubServices
+def _at_once(command: str, call: Coroutine[Any, Any, T]) -> T:
+    """``call``'s result, or (no floor answered its one try) one line saying where and exit 1."""
+    try:
+        return asyncio.run(call)
+    except HubUnreachable as err:
+        typer.echo(f"{command}: {err}", err=True)
+        raise typer.Exit(1) from err
 
+
+def _hub_database(settings: smart_settings.Settings) -> str:
+    """The hub database as its app role; a floor's state without that role's password is refused.
+
+    The password is the floor's (``smart up`` made it): reading it must not make one, which no
+    database knows and would be left behind in the state directory by a command that only reads.
+    """
+    from smart.hub.services import APP_PASSWORD_FILE, HubServices
+
+    password = settings.secrets_directory / APP_PASSWORD_FILE
+    if not password.exists():
+        raise ValueError(
+            f"no hub database here: {password} is missing "
+            f"(run `smart up` with state dir {settings.state_dir})"
+        )
     return HubServices(settings).app_database_url()
+
+
+def _database_address(url: str) -> str:
+    """A PostgreSQL URL or conninfo as host and port, for what a person reads: never its password."""
+    import psycopg.conninfo
+
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(an unreadable database URL)"
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
 
 
 @contract_app.command("history")
@@ -269,7 +313,8 @@ def history_command(
     from smart.hub.compliance import service
 
     settings = smart_settings.load()
-    records = {r.contract: r for r in asyncio.run(driver.approval_records(settings))}
+    found_records = _at_once("smart contract history", driver.approval_records(settings, waiting=True))
+    records = {r.contract: r for r in found_records}
     if name not in records:
         typer.echo(f"smart contract history: no contract {name} on this floor", err=True)
         raise typer.Exit(1)
@@ -322,7 +367,21 @@ def at_command(
         typer.echo(f"smart contract at: {err}", err=True)
         raise typer.Exit(2) from err
     settings = smart_settings.load()
-    with psycopg.connect(_hub_database(settings), autocommit=True) as conn:
+    try:
+        url = _hub_database(settings)
+    except ValueError as err:
+        typer.echo(f"smart contract at: {err}; nothing changed", err=True)
+        raise typer.Exit(1) from err
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as err:  # said at once: where it tried (host:port) and nothing changed
+        typer.echo(
+            f"smart contract at: the hub database at {_database_address(url)} did not answer or refused "
+            f"the sign-in ({type(err).__name__}); nothing changed. Start the floor (smart up) and try again",
+            err=True,
+        )
+        raise typer.Exit(1) from err
+    with conn:
         found = service.in_force_with_rules(conn, station, moment)
     if as_json:
         typer.echo(

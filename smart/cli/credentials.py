@@ -6,14 +6,15 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-import nats
 import typer
+from nats.aio.client import Client as NatsClient
 
 from smart import logs
 from smart import settings as smart_settings
 from smart.access import distribution
 from smart.access.credential import Credential, Kind, Refusal, parse_scope
 from smart.access.verify import Verifier
+from smart.bus import at_once
 from smart.cli.people import default_actor, fail, vault
 from smart.hub.vault import publish as vault_publish
 from smart.hub.vault.service import hub_nats_url
@@ -165,7 +166,17 @@ def standing(employee_id: str = typer.Argument(...)) -> None:
 
 
 async def _mirrored_verifier(url: str, skew: timedelta) -> Verifier:
-    client = await nats.connect(url)
+    try:  # a station's leaf, as it stands: one try, its user-less sign-in
+        client = await at_once.connect(
+            url,
+            name="smart-credentials-verify",
+            signin={},
+            what="the NATS",
+            who="this command's",
+            advice="Start the floor (smart up) or name another --nats",
+        )
+    except at_once.HubUnreachable as err:
+        raise fail("credentials verify", err) from err
     try:
         return await distribution.station_verifier(client.jetstream(), clock_skew=skew)
     finally:
@@ -204,6 +215,22 @@ def verify(
     )
 
 
+async def _publish_nats(settings: smart_settings.Settings, nats_url: str | None) -> NatsClient:
+    """The hub NATS (``--nats`` signs in as the settings' driver too), tried once, exit 1 if none."""
+    url = nats_url or hub_nats_url(settings)
+    try:
+        return await at_once.connect(
+            url,
+            name="smart-credentials-publish",
+            signin=settings.hub_nats_signin(),
+            what="the hub NATS",
+            who="the driver's",
+            advice="Start the floor (smart up) and try again",
+        )
+    except at_once.HubUnreachable as err:
+        raise fail("credentials publish", err) from err
+
+
 @app.command("publish")
 def publish(
     nats_url: str | None = typer.Option(None, "--nats", help="The hub NATS [settings]."),
@@ -220,7 +247,7 @@ def publish(
     settings = smart_settings.load()
 
     async def look() -> vault_publish.Preview:
-        client = await nats.connect(nats_url or hub_nats_url(settings), **settings.hub_nats_signin())
+        client = await _publish_nats(settings, nats_url)
         try:
             with vault(settings) as smartid:
                 return await vault_publish.preview(smartid, client.jetstream(), settings.station_ids)
@@ -228,7 +255,7 @@ def publish(
             await client.close()
 
     async def run() -> vault_publish.Published:
-        client = await nats.connect(nats_url or hub_nats_url(settings), **settings.hub_nats_signin())
+        client = await _publish_nats(settings, nats_url)
         try:
             with vault(settings) as smartid:
                 return await vault_publish.publish(smartid, client.jetstream(), settings.station_ids)

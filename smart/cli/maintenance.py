@@ -20,7 +20,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import psycopg
 import typer
 
@@ -55,14 +54,7 @@ async def _hub() -> AsyncIterator[maintenance_store.MaintenanceHub]:
         await asyncio.to_thread(maintenance_store.migrate, url)
     except (ValueError, psycopg.Error) as err:
         raise work_cli._fail(f"cannot reach the hub database: {err}") from err
-    try:
-        connection = await nats.connect(
-            settings.hub_nats_url(), name="smart-maintenance", connect_timeout=5, **settings.hub_nats_signin()
-        )
-    except Exception as err:  # nats-py raises several kinds when no server answers
-        raise work_cli._fail(
-            f"the hub NATS does not answer ({type(err).__name__}); is `smart up` running?"
-        ) from err
+    connection = await work_cli.hub_nats(settings, name="smart-maintenance")
     js = connection.jetstream()
     hub = maintenance_store.MaintenanceHub(
         url,

@@ -19,12 +19,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import nats
 import psycopg
 import typer
 
 from smart import settings as smart_settings
-from smart.cli.work import _fail, _load, _logs, _print, actor
+from smart.cli.work import _fail, _load, _logs, _print, actor, hub_nats
 from smart.hub import means as means_services
 from smart.hub.clients.importing import Format
 from smart.hub.clients.store import Refused
@@ -33,7 +32,7 @@ from smart.hub.qa.models import CapaIn, DispositionIn
 from smart.hub.standards.models import ProcedureIn, RevisionIn, SpecRevisionIn
 from smart.hub.standards.store import APPROVE
 from smart.hub.vault import training_matrix
-from smart.hub.vault.service import hub_nats_url, open_smartid
+from smart.hub.vault.service import open_smartid
 from smart.keys import KeyStore
 from smart.settings import Settings
 
@@ -53,9 +52,7 @@ async def _means(settings: Settings | None = None) -> AsyncIterator[means_servic
         means_services.migrate(url)
     except (ValueError, psycopg.Error) as err:
         raise _fail(f"cannot reach the hub database: {err}") from err
-    connection = await nats.connect(
-        hub_nats_url(settings), name="smart-means-cli", connect_timeout=5, **settings.hub_nats_signin()
-    )
+    connection = await hub_nats(settings, name="smart-means-cli")
     with open_smartid(settings) as smartid:
         services = means_services.MeansServices(
             url,

@@ -21,14 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import psycopg
 import typer
 import yaml
+from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ValidationError
 
 from smart import logs
 from smart import settings as smart_settings
+from smart.bus import at_once
 from smart.hub import work as work_services
 from smart.hub.clients import importing
 from smart.hub.clients.models import ClientIn, Outcome, PurchaseOrderIn, ReviewIn
@@ -67,6 +68,25 @@ def actor() -> str:
 def _fail(err: Exception | str) -> typer.Exit:
     typer.echo(f"refused: {err}", err=True)
     return typer.Exit(1)
+
+
+async def hub_nats(settings: Settings, *, name: str) -> NatsClient:
+    """The hub NATS, tried once: a person waits on the command, not on nats-py's retries.
+
+    No answer, or a refused sign-in, is one line naming host and port (never the URL's password)
+    and that nothing changed, and exit 1 (:class:`~smart.bus.at_once.HubUnreachable`).
+    """
+    try:
+        return await at_once.connect(
+            hub_nats_url(settings),
+            name=name,
+            signin=settings.hub_nats_signin(),
+            what="the hub NATS",
+            who="the driver's",
+            advice="Start the floor (smart up) and try again",
+        )
+    except at_once.HubUnreachable as err:
+        raise _fail(err) from err
 
 
 @contextmanager
@@ -250,12 +270,7 @@ def po_release(po: str, line: str) -> None:
 async def _release(
     settings: Settings, clients: ClientManager, travelers: Travelers, po: str, line: str
 ) -> release_store.Released:
-    try:
-        connection = await nats.connect(
-            hub_nats_url(settings), name="smart-po-release", connect_timeout=5, **settings.hub_nats_signin()
-        )
-    except Exception as err:  # nats-py raises several kinds when no server answers
-        raise _fail(f"the hub NATS does not answer ({type(err).__name__}); is `smart up` running?") from err
+    connection = await hub_nats(settings, name="smart-po-release")
     try:
         handoff = release_store.HandoffRelease(
             smart_settings.database_url(settings),

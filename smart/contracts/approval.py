@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -45,6 +44,7 @@ from smart.access import distribution as access_distribution
 from smart.access.credential import Credential, Kind, Refusal
 from smart.access.verify import Verifier
 from smart.bus import buckets
+from smart.bus.at_once import HubUnreachable
 from smart.contracts import bundle
 from smart.contracts.models import ApprovalPolicy, SmartContract
 from smart.keys import KeyFileError, KeyStore
@@ -69,8 +69,11 @@ class ApprovalRefused(ValueError):
     """An approval that cannot count; the message says what is wrong, and nothing was changed."""
 
 
-class FloorUnreachable(ApprovalRefused):
+class FloorUnreachable(ApprovalRefused, HubUnreachable):
     """No floor took the approval: where it was sent did not answer, before anything was read or written.
+
+    The hub's refusal to any command a person waits on (:class:`~smart.bus.at_once.HubUnreachable`),
+    said for an approval: a caller handling either takes it.
 
     The CLI and the hub's approval page say it at once (one try, never nats-py's two minutes of
     retries) and name where they tried by host and port only, never a URL's password. ``advice``
@@ -80,30 +83,11 @@ class FloorUnreachable(ApprovalRefused):
 
     def __init__(self, said: str, *, where: str, advice: str) -> None:
         self.said, self.where, self.advice = said, where, advice
-        super().__init__(f"no floor took the approval: {said}; nothing was approved. {advice}")
+        ValueError.__init__(self, f"no floor took the approval: {said}; nothing was approved. {advice}")
 
     def advising(self, more: str) -> FloorUnreachable:
         """The same refusal with ``more`` to do (the caller's own way to reach another floor)."""
         return FloorUnreachable(self.said, where=self.where, advice=f"{self.advice}; {more}")
-
-
-def address(url: str, *, default_port: int) -> str:
-    """Where ``url`` (one server or several, comma-separated) points: host and port, never user or password.
-
-    A chart's hub NATS URL carries the driver's password; a refusal naming where it tried must
-    not print it (to a terminal, a page, a log).
-    """
-    found = []
-    for one in url.split(","):
-        parts = urlsplit(one.strip() if "//" in one else f"//{one.strip()}")
-        host = parts.hostname or "?"
-        try:
-            port = parts.port or default_port
-        except ValueError:  # not a port at all: say so rather than echo what followed the colon
-            port = None
-        host = f"[{host}]" if ":" in host else host
-        found.append(f"{host}:{port}" if port is not None else f"{host}:(no port)")
-    return ", ".join(found)
 
 
 def spec_revision(contract: SmartContract) -> str:

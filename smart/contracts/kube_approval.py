@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import urllib3.exceptions
 
+from smart.bus import at_once
 from smart.contracts import approval
 from smart.contracts.models import GROUP, VERSION, SmartContract
 
@@ -68,7 +69,7 @@ def _never_connected(err: Exception) -> bool:
 
 def _unreachable(api: Any, err: Exception) -> approval.FloorUnreachable:
     """The API server did not answer before a ContractApproval was created: nothing was approved."""
-    where = approval.address(str(api.api_client.configuration.host), default_port=443)
+    where = at_once.address(str(api.api_client.configuration.host), default_port=443)
     return approval.FloorUnreachable(
         f"the Kubernetes API server at {where} did not answer ({type(err).__name__})",
         where=where,

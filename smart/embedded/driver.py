@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import nats
-import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -26,7 +25,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from smart import ledger
-from smart.bus import buckets
+from smart.bus import at_once, buckets
 from smart.contracts import approval, distribution, manifests, reconcile, semantics
 from smart.contracts.manifests import Manifest
 from smart.contracts.models import SmartContract, SmartContractStatus, Station
@@ -68,6 +67,7 @@ async def apply(
     *,
     author: str | None = None,
     bootstrap: approval.Bootstrap | None = None,
+    waiting: bool = False,
 ) -> list[Applied]:
     """Store stations, then deploy every contract (new and stored) over all known stations.
 
@@ -75,15 +75,17 @@ async def apply(
     a bad one raises :class:`~smart.contracts.approval.ApprovalRefused` before anything is stored.
     A contract's first revision waits for a second person like any change, except on ``bootstrap``:
     the floor's first seeding, refused (changing nothing) on a floor seeded before, recorded as
-    ``contract.bootstrapped`` per contract, and marking the floor seeded.
+    ``contract.bootstrapped`` per contract, and marking the floor seeded. A person ``waiting`` on it
+    gets one try at the hub NATS (:func:`connect_at_once`): no floor raises
+    :class:`~smart.bus.at_once.HubUnreachable` before anything is stored.
     """
-    if bootstrap is not None and await _seeded(settings):
+    if bootstrap is not None and await _seeded(settings, waiting=waiting):
         raise approval.ApprovalRefused(
             "this floor was seeded before: a bootstrap happens once, on the first start; "
             "a contract's first revision now waits for a second person (smart contract approve)"
         )
     keys = KeyStore(settings.key_directory)
-    connection = await nats.connect(hub_url(settings), name="smart-apply", **settings.hub_nats_signin())
+    connection = await _connect(settings, name="smart-apply", waiting=waiting)
     log_ = ledger.NodeLog.open(settings.state_dir / "ledger", node=LEDGER_NODE, keys=keys)
     try:
         key = keys.signing_key("hub")
@@ -175,51 +177,37 @@ async def apply(
         await connection.close()
 
 
-#: A person waits on an approval (a terminal, a hub page): one try at the hub NATS, a refusal or no
-#: answer said at once. nats-py's defaults retry a first connection 60 times, 2 s apart. A closed
-#: port refuses at once; the timeout is for a host that drops packets, and leaves a loaded floor's
-#: handshake room (both cores busy).
-AT_ONCE: dict[str, Any] = {
-    "allow_reconnect": False,
-    "max_reconnect_attempts": 1,
-    "reconnect_time_wait": 0.1,
-    "connect_timeout": 10,
-}
-#: The hub NATS's port when its URL names none (nats-py's too).
-NATS_PORT = 4222
+#: What a person whose command found no floor does next (each caller may add its own way).
+START_THE_FLOOR = "Start the floor (smart up) and try again"
 
 
 def nats_address(settings: Settings) -> str:
     """The hub NATS as host and port, for what a person reads: never the URL's password."""
-    return approval.address(hub_url(settings), default_port=NATS_PORT)
+    return at_once.address(hub_url(settings), default_port=at_once.NATS_PORT)
 
 
 async def connect_at_once(settings: Settings, *, name: str) -> NatsClient:
-    """The driver's connection to the hub NATS, tried once; no floor there raises ``FloorUnreachable``.
+    """The driver's connection to the hub NATS, tried once; no floor there raises ``HubUnreachable``.
 
-    ``smart contract approve`` and the hub's approval page both come through here (via
-    :func:`approve`), so both say at once where they tried and that nothing was approved.
+    For what a person waits on (``smart apply``, ``get``, ``contract approve|history``, the hub's
+    approval page): each says at once where it tried and that nothing changed. What runs for
+    days (``smart up``'s start hook) keeps nats-py's retries (:func:`_connect`).
     """
-    connected = False
+    return await at_once.connect(
+        hub_url(settings),
+        name=name,
+        signin=settings.hub_nats_signin(),
+        what="the embedded floor's NATS",
+        who="the driver's",
+        advice=START_THE_FLOOR,
+    )
 
-    async def said(err: Exception) -> None:
-        # nats-py's own callback prints a traceback per try; until connected, the refusal says it once.
-        if connected:
-            log.warning("hub_nats.error", client=name, error=f"{type(err).__name__}: {err}"[:200])
 
-    try:
-        connection = await nats.connect(
-            hub_url(settings), name=name, error_cb=said, **AT_ONCE, **settings.hub_nats_signin()
-        )
-    except (OSError, nats.errors.Error) as err:  # nothing listens, or it refused the driver's sign-in
-        raise approval.FloorUnreachable(
-            f"the embedded floor's NATS at {nats_address(settings)} did not answer or refused the "
-            f"driver's sign-in ({type(err).__name__})",
-            where=nats_address(settings),
-            advice="Start the floor (smart up) and approve again",
-        ) from err
-    connected = True
-    return connection
+async def _connect(settings: Settings, *, name: str, waiting: bool) -> NatsClient:
+    """The driver's connection: one try when a person is ``waiting``, else nats-py's retries."""
+    if waiting:
+        return await connect_at_once(settings, name=name)
+    return await nats.connect(hub_url(settings), name=name, **settings.hub_nats_signin())
 
 
 async def approve(name: str, revision: str, token: str, settings: Settings) -> list[Applied]:
@@ -232,7 +220,12 @@ async def approve(name: str, revision: str, token: str, settings: Settings) -> l
     at once (a person is waiting), before anything is read or written.
     """
     keys = KeyStore(settings.key_directory)
-    connection = await connect_at_once(settings, name="smart-approve")
+    try:
+        connection = await connect_at_once(settings, name="smart-approve")
+    except at_once.HubUnreachable as err:
+        raise approval.FloorUnreachable(
+            err.said, where=err.where, advice="Start the floor (smart up) and approve again"
+        ) from err.__cause__
     try:
         kv = await _manifests_bucket(connection)
         stored = {r["manifest"]["metadata"]["name"]: r for r in await _records(kv, "contract")}
@@ -271,9 +264,9 @@ def _full_revision(record: approval.Record | None, given: str) -> str:
     return known[0]
 
 
-async def approval_records(settings: Settings) -> list[approval.Record]:
+async def approval_records(settings: Settings, *, waiting: bool = False) -> list[approval.Record]:
     """Every contract's revisions, authors and approvals (PolicyCentral's history)."""
-    connection = await nats.connect(hub_url(settings), name="smart-history", **settings.hub_nats_signin())
+    connection = await _connect(settings, name="smart-history", waiting=waiting)
     try:
         return await approval.KvApprovalStore(await approval.bucket(connection.jetstream())).all()
     finally:
@@ -306,9 +299,9 @@ def _record(manifest: Manifest, status: SmartContractStatus | None) -> bytes:
     return json.dumps({"manifest": body, "status": shown}, sort_keys=True).encode()
 
 
-async def get(kind: str, settings: Settings) -> list[dict[str, Any]]:
+async def get(kind: str, settings: Settings, *, waiting: bool = False) -> list[dict[str, Any]]:
     """Stored contracts or stations with their status (``kind``: contract or station)."""
-    connection = await nats.connect(hub_url(settings), name="smart-get", **settings.hub_nats_signin())
+    connection = await _connect(settings, name="smart-get", waiting=waiting)
     try:
         return await _records(await _manifests_bucket(connection), kind)
     finally:
@@ -352,9 +345,9 @@ async def load_contracts(settings: Settings, directory: Path) -> list[Applied]:
     return applied
 
 
-async def _seeded(settings: Settings) -> bool:
+async def _seeded(settings: Settings, *, waiting: bool = False) -> bool:
     """Seeded before: the marker is there, or (a floor from before the marker) contracts are stored."""
-    connection = await nats.connect(hub_url(settings), name="smart-seed", **settings.hub_nats_signin())
+    connection = await _connect(settings, name="smart-seed", waiting=waiting)
     try:
         kv = await _manifests_bucket(connection)
         try:
