@@ -102,19 +102,25 @@ class Feed:
         )
 
     def carry(self) -> list[tuple[str, str]]:
-        """One pass of the Floor's publisher, then Business's feed until it keeps what was sent."""
+        """One pass of the Floor's publisher, then Business's feed until it keeps what was sent.
+
+        Kept means a later stream message than the one Business held for that key before the pass:
+        a record published again moments after the last time (a rename) is not taken for the old one.
+        """
 
         async def carried() -> list[tuple[str, str]]:
             floor, business = await self._signed_in(HubRole.FLOOR), await self._signed_in(HubRole.BUSINESS)
             try:
-                started = time.time()
+                before = await asyncio.to_thread(self.kept)
                 sent = await self.views.publish_once(floor.jetstream())
-                wanted = set(sent)
                 keeper = asyncio.create_task(feed.BusinessFeed(business.jetstream(), self.business_url).run())
                 try:
                     deadline = time.monotonic() + STATE_DEADLINE_S
-                    while not wanted <= await asyncio.to_thread(self.kept_since, started):
-                        assert time.monotonic() < deadline, f"Business did not keep {wanted}"
+                    while True:
+                        kept = await asyncio.to_thread(self.kept)
+                        if all(kept.get(one, 0) > before.get(one, 0) for one in sent):
+                            break
+                        assert time.monotonic() < deadline, f"Business did not keep {sent}"
                         await asyncio.sleep(0.05)
                 finally:
                     keeper.cancel()
@@ -126,13 +132,11 @@ class Feed:
 
         return self.bus.run(carried(), timeout=STATE_DEADLINE_S + 30)
 
-    def kept_since(self, started: float) -> set[tuple[str, str]]:
+    def kept(self) -> dict[tuple[str, str], int]:
+        """Each record Business keeps, with the feed stream's sequence of the message it came in."""
         with psycopg.connect(self.business_url, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT kind, key FROM published.records WHERE published_at >= to_timestamp(%s)",
-                (started - 1,),
-            ).fetchall()
-        return {(str(kind), str(key)) for kind, key in rows}
+            rows = conn.execute("SELECT kind, key, feed_seq FROM published.records").fetchall()
+        return {(str(kind), str(key)): int(seq) for kind, key, seq in rows}
 
 
 @dataclass
