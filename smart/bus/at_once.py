@@ -62,6 +62,10 @@ def address(url: str, *, default_port: int) -> str:
     return ", ".join(found)
 
 
+#: What a person does when the floor did not answer a command they typed.
+START_THE_FLOOR = "Start the floor (smart up) and try again"
+
+
 async def connect(
     url: str, *, name: str, signin: Mapping[str, Any], what: str, who: str, advice: str
 ) -> NatsClient:

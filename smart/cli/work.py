@@ -83,7 +83,7 @@ async def hub_nats(settings: Settings, *, name: str) -> NatsClient:
             signin=settings.hub_nats_signin(),
             what="the hub NATS",
             who="the driver's",
-            advice="Start the floor (smart up) and try again",
+            advice=at_once.START_THE_FLOOR,
         )
     except at_once.HubUnreachable as err:
         raise _fail(err) from err

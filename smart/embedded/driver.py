@@ -177,10 +177,6 @@ async def apply(
         await connection.close()
 
 
-#: What a person whose command found no floor does next (each caller may add its own way).
-START_THE_FLOOR = "Start the floor (smart up) and try again"
-
-
 def nats_address(settings: Settings) -> str:
     """The hub NATS as host and port, for what a person reads: never the URL's password."""
     return at_once.address(hub_url(settings), default_port=at_once.NATS_PORT)
@@ -199,7 +195,7 @@ async def connect_at_once(settings: Settings, *, name: str) -> NatsClient:
         signin=settings.hub_nats_signin(),
         what="the embedded floor's NATS",
         who="the driver's",
-        advice=START_THE_FLOOR,
+        advice=at_once.START_THE_FLOOR,
     )
 
 

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from smart import style
 from smart.hub.vault.logins import Logins
@@ -74,8 +74,8 @@ def settle_for_serving() -> None:
     gc.freeze()
 
 
-def answers(app: FastAPI, method: str, path: str) -> bool:
-    """Whether a route of ``app`` answers ``method path``, asked the way its router dispatches one.
+def routes_answering(app: FastAPI, method: str, path: str) -> list[BaseRoute]:
+    """The routes of ``app`` that answer ``method path``, asked the way its router dispatches one.
 
     Each route is asked to match a request (Starlette's ``BaseRoute.matches``) rather than read
     for a ``path``: since FastAPI 0.165 an included router is one route of its own, with no path,
@@ -90,7 +90,12 @@ def answers(app: FastAPI, method: str, path: str) -> bool:
         "query_string": b"",
         "headers": [],
     }
-    return any(route.matches(dict(request))[0] is Match.FULL for route in app.router.routes)
+    return [route for route in app.router.routes if route.matches(dict(request))[0] is Match.FULL]
+
+
+def answers(app: FastAPI, method: str, path: str) -> bool:
+    """Whether a route of ``app`` answers ``method path`` (:func:`routes_answering`)."""
+    return bool(routes_answering(app, method, path))
 
 
 def create_app(

@@ -17,21 +17,13 @@ from smart.testing.patience import STATE_DEADLINE_S
 from tests.hub.conftest import HubDatabase
 
 
-def _waiting_on_a_lock(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
-    """The printer's queries (its own connection's and its index follower's) waiting on a lock."""
+def _printer_queries(conn: psycopg.Connection[tuple[Any, ...]], *, state: str) -> int:
+    """The printer's queries (its own connection's and its index follower's) in ``state``:
+    ``waiting`` on a lock, or ``active`` at all."""
+    condition = "wait_event_type = 'Lock'" if state == "waiting" else "state = 'active'"
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND usename = %s AND wait_event_type = 'Lock'",
-        (hub_store.APP_ROLE,),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _running(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND usename = %s AND state = 'active'",
+        f" AND usename = %s AND {condition}",
         (hub_store.APP_ROLE,),
     ).fetchone()
     assert row is not None
@@ -51,16 +43,16 @@ async def test_a_printer_cancelled_mid_pass_returns_once_the_pass_is_over(
         task = asyncio.create_task(printing.CertificatePrinter(central, shop="Demo NDT").run(every_s=0.1))
         with psycopg.connect(hub_db.owner_url, autocommit=True) as watcher:
             deadline = asyncio.get_running_loop().time() + STATE_DEADLINE_S
-            while not _waiting_on_a_lock(watcher):
+            while not _printer_queries(watcher, state="waiting"):
                 assert asyncio.get_running_loop().time() < deadline, "the pass never reached the lock"
                 await asyncio.sleep(0.05)
             task.cancel()
             for _ in range(10):
                 await asyncio.sleep(0.02)
-            assert _waiting_on_a_lock(watcher) == 1  # the pass still runs
+            assert _printer_queries(watcher, state="waiting") == 1  # the pass still runs
             assert not task.done()  # and the printer has not ended under it
             holder.commit()  # the lock goes: the pass ends
             with pytest.raises(asyncio.CancelledError):
                 await asyncio.wait_for(task, STATE_DEADLINE_S)
-            assert _running(watcher) == 0  # nothing of the printer's runs when its connection is closed
+            assert _printer_queries(watcher, state="active") == 0  # none runs once its connection is closed
     central.close()
